@@ -1,0 +1,378 @@
+"""Reviews in, a validated `DatasetDict` with `text` (str) and `label` (0..4) out.
+
+`--data` is either a Hugging Face Hub dataset name (default `yelp_review_full`) or a
+local path: one file (`.parquet`, `.csv`, `.jsonl`) or a folder whose files are named by
+split (`train.*`, `validation.*`, `test.*`). Local files are checked row by row, so a
+bad file fails with one line naming the file, the row and the fault, not a traceback
+three modules later.
+
+Accepted columns: `text` plus `label` (0..4) or `stars` (1..5). The original
+`yelp_review_full_csv` files (no header, `"class","text"`, class 1..5, literal `\\n`
+for newlines) are recognised as they are.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import datasets
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from . import LABEL_NAMES, NUM_CLASSES
+from .errors import DataError
+
+DEFAULT_DATASET = "yelp_review_full"
+DEFAULT_SEED = 42
+SPLITS = ("train", "validation", "test")
+FILE_FORMATS = (".parquet", ".csv", ".jsonl")
+FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=list(LABEL_NAMES))})
+
+# Label columns we understand, and how their values map onto labels 0..4.
+_LABEL_COLUMNS = {"label": 0, "stars": 1}  # column -> offset subtracted to get 0..4
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_data(
+    source: str | Path = DEFAULT_DATASET,
+    *,
+    train_size: int | None = None,
+    eval_size: int | None = None,
+    seed: int = DEFAULT_SEED,
+) -> DatasetDict:
+    """Load `source` and take the lesson's seeded subsets.
+
+    `train_size` samples the train split, `eval_size` every other split, each with
+    `shuffle(seed).select(range(n))` so a run is reproducible from its settings.
+    """
+    path = Path(source)
+    if path.exists():
+        splits = read_folder(path) if path.is_dir() else {_split_of(path): read_file(path)}
+        dataset = DatasetDict(splits)
+    elif _looks_like_path(str(source)):
+        raise DataError(source, "no such file or folder")
+    else:
+        dataset = _load_hub(str(source))
+    sizes = {name: (train_size if name == "train" else eval_size) for name in dataset}
+    return DatasetDict({name: subset(split, sizes[name], seed) for name, split in dataset.items()})
+
+
+def subset(split: Dataset, n: int | None, seed: int = DEFAULT_SEED) -> Dataset:
+    """The lesson's `shuffle(seed).select(range(n))`; `None` keeps every row in order."""
+    if n is None:
+        return split
+    if n <= 0:
+        raise DataError("subset", f"size must be positive, got {n}")
+    return split.shuffle(seed=seed).select(range(min(n, len(split))))
+
+
+def pick_split(dataset: DatasetDict, wanted: str | None = None, *, for_eval: bool = True) -> str:
+    """The split to use: `wanted` if given, else test > validation > train for scoring."""
+    if wanted is not None:
+        if wanted not in dataset:
+            raise DataError("--split", f"no split '{wanted}' (have: {', '.join(dataset)})")
+        return wanted
+    order = ("test", "validation", "train") if for_eval else ("train",)
+    for name in order:
+        if name in dataset:
+            return name
+    return next(iter(dataset))
+
+
+def eval_split_name(dataset: DatasetDict) -> str | None:
+    """The held-out split a training run reports on, if the data has one."""
+    for name in ("validation", "test"):
+        if name in dataset:
+            return name
+    return None
+
+
+def read_folder(folder: Path) -> dict[str, Dataset]:
+    found: dict[str, Path] = {}
+    for file in sorted(folder.iterdir()):
+        if file.is_file() and file.stem in SPLITS and file.suffix.lower() in FILE_FORMATS:
+            if file.stem in found:
+                raise DataError(folder, f"two files for split '{file.stem}': {found[file.stem].name} and {file.name}")
+            found[file.stem] = file
+    if not found:
+        raise DataError(
+            folder,
+            "no split files: expected train.*, validation.* or test.* with suffix "
+            + ", ".join(FILE_FORMATS),
+        )
+    return {name: read_file(found[name]) for name in SPLITS if name in found}
+
+
+def read_file(path: str | Path) -> Dataset:
+    """Read and validate one local labelled file into a `Dataset` of `text` and `label`."""
+    path, records = _open_records(path)
+    columns = records.columns
+    label_column = _label_column(path, columns)
+    checker = _RowChecker(path, label_column)
+    for row, line, record in records:
+        checker.add(row, record.get("text"), record.get(label_column), line)
+    if not checker.table.texts:
+        raise DataError(path, "file has no rows")
+    return Dataset.from_dict({"text": checker.table.texts, "label": checker.table.labels}, features=FEATURES)
+
+
+def read_texts(path: str | Path, column: str = "text") -> list[str]:
+    """Texts to predict from a local file; labels are not needed, empty texts are kept."""
+    path, records = _open_records(path)
+    if column not in records.columns:
+        raise DataError(path, f"no '{column}' column (columns: {', '.join(map(str, records.columns)) or 'none'})")
+    texts = []
+    for row, line, record in records:
+        text = record.get(column)
+        if not isinstance(text, str):
+            raise DataError(path, f"{column} must be a string, got {type(text).__name__}", row=row, line=line)
+        texts.append(text)
+    if not texts:
+        raise DataError(path, "file has no rows")
+    return texts
+
+
+# --------------------------------------------------------------------------- formats
+
+
+class _Records:
+    """A file's column names and its rows as (row, line, {column: value}), in order."""
+
+    def __init__(self, columns: list[str], rows: Iterable[tuple[int, int | None, dict[str, Any]]]):
+        self.columns, self._rows = columns, rows
+
+    def __iter__(self):
+        return iter(self._rows)
+
+
+def _open_records(path: str | Path) -> tuple[Path, _Records]:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FILE_FORMATS:
+        raise DataError(path, f"unknown format '{suffix}': use one of {', '.join(FILE_FORMATS)}")
+    if not path.is_file():
+        raise DataError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise DataError(path, "file is empty")
+    reader = {".parquet": _parquet_records, ".csv": _csv_records, ".jsonl": _jsonl_records}[suffix]
+    return path, reader(path)
+
+
+@dataclass
+class _Table:
+    texts: list[str]
+    labels: list[int]
+
+
+class _RowChecker:
+    """Validates rows one at a time so each fault can name its row (and line)."""
+
+    def __init__(self, path: Path, label_column: str):
+        self.path, self.label_column = path, label_column
+        self.offset = _LABEL_COLUMNS[label_column]
+        self.table = _Table([], [])
+
+    def add(self, row: int, text: Any, label: Any, line: int | None = None) -> None:
+        self.table.texts.append(self._text(text, row, line))
+        self.table.labels.append(self._label(label, row, line))
+
+    def fail(self, row: int, fault: str, line: int | None = None) -> DataError:
+        return DataError(self.path, fault, row=row, line=line)
+
+    def _text(self, text: Any, row: int, line: int | None) -> str:
+        if text is None:
+            raise self.fail(row, "text is missing", line)
+        if not isinstance(text, str):
+            raise self.fail(row, f"text must be a string, got {type(text).__name__} {text!r:.40}", line)
+        if not text.strip():
+            raise self.fail(row, "text is empty", line)
+        return text
+
+    def _label(self, value: Any, row: int, line: int | None) -> int:
+        column, low = self.label_column, self.offset
+        number = _as_number(value)
+        if number is None:
+            shown = "missing" if value is None or value == "" else repr(value)
+            raise self.fail(row, f"{column} {shown} is not a number (expected {low}..{low + NUM_CLASSES - 1})", line)
+        if number != int(number) or not low <= number <= low + NUM_CLASSES - 1:
+            shown = int(number) if number == int(number) else number
+            raise self.fail(row, f"{column} {shown} is out of range {low}..{low + NUM_CLASSES - 1}", line)
+        return int(number) - low
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return None if isinstance(value, float) and not math.isfinite(value) else float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _label_column(path: Path, columns: Sequence[str]) -> str:
+    if "text" not in columns:
+        raise DataError(path, f"no 'text' column (columns: {', '.join(map(str, columns)) or 'none'})")
+    for name in _LABEL_COLUMNS:
+        if name in columns:
+            return name
+    raise DataError(path, f"no 'label' (0..4) or 'stars' (1..5) column (columns: {', '.join(map(str, columns))})")
+
+
+def _parquet_records(path: Path) -> _Records:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as error:
+        raise DataError(path, f"not a readable Parquet file ({_first_line(error)})") from None
+    columns = table.column_names
+    wanted = [name for name in ("text", *_LABEL_COLUMNS) if name in columns]
+    values = {name: table.column(name).to_pylist() for name in wanted}
+    rows = (
+        (row, None, {name: values[name][row - 1] for name in wanted})
+        for row in range(1, table.num_rows + 1)
+    )
+    return _Records(columns, rows)
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(path, f"undecodable bytes at byte {error.start} (the file must be UTF-8)", line=line) from None
+
+
+def _csv_records(path: Path) -> _Records:
+    text = _decode(path)
+    if not text.strip():
+        raise DataError(path, "file is empty")
+    lines = _csv_lines(path, csv.reader(io.StringIO(text, newline=""), strict=True))
+    first_line, first = next(lines)
+    header = [cell.strip().lower() for cell in first]
+    if "text" in header or "label" in header or "stars" in header:
+        return _Records(header, _csv_header_rows(path, header, lines))
+    if len(first) == 2 and _as_number(first[0]) is not None:
+        return _Records(["stars", "text"], _yelp_csv_rows(path, [(first_line, first)], lines))
+    raise DataError(
+        path,
+        "no header naming a 'text' column, and not the yelp_review_full_csv format"
+        ' (no header, "class","text")',
+    )
+
+
+def _csv_lines(path: Path, reader: Any) -> Iterable[tuple[int, list[str]]]:
+    """(first line of the record, cells), skipping blank lines; bad quoting names its line."""
+    previous_end = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise DataError(path, f"broken CSV quoting ({error})", line=reader.line_num) from None
+        start, previous_end = previous_end + 1, reader.line_num
+        if cells:
+            yield start, cells
+
+
+def _csv_header_rows(path: Path, header: list[str], lines: Iterable[tuple[int, list[str]]]):
+    for row, (line, cells) in enumerate(lines, start=1):
+        if len(cells) != len(header):
+            raise DataError(path, f"has {len(cells)} fields, the header has {len(header)}", row=row, line=line)
+        yield row, line, dict(zip(header, cells))
+
+
+def _yelp_csv_rows(path: Path, head: list, lines: Iterable[tuple[int, list[str]]]):
+    """The original char-CNN release: `"class","text"`, class 1..5, `\\n` escaped."""
+    for row, (line, cells) in enumerate([*head, *lines], start=1):
+        if len(cells) != 2:
+            raise DataError(path, f'has {len(cells)} fields, expected 2 ("class","text")', row=row, line=line)
+        yield row, line, {"stars": cells[0], "text": unescape_yelp_csv(cells[1])}
+
+
+def unescape_yelp_csv(text: str) -> str:
+    """Undo the original files' escapes, as the Hub's `yelp_review_full` loader does."""
+    return text.replace('\\"', '"').replace("\\n", "\n")
+
+
+def _jsonl_records(path: Path) -> _Records:
+    lines = [(number, line) for number, line in enumerate(_decode(path).splitlines(), start=1) if line.strip()]
+    if not lines:
+        raise DataError(path, "file is empty")
+
+    def parse(row: int, number: int, line: str) -> dict[str, Any]:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(path, f"not valid JSON ({error.msg})", row=row, line=number) from None
+        if not isinstance(record, dict):
+            raise DataError(path, f"expected a JSON object, got {type(record).__name__}", row=row, line=number)
+        return record
+
+    first = parse(1, *lines[0])
+
+    def rows():
+        yield 1, lines[0][0], first
+        for row, (number, line) in enumerate(lines[1:], start=2):
+            record = parse(row, number, line)
+            for column in first:
+                if column in ("text", *_LABEL_COLUMNS) and column not in record:
+                    raise DataError(path, f"no '{column}' field", row=row, line=number)
+            yield row, number, record
+
+    return _Records(list(first), rows())
+
+
+# --------------------------------------------------------------------------- the Hub
+
+
+def _load_hub(name: str) -> DatasetDict:
+    try:
+        loaded = datasets.load_dataset(name)
+    except Exception as error:  # the Hub raises many kinds; all mean the same to a user
+        raise DataError(
+            name,
+            f"could not load from the Hugging Face Hub ({_first_line(error)}). Offline? "
+            "Pass a local copy: --data PATH (a .parquet/.csv/.jsonl file, or a folder of "
+            "train.*/validation.*/test.* files)",
+        ) from None
+    for split_name, split in loaded.items():
+        missing = {"text", "label"} - set(split.column_names)
+        if missing:
+            raise DataError(name, f"split '{split_name}' has no {' or '.join(sorted(missing))} column")
+    return DatasetDict({k: v.select_columns(["text", "label"]) for k, v in loaded.items()})
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _split_of(path: Path) -> str:
+    return path.stem if path.stem in SPLITS else "train"
+
+
+def _looks_like_path(source: str) -> bool:
+    return (
+        source.startswith((".", "/", "~"))
+        or Path(source).suffix.lower() in FILE_FORMATS
+        or source.count("/") > 1
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]

@@ -1,0 +1,26 @@
+"""Errors a user can act on. The CLI prints them as one line, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ReviewstarsError(Exception):
+    """Base class: the message is complete and meant for the user."""
+
+
+class DataError(ReviewstarsError):
+    """Bad input data: names the file, the row (when there is one) and the fault."""
+
+    def __init__(self, source: str | Path, fault: str, row: int | None = None, line: int | None = None):
+        self.source, self.fault, self.row, self.line = str(source), fault, row, line
+        where = [self.source]
+        if row is not None:
+            where.append(f"row {row}" + (f" (line {line})" if line is not None and line != row else ""))
+        elif line is not None:
+            where.append(f"line {line}")
+        super().__init__(": ".join(where + [fault]))
+
+
+class ModelError(ReviewstarsError):
+    """A model folder or name that cannot be used, with what to do about it."""

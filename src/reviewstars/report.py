@@ -1,0 +1,45 @@
+"""Pictures of results (matplotlib, headless), written atomically as PNG."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from . import STARS  # noqa: E402
+from .artifacts import write_bytes  # noqa: E402
+
+
+def save_figure(figure, path: str | Path) -> Path:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return write_bytes(path, buffer.getvalue())
+
+
+def draw_confusion_matrix(ax, matrix: Sequence[Sequence[int]], title: str = "") -> None:
+    """Row-normalised colours (recall per true class) with raw counts written in."""
+    counts = np.asarray(matrix)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            ax.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", fontsize=8,
+                    color="white" if shares[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(STARS)), [f"{s}★" for s in STARS])
+    ax.set_yticks(range(len(STARS)), [f"{s}★" for s in STARS])
+    ax.set_xlabel("predicted stars")
+    ax.set_ylabel("true stars")
+    ax.set_title(title)
+
+
+def plot_confusion_matrix(matrix: Sequence[Sequence[int]], path: str | Path, title: str = "confusion matrix") -> Path:
+    figure, ax = plt.subplots(figsize=(5.2, 4.6))
+    draw_confusion_matrix(ax, matrix, title)
+    return save_figure(figure, path)

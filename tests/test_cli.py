@@ -1,0 +1,92 @@
+"""The CLI forms the issues promise, run as a user would run them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import YELP, needs_yelp
+
+
+def run(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True,
+                            env={**__import__("os").environ, "COLUMNS": "160"})
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tmp_path_factory):
+    output = tmp_path_factory.mktemp("cli") / "linear"
+    run("train", "--model", "linear", "--data", tiny_data, "--output", output, "--min-df", "1")
+    return output
+
+
+def test_train_writes_a_complete_model_folder(trained):
+    names = {p.name for p in trained.iterdir()}
+    assert {"config.json", "linear.npz", "vocabulary.json", "metrics.json", "README.md", "confusion_matrix.png"} <= names
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["split"] == "validation" and metrics["n"] == 150 and metrics["accuracy"] > 0.6
+    card = (trained / "README.md").read_text()
+    assert "accuracy" in card and "tiny_data" in card
+
+
+def test_evaluate_writes_metrics_and_a_confusion_png(trained, tiny_data, tmp_path):
+    output = tmp_path / "metrics.json"
+    run("evaluate", "--model", trained, "--data", tiny_data, "--split", "validation", "--n", 100, "--seed", 42, "--output", output)
+    metrics = json.loads(output.read_text())
+    for key in ("accuracy", "macro_f1", "mae", "off_by_one_accuracy", "confusion_matrix", "n", "per_class"):
+        assert key in metrics
+    assert metrics["n"] == 100 and metrics["accuracy"] > 0.6
+    assert output.with_suffix(".confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_texts_and_file(trained, tmp_path):
+    result = run("predict", "--model", trained, "--json", "amazing excellent perfect", "awful rude worst")
+    rows = json.loads(result.stdout)
+    assert [r["stars"] for r in rows] == [5, 1]
+    assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-4
+
+    source = tmp_path / "reviews.csv"
+    pd.DataFrame({"id": [1, 2, 3], "text": ["awful rude worst", "amazing perfect", "decent okay average"]}).to_csv(source, index=False)
+    output = tmp_path / "predictions.csv"
+    run("predict", "--model", trained, "--file", source, "--output", output)
+    predictions = pd.read_csv(output)
+    assert list(predictions["stars"]) == [1, 5, 3]
+    assert list(predictions.columns) == ["text", "stars", "p_1", "p_2", "p_3", "p_4", "p_5", "expected_stars"]
+
+
+def test_data_stats(tiny_data, tmp_path):
+    output = tmp_path / "stats.json"
+    result = run("data", "stats", "--data", tiny_data, "--output", output)
+    stats = json.loads(output.read_text())
+    assert stats["train"]["rows"] == 400 and stats["train"]["stars"] == {str(s): 80 for s in range(1, 6)}
+    assert stats["validation"]["word_tokens"]["p50"] > 5
+    assert "class balance" in result.stdout
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\ngood,9\n")
+    result = run("train", "--model", "linear", "--data", bad, "--output", tmp_path / "m", check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"error: {bad}: row 1 (line 2): label 9 is out of range 0..4"
+    assert not (tmp_path / "m").exists()
+
+    result = run("evaluate", "--model", tmp_path / "missing", "--data", bad, check=False)
+    assert result.returncode == 2 and "no such model folder" in result.stderr and "Traceback" not in result.stderr
+
+
+@needs_yelp
+def test_help_and_real_data_smoke(tmp_path):
+    assert "train" in run("--help").stdout
+    output = tmp_path / "linear"
+    run("train", "--model", "linear", "--data", YELP, "--train-size", 2000, "--eval-size", 500, "--output", output)
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["n"] == 500 and metrics["accuracy"] > 0.35  # chance is 0.2 on the balanced validation set
