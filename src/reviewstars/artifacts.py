@@ -45,7 +45,12 @@ def read_json(path: str | Path) -> Any:
 
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield an empty staging folder; on success it replaces `path` whole."""
+    """Yield an empty staging folder; on success its contents are moved into `path`.
+
+    A new folder appears whole (one rename). Into an existing folder (one that holds
+    checkpoints, say) each entry is swapped in by rename with `config.json` last, so a
+    folder never looks complete (loadable) before its weights are in place.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
@@ -54,10 +59,16 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        os.replace(path, old)
-    os.replace(staging, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if not path.exists():
+        os.replace(staging, path)
+        return
+    entries = sorted(staging.iterdir(), key=lambda p: p.name == "config.json")
+    stale_config = path / "config.json"
+    if stale_config.exists() and any(e.name == "config.json" for e in entries):
+        stale_config.unlink()  # the old folder stops loading until the new one is whole
+    for entry in entries:
+        target = path / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+    shutil.rmtree(staging, ignore_errors=True)

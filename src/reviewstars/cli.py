@@ -62,24 +62,64 @@ def _root(
 
 @app.command()
 def train(
-    model: str = typer.Option("linear", "--model", "-m", help="Model kind: linear."),
+    model: str = typer.Option("linear", "--model", "-m", help="linear | scratch | minilm | a Hub id (bert-base-cased) | a local model folder."),
     data: str = DataOption,
     output: Path = typer.Option(..., "--output", "-o", help="Model folder to write."),
     train_size: Optional[int] = typer.Option(None, help="Train on a seeded sample of N reviews."),
     eval_size: Optional[int] = typer.Option(None, help="Score on a seeded sample of N held-out reviews."),
     seed: int = SeedOption,
+    time_budget: Optional[str] = typer.Option(None, help="Transformers: train as well as possible within this wall-clock time (30m, 1h, 90s)."),
+    max_length: int = typer.Option(256, help="Transformers: tokens kept per review."),
+    truncation: str = typer.Option("head+tail", help="Transformers: which tokens of a long review to keep: head, tail or head+tail."),
+    batch_size: int = typer.Option(16, help="Transformers: reviews per step."),
+    learning_rate: Optional[float] = typer.Option(None, help="Transformers: peak learning rate (default 5e-5 fine-tuning, 5e-4 from scratch)."),
+    epochs: float = typer.Option(3.0, help="Transformers: passes over the data (ignored with --time-budget)."),
+    eval_steps: int = typer.Option(50, help="Transformers: evaluate and checkpoint every N steps."),
+    early_stopping: int = typer.Option(10, help="Transformers: stop after N evaluations without improvement (0: never)."),
+    dev_size: int = typer.Option(500, help="Transformers: reviews carved from train to pick the best checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Transformers: continue from the last checkpoint in --output."),
+    layers: int = typer.Option(4, help="scratch: encoder blocks."),
+    width: int = typer.Option(256, help="scratch: embedding width."),
+    heads: int = typer.Option(4, help="scratch: attention heads."),
+    vocab_size: int = typer.Option(8000, help="scratch: WordPiece vocabulary size."),
+    tokenizer: Optional[str] = typer.Option(None, help="scratch: use this tokenizer (Hub id or folder) instead of training WordPiece."),
     c: float = typer.Option(1.0, "--C", help="linear: inverse regularisation strength."),
     balanced: bool = typer.Option(True, "--balanced/--no-balanced", help="linear: weight classes by inverse frequency."),
     min_df: int = typer.Option(2, help="linear: drop n-grams seen in fewer reviews."),
     ngram_max: int = typer.Option(2, help="linear: longest word n-gram."),
 ) -> None:
-    """Train a model and save it as a folder (config, weights, metrics, model card)."""
+    """Train a model and save it as a folder (config, weights, tokenizer, metrics, plots, model card)."""
+    from .jobs import ScratchSettings
     from .jobs import train as train_job
     from .models.linear import LinearSettings
 
-    settings = LinearSettings(C=c, balanced=balanced, min_df=min_df, ngram_max=ngram_max)
-    result = train_job(model, data, output, train_size=train_size, eval_size=eval_size, seed=seed, linear=settings)
-    out.print(f"trained [bold]{model}[/] on {result['train_examples']:,} reviews in {result['train_seconds']} s -> {output}")
+    transformer_settings = None
+    if model != "linear":
+        from .tokenization import TRUNCATIONS
+        from .training import TrainSettings, parse_duration
+
+        if truncation not in TRUNCATIONS:
+            raise ReviewstarsError(f"--truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
+        try:
+            budget = parse_duration(time_budget)
+        except ValueError as error:
+            raise ReviewstarsError(f"--time-budget: {error}") from None
+        transformer_settings = TrainSettings(
+            batch_size=batch_size, learning_rate=learning_rate, epochs=epochs, eval_steps=eval_steps,
+            logging_steps=eval_steps, max_length=max_length, truncation=truncation, time_budget=budget,
+            early_stopping=early_stopping or None, seed=seed, resume=resume,
+        )
+    result = train_job(
+        model, data, output, train_size=train_size, eval_size=eval_size, seed=seed,
+        linear=LinearSettings(C=c, balanced=balanced, min_df=min_df, ngram_max=ngram_max),
+        transformer=transformer_settings,
+        scratch=ScratchSettings(layers=layers, width=width, heads=heads, feed_forward=4 * width, vocab_size=vocab_size, tokenizer=tokenizer),
+        dev_size=dev_size,
+    )
+    out.print(
+        f"trained [bold]{model}[/] on {result['train_examples']:,} reviews ({result['train_examples_seen']:,} seen) "
+        f"in {result['train_seconds']} s -> {output}"
+    )
     if "metrics" in result:
         _print_metrics(result["metrics"], f"{model} on {result['metrics']['split']}")
 
@@ -89,7 +129,7 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Path = typer.Option(..., "--model", "-m", help="Model folder."),
+    model: str = typer.Option(..., "--model", "-m", help="Model folder, alias (minilm) or Hub id."),
     data: str = DataOption,
     split: Optional[str] = typer.Option(None, help="Split to score (default: test, else validation, else train)."),
     n: Optional[int] = typer.Option(None, "--n", help="Score a seeded random sample of N rows."),
@@ -118,7 +158,7 @@ def _print_metrics(metrics: dict, title: str) -> None:
 @app.command()
 def predict(
     texts: Optional[List[str]] = typer.Argument(None, help="Reviews to rate."),
-    model: Path = typer.Option(..., "--model", "-m", help="Model folder."),
+    model: str = typer.Option(..., "--model", "-m", help="Model folder, alias or Hub id."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Rate every row of a .csv/.parquet/.jsonl file."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --file: where to write the predictions."),
     column: str = typer.Option("text", help="With --file: the column holding the reviews."),

@@ -8,7 +8,7 @@ held-out split, and leave a model folder with its metrics and a model card.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,13 +22,30 @@ from .evaluation import evaluate_predictor, predict_proba_batched
 from .models import LinearPredictor, StarPredictor, load_predictor
 from .models.linear import LinearSettings
 from .progress import status
-from .report import plot_confusion_matrix
+from .report import learning_curve_points, plot_confusion_matrix, plot_learning_curve
 
 METRICS_FILE = "metrics.json"
 CONFUSION_FILE = "confusion_matrix.png"
 
 
 # --------------------------------------------------------------------------- train
+
+
+SCRATCH = "scratch"
+SCRATCH_LEARNING_RATE = 5e-4  # a small encoder from random weights wants a larger step than fine-tuning
+
+
+@dataclass
+class ScratchSettings:
+    """Size of the from-scratch encoder and its tokenizer."""
+
+    layers: int = 4
+    width: int = 256
+    heads: int = 4
+    feed_forward: int = 1024
+    dropout: float = 0.1
+    vocab_size: int = 8000
+    tokenizer: str | None = None  # None: train WordPiece on the training texts
 
 
 def train(
@@ -40,25 +57,33 @@ def train(
     eval_size: int | None = None,
     seed: int = DEFAULT_SEED,
     linear: LinearSettings | None = None,
+    transformer: "TrainSettings | None" = None,
+    scratch: ScratchSettings | None = None,
+    dev_size: int = 500,
 ) -> dict[str, Any]:
-    """Train `model` on `data`, save it to `output`, score it on the held-out split."""
+    """Train `model` (linear, scratch, or a pretrained name/folder) on `data` into `output`.
+
+    The model folder gets weights, tokenizer, `metrics.json` on the held-out split
+    (validation, else test), plots and a model card. Transformers pick their best
+    checkpoint on a dev slice carved from train, so the reported split stays unseen.
+    """
     dataset = load_data(data, train_size=train_size, eval_size=eval_size, seed=seed)
     if "train" not in dataset:
         raise DataError(data, f"no train split to learn from (have: {', '.join(dataset)})")
-    train_split = dataset["train"]
-    run = {"data": str(data), "seed": seed, "train_size": train_size, "eval_size": eval_size}
-    if model != LinearPredictor.kind:
-        raise ModelError(f"unknown model {model!r}: choose 'linear'")
-    predictor = LinearPredictor(linear)
-    started = time.perf_counter()
-    with status(f"fitting TF-IDF + logistic regression on {len(train_split):,} reviews"):
-        predictor.fit(train_split["text"], train_split["label"])
-    run.update(train_seconds=round(time.perf_counter() - started, 2), train_examples=len(train_split))
-    predictor.info = {"training": run}
     output = Path(output)
+    run: dict[str, Any] = {"model": model, "data": str(data), "seed": seed, "train_size": train_size, "eval_size": eval_size}
+    if model == LinearPredictor.kind:
+        predictor, details = _train_linear(dataset["train"], linear)
+    else:
+        predictor, details = _train_transformer(model, dataset["train"], output, seed, transformer, scratch, dev_size)
+    run.update(details)
+    predictor.info = {"training": {k: v for k, v in run.items() if k != "log_history"}}
     predictor.save(output)
 
-    result: dict[str, Any] = {"model": model, "output": str(output), **run, "parameters": predictor.num_parameters}
+    result: dict[str, Any] = {"output": str(output), **run, "parameters": predictor.num_parameters}
+    if "log_history" in run:
+        write_json(output / "learning_curve.json", learning_curve_points(run["log_history"]))
+        plot_learning_curve(run["log_history"], output / "learning_curve.png", f"{model} on {data}")
     held_out = eval_split_name(dataset)
     if held_out is not None:
         metrics, _ = evaluate_predictor(predictor, dataset[held_out]["text"], dataset[held_out]["label"])
@@ -68,6 +93,71 @@ def train(
         result["metrics"] = metrics
     write_text(output / "README.md", model_card(predictor, result))
     return result
+
+
+def _train_linear(train_split, settings: LinearSettings | None):
+    predictor = LinearPredictor(settings)
+    started = time.perf_counter()
+    with status(f"fitting TF-IDF + logistic regression on {len(train_split):,} reviews"):
+        predictor.fit(train_split["text"], train_split["label"])
+    details = {"train_seconds": round(time.perf_counter() - started, 2), "train_examples": len(train_split),
+               "train_examples_seen": len(train_split), "settings": asdict(predictor.settings)}
+    return predictor, details
+
+
+def _train_transformer(model: str, train_split, output: Path, seed: int, settings, scratch, dev_size: int):
+    from dataclasses import replace
+
+    from .models.transformer import TransformerPredictor
+    from .training import TrainSettings, train_transformer
+
+    settings = replace(settings or TrainSettings(), seed=seed)
+    if settings.learning_rate is None:
+        settings = replace(settings, learning_rate=SCRATCH_LEARNING_RATE if model == SCRATCH else 5e-5)
+    dev_rows = min(dev_size, max(len(train_split) // 5, 1))
+    parts = train_split.train_test_split(test_size=dev_rows, seed=seed, stratify_by_column="label") if dev_rows < len(train_split) else None
+    if parts is None or len(parts["train"]) < 2:
+        raise DataError("--data", f"too few training reviews ({len(train_split)}) to train a transformer")
+    train_part, dev_part = parts["train"], parts["test"]
+    if model == SCRATCH:
+        network, tokenizer = _new_encoder(train_part, scratch or ScratchSettings(), settings.max_length)
+        details: dict[str, Any] = {"architecture": asdict(scratch or ScratchSettings())}
+    else:
+        from .models.pretrained import load_for_fine_tuning
+
+        network, tokenizer = load_for_fine_tuning(model)
+        details = {"base_model": model}
+    outcome = train_transformer(network, tokenizer, train_part, dev_part, output, settings)
+    details.update(
+        train_examples=len(train_part), dev_examples=len(dev_part),
+        train_examples_seen=outcome["train_examples_seen"], train_seconds=outcome["train_seconds"],
+        steps=outcome["steps"], plan=outcome["plan"], best_dev_accuracy=outcome["best_dev_accuracy"],
+        settings=outcome["settings"], log_history=outcome["log_history"],
+    )
+    predictor = TransformerPredictor(network, tokenizer, settings.max_length, settings.truncation)
+    return predictor, details
+
+
+def _new_encoder(train_split, scratch: ScratchSettings, max_length: int):
+    from .models.encoder import EncoderConfig, EncoderForStarRating
+    from .tokenization import load_tokenizer, train_wordpiece
+
+    if scratch.tokenizer:
+        tokenizer = load_tokenizer(scratch.tokenizer)
+    else:
+        with status(f"learning a {scratch.vocab_size:,}-piece WordPiece vocabulary from {len(train_split):,} reviews"):
+            tokenizer = train_wordpiece(train_split["text"], scratch.vocab_size)
+    config = EncoderConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=max_length,
+        hidden_size=scratch.width,
+        num_hidden_layers=scratch.layers,
+        num_attention_heads=scratch.heads,
+        intermediate_size=scratch.feed_forward,
+        dropout=scratch.dropout,
+        pad_token_id=tokenizer.pad_token_id or 0,
+    )
+    return EncoderForStarRating(config), tokenizer
 
 
 def model_card(predictor: StarPredictor, result: dict[str, Any]) -> str:
@@ -82,13 +172,17 @@ def model_card(predictor: StarPredictor, result: dict[str, Any]) -> str:
         "",
         "## Training",
         "",
-        f"- data: `{result['data']}` ({result['train_examples']:,} training reviews, seed {result['seed']})",
+        f"- data: `{result['data']}` ({result['train_examples']:,} training reviews, {result['train_examples_seen']:,} seen, seed {result['seed']})",
         f"- training time: {result['train_seconds']} s",
         f"- parameters: {predictor.num_parameters:,}",
     ]
-    settings = getattr(predictor, "settings", None)
-    if settings is not None:
-        lines += ["", "## Settings", "", *[f"- `{k}`: {v}" for k, v in asdict(settings).items()]]
+    if result.get("base_model"):
+        lines.insert(lines.index("## Training") + 2, f"- fine-tuned from: `{result['base_model']}`")
+    for title, values in (("Architecture", result.get("architecture")), ("Settings", result.get("settings")), ("Time-budget plan", result.get("plan"))):
+        if values:
+            lines += ["", f"## {title}", "", *[f"- `{k}`: {v}" for k, v in values.items()]]
+    if result.get("log_history"):
+        lines += ["", "![learning curve](learning_curve.png)"]
     metrics = result.get("metrics")
     if metrics:
         lines += [

@@ -43,3 +43,28 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], path: str | Path, tit
     figure, ax = plt.subplots(figsize=(5.2, 4.6))
     draw_confusion_matrix(ax, matrix, title)
     return save_figure(figure, path)
+
+
+def learning_curve_points(log_history: list[dict]) -> dict[str, list]:
+    """Training loss and validation accuracy against step, from the Trainer's log."""
+    train = [(e["step"], e["loss"]) for e in log_history if "loss" in e]
+    evals = [(e["step"], e["eval_accuracy"]) for e in log_history if "eval_accuracy" in e]
+    return {
+        "train_steps": [s for s, _ in train], "train_loss": [v for _, v in train],
+        "eval_steps": [s for s, _ in evals], "eval_accuracy": [v for _, v in evals],
+    }
+
+
+def plot_learning_curve(log_history: list[dict], path: str | Path, title: str = "learning curve") -> Path:
+    points = learning_curve_points(log_history)
+    figure, loss_ax = plt.subplots(figsize=(7, 4))
+    loss_ax.plot(points["train_steps"], points["train_loss"], color="tab:red", marker=".", label="training loss")
+    loss_ax.set_xlabel("step")
+    loss_ax.set_ylabel("training loss", color="tab:red")
+    accuracy_ax = loss_ax.twinx()
+    accuracy_ax.plot(points["eval_steps"], points["eval_accuracy"], color="tab:blue", marker="o", label="dev accuracy")
+    accuracy_ax.set_ylabel("dev accuracy (held out from train)", color="tab:blue")
+    accuracy_ax.set_ylim(0, 1)
+    loss_ax.set_title(title)
+    loss_ax.grid(alpha=0.3)
+    return save_figure(figure, path)

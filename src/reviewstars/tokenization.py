@@ -11,3 +11,122 @@ _WORD_RE = re.compile(WORD_PATTERN)
 
 def word_tokens(text: str, lowercase: bool = False) -> list[str]:
     return _WORD_RE.findall(text.lower() if lowercase else text)
+
+
+# --------------------------------------------------------------------------- sub-word tokenizers
+
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Iterable, Sequence  # noqa: E402
+
+from .errors import ModelError  # noqa: E402
+
+#: Where to cut a review longer than the model's window. Sun et al. (2019) found keeping
+#: the head and the tail of a long review better than either alone.
+TRUNCATIONS = ("head", "tail", "head+tail")
+SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"}
+
+
+def load_tokenizer(name_or_path: str | Path):
+    """Any Hugging Face tokenizer: a Hub id, or a local folder with tokenizer files."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(name_or_path))
+    except Exception as error:  # Hub, file and format errors all mean: cannot use this name
+        where = "folder" if Path(name_or_path).exists() else "Hub id (the Hub may be out of reach)"
+        raise ModelError(f"cannot load a tokenizer from {name_or_path!r} as a {where}: {str(error).splitlines()[0][:200]}") from None
+
+
+def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, lowercase: bool = True):
+    """A BERT-style WordPiece vocabulary learned from the training texts themselves."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token=SPECIAL_TOKENS["unk_token"]))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=lowercase, clean_text=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()), min_frequency=2)
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+    )
+    tokenizer.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=512, **SPECIAL_TOKENS)
+
+
+def truncate(ids: Sequence[int], budget: int, strategy: str = "head+tail") -> list[int]:
+    """Keep at most `budget` tokens: the first ones, the last ones, or a quarter head + the rest tail."""
+    if strategy not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {strategy!r}")
+    ids = list(ids)
+    if len(ids) <= budget:
+        return ids
+    if strategy == "head":
+        return ids[:budget]
+    if strategy == "tail":
+        return ids[len(ids) - budget :]
+    head = budget // 4  # Sun et al.: 128 head + 382 tail of 512
+    return ids[:head] + ids[len(ids) - (budget - head) :]
+
+
+def special_frame(tokenizer) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer puts before and after a single text ([CLS] ... [SEP] for BERT)."""
+    probe = "reviewstars"
+    bare = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    framed = tokenizer(probe, add_special_tokens=True)["input_ids"]
+    for start in range(len(framed) - len(bare) + 1):
+        if framed[start : start + len(bare)] == bare:
+            return framed[:start], framed[start + len(bare) :]
+    return [], []
+
+
+def encode(tokenizer, texts: Sequence[str], max_length: int = 256, strategy: str = "head+tail") -> list[list[int]]:
+    """Token ids with special tokens, cut to `max_length` by `strategy`; no padding."""
+    prefix, suffix = special_frame(tokenizer)
+    budget = max_length - len(prefix) - len(suffix)
+    if budget <= 0:
+        raise ValueError(f"max_length {max_length} leaves no room for text")
+    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+    return [prefix + truncate(ids, budget, strategy) + suffix for ids in pieces]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("REVIEWSTARS_CACHE", Path.home() / ".cache" / "reviewstars"))
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    spec = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:16]
+
+
+def tokenize_dataset(split, tokenizer, max_length: int = 256, strategy: str = "head+tail", use_cache: bool = True):
+    """`input_ids`, `label` and `length` for every row, computed once and cached on disk.
+
+    No padding here: the collator pads each batch to its own longest review (dynamic
+    padding), and `length` lets the sampler group reviews of similar length.
+    """
+    from datasets import Dataset, load_from_disk
+
+    texts = list(split["text"])
+    digest = hashlib.sha256()
+    for part in (tokenizer_fingerprint(tokenizer), str(max_length), strategy, *texts):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    digest.update(json.dumps(list(split["label"])).encode())
+    folder = cache_dir() / "tokenized" / digest.hexdigest()[:24]
+    if use_cache and folder.is_dir():
+        return load_from_disk(str(folder))
+    input_ids = encode(tokenizer, texts, max_length, strategy)
+    tokenized = Dataset.from_dict({"input_ids": input_ids, "label": list(split["label"]), "length": [len(ids) for ids in input_ids]})
+    if use_cache:
+        from .artifacts import atomic_dir
+
+        with atomic_dir(folder) as stage:
+            tokenized.save_to_disk(str(stage))
+        tokenized = load_from_disk(str(folder))
+    return tokenized

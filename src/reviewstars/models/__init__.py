@@ -24,13 +24,17 @@ def folder_kind(path: str | Path) -> str | None:
 
 
 def load_predictor(name_or_path: str | Path) -> StarPredictor:
-    """Open a model folder written by reviewstars (any kind) as a predictor."""
+    """Open any model as a predictor: a reviewstars folder of any kind, a fine-tuned
+    checkpoint folder, an alias (`minilm`) or a Hub id (`gilf/english-yelp-sentiment`)."""
     path = Path(name_or_path)
-    if not path.exists():
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{path}: not a model folder (no config.json); train one with `reviewstars train`")
+        if folder_kind(path) == LinearPredictor.kind:
+            return LinearPredictor.load(path)
+    elif str(name_or_path).startswith((".", "/", "~")) or str(name_or_path).count("/") > 1:
         raise ModelError(f"{path}: no such model folder")
-    if not (path / "config.json").is_file():
-        raise ModelError(f"{path}: not a model folder (no config.json); train one with `reviewstars train`")
-    kind = folder_kind(path)
-    if kind == LinearPredictor.kind:
-        return LinearPredictor.load(path)
-    raise ModelError(f"{path}: unknown model kind {kind!r}")
+    # Any other folder, alias or Hub id: a transformer checkpoint (torch imported only now).
+    from .transformer import TransformerPredictor
+
+    return TransformerPredictor.load(name_or_path)

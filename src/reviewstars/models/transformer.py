@@ -1,0 +1,109 @@
+"""Any transformer sequence classifier (ours from scratch, or pretrained) as a StarPredictor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .. import STARS
+from ..artifacts import atomic_dir
+from ..errors import ModelError
+from ..tokenization import encode
+from . import encoder as _register_encoder  # noqa: F401  (Auto classes must know our encoder)
+from .base import StarPredictor
+from .pretrained import hub_error, resolve, stars_of_labels
+
+KIND = "transformer"
+
+
+class TransformerPredictor(StarPredictor):
+    """Wraps a model + tokenizer; predicts in length-sorted, dynamically padded batches."""
+
+    kind = KIND
+
+    def __init__(self, model, tokenizer, max_length: int = 256, truncation: str = "head+tail", info: dict | None = None):
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.max_length, self.truncation = max_length, truncation
+        self.info = dict(info or {})
+        self.column_stars = stars_of_labels(model.config.id2label)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        batch_size = batch_size or 64
+        ids = encode(self.tokenizer, list(texts), self.max_length, self.truncation)
+        order = np.argsort([len(x) for x in ids], kind="stable")  # similar lengths together: little padding
+        proba = np.zeros((len(ids), len(STARS)), dtype=np.float32)
+        pad = self.tokenizer.pad_token_id or 0
+        with torch.inference_mode():
+            for start in range(0, len(ids), batch_size):
+                rows = order[start : start + batch_size]
+                width = max(len(ids[i]) for i in rows)
+                input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+                attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for r, i in enumerate(rows):
+                    input_ids[r, : len(ids[i])] = torch.tensor(ids[i])
+                    attention_mask[r, : len(ids[i])] = 1
+                logits = self.model(input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)).logits
+                proba[rows] = logits.float().softmax(dim=-1).cpu().numpy()
+        # Put columns in star order, whatever the checkpoint's class order.
+        return proba[:, np.argsort(self.column_stars)]
+
+    @property
+    def num_parameters(self) -> int:
+        return int(sum(p.numel() for p in self.model.parameters()))
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "architecture": type(self.model).__name__, "max_length": self.max_length, "truncation": self.truncation}
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        self.model.config.reviewstars = {
+            "kind": KIND,
+            "labels": list(STARS),
+            "max_length": self.max_length,
+            "truncation": self.truncation,
+            **self.info,
+        }
+        with atomic_dir(path) as stage:
+            self.model.save_pretrained(stage)
+            self.tokenizer.save_pretrained(stage)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TransformerPredictor":
+        """A reviewstars folder, any fine-tuned checkpoint folder, or a Hub id."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        name = resolve(path)
+        refuse_pickle_only(name)
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(name)
+            tokenizer = AutoTokenizer.from_pretrained(name)
+        except (OSError, ValueError) as error:
+            raise hub_error(str(path), error) from None
+        settings = dict(getattr(model.config, "reviewstars", None) or {})
+        return cls(
+            model,
+            tokenizer,
+            max_length=settings.pop("max_length", min(512, getattr(tokenizer, "model_max_length", 512) or 512)),
+            truncation=settings.pop("truncation", "head"),
+            info={k: v for k, v in settings.items() if k not in ("kind", "labels")},
+        )
+
+
+def refuse_pickle_only(name: str) -> None:
+    """Weights load from safetensors only: a pickle can run code when it is opened."""
+    folder = Path(name)
+    if not folder.is_dir():
+        return
+    if not any(folder.glob("*.safetensors")) and any(folder.glob("*.bin")) | any(folder.glob("*.pt")) | any(folder.glob("*.pkl")):
+        raise ModelError(
+            f"{folder}: weights are only in pickle files (.bin/.pt/.pkl), which can run code when opened; "
+            "convert them to safetensors with a tool you trust"
+        )

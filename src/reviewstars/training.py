@@ -1,0 +1,265 @@
+"""One training path for every torch model: the Hugging Face `Trainer`, made fast.
+
+What the lesson leaves slow is fast here: reviews are tokenized once (and cached),
+padded per batch to their own longest review instead of to 512, and batched with
+reviews of similar length. With `time_budget` the run measures its own speed first,
+plans how many examples and steps fit (one pass over more data beats many passes over
+little), schedules the learning rate over exactly that plan, and stops on time with
+the best checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from .artifacts import write_json
+from .tokenization import tokenize_dataset
+
+CHECKPOINTS = "checkpoints"
+PLAN_FILE = "plan.json"
+
+
+@dataclass
+class TrainSettings:
+    batch_size: int = 16                 # the lesson's
+    learning_rate: float | None = None   # None: 5e-5 (the lesson's) fine-tuning, 5e-4 from scratch
+    epochs: float = 3.0                  # without a time budget
+    eval_steps: int = 50                 # evaluate (and checkpoint) every N steps, as the lesson does
+    logging_steps: int = 50
+    max_length: int = 256
+    truncation: str = "head+tail"
+    dynamic_padding: bool = True         # False: the lesson's padding="max_length"
+    group_by_length: bool = True
+    time_budget: float | None = None     # seconds of wall-clock for the whole training
+    early_stopping: int | None = 10      # evaluations without improvement before stopping
+    warmup: float = 0.1                  # share of steps with a rising learning rate
+    balanced: bool = True                # weight the loss by inverse class frequency, as the linear model does
+    weight_decay: float = 0.01
+    seed: int = 42
+    resume: bool = False
+
+
+def parse_duration(text: str | float | None) -> float | None:
+    """'30m', '1h30m', '90s', '45' (minutes) -> seconds."""
+    if text is None or isinstance(text, (int, float)):
+        return None if text is None else float(text)
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text) * 60
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise ValueError(f"cannot read the duration {text!r}: use e.g. 30m, 1h, 90s")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+def compute_metrics(prediction) -> dict[str, float]:
+    """Accuracy and macro-F1 in the Trainer's evaluations (no `evaluate.load`: it needs the Hub)."""
+    logits, labels = prediction
+    predicted = np.asarray(logits).argmax(axis=-1)
+    return {"accuracy": float(accuracy_score(labels, predicted)), "macro_f1": float(f1_score(labels, predicted, average="macro"))}
+
+
+def class_weights(labels, num_classes: int = 5) -> torch.Tensor:
+    """n / (k * count): each class contributes equally, like scikit-learn's "balanced"."""
+    counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(np.float64)
+    weights = len(labels) / (num_classes * np.maximum(counts, 1))
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+class WeightedLoss:
+    """Cross-entropy with class weights, as the Trainer's `compute_loss_func`."""
+
+    def __init__(self, weights: torch.Tensor):
+        self.weights = weights
+
+    def __call__(self, outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        per_example = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+        weighted = per_example * self.weights.to(logits.device)[labels]
+        # Sum over the accumulated batch's examples, as the Trainer expects when it passes a count.
+        return weighted.sum() / (num_items_in_batch if num_items_in_batch is not None else len(labels))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- time budget
+
+
+class StopOnTime(TrainerCallback):
+    """Ends training at the deadline, evaluating and saving once more so the best is kept."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.time() >= self.deadline:
+            control.should_training_stop = True
+            control.should_evaluate = True
+            control.should_save = True
+        return control
+
+
+def _random_batches(tokenized, collator, batch_size: int, count: int, seed: int):
+    rng = random.Random(seed)
+    for _ in range(count):
+        rows = [tokenized[rng.randrange(len(tokenized))] for _ in range(batch_size)]
+        yield collator([{k: v for k, v in row.items() if k != "length"} for row in rows])
+
+
+def measure_seconds_per_step(model, tokenized, collator, batch_size: int, steps: int = 4) -> tuple[float, float]:
+    """(seconds per training step, seconds per evaluated example), on random batches.
+
+    Random batches are padded more than length-grouped ones, so the estimate errs on
+    the slow side. Gradients are computed and dropped: the weights do not change.
+    """
+    model.train()
+    batches = list(_random_batches(tokenized, collator, batch_size, steps + 1, seed=0))
+    device = next(model.parameters()).device
+    timings = []
+    for batch in batches:
+        started = time.perf_counter()
+        model(**{k: v.to(device) for k, v in batch.items()}).loss.backward()
+        timings.append(time.perf_counter() - started)
+    model.zero_grad(set_to_none=True)
+    train_step = float(np.median(timings[1:])) * 1.15  # + optimizer step and bookkeeping
+    model.eval()
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for batch in batches[:2]:
+            model(**{k: v.to(device) for k, v in batch.items()})
+    per_eval_example = (time.perf_counter() - started) / (2 * batch_size)
+    model.train()
+    return train_step, per_eval_example
+
+
+def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example_seconds: float, settings: TrainSettings, dev_rows: int, train_rows: int) -> dict[str, Any]:
+    """How many steps fit: each costs a step plus its share of the periodic evaluations."""
+    one_eval = eval_example_seconds * dev_rows
+    reserve = one_eval + 10.0  # the last evaluation, saving and loading the best checkpoint
+    available = max(budget - elapsed - reserve, 0.0)
+    steps = max(int(available / (step_seconds + one_eval / settings.eval_steps)), 1)
+    examples = steps * settings.batch_size
+    return {
+        "budget_seconds": budget,
+        "seconds_per_step": round(step_seconds, 4),
+        "seconds_per_evaluation": round(one_eval, 2),
+        "max_steps": steps,
+        "train_examples": min(examples, train_rows),
+        "passes_over_data": round(examples / train_rows, 3),
+    }
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_transformer(model, tokenizer, train_split, dev_split, output: str | Path, settings: TrainSettings) -> dict[str, Any]:
+    """Fine-tune `model` on `train_split`, evaluating on `dev_split`; returns what happened.
+
+    Checkpoints and TensorBoard logs go under `output/checkpoints`; the best model is
+    loaded back into `model` at the end (the caller saves it).
+    """
+    started = time.time()
+    seed_everything(settings.seed)
+    output = Path(output)
+    checkpoints = output / CHECKPOINTS
+    train_tokens = tokenize_dataset(train_split, tokenizer, settings.max_length, settings.truncation)
+    dev_tokens = tokenize_dataset(dev_split, tokenizer, settings.max_length, settings.truncation)
+    if settings.dynamic_padding:
+        collator = DataCollatorWithPadding(tokenizer)
+    else:  # the lesson's recipe, kept for comparison
+        collator = DataCollatorWithPadding(tokenizer, padding="max_length", max_length=settings.max_length)
+
+    plan_path = checkpoints / PLAN_FILE
+    resuming = settings.resume and get_last_checkpoint_or_none(checkpoints) is not None
+    if resuming and plan_path.is_file():
+        plan = json.loads(plan_path.read_text())  # the same plan as the interrupted run
+    elif settings.time_budget:
+        step_s, eval_s = measure_seconds_per_step(model, train_tokens, collator, settings.batch_size)
+        plan = plan_budget(settings.time_budget, time.time() - started, step_s, eval_s, settings, len(dev_tokens), len(train_tokens))
+    else:
+        steps = math.ceil(len(train_tokens) / settings.batch_size * settings.epochs)
+        plan = {"max_steps": steps, "train_examples": len(train_tokens), "passes_over_data": settings.epochs}
+    write_json(plan_path, plan)
+
+    if plan["train_examples"] < len(train_tokens):  # one pass over as many reviews as fit
+        train_tokens = train_tokens.shuffle(seed=settings.seed).select(range(plan["train_examples"]))
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(output / "runs")
+    use_cuda = torch.cuda.is_available()
+    args = TrainingArguments(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size * 4,
+        learning_rate=settings.learning_rate or 5e-5,
+        weight_decay=settings.weight_decay,
+        warmup_steps=settings.warmup,
+        lr_scheduler_type="linear",
+        max_steps=plan["max_steps"],
+        eval_strategy="steps",
+        eval_steps=settings.eval_steps,
+        save_strategy="steps",
+        save_steps=settings.eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="accuracy",
+        greater_is_better=True,
+        logging_steps=settings.logging_steps,
+        logging_first_step=True,
+        report_to=["tensorboard"],
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
+        bf16=use_cuda and torch.cuda.is_bf16_supported(),
+        fp16=use_cuda and not torch.cuda.is_bf16_supported(),
+        seed=settings.seed,
+        data_seed=settings.seed,
+        disable_tqdm=bool(os.environ.get("REVIEWSTARS_QUIET")),
+        dataloader_num_workers=0,
+    )
+    callbacks: list[TrainerCallback] = []
+    if settings.time_budget and "budget_seconds" in plan:
+        callbacks.append(StopOnTime(started + plan["budget_seconds"] - plan["seconds_per_evaluation"] - 5.0))
+    if settings.early_stopping:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_tokens,
+        eval_dataset=dev_tokens,
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        compute_loss_func=WeightedLoss(class_weights(train_tokens["label"])) if settings.balanced else None,
+        callbacks=callbacks,
+    )
+    trainer.train(resume_from_checkpoint=True if resuming else None)
+    state = trainer.state
+    return {
+        "plan": plan,
+        "settings": asdict(settings),
+        "steps": state.global_step,
+        "train_examples_seen": state.global_step * settings.batch_size,
+        "train_seconds": round(time.time() - started, 1),
+        "best_checkpoint": state.best_model_checkpoint,
+        "best_dev_accuracy": state.best_metric,
+        "log_history": state.log_history,
+    }
+
+
+def get_last_checkpoint_or_none(folder: Path) -> str | None:
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
