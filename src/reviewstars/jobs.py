@@ -119,7 +119,15 @@ def _train_transformer(model: str, train_split, output: Path, seed: int, setting
     if parts is None or len(parts["train"]) < 2:
         raise DataError("--data", f"too few training reviews ({len(train_split)}) to train a transformer")
     train_part, dev_part = parts["train"], parts["test"]
-    if model == SCRATCH:
+    last_checkpoint = _last_checkpoint(output) if settings.resume else None
+    if model == SCRATCH and last_checkpoint is not None:
+        # Resume with the checkpoint's own vocabulary and architecture, never a new one.
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        network = AutoModelForSequenceClassification.from_pretrained(last_checkpoint)
+        tokenizer = AutoTokenizer.from_pretrained(last_checkpoint)
+        details = {"architecture": asdict(scratch or ScratchSettings())}
+    elif model == SCRATCH:
         network, tokenizer = _new_encoder(train_part, scratch or ScratchSettings(), settings.max_length)
         details: dict[str, Any] = {"architecture": asdict(scratch or ScratchSettings())}
     else:
@@ -136,6 +144,12 @@ def _train_transformer(model: str, train_split, output: Path, seed: int, setting
     )
     predictor = TransformerPredictor(network, tokenizer, settings.max_length, settings.truncation)
     return predictor, details
+
+
+def _last_checkpoint(output: Path) -> str | None:
+    from .training import CHECKPOINTS, get_last_checkpoint_or_none
+
+    return get_last_checkpoint_or_none(output / CHECKPOINTS)
 
 
 def _new_encoder(train_split, scratch: ScratchSettings, max_length: int):

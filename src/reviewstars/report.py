@@ -68,3 +68,54 @@ def plot_learning_curve(log_history: list[dict], path: str | Path, title: str = 
     loss_ax.set_title(title)
     loss_ax.grid(alpha=0.3)
     return save_figure(figure, path)
+
+
+def plot_circles(lesson, path: str | Path) -> Path:
+    """The data with the decision boundary of the hand rule, the line and the network; the loss curves."""
+    from .basics import hand_rule
+
+    points, labels = lesson.points, lesson.labels
+    grid = np.linspace(-1.4, 1.4, 300, dtype=np.float32)
+    gx, gy = np.meshgrid(grid, grid)
+    flat = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    fits = {f.name: f for f in lesson.fits}
+    panels = [
+        (f"hand rule: {lesson.rule_accuracy:.1%}", hand_rule),
+        (f"linear model: {fits['linear'].accuracy:.1%}", fits["linear"].predict),
+        (f"network, SGD: {fits['network_sgd'].accuracy:.1%}", fits["network_sgd"].predict),
+        (f"network, Adam: {fits['network_adam'].accuracy:.1%}", fits["network_adam"].predict),
+    ]
+    figure, axes = plt.subplots(1, 5, figsize=(22, 4.4))
+    for ax, (title, predict) in zip(axes, panels):
+        ax.contourf(gx, gy, predict(flat).reshape(gx.shape), levels=[-0.5, 0.5, 1.5], colors=["#cfe3f7", "#f7d6cf"], alpha=0.8)
+        ax.scatter(points[labels == 0, 0], points[labels == 0, 1], s=4, c="tab:blue", label="inside")
+        ax.scatter(points[labels == 1, 0], points[labels == 1, 1], s=4, c="tab:red", label="outside")
+        ax.set_aspect("equal")
+        ax.set_title(title)
+    axes[0].legend(loc="upper right", fontsize=8)
+    for fit in lesson.fits:
+        axes[4].plot(fit.losses, label=fit.name.replace("_", ", "))
+    axes[4].set_yscale("log")
+    axes[4].set_xlabel("epoch")
+    axes[4].set_ylabel("binary cross-entropy")
+    axes[4].set_title("training loss")
+    axes[4].legend(fontsize=8)
+    return save_figure(figure, path)
+
+
+def plot_vocabulary_growth(growth: dict, path: str | Path, tokenizer_name: str = "sub-word") -> Path:
+    figure, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(growth["reviews"], growth["word_vocabulary"], marker="o", label="word tokens (regex)")
+    ax.plot(growth["reviews"], growth["subword_vocabulary"], marker="s", label=f"sub-word tokens ({tokenizer_name})")
+    ax.axhline(growth["tokenizer_vocabulary"], color="gray", linestyle=":", label=f"tokenizer vocabulary ({growth['tokenizer_vocabulary']:,})")
+    crossover = growth.get("subword_smaller_from_reviews")
+    if crossover:
+        ax.axvline(crossover, color="tab:green", linestyle="--", label=f"sub-words fewer from {crossover:,} reviews")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("reviews")
+    ax.set_ylabel("distinct tokens seen")
+    ax.set_title("vocabulary growth")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return save_figure(figure, path)

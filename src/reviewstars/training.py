@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 from transformers.trainer_utils import get_last_checkpoint
 
 from .artifacts import write_json
@@ -103,6 +104,75 @@ def seed_everything(seed: int) -> None:
 # --------------------------------------------------------------------------- time budget
 
 
+class EpochSeededLengthSampler(LengthGroupedSampler):
+    """Groups reviews of similar length; each epoch's order depends on (seed, epoch) alone.
+
+    The stock sampler draws from the global random state, which a resumed run reaches
+    by another path, so its batches (and results) would differ from an uninterrupted
+    run. Seeding by epoch makes `--resume` land on exactly the same batches.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+
+
+class StarTrainer(Trainer):
+    """The Trainer with a resumable length-grouped sampler."""
+
+    length_sampler: EpochSeededLengthSampler | None = None
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy == "group_by_length":
+            # The Trainer has already dropped columns forward() does not take, `length` among them.
+            lengths = dataset["length"] if "length" in dataset.column_names else [len(ids) for ids in dataset["input_ids"]]
+            self.length_sampler = EpochSeededLengthSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps, list(lengths), self.args.data_seed or self.args.seed
+            )
+            return self.length_sampler
+        return super()._get_train_sampler(train_dataset)
+
+    def _run_epoch(self, model, epoch, *args, **kwargs):
+        # On resume the Trainer wraps the loader to skip batches *before* it calls
+        # set_epoch, and the wrapper does not pass the epoch on: set it here first.
+        if self.length_sampler is not None:
+            self.length_sampler.set_epoch(epoch)
+        return super()._run_epoch(model, epoch, *args, **kwargs)
+
+
+class ClockScheduleTrainer(StarTrainer):
+    """A Trainer whose learning rate follows the clock, not the step count.
+
+    Under a wall-clock budget the number of steps is only an estimate: a busy machine,
+    a slow evaluation or longer reviews change it. So the learning rate warms up over
+    the first `warmup` share of the time and then decays linearly to zero exactly at
+    the deadline, whatever the throughput turns out to be.
+    """
+
+    def __init__(self, *args, clock_start: float, deadline: float, warmup: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clock_start, self.deadline, self.warmup_share = clock_start, deadline, warmup
+
+    def time_factor(self, _step: int = 0) -> float:
+        done = min(max((time.time() - self.clock_start) / max(self.deadline - self.clock_start, 1e-9), 0.0), 1.0)
+        if done < self.warmup_share:
+            return max(done / self.warmup_share, 1e-3)
+        return max((1.0 - done) / max(1.0 - self.warmup_share, 1e-9), 0.0)
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is None:
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, self.time_factor)
+        return self.lr_scheduler
+
+
 class StopOnTime(TrainerCallback):
     """Ends training at the deadline, evaluating and saving once more so the best is kept."""
 
@@ -151,7 +221,11 @@ def measure_seconds_per_step(model, tokenized, collator, batch_size: int, steps:
 
 
 def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example_seconds: float, settings: TrainSettings, dev_rows: int, train_rows: int) -> dict[str, Any]:
-    """How many steps fit: each costs a step plus its share of the periodic evaluations."""
+    """How many steps should fit: each costs a step plus its share of the periodic evaluations.
+
+    This is the expectation, reported to the user; the run itself follows the clock
+    (`ClockScheduleTrainer`, `StopOnTime`), so `max_steps` is only a generous cap.
+    """
     one_eval = eval_example_seconds * dev_rows
     reserve = one_eval + 10.0  # the last evaluation, saving and loading the best checkpoint
     available = max(budget - elapsed - reserve, 0.0)
@@ -161,16 +235,18 @@ def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example
         "budget_seconds": budget,
         "seconds_per_step": round(step_seconds, 4),
         "seconds_per_evaluation": round(one_eval, 2),
-        "max_steps": steps,
-        "train_examples": min(examples, train_rows),
-        "passes_over_data": round(examples / train_rows, 3),
+        "expected_steps": steps,
+        "expected_examples": examples,
+        "expected_passes_over_data": round(examples / train_rows, 3),
+        "max_steps": steps * 3,  # a cap only: the clock ends the run
+        "train_examples": train_rows,  # all of them, shuffled: one pass over as much as time allows
     }
 
 
 # --------------------------------------------------------------------------- training
 
 
-def train_transformer(model, tokenizer, train_split, dev_split, output: str | Path, settings: TrainSettings) -> dict[str, Any]:
+def train_transformer(model, tokenizer, train_split, dev_split, output: str | Path, settings: TrainSettings, callbacks: list | None = None) -> dict[str, Any]:
     """Fine-tune `model` on `train_split`, evaluating on `dev_split`; returns what happened.
 
     Checkpoints and TensorBoard logs go under `output/checkpoints`; the best model is
@@ -199,8 +275,6 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         plan = {"max_steps": steps, "train_examples": len(train_tokens), "passes_over_data": settings.epochs}
     write_json(plan_path, plan)
 
-    if plan["train_examples"] < len(train_tokens):  # one pass over as many reviews as fit
-        train_tokens = train_tokens.shuffle(seed=settings.seed).select(range(plan["train_examples"]))
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(output / "runs")
     use_cuda = torch.cuda.is_available()
     args = TrainingArguments(
@@ -231,12 +305,16 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         disable_tqdm=bool(os.environ.get("REVIEWSTARS_QUIET")),
         dataloader_num_workers=0,
     )
-    callbacks: list[TrainerCallback] = []
+    callbacks = list(callbacks or [])
+    trainer_class, clock = StarTrainer, {}
     if settings.time_budget and "budget_seconds" in plan:
-        callbacks.append(StopOnTime(started + plan["budget_seconds"] - plan["seconds_per_evaluation"] - 5.0))
+        deadline = started + plan["budget_seconds"] - plan["seconds_per_evaluation"] - 5.0
+        callbacks.append(StopOnTime(deadline))
+        trainer_class, clock = ClockScheduleTrainer, {"clock_start": time.time(), "deadline": deadline, "warmup": settings.warmup}
     if settings.early_stopping:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping))
-    trainer = Trainer(
+    trainer = trainer_class(
+        **clock,
         model=model,
         args=args,
         train_dataset=train_tokens,

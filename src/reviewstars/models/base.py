@@ -38,6 +38,10 @@ class StarPredictor(ABC):
     def num_parameters(self) -> int:
         return 0
 
+    def layer_parameters(self) -> list[tuple[str, str, int]]:
+        """(name, layer, trainable parameters) for each layer, in order."""
+        return []
+
     def describe(self) -> dict[str, Any]:
         """What a report or `GET /model` shows about this model."""
         return {"kind": self.kind, "parameters": self.num_parameters, "labels": list(STARS)}
@@ -45,3 +49,23 @@ class StarPredictor(ABC):
 
 def stars_from_proba(proba: np.ndarray) -> np.ndarray:
     return np.asarray(proba).argmax(axis=1) + 1
+
+
+def torch_layer_parameters(model) -> list[tuple[str, str, int]]:
+    """Trainable parameters of each leaf layer of a torch model (Linear, Embedding, LayerNorm...)."""
+    rows = []
+    for name, module in model.named_modules():
+        own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+        if own:
+            rows.append((name, module.__class__.__name__ + _shape(module), int(sum(p.numel() for p in own))))
+    return rows
+
+
+def _shape(module) -> str:
+    if hasattr(module, "in_features"):
+        return f"({module.in_features}, {module.out_features})"
+    if hasattr(module, "num_embeddings"):
+        return f"({module.num_embeddings}, {module.embedding_dim})"
+    if hasattr(module, "normalized_shape"):
+        return f"({', '.join(map(str, module.normalized_shape))})"
+    return ""

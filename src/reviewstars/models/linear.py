@@ -105,6 +105,10 @@ class LinearPredictor(StarPredictor):
     def num_parameters(self) -> int:
         return 0 if self.coef is None else int(self.coef.size + self.intercept.size)
 
+    def layer_parameters(self) -> list[tuple[str, str, int]]:
+        vocabulary = self.coef.shape[1]
+        return [("tf-idf -> logistic regression", f"Linear({vocabulary}, {len(STARS)})", (vocabulary + 1) * len(STARS))]
+
     def top_features(self, k: int = 10) -> dict[int, list[str]]:
         """The n-grams that push hardest towards each star rating: the model, explained."""
         terms = self.vectorizer.get_feature_names_out()

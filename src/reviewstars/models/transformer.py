@@ -13,7 +13,7 @@ from ..artifacts import atomic_dir
 from ..errors import ModelError
 from ..tokenization import encode
 from . import encoder as _register_encoder  # noqa: F401  (Auto classes must know our encoder)
-from .base import StarPredictor
+from .base import StarPredictor, torch_layer_parameters
 from .pretrained import hub_error, resolve, stars_of_labels
 
 KIND = "transformer"
@@ -57,6 +57,9 @@ class TransformerPredictor(StarPredictor):
     @property
     def num_parameters(self) -> int:
         return int(sum(p.numel() for p in self.model.parameters()))
+
+    def layer_parameters(self) -> list[tuple[str, str, int]]:
+        return torch_layer_parameters(self.model)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "architecture": type(self.model).__name__, "max_length": self.max_length, "truncation": self.truncation}

