@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("REVIEWSTARS_QUIET", "1")
+os.environ.setdefault("REVIEWSTARS_CACHE", tempfile.mkdtemp(prefix="reviewstars-test-cache-"))  # never the user's cache
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 YELP = SHARED / "data" / "yelp"

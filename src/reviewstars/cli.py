@@ -213,6 +213,55 @@ def data_stats_command(
         write_json(output, stats)
 
 
+# --------------------------------------------------------------------------- compare
+
+
+@app.command()
+def compare(
+    data: str = DataOption,
+    output: Path = typer.Option(Path("runs/compare"), "--output", "-o", help="Folder for models, leaderboard.json and the report."),
+    models: str = typer.Option("linear,scratch,minilm", help="Models to train, comma-separated (linear, scratch, minilm, Hub ids, folders)."),
+    evaluate_only: Optional[str] = typer.Option(None, help="Already-trained folders or Hub ids to score too, comma-separated."),
+    time_budget: Optional[str] = typer.Option(None, help="Wall-clock training time per transformer (10m, 1h)."),
+    train_size: Optional[int] = typer.Option(None, help="Train every model on the same seeded sample of N reviews."),
+    eval_size: Optional[int] = typer.Option(None, help="Score every model on the same seeded sample of N held-out reviews."),
+    seed: int = SeedOption,
+    max_length: int = typer.Option(256, help="Transformers: tokens kept per review."),
+    eval_steps: int = typer.Option(50, help="Transformers: evaluate and checkpoint every N steps."),
+    epochs: float = typer.Option(3.0, help="Transformers: passes over the data (ignored with --time-budget)."),
+    layers: int = typer.Option(4, help="scratch: encoder blocks."),
+    width: int = typer.Option(256, help="scratch: embedding width."),
+    heads: int = typer.Option(4, help="scratch: attention heads."),
+    vocab_size: int = typer.Option(8000, help="scratch: WordPiece vocabulary size."),
+) -> None:
+    """The lesson in one command: train each model on the same data, score, and write a report."""
+    from .compare import compare as compare_job
+    from .jobs import ScratchSettings
+    from .training import TrainSettings, parse_duration
+
+    try:
+        budget = parse_duration(time_budget)
+    except ValueError as error:
+        raise ReviewstarsError(f"--time-budget: {error}") from None
+    split = lambda text: [part.strip() for part in (text or "").split(",") if part.strip()]  # noqa: E731
+    leaderboard = compare_job(
+        data, output, split(models), split(evaluate_only), time_budget=budget, train_size=train_size,
+        eval_size=eval_size, seed=seed,
+        transformer=TrainSettings(max_length=max_length, eval_steps=eval_steps, logging_steps=eval_steps, epochs=epochs),
+        scratch=ScratchSettings(layers=layers, width=width, heads=heads, feed_forward=4 * width, vocab_size=vocab_size),
+    )
+    from .report import _leaderboard_rows
+
+    header, rows = _leaderboard_rows(leaderboard)
+    table = Table(title=f"leaderboard on {leaderboard['split']} ({leaderboard['n']:,} reviews)")
+    for column in header:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+    out.print(f"wrote {output / 'leaderboard.json'}, {output / 'report.md'} and {output / 'report.html'}")
+
+
 # --------------------------------------------------------------------------- basics
 
 basics_app = typer.Typer(help="Foundations: a first neural network, and counting parameters.", no_args_is_help=True)

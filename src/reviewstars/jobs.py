@@ -192,7 +192,7 @@ def model_card(predictor: StarPredictor, result: dict[str, Any]) -> str:
     ]
     if result.get("base_model"):
         lines.insert(lines.index("## Training") + 2, f"- fine-tuned from: `{result['base_model']}`")
-    for title, values in (("Architecture", result.get("architecture")), ("Settings", result.get("settings")), ("Time-budget plan", result.get("plan"))):
+    for title, values in (("Architecture", result.get("architecture")), ("Settings", result.get("settings")), ("Training plan", result.get("plan"))):
         if values:
             lines += ["", f"## {title}", "", *[f"- `{k}`: {v}" for k, v in values.items()]]
     if result.get("log_history"):

@@ -1,0 +1,45 @@
+"""The main job, timed: the lesson's ladder on the shared data, then the same command again.
+
+    python benchmarks/compare_ladder.py [--budget 10m] [--models linear,scratch,minilm]
+
+Runs `reviewstars compare --data ../shared/data/yelp --models linear,scratch,minilm
+--time-budget 10m` twice into the same folder: the first run trains, the second reuses.
+Targets (issue 4): the first run under 40 minutes on a 2-core CPU, the second under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from _common import ROOT, SHARED_YELP, save
+
+from reviewstars.compare import compare
+from reviewstars.training import TrainSettings, parse_duration
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(SHARED_YELP))
+    parser.add_argument("--models", default="linear,scratch,minilm")
+    parser.add_argument("--budget", default="10m")
+    parser.add_argument("--output", default=str(ROOT / "runs" / "compare-ladder"))
+    args = parser.parse_args()
+
+    models = args.models.split(",")
+    budget = parse_duration(args.budget)
+    timings = []
+    for attempt in ("first run", "re-run"):
+        started = time.perf_counter()
+        board = compare(args.data, args.output, models, time_budget=budget, transformer=TrainSettings())
+        timings.append(round(time.perf_counter() - started, 1))
+        print(f"{attempt}: {timings[-1]:.1f} s")
+    for rank, row in enumerate(board["models"], start=1):
+        print(f"{rank}. {row['model']:>8}  accuracy {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}  MAE {row['mae']:.3f}  "
+              f"train {row['train_seconds']} s  seen {row['train_examples_seen']}  {row['predictions_per_second']} pred/s")
+    save("compare_ladder", {"models": models, "budget": args.budget, "first_run_seconds": timings[0],
+                            "rerun_seconds": timings[1], "leaderboard": board["models"]})
+
+
+if __name__ == "__main__":
+    main()

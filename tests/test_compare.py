@@ -1,0 +1,101 @@
+"""`compare` end to end on a few hundred reviews with tiny models; the HTML renders in Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from reviewstars.compare import compare, worst_mistakes
+from reviewstars.jobs import ScratchSettings, train
+from reviewstars.training import TrainSettings
+
+TINY = ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200)
+FAST = TrainSettings(learning_rate=3e-3, epochs=4, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
+
+
+@pytest.fixture(scope="module")
+def compared(tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    elsewhere = root / "trained-elsewhere"
+    train("linear", tiny_data, elsewhere)
+    output = root / "out"
+    started = time.perf_counter()
+    board = compare(tiny_data, output, ["linear", "scratch"], [str(elsewhere)], transformer=FAST, scratch=TINY, dev_size=50)
+    return output, board, time.perf_counter() - started, elsewhere
+
+
+def test_leaderboard_ranks_every_model_honestly(compared):
+    output, board, _, elsewhere = compared
+    saved = json.loads((output / "leaderboard.json").read_text())
+    assert saved["models"] == board["models"] and saved["split"] == "validation" and saved["n"] == 150
+    assert [r["model"] for r in board["models"]].count("scratch") == 1 and len(board["models"]) == 3
+    accuracies = [r["accuracy"] for r in board["models"]]
+    assert accuracies == sorted(accuracies, reverse=True)
+    for row in board["models"]:
+        for key in ("accuracy", "macro_f1", "mae", "off_by_one_accuracy", "parameters", "train_seconds", "train_examples_seen", "predictions_per_second"):
+            assert key in row
+        assert row["accuracy"] > 0.4 and row["parameters"] > 0
+    evaluated = next(r for r in board["models"] if r["model"] == str(elsewhere))
+    assert evaluated["train_seconds"] is None
+    scratch = next(r for r in board["models"] if r["model"] == "scratch")
+    assert scratch["train_examples_seen"] > 350
+
+
+def test_report_files(compared):
+    output, board, _, _ = compared
+    markdown = (output / "report.md").read_text()
+    assert "| rank | model | accuracy" in markdown and "![Learning curves](learning_curves.png)" in markdown
+    assert "most wrong" in markdown
+    page = (output / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 3  # self-contained
+    for name in ("learning_curves.png", "accuracy_vs_time.png", "confusion_matrices.png"):
+        assert (output / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rerun_with_the_same_settings_reuses_the_models(compared, tiny_data):
+    output, board, first_seconds, elsewhere = compared
+    started = time.perf_counter()
+    again = compare(tiny_data, output, ["linear", "scratch"], [str(elsewhere)], transformer=FAST, scratch=TINY, dev_size=50)
+    assert all(r["reused"] for r in again["models"] if r["train_seconds"] is not None)
+    assert [r["accuracy"] for r in again["models"]] == [r["accuracy"] for r in board["models"]]
+    assert time.perf_counter() - started < first_seconds
+    changed = compare(tiny_data, output, ["linear"], transformer=FAST, scratch=TINY, dev_size=50, seed=7)
+    assert not changed["models"][0]["reused"]  # another seed is another experiment
+
+
+def test_worst_mistakes_are_the_furthest_then_most_confident():
+    import numpy as np
+
+    proba = np.array([[0.9, 0.1, 0, 0, 0], [0, 0, 0, 0.4, 0.6], [0, 0, 0, 0, 1.0], [0.2, 0.8, 0, 0, 0], [0, 0, 0, 0.3, 0.7]])
+    rows = worst_mistakes(["a", "b", "c", "d", "e"], [0, 0, 1, 1, 1], proba)
+    # a, d: right. b: 1★ read as 5★ (4 off, 0.6); c: 2★ as 5★ (3 off, 1.0); e: 2★ as 5★ (3 off, 0.7)
+    assert [r["text"] for r in rows] == ["b", "c", "e"]
+    assert rows[0]["true_stars"] == 1 and rows[0]["predicted_stars"] == 5
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def test_html_report_renders_its_table_and_images_in_headless_chromium(compared, tmp_path):
+    browser = chromium()
+    if browser is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium)")
+    output, board, _, _ = compared
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", (output / "report.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert 'data-images-loaded="3"' in dom, "every image decoded and drawn"
+    table = re.search(r"<table id=\"leaderboard\">.*?</table>", dom, re.S).group(0)
+    on_disk = json.loads((output / "leaderboard.json").read_text())  # other tests may have re-run compare here
+    assert table.count("<tr>") == 1 + len(on_disk["models"])
+    for row in on_disk["models"]:
+        assert f"<td>{row['accuracy']:.4f}</td>" in table
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, *flags, "--window-size=1280,1600", f"--screenshot={shot}", (output / "report.html").as_uri()], capture_output=True, timeout=120)
+    assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 20_000
