@@ -75,7 +75,7 @@ def train(
     learning_rate: Optional[float] = typer.Option(None, help="Transformers: peak learning rate (default 5e-5 fine-tuning, 5e-4 from scratch)."),
     epochs: float = typer.Option(3.0, help="Transformers: passes over the data (ignored with --time-budget)."),
     eval_steps: int = typer.Option(50, help="Transformers: evaluate and checkpoint every N steps."),
-    early_stopping: int = typer.Option(10, help="Transformers: stop after N evaluations without improvement (0: never)."),
+    early_stopping: int = typer.Option(10, help="Transformers: stop after N evaluations without improvement (0: never; off under --time-budget, where the clock ends the run)."),
     dev_size: int = typer.Option(500, help="Transformers: reviews carved from train to pick the best checkpoint."),
     resume: bool = typer.Option(False, "--resume", help="Transformers: continue from the last checkpoint in --output."),
     layers: int = typer.Option(4, help="scratch: encoder blocks."),

@@ -311,7 +311,9 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         deadline = started + plan["budget_seconds"] - plan["seconds_per_evaluation"] - 5.0
         callbacks.append(StopOnTime(deadline))
         trainer_class, clock = ClockScheduleTrainer, {"clock_start": time.time(), "deadline": deadline, "warmup": settings.warmup}
-    if settings.early_stopping:
+    if settings.early_stopping and not clock:
+        # Not under a time budget: there the clock ends the run, and midway the learning
+        # rate is still high, so a noisy dev score would stop it before the decay pays off.
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping))
     trainer = trainer_class(
         **clock,
