@@ -54,3 +54,27 @@ def tiny_data(tmp_path_factory) -> Path:
     synthetic_reviews(400, seed=1).to_parquet(folder / "train.parquet")
     synthetic_reviews(150, seed=2).to_parquet(folder / "validation.parquet")
     return folder
+
+
+@pytest.fixture(scope="session")
+def linear_model(tiny_data, tmp_path_factory) -> Path:
+    """A linear model folder trained on `tiny_data`."""
+    from reviewstars.models.linear import LinearPredictor, LinearSettings
+
+    train = pd.read_parquet(tiny_data / "train.parquet")
+    folder = tmp_path_factory.mktemp("models") / "linear"
+    LinearPredictor(LinearSettings(min_df=1)).fit(train["text"].tolist(), train["label"].tolist()).save(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def scratch_model(tiny_data, tmp_path_factory) -> Path:
+    """A tiny from-scratch encoder folder trained on `tiny_data` (a few seconds)."""
+    from reviewstars.jobs import ScratchSettings, train
+    from reviewstars.training import TrainSettings
+
+    folder = tmp_path_factory.mktemp("models") / "scratch"
+    settings = TrainSettings(learning_rate=3e-3, epochs=6, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
+    tiny = ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200)
+    train("scratch", tiny_data, folder, transformer=settings, scratch=tiny, dev_size=50)
+    return folder

@@ -72,3 +72,19 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(target)
         os.replace(entry, target)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling path to write at leisure (in pieces, by any library);
+    it replaces `path` only when the block ends without error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -162,15 +162,19 @@ def predict(
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Rate every row of a .csv/.parquet/.jsonl file."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --file: where to write the predictions."),
     column: str = typer.Option("text", help="With --file: the column holding the reviews."),
+    shard: Optional[str] = typer.Option(
+        None, help="With --file: i/N rates rows i, i+N, ... (one process of N); join outputs with `reviewstars merge`."
+    ),
+    batch_size: int = typer.Option(64, help="Texts per model call."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Predict stars for reviews given as arguments, or for a whole file."""
+    """Predict stars for reviews given as arguments, or for a whole file (streamed: any size)."""
     from .jobs import predict_file, predict_texts
 
     if file is not None:
         if output is None:
             raise ReviewstarsError("--file needs --output (a .csv, .parquet or .jsonl path)")
-        summary = predict_file(model, file, output, column)
+        summary = predict_file(model, file, output, column, shard=shard, batch_size=batch_size)
         out.print(f"rated {summary['rows']:,} reviews ({summary['predictions_per_second']:,.0f}/s) -> {summary['output']}")
         return
     if not texts:
@@ -191,6 +195,52 @@ def predict(
             text if len(text) <= 60 else text[:57] + "...",
         )
     out.print(table)
+
+
+@app.command()
+def merge(
+    parts: List[Path] = typer.Argument(..., help="The outputs of `predict --file ... --shard i/N`, i = 0..N-1."),
+    output: Path = typer.Option(..., "--output", "-o", help="The merged predictions, in input order."),
+) -> None:
+    """Join the outputs of sharded `predict` runs back into one file, in input order."""
+    from .jobs import merge_predictions
+
+    summary = merge_predictions(parts, output)
+    out.print(f"merged {summary['parts']} parts, {summary['rows']:,} rows -> {summary['output']}")
+
+
+@app.command()
+def serve(
+    model: str = typer.Option(..., "--model", "-m", help="Model folder (any kind, ONNX included), alias or Hub id."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind: loopback by default; 0.0.0.0 opens it to the network."),
+    port: int = typer.Option(8000, help="TCP port."),
+    max_batch: int = typer.Option(64, help="Most texts per model call (requests are gathered into batches)."),
+    max_wait_ms: float = typer.Option(5.0, help="Longest wait for more requests before a batch runs."),
+    max_texts: int = typer.Option(256, help="Most texts per request (more: 413)."),
+    max_chars: int = typer.Option(20_000, help="Most characters per text (more: 413)."),
+) -> None:
+    """Serve a model over HTTP: POST /predict, GET /health, GET /model, docs at /docs."""
+    from .serving import ServeLimits, serve as run_server
+
+    limits = ServeLimits(max_texts=max_texts, max_chars=max_chars, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    err.print(f"serving {model} on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops")
+    run_server(model, host=host, port=port, limits=limits)
+
+
+@app.command()
+def export(
+    model: str = typer.Option(..., "--model", "-m", help="A transformer model folder, alias or Hub id."),
+    output: Path = typer.Option(..., "--output", "-o", help="The ONNX model folder to write."),
+    onnx: bool = typer.Option(False, "--onnx", help="Export to ONNX Runtime (the one format for now)."),
+    quantize: Optional[str] = typer.Option(None, help="int8: dynamic quantisation (smaller, faster on CPU)."),
+) -> None:
+    """Export a transformer to an ONNX folder that `predict` and `serve` load like any model."""
+    from .models.onnx import export_onnx
+
+    if not onnx:
+        raise ReviewstarsError("name the format to export to: --onnx")
+    summary = export_onnx(model, output, quantize=quantize)
+    out.print(f"wrote {summary['output']} ({summary['bytes'] / 1e6:.1f} MB{', int8' if quantize else ''})")
 
 
 # --------------------------------------------------------------------------- data

@@ -14,12 +14,11 @@ for newlines) are recognised as they are.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
@@ -125,18 +124,43 @@ def read_file(path: str | Path) -> Dataset:
 
 def read_texts(path: str | Path, column: str = "text") -> list[str]:
     """Texts to predict from a local file; labels are not needed, empty texts are kept."""
-    path, records = _open_records(path)
+    return [text for chunk in iter_text_chunks(path, column) for text in chunk]
+
+
+def iter_text_chunks(path: str | Path, column: str = "text", rows_per_chunk: int = 8192) -> Iterator[list[str]]:
+    """A file's texts in order, `rows_per_chunk` at a time: memory stays bounded for any
+    file size. A bad row raises a DataError naming it when the reader reaches it."""
+    path, records = _open_records(path, wanted=(column,))
     if column not in records.columns:
         raise DataError(path, f"no '{column}' column (columns: {', '.join(map(str, records.columns)) or 'none'})")
-    texts = []
+    chunk: list[str] = []
+    seen = 0
     for row, line, record in records:
         text = record.get(column)
         if not isinstance(text, str):
             raise DataError(path, f"{column} must be a string, got {type(text).__name__}", row=row, line=line)
-        texts.append(text)
-    if not texts:
+        chunk.append(text)
+        seen += 1
+        if len(chunk) == rows_per_chunk:
+            yield chunk
+            chunk = []
+    if not seen:
         raise DataError(path, "file has no rows")
-    return texts
+    if chunk:
+        yield chunk
+
+
+def count_rows(path: str | Path) -> int | None:
+    """Rows in a file when that is cheap to know (Parquet metadata), else None."""
+    path = Path(path)
+    if path.suffix.lower() == ".parquet" and path.is_file():
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # an unreadable file is reported by the reader, with its reason
+            return None
+    return None
 
 
 # --------------------------------------------------------------------------- formats
@@ -152,7 +176,7 @@ class _Records:
         return iter(self._rows)
 
 
-def _open_records(path: str | Path) -> tuple[Path, _Records]:
+def _open_records(path: str | Path, wanted: Sequence[str] = ()) -> tuple[Path, _Records]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FILE_FORMATS:
@@ -161,8 +185,9 @@ def _open_records(path: str | Path) -> tuple[Path, _Records]:
         raise DataError(path, "no such file")
     if path.stat().st_size == 0:
         raise DataError(path, "file is empty")
-    reader = {".parquet": _parquet_records, ".csv": _csv_records, ".jsonl": _jsonl_records}[suffix]
-    return path, reader(path)
+    if suffix == ".parquet":
+        return path, _parquet_records(path, wanted)
+    return path, {".csv": _csv_records, ".jsonl": _jsonl_records}[suffix](path)
 
 
 @dataclass
@@ -230,39 +255,53 @@ def _label_column(path: Path, columns: Sequence[str]) -> str:
     raise DataError(path, f"no 'label' (0..4) or 'stars' (1..5) column (columns: {', '.join(map(str, columns))})")
 
 
-def _parquet_records(path: Path) -> _Records:
+def _parquet_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as error:
         raise DataError(path, f"not a readable Parquet file ({_first_line(error)})") from None
-    columns = table.column_names
-    wanted = [name for name in ("text", *_LABEL_COLUMNS) if name in columns]
-    values = {name: table.column(name).to_pylist() for name in wanted}
-    rows = (
-        (row, None, {name: values[name][row - 1] for name in wanted})
-        for row in range(1, table.num_rows + 1)
-    )
-    return _Records(columns, rows)
+    columns = parquet.schema_arrow.names
+    read = [name for name in dict.fromkeys(("text", *_LABEL_COLUMNS, *wanted)) if name in columns]
+
+    def rows():
+        row = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=4096, columns=read):
+                values = {name: batch.column(name).to_pylist() for name in read}
+                for i in range(batch.num_rows):
+                    row += 1
+                    yield row, None, {name: values[name][i] for name in read}
+        except (pa.ArrowException, OSError) as error:
+            raise DataError(path, f"not a readable Parquet file ({_first_line(error)})", row=row + 1) from None
+
+    return _Records(columns, rows())
 
 
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise DataError(path, f"undecodable bytes at byte {error.start} (the file must be UTF-8)", line=line) from None
+def _text_lines(path: Path) -> Iterator[str]:
+    """The file's lines, decoded one at a time: memory stays bounded, and a bad byte
+    names its line and offset. (Split on b"\\n" only: no UTF-8 sequence contains it.)"""
+    offset = 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    path, f"undecodable bytes at byte {offset + error.start} (the file must be UTF-8)", line=number
+                ) from None
+            offset += len(raw)
+            yield line.removeprefix("\ufeff") if number == 1 else line
 
 
 def _csv_records(path: Path) -> _Records:
-    text = _decode(path)
-    if not text.strip():
-        raise DataError(path, "file is empty")
-    lines = _csv_lines(path, csv.reader(io.StringIO(text, newline=""), strict=True))
-    first_line, first = next(lines)
+    lines = _csv_lines(path, csv.reader(_text_lines(path), strict=True))
+    try:
+        first_line, first = next(lines)
+    except StopIteration:
+        raise DataError(path, "file is empty") from None
     header = [cell.strip().lower() for cell in first]
     if "text" in header or "label" in header or "stars" in header:
         return _Records(header, _csv_header_rows(path, header, lines))
@@ -311,8 +350,10 @@ def unescape_yelp_csv(text: str) -> str:
 
 
 def _jsonl_records(path: Path) -> _Records:
-    lines = [(number, line) for number, line in enumerate(_decode(path).splitlines(), start=1) if line.strip()]
-    if not lines:
+    # Lines end at "\n" only: JSON strings may hold U+2028 and friends, which splitlines() splits on.
+    lines = ((number, line) for number, line in enumerate(_text_lines(path), start=1) if line.strip())
+    head = next(lines, None)
+    if head is None:
         raise DataError(path, "file is empty")
 
     def parse(row: int, number: int, line: str) -> dict[str, Any]:
@@ -324,11 +365,11 @@ def _jsonl_records(path: Path) -> _Records:
             raise DataError(path, f"expected a JSON object, got {type(record).__name__}", row=row, line=number)
         return record
 
-    first = parse(1, *lines[0])
+    first = parse(1, *head)
 
     def rows():
-        yield 1, lines[0][0], first
-        for row, (number, line) in enumerate(lines[1:], start=2):
+        yield 1, head[0], first
+        for row, (number, line) in enumerate(lines, start=2):
             record = parse(row, number, line)
             for column in first:
                 if column in ("text", *_LABEL_COLUMNS) and column not in record:

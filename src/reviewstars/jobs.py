@@ -15,13 +15,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import STARS
-from .artifacts import read_json, write_json, write_text
-from .data import DEFAULT_DATASET, DEFAULT_SEED, eval_split_name, load_data, pick_split, read_texts, subset
-from .errors import DataError, ModelError
+from .artifacts import atomic_file, read_json, write_json, write_text
+from .data import DEFAULT_DATASET, DEFAULT_SEED, count_rows, eval_split_name, iter_text_chunks, load_data, pick_split, subset
+from .errors import DataError, ModelError, ReviewstarsError
 from .evaluation import evaluate_predictor, predict_proba_batched
 from .models import LinearPredictor, StarPredictor, load_predictor
 from .models.linear import LinearSettings
-from .progress import status
+from .progress import progress_bar, status
 from .report import learning_curve_points, plot_confusion_matrix, plot_learning_curve
 
 METRICS_FILE = "metrics.json"
@@ -271,41 +271,147 @@ def predict_texts(model: str | Path | StarPredictor, texts: Sequence[str]) -> li
     return prediction_rows(predictor.predict_proba(list(texts)))
 
 
-def predict_file(model: str | Path, source: str | Path, output: str | Path, column: str = "text") -> dict[str, Any]:
-    """Predict every text of a .csv/.parquet/.jsonl file; rows stay in input order."""
+PREDICTION_FORMATS = (".csv", ".parquet", ".jsonl")
+
+
+def parse_shard(shard: str | None) -> tuple[int, int]:
+    """`"i/N"` -> (i, N): this process rates rows i, i+N, i+2N... of the file."""
+    if not shard:
+        return 0, 1
+    try:
+        index, count = (int(part) for part in shard.split("/"))
+    except ValueError:
+        raise ReviewstarsError(f"--shard '{shard}': expected i/N, e.g. 0/4") from None
+    if count < 1 or not 0 <= index < count:
+        raise ReviewstarsError(f"--shard '{shard}': need 0 <= i < N")
+    return index, count
+
+
+def predict_file(
+    model: str | Path | StarPredictor,
+    source: str | Path,
+    output: str | Path,
+    column: str = "text",
+    shard: str | None = None,
+    chunk_rows: int = 8192,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Rate every text of a .csv/.parquet/.jsonl file of any size into `output`.
+
+    Reads and writes `chunk_rows` rows at a time (memory stays bounded), predicts each
+    chunk in length-sorted batches, and writes rows back in input order. With a shard
+    "i/N" it rates rows i, i+N, ... and adds their input `row` so `merge_predictions`
+    can put N outputs back together. The output appears only when it is complete.
+    """
+    output = Path(output)
+    if output.suffix.lower() not in PREDICTION_FORMATS:
+        raise DataError(output, "output must end in .csv, .parquet or .jsonl")
+    index, count = parse_shard(shard)
+    predictor = model if isinstance(model, StarPredictor) else load_predictor(model)
+    total = count_rows(source)
+    rows = seen = 0
+    started = time.perf_counter()
+    with _PredictionWriter(output) as writer, progress_bar("predicting", total=None if total is None else -(-(total - index) // count)) as advance:
+        for chunk in iter_text_chunks(source, column, chunk_rows):
+            mine = [(seen + k, text) for k, text in enumerate(chunk) if (seen + k) % count == index]
+            seen += len(chunk)
+            if not mine:
+                continue
+            texts = [text for _, text in mine]
+            proba = predictor.predict_proba(texts, batch_size=batch_size)
+            frame = prediction_frame(texts, proba, column)
+            if count > 1:
+                frame.insert(0, "row", [row for row, _ in mine])
+            writer.write(frame)
+            rows += len(texts)
+            advance(len(texts))
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "output": str(output), "seconds": round(seconds, 3), "shard": f"{index}/{count}",
+            "predictions_per_second": round(rows / max(seconds, 1e-9), 1)}
+
+
+def prediction_frame(texts: Sequence[str], proba: np.ndarray, column: str = "text"):
     import pandas as pd
 
-    output = Path(output)
-    if output.suffix.lower() not in (".csv", ".parquet", ".jsonl"):
-        raise DataError(output, "output must end in .csv, .parquet or .jsonl")
-    predictor = load_predictor(model)
-    texts = read_texts(source, column)
-    started = time.perf_counter()
-    proba = predict_proba_batched(predictor, texts)
-    seconds = time.perf_counter() - started
-    frame = pd.DataFrame({column: texts, "stars": proba.argmax(axis=1) + 1})
+    frame = pd.DataFrame({column: list(texts), "stars": proba.argmax(axis=1) + 1})
     for i, star in enumerate(STARS):
         frame[f"p_{star}"] = proba[:, i]
     frame["expected_stars"] = proba @ np.asarray(STARS, dtype=float)
-    _write_frame(frame, output)
-    return {"rows": len(texts), "output": str(output), "seconds": round(seconds, 3),
-            "predictions_per_second": round(len(texts) / max(seconds, 1e-9), 1)}
+    return frame
 
 
-def _write_frame(frame, output: Path) -> None:
-    import io
+def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[str, Any]:
+    """Put the outputs of `predict --shard i/N` (i = 0..N-1) back into input order."""
+    import pandas as pd
 
-    from .artifacts import write_bytes
+    if not parts:
+        raise ReviewstarsError("nothing to merge: give the shard outputs")
+    frames = []
+    for part in parts:
+        frame = _read_frame(Path(part))
+        if "row" not in frame.columns:
+            raise DataError(part, "no 'row' column: not an output of `predict --shard`")
+        frames.append(frame)
+    merged = pd.concat(frames, ignore_index=True).sort_values("row", kind="stable")
+    if merged["row"].duplicated().any() or (len(merged) and merged["row"].iloc[-1] != len(merged) - 1):
+        raise ReviewstarsError("the shard outputs overlap or miss rows: give every shard 0/N..N-1/N once")
+    output = Path(output)
+    with _PredictionWriter(output) as writer:
+        writer.write(merged.drop(columns="row"))
+    return {"rows": len(merged), "output": str(output), "parts": len(parts)}
 
-    buffer = io.BytesIO()
-    suffix = output.suffix.lower()
+
+def _read_frame(path: Path):
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise DataError(path, "no such file")
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
     if suffix == ".csv":
-        frame.to_csv(buffer, index=False)
-    elif suffix == ".parquet":
-        frame.to_parquet(buffer, index=False)
-    else:
-        frame.to_json(buffer, orient="records", lines=True, force_ascii=False)
-    write_bytes(output, buffer.getvalue())
+        return pd.read_csv(path, keep_default_na=False)
+    if suffix == ".jsonl":
+        return pd.read_json(path, lines=True)
+    raise DataError(path, "expected a .csv, .parquet or .jsonl file")
+
+
+class _PredictionWriter:
+    """Appends frames to a temporary file that becomes `output` only when all is written."""
+
+    def __init__(self, output: Path):
+        self.output, self.suffix = output, output.suffix.lower()
+        self.parquet = None
+        self.handle = None
+
+    def __enter__(self):
+        self._atomic = atomic_file(self.output)
+        self.path = self._atomic.__enter__()
+        if self.suffix != ".parquet":
+            self.handle = self.path.open("w", encoding="utf-8", newline="")
+        return self
+
+    def write(self, frame) -> None:
+        if self.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self.parquet is None:
+                self.parquet = pq.ParquetWriter(self.path, table.schema)
+            self.parquet.write_table(table)
+        elif self.suffix == ".csv":
+            frame.to_csv(self.handle, index=False, header=self.handle.tell() == 0)
+        else:
+            text = frame.to_json(orient="records", lines=True, force_ascii=False)
+            self.handle.write(text if text.endswith("\n") else text + "\n")
+
+    def __exit__(self, kind, error, trace):
+        if self.parquet is not None:
+            self.parquet.close()
+        if self.handle is not None:
+            self.handle.close()
+        return self._atomic.__exit__(kind, error, trace)
 
 
 def read_metrics(model: str | Path) -> dict[str, Any] | None:

@@ -102,6 +102,22 @@ def encode(tokenizer, texts: Sequence[str], max_length: int = 256, strategy: str
     return [prefix + truncate(ids, budget, strategy) + suffix for ids in pieces]
 
 
+def padded_batches(ids: Sequence[Sequence[int]], batch_size: int, pad_id: int = 0):
+    """Yield (rows, input_ids, attention_mask) over length-sorted batches: reviews of
+    similar length share a batch, so padding (wasted compute) stays small. `rows` says
+    where each batch row came from, so callers put results back in input order."""
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    for start in range(0, len(ids), batch_size):
+        rows = order[start : start + batch_size]
+        width = max(len(ids[i]) for i in rows)
+        input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        attention_mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, i in enumerate(rows):
+            input_ids[r, : len(ids[i])] = ids[i]
+            attention_mask[r, : len(ids[i])] = 1
+        yield rows, input_ids, attention_mask
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("REVIEWSTARS_CACHE", Path.home() / ".cache" / "reviewstars"))
 

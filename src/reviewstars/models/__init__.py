@@ -30,8 +30,13 @@ def load_predictor(name_or_path: str | Path) -> StarPredictor:
     if path.exists():
         if not (path / "config.json").is_file():
             raise ModelError(f"{path}: not a model folder (no config.json); train one with `reviewstars train`")
-        if folder_kind(path) == LinearPredictor.kind:
+        kind = folder_kind(path)
+        if kind == LinearPredictor.kind:
             return LinearPredictor.load(path)
+        if kind == "onnx":
+            from .onnx import OnnxPredictor
+
+            return OnnxPredictor.load(path)
     elif str(name_or_path).startswith((".", "/", "~")) or str(name_or_path).count("/") > 1:
         raise ModelError(f"{path}: no such model folder")
     # Any other folder, alias or Hub id: a transformer checkpoint (torch imported only now).

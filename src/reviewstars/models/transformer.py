@@ -11,7 +11,7 @@ import torch
 from .. import STARS
 from ..artifacts import atomic_dir
 from ..errors import ModelError
-from ..tokenization import encode
+from ..tokenization import encode, padded_batches
 from . import encoder as _register_encoder  # noqa: F401  (Auto classes must know our encoder)
 from .base import StarPredictor, torch_layer_parameters
 from .pretrained import hub_error, resolve, stars_of_labels
@@ -35,21 +35,14 @@ class TransformerPredictor(StarPredictor):
         return next(self.model.parameters()).device
 
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        batch_size = batch_size or 64
         ids = encode(self.tokenizer, list(texts), self.max_length, self.truncation)
-        order = np.argsort([len(x) for x in ids], kind="stable")  # similar lengths together: little padding
         proba = np.zeros((len(ids), len(STARS)), dtype=np.float32)
-        pad = self.tokenizer.pad_token_id or 0
         with torch.inference_mode():
-            for start in range(0, len(ids), batch_size):
-                rows = order[start : start + batch_size]
-                width = max(len(ids[i]) for i in rows)
-                input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-                attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for r, i in enumerate(rows):
-                    input_ids[r, : len(ids[i])] = torch.tensor(ids[i])
-                    attention_mask[r, : len(ids[i])] = 1
-                logits = self.model(input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)).logits
+            for rows, input_ids, attention_mask in padded_batches(ids, batch_size or 64, self.tokenizer.pad_token_id or 0):
+                logits = self.model(
+                    input_ids=torch.from_numpy(input_ids).to(self.device),
+                    attention_mask=torch.from_numpy(attention_mask).to(self.device),
+                ).logits
                 proba[rows] = logits.float().softmax(dim=-1).cpu().numpy()
         # Put columns in star order, whatever the checkpoint's class order.
         return proba[:, np.argsort(self.column_stars)]

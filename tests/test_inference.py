@@ -1,0 +1,123 @@
+"""Fast inference: the vectorised TF-IDF, streamed and sharded file prediction, ONNX export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reviewstars.errors import DataError, ModelError
+from reviewstars.jobs import merge_predictions, predict_file
+from reviewstars.models import load_predictor
+from reviewstars.models.linear import FastTfidf
+
+from conftest import synthetic_reviews
+
+ODD_TEXTS = [
+    "", "   ", "a", "I I I I", "Ünïcödé ÇAFÉ straße İstanbul ΣΊΣΥΦΟΣ", "tab\tnew\nline\r\n", "emoji 🍕🍕 pizza!!",
+    "x" * 5000, "12 34 5 678 90", "snake_case words_like_this", "日本語のレビュー とても 美味しい", "\x00\x01 control \x7f",
+    "the the the food food", "combining e\u0301 marks a\u0308", "dash-separated-words and... dots",
+]
+
+
+def test_fast_tfidf_equals_scikit_learn(linear_model, tiny_data):
+    predictor = load_predictor(linear_model)
+    texts = pd.read_parquet(tiny_data / "validation.parquet")["text"].tolist() + ODD_TEXTS
+    expected = predictor.vectorizer.transform(texts)
+    fast = FastTfidf.from_vectorizer(predictor.vectorizer).transform(texts)
+    assert fast.shape == expected.shape and fast.nnz == expected.nnz
+    assert abs(fast - expected).max() < 1e-6
+    fast_proba = predictor.predict_proba(texts)  # goes through FastTfidf
+    direct = np.asarray(expected @ predictor.coef.T) + predictor.intercept
+    assert (fast_proba.argmax(axis=1) == direct.argmax(axis=1)).all()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_predict_file_streams_in_input_order(linear_model, tmp_path, suffix):
+    frame = synthetic_reviews(300, seed=5)[["text"]]
+    frame.loc[7, "text"] = ""  # empty texts are rated too
+    source = tmp_path / f"in{suffix}"
+    {".csv": lambda: frame.to_csv(source, index=False), ".parquet": lambda: frame.to_parquet(source),
+     ".jsonl": lambda: frame.to_json(source, orient="records", lines=True)}[suffix]()
+    output = tmp_path / f"out{suffix}"
+    summary = predict_file(linear_model, source, output, chunk_rows=64, batch_size=16)
+    assert summary["rows"] == 300
+    written = {".csv": lambda: pd.read_csv(output, keep_default_na=False), ".parquet": lambda: pd.read_parquet(output),
+               ".jsonl": lambda: pd.read_json(output, lines=True)}[suffix]()
+    assert written["text"].tolist() == frame["text"].tolist()
+    expected = load_predictor(linear_model).predict_proba(frame["text"].tolist())
+    assert written["stars"].tolist() == (expected.argmax(axis=1) + 1).tolist()
+    assert np.allclose(written[[f"p_{s}" for s in range(1, 6)]].to_numpy(), expected, atol=1e-6)
+    assert np.allclose(written["expected_stars"], expected @ np.arange(1, 6))
+
+
+def test_shards_merge_back_into_the_unsharded_output(linear_model, tmp_path):
+    source = tmp_path / "in.parquet"
+    synthetic_reviews(203, seed=6)[["text"]].to_parquet(source)
+    whole = tmp_path / "whole.parquet"
+    predict_file(linear_model, source, whole, chunk_rows=50)
+    parts = [tmp_path / f"part{i}.parquet" for i in range(3)]
+    sizes = [predict_file(linear_model, source, part, shard=f"{i}/3", chunk_rows=50)["rows"] for i, part in enumerate(parts)]
+    assert sizes == [68, 68, 67]
+    merged = tmp_path / "merged.parquet"
+    merge_predictions(parts, merged)
+    pd.testing.assert_frame_equal(pd.read_parquet(merged), pd.read_parquet(whole))
+    with pytest.raises(Exception, match="overlap or miss rows"):
+        merge_predictions(parts[:2], tmp_path / "bad.parquet")
+
+
+def test_a_bad_row_mid_file_names_it_and_leaves_no_output(linear_model, tmp_path):
+    source = tmp_path / "in.jsonl"
+    lines = [json.dumps({"text": f"review {i}"}) for i in range(100)]
+    lines[70] = json.dumps({"text": 5})
+    source.write_text("\n".join(lines) + "\n")
+    output = tmp_path / "out.csv"
+    with pytest.raises(DataError, match=r"in.jsonl: row 71: text must be a string, got int"):
+        predict_file(linear_model, source, output, chunk_rows=16)
+    assert list(tmp_path.iterdir()) == [source]  # no output, no temporary file
+
+
+def test_onnx_export_predicts_like_torch(scratch_model, tiny_data, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from reviewstars.models.onnx import OnnxPredictor, export_onnx
+
+    texts = pd.read_parquet(tiny_data / "validation.parquet")["text"].tolist() + ODD_TEXTS
+    torch_proba = load_predictor(scratch_model).predict_proba(texts)
+
+    export_onnx(scratch_model, tmp_path / "fp32")
+    fp32 = load_predictor(tmp_path / "fp32")
+    assert isinstance(fp32, OnnxPredictor)
+    assert np.abs(fp32.predict_proba(texts, batch_size=7) - torch_proba).max() < 1e-4
+    assert fp32.describe()["quantize"] is None and fp32.num_parameters > 0
+
+    export_onnx(scratch_model, tmp_path / "int8", quantize="int8")
+    int8 = load_predictor(tmp_path / "int8")
+    agreement = (int8.predict(texts) == torch_proba.argmax(axis=1) + 1).mean()
+    assert agreement > 0.9, agreement
+    assert (tmp_path / "int8" / "model.onnx").stat().st_size < (tmp_path / "fp32" / "model.onnx").stat().st_size
+
+
+def test_export_refuses_what_it_cannot_export(linear_model, scratch_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from reviewstars.models.onnx import export_onnx
+
+    with pytest.raises(ModelError, match="only transformer models export to ONNX"):
+        export_onnx(linear_model, tmp_path / "x")
+    with pytest.raises(ModelError, match="unknown quantization 'int4'"):
+        export_onnx(scratch_model, tmp_path / "x", quantize="int4")
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_export_then_predict_with_the_onnx_folder(scratch_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    run = lambda *args: subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True)
+    result = run("export", "--model", scratch_model, "--onnx", "--quantize", "int8", "--output", tmp_path / "onnx")
+    assert result.returncode == 0, result.stderr
+    result = run("predict", "--model", tmp_path / "onnx", "--json", "Amazing food, excellent!", "Awful and rude.")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [len(r["probabilities"]) for r in rows] == [5, 5] and all(1 <= r["stars"] <= 5 for r in rows)
