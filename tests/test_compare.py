@@ -63,6 +63,9 @@ def test_rerun_with_the_same_settings_reuses_the_models(compared, tiny_data):
     again = compare(tiny_data, output, ["linear", "scratch"], [str(elsewhere)], transformer=FAST, scratch=TINY, dev_size=50)
     assert all(r["reused"] for r in again["models"] if r["train_seconds"] is not None)
     assert [r["accuracy"] for r in again["models"]] == [r["accuracy"] for r in board["models"]]
+    # trained models are not even re-scored: their scores on the same texts are kept beside them
+    trained = lambda b: {r["model"]: {k: v for k, v in r.items() if k != "reused"} for r in b["models"] if r["train_seconds"] is not None}  # noqa: E731
+    assert trained(again) == trained(board) and (output / "models" / "scratch" / "compare_scores.npz").is_file()
     assert time.perf_counter() - started < first_seconds
     changed = compare(tiny_data, output, ["linear"], transformer=FAST, scratch=TINY, dev_size=50, seed=7)
     assert not changed["models"][0]["reused"]  # another seed is another experiment

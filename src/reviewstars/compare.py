@@ -4,7 +4,7 @@
 
 Every model sees the same training reviews and is scored on the same held-out reviews,
 under the same time budget when one is given. A model already trained with the same
-settings is reused, so a re-run only re-scores and re-draws.
+settings is reused, with its scores on the same held-out texts, so a re-run only re-draws.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import STARS
-from .artifacts import read_json, write_json, write_text
+from .artifacts import read_json, write_bytes, write_json, write_text
 from .data import DEFAULT_DATASET, DEFAULT_SEED, eval_split_name, load_data
 from .errors import DataError
 from .evaluation import evaluate_predictor
@@ -31,6 +31,8 @@ from .progress import console
 
 DEFAULT_MODELS = ("linear", "scratch", "minilm")
 SETTINGS_FILE = "compare_settings.json"
+SCORES_FILE = "compare_scores.json"      # metrics on the held-out texts, keyed by those texts
+SCORES_ARRAYS = "compare_scores.npz"     # their probabilities (worst mistakes, confusions)
 
 
 def _folder_name(model: str) -> str:
@@ -94,14 +96,22 @@ def compare(
                         "train_seconds": None, "train_examples": None, "train_examples_seen": None, "parameters": None})
 
     rows, scored = [], {}
+    held_out_key = _settings_key({"split": held_out, "texts": texts, "labels": labels})
     for entry in entries:
-        predictor = load_predictor(entry["folder"])
-        metrics, proba = evaluate_predictor(predictor, texts, labels)
+        cached = _cached_scores(entry, held_out_key) if entry["reused"] else None
+        if cached is None:
+            predictor = load_predictor(entry["folder"])
+            metrics, proba = evaluate_predictor(predictor, texts, labels)
+            kind, parameters = predictor.kind, predictor.num_parameters
+            if entry["trained"]:
+                _store_scores(entry, held_out_key, metrics, proba, kind, parameters)
+        else:
+            metrics, proba, kind, parameters = cached
         scored[entry["model"]] = (metrics, proba)
-        entry["parameters"] = entry["parameters"] or predictor.num_parameters
+        entry["parameters"] = entry["parameters"] or parameters
         rows.append({
             "model": entry["model"],
-            "kind": predictor.kind,
+            "kind": kind,
             "accuracy": round(metrics["accuracy"], 4),
             "macro_f1": round(metrics["macro_f1"], 4),
             "mae": round(metrics["mae"], 4),
@@ -137,6 +147,30 @@ def _reusable(folder: Path, key: str) -> dict | None:
         return None
     recorded = read_json(marker)
     return recorded if recorded.get("key") == key else None
+
+
+def _cached_scores(entry: dict, held_out_key: str):
+    """A reused model's scores on the same held-out texts: no need to predict them again."""
+    folder = Path(entry["folder"])
+    record, arrays = folder / SCORES_FILE, folder / SCORES_ARRAYS
+    if not (record.is_file() and arrays.is_file()):
+        return None
+    recorded = read_json(record)
+    if recorded.get("held_out_key") != held_out_key:
+        return None
+    with np.load(arrays, allow_pickle=False) as stored:
+        proba = stored["proba"]
+    return recorded["metrics"], proba, recorded["kind"], recorded["parameters"]
+
+
+def _store_scores(entry: dict, held_out_key: str, metrics: dict, proba: np.ndarray, kind: str, parameters: int) -> None:
+    import io
+
+    folder = Path(entry["folder"])
+    buffer = io.BytesIO()
+    np.savez(buffer, proba=np.asarray(proba, dtype=np.float32))
+    write_bytes(folder / SCORES_ARRAYS, buffer.getvalue())
+    write_json(folder / SCORES_FILE, {"held_out_key": held_out_key, "metrics": metrics, "kind": kind, "parameters": parameters})
 
 
 def _curve(folder: str) -> dict | None:
