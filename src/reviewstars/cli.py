@@ -165,7 +165,7 @@ def predict(
     shard: Optional[str] = typer.Option(
         None, help="With --file: i/N rates rows i, i+N, ... (one process of N); join outputs with `reviewstars merge`."
     ),
-    batch_size: int = typer.Option(64, help="Texts per model call."),
+    batch_size: Optional[int] = typer.Option(None, help="Texts per model call (default: the model's own, 16 for transformers on a CPU)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Predict stars for reviews given as arguments, or for a whole file (streamed: any size)."""

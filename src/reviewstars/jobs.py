@@ -294,7 +294,7 @@ def predict_file(
     column: str = "text",
     shard: str | None = None,
     chunk_rows: int = 8192,
-    batch_size: int = 64,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Rate every text of a .csv/.parquet/.jsonl file of any size into `output`.
 

@@ -136,7 +136,7 @@ def predictions_of(texts: Sequence[str], proba: np.ndarray) -> list[dict[str, An
 def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, Any] | None = None, limits: ServeLimits | None = None) -> FastAPI:
     """The HTTP API around one predictor (any kind)."""
     limits = limits or ServeLimits()
-    batcher = MicroBatcher(lambda texts: predictor.predict_proba(texts, batch_size=limits.max_batch), limits.max_batch, limits.max_wait_ms)
+    batcher = MicroBatcher(predictor.predict_proba, limits.max_batch, limits.max_wait_ms)  # the model picks its own inner batch size
     started = time.time()
 
     async def lifespan(app: FastAPI):

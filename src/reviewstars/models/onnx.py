@@ -59,7 +59,7 @@ class OnnxPredictor(StarPredictor):
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         ids = encode(self.tokenizer, list(texts), self.max_length, self.truncation)
         proba = np.zeros((len(ids), len(STARS)), dtype=np.float32)
-        for rows, input_ids, attention_mask in padded_batches(ids, batch_size or 64, self.tokenizer.pad_token_id or 0):
+        for rows, input_ids, attention_mask in padded_batches(ids, batch_size or 16, self.tokenizer.pad_token_id or 0):
             feed = {"input_ids": input_ids, "attention_mask": attention_mask}
             (logits,) = self.session.run(["logits"], {name: feed[name] for name in self.inputs})
             logits = logits - logits.max(axis=1, keepdims=True)
