@@ -20,6 +20,7 @@ from .data import DEFAULT_DATASET, DEFAULT_SEED, count_rows, eval_split_name, it
 from .errors import DataError, ModelError, ReviewstarsError
 from .evaluation import evaluate_predictor, predict_proba_batched
 from .models import LinearPredictor, StarPredictor, load_predictor
+from .models.base import prediction_rows
 from .models.linear import LinearSettings
 from .progress import progress_bar, status
 from .report import learning_curve_points, plot_confusion_matrix, plot_learning_curve
@@ -251,19 +252,6 @@ def evaluate(
 
 
 # --------------------------------------------------------------------------- predict
-
-
-def prediction_rows(proba: np.ndarray) -> list[dict[str, Any]]:
-    """Per text: stars, the five probabilities, and the expected star value."""
-    stars = np.asarray(STARS, dtype=float)
-    return [
-        {
-            "stars": int(row.argmax()) + 1,
-            "probabilities": {str(s): round(float(p), 6) for s, p in zip(STARS, row)},
-            "expected_stars": round(float(row @ stars), 4),
-        }
-        for row in proba
-    ]
 
 
 def predict_texts(model: str | Path | StarPredictor, texts: Sequence[str]) -> list[dict[str, Any]]:

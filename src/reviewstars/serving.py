@@ -22,10 +22,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from . import STARS
-from .models.base import StarPredictor
+from .models.base import StarPredictor, prediction_rows
 
-EXPECTED = np.asarray(STARS, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -122,15 +120,8 @@ class MicroBatcher:
 
 
 def predictions_of(texts: Sequence[str], proba: np.ndarray) -> list[dict[str, Any]]:
-    return [
-        {
-            "stars": int(row.argmax()) + 1,
-            "probabilities": {str(star): round(float(p), 6) for star, p in zip(STARS, row)},
-            "expected_stars": round(float(row @ EXPECTED), 4),
-            "empty": not text.strip(),
-        }
-        for text, row in zip(texts, np.asarray(proba, dtype=np.float64))
-    ]
+    """`prediction_rows`, each flagged `empty` when its text had no words."""
+    return [{**row, "empty": not text.strip()} for text, row in zip(texts, prediction_rows(np.asarray(proba, dtype=np.float64)))]
 
 
 def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, Any] | None = None, limits: ServeLimits | None = None) -> FastAPI:

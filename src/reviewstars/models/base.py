@@ -51,6 +51,19 @@ def stars_from_proba(proba: np.ndarray) -> np.ndarray:
     return np.asarray(proba).argmax(axis=1) + 1
 
 
+def prediction_rows(proba: np.ndarray) -> list[dict[str, Any]]:
+    """Per text: stars, the five probabilities, and the expected star value."""
+    stars = np.asarray(STARS, dtype=float)
+    return [
+        {
+            "stars": int(row.argmax()) + 1,
+            "probabilities": {str(s): round(float(p), 6) for s, p in zip(STARS, row)},
+            "expected_stars": round(float(row @ stars), 4),
+        }
+        for row in proba
+    ]
+
+
 def torch_layer_parameters(model) -> list[tuple[str, str, int]]:
     """Trainable parameters of each leaf layer of a torch model (Linear, Embedding, LayerNorm...)."""
     rows = []
