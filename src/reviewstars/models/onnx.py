@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from scipy.special import softmax
 
 from .. import STARS
 from ..artifacts import atomic_dir, read_json
@@ -62,9 +63,7 @@ class OnnxPredictor(StarPredictor):
         for rows, input_ids, attention_mask in padded_batches(ids, batch_size or 16, self.tokenizer.pad_token_id or 0):
             feed = {"input_ids": input_ids, "attention_mask": attention_mask}
             (logits,) = self.session.run(["logits"], {name: feed[name] for name in self.inputs})
-            logits = logits - logits.max(axis=1, keepdims=True)
-            exp = np.exp(logits)
-            proba[rows] = exp / exp.sum(axis=1, keepdims=True)
+            proba[rows] = softmax(logits, axis=1)
         return proba[:, np.argsort(self.column_stars)]
 
     @property
