@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reviewstars.errors import DataError, ModelError
 from reviewstars.jobs import merge_predictions, predict_file
@@ -21,6 +23,10 @@ ODD_TEXTS = [
     "", "   ", "a", "I I I I", "Ünïcödé ÇAFÉ straße İstanbul ΣΊΣΥΦΟΣ", "tab\tnew\nline\r\n", "emoji 🍕🍕 pizza!!",
     "x" * 5000, "12 34 5 678 90", "snake_case words_like_this", "日本語のレビュー とても 美味しい", "\x00\x01 control \x7f",
     "the the the food food", "combining e\u0301 marks a\u0308", "dash-separated-words and... dots",
+    # ASCII reviews take the translate-and-split scan: one-letter words between a bigram's words,
+    # digits, underscores, every ASCII whitespace and punctuation mark
+    "a good a food", "I was x good food", "A1 b2 _ __ x_y 9 99", "can't won't I'm", "form\x0bfeed\x0cand\x1fcontrol",
+    "UPPER lower MiXeD GOOD Food", "good,food;good.food!good?food", "".join(chr(c) for c in range(128)),
 ]
 
 
@@ -34,6 +40,23 @@ def test_fast_tfidf_equals_scikit_learn(linear_model, tiny_data):
     fast_proba = predictor.predict_proba(texts)  # goes through FastTfidf
     direct = np.asarray(expected @ predictor.coef.T) + predictor.intercept
     assert (fast_proba.argmax(axis=1) == direct.argmax(axis=1)).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["good", "food", "the", "Amazing", "a", "I", "x_", "9", "worst", "rude", "é", "ok"]),
+                          st.text(alphabet=st.characters(max_codepoint=127), max_size=3)), max_size=30))
+def test_fast_tfidf_equals_scikit_learn_on_random_text(linear_model, words):
+    if linear_model not in _FAST:
+        vectorizer = load_predictor(linear_model).vectorizer
+        _FAST[linear_model] = vectorizer, FastTfidf.from_vectorizer(vectorizer)
+    vectorizer, features = _FAST[linear_model]
+    text = "".join(word + gap for word, gap in words)
+    expected, fast = vectorizer.transform([text]), features.transform([text])
+    assert fast.nnz == expected.nnz
+    assert fast.nnz == 0 or abs(fast - expected).max() < 1e-6
+
+
+_FAST = {}
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])

@@ -164,11 +164,18 @@ class FastTfidf:
     """`TfidfVectorizer.transform` for word uni/bigrams, with the per-token work in numpy.
 
     scikit-learn builds every n-gram as a Python string and looks it up one at a time,
-    which caps the baseline at ~7k reviews/s. Here each review costs one C-level regex
-    scan and one dict lookup per word; bigrams are found by searching the pair of word
-    ids (`first * words + second`) in a sorted array. Same features, same numbers
-    (tested against scikit-learn), ~3x faster.
+    which caps the baseline at ~7k reviews/s. Here each review costs one C-level scan
+    and one dict lookup per word; bigrams are found by searching the pair of word ids
+    (`first * words + second`) in a sorted array. Same features, same numbers (tested
+    against scikit-learn).
+
+    The scan: most reviews are plain ASCII, and for those `\w` is exactly
+    [A-Za-z0-9_], so one `bytes.translate` (lower-casing letters, blanking every other
+    character) and a `split()` find the same words as the regex, several times faster.
+    Other reviews go through the regex.
     """
+
+    SKIP = -2  # a one-character ASCII word: the regex would not have matched it
 
     def __init__(self, vocabulary: dict[str, int], idf: np.ndarray, settings: LinearSettings):
         if settings.ngram_max > 2:
@@ -190,6 +197,15 @@ class FastTfidf:
                 pair_keys.append(ids)
                 pair_columns.append(column)
         words = len(self.word_ids)
+        self.ascii_words = settings.token_pattern == WORD_PATTERN
+        if self.ascii_words:
+            # The same words as bytes, for reviews read by the ASCII scan (str and bytes
+            # keys never collide in a dict).
+            for word, index in list(self.word_ids.items()):
+                if word.isascii():
+                    self.word_ids[word.encode("ascii")] = index
+            for byte in _ASCII_WORD_BYTES:
+                self.word_ids[bytes([byte]).lower()] = self.SKIP
         self.unigram_column = np.full(words + 1, -1, dtype=np.int64)   # last slot: unknown word
         for word, column in unigram_column.items():
             self.unigram_column[word] = column
@@ -208,10 +224,16 @@ class FastTfidf:
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         findall, unknown = self.pattern.findall, self.words
-        tokens = [findall(text.lower()) for text in texts]
+        if self.ascii_words:
+            tokens = [text.encode("ascii").translate(_ASCII_WORDS).split() if text.isascii() else findall(text.lower()) for text in texts]
+        else:
+            tokens = [findall(text.lower()) for text in texts]
         lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
         ids = np.fromiter(map(self.word_ids.get, chain.from_iterable(tokens), repeat(unknown)), dtype=np.int64, count=int(lengths.sum()))
         document = np.repeat(np.arange(len(tokens)), lengths)
+        if self.ascii_words:
+            kept = ids != self.SKIP
+            ids, document = ids[kept], document[kept]
 
         rows, columns = [document], [self.unigram_column[ids]]
         if len(self.pair_keys) and len(ids) > 1:
@@ -233,3 +255,8 @@ class FastTfidf:
             counts.data += 1
         counts.data *= self.idf[counts.indices]
         return normalize(counts, norm="l2", copy=False).astype(np.float32)
+
+
+# ASCII word characters ([A-Za-z0-9_]) map to themselves, lower-cased; every other byte to a space.
+_ASCII_WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+_ASCII_WORDS = bytes(byte if byte in _ASCII_WORD_BYTES else 0x20 for byte in range(256)).lower()
