@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
 
@@ -42,7 +43,7 @@ def main() -> None:
     output = args.output or str(ROOT / "runs" / f"bench-{args.model}-{args.budget}")
     started = time.time()
     result = train(args.model, args.data, output, transformer=settings,
-                   scratch=ScratchSettings(layers=args.layers, width=args.width, feed_forward=4 * args.width))
+                   scratch=ScratchSettings(layers=args.layers, width=args.width, feed_forward=4 * args.width, dropout=args.dropout))
     wall = time.time() - started
     metrics = result["metrics"]
     summary = {
@@ -54,6 +55,8 @@ def main() -> None:
         "steps": result["steps"],
         "plan": result["plan"],
         "best_dev_accuracy": result["best_dev_accuracy"],
+        "final_dev_accuracy": result["final_dev_accuracy"],
+        "kept": result["kept"],
         "validation_accuracy": round(metrics["accuracy"], 4),
         "validation_macro_f1": round(metrics["macro_f1"], 4),
         "validation_mae": round(metrics["mae"], 4),

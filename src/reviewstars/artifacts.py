@@ -44,8 +44,11 @@ def read_json(path: str | Path) -> Any:
 
 
 @contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
+def atomic_dir(path: str | Path, keep_existing: bool = False) -> Iterator[Path]:
     """Yield an empty staging folder; on success its contents are moved into `path`.
+
+    `keep_existing`: if `path` appeared meanwhile (another process wrote the same
+    cache entry), keep that one and drop ours.
 
     A new folder appears whole (one rename). Into an existing folder (one that holds
     checkpoints, say) each entry is swapped in by rename with `config.json` last, so a
@@ -60,7 +63,14 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if not path.exists():
-        os.replace(staging, path)
+        try:
+            os.replace(staging, path)
+            return
+        except OSError:  # another process's folder got there first
+            if not keep_existing:
+                raise
+    if keep_existing:
+        shutil.rmtree(staging, ignore_errors=True)
         return
     entries = sorted(staging.iterdir(), key=lambda p: p.name == "config.json")
     stale_config = path / "config.json"

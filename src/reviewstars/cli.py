@@ -76,11 +76,12 @@ def train(
     epochs: float = typer.Option(3.0, help="Transformers: passes over the data (ignored with --time-budget)."),
     eval_steps: int = typer.Option(50, help="Transformers: evaluate and checkpoint every N steps."),
     early_stopping: int = typer.Option(10, help="Transformers: stop after N evaluations without improvement (0: never; off under --time-budget, where the clock ends the run)."),
-    dev_size: int = typer.Option(500, help="Transformers: reviews carved from train to pick the best checkpoint."),
+    dev_size: int = typer.Option(500, help="Transformers: reviews carved from train to follow progress and pick the best checkpoint (under --time-budget the final one is kept)."),
     resume: bool = typer.Option(False, "--resume", help="Transformers: continue from the last checkpoint in --output."),
     layers: int = typer.Option(4, help="scratch: encoder blocks."),
     width: int = typer.Option(256, help="scratch: embedding width."),
     heads: int = typer.Option(4, help="scratch: attention heads."),
+    dropout: float = typer.Option(0.1, help="scratch: dropout after embeddings, attention, feed-forward and pooling."),
     vocab_size: int = typer.Option(8000, help="scratch: WordPiece vocabulary size."),
     tokenizer: Optional[str] = typer.Option(None, help="scratch: use this tokenizer (Hub id or folder) instead of training WordPiece."),
     c: float = typer.Option(1.0, "--C", help="linear: inverse regularisation strength."),
@@ -113,7 +114,7 @@ def train(
         model, data, output, train_size=train_size, eval_size=eval_size, seed=seed,
         linear=LinearSettings(C=c, balanced=balanced, min_df=min_df, ngram_max=ngram_max),
         transformer=transformer_settings,
-        scratch=ScratchSettings(layers=layers, width=width, heads=heads, feed_forward=4 * width, vocab_size=vocab_size, tokenizer=tokenizer),
+        scratch=ScratchSettings(layers=layers, width=width, heads=heads, feed_forward=4 * width, dropout=dropout, vocab_size=vocab_size, tokenizer=tokenizer),
         dev_size=dev_size,
     )
     out.print(
@@ -282,6 +283,7 @@ def compare(
     layers: int = typer.Option(4, help="scratch: encoder blocks."),
     width: int = typer.Option(256, help="scratch: embedding width."),
     heads: int = typer.Option(4, help="scratch: attention heads."),
+    dropout: float = typer.Option(0.1, help="scratch: dropout after embeddings, attention, feed-forward and pooling."),
     vocab_size: int = typer.Option(8000, help="scratch: WordPiece vocabulary size."),
 ) -> None:
     """The lesson in one command: train each model on the same data, score, and write a report."""
@@ -483,7 +485,7 @@ def main() -> None:
         app()
     except ReviewstarsError as error:
         err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(error.exit_code)
 
 
 if __name__ == "__main__":

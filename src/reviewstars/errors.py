@@ -8,6 +8,14 @@ from pathlib import Path
 class ReviewstarsError(Exception):
     """Base class: the message is complete and meant for the user."""
 
+    exit_code = 2
+
+
+class TrainingInterrupted(ReviewstarsError):
+    """Ctrl-C during training: a checkpoint was saved; the message says how to resume."""
+
+    exit_code = 130  # the shell's convention for "ended by SIGINT"
+
 
 class DataError(ReviewstarsError):
     """Bad input data: names the file, the row (when there is one) and the fault."""

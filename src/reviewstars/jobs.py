@@ -7,6 +7,7 @@ held-out split, and leave a model folder with its metrics and a model card.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -78,6 +79,9 @@ def train(
     else:
         predictor, details = _train_transformer(model, dataset["train"], output, seed, transformer, scratch, dev_size)
     run.update(details)
+    if not _is_main_process():
+        # Under torchrun every process trained the same model; only the first one writes it.
+        return {"output": str(output), **run, "parameters": predictor.num_parameters}
     predictor.info = {"training": {k: v for k, v in run.items() if k != "log_history"}}
     predictor.save(output)
 
@@ -129,7 +133,7 @@ def _train_transformer(model: str, train_split, output: Path, seed: int, setting
         tokenizer = AutoTokenizer.from_pretrained(last_checkpoint)
         details = {"architecture": asdict(scratch or ScratchSettings())}
     elif model == SCRATCH:
-        network, tokenizer = _new_encoder(train_part, scratch or ScratchSettings(), settings.max_length)
+        network, tokenizer = _new_encoder(train_part, scratch or ScratchSettings(), settings, output)
         details: dict[str, Any] = {"architecture": asdict(scratch or ScratchSettings())}
     else:
         from .models.pretrained import load_for_fine_tuning
@@ -141,10 +145,16 @@ def _train_transformer(model: str, train_split, output: Path, seed: int, setting
         train_examples=len(train_part), dev_examples=len(dev_part),
         train_examples_seen=outcome["train_examples_seen"], train_seconds=outcome["train_seconds"],
         steps=outcome["steps"], plan=outcome["plan"], best_dev_accuracy=outcome["best_dev_accuracy"],
+        final_dev_accuracy=outcome["final_dev_accuracy"], kept=outcome["kept"],
         settings=outcome["settings"], log_history=outcome["log_history"],
     )
     predictor = TransformerPredictor(network, tokenizer, settings.max_length, settings.truncation)
     return predictor, details
+
+
+def _is_main_process() -> bool:
+    """Rank 0 under torchrun / accelerate launch (they set RANK), or a lone process."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _last_checkpoint(output: Path) -> str | None:
@@ -153,15 +163,20 @@ def _last_checkpoint(output: Path) -> str | None:
     return get_last_checkpoint_or_none(output / CHECKPOINTS)
 
 
-def _new_encoder(train_split, scratch: ScratchSettings, max_length: int):
-    from .models.encoder import EncoderConfig, EncoderForStarRating
-    from .tokenization import load_tokenizer, train_wordpiece
+def _new_encoder(train_split, scratch: ScratchSettings, settings, output: Path):
+    import torch
 
+    from .models.encoder import EncoderConfig, EncoderForStarRating
+    from .tokenization import load_tokenizer
+    from .training import main_process_first
+
+    max_length = settings.max_length
     if scratch.tokenizer:
         tokenizer = load_tokenizer(scratch.tokenizer)
     else:
-        with status(f"learning a {scratch.vocab_size:,}-piece WordPiece vocabulary from {len(train_split):,} reviews"):
-            tokenizer = train_wordpiece(train_split["text"], scratch.vocab_size)
+        with main_process_first():
+            tokenizer = _learned_vocabulary(train_split, scratch.vocab_size, output, settings.resume)
+    torch.manual_seed(settings.seed)  # the same first weights on every process and every run
     config = EncoderConfig(
         vocab_size=len(tokenizer),
         max_position_embeddings=max_length,
@@ -173,6 +188,29 @@ def _new_encoder(train_split, scratch: ScratchSettings, max_length: int):
         pad_token_id=tokenizer.pad_token_id or 0,
     )
     return EncoderForStarRating(config), tokenizer
+
+
+def _learned_vocabulary(train_split, vocab_size: int, output: Path, resume: bool):
+    """A WordPiece vocabulary learned from the training texts, kept in the checkpoints folder.
+
+    tokenizers' trainer breaks ties in hash-map order, so two runs on the same texts can
+    learn slightly different vocabularies (huggingface/tokenizers#1794). So the vocabulary
+    is learned once, by the first process, and saved before training starts: the other
+    processes and a `--resume` after a crash (even one before the first checkpoint) use
+    that very vocabulary.
+    """
+    from .artifacts import atomic_dir
+    from .tokenization import load_tokenizer, train_wordpiece
+    from .training import CHECKPOINTS
+
+    saved = output / CHECKPOINTS / "vocabulary"
+    if (saved / "tokenizer.json").is_file() and (resume or not _is_main_process()):
+        return load_tokenizer(str(saved))
+    with status(f"learning a {vocab_size:,}-piece WordPiece vocabulary from {len(train_split):,} reviews"):
+        tokenizer = train_wordpiece(train_split["text"], vocab_size)
+    with atomic_dir(saved) as stage:
+        tokenizer.save_pretrained(stage)
+    return tokenizer
 
 
 def model_card(predictor: StarPredictor, result: dict[str, Any]) -> str:

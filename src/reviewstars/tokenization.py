@@ -53,8 +53,9 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, lowercase: boo
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()), min_frequency=2)
     tokenizer.train_from_iterator(texts, trainer=trainer)
     # The trainer numbers its pieces in hash-map order, which changes from run to run.
-    # Tokenizing depends only on the set of pieces, so number them canonically: the
-    # same texts then always give the same ids (and a resumed run the same model).
+    # Tokenizing depends only on the set of pieces, so number them canonically. (Even the
+    # set can differ on ties, huggingface/tokenizers#1794: training saves its vocabulary
+    # once and a resumed run reuses it.)
     specials = list(SPECIAL_TOKENS.values())
     pieces = specials + sorted(set(tokenizer.get_vocab()) - set(specials))
     tokenizer.model = models.WordPiece({piece: i for i, piece in enumerate(pieces)}, unk_token=SPECIAL_TOKENS["unk_token"])
@@ -150,7 +151,7 @@ def tokenize_dataset(split, tokenizer, max_length: int = 256, strategy: str = "h
     if use_cache:
         from .artifacts import atomic_dir
 
-        with atomic_dir(folder) as stage:
+        with atomic_dir(folder, keep_existing=True) as stage:  # processes may race to write it
             tokenized.save_to_disk(str(stage))
         tokenized = load_from_disk(str(folder))
     return tokenized

@@ -155,6 +155,10 @@ class EncoderPreTrainedModel(PreTrainedModel):
     base_model_prefix = "encoder"
     main_input_name = "input_ids"
     _no_split_modules = ["EncoderBlock"]
+    # forward() computes its own mean loss and ignores `num_items_in_batch`: tell the
+    # Trainer, or it would skip dividing by gradient-accumulation steps and scale by
+    # the number of processes under DDP.
+    accepts_loss_kwargs = False
 
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range

@@ -1,0 +1,182 @@
+"""Real processes, real signals: SIGKILL mid-run, Ctrl-C, and two processes under torchrun.
+
+Each test drives `reviewstars train` in a child process on a tiny encoder and 400
+synthetic reviews, so what is checked is what a user's terminal would see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from reviewstars.errors import TrainingInterrupted
+from reviewstars.jobs import _learned_vocabulary
+from reviewstars.tokenization import train_wordpiece
+from reviewstars.training import last_complete_checkpoint
+
+from test_training import _tiny_run, fast
+
+TINY = ["--model", "scratch", "--layers", "1", "--width", "32", "--heads", "2", "--vocab-size", "200", "--dropout", "0",
+        "--max-length", "32", "--learning-rate", "3e-3", "--epochs", "4", "--eval-steps", "10", "--early-stopping", "0",
+        "--dev-size", "48"]
+
+
+def _env() -> dict[str, str]:
+    # One thread: the same arithmetic in every process, so results can be compared exactly.
+    return {**os.environ, "OMP_NUM_THREADS": "1", "REVIEWSTARS_QUIET": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def vocabulary(tiny_data, tmp_path_factory) -> Path:
+    """One WordPiece vocabulary for every run: tokenizers may learn a slightly different
+    one each time (huggingface/tokenizers#1794), which is not what these tests are about."""
+    import pandas as pd
+
+    folder = tmp_path_factory.mktemp("vocabulary")
+    train_wordpiece(pd.read_parquet(tiny_data / "train.parquet")["text"].tolist(), vocab_size=200).save_pretrained(folder)
+    return folder
+
+
+def _train_command(data: Path, output: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "reviewstars.cli", "train", "--data", str(data), "--output", str(output), *TINY, *extra]
+
+
+def _run(command: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def _start_and_signal(command: list[str], checkpoints: Path, signum: int, timeout: float = 120) -> tuple[int, str]:
+    """Start a training and send `signum` the moment its first checkpoint folder appears
+    (while the checkpoint is still being written, more often than not); (exit code, stderr)."""
+    log = checkpoints.parent.with_name(checkpoints.parent.name + ".stderr")
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline and process.poll() is None:
+            if checkpoints.is_dir() and any(p.name.startswith("checkpoint-") for p in checkpoints.iterdir()):
+                process.send_signal(signum)
+                break
+            time.sleep(0.005)
+        process.wait(timeout=timeout)
+    return process.returncode, log.read_text()
+
+
+def _same_model(a: Path, b: Path) -> None:
+    ours, theirs = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        if name.endswith("attention.key.bias"):
+            # Its true gradient is zero (softmax ignores a shift shared by all keys), so
+            # Adam turns rounding noise, which differs with the order of summation, into
+            # steps: its values are noise in every run. Everything else must agree.
+            continue
+        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-5, atol=1e-6, msg=name)
+    first, second = json.loads((a / "metrics.json").read_text()), json.loads((b / "metrics.json").read_text())
+    assert first["accuracy"] == second["accuracy"] and first["confusion_matrix"] == second["confusion_matrix"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_data, tmp_path_factory, vocabulary) -> Path:
+    output = tmp_path_factory.mktemp("faults") / "whole"
+    done = _run(_train_command(tiny_data, output, "--tokenizer", str(vocabulary)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((output / "metrics.json").read_text())["accuracy"] > 0.4  # it learned (chance: 0.2)
+    return output
+
+
+def test_a_training_killed_with_sigkill_resumes_to_the_same_model(tiny_data, tmp_path, uninterrupted, vocabulary):
+    output = tmp_path / "killed"
+    fixed = ("--tokenizer", str(vocabulary))
+    code, _ = _start_and_signal(_train_command(tiny_data, output, *fixed), output / "checkpoints", signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    # Nothing half-written looks like a model: the folder holds only checkpoints so far.
+    assert not (output / "config.json").exists() and not (output / "model.safetensors").exists()
+
+    resumed = _run(_train_command(tiny_data, output, *fixed, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    _same_model(output, uninterrupted)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tiny_data, tmp_path, uninterrupted, vocabulary):
+    output = tmp_path / "interrupted"
+    fixed = ("--tokenizer", str(vocabulary))
+    code, stderr = _start_and_signal(_train_command(tiny_data, output, *fixed), output / "checkpoints", signal.SIGINT)
+    assert code == 130, stderr[-2000:]
+    message = " ".join(stderr.split("error:")[-1].split())  # the one message, unwrapped
+    assert "interrupted at step" in message and "--resume" in message and "Traceback" not in stderr
+    step = int(message.split("interrupted at step ")[1].split()[0])
+    assert Path(last_complete_checkpoint(output / "checkpoints")).name == f"checkpoint-{step}"
+
+    resumed = _run(_train_command(tiny_data, output, *fixed, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    _same_model(output, uninterrupted)
+
+
+def test_two_processes_with_gloo_train_the_model_one_process_trains(tiny_data, tmp_path, uninterrupted, vocabulary):
+    """torchrun, 2 CPU processes x 8 reviews = the one process's batch of 16."""
+    output = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "reviewstars.cli", "train", "--data", str(tiny_data), "--output", str(output), *TINY, "--tokenizer", str(vocabulary), "--batch-size", "8"]
+    done = _run(command)
+    assert done.returncode == 0, done.stderr[-3000:]
+    plan = json.loads((output / "checkpoints" / "plan.json").read_text())
+    assert plan["processes"] == 2 and plan["global_batch"] == 16
+    _same_model(output, uninterrupted)
+
+
+# --------------------------------------------------------------------------- in-process pieces
+
+
+class PressCtrlC(TrainerCallback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_between_checkpoints_resumes_exactly(tiny_data, tmp_path):
+    settings = fast(epochs=2, eval_steps=10, logging_steps=10)
+    whole, _ = _tiny_run(tiny_data, tmp_path / "whole", settings)
+    with pytest.raises(TrainingInterrupted, match="interrupted at step 13 .* --resume"):
+        _tiny_run(tiny_data, tmp_path / "stopped", settings, [PressCtrlC(13)])
+    assert last_complete_checkpoint(tmp_path / "stopped" / "checkpoints").endswith("checkpoint-13")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler given back
+    resumed, _ = _tiny_run(tiny_data, tmp_path / "stopped", fast(epochs=2, eval_steps=10, logging_steps=10, resume=True))
+    for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_a_checkpoint_cut_short_is_skipped_and_removed(tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    whole, cut = checkpoints / "checkpoint-10", checkpoints / "checkpoint-20"
+    for folder in (whole, cut):
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"weights")
+    (whole / "trainer_state.json").write_text('{"global_step": 10}')
+    (cut / "trainer_state.json").write_text('{"global_st')  # killed while writing its last file
+    assert last_complete_checkpoint(checkpoints) == str(whole) and cut.exists()
+    assert last_complete_checkpoint(checkpoints, remove_incomplete=True) == str(whole) and not cut.exists()
+    assert last_complete_checkpoint(tmp_path / "nothing") is None
+
+
+def test_a_learned_vocabulary_is_saved_before_training_and_reused_on_resume(tiny_data, tmp_path):
+    import pandas as pd
+    from datasets import Dataset
+
+    train = Dataset.from_pandas(pd.read_parquet(tiny_data / "train.parquet"))
+    first = _learned_vocabulary(train, 200, tmp_path, resume=False)
+    assert (tmp_path / "checkpoints" / "vocabulary" / "tokenizer.json").is_file()
+    again = _learned_vocabulary(train, 200, tmp_path, resume=True)
+    assert again.get_vocab() == first.get_vocab()
