@@ -210,9 +210,7 @@ class FastTfidf:
         for word, column in unigram_column.items():
             self.unigram_column[word] = column
         pairs = np.asarray(pair_keys, dtype=np.int64).reshape(-1, 2)
-        keys = pairs[:, 0] * words + pairs[:, 1]
-        order = np.argsort(keys)
-        self.pair_keys, self.pair_columns = keys[order], np.asarray(pair_columns, dtype=np.int64)[order]
+        self.pair_column = IntTable(pairs[:, 0] * words + pairs[:, 1], np.asarray(pair_columns, dtype=np.int64))
         self.words = words
 
     @classmethod
@@ -236,14 +234,13 @@ class FastTfidf:
             ids, document = ids[kept], document[kept]
 
         rows, columns = [document], [self.unigram_column[ids]]
-        if len(self.pair_keys) and len(ids) > 1:
+        if len(self.pair_column) and len(ids) > 1:
             first, second = ids[:-1], ids[1:]
             same_review = (document[:-1] == document[1:]) & (first != unknown) & (second != unknown)
-            keys = first[same_review] * self.words + second[same_review]
-            at = np.minimum(np.searchsorted(self.pair_keys, keys), len(self.pair_keys) - 1)
-            found = self.pair_keys[at] == keys
+            pair_columns = self.pair_column.get(first[same_review] * self.words + second[same_review])
+            found = pair_columns >= 0
             rows.append(document[:-1][same_review][found])
-            columns.append(self.pair_columns[at[found]])
+            columns.append(pair_columns[found])
         rows, columns = np.concatenate(rows), np.concatenate(columns)
         known = columns >= 0
         counts = sparse.csr_matrix(
@@ -255,6 +252,53 @@ class FastTfidf:
             counts.data += 1
         counts.data *= self.idf[counts.indices]
         return normalize(counts, norm="l2", copy=False).astype(np.float32)
+
+
+class IntTable:
+    """int64 key -> int64 value, looked up for a whole array of keys at once.
+
+    Open addressing with linear probing, every probe a numpy gather: about 1.5 memory
+    reads per key where a binary search (`searchsorted`) needs some twenty, which made
+    the bigram lookup the baseline's slowest step. Missing keys give -1.
+    """
+
+    EMPTY = -1
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray):
+        self.size = len(keys)
+        self.bits = max(int(np.ceil(np.log2(max(2 * len(keys), 2)))), 1)  # load factor <= 1/2
+        self.keys = np.full(1 << self.bits, self.EMPTY, dtype=np.int64)
+        self.values = np.full(1 << self.bits, -1, dtype=np.int64)
+        pending, slots = np.arange(len(keys)), self._slots(keys)
+        while len(pending):
+            free = self.keys[slots[pending]] == self.EMPTY
+            contenders = pending[free]
+            _, first = np.unique(slots[contenders], return_index=True)  # one key per free slot per round
+            winners = contenders[first]
+            self.keys[slots[winners]], self.values[slots[winners]] = keys[winners], values[winners]
+            placed = np.zeros(len(keys), dtype=bool)
+            placed[winners] = True
+            pending = pending[~placed[pending]]
+            slots[pending] = (slots[pending] + 1) & ((1 << self.bits) - 1)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _slots(self, keys: np.ndarray) -> np.ndarray:
+        # Fibonacci hashing: multiply by 2^64 / golden ratio (wrapping), keep the top bits.
+        mixed = keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        return (mixed >> np.uint64(64 - self.bits)).astype(np.int64)
+
+    def get(self, keys: np.ndarray) -> np.ndarray:
+        found = np.full(len(keys), -1, dtype=np.int64)
+        active, slots = np.arange(len(keys)), self._slots(keys)
+        while len(active):
+            stored = self.keys[slots[active]]
+            hit = stored == keys[active]
+            found[active[hit]] = self.values[slots[active[hit]]]
+            active = active[~hit & (stored != self.EMPTY)]
+            slots[active] = (slots[active] + 1) & ((1 << self.bits) - 1)
+        return found
 
 
 # ASCII word characters ([A-Za-z0-9_]) map to themselves, lower-cased; every other byte to a space.
