@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+def is_main_process() -> bool:
+    """The process that writes: a lone one, or rank 0 under torchrun / accelerate launch
+    (they set RANK before anything starts, so no process group is needed to tell)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

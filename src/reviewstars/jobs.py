@@ -7,7 +7,6 @@ held-out split, and leave a model folder with its metrics and a model card.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import STARS
-from .artifacts import atomic_file, read_json, write_json, write_text
+from .artifacts import atomic_file, is_main_process, read_json, write_json, write_text
 from .data import DEFAULT_DATASET, DEFAULT_SEED, count_rows, eval_split_name, iter_text_chunks, load_data, pick_split, subset
 from .errors import DataError, ModelError, ReviewstarsError
 from .evaluation import evaluate_predictor, predict_proba_batched
@@ -79,7 +78,7 @@ def train(
     else:
         predictor, details = _train_transformer(model, dataset["train"], output, seed, transformer, scratch, dev_size)
     run.update(details)
-    if not _is_main_process():
+    if not is_main_process():
         # Under torchrun every process trained the same model; only the first one writes it.
         return {"output": str(output), **run, "parameters": predictor.num_parameters}
     predictor.info = {"training": {k: v for k, v in run.items() if k != "log_history"}}
@@ -152,15 +151,10 @@ def _train_transformer(model: str, train_split, output: Path, seed: int, setting
     return predictor, details
 
 
-def _is_main_process() -> bool:
-    """Rank 0 under torchrun / accelerate launch (they set RANK), or a lone process."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def _last_checkpoint(output: Path) -> str | None:
-    from .training import CHECKPOINTS, get_last_checkpoint_or_none
+    from .training import CHECKPOINTS, last_complete_checkpoint
 
-    return get_last_checkpoint_or_none(output / CHECKPOINTS)
+    return last_complete_checkpoint(output / CHECKPOINTS)
 
 
 def _new_encoder(train_split, scratch: ScratchSettings, settings, output: Path):
@@ -204,7 +198,7 @@ def _learned_vocabulary(train_split, vocab_size: int, output: Path, resume: bool
     from .training import CHECKPOINTS
 
     saved = output / CHECKPOINTS / "vocabulary"
-    if (saved / "tokenizer.json").is_file() and (resume or not _is_main_process()):
+    if (saved / "tokenizer.json").is_file() and (resume or not is_main_process()):
         return load_tokenizer(str(saved))
     with status(f"learning a {vocab_size:,}-piece WordPiece vocabulary from {len(train_split):,} reviews"):
         tokenizer = train_wordpiece(train_split["text"], vocab_size)

@@ -36,7 +36,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
-from .artifacts import write_json
+from .artifacts import is_main_process, write_json
 from .errors import TrainingInterrupted
 from .tokenization import tokenize_dataset
 
@@ -121,11 +121,6 @@ def seed_everything(seed: int) -> None:
 
 def distributed() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
-
-
-def is_main_process() -> bool:
-    """True in a single process, and in rank 0 of a distributed run (the one that writes)."""
-    return not distributed() or torch.distributed.get_rank() == 0
 
 
 def shared_max(value: float, device: torch.device | str = "cpu") -> float:
@@ -495,7 +490,3 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         "kept": "final" if under_budget else "best",
         "log_history": state.log_history,
     }
-
-
-def get_last_checkpoint_or_none(folder: Path) -> str | None:
-    return last_complete_checkpoint(Path(folder))
