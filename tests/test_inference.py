@@ -144,3 +144,60 @@ def test_cli_export_then_predict_with_the_onnx_folder(scratch_model, tmp_path):
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert [len(r["probabilities"]) for r in rows] == [5, 5] and all(1 <= r["stars"] <= 5 for r in rows)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(scratch_model):
+    """A small random BERT classifier on the scratch model's vocabulary: the shape of MiniLM."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tokenizer = load_predictor(scratch_model).tokenizer
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=5)
+    return BertForSequenceClassification(config).eval(), tokenizer
+
+
+def test_first_token_classifier_gives_the_full_models_logits(tiny_bert, scratch_model):
+    import torch
+
+    from reviewstars.models.first_token import FirstTokenClassifier
+
+    model, _ = tiny_bert
+    ids = torch.randint(5, 100, (4, 19), generator=torch.Generator().manual_seed(1))
+    padded = torch.ones_like(ids)
+    padded[1, 7:], padded[3, 1:] = 0, 0  # one short review, one that is [CLS] alone
+    fast = FirstTokenClassifier(model)
+    with torch.inference_mode():
+        for mask in (padded, torch.ones_like(ids)):  # with padding, and without (no mask at all inside)
+            expected = model(input_ids=ids, attention_mask=mask).logits
+            assert torch.allclose(fast(ids, mask), expected, atol=1e-5), (fast(ids, mask) - expected).abs().max()
+    assert not FirstTokenClassifier.supports(load_predictor(scratch_model).model)  # ours pools otherwise: full forward
+
+
+def test_transformer_predictor_on_a_bert_equals_the_model_text_by_text(tiny_bert, tiny_data):
+    import torch
+
+    from reviewstars.models.transformer import TransformerPredictor
+
+    model, tokenizer = tiny_bert
+    predictor = TransformerPredictor(model, tokenizer, max_length=64, truncation="head")
+    texts = pd.read_parquet(tiny_data / "validation.parquet")["text"].tolist()[:60] + ODD_TEXTS
+    ids = [tokenizer(t, truncation=True, max_length=64)["input_ids"] for t in texts]
+    with torch.inference_mode():  # unpadded, full forward pass
+        expected = np.concatenate([model(input_ids=torch.tensor([row])).logits.softmax(-1).numpy() for row in ids])
+    assert np.abs(predictor.predict_proba(texts, batch_size=8) - expected).max() < 1e-5
+
+
+def test_onnx_export_of_a_bert_predicts_like_torch(tiny_bert, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from reviewstars.models.onnx import export_onnx
+    from reviewstars.models.transformer import TransformerPredictor
+
+    model, tokenizer = tiny_bert
+    TransformerPredictor(model, tokenizer, max_length=64, truncation="head").save(tmp_path / "bert")
+    export_onnx(tmp_path / "bert", tmp_path / "onnx")
+    texts = ["Amazing food, excellent service!", "Awful.", "", "ok " * 80]
+    torch_proba = load_predictor(tmp_path / "bert").predict_proba(texts)
+    assert np.abs(load_predictor(tmp_path / "onnx").predict_proba(texts) - torch_proba).max() < 1e-4

@@ -107,8 +107,14 @@ class OnnxPredictor(StarPredictor):
 
 
 def _logits_only(model):
-    """The classifier with tensors in and logits out: the signature ONNX sees."""
+    """The classifier with tensors in and logits out: the signature ONNX sees.
+    BERT classifiers are traced with their last layer at [CLS] only (same logits, less work)."""
     import torch
+
+    from .first_token import FirstTokenClassifier
+
+    if FirstTokenClassifier.supports(model):
+        return FirstTokenClassifier(model).eval()
 
     class Logits(torch.nn.Module):
         def __init__(self):

@@ -1,0 +1,74 @@
+"""Inference that computes only what a BERT classifier reads: the last layer at [CLS].
+
+A BERT sequence classifier reads one vector, the last layer's output at the first
+token ([CLS]), through its pooler and classifier. The usual forward pass computes the
+last layer at every position and throws all but one away. Only the keys and values of
+that layer need every position (the [CLS] query attends to them all); its queries, its
+output projection and its feed-forward block are needed at [CLS] alone.
+
+`FirstTokenClassifier` runs the model's own modules and weights that way: the same
+logits (to float rounding; tested), and for a 6-layer MiniLM about 14% less arithmetic,
+which on a CPU is about 14% less time. Models of another shape keep their own forward.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class FirstTokenClassifier(nn.Module):
+    """A `BertForSequenceClassification` (no copy of its weights) whose last layer runs at [CLS] only."""
+
+    def __init__(self, model):
+        super().__init__()
+        if not self.supports(model):
+            raise ValueError(f"{type(model).__name__} is not a BERT encoder classifier")
+        self.model = model
+
+    @staticmethod
+    def supports(model) -> bool:
+        """BERT-shaped encoders (BERT, MiniLM...) whose head reads the pooled first token."""
+        bert = getattr(model, "bert", None)
+        config = getattr(model, "config", None)
+        return (
+            type(model).__name__ == "BertForSequenceClassification"
+            and bert is not None
+            and bert.pooler is not None
+            and not config.is_decoder
+            and not getattr(config, "add_cross_attention", False)
+            and not getattr(config, "chunk_size_feed_forward", 0)
+            and len(bert.encoder.layer) > 0
+        )
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        bert = self.model.bert
+        hidden = bert.embeddings(input_ids=input_ids)
+        mask = create_bidirectional_mask(config=bert.config, inputs_embeds=hidden, attention_mask=attention_mask)
+        *layers, last = bert.encoder.layer
+        for layer in layers:
+            hidden = layer(hidden, mask)
+        first = last_layer_at_first_token(last, hidden, attention_mask)
+        return self.model.classifier(bert.pooler(first))
+
+
+def last_layer_at_first_token(layer, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """One BERT layer's output at position 0 only: (batch, 1, hidden)."""
+    attention = layer.attention.self
+    batch, length, _ = hidden.shape
+    heads, head_size = attention.num_attention_heads, attention.attention_head_size
+
+    def split_heads(x: torch.Tensor) -> torch.Tensor:  # (batch, positions, hidden) -> (batch, heads, positions, head_size)
+        return x.view(batch, -1, heads, head_size).transpose(1, 2)
+
+    first = hidden[:, :1]
+    query = split_heads(attention.query(first))  # one query: [CLS]
+    key, value = split_heads(attention.key(hidden)), split_heads(attention.value(hidden))  # every position
+    can_attend = attention_mask[:, None, None, :].bool()  # padding is never attended to
+    context = F.scaled_dot_product_attention(query, key, value, attn_mask=can_attend, scale=attention.scaling)
+    context = context.transpose(1, 2).reshape(batch, 1, heads * head_size)
+    attended = layer.attention.output(context, first)  # projection + residual + LayerNorm
+    return layer.output(layer.intermediate(attended), attended)  # feed-forward + residual + LayerNorm
