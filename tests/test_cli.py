@@ -90,3 +90,23 @@ def test_help_and_real_data_smoke(tmp_path):
     run("train", "--model", "linear", "--data", YELP, "--train-size", 2000, "--eval-size", 500, "--output", output)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["n"] == 500 and metrics["accuracy"] > 0.35  # chance is 0.2 on the balanced validation set
+
+
+def test_compare_hands_its_scratch_options_to_the_job(monkeypatch, tmp_path):
+    """Every scratch option `compare --help` offers reaches the encoder's settings."""
+    import reviewstars.compare
+    import reviewstars.errors
+    from reviewstars.cli import app
+    from typer.testing import CliRunner
+
+    seen = {}
+
+    def compare_job(*args, **kwargs):
+        seen.update(kwargs)
+        raise reviewstars.errors.ReviewstarsError("stop here")
+
+    monkeypatch.setattr(reviewstars.compare, "compare", compare_job)
+    CliRunner().invoke(app, ["compare", "--output", str(tmp_path), "--layers", "2", "--width", "64", "--heads", "2",
+                             "--dropout", "0.25", "--vocab-size", "500"])
+    scratch = seen["scratch"]
+    assert (scratch.layers, scratch.width, scratch.heads, scratch.feed_forward, scratch.dropout, scratch.vocab_size) == (2, 64, 2, 256, 0.25, 500)

@@ -300,7 +300,7 @@ def compare(
         data, output, split(models), split(evaluate_only), time_budget=budget, train_size=train_size,
         eval_size=eval_size, seed=seed,
         transformer=TrainSettings(max_length=max_length, eval_steps=eval_steps, logging_steps=eval_steps, epochs=epochs),
-        scratch=ScratchSettings(layers=layers, width=width, heads=heads, feed_forward=4 * width, vocab_size=vocab_size),
+        scratch=ScratchSettings(layers=layers, width=width, heads=heads, feed_forward=4 * width, dropout=dropout, vocab_size=vocab_size),
     )
     from .report import _leaderboard_rows
 
