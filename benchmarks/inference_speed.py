@@ -7,7 +7,7 @@
 2. A fine-tuned transformer over the 2,000 validation reviews:
    `transformers.pipeline("text-classification")` (one text at a time, its default) vs
    reviewstars `predict` (length-sorted batches, inference_mode, BERT's last layer at [CLS]
-   only, one batch per core), same truncation, so the predictions must be identical; then
+   only), same truncation, so the predictions must be identical; then
    the model exported to ONNX (fp32 and int8). Median of --repeats interleaved runs each.
 Targets: linear >= 20,000/s; predict >= 2x pipeline; int8 ONNX >= 2x predict, <= 0.5 points lost.
 """
@@ -51,7 +51,7 @@ def linear_speed(folder: str | None, train, texts: list[str], repeats: int) -> d
 
 def transformer_speed(folder: str, texts: list[str], labels: np.ndarray, repeats: int) -> dict:
     """Each contender runs `repeats` times, interleaved, and is scored by its median time:
-    this shared machine's speed drifts by +-10% from minute to minute."""
+    this shared machine's speed drifts by 10-15% from minute to minute."""
     from transformers import pipeline
 
     from reviewstars.models.onnx import export_onnx

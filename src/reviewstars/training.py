@@ -123,6 +123,11 @@ def distributed() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
+def several_processes() -> bool:
+    """Launched as one of several (torchrun / accelerate set WORLD_SIZE), even before the process group exists."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def shared_max(value: float, device: torch.device | str = "cpu") -> float:
     """The largest `value` over all processes (just `value` in one process)."""
     if not distributed():
@@ -136,7 +141,7 @@ def shared_max(value: float, device: torch.device | str = "cpu") -> float:
 
 def main_process_first():
     """A block the first process runs before the others (to make what they then read)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if several_processes():
         from accelerate import PartialState
 
         return PartialState().main_process_first()
@@ -341,8 +346,10 @@ def measure_seconds_per_step(model, tokenized, collator, batch_size: int, steps:
     return train_step, per_eval_example
 
 
-def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example_seconds: float, settings: TrainSettings, dev_rows: int, train_rows: int) -> dict[str, Any]:
+def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example_seconds: float, settings: TrainSettings, dev_rows: int, train_rows: int,
+                processes: int = 1) -> dict[str, Any]:
     """How many steps should fit: each costs a step plus its share of the periodic evaluations.
+    Each step takes a batch of `settings.batch_size` in each of `processes`.
 
     This is the expectation, reported to the user; the run itself follows the clock
     (`ClockScheduleTrainer`, `StopOnTime`), so `max_steps` is only a generous cap.
@@ -351,7 +358,7 @@ def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example
     reserve = one_eval + 10.0  # the last evaluation, saving and loading the best checkpoint
     available = max(budget - elapsed - reserve, 0.0)
     steps = max(int(available / (step_seconds + one_eval / settings.eval_steps)), 1)
-    examples = steps * settings.batch_size
+    examples = steps * settings.batch_size * processes
     return {
         "budget_seconds": budget,
         "seconds_per_step": round(step_seconds, 4),
@@ -391,7 +398,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     under_budget = bool(settings.time_budget)
     # Several processes without a GPU (torchrun on CPUs): the Trainer only goes
     # distributed on CPUs when told so, with the gloo backend.
-    cpu_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not use_cuda
+    cpu_processes = several_processes() and not use_cuda
     args = TrainingArguments(
         output_dir=str(checkpoints),
         per_device_train_batch_size=settings.batch_size,
@@ -432,9 +439,8 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     elif under_budget:
         step_s, eval_s = measure_seconds_per_step(model.to(device), train_tokens, collator, settings.batch_size)
         # Each process measured its own speed; all follow the first one's plan.
-        plan = plan_budget(settings.time_budget, time.time() - started, step_s, eval_s, settings, len(dev_tokens), len(train_tokens))
-        plan = from_main_process({**plan, "expected_examples": plan["expected_steps"] * global_batch,
-                                  "expected_passes_over_data": round(plan["expected_steps"] * global_batch / len(train_tokens), 3)})
+        plan = from_main_process(plan_budget(settings.time_budget, time.time() - started, step_s, eval_s, settings,
+                                             len(dev_tokens), len(train_tokens), processes=args.world_size))
     else:
         steps = math.ceil(len(train_tokens) / global_batch * settings.epochs)
         plan = {"max_steps": steps, "train_examples": len(train_tokens), "passes_over_data": settings.epochs}
