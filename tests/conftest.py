@@ -70,11 +70,12 @@ def linear_model(tiny_data, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def scratch_model(tiny_data, tmp_path_factory) -> Path:
     """A tiny from-scratch encoder folder trained on `tiny_data` (a few seconds)."""
+    from reviewstars.data import DataSettings
     from reviewstars.jobs import ScratchSettings, train
     from reviewstars.training import TrainSettings
 
     folder = tmp_path_factory.mktemp("models") / "scratch"
     settings = TrainSettings(learning_rate=3e-3, epochs=6, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
     tiny = ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200)
-    train("scratch", tiny_data, folder, transformer=settings, scratch=tiny, dev_size=50)
+    train("scratch", DataSettings(tiny_data, dev_size=50), folder, transformer=settings, scratch=tiny)
     return folder

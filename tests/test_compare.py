@@ -11,6 +11,7 @@ import time
 import pytest
 
 from reviewstars.compare import compare, worst_mistakes
+from reviewstars.data import DataSettings
 from reviewstars.jobs import ScratchSettings, train
 from reviewstars.training import TrainSettings
 
@@ -25,7 +26,7 @@ def compared(tiny_data, tmp_path_factory):
     train("linear", tiny_data, elsewhere)
     output = root / "out"
     started = time.perf_counter()
-    board = compare(tiny_data, output, ["linear", "scratch"], [str(elsewhere)], transformer=FAST, scratch=TINY, dev_size=50)
+    board = compare(DataSettings(tiny_data, dev_size=50), output, ["linear", "scratch"], [str(elsewhere)], transformer=FAST, scratch=TINY)
     return output, board, time.perf_counter() - started, elsewhere
 
 
@@ -60,14 +61,14 @@ def test_report_files(compared):
 def test_rerun_with_the_same_settings_reuses_the_models(compared, tiny_data):
     output, board, first_seconds, elsewhere = compared
     started = time.perf_counter()
-    again = compare(tiny_data, output, ["linear", "scratch"], [str(elsewhere)], transformer=FAST, scratch=TINY, dev_size=50)
+    again = compare(DataSettings(tiny_data, dev_size=50), output, ["linear", "scratch"], [str(elsewhere)], transformer=FAST, scratch=TINY)
     assert all(r["reused"] for r in again["models"] if r["train_seconds"] is not None)
     assert [r["accuracy"] for r in again["models"]] == [r["accuracy"] for r in board["models"]]
     # trained models are not even re-scored: their scores on the same texts are kept beside them
     trained = lambda b: {r["model"]: {k: v for k, v in r.items() if k != "reused"} for r in b["models"] if r["train_seconds"] is not None}  # noqa: E731
     assert trained(again) == trained(board) and (output / "models" / "scratch" / "compare_scores.npz").is_file()
     assert time.perf_counter() - started < first_seconds
-    changed = compare(tiny_data, output, ["linear"], transformer=FAST, scratch=TINY, dev_size=50, seed=7)
+    changed = compare(DataSettings(tiny_data, dev_size=50, seed=7), output, ["linear"], transformer=FAST, scratch=TINY)
     assert not changed["models"][0]["reused"]  # another seed is another experiment
 
 

@@ -20,8 +20,8 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from reviewstars.errors import TrainingInterrupted
-from reviewstars.jobs import _learned_vocabulary
-from reviewstars.tokenization import train_wordpiece
+from reviewstars.tokenization import load_tokenizer, train_wordpiece
+from reviewstars.training import kept_tokenizer
 from reviewstars.training import last_complete_checkpoint
 
 from test_training import _tiny_run, fast
@@ -177,7 +177,8 @@ def test_a_learned_vocabulary_is_saved_before_training_and_reused_on_resume(tiny
     from datasets import Dataset
 
     train = Dataset.from_pandas(pd.read_parquet(tiny_data / "train.parquet"))
-    first = _learned_vocabulary(train, 200, tmp_path, resume=False)
+    learn = lambda: train_wordpiece(train["text"], 200)  # noqa: E731
+    first = kept_tokenizer(tmp_path, False, learn, load_tokenizer)
     assert (tmp_path / "checkpoints" / "vocabulary" / "tokenizer.json").is_file()
-    again = _learned_vocabulary(train, 200, tmp_path, resume=True)
+    again = kept_tokenizer(tmp_path, True, learn, load_tokenizer)
     assert again.get_vocab() == first.get_vocab()

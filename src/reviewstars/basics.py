@@ -97,7 +97,7 @@ def fit(
         step.step()
         result.losses.append(float(loss.detach()))
         result.accuracies.append(float(((probability > 0.5).float() == y).float().mean()))
-        if report is not None and (epoch % report_every == 0 or epoch == 1):
+        if report is not None and (epoch % report_every == 0 or epoch in (1, epochs)):
             report(name, epoch, result.losses[-1], result.accuracies[-1])
     return result
 

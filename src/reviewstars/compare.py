@@ -1,10 +1,12 @@
 """The lesson's ladder as one command: train each model on the same splits, score, report.
 
-    linear -> scratch -> minilm (or any pretrained encoder)
+    linear -> bag -> scratch -> minilm (or any pretrained encoder)
 
 Every model sees the same training reviews and is scored on the same held-out reviews,
-under the same time budget when one is given. A model already trained with the same
-settings is reused, with its scores on the same held-out texts, so a re-run only re-draws.
+under the same time budget when one is given. Every name is checked before any model
+trains. A model already trained with the same settings is reused, and a model is
+scored once: `train` keeps its scores on the held-out reviews beside it, keyed by those
+reviews, and this reads them back.
 """
 
 from __future__ import annotations
@@ -20,19 +22,19 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import STARS
-from .artifacts import read_json, write_bytes, write_json, write_text
-from .data import DEFAULT_DATASET, DEFAULT_SEED, eval_split_name, load_data
-from .errors import DataError
-from .evaluation import evaluate_predictor
-from .jobs import METRICS_FILE, ScratchSettings, train
+from .artifacts import read_json, write_json
+from .data import DataSettings, eval_split_name, load_data
+from .errors import DataError, ModelError
+from .evaluation import evaluate_predictor, load_scores, save_scores, scores_key
+from .jobs.train import as_data_settings, train
+from .kinds import check_model_name
 from .models import load_predictor
-from .models.linear import LinearSettings
-from .progress import console
+from .models.folder import CONFIG_FILE, METRICS_FILE
+from .progress import note
+from .results import LeaderboardRow
 
 DEFAULT_MODELS = ("linear", "scratch", "minilm")
 SETTINGS_FILE = "compare_settings.json"
-SCORES_FILE = "compare_scores.json"      # metrics on the held-out texts, keyed by those texts
-SCORES_ARRAYS = "compare_scores.npz"     # their probabilities (worst mistakes, confusions)
 
 
 def _folder_name(model: str) -> str:
@@ -43,139 +45,108 @@ def _settings_key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def compare(
-    data: str | Path = DEFAULT_DATASET,
-    output: str | Path = "runs/compare",
-    models: Sequence[str] = DEFAULT_MODELS,
-    evaluate_only: Sequence[str] = (),
-    *,
-    time_budget: float | None = None,
-    train_size: int | None = None,
-    eval_size: int | None = None,
-    seed: int = DEFAULT_SEED,
-    transformer=None,
-    scratch: ScratchSettings | None = None,
-    linear: LinearSettings | None = None,
-    dev_size: int = 500,
-) -> dict[str, Any]:
+def _check_names(models: Sequence[str], evaluate_only: Sequence[str]):
+    """Every name checked before the first minute of training is spent."""
+    kinds = {model: check_model_name(model) for model in models}
+    for model in evaluate_only:
+        if Path(model).expanduser().exists() or model.startswith((".", "/", "~")):
+            if not (Path(model).expanduser() / CONFIG_FILE).is_file():
+                raise ModelError(f"{model}: no such model folder")
+    return kinds
+
+
+def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare", models: Sequence[str] = DEFAULT_MODELS,
+            evaluate_only: Sequence[str] = (), *, transformer=None, device: str | None = None, **kind_settings: Any) -> dict[str, Any]:
     """Train (or reuse) `models`, score them and `evaluate_only` models, write the report."""
     from .training import TrainSettings
 
+    kinds = _check_names(models, evaluate_only)
+    data = as_data_settings(data)
     output = Path(output)
-    dataset = load_data(data, train_size=train_size, eval_size=eval_size, seed=seed)
+    transformer = replace(transformer or TrainSettings(), seed=data.seed)
+    dataset = load_data(data.data, train_size=data.train_size, eval_size=data.eval_size, seed=data.seed)
     held_out = eval_split_name(dataset)
     if held_out is None or "train" not in dataset:
-        raise DataError(data, f"compare needs a train split and a validation or test split (have: {', '.join(dataset)})")
-    transformer = replace(transformer or TrainSettings(), time_budget=time_budget, seed=seed)
+        raise DataError(data.data, f"compare needs a train split and a validation or test split (have: {', '.join(dataset)})")
     texts, labels = list(dataset[held_out]["text"]), list(dataset[held_out]["label"])
+    key = scores_key(held_out, texts, labels)
 
-    entries = []
-    for model in models:
-        folder = output / "models" / _folder_name(model)
-        settings = {
-            "model": model, "data": str(data), "train_size": train_size, "eval_size": eval_size, "seed": seed,
-            "transformer": asdict(transformer) if model != "linear" else None,
-            "scratch": asdict(scratch or ScratchSettings()) if model == "scratch" else None,
-            "linear": asdict(linear or LinearSettings()) if model == "linear" else None,
-            "dev_size": dev_size,
-        }
-        key = _settings_key(settings)
-        reused = _reusable(folder, key)
-        if reused is None:
-            console.print(f"[bold]training {model}[/] -> {folder}")
-            result = train(model, data, folder, train_size=train_size, eval_size=eval_size, seed=seed,
-                           linear=linear, transformer=transformer, scratch=scratch, dev_size=dev_size)
-            summary = {k: result.get(k) for k in ("train_seconds", "train_examples", "train_examples_seen", "parameters")}
-            write_json(folder / SETTINGS_FILE, {"key": key, "settings": settings, "summary": summary})
-        else:
-            console.print(f"[bold]reusing {model}[/]: already trained with the same settings in {folder}")
-            summary = reused["summary"]
-        entries.append({"model": model, "folder": str(folder), "trained": True, "reused": reused is not None, **summary})
-    for model in evaluate_only:
-        entries.append({"model": str(model), "folder": str(model), "trained": False, "reused": False,
-                        "train_seconds": None, "train_examples": None, "train_examples_seen": None, "parameters": None})
-
-    rows, scored = [], {}
-    held_out_key = _settings_key({"split": held_out, "texts": texts, "labels": labels})
-    for entry in entries:
-        cached = _cached_scores(entry, held_out_key) if entry["reused"] else None
-        if cached is None:
-            predictor = load_predictor(entry["folder"])
-            metrics, proba = evaluate_predictor(predictor, texts, labels)
-            kind, parameters = predictor.kind, predictor.num_parameters
-            if entry["trained"]:
-                _store_scores(entry, held_out_key, metrics, proba, kind, parameters)
-        else:
-            metrics, proba, kind, parameters = cached
-        scored[entry["model"]] = (metrics, proba)
-        entry["parameters"] = entry["parameters"] or parameters
-        rows.append({
-            "model": entry["model"],
-            "kind": kind,
-            "accuracy": round(metrics["accuracy"], 4),
-            "macro_f1": round(metrics["macro_f1"], 4),
-            "mae": round(metrics["mae"], 4),
-            "off_by_one_accuracy": round(metrics["off_by_one_accuracy"], 4),
-            "parameters": entry["parameters"],
-            "train_seconds": entry["train_seconds"],
-            "train_examples_seen": entry["train_examples_seen"],
-            "predictions_per_second": metrics["predictions_per_second"],
-            "reused": entry["reused"],
-            "folder": entry["folder"],
-        })
-    rows.sort(key=lambda r: (-r["accuracy"], -r["macro_f1"]))
+    rows: list[LeaderboardRow] = []
+    probas: dict[str, np.ndarray] = {}
+    for model in [*models, *evaluate_only]:
+        trained_here = model in kinds
+        folder = output / "models" / _folder_name(model) if trained_here else Path(model)
+        row = LeaderboardRow(model=model, kind="", accuracy=0.0, macro_f1=0.0, mae=0.0, off_by_one_accuracy=0.0, folder=str(folder))
+        if trained_here:
+            kind = kinds[model]
+            own = kind.own_settings(kind_settings.get(kind.name))
+            settings = {"model": model, "data": asdict(data), "transformer": asdict(transformer) if kind.uses_torch else None,
+                        "own": asdict(own) if own is not None else None}
+            recorded = _reusable(folder, _settings_key(settings))
+            if recorded is None:
+                note(f"training {model} -> {folder}")
+                result = train(model, data, folder, transformer=transformer, device=device, **{kind.name: own} if own is not None else {})
+                recorded = {"train_seconds": result.train_seconds, "train_examples_seen": result.train_examples_seen,
+                            "parameters": result.parameters, "budget_share_in_steps": result.budget_share_in_steps,
+                            "settings": {**result.settings, **(result.architecture or {})}}
+                write_json(folder / SETTINGS_FILE, {"key": _settings_key(settings), "settings": settings, "summary": recorded})
+            else:
+                note(f"reusing {model}: already trained with the same settings in {folder}")
+                row.reused = True
+            row = replace(row, **{k: recorded.get(k) for k in ("train_seconds", "train_examples_seen", "parameters",
+                                                               "budget_share_in_steps", "settings")})
+        metrics, proba, row.kind, parameters = _scores(folder, key, texts, labels, device, keep=trained_here)
+        row.parameters = row.parameters or parameters
+        row.accuracy, row.macro_f1 = round(metrics["accuracy"], 4), round(metrics["macro_f1"], 4)
+        row.mae, row.off_by_one_accuracy = round(metrics["mae"], 4), round(metrics["off_by_one_accuracy"], 4)
+        row.predictions_per_second = metrics.get("predictions_per_second")
+        rows.append(row)
+        probas[model] = proba
+    rows.sort(key=lambda r: (-r.accuracy, -r.macro_f1))
     leaderboard = {
-        "data": str(data), "split": held_out, "n": len(texts), "seed": seed, "train_size": train_size,
-        "eval_size": eval_size, "time_budget_seconds": time_budget, "models": rows,
-        "written": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "data": asdict(data), "split": held_out, "n": len(texts), "time_budget_seconds": transformer.time_budget,
+        "models": [asdict(r) for r in rows], "written": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     write_json(output / "leaderboard.json", leaderboard)
 
     from .report import write_compare_report
 
-    curves = {e["model"]: _curve(e["folder"]) for e in entries if e["trained"]}
-    confusions = {m: scored[m][0]["confusion_matrix"] for m in (r["model"] for r in rows)}
-    best = rows[0]["model"]
-    mistakes = worst_mistakes(texts, labels, scored[best][1])
-    write_compare_report(output, leaderboard, curves, confusions, best, mistakes)
-    return leaderboard
+    curves = {r.model: _curve(r.folder) for r in rows if r.train_seconds is not None}
+    confusions = {r.model: confusion(labels, probas[r.model]) for r in rows}
+    mistakes = {r.model: worst_mistakes(texts, labels, probas[r.model]) for r in rows}
+    write_compare_report(output, leaderboard, rows, curves, confusions, mistakes)
+    return {**leaderboard, "rows": rows}
+
+
+def _scores(folder: Path, key: str, texts, labels, device, keep: bool):
+    """A model's scores on the held-out reviews: those kept beside it, else computed now (and kept)."""
+    cached = load_scores(folder, key)
+    if cached is not None:
+        return cached
+    predictor = load_predictor(folder, device=device)
+    metrics, proba = evaluate_predictor(predictor, texts, labels)
+    if keep:
+        save_scores(folder, key, metrics, proba, predictor.kind, predictor.num_parameters)
+    return metrics, proba, predictor.kind, predictor.num_parameters
 
 
 def _reusable(folder: Path, key: str) -> dict | None:
     marker = folder / SETTINGS_FILE
-    if not (marker.is_file() and (folder / "config.json").is_file() and (folder / METRICS_FILE).is_file()):
+    if not (marker.is_file() and (folder / CONFIG_FILE).is_file() and (folder / METRICS_FILE).is_file()):
         return None
     recorded = read_json(marker)
-    return recorded if recorded.get("key") == key else None
-
-
-def _cached_scores(entry: dict, held_out_key: str):
-    """A reused model's scores on the same held-out texts: no need to predict them again."""
-    folder = Path(entry["folder"])
-    record, arrays = folder / SCORES_FILE, folder / SCORES_ARRAYS
-    if not (record.is_file() and arrays.is_file()):
-        return None
-    recorded = read_json(record)
-    if recorded.get("held_out_key") != held_out_key:
-        return None
-    with np.load(arrays, allow_pickle=False) as stored:
-        proba = stored["proba"]
-    return recorded["metrics"], proba, recorded["kind"], recorded["parameters"]
-
-
-def _store_scores(entry: dict, held_out_key: str, metrics: dict, proba: np.ndarray, kind: str, parameters: int) -> None:
-    import io
-
-    folder = Path(entry["folder"])
-    buffer = io.BytesIO()
-    np.savez(buffer, proba=np.asarray(proba, dtype=np.float32))
-    write_bytes(folder / SCORES_ARRAYS, buffer.getvalue())
-    write_json(folder / SCORES_FILE, {"held_out_key": held_out_key, "metrics": metrics, "kind": kind, "parameters": parameters})
+    return recorded.get("summary") if recorded.get("key") == key else None
 
 
 def _curve(folder: str) -> dict | None:
     path = Path(folder) / "learning_curve.json"
     return read_json(path) if path.is_file() else None
+
+
+def confusion(labels: Sequence[int], proba: np.ndarray) -> list[list[int]]:
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(np.asarray(labels), proba.argmax(axis=1), labels=list(range(len(STARS)))).tolist()
 
 
 def worst_mistakes(texts: Sequence[str], labels: Sequence[int], proba: np.ndarray, k: int = 8) -> list[dict]:

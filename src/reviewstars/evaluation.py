@@ -6,10 +6,10 @@ import time
 from typing import Any, Sequence
 
 import numpy as np
-from rich.table import Table
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from . import STARS
+from .artifacts import read_json, write_bytes, write_json
 from .progress import progress_bar
 
 DEFAULT_BATCH_SIZE = 256
@@ -72,28 +72,41 @@ def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[int], b
     return metrics, proba
 
 
-def metrics_table(metrics: dict[str, Any], title: str = "metrics") -> Table:
-    """The numbers a person reads first, then per-class precision and recall."""
-    table = Table(title=title)
-    table.add_column("stars", justify="right")
-    table.add_column("precision", justify="right")
-    table.add_column("recall", justify="right")
-    table.add_column("f1", justify="right")
-    table.add_column("support", justify="right")
-    for star, row in metrics["per_class"].items():
-        table.add_row(star, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
-    table.caption = (
-        f"n={metrics['n']}  accuracy={metrics['accuracy']:.4f}  macro-F1={metrics['macro_f1']:.4f}  "
-        f"MAE={metrics['mae']:.3f} stars  off-by-one={metrics['off_by_one_accuracy']:.4f}"
-    )
-    return table
+# --------------------------------------------------------------------------- scores kept beside a model
+
+SCORES_FILE = "compare_scores.json"      # metrics on held-out texts, keyed by those texts
+SCORES_ARRAYS = "compare_scores.npz"     # their probabilities (ranks, intervals, worst mistakes)
 
 
-def confusion_table(metrics: dict[str, Any]) -> Table:
-    table = Table(title="confusion matrix (rows: true stars, columns: predicted)")
-    table.add_column("true \\ pred", justify="right")
-    for star in STARS:
-        table.add_column(str(star), justify="right")
-    for star, row in zip(STARS, metrics["confusion_matrix"]):
-        table.add_row(str(star), *[str(v) for v in row])
-    return table
+def scores_key(split: str, texts: Sequence[str], labels: Sequence[int]) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps({"split": split, "texts": list(texts), "labels": [int(x) for x in labels]}).encode()).hexdigest()[:16]
+
+
+def save_scores(folder, key: str, metrics: dict[str, Any], proba: np.ndarray, kind: str, parameters: int) -> None:
+    """A model's scores on some held-out reviews, so that nothing scores it on them twice."""
+    import io
+    from pathlib import Path
+
+    buffer = io.BytesIO()
+    np.savez(buffer, proba=np.asarray(proba, dtype=np.float32))
+    write_bytes(Path(folder) / SCORES_ARRAYS, buffer.getvalue())
+    write_json(Path(folder) / SCORES_FILE, {"held_out_key": key, "metrics": metrics, "kind": kind, "parameters": parameters})
+
+
+def load_scores(folder, key: str) -> tuple[dict[str, Any], np.ndarray, str, int] | None:
+    """(metrics, probabilities, kind, parameters) when `folder` was scored on exactly these reviews."""
+    from pathlib import Path
+
+    record, arrays = Path(folder) / SCORES_FILE, Path(folder) / SCORES_ARRAYS
+    if not (record.is_file() and arrays.is_file()):
+        return None
+    recorded = read_json(record)
+    if recorded.get("held_out_key") != key:
+        return None
+    with np.load(arrays, allow_pickle=False) as stored:
+        proba = stored["proba"]
+    return recorded["metrics"], proba, recorded["kind"], recorded["parameters"]
+

@@ -1,4 +1,9 @@
-"""Progress bars for long work (rich), quiet when REVIEWSTARS_QUIET is set."""
+"""What a long job shows a person: progress bars, notes and warnings on stderr.
+
+Quiet when REVIEWSTARS_QUIET is set (bars and notes; warnings still show). Every
+message goes out with rich markup escaped, so `pip install 'reviewstars[minilm]'` prints
+as written instead of losing its `[minilm]`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True)
@@ -14,6 +20,17 @@ console = Console(stderr=True)
 
 def quiet() -> bool:
     return bool(os.environ.get("REVIEWSTARS_QUIET"))
+
+
+def note(message: str) -> None:
+    """A line about what is happening (the plan of a run, a model reused)."""
+    if not quiet():
+        console.print(escape(message), style="dim", highlight=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """A line the user must see: the run will not give what they expect."""
+    console.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -24,7 +41,7 @@ def progress_bar(description: str, total: int | None) -> Iterator:
         return
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(description, total=total)
+        task = progress.add_task(escape(description), total=total)
         yield lambda n=1: progress.advance(task, n)
 
 
@@ -34,5 +51,22 @@ def status(message: str) -> Iterator[None]:
     if quiet():
         yield
         return
-    with console.status(message):
+    with console.status(escape(message)):
         yield
+
+
+def silence_libraries() -> None:
+    """The terminal shows our output, not the libraries': their log lines, load reports,
+    warnings and progress bars stay off unless `--verbose` asks for them. Set before the
+    libraries are imported (they read these at import), so nothing heavy is imported here."""
+    import logging
+    import warnings
+
+    for name, value in (("TOKENIZERS_PARALLELISM", "false"), ("TRANSFORMERS_VERBOSITY", "error"), ("DATASETS_VERBOSITY", "error"),
+                        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1"),
+                        ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1"), ("TF_CPP_MIN_LOG_LEVEL", "3")):
+        os.environ.setdefault(name, value)
+    warnings.filterwarnings("ignore")
+    logging.getLogger().setLevel(logging.ERROR)
+    for name in ("transformers", "datasets", "huggingface_hub", "torch", "onnxruntime", "onnxscript", "accelerate", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)

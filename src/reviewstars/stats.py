@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 from datasets import DatasetDict
-from rich.table import Table
 
 from . import STARS
 from .tokenization import word_tokens
@@ -34,25 +33,3 @@ def data_stats(dataset: DatasetDict) -> dict[str, Any]:
             "word_tokens": length_summary(np.fromiter((len(word_tokens(t)) for t in texts), dtype=np.int64, count=len(texts))),
         }
     return result
-
-
-def stats_tables(stats: dict[str, Any]) -> list[Table]:
-    balance = Table(title="rows and class balance")
-    balance.add_column("split")
-    balance.add_column("rows", justify="right")
-    for star in STARS:
-        balance.add_column(f"{star}★", justify="right")
-    for name, split in stats.items():
-        balance.add_row(name, f"{split['rows']:,}", *[
-            f"{split['stars'][str(s)]:,} ({split['star_shares'][str(s)]:.0%})" for s in STARS
-        ])
-    lengths = Table(title="review length percentiles")
-    lengths.add_column("split")
-    lengths.add_column("unit")
-    keys = ["min", *[f"p{p}" for p in PERCENTILES], "max", "mean"]
-    for key in keys:
-        lengths.add_column(key, justify="right")
-    for name, split in stats.items():
-        for unit in ("characters", "word_tokens"):
-            lengths.add_row(name, unit.replace("_", " "), *[f"{split[unit][k]:g}" for k in keys])
-    return [balance, lengths]

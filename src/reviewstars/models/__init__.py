@@ -1,45 +1,49 @@
-"""Model kinds and `load_predictor`, which opens any model folder as a `StarPredictor`."""
+"""Model kinds as predictors, and `load_predictor`, which opens any model folder."""
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
-from ..artifacts import read_json
 from ..errors import ModelError
 from .base import StarPredictor
+from .folder import CONFIG_FILE, folder_kind
 from .linear import LinearPredictor
+from .pretrained import ALIASES
 
 __all__ = ["StarPredictor", "LinearPredictor", "load_predictor", "folder_kind"]
 
-
-def folder_kind(path: str | Path) -> str | None:
-    """The `reviewstars.kind` a model folder declares, or None when it declares none."""
-    config = Path(path) / "config.json"
-    if not config.is_file():
-        return None
-    try:
-        return read_json(config).get("reviewstars", {}).get("kind")
-    except ValueError:
-        raise ModelError(f"{config}: not valid JSON") from None
+#: The predictor class of each folder kind, imported only when a folder needs it (torch is heavy).
+PREDICTORS = {
+    "linear": "reviewstars.models.linear:LinearPredictor",
+    "transformer": "reviewstars.models.transformer:TransformerPredictor",
+    "onnx": "reviewstars.models.onnx:OnnxPredictor",
+    "ensemble": "reviewstars.models.ensemble:EnsemblePredictor",
+}
 
 
-def load_predictor(name_or_path: str | Path) -> StarPredictor:
-    """Open any model as a predictor: a reviewstars folder of any kind, a fine-tuned
-    checkpoint folder, an alias (`minilm`) or a Hub id (`gilf/english-yelp-sentiment`)."""
-    path = Path(name_or_path)
+def predictor_class(kind: str | None) -> type[StarPredictor]:
+    """A folder that declares no kind is a checkpoint from elsewhere: a transformer."""
+    target = PREDICTORS.get(kind or "transformer")
+    if target is None:
+        raise ModelError(f"unknown model kind {kind!r} (known: {', '.join(PREDICTORS)})")
+    module, name = target.split(":")
+    return getattr(import_module(module), name)
+
+
+def load_predictor(name_or_path: str | Path, device: str | None = None) -> StarPredictor:
+    """Open any model as a predictor on `device` (default: auto): a reviewstars folder of
+    any kind, a fine-tuned checkpoint folder, or a Hub id (`gilf/english-yelp-sentiment`)."""
+    name = str(name_or_path)
+    if name in ALIASES:
+        raise ModelError(f"'{name}' is a base model to fine-tune, not a star-rating model: "
+                         f"train one first (reviewstars train --model {name} --output DIR) and give its folder")
+    path = Path(name_or_path).expanduser()
     if path.exists():
-        if not (path / "config.json").is_file():
-            raise ModelError(f"{path}: not a model folder (no config.json); train one with `reviewstars train`")
-        kind = folder_kind(path)
-        if kind == LinearPredictor.kind:
-            return LinearPredictor.load(path)
-        if kind == "onnx":
-            from .onnx import OnnxPredictor
-
-            return OnnxPredictor.load(path)
-    elif str(name_or_path).startswith((".", "/", "~")) or str(name_or_path).count("/") > 1:
-        raise ModelError(f"{path}: no such model folder")
-    # Any other folder, alias or Hub id: a transformer checkpoint (torch imported only now).
-    from .transformer import TransformerPredictor
-
-    return TransformerPredictor.load(name_or_path)
+        if not (path / CONFIG_FILE).is_file():
+            raise ModelError(f"{path}: not a model folder (no {CONFIG_FILE}); train one with `reviewstars train`")
+        cls = predictor_class(folder_kind(path))
+        return cls.load(path) if cls is LinearPredictor else cls.load(path, device=device)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or path.suffix:
+        raise ModelError(f"{name}: no such model folder")
+    return predictor_class("transformer").load(name, device=device)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from itertools import chain, repeat
 from typing import Any, Sequence
@@ -23,10 +23,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
 from .. import STARS
-from ..artifacts import atomic_dir, read_json
-from ..errors import ModelError
+from ..artifacts import atomic_dir
+from ..errors import ModelError, ReviewstarsError
+from ..options import Settings, setting
 from ..tokenization import WORD_PATTERN
 from .base import StarPredictor
+from .folder import CONFIG_FILE, config_text, info_of, read_section
 
 KIND = "linear"
 WEIGHTS_FILE = "linear.npz"
@@ -34,17 +36,21 @@ VOCABULARY_FILE = "vocabulary.json"
 
 
 @dataclass
-class LinearSettings:
+class LinearSettings(Settings):
     """Defaults tuned on the shared Yelp data (benchmarks/linear_baseline.py)."""
 
-    ngram_max: int = 2          # words and word bigrams
-    min_df: int = 2             # drop n-grams seen in a single review: noise, and half the vocabulary
-    max_df: float = 0.95
-    sublinear_tf: bool = True   # 1 + log(tf): a word said five times is not five times the evidence
-    C: float = 1.0              # inverse L2 strength (0.5: 60.1%, 1: 60.2%, 4: 59.1% on the shared validation set)
-    balanced: bool = True       # weight classes inversely to their frequency
-    max_iter: int = 300
-    token_pattern: str = field(default=WORD_PATTERN)
+    ngram_max: int = setting(2, "Longest word n-gram (2: words and word bigrams).", at_least=1, at_most=5)
+    # n-grams seen in a single review are noise, and half the vocabulary
+    min_df: int = setting(2, "Drop n-grams seen in fewer reviews.", at_least=1)
+    max_df: float = setting(0.95, "Drop n-grams seen in more than this share of reviews.", above=0, at_most=1, cli=False)
+    # 1 + log(tf): a word said five times is not five times the evidence
+    sublinear_tf: bool = setting(True, "Count 1 + log(tf) instead of tf.", cli=False)
+    # 0.5: 60.1%, 1: 60.2%, 4: 59.1% on the shared validation set
+    C: float = setting(1.0, "Inverse L2 regularisation strength.", flag="--C", above=0)
+    balanced: bool = setting(True, "Weight classes by inverse frequency.")
+    max_iter: int = setting(300, "Solver iterations.", at_least=1, cli=False)
+    # Only the pattern we write: a crafted pattern in a folder from elsewhere could hang predict.
+    token_pattern: str = setting(WORD_PATTERN, "Word pattern.", choices=(WORD_PATTERN,), cli=False)
 
     def vectorizer(self, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
         return TfidfVectorizer(
@@ -127,17 +133,9 @@ class LinearPredictor(StarPredictor):
             raise ModelError("nothing to save: the linear model is not trained")
         path = Path(path)
         vocabulary = sorted(self.vectorizer.vocabulary_, key=self.vectorizer.vocabulary_.get)
-        config = {
-            "reviewstars": {
-                "kind": KIND,
-                "labels": list(STARS),
-                "settings": asdict(self.settings),
-                "vocabulary_size": len(vocabulary),
-                **self.info,
-            }
-        }
+        config = config_text(KIND, settings=asdict(self.settings), vocabulary_size=len(vocabulary), **self.info)
         with atomic_dir(path) as stage:
-            (stage / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+            (stage / CONFIG_FILE).write_text(config, encoding="utf-8")
             (stage / VOCABULARY_FILE).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
             np.savez(stage / WEIGHTS_FILE, idf=self.vectorizer.idf_, coef=self.coef, intercept=self.intercept)
         return path
@@ -145,23 +143,30 @@ class LinearPredictor(StarPredictor):
     @classmethod
     def load(cls, path: str | Path) -> "LinearPredictor":
         path = Path(path)
+        found = read_section(path)
         try:
-            config = read_json(path / "config.json")["reviewstars"]
+            settings = LinearSettings(**found["settings"])
+        except (KeyError, TypeError, ReviewstarsError) as error:
+            raise ModelError(f"{path / CONFIG_FILE}: unusable linear settings ({error})") from None
+        try:
             vocabulary = json.loads((path / VOCABULARY_FILE).read_text(encoding="utf-8"))
             with np.load(path / WEIGHTS_FILE, allow_pickle=False) as weights:
                 idf, coef, intercept = weights["idf"], weights["coef"], weights["intercept"]
         except (OSError, KeyError, ValueError) as error:
             raise ModelError(f"{path}: not a readable linear model folder ({error})") from None
-        predictor = cls(LinearSettings(**config["settings"]))
+        if not isinstance(vocabulary, list) or coef.shape != (len(STARS), len(vocabulary)) or idf.shape != (len(vocabulary),) \
+                or intercept.shape != (len(STARS),):
+            raise ModelError(f"{path}: the vocabulary and the weights do not match")
+        predictor = cls(settings)
         predictor.vectorizer = predictor.settings.vectorizer({term: i for i, term in enumerate(vocabulary)})
         predictor.vectorizer.idf_ = idf
         predictor.coef, predictor.intercept = coef, intercept
-        predictor.info = {k: v for k, v in config.items() if k not in {"kind", "labels", "settings", "vocabulary_size"}}
+        predictor.info = info_of(found, "settings", "vocabulary_size")
         return predictor
 
 
 class FastTfidf:
-    """`TfidfVectorizer.transform` for word uni/bigrams, with the per-token work in numpy.
+    r"""`TfidfVectorizer.transform` for word uni/bigrams, with the per-token work in numpy.
 
     scikit-learn builds every n-gram as a Python string and looks it up one at a time,
     which caps the baseline at ~7k reviews/s. Here each review costs one C-level scan

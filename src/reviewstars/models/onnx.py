@@ -23,10 +23,11 @@ import numpy as np
 from scipy.special import softmax
 
 from .. import STARS
-from ..artifacts import atomic_dir, read_json
+from ..artifacts import atomic_dir
 from ..errors import ModelError
 from ..tokenization import encode, padded_batches
 from .base import StarPredictor
+from .folder import CONFIG_FILE, METRICS_FILE, SECTION, read_config, section
 from .pretrained import stars_of_labels
 
 KIND = "onnx"
@@ -50,7 +51,7 @@ class OnnxPredictor(StarPredictor):
 
     def __init__(self, folder: Path, session, tokenizer, config: dict[str, Any]):
         self.folder, self.session, self.tokenizer = folder, session, tokenizer
-        settings = config.get("reviewstars", {})
+        settings = config.get(SECTION, {})
         self.settings = settings
         self.max_length = settings.get("max_length", 256)
         self.truncation = settings.get("truncation", "head+tail")
@@ -73,7 +74,7 @@ class OnnxPredictor(StarPredictor):
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
-            "runtime": "onnxruntime",
+            "runtime": f"onnxruntime ({self.provider})",
             "quantize": self.settings.get("quantize"),
             "exported_from": self.settings.get("exported_from"),
             "max_length": self.max_length,
@@ -91,19 +92,30 @@ class OnnxPredictor(StarPredictor):
                     (stage / file.name).write_bytes(file.read_bytes())
         return path
 
+    @property
+    def provider(self) -> str:
+        return self.session.get_providers()[0]
+
     @classmethod
-    def load(cls, path: str | Path) -> "OnnxPredictor":
+    def load(cls, path: str | Path, device: str | None = None) -> "OnnxPredictor":
+        """The folder's graph on ONNX Runtime's CUDA provider when `device` is a GPU and
+        the provider is installed, else on the CPU one (`describe()` says which)."""
         from transformers import AutoTokenizer
+
+        from ..devices import resolve_device
 
         ort = _onnxruntime()
         folder = Path(path)
         if not (folder / MODEL_FILE).is_file():
-            raise ModelError(f"{folder}: no {MODEL_FILE}; export one with `reviewstars export --model DIR --onnx`")
+            raise ModelError(f"{folder}: no {MODEL_FILE}; export one with `reviewstars export --model DIR --format onnx`")
+        providers = ["CPUExecutionProvider"]
+        if resolve_device(device).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
         try:
-            session = ort.InferenceSession(str(folder / MODEL_FILE), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(folder / MODEL_FILE), providers=providers)
         except Exception as error:  # onnxruntime raises its own exception types
             raise ModelError(f"{folder / MODEL_FILE}: not a loadable ONNX model ({str(error).splitlines()[0]})") from None
-        return cls(folder, session, AutoTokenizer.from_pretrained(folder), read_json(folder / "config.json"))
+        return cls(folder, session, AutoTokenizer.from_pretrained(folder), read_config(folder))
 
 
 def _logits_only(model):
@@ -142,7 +154,7 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError:
         raise ModelError(INSTALL_HINT) from None
-    predictor = load_predictor(model)
+    predictor = load_predictor(model, device="cpu")  # traced on the CPU; the folder runs anywhere
     if not isinstance(predictor, TransformerPredictor):
         raise ModelError(f"{model}: only transformer models export to ONNX (this one is '{predictor.kind}')")
     network = _logits_only(predictor.model.float())
@@ -168,24 +180,16 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
             final = Path(scratch) / "model.int8.onnx"
             quantize_dynamic(str(graph_file), str(final), weight_type=QuantType.QInt8)
         config = predictor.model.config.to_dict()
-        source = dict(config.get("reviewstars") or {})
-        config["reviewstars"] = {
-            **source,
-            "kind": KIND,
-            "labels": list(STARS),
-            "max_length": predictor.max_length,
-            "truncation": predictor.truncation,
-            "quantize": quantize,
-            "exported_from": str(model),
-            "parameters": predictor.num_parameters,
-        }
+        source = dict(config.get(SECTION) or {})
+        config[SECTION] = {**source, **section(KIND, max_length=predictor.max_length, truncation=predictor.truncation, quantize=quantize,
+                                               exported_from=Path(str(model)).name, parameters=predictor.num_parameters)}
         with atomic_dir(output) as stage:
             (stage / MODEL_FILE).write_bytes(final.read_bytes())
             predictor.tokenizer.save_pretrained(stage)
-            metrics = Path(str(model)) / "metrics.json"
+            metrics = Path(str(model)) / METRICS_FILE
             if metrics.is_file():
                 (stage / "source_metrics.json").write_bytes(metrics.read_bytes())
-            (stage / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
+            (stage / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
     return {"output": str(output), "quantize": quantize, "bytes": (output / MODEL_FILE).stat().st_size}
 
 

@@ -67,7 +67,8 @@ def stars_of_labels(id2label: dict) -> list[int]:
     """
     ids = sorted(int(i) for i in id2label)
     if len(ids) != len(STARS):
-        raise ModelError(f"a star-rating model needs 5 classes, this one has {len(ids)}: {list(id2label.values())}")
+        raise ModelError(f"a star-rating model needs 5 classes, this one has {len(ids)} ({list(id2label.values())}): "
+                         "a base model? Fine-tune it first with `reviewstars train --model NAME`")
     names = [str(id2label[i] if i in id2label else id2label[str(i)]) for i in ids]
     numbers = [re.search(r"\d+", n) for n in names]
     if all(numbers):

@@ -12,9 +12,9 @@ from .. import STARS
 from ..artifacts import atomic_dir
 from ..errors import ModelError
 from ..tokenization import encode, padded_batches
-from . import encoder as _register_encoder  # noqa: F401  (Auto classes must know our encoder)
 from .base import StarPredictor, torch_layer_parameters
 from .first_token import FirstTokenClassifier
+from .folder import SECTION, info_of, section
 from .pretrained import hub_error, resolve, stars_of_labels
 
 KIND = "transformer"
@@ -71,38 +71,52 @@ class TransformerPredictor(StarPredictor):
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        self.model.config.reviewstars = {
-            "kind": KIND,
-            "labels": list(STARS),
-            "max_length": self.max_length,
-            "truncation": self.truncation,
-            **self.info,
-        }
+        setattr(self.model.config, SECTION, section(KIND, max_length=self.max_length, truncation=self.truncation, **self.info))
         with atomic_dir(path) as stage:
             self.model.save_pretrained(stage)
             self.tokenizer.save_pretrained(stage)
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "TransformerPredictor":
-        """A reviewstars folder, any fine-tuned checkpoint folder, or a Hub id."""
+    def load(cls, path: str | Path, device: str | None = None) -> "TransformerPredictor":
+        """A reviewstars folder, any fine-tuned checkpoint folder, or a Hub id, on `device` (default: auto)."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from ..devices import resolve_device
 
         name = resolve(path)
         refuse_pickle_only(name)
+        register_our_architecture(name)
         try:
             model = AutoModelForSequenceClassification.from_pretrained(name)
             tokenizer = AutoTokenizer.from_pretrained(name)
         except (OSError, ValueError) as error:
             raise hub_error(str(path), error) from None
-        settings = dict(getattr(model.config, "reviewstars", None) or {})
+        settings = dict(getattr(model.config, SECTION, None) or {})
         return cls(
-            model,
+            model.to(resolve_device(device)),
             tokenizer,
             max_length=settings.pop("max_length", min(512, getattr(tokenizer, "model_max_length", 512) or 512)),
             truncation=settings.pop("truncation", "head"),
-            info={k: v for k, v in settings.items() if k not in ("kind", "labels")},
+            info=info_of(settings),
         )
+
+
+def register_our_architecture(name: str) -> None:
+    """Folders of our own architectures (model_type `reviewstars-X`) need module
+    `reviewstars.models.X` imported: it registers them with the Auto classes."""
+    from importlib import import_module
+
+    from .folder import CONFIG_FILE, read_config
+
+    if not (Path(name) / CONFIG_FILE).is_file():
+        return
+    model_type = str(read_config(name).get("model_type", ""))
+    if model_type.startswith("reviewstars-"):
+        try:
+            import_module(f"reviewstars.models.{model_type.removeprefix('reviewstars-')}")
+        except ImportError:
+            raise ModelError(f"{name}: unknown architecture {model_type!r}") from None
 
 
 def refuse_pickle_only(name: str) -> None:

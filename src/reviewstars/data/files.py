@@ -1,14 +1,8 @@
-"""Reviews in, a validated `DatasetDict` with `text` (str) and `label` (0..4) out.
+"""Local files of reviews: Parquet, CSV and JSON Lines, read row by row and checked.
 
-`--data` is either a Hugging Face Hub dataset name (default `yelp_review_full`) or a
-local path: one file (`.parquet`, `.csv`, `.jsonl`) or a folder whose files are named by
-split (`train.*`, `validation.*`, `test.*`). Local files are checked row by row, so a
-bad file fails with one line naming the file, the row and the fault, not a traceback
-three modules later.
-
-Accepted columns: `text` plus `label` (0..4) or `stars` (1..5). The original
-`yelp_review_full_csv` files (no header, `"class","text"`, class 1..5, literal `\\n`
-for newlines) are recognised as they are.
+Each bad row fails with one line naming the file, the row and the fault. The original
+`yelp_review_full_csv` files (no header, `"class","text"`, class 1..5, literal `\\n` for
+newlines) are recognised as they are.
 """
 
 from __future__ import annotations
@@ -20,15 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-import datasets
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from datasets import ClassLabel, Dataset, Features, Value
 
-from . import LABEL_NAMES, NUM_CLASSES
-from .errors import DataError
+from .. import LABEL_NAMES, NUM_CLASSES
+from ..errors import DataError
 
-DEFAULT_DATASET = "yelp_review_full"
-DEFAULT_SEED = 42
 SPLITS = ("train", "validation", "test")
+#: The one table of file formats, for reading reviews and writing predictions alike.
 FILE_FORMATS = (".parquet", ".csv", ".jsonl")
 FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=list(LABEL_NAMES))})
 
@@ -36,61 +28,14 @@ FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=list(LAB
 _LABEL_COLUMNS = {"label": 0, "stars": 1}  # column -> offset subtracted to get 0..4
 
 
-# --------------------------------------------------------------------------- loading
+def split_of(path: Path) -> str:
+    """A file named `train.*`, `validation.*` or `test.*` is that split; any other is `train`."""
+    return path.stem if path.stem in SPLITS else "train"
 
 
-def load_data(
-    source: str | Path = DEFAULT_DATASET,
-    *,
-    train_size: int | None = None,
-    eval_size: int | None = None,
-    seed: int = DEFAULT_SEED,
-) -> DatasetDict:
-    """Load `source` and take the lesson's seeded subsets.
-
-    `train_size` samples the train split, `eval_size` every other split, each with
-    `shuffle(seed).select(range(n))` so a run is reproducible from its settings.
-    """
-    path = Path(source)
-    if path.exists():
-        splits = read_folder(path) if path.is_dir() else {_split_of(path): read_file(path)}
-        dataset = DatasetDict(splits)
-    elif _looks_like_path(str(source)):
-        raise DataError(source, "no such file or folder")
-    else:
-        dataset = _load_hub(str(source))
-    sizes = {name: (train_size if name == "train" else eval_size) for name in dataset}
-    return DatasetDict({name: subset(split, sizes[name], seed) for name, split in dataset.items()})
-
-
-def subset(split: Dataset, n: int | None, seed: int = DEFAULT_SEED) -> Dataset:
-    """The lesson's `shuffle(seed).select(range(n))`; `None` keeps every row in order."""
-    if n is None:
-        return split
-    if n <= 0:
-        raise DataError("subset", f"size must be positive, got {n}")
-    return split.shuffle(seed=seed).select(range(min(n, len(split))))
-
-
-def pick_split(dataset: DatasetDict, wanted: str | None = None, *, for_eval: bool = True) -> str:
-    """The split to use: `wanted` if given, else test > validation > train for scoring."""
-    if wanted is not None:
-        if wanted not in dataset:
-            raise DataError("--split", f"no split '{wanted}' (have: {', '.join(dataset)})")
-        return wanted
-    order = ("test", "validation", "train") if for_eval else ("train",)
-    for name in order:
-        if name in dataset:
-            return name
-    return next(iter(dataset))
-
-
-def eval_split_name(dataset: DatasetDict) -> str | None:
-    """The held-out split a training run reports on, if the data has one."""
-    for name in ("validation", "test"):
-        if name in dataset:
-            return name
-    return None
+def first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]
 
 
 def read_folder(folder: Path) -> dict[str, Dataset]:
@@ -262,7 +207,7 @@ def _parquet_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as error:
-        raise DataError(path, f"not a readable Parquet file ({_first_line(error)})") from None
+        raise DataError(path, f"not a readable Parquet file ({first_line(error)})") from None
     columns = parquet.schema_arrow.names
     read = [name for name in dict.fromkeys(("text", *_LABEL_COLUMNS, *wanted)) if name in columns]
 
@@ -275,7 +220,7 @@ def _parquet_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
                     row += 1
                     yield row, None, {name: values[name][i] for name in read}
         except (pa.ArrowException, OSError) as error:
-            raise DataError(path, f"not a readable Parquet file ({_first_line(error)})", row=row + 1) from None
+            raise DataError(path, f"not a readable Parquet file ({first_line(error)})", row=row + 1) from None
 
     return _Records(columns, rows())
 
@@ -377,43 +322,3 @@ def _jsonl_records(path: Path) -> _Records:
             yield row, number, record
 
     return _Records(list(first), rows())
-
-
-# --------------------------------------------------------------------------- the Hub
-
-
-def _load_hub(name: str) -> DatasetDict:
-    try:
-        loaded = datasets.load_dataset(name)
-    except Exception as error:  # the Hub raises many kinds; all mean the same to a user
-        raise DataError(
-            name,
-            f"could not load from the Hugging Face Hub ({_first_line(error)}). Offline? "
-            "Pass a local copy: --data PATH (a .parquet/.csv/.jsonl file, or a folder of "
-            "train.*/validation.*/test.* files)",
-        ) from None
-    for split_name, split in loaded.items():
-        missing = {"text", "label"} - set(split.column_names)
-        if missing:
-            raise DataError(name, f"split '{split_name}' has no {' or '.join(sorted(missing))} column")
-    return DatasetDict({k: v.select_columns(["text", "label"]) for k, v in loaded.items()})
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _split_of(path: Path) -> str:
-    return path.stem if path.stem in SPLITS else "train"
-
-
-def _looks_like_path(source: str) -> bool:
-    return (
-        source.startswith((".", "/", "~"))
-        or Path(source).suffix.lower() in FILE_FORMATS
-        or source.count("/") > 1
-    )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]

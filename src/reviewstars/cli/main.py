@@ -1,0 +1,277 @@
+"""The commands: train, evaluate, predict, merge, serve, export, compare, data; the
+lessons (basics, tokens) live in `lessons.py`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .. import __version__
+from ..data import DEFAULT_DATASET, DEFAULT_SEED, DataSettings
+from ..devices import DEVICE_HELP
+from ..errors import ReviewstarsError
+from .options import with_settings
+
+out = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    help=(
+        "Predict a review's star rating (1-5): from a TF-IDF baseline to fine-tuned transformers.\n\n"
+        "Quick start (offline, with the shared Yelp data):\n\n"
+        "  reviewstars train --model linear --data ../shared/data/yelp --output runs/linear\n\n"
+        "  reviewstars evaluate --model runs/linear --data ../shared/data/yelp --output metrics.json\n\n"
+        '  reviewstars predict --model runs/linear "Great food, slow service."\n\n'
+        "--data takes a Hub dataset name (default yelp_review_full) or a local .parquet/.csv/.jsonl "
+        "file or a folder of train.*/validation.*/test.* files."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+data_app = typer.Typer(help="Look at a data set before training on it.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+DataOption = typer.Option(DEFAULT_DATASET, "--data", "-d", help="Hub dataset name, or a local file or folder.")
+DeviceOption = typer.Option("auto", "--device", help=DEVICE_HELP)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"reviewstars {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show the libraries' own logs, warnings and progress bars too."),
+) -> None:
+    if not verbose:
+        from ..progress import silence_libraries
+
+        silence_libraries()
+
+
+def _training_groups():
+    """The settings every training command takes: data, the Trainer's, each kind's own."""
+    from ..kinds import trainable_kinds
+    from ..training.settings import TrainSettings
+
+    return [(DataSettings, "Data"), (TrainSettings, "Training (torch kinds)"),
+            *[(kind.settings, f"{kind.name} model") for kind in trainable_kinds() if kind.settings is not None]]
+
+
+def _kind_settings(settings: dict) -> tuple[dict, object, object]:
+    """(each kind's own settings by kind name, the data settings, the Trainer settings)."""
+    from ..kinds import trainable_kinds
+    from ..training.settings import TrainSettings
+
+    own = {kind.name: settings[kind.settings] for kind in trainable_kinds() if kind.settings is not None}
+    return own, settings[DataSettings], settings[TrainSettings]
+
+
+# --------------------------------------------------------------------------- train
+
+
+@app.command()
+@with_settings(_training_groups)
+def train(
+    settings: dict,
+    model: str = typer.Option("linear", "--model", "-m", help="linear | bag | scratch | minilm | a Hub id (bert-base-cased) | a model folder."),
+    output: Path = typer.Option(..., "--output", "-o", help="Model folder to write.", rich_help_panel="Output"),
+    device: str = DeviceOption,
+) -> None:
+    """Train a model and save it as a folder (config, weights, tokenizer, metrics, plots, model card)."""
+    from ..jobs import train as train_job
+    from ..kinds import check_model_name
+
+    kind = check_model_name(model)
+    own, data, transformer = _kind_settings(settings)
+    result = train_job(model, data, output, transformer=transformer, device=device, **{kind.name: own[kind.name]} if kind.name in own else {})
+    seen = f" ({result.train_examples_seen:,} seen)" if result.train_examples_seen != result.train_examples else ""
+    share = f", {result.budget_share_in_steps:.0%} of the budget in optimizer steps" if result.budget_share_in_steps is not None else ""
+    out.print(f"trained {escape(model)} on {result.train_examples:,} reviews{seen} in {result.train_seconds} s{share} -> {escape(str(output))}",
+              highlight=False)
+    if result.metrics:
+        _print_metrics(result.metrics, f"{model} on {result.metrics['split']}")
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@app.command()
+def evaluate(
+    model: str = typer.Option(..., "--model", "-m", help="Model folder or Hub id."),
+    data: str = DataOption,
+    split: Optional[str] = typer.Option(None, help="Split to score (default: test, else validation, else train)."),
+    eval_size: Optional[int] = typer.Option(None, "--eval-size", "--n", help="Score a seeded random sample of N rows."),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the --eval-size sample."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here (and a confusion-matrix PNG beside it)."),
+    device: str = DeviceOption,
+) -> None:
+    """Score a model: accuracy, macro-F1, per-class precision/recall, MAE, confusion matrix."""
+    from ..jobs import evaluate as evaluate_job
+
+    metrics = evaluate_job(model, data, split=split, n=eval_size, seed=seed, output=output, device=device)
+    _print_metrics(metrics, f"{model} on {metrics['split']}")
+    if output is not None:
+        out.print(f"wrote {escape(str(output))} and {escape(str(output.with_suffix('.confusion.png')))}", highlight=False)
+
+
+def _print_metrics(metrics: dict, title: str) -> None:
+    from ..tables import confusion_table, metrics_table
+
+    out.print(metrics_table(metrics, title))
+    out.print(confusion_table(metrics))
+
+
+# --------------------------------------------------------------------------- predict
+
+
+@app.command()
+def predict(
+    texts: Optional[List[str]] = typer.Argument(None, help="Reviews to rate."),
+    model: str = typer.Option(..., "--model", "-m", help="Model folder or Hub id."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Rate every row of a .csv/.parquet/.jsonl file."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --file: where to write the predictions."),
+    column: str = typer.Option("text", help="With --file: the column holding the reviews."),
+    shard: Optional[str] = typer.Option(
+        None, help="With --file: i/N rates rows i, i+N, ... (one process of N); join outputs with `reviewstars merge`."
+    ),
+    batch_size: Optional[int] = typer.Option(None, help="Texts per model call (default: the model's own, 16 for transformers on a CPU)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    device: str = DeviceOption,
+) -> None:
+    """Predict stars for reviews given as arguments, or for a whole file (streamed: any size)."""
+    from ..jobs import predict_file, predict_texts
+
+    if file is not None:
+        if output is None:
+            raise ReviewstarsError("--file needs --output (a .csv, .parquet or .jsonl path)")
+        summary = predict_file(model, file, output, column, shard=shard, batch_size=batch_size, device=device)
+        out.print(f"rated {summary['rows']:,} reviews ({summary['predictions_per_second']:,.0f}/s) -> {escape(summary['output'])}", highlight=False)
+        return
+    if not texts:
+        raise ReviewstarsError('give reviews to rate, e.g. reviewstars predict --model DIR "Great food!", or --file')
+    texts = [text.encode("utf-8", "replace").decode("utf-8") for text in texts]  # a lone surrogate from the shell
+    rows = predict_texts(model, texts, device=device)
+    if as_json:
+        out.print_json(json.dumps([{"text": t, **r} for t, r in zip(texts, rows)]))
+        return
+    from ..tables import predictions
+
+    out.print(predictions(texts, rows, f"predictions of {model}"))
+
+
+@app.command()
+def merge(
+    parts: List[Path] = typer.Argument(..., help="The outputs of `predict --file ... --shard i/N`, i = 0..N-1."),
+    output: Path = typer.Option(..., "--output", "-o", help="The merged predictions, in input order."),
+) -> None:
+    """Join the outputs of sharded `predict` runs back into one file, in input order."""
+    from ..jobs import merge_predictions
+
+    summary = merge_predictions(parts, output)
+    out.print(f"merged {summary['parts']} parts, {summary['rows']:,} rows -> {escape(summary['output'])}", highlight=False)
+
+
+@app.command()
+def serve(
+    model: str = typer.Option(..., "--model", "-m", help="Model folder (any kind, ONNX included) or Hub id."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind: loopback by default; 0.0.0.0 opens it to the network."),
+    port: int = typer.Option(8000, help="TCP port."),
+    max_batch: int = typer.Option(64, help="Most texts per model call (requests are gathered into batches)."),
+    max_wait_ms: float = typer.Option(5.0, help="Longest wait for more requests before a batch runs."),
+    max_texts: int = typer.Option(256, help="Most texts per request (more: 413)."),
+    max_chars: int = typer.Option(20_000, help="Most characters per text (more: 413)."),
+    device: str = DeviceOption,
+) -> None:
+    """Serve a model over HTTP: POST /predict, GET /health, GET /model, docs at /docs."""
+    from ..serving import ServeLimits, serve as run_server
+
+    limits = ServeLimits(max_texts=max_texts, max_chars=max_chars, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    err.print(f"serving {escape(model)} on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops", highlight=False)
+    run_server(model, host=host, port=port, limits=limits, device=device)
+
+
+@app.command()
+def export(
+    model: str = typer.Option(..., "--model", "-m", help="A transformer model folder or Hub id."),
+    output: Path = typer.Option(..., "--output", "-o", help="The ONNX model folder to write."),
+    format: str = typer.Option("onnx", "--format", help="The format to export to: onnx (ONNX Runtime)."),
+    quantize: Optional[str] = typer.Option(None, help="int8: dynamic quantisation (smaller, faster on CPU)."),
+) -> None:
+    """Export a transformer to an ONNX folder that `predict` and `serve` load like any model."""
+    from ..models.onnx import export_onnx
+
+    if format != "onnx":
+        raise ReviewstarsError(f"--format {format!r}: the one format for now is onnx")
+    summary = export_onnx(model, output, quantize=quantize)
+    out.print(f"wrote {escape(summary['output'])} ({summary['bytes'] / 1e6:.1f} MB{', int8' if quantize else ''})", highlight=False)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@data_app.command("stats")
+def data_stats_command(
+    data: str = DataOption,
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the numbers as JSON."),
+) -> None:
+    """Rows per split, class balance, and length percentiles (characters and word tokens)."""
+    from ..artifacts import write_json
+    from ..data import load_data
+    from ..stats import data_stats
+    from ..tables import stats_tables
+
+    stats = data_stats(load_data(data))
+    for table in stats_tables(stats):
+        out.print(table)
+    if output is not None:
+        write_json(output, stats)
+
+
+# --------------------------------------------------------------------------- compare
+
+
+@app.command()
+@with_settings(_training_groups)
+def compare(
+    settings: dict,
+    output: Path = typer.Option(Path("runs/compare"), "--output", "-o", help="Folder for models, leaderboard.json and the report.",
+                                rich_help_panel="Output"),
+    models: str = typer.Option("linear,scratch,minilm", help="Models to train, comma-separated (linear, bag, scratch, minilm, Hub ids, folders)."),
+    evaluate_only: Optional[str] = typer.Option(None, help="Already-trained folders or Hub ids to score too, comma-separated."),
+    device: str = DeviceOption,
+) -> None:
+    """The lesson in one command: train each model on the same data, score, and write a report."""
+    from .. import compare as compare_module
+    from ..tables import leaderboard
+
+    split = lambda text: [part.strip() for part in (text or "").split(",") if part.strip()]  # noqa: E731
+    own, data, transformer = _kind_settings(settings)
+    board = compare_module.compare(data, output, split(models), split(evaluate_only), transformer=transformer, device=device, **own)
+    out.print(leaderboard(board["rows"], f"leaderboard on {board['split']} ({board['n']:,} reviews)"))
+    out.print(f"wrote {escape(str(output / 'leaderboard.json'))}, report.md and report.html", highlight=False)
+
+
+from . import lessons  # noqa: E402,F401  (registers basics and tokens)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main() -> None:
+    try:
+        app()
+    except ReviewstarsError as error:
+        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)

@@ -1,0 +1,89 @@
+"""Command-line options made from the settings dataclasses, so each exists once.
+
+`with_settings(...)` gives a Typer command every CLI field of the settings classes it
+names, grouped by class in the help screen, and hands the command built (and checked)
+settings objects instead of loose values.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from dataclasses import fields
+from typing import Any, Callable, Optional
+
+import typer
+
+from ..errors import ReviewstarsError
+from ..options import cli_fields, flag_of
+
+
+def _cli_type(item, hint) -> tuple[Any, bool]:
+    """(the type the CLI reads, whether None is allowed)."""
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    return (str if item.metadata.get("parse") else base), optional
+
+
+def settings_parameters(settings_class, panel: str) -> list[inspect.Parameter]:
+    hints = typing.get_type_hints(settings_class)
+    parameters = []
+    for item in cli_fields(settings_class):
+        base, optional = _cli_type(item, hints[item.name])
+        flag = flag_of(item)
+        decls = [f"{flag}/--no-{flag[2:]}" if base is bool and item.default else flag]
+        if item.metadata.get("short"):
+            decls.append(item.metadata["short"])
+        help_text = item.metadata["help"]
+        if item.metadata.get("choices"):
+            help_text += f" One of: {', '.join(map(str, item.metadata['choices']))}."
+        option = typer.Option(item.default, *decls, help=help_text, rich_help_panel=panel, show_default=item.default is not None)
+        annotation = Optional[base] if optional else base
+        parameters.append(inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation))
+    return parameters
+
+
+def build_settings(settings_class, values: dict[str, Any]):
+    """A settings object from the CLI's values: parsed ("30m" -> 1800.0) and checked."""
+    chosen = {}
+    for item in cli_fields(settings_class):
+        value, parse = values[item.name], item.metadata.get("parse")
+        if parse is not None and value is not None:
+            try:
+                value = parse(value)
+            except ValueError as error:
+                raise ReviewstarsError(f"{flag_of(item)}: {error}") from None
+        chosen[item.name] = value
+    return settings_class(**chosen)
+
+
+def with_settings(groups: Callable[[], list[tuple[type, str]]]):
+    """Decorate a command taking `settings: dict[type, object]` plus its own options."""
+
+    def decorate(command):
+        own = inspect.signature(command)
+        hints = typing.get_type_hints(command)
+        own_parameters = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in own.parameters.values() if p.name != "settings"]
+        generated = [p for cls, panel in groups() for p in settings_parameters(cls, panel)]
+        names = [p.name for p in own_parameters + generated]
+        duplicated = {n for n in names if names.count(n) > 1}
+        if duplicated:
+            raise RuntimeError(f"options declared twice for {command.__name__}: {sorted(duplicated)}")
+
+        @functools.wraps(command)
+        def run(**values):
+            built = {cls: build_settings(cls, values) for cls, _ in groups()}
+            return command(settings=built, **{p.name: values[p.name] for p in own_parameters})
+
+        run.__signature__ = inspect.Signature(own_parameters + generated)
+        run.__annotations__ = {}
+        del run.__wrapped__  # typer must read the new signature, not the wrapped one
+        return run
+
+    return decorate
+
+
+def field_names(settings_class) -> list[str]:
+    return [item.name for item in fields(settings_class)]

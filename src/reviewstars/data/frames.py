@@ -1,0 +1,62 @@
+"""Tables of predictions: read whole, or written in pieces to a file that appears only when complete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..artifacts import atomic_file
+from ..errors import DataError
+from .files import FILE_FORMATS
+
+
+def read_frame(path: Path):
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise DataError(path, "no such file")
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix == ".csv":
+        return pd.read_csv(path, keep_default_na=False)
+    if suffix == ".jsonl":
+        return pd.read_json(path, lines=True)
+    raise DataError(path, f"expected one of {', '.join(FILE_FORMATS)}")
+
+
+class FrameWriter:
+    """Appends frames to a temporary file that becomes `output` only when all is written."""
+
+    def __init__(self, output: Path):
+        self.output, self.suffix = output, output.suffix.lower()
+        self.parquet = None
+        self.handle = None
+
+    def __enter__(self):
+        self._atomic = atomic_file(self.output)
+        self.path = self._atomic.__enter__()
+        if self.suffix != ".parquet":
+            self.handle = self.path.open("w", encoding="utf-8", newline="")
+        return self
+
+    def write(self, frame) -> None:
+        if self.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self.parquet is None:
+                self.parquet = pq.ParquetWriter(self.path, table.schema)
+            self.parquet.write_table(table)
+        elif self.suffix == ".csv":
+            frame.to_csv(self.handle, index=False, header=self.handle.tell() == 0)
+        else:
+            text = frame.to_json(orient="records", lines=True, force_ascii=False)
+            self.handle.write(text if text.endswith("\n") else text + "\n")
+
+    def __exit__(self, kind, error, trace):
+        if self.parquet is not None:
+            self.parquet.close()
+        if self.handle is not None:
+            self.handle.close()
+        return self._atomic.__exit__(kind, error, trace)

@@ -1,0 +1,41 @@
+"""`--device auto|cpu|cuda|cuda:N|mps`: the accelerator every path that runs a model uses.
+
+`auto` takes CUDA, then Apple's MPS, then the CPU. Asking for a device that is not
+there is a one-line error, not a silent fall-back: a user who typed `cuda` expects it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import ReviewstarsError
+
+DEVICE_HELP = "Where models run: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
+
+
+def resolve_device(name: str | None = "auto") -> str:
+    """A torch device string that exists on this machine."""
+    import torch
+
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if name == "cpu":
+        return "cpu"
+    match = re.fullmatch(r"cuda(?::(\d+))?", name)
+    if match:
+        if not torch.cuda.is_available():
+            raise ReviewstarsError(f"--device {name}: no CUDA GPU is available here (use --device cpu or auto)")
+        index = int(match.group(1) or 0)
+        if index >= torch.cuda.device_count():
+            raise ReviewstarsError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+        return name
+    if name == "mps":
+        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+            raise ReviewstarsError("--device mps: Apple's MPS is not available here (use --device cpu or auto)")
+        return "mps"
+    raise ReviewstarsError(f"--device {name!r}: use auto, cpu, cuda, cuda:N or mps")

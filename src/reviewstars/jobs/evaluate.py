@@ -1,0 +1,28 @@
+"""`reviewstars evaluate`: score a model folder on a split, or a seeded sample of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import write_json
+from ..data import DEFAULT_DATASET, DEFAULT_SEED, load_data, pick_split, subset
+from ..evaluation import evaluate_predictor
+from ..models import load_predictor
+from ..plots import plot_confusion_matrix
+
+
+def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: str | None = None, n: int | None = None,
+             seed: int = DEFAULT_SEED, output: str | Path | None = None, device: str | None = None) -> dict[str, Any]:
+    """Metrics of `model` on `split` (default: test, else validation); JSON and a confusion PNG at `output`."""
+    predictor = load_predictor(model, device=device)
+    dataset = load_data(data)
+    split = pick_split(dataset, split)
+    rows = subset(dataset[split], n, seed)
+    metrics, _ = evaluate_predictor(predictor, rows["text"], rows["label"])
+    metrics.update(model=str(model), data=str(data), split=split, seed=seed, sample=n)
+    if output is not None:
+        output = Path(output)
+        write_json(output, metrics)
+        plot_confusion_matrix(metrics["confusion_matrix"], output.with_suffix(".confusion.png"), f"{Path(model).name} on {split}")
+    return metrics

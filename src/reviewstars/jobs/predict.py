@@ -1,0 +1,116 @@
+"""`reviewstars predict` and `merge`: stars for texts, or for a whole file of any size."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import STARS
+from ..data import FILE_FORMATS, count_rows, iter_text_chunks
+from ..data.frames import FrameWriter, read_frame
+from ..errors import DataError, ReviewstarsError
+from ..models import StarPredictor, load_predictor
+from ..models.base import prediction_rows
+from ..progress import progress_bar
+
+
+def opened(model: str | Path | StarPredictor, device: str | None = None) -> StarPredictor:
+    return model if isinstance(model, StarPredictor) else load_predictor(model, device=device)
+
+
+def predict_texts(model: str | Path | StarPredictor, texts: Sequence[str], device: str | None = None) -> list[dict[str, Any]]:
+    predictor = opened(model, device)
+    return prediction_rows(predictor.predict_proba(list(texts)))
+
+
+def parse_shard(shard: str | None) -> tuple[int, int]:
+    """`"i/N"` -> (i, N): this process rates rows i, i+N, i+2N... of the file."""
+    if not shard:
+        return 0, 1
+    try:
+        index, count = (int(part) for part in shard.split("/"))
+    except ValueError:
+        raise ReviewstarsError(f"--shard '{shard}': expected i/N, e.g. 0/4") from None
+    if count < 1 or not 0 <= index < count:
+        raise ReviewstarsError(f"--shard '{shard}': need 0 <= i < N")
+    return index, count
+
+
+def predict_file(
+    model: str | Path | StarPredictor,
+    source: str | Path,
+    output: str | Path,
+    column: str = "text",
+    shard: str | None = None,
+    chunk_rows: int = 8192,
+    batch_size: int | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Rate every text of a .csv/.parquet/.jsonl file of any size into `output`.
+
+    Reads and writes `chunk_rows` rows at a time (memory stays bounded), predicts each
+    chunk in length-sorted batches, and writes rows back in input order. With a shard
+    "i/N" it rates rows i, i+N, ... and adds their input `row` so `merge_predictions`
+    can put N outputs back together. The output appears only when it is complete.
+    """
+    output = Path(output)
+    if output.suffix.lower() not in FILE_FORMATS:
+        raise DataError(output, f"output must end in {', '.join(FILE_FORMATS)}")
+    if output.resolve() == Path(source).resolve():
+        raise DataError(output, "is the input file: give --output another path (the input is never overwritten)")
+    index, count = parse_shard(shard)
+    predictor = opened(model, device)
+    total = count_rows(source)
+    rows = seen = 0
+    started = time.perf_counter()
+    with FrameWriter(output) as writer, progress_bar("predicting", total=None if total is None else -(-(total - index) // count)) as advance:
+        for chunk in iter_text_chunks(source, column, chunk_rows):
+            mine = [(seen + k, text) for k, text in enumerate(chunk) if (seen + k) % count == index]
+            seen += len(chunk)
+            if not mine:
+                continue
+            texts = [text for _, text in mine]
+            proba = predictor.predict_proba(texts, batch_size=batch_size)
+            frame = prediction_frame(texts, proba, column)
+            if count > 1:
+                frame.insert(0, "row", [row for row, _ in mine])
+            writer.write(frame)
+            rows += len(texts)
+            advance(len(texts))
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "output": str(output), "seconds": round(seconds, 3), "shard": f"{index}/{count}",
+            "predictions_per_second": round(rows / max(seconds, 1e-9), 1)}
+
+
+def prediction_frame(texts: Sequence[str], proba: np.ndarray, column: str = "text"):
+    import pandas as pd
+
+    frame = pd.DataFrame({column: list(texts), "stars": proba.argmax(axis=1) + 1})
+    for i, star in enumerate(STARS):
+        frame[f"p_{star}"] = proba[:, i]
+    frame["expected_stars"] = proba @ np.asarray(STARS, dtype=float)
+    return frame
+
+
+def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[str, Any]:
+    """Put the outputs of `predict --shard i/N` (i = 0..N-1) back into input order."""
+    import pandas as pd
+
+    if not parts:
+        raise ReviewstarsError("nothing to merge: give the shard outputs")
+    frames = []
+    for part in parts:
+        frame = read_frame(Path(part))
+        if "row" not in frame.columns:
+            raise DataError(part, "no 'row' column: not an output of `predict --shard`")
+        frames.append(frame)
+    merged = pd.concat(frames, ignore_index=True).sort_values("row", kind="stable")
+    if merged["row"].duplicated().any() or (len(merged) and merged["row"].iloc[-1] != len(merged) - 1):
+        raise ReviewstarsError("the shard outputs overlap or miss rows: give every shard 0/N..N-1/N once")
+    output = Path(output)
+    with FrameWriter(output) as writer:
+        writer.write(merged.drop(columns="row"))
+    return {"rows": len(merged), "output": str(output), "parts": len(parts)}

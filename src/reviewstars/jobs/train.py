@@ -1,0 +1,76 @@
+"""`reviewstars train`: any kind, one path. Train, score on the held-out split, and leave
+a model folder with its metrics, plots and a model card."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import is_main_process, write_json, write_text
+from ..data import DataSettings, carve_dev, eval_split_name, load_data
+from ..errors import DataError, ReviewstarsError
+from ..evaluation import evaluate_predictor, save_scores, scores_key
+from ..kinds import TrainingJob, check_model_name
+from ..models.folder import CARD_FILE, CONFUSION_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, METRICS_FILE
+from ..plots import learning_curve_points, plot_confusion_matrix, plot_learning_curve
+from ..results import TrainResult
+from .card import model_card
+
+
+def as_data_settings(data: DataSettings | str | Path) -> DataSettings:
+    return data if isinstance(data, DataSettings) else DataSettings(data=str(data))
+
+
+def train(model: str, data: DataSettings | str | Path, output: str | Path, *, transformer=None, device: str | None = None,
+          **kind_settings: Any) -> TrainResult:
+    """Train `model` (a kind, an alias, a Hub id or a folder) on `data` into `output`.
+
+    `transformer` is the `TrainSettings` of torch kinds; `kind_settings` holds a kind's own
+    settings by kind name (`scratch=ScratchSettings(...)`, `linear=LinearSettings(...)`).
+    Transformers follow their progress on a balanced dev slice carved from train, so the
+    reported split stays unseen.
+    """
+    from dataclasses import replace
+
+    from ..training import TrainSettings
+
+    kind = check_model_name(model)
+    unknown = set(kind_settings) - {"linear", "scratch", "bag", "pretrained"}
+    if unknown:
+        raise ReviewstarsError(f"unknown settings for kinds: {', '.join(sorted(unknown))}")
+    data = as_data_settings(data)
+    dataset = load_data(data.data, train_size=data.train_size, eval_size=data.eval_size, seed=data.seed)
+    if "train" not in dataset:
+        raise DataError(data.data, f"no train split to learn from (have: {', '.join(dataset)})")
+    if len(set(dataset["train"]["label"])) < 2:
+        raise DataError(data.data, "the train split needs reviews of at least two star ratings")
+    output = Path(output)
+    train_part, dev_part = (carve_dev(dataset["train"], data.dev_size, data.seed) if kind.uses_torch
+                            else (dataset["train"], None))
+    if kind.uses_torch and len(dev_part) == 0:
+        raise DataError(data.data, f"too few training reviews ({len(dataset['train'])}) to carve a dev slice from")
+    job = TrainingJob(model=model, train=train_part, dev=dev_part, output=output, own=kind.own_settings(kind_settings.get(kind.name)),
+                      transformer=replace(transformer or TrainSettings(), seed=data.seed), device=device)
+    predictor, details = kind.train(job)
+    result = TrainResult(model=model, kind=kind.name, output=str(output), data=asdict(data), parameters=predictor.num_parameters,
+                         **details)
+    if not is_main_process():
+        return result  # under torchrun every process trained the same model; only the first one writes it
+    predictor.info = {"training": result.record()}
+    predictor.save(output)
+    if result.log_history:
+        write_json(output / LEARNING_CURVE_JSON, learning_curve_points(result.log_history))
+        plot_learning_curve(result.log_history, output / LEARNING_CURVE_PNG, f"{model} on {data.data}")
+    held_out = eval_split_name(dataset)
+    if held_out is not None:
+        texts, labels = dataset[held_out]["text"], dataset[held_out]["label"]
+        metrics, proba = evaluate_predictor(predictor, texts, labels)
+        metrics["split"] = held_out
+        # kept beside the model, so that `compare` never scores it on these reviews again
+        save_scores(output, scores_key(held_out, texts, labels), metrics, proba, predictor.kind, predictor.num_parameters)
+        write_json(output / METRICS_FILE, metrics)
+        plot_confusion_matrix(metrics["confusion_matrix"], output / CONFUSION_FILE, f"{model} on {held_out}")
+        result.metrics = metrics
+    write_text(output / CARD_FILE, model_card(predictor, result, kind))
+    return result

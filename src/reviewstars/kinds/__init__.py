@@ -1,0 +1,67 @@
+"""The registry of model kinds: one line a kind. Every caller looks a kind up here.
+
+    linear      TF-IDF + logistic regression
+    scratch     our transformer encoder from random weights
+    pretrained  any pretrained encoder, fine-tuned (the kind of every other name)
+
+`kind_for(name)` answers for any name a user gives `--model`; `check_model_name` says
+in one line what is wrong with a name before any long work starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from ..errors import ModelError
+from ..models.pretrained import ALIASES, resolve
+from .base import Kind, TrainingJob
+from .linear import LINEAR
+from .pretrained import PRETRAINED
+from .scratch import SCRATCH, ScratchSettings
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (
+    LINEAR,
+    SCRATCH,
+)}
+
+__all__ = ["KINDS", "Kind", "PRETRAINED", "ScratchSettings", "TrainingJob", "check_model_name", "kind_for", "trainable_kinds"]
+
+
+def trainable_kinds() -> list[Kind]:
+    """Every kind, the pretrained one last: their settings classes make the CLI's options."""
+    return [*KINDS.values(), PRETRAINED]
+
+
+def kind_for(model: str) -> Kind:
+    return KINDS.get(model, PRETRAINED)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).suffix != ""
+
+
+def check_model_name(model: str) -> Kind:
+    """The kind of `model`, or a one-line error naming the nearest valid name.
+
+    A kind or an alias is checked here (an alias's package must be installed); a path
+    must be a model folder; a name close to a kind or an alias is a typo, not a Hub id.
+    Anything else is taken as a Hub id, which only the Hub can check.
+    """
+    if model in KINDS:
+        return KINDS[model]
+    if model in ALIASES:
+        resolve(model)  # raises with the install hint when the alias's package is missing
+        return PRETRAINED
+    path = Path(model).expanduser()
+    if path.exists() or _looks_like_path(model):
+        if not path.is_dir():
+            raise ModelError(f"{model}: no such folder")
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{model}: not a model folder (no config.json)")
+        return PRETRAINED
+    near = difflib.get_close_matches(model, [*KINDS, *ALIASES], n=1, cutoff=0.7)
+    if near and "/" not in model:
+        raise ModelError(f"unknown model {model!r}: did you mean {near[0]!r}? "
+                         f"Kinds: {', '.join(KINDS)}; pretrained: {', '.join(ALIASES)}, a Hub id or a model folder")
+    return PRETRAINED

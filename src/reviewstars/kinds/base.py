@@ -1,0 +1,119 @@
+"""What a model kind declares, and the two ways a kind is trained.
+
+A kind is a row in the registry (`reviewstars.kinds.KINDS`): its settings class (whose
+fields become its CLI options), its default learning rate, how it is trained and what
+its model card says beyond the common part. Callers look a kind up; none compares
+kind names.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import DataError
+from ..progress import status
+
+
+@dataclass
+class TrainingJob:
+    """Everything a kind's training needs, handed over in one piece."""
+
+    model: str              # the name the user gave (a kind, an alias, a Hub id or a folder)
+    train: Any              # datasets.Dataset: text, label
+    dev: Any                # the dev slice carved from train (balanced), never the scored split
+    output: Path
+    own: Any                # the kind's own settings object (or None)
+    transformer: Any        # TrainSettings, for torch kinds
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One model kind. Exactly one of `fit` (a model trained in one call, like
+    scikit-learn's) or `new_network` / `learn_tokenizer` / `pretrained` (torch models
+    trained by the one Trainer path) is given."""
+
+    name: str
+    summary: str
+    settings: type | None = None
+    learning_rate: float | None = None
+    fit: Callable[[TrainingJob], tuple[Any, dict]] | None = None
+    learn_tokenizer: Callable[[list[str], Any], Any] | None = None   # (train texts, own settings) -> tokenizer
+    new_network: Callable[[Any, Any, Any], Any] | None = None        # (tokenizer, own settings, TrainSettings) -> network
+    pretrained: Callable[[str], tuple[Any, Any]] | None = None       # (name) -> (network, tokenizer)
+    card: Callable[[Any], list[str]] | None = None                   # predictor -> extra model-card lines
+
+    @property
+    def uses_torch(self) -> bool:
+        return self.fit is None
+
+    def own_settings(self, given: Any = None) -> Any:
+        return given if given is not None else (self.settings() if self.settings else None)
+
+    def train(self, job: TrainingJob) -> tuple[Any, dict]:
+        """(predictor, details of the run) for this kind."""
+        if self.fit is not None:
+            return self.fit(job)
+        return train_torch(self, job)
+
+
+def fit_in_one_call(fit: Callable[[Any, Any], Any], description: str) -> Callable[[TrainingJob], tuple[Any, dict]]:
+    """A `Kind.fit` for models trained by one call on all the training texts."""
+
+    def train(job: TrainingJob):
+        started = time.perf_counter()
+        with status(f"{description} on {len(job.train):,} reviews"):
+            predictor = fit(job.train, job.own)
+        details = {"train_seconds": round(time.perf_counter() - started, 2), "train_examples": len(job.train),
+                   "train_examples_seen": len(job.train), "settings": asdict(job.own) if job.own is not None else {}}
+        return predictor, details
+
+    return train
+
+
+def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
+    """The one Trainer path: a network and its tokenizer (new, pretrained, or from the
+    checkpoint a resumed run continues), trained under the run's settings."""
+    from dataclasses import replace
+
+    from ..models.transformer import TransformerPredictor
+    from ..tokenization import load_tokenizer
+    from ..training import checkpoints_of, kept_tokenizer, last_complete_checkpoint, train_transformer
+
+    settings = job.transformer
+    if settings.learning_rate is None:
+        settings = replace(settings, learning_rate=kind.learning_rate)
+    if len(job.train) < 2:
+        raise DataError("--data", f"too few training reviews ({len(job.train)}) to train a transformer")
+    last = last_complete_checkpoint(checkpoints_of(job.output)) if settings.resume else None
+    details: dict[str, Any] = {}
+    if kind.pretrained is not None:
+        details["base_model"] = job.model
+    if job.own is not None:
+        details["architecture"] = asdict(job.own)
+    if last is not None:
+        # Resume with the checkpoint's own vocabulary and architecture, never a new one.
+        from transformers import AutoModelForSequenceClassification
+
+        from ..models.transformer import register_our_architecture
+
+        register_our_architecture(last)
+        network, tokenizer = AutoModelForSequenceClassification.from_pretrained(last), load_tokenizer(last)
+    elif kind.pretrained is not None:
+        network, tokenizer = kind.pretrained(job.model)
+    else:
+        texts = list(job.train["text"])
+        tokenizer = kept_tokenizer(job.output, settings.resume, lambda: kind.learn_tokenizer(texts, job.own), load_tokenizer)
+        import torch
+
+        torch.manual_seed(settings.seed)  # the same first weights on every process and every run
+        network = kind.new_network(tokenizer, job.own, settings)
+    outcome = train_transformer(network, tokenizer, job.train, job.dev, job.output, settings, name=job.model,
+                                use_cpu=job.device == "cpu")
+    details.update({k: outcome[k] for k in ("train_examples_seen", "train_seconds", "steps", "plan", "best_dev_accuracy",
+                                            "final_dev_accuracy", "kept", "budget_share_in_steps", "settings", "log_history")})
+    details.update(train_examples=len(job.train), dev_examples=len(job.dev))
+    return TransformerPredictor(network, tokenizer, settings.max_length, settings.truncation), details

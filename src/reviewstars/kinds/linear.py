@@ -1,0 +1,24 @@
+"""The linear kind: TF-IDF + logistic regression, fitted in one call."""
+
+from __future__ import annotations
+
+from ..models.linear import LinearPredictor, LinearSettings
+from .base import Kind, fit_in_one_call
+
+
+def _fit(train, settings: LinearSettings) -> LinearPredictor:
+    return LinearPredictor(settings).fit(train["text"], train["label"])
+
+
+def _card(predictor: LinearPredictor) -> list[str]:
+    lines = ["## Strongest n-grams per rating", ""]
+    return lines + [f"- {star}★: {', '.join(terms)}" for star, terms in predictor.top_features(8).items()]
+
+
+LINEAR = Kind(
+    name="linear",
+    summary="TF-IDF over words and word bigrams -> logistic regression (seconds on a CPU)",
+    settings=LinearSettings,
+    fit=fit_in_one_call(_fit, "fitting TF-IDF + logistic regression"),
+    card=_card,
+)

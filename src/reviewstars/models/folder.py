@@ -1,0 +1,78 @@
+"""The model folder, the unit users keep and share: every file name and the `reviewstars`
+section of `config.json` in one place.
+
+    config.json            the model's config; its `reviewstars` section says the kind,
+                           the labels, how it was trained and its calibration
+    model.safetensors ...  the weights (or linear.npz + vocabulary.json)
+    tokenizer files        for transformers
+    metrics.json           scores on the held-out split, confusion_matrix.png beside them
+    learning_curve.json/png
+    README.md              the model card
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import STARS
+from ..artifacts import read_json
+from ..errors import ModelError
+
+CONFIG_FILE = "config.json"
+SECTION = "reviewstars"
+METRICS_FILE = "metrics.json"
+CONFUSION_FILE = "confusion_matrix.png"
+CARD_FILE = "README.md"
+LEARNING_CURVE_JSON = "learning_curve.json"
+LEARNING_CURVE_PNG = "learning_curve.png"
+
+
+def section(kind: str, **fields: Any) -> dict[str, Any]:
+    """The `reviewstars` section a folder of `kind` writes into its config."""
+    return {"kind": kind, "labels": list(STARS), **fields}
+
+
+def config_text(kind: str, **fields: Any) -> str:
+    """A whole `config.json` for kinds that have no config of their own (linear, ensemble)."""
+    return json.dumps({SECTION: section(kind, **fields)}, indent=2, ensure_ascii=False) + "\n"
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    """A folder's `config.json`, checked to be a JSON object."""
+    path = Path(folder) / CONFIG_FILE
+    try:
+        config = read_json(path)
+    except FileNotFoundError:
+        raise ModelError(f"{folder}: not a model folder (no {CONFIG_FILE}); train one with `reviewstars train`") from None
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise ModelError(f"{path}: not valid JSON ({str(error).splitlines()[0][:120]})") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"{path}: must hold a JSON object, not {type(config).__name__}")
+    return config
+
+
+def read_section(folder: str | Path) -> dict[str, Any]:
+    """The folder's `reviewstars` section ({} for a folder written elsewhere)."""
+    found = read_config(folder).get(SECTION) or {}
+    if not isinstance(found, dict):
+        raise ModelError(f"{Path(folder) / CONFIG_FILE}: its '{SECTION}' entry must be an object")
+    return found
+
+
+def folder_kind(folder: str | Path) -> str | None:
+    """The kind a model folder declares, or None when it declares none (a checkpoint from elsewhere)."""
+    if not (Path(folder) / CONFIG_FILE).is_file():
+        return None
+    return read_section(folder).get("kind")
+
+
+def info_of(found: dict[str, Any], *own: str) -> dict[str, Any]:
+    """What a section says beyond the kind's own fields: how it was trained, for the card."""
+    return {k: v for k, v in found.items() if k not in {"kind", "labels", *own}}
+
+
+def read_metrics(folder: str | Path) -> dict[str, Any] | None:
+    path = Path(folder) / METRICS_FILE
+    return read_json(path) if path.is_file() else None

@@ -1,0 +1,74 @@
+"""Settings declared once: a dataclass field carries its help, limits and CLI flag.
+
+As `transformers.HfArgumentParser` does, the command line is generated from the
+settings dataclasses (`reviewstars.cli.options`), so an option exists in one place and
+every command that takes a settings class takes all of its options. The limits are
+checked when a settings object is made, from the CLI or from Python alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, field, fields
+from typing import Any, Callable
+
+from .errors import ReviewstarsError
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    short: str | None = None,
+    choices: tuple | None = None,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+    parse: Callable[[str], Any] | None = None,
+    cli: bool = True,
+) -> Any:
+    """A dataclass field with what the CLI and the checks need to know about it.
+
+    `flag` overrides the option name (default `--field-name`); `parse` reads the CLI's
+    text into the field's value (e.g. "30m" -> 1800.0 seconds); `cli=False` keeps a
+    field out of the command line (an internal knob).
+    """
+    metadata = {"help": help, "flag": flag, "short": short, "choices": choices, "at_least": at_least,
+                "above": above, "at_most": at_most, "parse": parse, "cli": cli}
+    return field(default=default, metadata=metadata)
+
+
+def flag_of(item) -> str:
+    """The option a field answers to on the command line: `--max-length`."""
+    return item.metadata.get("flag") or "--" + item.name.replace("_", "-")
+
+
+class Settings:
+    """Base of the settings dataclasses: each object checks its own fields when made."""
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            check_value(item, getattr(self, item.name))
+
+
+def check_value(item, value: Any) -> None:
+    """One line naming the option and what is wrong, never a traceback three modules later."""
+    meta = item.metadata
+    if value is None or not meta:
+        return
+    name = flag_of(item)
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ReviewstarsError(f"{name} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if meta.get("at_least") is not None and value < meta["at_least"]:
+        raise ReviewstarsError(f"{name} must be at least {meta['at_least']:g}, got {value:g}")
+    if meta.get("above") is not None and value <= meta["above"]:
+        raise ReviewstarsError(f"{name} must be greater than {meta['above']:g}, got {value:g}")
+    if meta.get("at_most") is not None and value > meta["at_most"]:
+        raise ReviewstarsError(f"{name} must be at most {meta['at_most']:g}, got {value:g}")
+
+
+def cli_fields(settings_class) -> list:
+    """The fields of a settings class that are options on the command line."""
+    return [item for item in fields(settings_class) if item.metadata.get("cli", False) and item.default is not MISSING]

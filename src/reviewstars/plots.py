@@ -1,0 +1,172 @@
+"""Pictures of results (matplotlib, headless), written atomically as PNG: every plot in one place."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from . import STARS  # noqa: E402
+from .artifacts import write_bytes  # noqa: E402
+
+
+def save_figure(figure, path: str | Path) -> Path:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return write_bytes(path, buffer.getvalue())
+
+
+def draw_confusion_matrix(ax, matrix: Sequence[Sequence[int]], title: str = "") -> None:
+    """Row-normalised colours (recall per true class) with raw counts written in."""
+    counts = np.asarray(matrix)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            ax.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", fontsize=8,
+                    color="white" if shares[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(STARS)), [f"{s}★" for s in STARS])
+    ax.set_yticks(range(len(STARS)), [f"{s}★" for s in STARS])
+    ax.set_xlabel("predicted stars")
+    ax.set_ylabel("true stars")
+    ax.set_title(title)
+
+
+def plot_confusion_matrix(matrix: Sequence[Sequence[int]], path: str | Path, title: str = "confusion matrix") -> Path:
+    figure, ax = plt.subplots(figsize=(5.2, 4.6))
+    draw_confusion_matrix(ax, matrix, title)
+    return save_figure(figure, path)
+
+
+def learning_curve_points(log_history: list[dict]) -> dict[str, list]:
+    """Training loss and validation accuracy against step, from the Trainer's log."""
+    train = [(e["step"], e["loss"]) for e in log_history if "loss" in e]
+    evals = [(e["step"], e["eval_accuracy"]) for e in log_history if "eval_accuracy" in e]
+    return {
+        "train_steps": [s for s, _ in train], "train_loss": [v for _, v in train],
+        "eval_steps": [s for s, _ in evals], "eval_accuracy": [v for _, v in evals],
+    }
+
+
+def plot_learning_curve(log_history: list[dict], path: str | Path, title: str = "learning curve") -> Path:
+    points = learning_curve_points(log_history)
+    figure, loss_ax = plt.subplots(figsize=(7, 4))
+    loss_ax.plot(points["train_steps"], points["train_loss"], color="tab:red", marker=".", label="training loss")
+    loss_ax.set_xlabel("step")
+    loss_ax.set_ylabel("training loss", color="tab:red")
+    accuracy_ax = loss_ax.twinx()
+    accuracy_ax.plot(points["eval_steps"], points["eval_accuracy"], color="tab:blue", marker="o", label="dev accuracy")
+    accuracy_ax.set_ylabel("dev accuracy (held out from train)", color="tab:blue")
+    accuracy_ax.set_ylim(0, 1)
+    loss_ax.set_title(title)
+    loss_ax.grid(alpha=0.3)
+    return save_figure(figure, path)
+
+
+def plot_circles(lesson, path: str | Path) -> Path:
+    """The data with the decision boundary of the hand rule, the line and the network; the loss curves."""
+    from .basics import hand_rule
+
+    points, labels = lesson.points, lesson.labels
+    grid = np.linspace(-1.4, 1.4, 300, dtype=np.float32)
+    gx, gy = np.meshgrid(grid, grid)
+    flat = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    fits = {f.name: f for f in lesson.fits}
+    panels = [
+        (f"hand rule: {lesson.rule_accuracy:.1%}", hand_rule),
+        (f"linear model: {fits['linear'].accuracy:.1%}", fits["linear"].predict),
+        (f"network, SGD: {fits['network_sgd'].accuracy:.1%}", fits["network_sgd"].predict),
+        (f"network, Adam: {fits['network_adam'].accuracy:.1%}", fits["network_adam"].predict),
+    ]
+    figure, axes = plt.subplots(1, 5, figsize=(22, 4.4))
+    for ax, (title, predict) in zip(axes, panels):
+        ax.contourf(gx, gy, predict(flat).reshape(gx.shape), levels=[-0.5, 0.5, 1.5], colors=["#cfe3f7", "#f7d6cf"], alpha=0.8)
+        ax.scatter(points[labels == 0, 0], points[labels == 0, 1], s=4, c="tab:blue", label="inside")
+        ax.scatter(points[labels == 1, 0], points[labels == 1, 1], s=4, c="tab:red", label="outside")
+        ax.set_aspect("equal")
+        ax.set_title(title)
+    axes[0].legend(loc="upper right", fontsize=8)
+    for fit in lesson.fits:
+        axes[4].plot(fit.losses, label=fit.name.replace("_", ", "))
+    axes[4].set_yscale("log")
+    axes[4].set_xlabel("epoch")
+    axes[4].set_ylabel("binary cross-entropy")
+    axes[4].set_title("training loss")
+    axes[4].legend(fontsize=8)
+    return save_figure(figure, path)
+
+
+def plot_vocabulary_growth(growth: dict, path: str | Path, tokenizer_name: str = "sub-word") -> Path:
+    figure, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(growth["reviews"], growth["word_vocabulary"], marker="o", label="word tokens (regex)")
+    ax.plot(growth["reviews"], growth["subword_vocabulary"], marker="s", label=f"sub-word tokens ({tokenizer_name})")
+    ax.axhline(growth["tokenizer_vocabulary"], color="gray", linestyle=":", label=f"tokenizer vocabulary ({growth['tokenizer_vocabulary']:,})")
+    crossover = growth.get("subword_smaller_from_reviews")
+    if crossover:
+        ax.axvline(crossover, color="tab:green", linestyle="--", label=f"sub-words fewer from {crossover:,} reviews")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("reviews")
+    ax.set_ylabel("distinct tokens seen")
+    ax.set_title("vocabulary growth")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return save_figure(figure, path)
+
+
+# --------------------------------------------------------------------------- the compare report
+
+
+def plot_learning_curves(curves: dict, rows, split: str, path: str | Path) -> Path:
+    """Training loss and balanced-dev accuracy of every trained torch model against reviews
+    seen; the held-out accuracy of each model that has no curve as a reference line."""
+    figure, (loss_ax, dev_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for row in rows:
+        curve = curves.get(row.model)
+        batch = (row.settings or {}).get("batch_size", 16)
+        if curve and curve["train_steps"]:
+            loss_ax.plot(np.asarray(curve["train_steps"]) * batch, curve["train_loss"], label=row.model)
+        if curve and curve["eval_steps"]:
+            dev_ax.plot(np.asarray(curve["eval_steps"]) * batch, curve["eval_accuracy"], marker="o", markersize=3, label=f"{row.model} (dev)")
+        elif not curve:
+            dev_ax.axhline(row.accuracy, linestyle="--", color="gray", alpha=0.7, label=f"{row.model} ({split})")
+    dev_ax.axhline(0.2, linestyle=":", color="black", label="chance (balanced)")
+    loss_ax.set_title("training loss")
+    dev_ax.set_title("accuracy on the balanced dev slice (carved from train)")
+    for ax in (loss_ax, dev_ax):
+        ax.set_xlabel("training reviews seen")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return save_figure(figure, path)
+
+
+def plot_accuracy_vs_time(rows, split: str, path: str | Path) -> Path:
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    figure, ax = plt.subplots(figsize=(6.5, 4.2))
+    for row in rows:
+        seconds = max(row.train_seconds or 0.0, 1e-1)
+        ax.scatter([seconds], [row.accuracy], s=60)
+        ax.annotate(row.model, (seconds, row.accuracy), textcoords="offset points", xytext=(6, 4), fontsize=9)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor tick labels overlapped the major ones
+    ax.set_xlabel("training time (s, log scale; 0 for evaluate-only)")
+    ax.set_ylabel(f"accuracy on {split}")
+    ax.set_title("accuracy against training time")
+    ax.grid(alpha=0.3, which="both")
+    return save_figure(figure, path)
+
+
+def plot_confusion_matrices(confusions: dict, path: str | Path) -> Path:
+    figure, axes = plt.subplots(1, len(confusions), figsize=(4.6 * len(confusions), 4.3), squeeze=False)
+    for ax, (model, matrix) in zip(axes[0], confusions.items()):
+        draw_confusion_matrix(ax, matrix, model)
+    return save_figure(figure, path)

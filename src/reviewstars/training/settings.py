@@ -1,0 +1,47 @@
+"""How a torch model is trained: one settings class, declared once for Python and the CLI."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..options import Settings, setting
+from ..tokenization import TRUNCATIONS
+
+
+def parse_duration(text: str | float | None) -> float | None:
+    """'30m', '1h30m', '90s', '45' (minutes) -> seconds."""
+    if text is None or isinstance(text, (int, float)):
+        return None if text is None else float(text)
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text) * 60
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise ValueError(f"cannot read the duration {text!r}: use e.g. 30m, 1h, 90s")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+@dataclass
+class TrainSettings(Settings):
+    """The Trainer's knobs for every torch kind; the lesson's values by default."""
+
+    time_budget: float | None = setting(
+        None, "Train as well as possible within this wall-clock time (30m, 1h, 90s).", parse=parse_duration, above=0)
+    batch_size: int = setting(16, "Reviews per step (the lesson's 16).", at_least=1)
+    learning_rate: float | None = setting(
+        None, "Peak learning rate (default: the kind's own, 5e-5 fine-tuning, 5e-4 from scratch).", above=0)
+    epochs: float = setting(3.0, "Passes over the data (ignored with --time-budget).", above=0)
+    eval_steps: int = setting(50, "Evaluate and checkpoint every N steps (under --time-budget the clock sets the cadence).", at_least=1)
+    early_stopping: int = setting(
+        10, "Stop after N evaluations without improvement (0: never; off under --time-budget, where the clock ends the run).", at_least=0)
+    max_length: int = setting(256, "Tokens kept per review.", at_least=2)
+    truncation: str = setting("head+tail", "Which tokens of a long review to keep.", choices=TRUNCATIONS)
+    warmup: float = setting(0.1, "Share of the run with a rising learning rate.", at_least=0, at_most=1)
+    weight_decay: float = setting(0.01, "AdamW weight decay.", at_least=0)
+    resume: bool = setting(False, "Continue from the last complete checkpoint in --output.")
+    logging_steps: int | None = setting(None, "Log the loss every N steps (default: --eval-steps).", cli=False)
+    dynamic_padding: bool = setting(True, "False: the lesson's padding to max_length.", cli=False)
+    group_by_length: bool = setting(True, "Batch reviews of similar length together.", cli=False)
+    balanced: bool = setting(True, "Weight the loss by inverse class frequency, as the linear model does.", cli=False)
+    seed: int = setting(42, "Seed for the weights and the batches (set from the data settings).", cli=False)

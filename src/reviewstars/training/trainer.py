@@ -1,0 +1,90 @@
+"""The Hugging Face Trainer, fitted to star ratings: balanced loss, metrics, resumable batches."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
+
+
+def compute_metrics(prediction) -> dict[str, float]:
+    """Accuracy and macro-F1 in the Trainer's evaluations (no `evaluate.load`: it needs the Hub)."""
+    logits, labels = prediction
+    predicted = np.asarray(logits).argmax(axis=-1)
+    return {"accuracy": float(accuracy_score(labels, predicted)), "macro_f1": float(f1_score(labels, predicted, average="macro"))}
+
+
+def class_weights(labels, num_classes: int = 5) -> torch.Tensor:
+    """n / (k * count): each class contributes equally, like scikit-learn's "balanced"."""
+    counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(np.float64)
+    weights = len(labels) / (num_classes * np.maximum(counts, 1))
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+class WeightedLoss:
+    """Cross-entropy with class weights, as the Trainer's `compute_loss_func`."""
+
+    def __init__(self, weights: torch.Tensor):
+        self.weights = weights
+
+    def __call__(self, outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        per_example = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+        weighted = per_example * self.weights.to(logits.device)[labels]
+        # Sum over the accumulated batch's examples, as the Trainer expects when it passes a count.
+        return weighted.sum() / (num_items_in_batch if num_items_in_batch is not None else len(labels))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class EpochSeededLengthSampler(LengthGroupedSampler):
+    """Groups reviews of similar length; each epoch's order depends on (seed, epoch) alone.
+
+    The stock sampler draws from the global random state, which a resumed run reaches
+    by another path, so its batches (and results) would differ from an uninterrupted
+    run. Seeding by epoch makes `--resume` land on exactly the same batches.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+
+
+class StarTrainer(Trainer):
+    """The Trainer with a resumable length-grouped sampler."""
+
+    length_sampler: EpochSeededLengthSampler | None = None
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy == "group_by_length":
+            # The Trainer has already dropped columns forward() does not take, `length` among them.
+            lengths = dataset["length"] if "length" in dataset.column_names else [len(ids) for ids in dataset["input_ids"]]
+            # Group by the *global* batch: under DDP each process takes its share of
+            # every batch, so N processes see exactly the batches one process would.
+            global_batch = self.args.train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+            self.length_sampler = EpochSeededLengthSampler(global_batch, list(lengths), self.args.data_seed or self.args.seed)
+            return self.length_sampler
+        return super()._get_train_sampler(train_dataset)
+
+    def _run_epoch(self, model, epoch, *args, **kwargs):
+        # On resume the Trainer wraps the loader to skip batches *before* it calls
+        # set_epoch, and the wrapper does not pass the epoch on: set it here first.
+        if self.length_sampler is not None:
+            self.length_sampler.set_epoch(epoch)
+        return super()._run_epoch(model, epoch, *args, **kwargs)
