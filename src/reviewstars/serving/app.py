@@ -94,7 +94,6 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
         docs_url=None,  # FastAPI's pages load their scripts from a CDN; /docs below needs nothing from outside
         redoc_url=None,
     )
-    app.state.batcher = batcher
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_exception_handler(Refusal, _refusal_response)
 

@@ -27,6 +27,7 @@ class Refusal(Exception):
     """A request answered with `status` and a one-line `detail`, whatever the client sent."""
 
     def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None):
+        detail = " ".join(detail.split())  # an exception's message may span lines
         super().__init__(detail)
         self.status, self.headers = status, headers or {}
         self.detail = detail if len(detail) <= MAX_DETAIL_CHARS else detail[: MAX_DETAIL_CHARS - 3] + "..."
