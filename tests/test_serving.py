@@ -1,17 +1,27 @@
-"""`reviewstars serve`, started as a user starts it, on a free loopback port."""
+"""`reviewstars serve`, started as a user starts it, on a free loopback port.
+
+`running` and `scrape` serve the other test_serving_* files too: there, an app with
+chosen limits (or a wrapped model) runs in a uvicorn thread of the test process.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator
 
 import httpx
 import numpy as np
 import pytest
+import uvicorn
 
 from reviewstars.models import load_predictor
 
@@ -20,6 +30,42 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def running(app) -> Iterator[str]:
+    """`app` behind a real uvicorn on a free loopback port, in a thread of this process."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if not thread.is_alive() or time.time() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def scrape(url: str) -> dict[str, float]:
+    """GET /metrics parsed: {'name{labels}': value}."""
+    response = httpx.get(f"{url}/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def post_json(client, url: str, body) -> httpx.Response:
+    """POST `body` as ASCII JSON: httpx's own encoder cannot write a lone surrogate."""
+    return client.post(url, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
 
 
 @pytest.fixture(scope="module")
@@ -86,19 +132,68 @@ def test_limits_and_bad_requests_get_clear_answers(server, body, status, detail)
         assert response.json()["detail"] == detail
 
 
+@pytest.mark.parametrize("body", [b'{"texts": ["unclosed', b"", b"\xff\xfe\xfa", b"[" * 100_000, b'{"texts": [1' + b"0" * 5000 + b"]}"])
+def test_malformed_json_gets_422_with_one_short_line(server, body):
+    response = httpx.post(f"{server}/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["detail"].startswith("the body is not valid JSON")
+    assert len(response.content) < 700
+
+
 def test_malformed_json_and_huge_bodies(server):
-    response = httpx.post(f"{server}/predict", content=b'{"texts": ["unclosed', headers={"content-type": "application/json"})
-    assert response.status_code == 422
     response = httpx.post(f"{server}/predict", content=b"x" * (9 << 20), headers={"content-type": "application/json"})
     assert response.status_code == 413 and "over the" in response.json()["detail"]
 
 
-def test_health_model_and_docs(server):
+def test_hugging_face_inputs_form_answers_like_texts(server):
+    texts = ["Amazing food, excellent service!", "Awful, rude staff."]
+    as_texts = httpx.post(f"{server}/predict", json={"texts": texts}).json()
+    assert httpx.post(f"{server}/predict", json={"inputs": texts}).json() == as_texts
+    assert httpx.post(f"{server}/predict", json={"inputs": texts[0]}).json()["predictions"] == as_texts["predictions"][:1]
+    for body in ({"texts": texts, "inputs": texts}, {"inputs": []}, {"inputs": 3}, {"inputs": ["ok", None]}):
+        assert httpx.post(f"{server}/predict", json=body).status_code == 422, body
+    assert httpx.post(f"{server}/predict", json={"inputs": ["ok"] * 9}).status_code == 413
+
+
+def test_health_and_model_without_server_paths(server, linear_model):
     assert httpx.get(f"{server}/health").json()["status"] == "ok"
     model = httpx.get(f"{server}/model").json()
     assert model["kind"] == "linear" and model["labels"] == [1, 2, 3, 4, 5] and model["parameters"] > 0
-    assert model["limits"]["max_texts"] == 8
-    assert "/predict" in httpx.get(f"{server}/openapi.json").json()["paths"]
+    assert model["name"] == linear_model.name and model["limits"]["max_texts"] == 8 and model["limits"]["max_queue"] > 0
+    assert str(linear_model.parent) not in json.dumps(model)
+
+
+def test_docs_need_nothing_from_outside(server):
+    schema = httpx.get(f"{server}/openapi.json").json()
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert [set(option["properties"]) for option in body["oneOf"]] == [{"texts"}, {"inputs"}]
+    assert {"413", "422", "503"} <= set(schema["paths"]["/predict"]["post"]["responses"])
+    for page in ("/docs", "/"):
+        response = httpx.get(f"{server}{page}")
+        assert response.status_code == 200 and "default-src 'none'" in response.headers["content-security-policy"]
+        assert not re.search(r"<(script|link|img)[^>]+(src|href)=", response.text), "every script and style is inline"
+        assert "http://" not in response.text and "https://" not in response.text
+    assert "/openapi.json" in httpx.get(f"{server}/docs").text
+    assert httpx.get(f"{server}/redoc").status_code == 404
+
+
+def test_metrics_count_requests_texts_batches_and_latency(server):
+    before = scrape(server)
+    for texts in (["good"], ["bad", "fine", "ok"]):
+        assert httpx.post(f"{server}/predict", json={"texts": texts}).status_code == 200
+    assert httpx.post(f"{server}/predict", json={"texts": ["ok"] * 9}).status_code == 413
+    after = scrape(server)
+    delta = lambda name: after.get(name, 0) - before.get(name, 0)  # noqa: E731
+    assert delta('reviewstars_http_requests_total{path="/predict",code="200"}') == 2
+    assert delta('reviewstars_http_requests_total{path="/predict",code="413"}') == 1
+    assert delta("reviewstars_texts_predicted_total") == 4
+    assert delta("reviewstars_batch_size_count") == 2 and delta("reviewstars_batch_size_sum") == 4
+    assert delta('reviewstars_batch_size_bucket{le="2"}') == 1 and delta('reviewstars_batch_size_bucket{le="4"}') == 2
+    assert delta("reviewstars_predict_duration_seconds_count") == 3
+    assert after['reviewstars_predict_duration_seconds_bucket{le="+Inf"}'] == after["reviewstars_predict_duration_seconds_count"]
+    assert 0 < delta("reviewstars_predict_duration_seconds_sum") < 30
+    assert after["reviewstars_queue_texts"] == 0
+    httpx.get(f"{server}/no/such/page")
+    assert scrape(server)['reviewstars_http_requests_total{path="other",code="404"}'] >= 1
 
 
 def test_concurrent_requests_are_batched_and_none_fail(server):

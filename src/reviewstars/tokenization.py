@@ -93,13 +93,22 @@ def special_frame(tokenizer) -> tuple[list[int], list[int]]:
     return [], []
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(text: str) -> str:
+    """JSON may carry half a UTF-16 pair ("\\ud800"); Rust tokenizers refuse such a string, so it reads as U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def encode(tokenizer, texts: Sequence[str], max_length: int = 256, strategy: str = "head+tail") -> list[list[int]]:
     """Token ids with special tokens, cut to `max_length` by `strategy`; no padding."""
     prefix, suffix = special_frame(tokenizer)
     budget = max_length - len(prefix) - len(suffix)
     if budget <= 0:
         raise ValueError(f"max_length {max_length} leaves no room for text")
-    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+    clean = [without_lone_surrogates(text) for text in texts]
+    pieces = tokenizer(clean, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
     return [prefix + truncate(ids, budget, strategy) + suffix for ids in pieces]
 
 

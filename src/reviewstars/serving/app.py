@@ -1,0 +1,196 @@
+"""The HTTP API around one predictor, and `serve`, which runs it with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..models.base import StarPredictor, prediction_rows
+from .batcher import MicroBatcher, Overloaded
+from .bodies import BodyReader, Refusal
+from .metrics import RequestMetrics, ServerMetrics
+
+log = logging.getLogger("reviewstars.serving")
+
+#: The pages carry their scripts and styles inline and may talk to this server only:
+#: the browser itself refuses anything fetched from elsewhere.
+PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+               "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one request, and the server as a whole, may take on; beyond it a quick 413 or 503, not a slow server."""
+
+    max_texts: int = 256            # texts per request (413)
+    max_chars: int = 20_000         # characters per text (a long review is ~5,000) (413)
+    max_body_bytes: int = 8 << 20   # the raw request body, counted as it arrives (413)
+    max_batch: int = 64             # texts per model call
+    max_wait_ms: float = 5.0        # how long the first text waits for company
+    max_queue: int = 1024           # texts waiting for the model; more: 503 + Retry-After
+    max_queue_wait_s: float = 10.0  # a request not yet at the model after this long: 503 + Retry-After
+    max_connections: int = 256      # open connections (uvicorn's limit_concurrency): bounds memory held by bodies being read
+
+
+class TextsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="Texts")
+    texts: list[str] = Field(min_length=1, description="Reviews to rate, one star rating each.")
+
+
+class InputsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="Inputs (Hugging Face inference API form)")
+    inputs: str | list[str] = Field(description="One review, or a list of them.")
+
+
+class Prediction(BaseModel):
+    stars: int = Field(description="The most likely rating, 1..5.")
+    probabilities: dict[str, float] = Field(description='P(k stars) for k = "1".."5".')
+    expected_stars: float = Field(description="Sum of k * P(k stars): a rating on a continuous scale.")
+    empty: bool = Field(default=False, description="The text was empty or blank: the model saw no words.")
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="One line saying what was wrong.")
+
+
+def predictions_of(texts: Sequence[str], proba: np.ndarray) -> list[dict[str, Any]]:
+    """`prediction_rows`, each flagged `empty` when its text had no words."""
+    return [{**row, "empty": not text.strip()} for text, row in zip(texts, prediction_rows(np.asarray(proba, dtype=np.float64)))]
+
+
+def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, Any] | None = None, limits: ServeLimits | None = None) -> FastAPI:
+    """The HTTP API around one predictor (any kind)."""
+    limits = limits or ServeLimits()
+    metrics = ServerMetrics()
+    batcher = MicroBatcher(predictor.predict_proba, metrics, limits.max_batch, limits.max_wait_ms, limits.max_queue, limits.max_queue_wait_s)
+    reader = BodyReader(limits.max_body_bytes, limits.max_texts, limits.max_chars)
+    started = time.time()
+
+    async def lifespan(app: FastAPI):
+        await batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(
+        title="reviewstars",
+        description="Predict the star rating (1..5) of reviews. POST texts to /predict; a page to try it at /.",
+        lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load their scripts from a CDN; /docs below needs nothing from outside
+        redoc_url=None,
+    )
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_exception_handler(Refusal, _refusal_response)
+
+    async def rows_of(texts: list[str]) -> np.ndarray:
+        try:
+            return await batcher.predict(texts)
+        except Overloaded as busy:
+            raise Refusal(503, str(busy), {"Retry-After": "1"}) from None
+        except Exception as error:  # these texts alone: the batcher re-ran them apart from their batch
+            log.exception("the model failed on a request of %d texts", len(texts))
+            raise Refusal(500, f"the model failed on this request: {type(error).__name__}: {error}") from None
+
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "oneOf": [TextsBody.model_json_schema(), InputsBody.model_json_schema()]}}}}},
+        responses={
+            413: {"model": ErrorBody, "description": f"Over {limits.max_texts} texts, {limits.max_chars:,} characters in a text, or {limits.max_body_bytes:,} bytes"},
+            422: {"model": ErrorBody, "description": 'Not JSON, or not {"texts": [strings]} / {"inputs": string or [strings]}'},
+            503: {"model": ErrorBody, "description": "Busy: the queue is full or the wait too long; retry after `Retry-After` seconds"},
+        },
+    )
+    async def predict(request: Request) -> dict[str, Any]:
+        """Stars, the five probabilities and the expected rating for each text, in order.
+
+        The body is `{"texts": [...]}`, or the Hugging Face inference API's `{"inputs": "..."}`
+        / `{"inputs": [...]}`: exactly one of the two.
+        """
+        texts = await reader.texts(request)
+        return {"predictions": predictions_of(texts, await rows_of(texts))}
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "uptime_seconds": round(time.time() - started, 1)}
+
+    @app.get("/model")
+    async def model() -> dict[str, Any]:
+        """What is being served: name, kind, labels, parameters, metrics from training."""
+        return without_paths({
+            "name": name,
+            **predictor.describe(),
+            "metrics": (info or {}).get("metrics"),
+            "limits": asdict(limits),
+            "served": {"batches": metrics.batch_sizes.count, "texts": metrics.texts_predicted},
+        })
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def prometheus() -> PlainTextResponse:
+        """Counters and histograms in Prometheus' text format."""
+        return PlainTextResponse(metrics.exposition(batcher.queued_texts), media_type=PROMETHEUS_TEXT)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return _page("index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return _page("docs.html")
+
+    return app
+
+
+def without_paths(value: Any) -> Any:
+    """`value` with every absolute path cut to its last part: a client need not learn the server's folders."""
+    if isinstance(value, dict):
+        return {key: without_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_paths(item) for item in value]
+    if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~")):
+        return Path(value).name
+    return value
+
+
+async def _refusal_response(request: Request, refusal: Refusal) -> JSONResponse:
+    return JSONResponse({"detail": refusal.detail}, status_code=refusal.status, headers=refusal.headers)
+
+
+def _page(file_name: str) -> HTMLResponse:
+    return HTMLResponse(_static_text(file_name), headers={"Content-Security-Policy": PAGE_POLICY})
+
+
+@lru_cache(maxsize=None)
+def _static_text(file_name: str) -> str:
+    return (files(__package__) / "static" / file_name).read_text(encoding="utf-8")
+
+
+def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: ServeLimits | None = None) -> None:
+    """Load `model` and serve it until interrupted."""
+    import uvicorn
+
+    from ..artifacts import read_json
+    from ..models import load_predictor
+
+    limits = limits or ServeLimits()
+    predictor = load_predictor(model)
+    metrics_file = Path(str(model)) / "metrics.json"
+    info = {"metrics": read_json(metrics_file) if metrics_file.is_file() else None}
+    app = create_app(predictor, name=Path(str(model)).name or str(model), info=info, limits=limits)
+    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=limits.max_connections)

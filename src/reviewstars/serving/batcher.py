@@ -1,0 +1,134 @@
+"""Micro-batching with a bounded queue.
+
+Many clients each sending a few texts would make the model run on tiny batches; a
+transformer is several times faster per text on a batch. So every request drops its
+texts into one queue, and a single worker takes whatever has gathered (up to
+`max_batch` texts, waiting at most `max_wait_ms` after the first one), runs the model
+once, and hands each request its own rows back. One worker also means the model is
+never called from two threads at once.
+
+The queue holds at most `max_queue` texts and a request waits in it at most
+`max_queue_wait_s`: past either, the client hears "busy, retry" at once instead of
+the server growing memory and latency without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .metrics import ServerMetrics
+
+
+class Overloaded(Exception):
+    """The queue cannot take this request now; worth retrying later."""
+
+
+@dataclass(eq=False)
+class Job:
+    texts: list[str]
+    future: asyncio.Future
+    taken: bool = field(default=False)  # by the worker: from then on the request waits for its rows
+
+
+class MicroBatcher:
+    """Gathers texts from concurrent requests into batched calls of `predict_proba`."""
+
+    def __init__(self, predict_proba: Callable[[Sequence[str]], np.ndarray], metrics: ServerMetrics, max_batch: int = 64,
+                 max_wait_ms: float = 5.0, max_queue: int = 1024, max_queue_wait_s: float = 10.0):
+        self.predict_proba, self.metrics = predict_proba, metrics
+        self.max_batch, self.max_wait = max(1, max_batch), max_wait_ms / 1000
+        self.max_queue, self.max_queue_wait = max_queue, max_queue_wait_s
+        self.pending: deque[Job] = deque()
+        self.queued_texts = 0
+        self.arrived: asyncio.Event | None = None
+        self.worker: asyncio.Task | None = None
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reviewstars-model")
+
+    async def start(self) -> None:
+        self.arrived = asyncio.Event()
+        self.worker = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            try:
+                await self.worker
+            except asyncio.CancelledError:
+                pass
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def predict(self, texts: list[str]) -> np.ndarray:
+        """The rows of `texts`; raises `Overloaded` when the queue is full or the wait too long."""
+        # An empty queue takes any request, so one larger than `max_queue` is slow, never refused forever.
+        if self.queued_texts and self.queued_texts + len(texts) > self.max_queue:
+            raise Overloaded(f"the queue holds {self.queued_texts:,} texts (limit {self.max_queue:,}); retry shortly")
+        job = Job(texts, asyncio.get_running_loop().create_future())
+        self.pending.append(job)
+        self.queued_texts += len(texts)
+        self.arrived.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.future), self.max_queue_wait)
+        except asyncio.TimeoutError:
+            if job.taken:  # the model is on it: the rows are worth the wait
+                return await job.future
+            raise Overloaded(f"waited {self.max_queue_wait:g} s in the queue without reaching the model; retry shortly") from None
+        finally:
+            if not job.taken:  # timed out, or the client went away
+                self.pending.remove(job)
+                self.queued_texts -= len(texts)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wait_for_work(deadline=None)
+            jobs = [self._take()]
+            size = len(jobs[0].texts)
+            deadline = loop.time() + self.max_wait
+            while size < self.max_batch and await self._wait_for_work(deadline) and size + len(self.pending[0].texts) <= self.max_batch:
+                jobs.append(self._take())
+                size += len(jobs[-1].texts)
+            await self._answer(jobs)
+
+    async def _wait_for_work(self, deadline: float | None) -> bool:
+        """True once a job is pending; False if `deadline` (loop time) passes first."""
+        loop = asyncio.get_running_loop()
+        while not self.pending:
+            self.arrived.clear()
+            timeout = None if deadline is None else deadline - loop.time()
+            if timeout is not None and timeout <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self.arrived.wait(), timeout)
+            except asyncio.TimeoutError:
+                return False
+        return True
+
+    def _take(self) -> Job:
+        job = self.pending.popleft()
+        job.taken = True
+        self.queued_texts -= len(job.texts)
+        return job
+
+    async def _answer(self, jobs: list[Job]) -> None:
+        """One model call for all `jobs`; if it raises, each job alone, so one bad request fails only itself."""
+        texts = [text for job in jobs for text in job.texts]
+        try:
+            proba = await asyncio.get_running_loop().run_in_executor(self.executor, self.predict_proba, texts)
+        except Exception as error:
+            if len(jobs) == 1:
+                jobs[0].future.set_exception(error)
+            else:
+                for job in jobs:
+                    await self._answer([job])
+            return
+        self.metrics.observe_batch(len(texts))
+        start = 0
+        for job in jobs:
+            job.future.set_result(proba[start : start + len(job.texts)])
+            start += len(job.texts)

@@ -1,0 +1,111 @@
+"""POST /predict bodies, read and checked in bounded time and memory.
+
+The body is counted as it streams in (a chunked upload has no Content-Length to
+trust) and refused at the limit. JSON past a few KB is parsed off the event loop, one
+body at a time, and cut down at once to at most `max_texts` strings: the texts are
+counted before any one is looked at, so a megabyte of `[1, 1, 1, ...]` costs tens of
+milliseconds and a one-line answer, not the server's attention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from itertools import islice
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+
+#: The two spellings of a body: ours, and the Hugging Face inference API's.
+FIELDS = ("texts", "inputs")
+#: Smaller JSON parses in well under a millisecond: not worth a thread.
+INLINE_JSON_BYTES = 64 << 10
+MAX_DETAIL_CHARS = 500
+
+
+class Refusal(Exception):
+    """A request answered with `status` and a one-line `detail`, whatever the client sent."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None):
+        detail = " ".join(detail.split())  # an exception's message may span lines
+        super().__init__(detail)
+        self.status, self.headers = status, headers or {}
+        self.detail = detail if len(detail) <= MAX_DETAIL_CHARS else detail[: MAX_DETAIL_CHARS - 3] + "..."
+
+
+class BodyReader:
+    """Reads /predict bodies within `ServeLimits`: at most one big body is parsed at a time."""
+
+    def __init__(self, max_body_bytes: int, max_texts: int, max_chars: int):
+        self.max_body_bytes, self.max_texts, self.max_chars = max_body_bytes, max_texts, max_chars
+        self.big_parse = asyncio.Semaphore(1)
+
+    async def texts(self, request: Request) -> list[str]:
+        body = await self.read(request)
+        if len(body) <= INLINE_JSON_BYTES:
+            return self.parse(body)
+        async with self.big_parse:  # the GIL is held while parsing: one at a time leaves the loop room to run
+            return await asyncio.to_thread(self.parse, body)
+
+    async def read(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise self._too_big(int(declared))
+        chunks, size = [], 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise self._too_big(size, more=True)
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise Refusal(499, "the client went away before the body ended") from None  # nginx's code: no one reads it
+        return b"".join(chunks)
+
+    def parse(self, body: bytes) -> list[str]:
+        try:
+            payload = json.loads(body)
+        except RecursionError:
+            raise Refusal(422, "the body is not valid JSON: nested too deeply") from None
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, an integer of 5,000 digits
+            raise Refusal(422, f"the body is not valid JSON: {error}") from None
+        return self.texts_of(payload)
+
+    def texts_of(self, payload: Any) -> list[str]:
+        """The texts of a parsed body; the count is checked before any item."""
+        field, texts = _field_of(payload)
+        if len(texts) > self.max_texts:
+            raise Refusal(413, f"{len(texts):,} texts in one request; the limit is {self.max_texts:,}")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise Refusal(422, f"{field}[{i}] is {_json_type(text)}, not a string")
+            if len(text) > self.max_chars:
+                raise Refusal(413, f"{field}[{i}] has {len(text):,} characters; the limit is {self.max_chars:,}")
+        return texts
+
+    def _too_big(self, size: int, more: bool = False) -> Refusal:
+        return Refusal(413, f"request body of {size:,}{'+' if more else ''} bytes is over the {self.max_body_bytes:,}-byte limit")
+
+
+def _field_of(payload: Any) -> tuple[str, list]:
+    """("texts" or "inputs", its list): exactly one of the two, nothing beside it."""
+    shape = 'send {"texts": ["a review", ...]} or {"inputs": "a review"}'
+    if not isinstance(payload, dict):
+        raise Refusal(422, f"the body is {_json_type(payload)}; {shape}")
+    named = [name for name in FIELDS if name in payload]
+    if len(named) != 1 or len(payload) != 1:
+        others = ", ".join(json.dumps(key[:40]) for key in islice(payload, 3))
+        raise Refusal(422, f"the body has keys {others or 'none'}{', ...' if len(payload) > 3 else ''}; {shape}")
+    field, value = named[0], payload[named[0]]
+    if field == "inputs" and isinstance(value, str):
+        return field, [value]
+    if not isinstance(value, list) or not value:
+        raise Refusal(422, f'"{field}" is {_json_type(value)}; it must be a non-empty list of strings')
+    return field, value
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list) and not value:
+        return "an empty list"
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "true or false", type(None): "null", int: "a number", float: "a number"}
+    return kinds[type(value)]

@@ -1,0 +1,155 @@
+"""One bad request never fails others, and no body or burst of requests can exhaust the server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import httpx
+import pytest
+from test_serving import post_json, running, scrape
+
+from reviewstars.models import load_predictor
+from reviewstars.serving import ServeLimits, create_app
+
+
+class Controlled:
+    """A real model behind a gate: calls wait while the gate is closed, and a batch holding "boom" raises."""
+
+    def __init__(self, model_folder):
+        self.model = load_predictor(model_folder)
+        self.gate, self.entered = threading.Event(), threading.Event()
+        self.gate.set()
+        self.batch_sizes: list[int] = []
+
+    def predict_proba(self, texts, batch_size=None):
+        self.batch_sizes.append(len(texts))
+        self.entered.set()
+        assert self.gate.wait(timeout=30)
+        if any("boom" in text for text in texts):
+            raise ValueError("boom")
+        return self.model.predict_proba(texts)
+
+    def describe(self):
+        return self.model.describe()
+
+    def hold_first_call(self, pool, client, url) -> Future:
+        """Close the gate and send one request that the worker takes and holds."""
+        self.gate.clear()
+        self.entered.clear()
+        held = pool.submit(client.post, url, json={"texts": ["held"]})
+        assert self.entered.wait(timeout=10)
+        return held
+
+
+def wait_for_queue(url: str, texts: int) -> None:
+    deadline = time.time() + 10
+    while scrape(url)["reviewstars_queue_texts"] != texts:
+        assert time.time() < deadline, "the queue never reached its expected depth"
+        time.sleep(0.02)
+
+
+def test_lone_surrogates_fail_no_request_of_a_transformer(scratch_model):
+    bodies = [{"texts": [f"good food number {i}"]} if i % 3 else {"texts": ["bad \ud800 text", "\udfff"]} for i in range(30)]
+    with running(create_app(load_predictor(scratch_model), limits=ServeLimits(max_wait_ms=20))) as url:
+        with httpx.Client(timeout=30) as client, ThreadPoolExecutor(10) as pool:
+            responses = list(pool.map(lambda body: post_json(client, f"{url}/predict", body), bodies))
+        assert [r.status_code for r in responses] == [200] * len(bodies)
+        assert all(len(r.json()["predictions"]) == len(b["texts"]) for r, b in zip(responses, bodies))
+        assert scrape(url)["reviewstars_batch_size_count"] < len(bodies)  # they did share batches
+
+
+def test_a_failing_request_in_a_batch_fails_alone(linear_model):
+    model = Controlled(linear_model)
+    texts = [f"boom {i}" if i % 4 == 0 else f"tasty dish {i}" for i in range(12)]
+    with running(create_app(model, limits=ServeLimits(max_batch=64))) as url, httpx.Client(timeout=30) as client, ThreadPoolExecutor(13) as pool:
+        held = model.hold_first_call(pool, client, f"{url}/predict")
+        futures = [pool.submit(client.post, f"{url}/predict", json={"texts": [text]}) for text in texts]
+        wait_for_queue(url, len(texts))
+        model.gate.set()
+        responses = [future.result() for future in futures]
+        assert held.result().status_code == 200
+    assert model.batch_sizes[:2] == [1, 12], "all twelve shared one model call, which raised"
+    for text, response in zip(texts, responses):
+        if text.startswith("boom"):
+            assert response.status_code == 500 and response.json() == {"detail": "the model failed on this request: ValueError: boom"}
+        else:
+            assert response.status_code == 200 and response.json()["predictions"][0]["stars"] in range(1, 6)
+
+
+def test_a_full_queue_answers_503_with_retry_after_at_once(linear_model):
+    model = Controlled(linear_model)
+    limits = ServeLimits(max_queue=4, max_queue_wait_s=30)
+    with running(create_app(model, limits=limits)) as url, httpx.Client(timeout=30) as client, ThreadPoolExecutor(2) as pool:
+        held = model.hold_first_call(pool, client, f"{url}/predict")
+        queued = pool.submit(client.post, f"{url}/predict", json={"texts": ["a", "b", "c", "d"]})
+        wait_for_queue(url, 4)
+        started = time.perf_counter()
+        refused = client.post(f"{url}/predict", json={"texts": ["one more"]})
+        assert time.perf_counter() - started < 2
+        model.gate.set()
+        assert queued.result().status_code == 200 and held.result().status_code == 200
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert refused.json() == {"detail": "the queue holds 4 texts (limit 4); retry shortly"}
+        assert scrape(url)['reviewstars_http_requests_total{path="/predict",code="503"}'] == 1
+
+
+def test_a_request_that_waits_too_long_in_the_queue_gets_503_but_one_at_the_model_waits_on(linear_model):
+    model = Controlled(linear_model)
+    with running(create_app(model, limits=ServeLimits(max_queue_wait_s=0.3))) as url, httpx.Client(timeout=30) as client, ThreadPoolExecutor(1) as pool:
+        held = model.hold_first_call(pool, client, f"{url}/predict")
+        started = time.perf_counter()
+        waited = client.post(f"{url}/predict", json={"texts": ["queued"]})
+        assert 0.3 <= time.perf_counter() - started < 3
+        assert waited.status_code == 503 and waited.json()["detail"].startswith("waited 0.3 s in the queue")
+        assert scrape(url)["reviewstars_queue_texts"] == 0
+        model.gate.set()
+        assert held.result().status_code == 200  # held well past 0.3 s, but the model had it
+
+
+@pytest.fixture(scope="module")
+def plain(linear_model):
+    """The linear model with the default limits."""
+    with running(create_app(load_predictor(linear_model))) as url:
+        yield url
+
+
+def test_a_million_integers_get_a_short_413_at_once_while_health_answers(plain):
+    body = b'{"texts": [' + b",".join([b"1"] * 1_000_000) + b"]}"
+    with httpx.Client(timeout=30) as client, ThreadPoolExecutor(1) as pool:
+        started = time.perf_counter()
+        answer = pool.submit(client.post, f"{plain}/predict", content=body, headers={"content-type": "application/json"})
+        health = []
+        while not answer.done():
+            began = time.perf_counter()
+            assert httpx.get(f"{plain}/health", timeout=5).status_code == 200
+            health.append(time.perf_counter() - began)
+        response = answer.result()
+        assert time.perf_counter() - started < 5 and max(health) < 1
+        assert response.status_code == 413 and response.json() == {"detail": "1,000,000 texts in one request; the limit is 256"}
+        response = client.post(f"{plain}/predict", json={"texts": [1] * 200 + ["ok"]})
+        assert response.status_code == 422 and response.json() == {"detail": "texts[0] is a number, not a string"}
+
+
+def test_a_chunked_body_is_refused_at_the_limit_not_read_whole(linear_model):
+    limit = 1 << 20
+    sent = []
+
+    def chunks():
+        for _ in range(64):  # 64 MiB if read to the end
+            sent.append(1)
+            yield b"x" * (1 << 20)
+
+    with running(create_app(load_predictor(linear_model), limits=ServeLimits(max_body_bytes=limit))) as url, httpx.Client(timeout=30) as client:
+        response = client.post(f"{url}/predict", content=chunks(), headers={"content-type": "application/json"})
+        assert "content-length" not in response.request.headers
+        assert response.status_code == 413
+        assert response.json()["detail"].endswith("+ bytes is over the 1,048,576-byte limit")
+        assert client.post(f"{url}/predict", json={"texts": ["still fine"]}).status_code == 200
+
+
+@pytest.mark.parametrize("garbage", [b"\x00" * 100, b"null", b"[]", b'"texts"', b'{"texts": {"a": 1}}', b'{"texts": [[]]}', b'{"\xff": 1}'])
+def test_odd_bodies_are_422_not_500(plain, garbage):
+    response = httpx.post(f"{plain}/predict", content=garbage)
+    assert response.status_code == 422 and "\n" not in response.json()["detail"]

@@ -1,0 +1,59 @@
+"""The home page, in headless Chromium against a real server: it shows a prediction, not just a form."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from urllib.parse import quote
+
+import httpx
+import pytest
+from test_serving import running
+
+from reviewstars.models import load_predictor
+from reviewstars.serving import create_app
+
+REVIEW = "Amazing food, excellent service, the best ever!"
+SCORES = {"accuracy": 0.6123, "macro_f1": 0.6012, "n": 150, "split": "validation", "confusion_matrix": [[1]]}
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    found = chromium()
+    if found is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def page_server(linear_model):
+    with running(create_app(load_predictor(linear_model), name="linear", info={"metrics": SCORES})) as url:
+        yield url
+
+
+def headless(browser: str, profile, *arguments: str) -> subprocess.CompletedProcess:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=5000"]
+    return subprocess.run([browser, *flags, *arguments], capture_output=True, text=True, timeout=120)
+
+
+def test_the_page_predicts_a_review_given_in_its_address(browser, page_server, tmp_path):
+    dom = headless(browser, tmp_path / "profile", "--dump-dom", f"{page_server}/?text={quote(REVIEW)}").stdout
+    expected = httpx.post(f"{page_server}/predict", json={"texts": [REVIEW]}).json()["predictions"][0]
+    stars = re.search(r'<div id="stars" data-stars="(\d)">([★☆]+)</div>', dom)
+    assert stars, "the stars element was filled in"
+    assert int(stars.group(1)) == expected["stars"] and stars.group(2).count("★") == expected["stars"]
+    widths = {int(k): float(w) for k, w in re.findall(r'<div class="row[^"]*" id="row-(\d)">.*?style="width: ([\d.]+)%;"', dom)}
+    assert widths == pytest.approx({k: 100 * expected["probabilities"][str(k)] for k in range(1, 6)}, abs=0.06)
+    assert "accuracy 0.612 · macro-F1 0.601 on 150 validation reviews" in dom and "linear · linear ·" in dom
+
+
+def test_the_page_renders_at_1280_wide(browser, page_server, tmp_path):
+    shot = tmp_path / "page.png"
+    headless(browser, tmp_path / "profile", "--window-size=1280,900", f"--screenshot={shot}", f"{page_server}/?text={quote(REVIEW)}")
+    assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000
