@@ -192,12 +192,16 @@ def serve(
     max_wait_ms: float = typer.Option(5.0, help="Longest wait for more requests before a batch runs."),
     max_texts: int = typer.Option(256, help="Most texts per request (more: 413)."),
     max_chars: int = typer.Option(20_000, help="Most characters per text (more: 413)."),
+    max_queue: int = typer.Option(1024, help="Most texts waiting for the model; past it: 503 with Retry-After."),
+    max_queue_wait_s: float = typer.Option(10.0, help="Longest wait in the queue before a 503."),
+    max_connections: int = typer.Option(256, help="Most connections at once (bounds the memory of bodies being read)."),
     device: str = DeviceOption,
 ) -> None:
-    """Serve a model over HTTP: POST /predict, GET /health, GET /model, docs at /docs."""
+    """Serve a model over HTTP: a page at /, POST /predict, GET /health, /model, /metrics, docs at /docs."""
     from ..serving import ServeLimits, serve as run_server
 
-    limits = ServeLimits(max_texts=max_texts, max_chars=max_chars, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    limits = ServeLimits(max_texts=max_texts, max_chars=max_chars, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                         max_queue=max_queue, max_queue_wait_s=max_queue_wait_s, max_connections=max_connections)
     err.print(f"serving {escape(model)} on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops", highlight=False)
     run_server(model, host=host, port=port, limits=limits, device=device)
 

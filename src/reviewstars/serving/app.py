@@ -181,16 +181,16 @@ def _static_text(file_name: str) -> str:
     return (files(__package__) / "static" / file_name).read_text(encoding="utf-8")
 
 
-def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: ServeLimits | None = None) -> None:
-    """Load `model` and serve it until interrupted."""
+def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: ServeLimits | None = None,
+          device: str | None = None) -> None:
+    """Load `model` on `device` (default: auto) and serve it until interrupted."""
     import uvicorn
 
-    from ..artifacts import read_json
     from ..models import load_predictor
+    from ..models.folder import read_metrics
 
     limits = limits or ServeLimits()
-    predictor = load_predictor(model)
-    metrics_file = Path(str(model)) / "metrics.json"
-    info = {"metrics": read_json(metrics_file) if metrics_file.is_file() else None}
+    predictor = load_predictor(model, device=device)
+    info = {"metrics": read_metrics(model) if Path(str(model)).is_dir() else None}
     app = create_app(predictor, name=Path(str(model)).name or str(model), info=info, limits=limits)
     uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=limits.max_connections)
