@@ -1,0 +1,137 @@
+"""A weighted ensemble of saved models, answering the same interface as any one of them.
+
+The folder holds no weights of its own, only `config.json` naming the member folders
+and their weights (JSON, no pickle), so an ensemble costs nothing to save and always
+uses its members as they are on disk. Member paths inside the ensemble folder are
+stored relative to it, so a self-contained ensemble folder can be moved whole.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import STARS
+from ..artifacts import atomic_dir, read_json, write_json, write_text
+from ..ensemble import combine
+from ..errors import ModelError
+from .base import StarPredictor
+
+KIND = "ensemble"
+#: How far the weights may sum from 1 (they are written as JSON floats).
+WEIGHT_SUM_TOLERANCE = 1e-6
+
+
+class EnsemblePredictor(StarPredictor):
+    kind = KIND
+
+    def __init__(self, members: Sequence[StarPredictor], weights: Sequence[float], member_folders: Sequence[str | Path]):
+        self.members = list(members)
+        self.member_folders = [Path(folder).resolve() for folder in member_folders]
+        if len(self.member_folders) != len(self.members):
+            raise ModelError(f"an ensemble needs one folder per member: {len(self.members)} members, {len(self.member_folders)} folders")
+        self.weights = _checked_weights(weights, len(self.members))
+
+    @classmethod
+    def from_folders(cls, member_folders: Sequence[str | Path], weights: Sequence[float]) -> "EnsemblePredictor":
+        """Open each member folder as whatever kind it is, after checking the weights (cheap) first."""
+        from . import load_predictor  # here: at the top it would cycle once `models` dispatches "ensemble" to us
+
+        _checked_weights(weights, len(member_folders))
+        for index, folder in enumerate(member_folders, start=1):
+            if not Path(folder).is_dir():
+                raise ModelError(f"ensemble member {index}: no model folder at {folder}")
+        return cls([load_predictor(folder) for folder in member_folders], weights, member_folders)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        texts = list(texts)
+        return combine([member.predict_proba(texts, batch_size=batch_size) for member in self.members], self.weights)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(member.num_parameters for member in self.members)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "members": [{"folder": str(folder), "kind": member.kind} for folder, member in zip(self.member_folders, self.members)],
+            "weights": self.weights.tolist(),
+        }
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        for index, folder in enumerate(self.member_folders, start=1):
+            if not folder.is_dir():
+                raise ModelError(f"ensemble member {index}: its folder {folder} is gone; save the member first")
+        stored = [_relative_if_inside(folder, path.resolve()) for folder in self.member_folders]
+        config = {"reviewstars": {"kind": KIND, "labels": list(STARS), "members": stored, "weights": self.weights.tolist()}}
+        with atomic_dir(path) as stage:
+            write_json(stage / "config.json", config)
+            write_text(stage / "README.md", _readme(stored, self.weights, self.members))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EnsemblePredictor":
+        path = Path(path)
+        config_file = path / "config.json"
+        try:
+            config = read_json(config_file)
+        except OSError:
+            raise ModelError(f"{path}: not a model folder (no readable config.json)") from None
+        except ValueError:
+            raise ModelError(f"{config_file}: not valid JSON") from None
+        settings = config.get("reviewstars") if isinstance(config, dict) else None
+        if not isinstance(settings, dict):
+            raise ModelError(f"{config_file}: expected a JSON object with a \"reviewstars\" object inside")
+        if settings.get("kind") != KIND:
+            raise ModelError(f"{config_file}: kind is {settings.get('kind')!r}, not {KIND!r}")
+        members = settings.get("members")
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+            raise ModelError(f"{config_file}: \"members\" must be a non-empty list of folder paths")
+        try:
+            return cls.from_folders([path / member for member in members], settings.get("weights"))
+        except ModelError as error:
+            raise ModelError(f"{config_file}: {error}") from None
+
+
+def _checked_weights(weights: Any, members: int) -> np.ndarray:
+    """Weights as an array, or a ModelError saying what is wrong with them."""
+    if members == 0:
+        raise ModelError("an ensemble needs at least one member")
+    if not isinstance(weights, (list, tuple, np.ndarray)) or not all(
+        isinstance(w, (int, float, np.number)) and not isinstance(w, bool) for w in weights
+    ):
+        raise ModelError(f"ensemble weights must be a list of numbers, not {weights!r}")
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (members,):
+        raise ModelError(f"ensemble has {members} members but {len(weights)} weights")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ModelError(f"ensemble weights must be finite and non-negative, not {weights.tolist()}")
+    if not math.isclose(weights.sum(), 1.0, abs_tol=WEIGHT_SUM_TOLERANCE):
+        raise ModelError(f"ensemble weights must sum to 1, not {weights.sum():.6g}")
+    return weights
+
+
+def _relative_if_inside(folder: Path, ensemble: Path) -> str:
+    """A member inside the ensemble folder moves with it: store it relative; any other absolute."""
+    try:
+        return folder.relative_to(ensemble).as_posix()
+    except ValueError:
+        return str(folder)
+
+
+def _readme(stored: list[str], weights: np.ndarray, members: list[StarPredictor]) -> str:
+    rows = "\n".join(f"| `{folder}` | {member.kind} | {weight:.4f} |" for folder, member, weight in zip(stored, members, weights))
+    return (
+        "# reviewstars ensemble\n\n"
+        "Predicts the weighted average of its members' star probabilities. The members are\n"
+        "separate model folders (paths relative to this folder, or absolute); this folder\n"
+        "holds only their list and weights in `config.json`.\n\n"
+        "| member | kind | weight |\n|---|---|---|\n"
+        f"{rows}\n\n"
+        "Open it with `reviewstars.models.ensemble.EnsemblePredictor.load(folder)`.\n"
+    )

@@ -1,0 +1,165 @@
+"""Ensemble weights on the simplex, and the ensemble model folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from conftest import synthetic_reviews
+from reviewstars.ensemble import combine, fit_ensemble_weights
+from reviewstars.errors import ModelError
+from reviewstars.models.ensemble import EnsemblePredictor
+from reviewstars.models.linear import LinearPredictor, LinearSettings
+
+
+def calibrated_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """True logits and labels drawn from softmax(logits)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 2, size=(n, 5))
+    labels = (rng.random((n, 1)) > np.cumsum(softmax(logits, axis=1), axis=1)).sum(axis=1)
+    return logits, np.minimum(labels, 4)
+
+
+def log_loss(proba: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.mean(np.log(proba[np.arange(len(labels)), labels])))
+
+
+# ---------------------------------------------------------------------- weights
+def test_weights_lie_on_the_simplex():
+    logits, labels = calibrated_data(2000, seed=0)
+    rng = np.random.default_rng(1)
+    probas = [softmax(logits + rng.normal(0, noise, logits.shape), axis=1) for noise in (0.5, 1.0, 2.0)]
+    weights = fit_ensemble_weights(probas, labels)
+    assert weights.shape == (3,)
+    assert np.all(weights >= 0) and weights.sum() == pytest.approx(1.0)
+    assert weights[0] > weights[1] > weights[2]  # less noise, more trust
+
+
+def test_a_useless_member_gets_almost_no_weight():
+    logits, labels = calibrated_data(4000, seed=2)
+    good, uniform = softmax(logits, axis=1), np.full((4000, 5), 0.2)
+    assert fit_ensemble_weights([uniform, good], labels)[0] < 0.01
+
+
+def test_two_complementary_noisy_models_combined_beat_each_on_held_out_data():
+    logits, labels = calibrated_data(4000, seed=3)
+    rng = np.random.default_rng(4)
+    a, b = (softmax(logits + rng.normal(0, 1.5, logits.shape), axis=1) for _ in range(2))
+    fit, held_out = slice(0, 2000), slice(2000, None)
+    weights = fit_ensemble_weights([a[fit], b[fit]], labels[fit])
+    combined = combine([a[held_out], b[held_out]], weights)
+    assert log_loss(combined, labels[held_out]) < min(log_loss(a[held_out], labels[held_out]), log_loss(b[held_out], labels[held_out])) - 0.05
+
+
+def test_fitting_is_deterministic_and_one_member_gets_everything():
+    logits, labels = calibrated_data(500, seed=5)
+    probas = [softmax(logits, axis=1), softmax(logits / 2, axis=1)]
+    np.testing.assert_array_equal(fit_ensemble_weights(probas, labels), fit_ensemble_weights(probas, labels))
+    assert fit_ensemble_weights(probas[:1], labels).tolist() == [1.0]
+
+
+def test_combine_is_the_weighted_average_and_checks_shapes():
+    a, b = np.full((2, 5), 0.2), np.eye(5)[:2]
+    np.testing.assert_allclose(combine([a, b], [0.25, 0.75]), 0.25 * a + 0.75 * b)
+    with pytest.raises(ValueError, match="one weight per member"):
+        combine([a, b], [1.0])
+    with pytest.raises(ValueError, match="share one shape"):
+        combine([a, np.eye(5)], [0.5, 0.5])
+
+
+# ---------------------------------------------------------------------- model folder
+@pytest.fixture(scope="module")
+def ensemble_folder(tmp_path_factory):
+    """An ensemble folder holding two linear members (different data), weights 0.7 / 0.3."""
+    folder = tmp_path_factory.mktemp("ensemble") / "pair"
+    for name, seed in (("first", 1), ("second", 3)):
+        data = synthetic_reviews(300, seed=seed)
+        LinearPredictor(LinearSettings(min_df=1)).fit(data["text"].tolist(), data["label"].tolist()).save(folder / "members" / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    return synthetic_reviews(60, seed=9)["text"].tolist()
+
+
+def test_save_and_load_predict_the_same(ensemble_folder, texts):
+    members = [ensemble_folder / "members" / name for name in ("first", "second")]
+    ensemble = EnsemblePredictor.from_folders(members, [0.7, 0.3])
+    before = ensemble.predict_proba(texts)
+    expected = 0.7 * LinearPredictor.load(members[0]).predict_proba(texts) + 0.3 * LinearPredictor.load(members[1]).predict_proba(texts)
+    np.testing.assert_allclose(before, expected)
+
+    ensemble.save(ensemble_folder)
+    config = json.loads((ensemble_folder / "config.json").read_text())["reviewstars"]
+    assert config == {"kind": "ensemble", "labels": [1, 2, 3, 4, 5], "members": ["members/first", "members/second"], "weights": [0.7, 0.3]}
+    assert "members/first" in (ensemble_folder / "README.md").read_text()
+
+    loaded = EnsemblePredictor.load(ensemble_folder)
+    np.testing.assert_array_equal(loaded.predict_proba(texts), before)
+    np.testing.assert_array_equal(loaded.predict(texts), ensemble.predict(texts))
+    assert loaded.num_parameters == sum(LinearPredictor.load(m).num_parameters for m in members) > 0
+    description = loaded.describe()
+    assert description["kind"] == "ensemble" and description["weights"] == [0.7, 0.3]
+    assert [m["kind"] for m in description["members"]] == ["linear", "linear"]
+
+
+def test_a_self_contained_ensemble_folder_can_be_moved(ensemble_folder, texts, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(ensemble_folder / "members", bundle / "members")
+    EnsemblePredictor.from_folders([bundle / "members" / "first"], [1.0]).save(bundle)
+    moved = shutil.move(bundle, tmp_path / "moved")  # the original path is gone: only the move can answer
+    loaded = EnsemblePredictor.load(moved)
+    assert loaded.member_folders == [(tmp_path / "moved" / "members" / "first").resolve()]
+    np.testing.assert_array_equal(loaded.predict_proba(texts), LinearPredictor.load(ensemble_folder / "members" / "first").predict_proba(texts))
+
+
+def test_members_outside_the_ensemble_folder_are_stored_absolute(ensemble_folder, tmp_path):
+    member = (ensemble_folder / "members" / "second").resolve()
+    EnsemblePredictor.from_folders([member], [1.0]).save(tmp_path / "elsewhere")
+    assert json.loads((tmp_path / "elsewhere" / "config.json").read_text())["reviewstars"]["members"] == [str(member)]
+    assert EnsemblePredictor.load(tmp_path / "elsewhere").member_folders == [member]
+
+
+def write_config(folder, config) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def ensemble_config(members, weights) -> dict:
+    return {"reviewstars": {"kind": "ensemble", "labels": [1, 2, 3, 4, 5], "members": members, "weights": weights}}
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (ensemble_config(["first", "missing"], [0.5, 0.5]), r"member 2: no model folder at .*missing"),
+        (ensemble_config(["first", "second"], [1.0]), r"2 members but 1 weights"),
+        (ensemble_config(["first", "second"], [1.2, -0.2]), r"non-negative"),
+        (ensemble_config(["first", "second"], [0.5, 0.6]), r"sum to 1, not 1\.1"),
+        (ensemble_config(["first", "second"], ["half", "half"]), r"list of numbers"),
+        (ensemble_config([], []), r"non-empty list of folder paths"),
+        ([1, 2, 3], r"expected a JSON object"),
+        ({"reviewstars": "ensemble"}, r"expected a JSON object"),
+        ({"reviewstars": {"kind": "linear"}}, r"kind is 'linear', not 'ensemble'"),
+    ],
+)
+def test_broken_configs_are_one_line_model_errors(ensemble_folder, tmp_path, config, message):
+    folder = tmp_path / "broken"
+    shutil.copytree(ensemble_folder / "members", folder)  # members at folder/first, folder/second
+    write_config(folder, config)
+    with pytest.raises(ModelError, match=message) as caught:
+        EnsemblePredictor.load(folder)
+    assert "\n" not in str(caught.value) and str(folder / "config.json") in str(caught.value)
+
+
+def test_unreadable_folders_are_model_errors(tmp_path):
+    with pytest.raises(ModelError, match="no readable config.json"):
+        EnsemblePredictor.load(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        EnsemblePredictor.load(tmp_path)
