@@ -2,6 +2,7 @@
 
     linear      TF-IDF + logistic regression
     scratch     our transformer encoder from random weights
+    bag         fastText-style bag of hashed word uni- and bigrams
     pretrained  any pretrained encoder, fine-tuned (the kind of every other name)
 
 `kind_for(name)` answers for any name a user gives `--model`; `check_model_name` says
@@ -14,6 +15,7 @@ import difflib
 from pathlib import Path
 
 from ..errors import ModelError
+from ..models import bag
 from ..models.pretrained import ALIASES, resolve
 from .base import Kind, TrainingJob
 from .linear import LINEAR
@@ -23,6 +25,7 @@ from .scratch import SCRATCH, ScratchSettings
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     LINEAR,
     SCRATCH,
+    Kind("bag", bag.SUMMARY, bag.BagSettings, bag.LEARNING_RATE, learn_tokenizer=bag.learn_tokenizer, new_network=bag.new_network),
 )}
 
 __all__ = ["KINDS", "Kind", "PRETRAINED", "ScratchSettings", "TrainingJob", "check_model_name", "kind_for", "trainable_kinds"]
