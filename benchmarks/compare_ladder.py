@@ -35,7 +35,7 @@ def main() -> None:
         timings.append(json.loads((RESULTS / "compare_ladder.json").read_text())["first_run_seconds"])
     for attempt in ("re-run",) if args.rerun_only else ("first run", "re-run"):
         started = time.perf_counter()
-        board = compare(args.data, args.output, models, time_budget=budget, transformer=TrainSettings())
+        board = compare(args.data, args.output, models, transformer=TrainSettings(time_budget=budget))
         timings.append(round(time.perf_counter() - started, 1))
         print(f"{attempt}: {timings[-1]:.1f} s")
     for rank, row in enumerate(board["models"], start=1):

@@ -43,26 +43,19 @@ def main() -> None:
     output = args.output or str(ROOT / "runs" / f"bench-{args.model}-{args.budget}")
     started = time.time()
     result = train(args.model, args.data, output, transformer=settings,
-                   scratch=ScratchSettings(layers=args.layers, width=args.width, feed_forward=4 * args.width, dropout=args.dropout))
+                   scratch=ScratchSettings(layers=args.layers, width=args.width, dropout=args.dropout))
     wall = time.time() - started
-    metrics = result["metrics"]
+    metrics = result.metrics
     summary = {
         "model": args.model,
         "budget": args.budget,
-        "train_seconds": result["train_seconds"],
         "wall_seconds_with_final_evaluation": round(wall, 1),
-        "train_examples_seen": result["train_examples_seen"],
-        "steps": result["steps"],
-        "plan": result["plan"],
-        "best_dev_accuracy": result["best_dev_accuracy"],
-        "final_dev_accuracy": result["final_dev_accuracy"],
-        "kept": result["kept"],
+        **{k: getattr(result, k) for k in ("train_seconds", "train_examples_seen", "steps", "plan", "best_dev_accuracy",
+                                           "final_dev_accuracy", "kept", "budget_share_in_steps", "parameters", "settings")},
         "validation_accuracy": round(metrics["accuracy"], 4),
         "validation_macro_f1": round(metrics["macro_f1"], 4),
         "validation_mae": round(metrics["mae"], 4),
         "predictions_per_second": metrics["predictions_per_second"],
-        "parameters": result["parameters"],
-        "settings": result["settings"],
     }
     linear = RESULTS / "linear_baseline.json"
     if linear.is_file():

@@ -1,0 +1,56 @@
+"""Every second of the budget spent on learning: the clock's cadence, the plan said aloud,
+a warning when the budget cannot work, the device chosen once."""
+
+from __future__ import annotations
+
+import pytest
+
+from reviewstars.data import DataSettings
+from reviewstars.devices import resolve_device
+from reviewstars.errors import ReviewstarsError
+from reviewstars.jobs import train
+from reviewstars.models.bag import BagSettings
+from reviewstars.training import TrainSettings, plan_budget, too_small_budget
+
+
+def test_device_resolution_on_a_machine_without_a_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert resolve_device("auto") in ("cpu", "mps") and resolve_device("cpu") == "cpu" and resolve_device(None) in ("cpu", "mps")
+    with pytest.raises(ReviewstarsError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    with pytest.raises(ReviewstarsError, match="use auto, cpu"):
+        resolve_device("tpu")
+
+
+def test_a_budget_too_small_to_learn_is_said_in_one_line_with_what_would_do():
+    tiny = plan_budget(budget=60, elapsed=20, step_seconds=1.5, eval_example_seconds=0.1, batch_size=16, dev_rows=500, train_rows=2000)
+    message = too_small_budget(tiny)
+    assert message and "too few to learn anything" in message and "min on this machine" in message
+    assert tiny["dev_rows"] < 500  # one evaluation of 500 reviews (50 s) would eat the minute: the dev slice shrinks
+    roomy = plan_budget(budget=1800, elapsed=20, step_seconds=0.5, eval_example_seconds=0.01, batch_size=16, dev_rows=500, train_rows=38_000)
+    assert too_small_budget(roomy) is None
+
+
+def test_a_budget_run_reports_its_share_in_optimizer_steps_and_warns(tiny_data, tmp_path, capsys):
+    settings = TrainSettings(time_budget=8, max_length=32)
+    result = train("bag", DataSettings(tiny_data, dev_size=50), tmp_path / "bag", transformer=settings,
+                   bag=BagSettings(dim=8, words=200, buckets=500))
+    assert result.plan["evaluations"] >= 1 and result.plan["deadline"] <= 8
+    assert 0 < result.budget_share_in_steps < 1
+    assert result.train_seconds <= 8 + 3  # the clock ended the run
+    warned = "warning:" in capsys.readouterr().err
+    assert warned == (result.plan["expected_steps"] < 100)  # warned exactly when the plan fits too few steps
+
+
+def test_settings_out_of_range_are_one_line_errors():
+    from reviewstars.models.linear import LinearSettings
+
+    with pytest.raises(ReviewstarsError, match="--C must be greater than 0"):
+        LinearSettings(C=-1)
+    with pytest.raises(ReviewstarsError, match="--min-df must be at least 1"):
+        LinearSettings(min_df=0)
+    with pytest.raises(ReviewstarsError, match="--truncation must be one of"):
+        TrainSettings(truncation="middle")
