@@ -4,6 +4,13 @@ Each command parses its options and calls one library function; errors a user ca
 are printed as one line (`error: ...`) with exit code 2, never as a traceback.
 """
 
-from .main import app, main
+import sys
+
+from ..progress import silence_libraries
+
+if "--verbose" not in sys.argv[1:2]:
+    silence_libraries()  # before the libraries are imported: they read their settings then
+
+from .main import app, main  # noqa: E402
 
 __all__ = ["app", "main"]

@@ -52,12 +52,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
-    verbose: bool = typer.Option(False, "--verbose", help="Show the libraries' own logs, warnings and progress bars too."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show the libraries' own logs, warnings and progress bars too "
+                                 "(give it first: reviewstars --verbose train ...)."),
 ) -> None:
-    if not verbose:
-        from ..progress import silence_libraries
-
-        silence_libraries()
+    pass  # read before any library is imported (see reviewstars.cli)
 
 
 def _training_groups():

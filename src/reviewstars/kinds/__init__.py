@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from ..models import bag
+from ..models import looks_like_a_path
 from ..models.pretrained import ALIASES, resolve
 from .base import Kind, TrainingJob
 from .linear import LINEAR
@@ -40,10 +41,6 @@ def kind_for(model: str) -> Kind:
     return KINDS.get(model, PRETRAINED)
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).suffix != ""
-
-
 def check_model_name(model: str) -> Kind:
     """The kind of `model`, or a one-line error naming the nearest valid name.
 
@@ -57,7 +54,7 @@ def check_model_name(model: str) -> Kind:
         resolve(model)  # raises with the install hint when the alias's package is missing
         return PRETRAINED
     path = Path(model).expanduser()
-    if path.exists() or _looks_like_path(model):
+    if path.exists() or looks_like_a_path(model):
         if not path.is_dir():
             raise ModelError(f"{model}: no such folder")
         if not (path / "config.json").is_file():

@@ -31,6 +31,14 @@ def predictor_class(kind: str | None) -> type[StarPredictor]:
     return getattr(import_module(module), name)
 
 
+def looks_like_a_path(name: str) -> bool:
+    """A name meant as a folder, not a Hub id: `./x`, `/x`, `a/b/c`, `x.onnx`, or `runs/x`
+    where `runs` is a folder here (a Hub id's owner is not a local folder)."""
+    path = Path(name).expanduser()
+    return (name.startswith((".", "/", "~")) or name.count("/") > 1 or bool(path.suffix)
+            or (path.parent != Path(".") and path.parent.is_dir()))
+
+
 def load_predictor(name_or_path: str | Path, device: str | None = None) -> StarPredictor:
     """Open any model as a predictor on `device` (default: auto): a reviewstars folder of
     any kind, a fine-tuned checkpoint folder, or a Hub id (`gilf/english-yelp-sentiment`)."""
@@ -44,6 +52,6 @@ def load_predictor(name_or_path: str | Path, device: str | None = None) -> StarP
             raise ModelError(f"{path}: not a model folder (no {CONFIG_FILE}); train one with `reviewstars train`")
         cls = predictor_class(folder_kind(path))
         return cls.load(path) if cls is LinearPredictor else cls.load(path, device=device)
-    if name.startswith((".", "/", "~")) or name.count("/") > 1 or path.suffix:
+    if looks_like_a_path(name):
         raise ModelError(f"{name}: no such model folder")
     return predictor_class("transformer").load(name, device=device)
