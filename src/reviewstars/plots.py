@@ -143,7 +143,8 @@ def plot_learning_curves(curves: dict, rows, split: str, path: str | Path) -> Pa
     for ax in (loss_ax, dev_ax):
         ax.set_xlabel("training reviews seen")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     return save_figure(figure, path)
 
 
