@@ -34,7 +34,7 @@ def test_leaderboard_ranks_every_model_honestly(compared):
     output, board, _, elsewhere = compared
     saved = json.loads((output / "leaderboard.json").read_text())
     assert saved["models"] == board["models"] and saved["split"] == "validation" and saved["n"] == 150
-    assert [r["model"] for r in board["models"]].count("scratch") == 1 and len(board["models"]) == 3
+    assert [r["model"] for r in board["models"]].count("scratch") == 1 and len(board["models"]) == 4  # + the ensemble
     accuracies = [r["accuracy"] for r in board["models"]]
     assert accuracies == sorted(accuracies, reverse=True)
     for row in board["models"]:
@@ -45,6 +45,12 @@ def test_leaderboard_ranks_every_model_honestly(compared):
     assert evaluated["train_seconds"] is None
     scratch = next(r for r in board["models"] if r["model"] == "scratch")
     assert scratch["train_examples_seen"] > 350
+    for row in board["models"]:  # every score carries its interval, every rank its test
+        low, high = row["accuracy_interval"]
+        assert low <= row["accuracy"] <= high and row["rank"] >= 1 and 0 <= row["ece"] <= 1
+    ranks = [r["rank"] for r in board["models"]]
+    assert ranks[0] == 1 and ranks == sorted(ranks)
+    assert all(r["tied"] == (ranks.count(r["rank"]) > 1) for r in board["models"])
 
 
 def test_report_files(compared):
@@ -53,7 +59,9 @@ def test_report_files(compared):
     assert "| rank | model | accuracy" in markdown and "![Learning curves](learning_curves.png)" in markdown
     assert "most wrong" in markdown
     page = (output / "report.html").read_text()
-    assert page.count('src="data:image/png;base64,') == 3  # self-contained
+    from reviewstars.report import IMAGES
+
+    assert page.count('src="data:image/png;base64,') == len(IMAGES) == 4  # self-contained
     for name in ("learning_curves.png", "accuracy_vs_time.png", "confusion_matrices.png"):
         assert (output / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -94,12 +102,19 @@ def test_html_report_renders_its_table_and_images_in_headless_chromium(compared,
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
     dom = subprocess.run([browser, *flags, "--dump-dom", (output / "report.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert 'data-images-loaded="3"' in dom, "every image decoded and drawn"
+    from reviewstars.report import IMAGES
+
+    assert f'data-images-loaded="{len(IMAGES)}"' in dom, "every image decoded and drawn"
     table = re.search(r"<table id=\"leaderboard\">.*?</table>", dom, re.S).group(0)
     on_disk = json.loads((output / "leaderboard.json").read_text())  # other tests may have re-run compare here
     assert table.count("<tr>") == 1 + len(on_disk["models"])
     for row in on_disk["models"]:
-        assert f"<td>{row['accuracy']:.4f}</td>" in table
+        low, high = row["accuracy_interval"]
+        assert f"<td>{row['accuracy']:.4f} ({low:.3f}-{high:.3f})</td>" in table
     shot = tmp_path / "report.png"
     subprocess.run([browser, *flags, "--window-size=1280,1600", f"--screenshot={shot}", (output / "report.html").as_uri()], capture_output=True, timeout=120)
     assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 20_000
+    printed = tmp_path / "report.pdf"  # and on paper: the print style sheet keeps every section
+    subprocess.run([browser, *flags, f"--print-to-pdf={printed}", "--no-pdf-header-footer", (output / "report.html").as_uri()],
+                   capture_output=True, timeout=120)
+    assert printed.read_bytes()[:5] == b"%PDF-" and printed.stat().st_size > 50_000

@@ -25,13 +25,15 @@ from . import STARS
 from .artifacts import read_json, write_json
 from .data import DataSettings, eval_split_name, load_data
 from .errors import DataError, ModelError
-from .evaluation import evaluate_predictor, load_scores, save_scores, scores_key
+from .calibration import reliability_bins, star_decision
+from .evaluation import evaluate_predictor, load_scores, save_scores, score_proba, scores_key
 from .jobs.train import as_data_settings, train
 from .kinds import check_model_name
 from .models import load_predictor
 from .models.folder import CONFIG_FILE, METRICS_FILE
 from .progress import note
 from .results import LeaderboardRow
+from .significance import rank_with_ties
 
 DEFAULT_MODELS = ("linear", "scratch", "minilm")
 SETTINGS_FILE = "compare_settings.json"
@@ -56,8 +58,10 @@ def _check_names(models: Sequence[str], evaluate_only: Sequence[str]):
 
 
 def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare", models: Sequence[str] = DEFAULT_MODELS,
-            evaluate_only: Sequence[str] = (), *, transformer=None, device: str | None = None, **kind_settings: Any) -> dict[str, Any]:
-    """Train (or reuse) `models`, score them and `evaluate_only` models, write the report."""
+            evaluate_only: Sequence[str] = (), *, transformer=None, device: str | None = None, decision: str = "argmax",
+            ensemble: bool = True, **kind_settings: Any) -> dict[str, Any]:
+    """Train (or reuse) `models`, score them and `evaluate_only` models, add their
+    ensemble (weights fitted on the dev slice), rank them with ties, write the report."""
     from .training import TrainSettings
 
     kinds = _check_names(models, evaluate_only)
@@ -97,14 +101,18 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
                                                                "budget_share_in_steps", "settings")})
         metrics, proba, row.kind, parameters = _scores(folder, key, texts, labels, device, keep=trained_here)
         row.parameters = row.parameters or parameters
-        row.accuracy, row.macro_f1 = round(metrics["accuracy"], 4), round(metrics["macro_f1"], 4)
-        row.mae, row.off_by_one_accuracy = round(metrics["mae"], 4), round(metrics["off_by_one_accuracy"], 4)
         row.predictions_per_second = metrics.get("predictions_per_second")
+        row.ece_uncalibrated = metrics.get("ece_uncalibrated")
         rows.append(row)
         probas[model] = proba
-    rows.sort(key=lambda r: (-r.accuracy, -r.macro_f1))
+    if ensemble and len(kinds) >= 2:
+        row, probas["ensemble"] = _ensemble(output, [r for r in rows if r.model in kinds], probas, data, dataset["train"])
+        rows.append(row)
+    for row in rows:
+        _fill_scores(row, score_proba(probas[row.model], labels, decision, seed=data.seed))
+    rows = _ranked(rows, {r.model: star_decision(probas[r.model], decision) - 1 == np.asarray(labels) for r in rows})
     leaderboard = {
-        "data": asdict(data), "split": held_out, "n": len(texts), "time_budget_seconds": transformer.time_budget,
+        "data": asdict(data), "split": held_out, "n": len(texts), "time_budget_seconds": transformer.time_budget, "decision": decision,
         "models": [asdict(r) for r in rows], "written": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     write_json(output / "leaderboard.json", leaderboard)
@@ -112,10 +120,55 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     from .report import write_compare_report
 
     curves = {r.model: _curve(r.folder) for r in rows if r.train_seconds is not None}
-    confusions = {r.model: confusion(labels, probas[r.model]) for r in rows}
+    confusions = {r.model: confusion(labels, star_decision(probas[r.model], decision) - 1) for r in rows}
     mistakes = {r.model: worst_mistakes(texts, labels, probas[r.model]) for r in rows}
-    write_compare_report(output, leaderboard, rows, curves, confusions, mistakes)
+    reliability = {r.model: reliability_bins(probas[r.model], labels) for r in rows}
+    write_compare_report(output, leaderboard, rows, curves, confusions, mistakes, reliability)
     return {**leaderboard, "rows": rows}
+
+
+def _fill_scores(row: LeaderboardRow, metrics: dict[str, Any]) -> None:
+    row.accuracy, row.macro_f1 = round(metrics["accuracy"], 4), round(metrics["macro_f1"], 4)
+    row.mae, row.off_by_one_accuracy = round(metrics["mae"], 4), round(metrics["off_by_one_accuracy"], 4)
+    row.accuracy_interval = [round(x, 4) for x in metrics["intervals"]["accuracy"]]
+    row.macro_f1_interval = [round(x, 4) for x in metrics["intervals"]["macro_f1"]]
+    row.ece, row.decision = round(metrics["ece"], 4), metrics["decision"]
+
+
+def _ranked(rows: list[LeaderboardRow], correct: dict[str, np.ndarray]) -> list[LeaderboardRow]:
+    """Best first; neighbours McNemar's test cannot separate at the 5% level share a rank."""
+    rows = sorted(rows, key=lambda r: (-r.accuracy, -r.macro_f1))
+    ranks = rank_with_ties([correct[r.model] for r in rows])
+    for row, found in zip(rows, ranks):
+        row.rank, row.p_value_vs_leader = found.rank, found.p_value_vs_leader
+    for row in rows:
+        row.tied = sum(other.rank == row.rank for other in rows) > 1
+    return rows
+
+
+def _ensemble(output: Path, members: list[LeaderboardRow], probas: dict, data: DataSettings, train) -> tuple[LeaderboardRow, np.ndarray]:
+    """The trained models' calibrated probabilities, averaged with weights fitted (log-loss)
+    on the dev slice carved from train, saved as a folder any command opens."""
+    from .data import carve_dev
+    from .ensemble import combine, fit_ensemble_weights
+    from .models.ensemble import EnsemblePredictor
+
+    _, dev = carve_dev(train, data.dev_size, data.seed)
+    dev_key = scores_key("dev", dev["text"], dev["label"])
+    dev_probas = []
+    for row in members:
+        kept = load_scores(row.folder, dev_key, what="dev")
+        if kept is None:
+            raise ModelError(f"{row.folder}: no scores on the dev slice to weigh it in an ensemble; train it again")
+        dev_probas.append(kept[1])
+    weights = fit_ensemble_weights(dev_probas, dev["label"])
+    folder = output / "models" / "ensemble"
+    EnsemblePredictor.from_folders([r.folder for r in members], weights).save(folder)
+    note("ensemble: " + ", ".join(f"{r.model} {w:.2f}" for r, w in zip(members, weights)) + f" -> {folder}")
+    row = LeaderboardRow(model="ensemble", kind="ensemble", accuracy=0.0, macro_f1=0.0, mae=0.0, off_by_one_accuracy=0.0,
+                         folder=str(folder), parameters=sum(r.parameters or 0 for r in members),
+                         settings={"members": [r.model for r in members], "weights": [round(float(w), 4) for w in weights]})
+    return row, combine([probas[r.model] for r in members], weights)
 
 
 def _scores(folder: Path, key: str, texts, labels, device, keep: bool):
@@ -143,10 +196,10 @@ def _curve(folder: str) -> dict | None:
     return read_json(path) if path.is_file() else None
 
 
-def confusion(labels: Sequence[int], proba: np.ndarray) -> list[list[int]]:
+def confusion(labels: Sequence[int], predicted: np.ndarray) -> list[list[int]]:
     from sklearn.metrics import confusion_matrix
 
-    return confusion_matrix(np.asarray(labels), proba.argmax(axis=1), labels=list(range(len(STARS)))).tolist()
+    return confusion_matrix(np.asarray(labels), predicted, labels=list(range(len(STARS)))).tolist()
 
 
 def worst_mistakes(texts: Sequence[str], labels: Sequence[int], proba: np.ndarray, k: int = 8) -> list[dict]:

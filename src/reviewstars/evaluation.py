@@ -49,24 +49,51 @@ def star_metrics(true_stars: Sequence[int], predicted_stars: Sequence[int]) -> d
     }
 
 
-def predict_proba_batched(predictor, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, description: str = "predicting") -> np.ndarray:
+def predict_proba_batched(predictor, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, description: str = "predicting",
+                          calibrated: bool = True) -> np.ndarray:
     """Run any predictor over many texts in batches, with a progress bar."""
     texts = list(texts)
     chunks = []
+    run = predictor.predict_proba if calibrated else predictor.uncalibrated_proba
     with progress_bar(description, total=len(texts)) as advance:
         for start in range(0, len(texts), batch_size):
             batch = texts[start : start + batch_size]
-            chunks.append(np.asarray(predictor.predict_proba(batch, batch_size=batch_size)))
+            chunks.append(np.asarray(run(batch, batch_size=batch_size)))
             advance(len(batch))
     return np.concatenate(chunks) if chunks else np.zeros((0, len(STARS)))
 
 
-def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[int], batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[dict[str, Any], np.ndarray]:
-    """Score a predictor on labelled texts (labels 0..4); also times it."""
+def score_proba(proba: np.ndarray, labels: Sequence[int], decision: str = "argmax", seed: int = 0) -> dict[str, Any]:
+    """Every number of a model's predictions on labelled reviews: the metrics of its star
+    decision, with 95% bootstrap intervals, and its calibration error (15 bins)."""
+    from .calibration import expected_calibration_error, star_decision
+    from .significance import bootstrap_interval
+
+    labels = np.asarray(labels, dtype=int)
+    stars = star_decision(proba, decision)
+    metrics = star_metrics(labels + 1, stars)
+    intervals = bootstrap_interval(labels, stars - 1, seed=seed)
+    metrics["decision"] = decision
+    metrics["intervals"] = {"level": intervals.level, "resamples": intervals.resamples,
+                            "accuracy": [intervals.accuracy.low, intervals.accuracy.high],
+                            "macro_f1": [intervals.macro_f1.low, intervals.macro_f1.high]}
+    metrics["ece"] = expected_calibration_error(proba, labels)
+    return metrics
+
+
+def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[int], batch_size: int = DEFAULT_BATCH_SIZE,
+                       decision: str = "argmax") -> tuple[dict[str, Any], np.ndarray]:
+    """Score a predictor on labelled texts (labels 0..4); also times it, and says what
+    its calibration did (the error of its uncalibrated probabilities beside)."""
+    from .calibration import apply_temperature, expected_calibration_error
+
     started = time.perf_counter()
-    proba = predict_proba_batched(predictor, texts, batch_size, description="evaluating")
+    raw = predict_proba_batched(predictor, texts, batch_size, description="evaluating", calibrated=False)
     seconds = time.perf_counter() - started
-    metrics = star_metrics(np.asarray(labels) + 1, proba.argmax(axis=1) + 1)
+    proba = apply_temperature(raw, predictor.temperature)
+    metrics = score_proba(proba, labels, decision)
+    metrics["temperature"] = predictor.temperature
+    metrics["ece_uncalibrated"] = expected_calibration_error(raw, np.asarray(labels, dtype=int))
     metrics["seconds"] = round(seconds, 3)
     metrics["predictions_per_second"] = round(len(texts) / seconds, 1) if seconds > 0 else None
     return metrics, proba
@@ -74,8 +101,9 @@ def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[int], b
 
 # --------------------------------------------------------------------------- scores kept beside a model
 
-SCORES_FILE = "compare_scores.json"      # metrics on held-out texts, keyed by those texts
-SCORES_ARRAYS = "compare_scores.npz"     # their probabilities (ranks, intervals, worst mistakes)
+#: Scores kept beside a model, by what was scored: its probabilities (ranks, intervals,
+#: worst mistakes, ensembles) and metrics, keyed by the very reviews.
+SCORES = {"held_out": "compare_scores", "dev": "dev_scores"}
 
 
 def scores_key(split: str, texts: Sequence[str], labels: Sequence[int]) -> str:
@@ -85,22 +113,22 @@ def scores_key(split: str, texts: Sequence[str], labels: Sequence[int]) -> str:
     return hashlib.sha256(json.dumps({"split": split, "texts": list(texts), "labels": [int(x) for x in labels]}).encode()).hexdigest()[:16]
 
 
-def save_scores(folder, key: str, metrics: dict[str, Any], proba: np.ndarray, kind: str, parameters: int) -> None:
-    """A model's scores on some held-out reviews, so that nothing scores it on them twice."""
+def save_scores(folder, key: str, metrics: dict[str, Any], proba: np.ndarray, kind: str, parameters: int, what: str = "held_out") -> None:
+    """A model's scores on some reviews, so that nothing scores it on them twice."""
     import io
     from pathlib import Path
 
     buffer = io.BytesIO()
     np.savez(buffer, proba=np.asarray(proba, dtype=np.float32))
-    write_bytes(Path(folder) / SCORES_ARRAYS, buffer.getvalue())
-    write_json(Path(folder) / SCORES_FILE, {"held_out_key": key, "metrics": metrics, "kind": kind, "parameters": parameters})
+    write_bytes(Path(folder) / f"{SCORES[what]}.npz", buffer.getvalue())
+    write_json(Path(folder) / f"{SCORES[what]}.json", {"held_out_key": key, "metrics": metrics, "kind": kind, "parameters": parameters})
 
 
-def load_scores(folder, key: str) -> tuple[dict[str, Any], np.ndarray, str, int] | None:
+def load_scores(folder, key: str, what: str = "held_out") -> tuple[dict[str, Any], np.ndarray, str, int] | None:
     """(metrics, probabilities, kind, parameters) when `folder` was scored on exactly these reviews."""
     from pathlib import Path
 
-    record, arrays = Path(folder) / SCORES_FILE, Path(folder) / SCORES_ARRAYS
+    record, arrays = Path(folder) / f"{SCORES[what]}.json", Path(folder) / f"{SCORES[what]}.npz"
     if not (record.is_file() and arrays.is_file()):
         return None
     recorded = read_json(record)

@@ -154,6 +154,9 @@ def plot_accuracy_vs_time(rows, split: str, path: str | Path) -> Path:
     figure, ax = plt.subplots(figsize=(6.5, 4.2))
     for row in rows:
         seconds = max(row.train_seconds or 0.0, 1e-1)
+        if row.accuracy_interval:  # the 95% interval: overlapping bars are worth a look at the tie marks
+            low, high = row.accuracy_interval
+            ax.errorbar([seconds], [row.accuracy], yerr=[[row.accuracy - low], [high - row.accuracy]], fmt="none", ecolor="gray", capsize=3)
         ax.scatter([seconds], [row.accuracy], s=60)
         ax.annotate(row.model, (seconds, row.accuracy), textcoords="offset points", xytext=(6, 4), fontsize=9)
     ax.set_xscale("log")
@@ -170,4 +173,21 @@ def plot_confusion_matrices(confusions: dict, path: str | Path) -> Path:
     figure, axes = plt.subplots(1, len(confusions), figsize=(4.6 * len(confusions), 4.3), squeeze=False)
     for ax, (model, matrix) in zip(axes[0], confusions.items()):
         draw_confusion_matrix(ax, matrix, model)
+    return save_figure(figure, path)
+
+
+def plot_reliability(reliability: dict, path: str | Path) -> Path:
+    """Confidence against accuracy in 15 bins, per model: on the diagonal, a probability means what it says."""
+    figure, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], linestyle=":", color="gray", label="perfectly calibrated")
+    for model, bins in reliability.items():
+        shown = np.asarray(bins.count) > 0
+        ax.plot(np.asarray(bins.confidence)[shown], np.asarray(bins.accuracy)[shown], marker="o", markersize=3, label=model)
+    ax.set_xlabel("confidence (probability of the predicted stars)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("reliability (after calibration)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return save_figure(figure, path)

@@ -12,13 +12,14 @@ import platform
 from pathlib import Path
 
 from .artifacts import write_text
-from .plots import plot_accuracy_vs_time, plot_confusion_matrices, plot_learning_curves
+from .plots import plot_accuracy_vs_time, plot_confusion_matrices, plot_learning_curves, plot_reliability
 from .results import leaderboard_table
 
 IMAGES = {
     "learning_curves.png": "Learning curves",
     "accuracy_vs_time.png": "Accuracy against training time",
     "confusion_matrices.png": "Confusion matrices (rows: true stars)",
+    "reliability.png": "Reliability (calibrated probabilities)",
 }
 SETTINGS_SHOWN = ("max_length", "learning_rate", "batch_size", "time_budget", "epochs", "layers", "width", "dim", "C", "min_df")
 
@@ -59,14 +60,17 @@ def _warnings(rows) -> list[str]:
     return found
 
 
-def write_compare_report(output: str | Path, leaderboard: dict, rows, curves: dict, confusions: dict, mistakes: dict) -> dict[str, Path]:
+def write_compare_report(output: str | Path, leaderboard: dict, rows, curves: dict, confusions: dict, mistakes: dict,
+                         reliability: dict) -> dict[str, Path]:
     output = Path(output)
     split = leaderboard["split"]
     plot_learning_curves(curves, rows, split, output / "learning_curves.png")
     plot_accuracy_vs_time(rows, split, output / "accuracy_vs_time.png")
     plot_confusion_matrices(confusions, output / "confusion_matrices.png")
+    plot_reliability(reliability, output / "reliability.png")
     header, cells = leaderboard_table(rows)
-    summary = _summary(leaderboard)
+    summary = _summary(leaderboard) + (f"; stars decided by the {leaderboard['decision']} of each distribution"
+                                       if leaderboard.get("decision", "argmax") != "argmax" else "")
     warnings = _warnings(rows)
     sections = _sections(rows, confusions, mistakes)
     write_text(output / "report.md", _markdown(summary, header, cells, warnings, sections))
@@ -95,7 +99,12 @@ def _sections(rows, confusions: dict, mistakes: dict) -> list[tuple[str, list[st
             f1 = 2 * p * rc / (p + rc) if p + rc else 0.0
             cells.append(f"{p:.2f} / {rc:.2f} / {f1:.2f}")
         per_class_rows.append([r.model, *cells])
-    out = [baselines, settings, ("Per class: precision / recall / F1", per_class, per_class_rows)]
+    ties = ("How sure the ranking is", ["rank", "model", "p-value vs the first of its rank (McNemar, exact)"],
+            [[f"{r.rank}{'=' if r.tied else ''}", r.model, "-" if r.p_value_vs_leader is None else f"{r.p_value_vs_leader:.3g}"] for r in rows])
+    calibration = ("Calibration (expected calibration error, 15 bins; temperature fitted on the dev slice)",
+                   ["model", "ECE before", "ECE after"],
+                   [[r.model, "-" if r.ece_uncalibrated is None else f"{r.ece_uncalibrated:.3f}", f"{r.ece:.3f}"] for r in rows])
+    out = [baselines, ties, settings, calibration, ("Per class: precision / recall / F1", per_class, per_class_rows)]
     for r in rows:
         found = mistakes.get(r.model) or []
         out.append((f"Where {r.model} is most wrong", ["true", "predicted", "confidence", "review"],
@@ -112,6 +121,7 @@ def _markdown(summary, header, cells, warnings, sections) -> str:
     md = ["# reviewstars: model comparison", "", summary, "", "## Leaderboard", "",
           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(row) + " |" for row in cells]
+    md += ["", "`=` after a rank: McNemar's exact test cannot tell these models apart at the 5% level on these reviews."]
     md += [""] + [f"> **warning:** {w}" for w in warnings]
     for file, title in IMAGES.items():
         md += ["", f"## {title}", "", f"![{title}]({file})"]
@@ -151,6 +161,7 @@ th {{ background: #f3f3f3; }} td:last-child {{ text-align: left; max-width: 700p
 <p>{html.escape(summary.replace('`', ''))}</p>
 <h2>Leaderboard</h2>
 {_html_table(header, cells, "leaderboard")}
+<p><code>=</code> after a rank: McNemar's exact test cannot tell these models apart at the 5% level on these reviews.</p>
 {notes}
 {''.join(image(f, t) for f, t in IMAGES.items())}
 {tables}

@@ -8,7 +8,7 @@ is one new field here.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass
@@ -33,6 +33,7 @@ class TrainResult:
     final_dev_accuracy: float | None = None
     kept: str | None = None
     budget_share_in_steps: float | None = None
+    calibration: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
     log_history: list[dict] = field(default_factory=list, repr=False)
 
@@ -41,26 +42,43 @@ class TrainResult:
         return {k: v for k, v in asdict(self).items() if k not in ("log_history", "metrics", "output")}
 
 
-def column(header: str, fmt: str = "{}", *, default: Any = None) -> Any:
-    """A leaderboard field, with its table header and format ("-" when None)."""
+def column(header: str, fmt: str | Callable[[Any], str] = "{}", *, default: Any = None) -> Any:
+    """A leaderboard field, with its table header and how a cell shows it ("-" when None):
+    a format string for the field's value, or a function of the whole row."""
     return field(default=default, metadata={"header": header, "format": fmt})
+
+
+def _with_interval(name: str, digits: int) -> Callable[[Any], str]:
+    def show(row) -> str:
+        value, interval = getattr(row, name), getattr(row, f"{name}_interval")
+        text = f"{value:.{digits}f}"
+        return text if not interval else f"{text} ({interval[0]:.3f}-{interval[1]:.3f})"
+    return show
 
 
 @dataclass
 class LeaderboardRow:
     model: str = column("model")
-    kind: str = field(default="")
-    accuracy: float = column("accuracy", "{:.4f}")
-    macro_f1: float = column("macro-F1", "{:.4f}")
+    accuracy: float = column("accuracy (95% CI)", _with_interval("accuracy", 4))
+    macro_f1: float = column("macro-F1 (95% CI)", _with_interval("macro_f1", 4))
     mae: float = column("MAE (stars)", "{:.3f}")
     off_by_one_accuracy: float = column("off-by-one", "{:.4f}")
+    ece: float | None = column("ECE", "{:.3f}")
+    ece_uncalibrated: float | None = column("ECE uncalibrated", "{:.3f}")
     parameters: int | None = column("parameters", "{:,}")
     train_seconds: float | None = column("train s", "{:,.0f}")
     train_examples_seen: int | None = column("reviews seen", "{:,}")
     budget_share_in_steps: float | None = column("budget in steps", "{:.0%}")
     predictions_per_second: float | None = column("predictions/s", "{:,.0f}")
-    reused: bool = field(default=False)
-    folder: str = field(default="")
+    kind: str = ""
+    rank: int = 0
+    tied: bool = False                       # shares its rank: the paired test cannot separate them
+    p_value_vs_leader: float | None = None   # McNemar's exact test against the first of its rank
+    accuracy_interval: list[float] | None = None
+    macro_f1_interval: list[float] | None = None
+    decision: str = "argmax"
+    reused: bool = False
+    folder: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
@@ -70,12 +88,12 @@ class LeaderboardRow:
     def cells(self) -> list[str]:
         out = []
         for f in self.columns():
-            value = getattr(self, f.name)
-            out.append("-" if value is None else f.metadata["format"].format(value))
+            value, fmt = getattr(self, f.name), f.metadata["format"]
+            out.append("-" if value is None else fmt(self) if callable(fmt) else fmt.format(value))
         return out
 
 
 def leaderboard_table(rows: list[LeaderboardRow]) -> tuple[list[str], list[list[str]]]:
-    """(header, cells) with a rank column first: what every view of the leaderboard shows."""
+    """(header, cells) with the rank first, "=" marking a shared rank: what every view shows."""
     header = ["rank"] + [f.metadata["header"] for f in LeaderboardRow.columns()]
-    return header, [[str(rank), *row.cells()] for rank, row in enumerate(rows, start=1)]
+    return header, [[f"{row.rank}{'=' if row.tied else ''}", *row.cells()] for row in rows]

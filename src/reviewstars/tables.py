@@ -25,9 +25,14 @@ def metrics_table(metrics: dict[str, Any], title: str = "metrics") -> Table:
     table.add_column("support", justify="right")
     for star, row in metrics["per_class"].items():
         table.add_row(star, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    intervals = metrics.get("intervals") or {}
+    ci = lambda name: f" (95% CI {intervals[name][0]:.4f}-{intervals[name][1]:.4f})" if name in intervals else ""  # noqa: E731
+    calibration = f"  ECE={metrics['ece']:.3f}" if "ece" in metrics else ""
+    if "ece_uncalibrated" in metrics and metrics.get("temperature", 1.0) != 1.0:
+        calibration += f" (uncalibrated {metrics['ece_uncalibrated']:.3f}, temperature {metrics['temperature']:.2f})"
     table.caption = (
-        f"n={metrics['n']}  accuracy={metrics['accuracy']:.4f}  macro-F1={metrics['macro_f1']:.4f}  "
-        f"MAE={metrics['mae']:.3f} stars  off-by-one={metrics['off_by_one_accuracy']:.4f}"
+        f"n={metrics['n']}  accuracy={metrics['accuracy']:.4f}{ci('accuracy')}  macro-F1={metrics['macro_f1']:.4f}{ci('macro_f1')}  "
+        f"MAE={metrics['mae']:.3f} stars  off-by-one={metrics['off_by_one_accuracy']:.4f}{calibration}"
     )
     return table
 

@@ -41,6 +41,8 @@ app.add_typer(data_app, name="data")
 
 DataOption = typer.Option(DEFAULT_DATASET, "--data", "-d", help="Hub dataset name, or a local file or folder.")
 DeviceOption = typer.Option("auto", "--device", help=DEVICE_HELP)
+DecisionOption = typer.Option("argmax", "--decision", help="How stars are chosen from the five probabilities: argmax (the most "
+                              "likely) or median (minimises the expected error in stars).")
 
 
 def _version(value: bool) -> None:
@@ -113,15 +115,22 @@ def evaluate(
     eval_size: Optional[int] = typer.Option(None, "--eval-size", "--n", help="Score a seeded random sample of N rows."),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the --eval-size sample."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here (and a confusion-matrix PNG beside it)."),
+    decision: str = DecisionOption,
     device: str = DeviceOption,
 ) -> None:
-    """Score a model: accuracy, macro-F1, per-class precision/recall, MAE, confusion matrix."""
+    """Score a model: accuracy and macro-F1 with 95% intervals, per-class precision/recall, MAE, calibration, confusion matrix."""
     from ..jobs import evaluate as evaluate_job
 
-    metrics = evaluate_job(model, data, split=split, n=eval_size, seed=seed, output=output, device=device)
+    _check_decision(decision)
+    metrics = evaluate_job(model, data, split=split, n=eval_size, seed=seed, output=output, device=device, decision=decision)
     _print_metrics(metrics, f"{model} on {metrics['split']}")
     if output is not None:
         out.print(f"wrote {escape(str(output))} and {escape(str(output.with_suffix('.confusion.png')))}", highlight=False)
+
+
+def _check_decision(decision: str) -> None:
+    if decision not in ("argmax", "median"):
+        raise ReviewstarsError(f"--decision must be argmax or median, got {decision!r}")
 
 
 def _print_metrics(metrics: dict, title: str) -> None:
@@ -252,17 +261,44 @@ def compare(
                                 rich_help_panel="Output"),
     models: str = typer.Option("linear,scratch,minilm", help="Models to train, comma-separated (linear, bag, scratch, minilm, Hub ids, folders)."),
     evaluate_only: Optional[str] = typer.Option(None, help="Already-trained folders or Hub ids to score too, comma-separated."),
+    ensemble: bool = typer.Option(True, "--ensemble/--no-ensemble", help="Add the trained models' ensemble (weights fitted on the dev slice)."),
+    decision: str = DecisionOption,
     device: str = DeviceOption,
 ) -> None:
-    """The lesson in one command: train each model on the same data, score, and write a report."""
+    """The lesson in one command: train each model on the same data, score with error bars, add their ensemble, report."""
     from .. import compare as compare_module
     from ..tables import leaderboard
 
-    split = lambda text: [part.strip() for part in (text or "").split(",") if part.strip()]  # noqa: E731
+    _check_decision(decision)
     own, data, transformer = _kind_settings(settings)
-    board = compare_module.compare(data, output, split(models), split(evaluate_only), transformer=transformer, device=device, **own)
+    board = compare_module.compare(data, output, _names(models), _names(evaluate_only), transformer=transformer, device=device,
+                                   decision=decision, ensemble=ensemble, **own)
     out.print(leaderboard(board["rows"], f"leaderboard on {board['split']} ({board['n']:,} reviews)"))
+    out.print("= after a rank: the paired test cannot tell those models apart at the 5% level", highlight=False)
     out.print(f"wrote {escape(str(output / 'leaderboard.json'))}, report.md and report.html", highlight=False)
+
+
+def _names(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+@app.command("ensemble")
+def ensemble_command(
+    models: str = typer.Option(..., "--models", help="Trained model folders to combine, comma-separated."),
+    data: str = DataOption,
+    output: Path = typer.Option(..., "--output", "-o", help="The ensemble folder to write (it names its members' folders)."),
+    dev_size: int = typer.Option(500, "--dev-size", help="Reviews carved from train (balanced) to fit the weights on."),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the dev slice."),
+    device: str = DeviceOption,
+) -> None:
+    """Combine trained models: weights fitted on a dev slice (log-loss), scored on the held-out split."""
+    from ..jobs.ensemble import build_ensemble
+
+    result = build_ensemble(_names(models), DataSettings(data=data, dev_size=dev_size, seed=seed), output, device=device)
+    weights = ", ".join(f"{Path(m).name} {w:.2f}" for m, w in zip(result["members"], result["weights"]))
+    out.print(f"ensemble of {weights} -> {escape(str(output))}", highlight=False)
+    if result.get("metrics"):
+        _print_metrics(result["metrics"], f"ensemble on {result['metrics']['split']}")
 
 
 from . import lessons  # noqa: E402,F401  (registers basics and tokens)

@@ -13,13 +13,14 @@ from ..plots import plot_confusion_matrix
 
 
 def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: str | None = None, n: int | None = None,
-             seed: int = DEFAULT_SEED, output: str | Path | None = None, device: str | None = None) -> dict[str, Any]:
+             seed: int = DEFAULT_SEED, output: str | Path | None = None, device: str | None = None,
+             decision: str = "argmax") -> dict[str, Any]:
     """Metrics of `model` on `split` (default: test, else validation); JSON and a confusion PNG at `output`."""
     predictor = load_predictor(model, device=device)
     dataset = load_data(data)
     split = pick_split(dataset, split)
     rows = subset(dataset[split], n, seed)
-    metrics, _ = evaluate_predictor(predictor, rows["text"], rows["label"])
+    metrics, _ = evaluate_predictor(predictor, rows["text"], rows["label"], decision=decision)
     metrics.update(model=str(model), data=str(data), split=split, seed=seed, sample=n)
     if output is not None:
         output = Path(output)

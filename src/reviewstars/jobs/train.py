@@ -10,7 +10,8 @@ from typing import Any
 from ..artifacts import is_main_process, write_json, write_text
 from ..data import DataSettings, carve_dev, eval_split_name, load_data
 from ..errors import DataError, ReviewstarsError
-from ..evaluation import evaluate_predictor, save_scores, scores_key
+from ..calibration import apply_temperature, expected_calibration_error, fit_temperature
+from ..evaluation import evaluate_predictor, predict_proba_batched, save_scores, score_proba, scores_key
 from ..kinds import TrainingJob, check_model_name
 from ..models.folder import CARD_FILE, CONFUSION_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, METRICS_FILE
 from ..plots import learning_curve_points, plot_confusion_matrix, plot_learning_curve
@@ -46,19 +47,23 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
     if len(set(dataset["train"]["label"])) < 2:
         raise DataError(data.data, "the train split needs reviews of at least two star ratings")
     output = Path(output)
-    train_part, dev_part = (carve_dev(dataset["train"], data.dev_size, data.seed) if kind.uses_torch
-                            else (dataset["train"], None))
+    train_part, dev_part = carve_dev(dataset["train"], data.dev_size, data.seed)
     if kind.uses_torch and len(dev_part) == 0:
         raise DataError(data.data, f"too few training reviews ({len(dataset['train'])}) to carve a dev slice from")
     job = TrainingJob(model=model, train=train_part, dev=dev_part, output=output, own=kind.own_settings(kind_settings.get(kind.name)),
                       transformer=replace(transformer or TrainSettings(), seed=data.seed), device=device)
     predictor, details = kind.train(job)
+    calibration, dev_proba = calibrate(predictor, dev_part)
     result = TrainResult(model=model, kind=kind.name, output=str(output), data=asdict(data), parameters=predictor.num_parameters,
-                         **details)
+                         calibration=calibration, **details)
     if not is_main_process():
         return result  # under torchrun every process trained the same model; only the first one writes it
     predictor.info = {"training": result.record()}
     predictor.save(output)
+    if dev_proba is not None:  # kept for the ensemble that `compare` weighs on the same slice
+        texts, labels = dev_part["text"], dev_part["label"]
+        save_scores(output, scores_key("dev", texts, labels), score_proba(dev_proba, labels), dev_proba, predictor.kind,
+                    predictor.num_parameters, what="dev")
     if result.log_history:
         write_json(output / LEARNING_CURVE_JSON, learning_curve_points(result.log_history))
         plot_learning_curve(result.log_history, output / LEARNING_CURVE_PNG, f"{model} on {data.data}")
@@ -74,3 +79,23 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
         result.metrics = metrics
     write_text(output / CARD_FILE, model_card(predictor, result, kind))
     return result
+
+
+MIN_CALIBRATION_REVIEWS = 20
+
+
+def calibrate(predictor, dev) -> tuple[dict[str, Any] | None, Any]:
+    """Fit the predictor's temperature on the dev slice (carved from train: the scored
+    split is never seen), so its probabilities mean what they say. Returns what was done
+    and the calibrated dev probabilities (None, None without a dev slice)."""
+    import numpy as np
+
+    if dev is None or len(dev) < MIN_CALIBRATION_REVIEWS:
+        return None, None
+    labels = np.asarray(dev["label"], dtype=int)
+    raw = predict_proba_batched(predictor, dev["text"], description="calibrating on the dev slice", calibrated=False)
+    predictor.temperature = fit_temperature(raw, labels)
+    calibrated = apply_temperature(raw, predictor.temperature)
+    return {"temperature": round(predictor.temperature, 4), "dev_reviews": len(labels),
+            "dev_ece_before": round(expected_calibration_error(raw, labels), 4),
+            "dev_ece_after": round(expected_calibration_error(calibrated, labels), 4)}, calibrated

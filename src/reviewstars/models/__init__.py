@@ -51,7 +51,7 @@ def load_predictor(name_or_path: str | Path, device: str | None = None) -> StarP
         if not (path / CONFIG_FILE).is_file():
             raise ModelError(f"{path}: not a model folder (no {CONFIG_FILE}); train one with `reviewstars train`")
         cls = predictor_class(folder_kind(path))
-        return cls.load(path) if cls is LinearPredictor else cls.load(path, device=device)
+        return cls.load(path, device=device)
     if looks_like_a_path(name):
         raise ModelError(f"{name}: no such model folder")
     return predictor_class("transformer").load(name, device=device)

@@ -14,15 +14,24 @@ from .. import STARS
 class StarPredictor(ABC):
     """scikit-learn's shape for star ratings: fit, predict, predict_proba, save, load.
 
-    `predict_proba` returns an (n, 5) array whose column k is P(k + 1 stars); `predict`
-    returns stars 1..5. A model folder written by `save` is opened by `load` (or by
-    `reviewstars.models.load_predictor`, which finds the kind from the folder).
+    `predict_proba` returns an (n, 5) array whose column k is P(k + 1 stars), calibrated
+    by the model's temperature (fitted on the dev slice after training; 1 leaves the
+    model's own probabilities, and no temperature changes which star is most likely);
+    `predict` returns stars 1..5. Each kind computes `uncalibrated_proba`. A model folder
+    written by `save` is opened by `load` (or by `reviewstars.models.load_predictor`,
+    which finds the kind from the folder).
     """
 
     kind: str = "base"
+    temperature: float = 1.0
 
     @abstractmethod
-    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
+    def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        from ..calibration import apply_temperature
+
+        return apply_temperature(self.uncalibrated_proba(texts, batch_size=batch_size), self.temperature)
 
     def predict(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return stars_from_proba(self.predict_proba(texts, batch_size=batch_size))
@@ -32,7 +41,7 @@ class StarPredictor(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, path: str | Path) -> "StarPredictor": ...
+    def load(cls, path: str | Path, device: str | None = None) -> "StarPredictor": ...
 
     @property
     def num_parameters(self) -> int:
@@ -44,7 +53,7 @@ class StarPredictor(ABC):
 
     def describe(self) -> dict[str, Any]:
         """What a report or `GET /model` shows about this model."""
-        return {"kind": self.kind, "parameters": self.num_parameters, "labels": list(STARS)}
+        return {"kind": self.kind, "parameters": self.num_parameters, "labels": list(STARS), "temperature": self.temperature}
 
 
 def stars_from_proba(proba: np.ndarray) -> np.ndarray:

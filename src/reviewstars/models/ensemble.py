@@ -21,6 +21,8 @@ from ..errors import ModelError
 from .base import StarPredictor
 
 KIND = "ensemble"
+#: Ensemble folders being opened right now: a member naming one of them would recurse forever.
+_OPENING: set[Path] = set()
 #: How far the weights may sum from 1 (they are written as JSON floats).
 WEIGHT_SUM_TOLERANCE = 1e-6
 
@@ -36,7 +38,7 @@ class EnsemblePredictor(StarPredictor):
         self.weights = _checked_weights(weights, len(self.members))
 
     @classmethod
-    def from_folders(cls, member_folders: Sequence[str | Path], weights: Sequence[float]) -> "EnsemblePredictor":
+    def from_folders(cls, member_folders: Sequence[str | Path], weights: Sequence[float], device: str | None = None) -> "EnsemblePredictor":
         """Open each member folder as whatever kind it is, after checking the weights (cheap) first."""
         from . import load_predictor  # here: at the top it would cycle once `models` dispatches "ensemble" to us
 
@@ -44,9 +46,9 @@ class EnsemblePredictor(StarPredictor):
         for index, folder in enumerate(member_folders, start=1):
             if not Path(folder).is_dir():
                 raise ModelError(f"ensemble member {index}: no model folder at {folder}")
-        return cls([load_predictor(folder) for folder in member_folders], weights, member_folders)
+        return cls([load_predictor(folder, device=device) for folder in member_folders], weights, member_folders)
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+    def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         texts = list(texts)
         return combine([member.predict_proba(texts, batch_size=batch_size) for member in self.members], self.weights)
 
@@ -75,7 +77,7 @@ class EnsemblePredictor(StarPredictor):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "EnsemblePredictor":
+    def load(cls, path: str | Path, device: str | None = None) -> "EnsemblePredictor":
         path = Path(path)
         config_file = path / "config.json"
         try:
@@ -92,10 +94,16 @@ class EnsemblePredictor(StarPredictor):
         members = settings.get("members")
         if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
             raise ModelError(f"{config_file}: \"members\" must be a non-empty list of folder paths")
+        folders = [path / member for member in members]
+        if any(folder.resolve() in _OPENING or folder.resolve() == path.resolve() for folder in folders):
+            raise ModelError(f"{config_file}: an ensemble cannot hold itself (directly or through another ensemble)")
+        _OPENING.add(path.resolve())
         try:
-            return cls.from_folders([path / member for member in members], settings.get("weights"))
+            return cls.from_folders(folders, settings.get("weights"), device=device)
         except ModelError as error:
             raise ModelError(f"{config_file}: {error}") from None
+        finally:
+            _OPENING.discard(path.resolve())
 
 
 def _checked_weights(weights: Any, members: int) -> np.ndarray:

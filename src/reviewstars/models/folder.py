@@ -13,6 +13,7 @@ section of `config.json` in one place.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,15 @@ def folder_kind(folder: str | Path) -> str | None:
 
 def info_of(found: dict[str, Any], *own: str) -> dict[str, Any]:
     """What a section says beyond the kind's own fields: how it was trained, for the card."""
-    return {k: v for k, v in found.items() if k not in {"kind", "labels", *own}}
+    return {k: v for k, v in found.items() if k not in {"kind", "labels", "temperature", *own}}
+
+
+def temperature_of(found: dict[str, Any], where: str | Path) -> float:
+    """The folder's calibration temperature (1 when it has none), checked."""
+    value = found.get("temperature", 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ModelError(f"{where}: the temperature must be a positive number, got {value!r}")
+    return float(value)
 
 
 def read_metrics(folder: str | Path) -> dict[str, Any] | None:

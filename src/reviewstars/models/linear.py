@@ -28,7 +28,7 @@ from ..errors import ModelError, ReviewstarsError
 from ..options import Settings, setting
 from ..tokenization import WORD_PATTERN
 from .base import StarPredictor
-from .folder import CONFIG_FILE, config_text, info_of, read_section
+from .folder import CONFIG_FILE, config_text, info_of, read_section, temperature_of
 
 KIND = "linear"
 WEIGHTS_FILE = "linear.npz"
@@ -111,7 +111,7 @@ class LinearPredictor(StarPredictor):
         features = self._features.transform(texts)
         return np.asarray(features @ self.coef.T) + self.intercept
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+    def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return softmax(self.decision_function(list(texts)), axis=1)
 
     @property
@@ -133,7 +133,7 @@ class LinearPredictor(StarPredictor):
             raise ModelError("nothing to save: the linear model is not trained")
         path = Path(path)
         vocabulary = sorted(self.vectorizer.vocabulary_, key=self.vectorizer.vocabulary_.get)
-        config = config_text(KIND, settings=asdict(self.settings), vocabulary_size=len(vocabulary), **self.info)
+        config = config_text(KIND, settings=asdict(self.settings), vocabulary_size=len(vocabulary), temperature=self.temperature, **self.info)
         with atomic_dir(path) as stage:
             (stage / CONFIG_FILE).write_text(config, encoding="utf-8")
             (stage / VOCABULARY_FILE).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
@@ -141,7 +141,8 @@ class LinearPredictor(StarPredictor):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "LinearPredictor":
+    def load(cls, path: str | Path, device: str | None = None) -> "LinearPredictor":
+        """`device` is accepted for the common interface: scikit-learn's model runs on the CPU."""
         path = Path(path)
         found = read_section(path)
         try:
@@ -158,6 +159,7 @@ class LinearPredictor(StarPredictor):
                 or intercept.shape != (len(STARS),):
             raise ModelError(f"{path}: the vocabulary and the weights do not match")
         predictor = cls(settings)
+        predictor.temperature = temperature_of(found, path / CONFIG_FILE)
         predictor.vectorizer = predictor.settings.vectorizer({term: i for i, term in enumerate(vocabulary)})
         predictor.vectorizer.idf_ = idf
         predictor.coef, predictor.intercept = coef, intercept

@@ -27,7 +27,7 @@ from ..artifacts import atomic_dir
 from ..errors import ModelError
 from ..tokenization import encode, padded_batches
 from .base import StarPredictor
-from .folder import CONFIG_FILE, METRICS_FILE, SECTION, read_config, section
+from .folder import CONFIG_FILE, METRICS_FILE, SECTION, read_config, section, temperature_of
 from .pretrained import stars_of_labels
 
 KIND = "onnx"
@@ -53,12 +53,13 @@ class OnnxPredictor(StarPredictor):
         self.folder, self.session, self.tokenizer = folder, session, tokenizer
         settings = config.get(SECTION, {})
         self.settings = settings
+        self.temperature = temperature_of(settings, folder)
         self.max_length = settings.get("max_length", 256)
         self.truncation = settings.get("truncation", "head+tail")
         self.column_stars = stars_of_labels(config.get("id2label") or {str(i): f"LABEL_{i}" for i in range(len(STARS))})
         self.inputs = [node.name for node in session.get_inputs()]
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+    def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         ids = encode(self.tokenizer, list(texts), self.max_length, self.truncation)
         proba = np.zeros((len(ids), len(STARS)), dtype=np.float32)
         for rows, input_ids, attention_mask in padded_batches(ids, batch_size or 16, self.tokenizer.pad_token_id or 0):

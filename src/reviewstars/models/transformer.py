@@ -14,7 +14,7 @@ from ..errors import ModelError
 from ..tokenization import encode, padded_batches
 from .base import StarPredictor, torch_layer_parameters
 from .first_token import FirstTokenClassifier
-from .folder import SECTION, info_of, section
+from .folder import SECTION, info_of, section, temperature_of
 from .pretrained import hub_error, resolve, stars_of_labels
 
 KIND = "transformer"
@@ -44,7 +44,7 @@ class TransformerPredictor(StarPredictor):
             return FirstTokenClassifier(self.model)(input_ids, attention_mask)
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+    def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         ids = encode(self.tokenizer, list(texts), self.max_length, self.truncation)
         proba = np.zeros((len(ids), len(STARS)), dtype=np.float32)
         with torch.inference_mode():
@@ -71,7 +71,8 @@ class TransformerPredictor(StarPredictor):
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        setattr(self.model.config, SECTION, section(KIND, max_length=self.max_length, truncation=self.truncation, **self.info))
+        setattr(self.model.config, SECTION, section(KIND, max_length=self.max_length, truncation=self.truncation,
+                                                    temperature=self.temperature, **self.info))
         with atomic_dir(path) as stage:
             self.model.save_pretrained(stage)
             self.tokenizer.save_pretrained(stage)
@@ -93,13 +94,15 @@ class TransformerPredictor(StarPredictor):
         except (OSError, ValueError) as error:
             raise hub_error(str(path), error) from None
         settings = dict(getattr(model.config, SECTION, None) or {})
-        return cls(
+        predictor = cls(
             model.to(resolve_device(device)),
             tokenizer,
             max_length=settings.pop("max_length", min(512, getattr(tokenizer, "model_max_length", 512) or 512)),
             truncation=settings.pop("truncation", "head"),
             info=info_of(settings),
         )
+        predictor.temperature = temperature_of(settings, path)
+        return predictor
 
 
 def register_our_architecture(name: str) -> None:

@@ -1,0 +1,45 @@
+"""`reviewstars ensemble`: combine trained model folders into one, weighed on a dev slice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..artifacts import write_json
+from ..data import DataSettings, carve_dev, eval_split_name, load_data
+from ..ensemble import fit_ensemble_weights
+from ..errors import DataError, ReviewstarsError
+from ..evaluation import evaluate_predictor, predict_proba_batched
+from ..models import load_predictor
+from ..models.ensemble import EnsemblePredictor
+from ..models.folder import METRICS_FILE
+
+
+def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Path, device: str | None = None) -> dict[str, Any]:
+    """Weights on the simplex minimising the log-loss of the members' calibrated
+    probabilities on the dev slice carved from train (the scored split stays unseen)."""
+    if len(members) < 2:
+        raise ReviewstarsError("an ensemble needs at least two models: --models A,B")
+    predictors = [load_predictor(member, device=device) for member in members]  # every name checked before any work
+    dataset = load_data(data.data, train_size=data.train_size, eval_size=data.eval_size, seed=data.seed)
+    if "train" not in dataset:
+        raise DataError(data.data, "no train split to carve the dev slice from")
+    _, dev = carve_dev(dataset["train"], data.dev_size, data.seed)
+    if len(dev) == 0:
+        raise DataError(data.data, "too few training reviews to carve a dev slice from")
+    dev_probas = [predict_proba_batched(p, dev["text"], description=f"scoring {Path(m).name} on the dev slice")
+                  for p, m in zip(predictors, members)]
+    weights = fit_ensemble_weights(dev_probas, np.asarray(dev["label"]))
+    ensemble = EnsemblePredictor(predictors, weights, members)
+    output = Path(output)
+    ensemble.save(output)
+    result: dict[str, Any] = {"members": [str(m) for m in members], "weights": weights.tolist(), "dev_reviews": len(dev)}
+    held_out = eval_split_name(dataset)
+    if held_out is not None:
+        metrics, _ = evaluate_predictor(ensemble, dataset[held_out]["text"], dataset[held_out]["label"])
+        metrics["split"] = held_out
+        write_json(output / METRICS_FILE, metrics)
+        result["metrics"] = metrics
+    return result
