@@ -40,6 +40,8 @@ class Kind:
     summary: str
     settings: type | None = None
     learning_rate: float | None = None
+    max_length: int = 256                   # tokens kept per review when --max-length is not given
+    budget_max_length: int | None = None    # ... and under --time-budget, when that differs
     fit: Callable[[TrainingJob], tuple[Any, dict]] | None = None
     learn_tokenizer: Callable[[list[str], Any], Any] | None = None   # (train texts, own settings) -> tokenizer
     new_network: Callable[[Any, Any, Any], Any] | None = None        # (tokenizer, own settings, TrainSettings) -> network
@@ -86,6 +88,9 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
     settings = job.transformer
     if settings.learning_rate is None:
         settings = replace(settings, learning_rate=kind.learning_rate)
+    if settings.max_length is None:
+        budget_length = kind.budget_max_length if settings.time_budget else None
+        settings = replace(settings, max_length=budget_length or kind.max_length)
     if len(job.train) < 2:
         raise DataError("--data", f"too few training reviews ({len(job.train)}) to train a transformer")
     last = last_complete_checkpoint(checkpoints_of(job.output)) if settings.resume else None

@@ -18,7 +18,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ from .checkpoints import PLAN_FILE, StopOnInterrupt, checkpoints_of, last_comple
 from .display import TrainingProgress
 from .distributed import from_main_process, several_processes
 from .trainer import StarTrainer, WeightedLoss, class_weights, compute_metrics, seed_everything
+
+DEFAULT_MAX_LENGTH = 256
 
 
 def _arguments(settings, checkpoints: Path, under_budget: bool, use_cpu: bool) -> TrainingArguments:
@@ -87,6 +89,8 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     Ctrl-C or SIGTERM saves a checkpoint and raises `TrainingInterrupted`.
     """
     started = time.time()
+    if settings.max_length is None:  # called directly, not through a kind that chose one
+        settings = replace(settings, max_length=DEFAULT_MAX_LENGTH)
     seed_everything(settings.seed)
     checkpoints = checkpoints_of(output)
     train_tokens = tokenize_dataset(train_split, tokenizer, settings.max_length, settings.truncation)

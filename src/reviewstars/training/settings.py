@@ -35,7 +35,8 @@ class TrainSettings(Settings):
     eval_steps: int = setting(50, "Evaluate and checkpoint every N steps (under --time-budget the clock sets the cadence).", at_least=1)
     early_stopping: int = setting(
         10, "Stop after N evaluations without improvement (0: never; off under --time-budget, where the clock ends the run).", at_least=0)
-    max_length: int = setting(256, "Tokens kept per review.", at_least=2)
+    max_length: int | None = setting(
+        None, "Tokens kept per review (default: the kind's own, 256; 128 for pretrained models under --time-budget).", at_least=2)
     truncation: str = setting("head+tail", "Which tokens of a long review to keep.", choices=TRUNCATIONS)
     warmup: float = setting(0.1, "Share of the run with a rising learning rate.", at_least=0, at_most=1)
     weight_decay: float = setting(0.01, "AdamW weight decay.", at_least=0)
