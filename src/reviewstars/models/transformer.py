@@ -23,7 +23,8 @@ from .pretrained import hub_error, resolve, stars_of_labels
 KIND = "transformer"
 
 #: On CUDA a batch is as many length-sorted reviews as fit in this many padded tokens
-#: (MiniLM at 82 tokens a review: ~400 reviews), at most `CUDA_MAX_ROWS` unless told.
+#: (~400 validation reviews at `--max-length 128`, 82 tokens each on average), at most
+#: `CUDA_MAX_ROWS` unless the caller gives a batch size.
 CUDA_TOKENS_PER_BATCH = 32_768
 CUDA_MAX_ROWS = 1024
 #: Texts tokenized at a time on CUDA: the next chunk on a CPU thread while the GPU runs this one.
@@ -100,9 +101,9 @@ class TransformerPredictor(StarPredictor):
         return proba
 
     def _precision(self):
-        """bf16 autocast on CUDA (fp16 where bf16 is missing): tensor cores at twice fp32's
-        speed or more, and the same star on >= 99.5% of reviews (`benchmarks/gpu.py` checks
-        it). Elsewhere, or with `mixed_precision` off, fp32 as the model was trained."""
+        """bf16 autocast on CUDA (fp16 where bf16 is missing): tensor cores, many times fp32's
+        rate. The target is the same star as fp32 on >= 99.5% of reviews (`benchmarks/gpu.py`
+        measures it). Elsewhere, or with `mixed_precision` off, fp32 as the model was trained."""
         if self.device.type != "cuda" or not self.mixed_precision:
             return nullcontext()
         return torch.autocast("cuda", dtype=half_precision_dtype())
