@@ -48,7 +48,7 @@ def start_server(model: str, max_batch: int) -> tuple[subprocess.Popen, str]:
     log = tempfile.TemporaryFile()  # not a pipe: a server that logs much would block on a full one
     process = subprocess.Popen([sys.executable, "-m", "reviewstars.cli", "serve", "--model", model, "--port", str(port),
                                 "--max-batch", str(max_batch)], stdout=subprocess.DEVNULL, stderr=log,
-                               env={**os.environ, "PYTHONPATH": str(ROOT / "src")})  # this checkout's server, whatever is installed
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])})  # this checkout's server first, then what PYTHONPATH adds (the device kit's packages)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -161,6 +161,24 @@ def hostile_run(model: str, texts: list[str], clients: int, max_seconds: float) 
     save(f"serve_load_hostile_{kind}", {"model": model, "clients": clients, "hostile_share": 0.1, **result})
 
 
+def batched_vs_one_at_a_time(model: str, texts: list[str], clients: int, max_seconds: float = 600) -> dict:
+    """The server with --max-batch 64, then 1, each sent one-review requests for `texts`."""
+    results = {}
+    for name, max_batch in (("batched", 64), ("one_at_a_time", 1)):
+        process, url = start_server(model, max_batch)
+        try:
+            asyncio.run(load(url, [good(text) for text in texts[:64]], clients))  # warm-up
+            results[name] = {"max_batch": max_batch, **asyncio.run(load(url, [good(text) for text in texts], clients, max_seconds))}
+            results[name]["served"] = httpx.get(f"{url}/model").json()["served"]
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        print(name, results[name])
+    results["batching_speedup"] = round(results["batched"]["requests_per_second"] / results["one_at_a_time"]["requests_per_second"], 2)
+    print("batching speedup:", results["batching_speedup"])
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
@@ -174,20 +192,7 @@ def main() -> None:
     if args.hostile:
         hostile_run(args.model, texts, args.clients, args.max_seconds)
         return
-    results = {}
-    for name, max_batch in (("batched", 64), ("one_at_a_time", 1)):
-        process, url = start_server(args.model, max_batch)
-        try:
-            asyncio.run(load(url, [good(text) for text in texts[:64]], args.clients))  # warm-up
-            results[name] = {"max_batch": max_batch, **asyncio.run(load(url, [good(text) for text in texts], args.clients))}
-            results[name]["served"] = httpx.get(f"{url}/model").json()["served"]
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-        print(name, results[name])
-    results["batching_speedup"] = round(results["batched"]["requests_per_second"] / results["one_at_a_time"]["requests_per_second"], 2)
-    print("batching speedup:", results["batching_speedup"])
-    save("serve_load", {"model": args.model, "clients": args.clients, **results})
+    save("serve_load", {"model": args.model, "clients": args.clients, **batched_vs_one_at_a_time(args.model, texts, args.clients)})
 
 
 if __name__ == "__main__":

@@ -201,3 +201,105 @@ def test_onnx_export_of_a_bert_predicts_like_torch(tiny_bert, tmp_path):
     texts = ["Amazing food, excellent service!", "Awful.", "", "ok " * 80]
     torch_proba = load_predictor(tmp_path / "bert").predict_proba(texts)
     assert np.abs(load_predictor(tmp_path / "onnx").predict_proba(texts) - torch_proba).max() < 1e-4
+
+
+# --------------------------------------------------------------------------- batching by a token budget
+
+
+@settings(max_examples=200, deadline=None)
+@given(lengths=st.lists(st.integers(0, 300), max_size=80), batch_size=st.integers(1, 40),
+       max_tokens=st.none() | st.integers(1, 2000))
+def test_token_budget_batches_cover_every_row_once_within_the_budget(lengths, batch_size, max_tokens):
+    from reviewstars.tokenization import padded_batches
+
+    ids = [[7 + r] * n for r, n in enumerate(lengths)]
+    batches = list(padded_batches(ids, batch_size, pad_id=0, max_tokens=max_tokens))
+    rows = np.concatenate([b[0] for b in batches]) if batches else np.array([], dtype=int)
+    assert sorted(rows.tolist()) == list(range(len(ids)))  # each row exactly once
+    assert rows.tolist() == np.argsort(lengths, kind="stable").tolist()  # length-sorted: `rows` puts results back
+    for batch_rows, input_ids, mask in batches:
+        assert 1 <= len(batch_rows) <= batch_size
+        assert input_ids.shape == mask.shape == (len(batch_rows), max(lengths[i] for i in batch_rows))
+        if max_tokens is not None and len(batch_rows) > 1:
+            assert input_ids.size <= max_tokens
+        for r, i in enumerate(batch_rows):
+            assert mask[r].sum() == lengths[i] and input_ids[r, : lengths[i]].tolist() == ids[i]
+            assert not input_ids[r, lengths[i] :].any()
+    if max_tokens is None:  # no budget: the fixed-size batches of before
+        assert [len(b[0]) for b in batches[:-1]] == [batch_size] * (len(batches) - 1)
+
+
+def test_a_token_budget_fills_each_batch_as_far_as_it_goes():
+    from reviewstars.tokenization import padded_batches
+
+    ids = [[1] * n for n in (10, 10, 10, 10, 50, 50, 200)]
+    shapes = [b[1].shape for b in padded_batches(ids, 16, max_tokens=100)]
+    assert shapes == [(4, 10), (2, 50), (1, 200)]  # the 200-token review is over budget: it goes alone
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 7, 1000])
+def test_encoded_chunks_equal_one_encode(scratch_model, chunk):
+    from reviewstars.tokenization import encode, encoded_chunks
+
+    tokenizer = load_predictor(scratch_model).tokenizer
+    texts = ODD_TEXTS * 2
+    whole = encode(tokenizer, texts, 32, "head+tail")
+    chunks = list(encoded_chunks(tokenizer, texts, 32, "head+tail", chunk))
+    assert [ids for part in chunks for ids in part] == whole
+    assert len(chunks) == (1 if chunk is None else -(-len(texts) // chunk))
+    assert list(encoded_chunks(tokenizer, [], 32, "head+tail", chunk)) == []
+
+
+def test_the_gpu_batching_gives_the_cpu_predictions(tiny_bert, tiny_data):
+    """What CUDA does (token-budget batches, chunks tokenized ahead on a thread), run on the CPU."""
+    from reviewstars.models.transformer import Batching, TransformerPredictor
+
+    model, tokenizer = tiny_bert
+    predictor = TransformerPredictor(model, tokenizer, max_length=64)
+    texts = pd.read_parquet(tiny_data / "validation.parquet")["text"].tolist()[:60] + ODD_TEXTS
+    assert predictor.batching() == Batching(rows=16) and predictor.batching(8) == Batching(rows=8)  # the CPU's: as before
+    expected = predictor.proba_in_batches(texts, predictor.batching())
+    gpu_like = predictor.proba_in_batches(texts, Batching(rows=1024, tokens=300, chunk=16))
+    assert np.abs(gpu_like - expected).max() < 1e-5
+    assert predictor.predict_proba([]).shape == (0, 5)
+
+
+def test_mixed_precision_is_for_cuda_only(tiny_bert):
+    """On a CPU bf16 is never switched on: predictions stay the fp32 ones, bit for bit."""
+    import torch
+
+    from reviewstars.models.transformer import TransformerPredictor
+
+    model, tokenizer = tiny_bert
+    predictor = TransformerPredictor(model, tokenizer, max_length=64)
+    with predictor._precision():
+        assert not torch.is_autocast_enabled("cpu") and not torch.is_autocast_enabled("cuda")
+    fp32 = predictor.predict_proba(ODD_TEXTS)
+    predictor.mixed_precision = False
+    assert np.array_equal(predictor.predict_proba(ODD_TEXTS), fp32)
+
+
+def test_device_cpu_predicts_as_auto_does_on_a_cpu_machine(scratch_model, tiny_data):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("auto is a GPU here")
+    texts = pd.read_parquet(tiny_data / "validation.parquet")["text"].tolist()[:40] + ODD_TEXTS
+    forced, auto = load_predictor(scratch_model, device="cpu"), load_predictor(scratch_model)
+    assert forced.device.type == auto.device.type == "cpu"
+    assert np.array_equal(forced.predict_proba(texts), auto.predict_proba(texts))
+
+
+@pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs a CUDA GPU")
+def test_on_cuda_bf16_batches_by_tokens_and_agrees_with_fp32(scratch_model, tiny_data):
+    from reviewstars.models.transformer import CUDA_TOKENS_PER_BATCH
+
+    texts = pd.read_parquet(tiny_data / "validation.parquet")["text"].tolist() + ODD_TEXTS
+    on_cpu = load_predictor(scratch_model, device="cpu").predict_proba(texts)
+    predictor = load_predictor(scratch_model, device="cuda")
+    assert predictor.batching().tokens == CUDA_TOKENS_PER_BATCH
+    bf16 = predictor.predict_proba(texts)
+    predictor.mixed_precision = False
+    assert np.abs(predictor.predict_proba(texts) - on_cpu).max() < 1e-4
+    assert np.abs(bf16 - on_cpu).max() < 0.05
+    assert (bf16.argmax(1) == on_cpu.argmax(1)).mean() >= 0.95

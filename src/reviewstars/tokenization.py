@@ -112,20 +112,55 @@ def encode(tokenizer, texts: Sequence[str], max_length: int = 256, strategy: str
     return [prefix + truncate(ids, budget, strategy) + suffix for ids in pieces]
 
 
-def padded_batches(ids: Sequence[Sequence[int]], batch_size: int, pad_id: int = 0):
+def padded_batches(ids: Sequence[Sequence[int]], batch_size: int, pad_id: int = 0, max_tokens: int | None = None):
     """Yield (rows, input_ids, attention_mask) over length-sorted batches: reviews of
     similar length share a batch, so padding (wasted compute) stays small. `rows` says
-    where each batch row came from, so callers put results back in input order."""
-    order = np.argsort([len(x) for x in ids], kind="stable")
-    for start in range(0, len(ids), batch_size):
-        rows = order[start : start + batch_size]
-        width = max(len(ids[i]) for i in rows)
+    where each batch row came from, so callers put results back in input order.
+
+    A batch holds at most `batch_size` reviews and, with `max_tokens`, at most that many
+    padded tokens (rows x its longest review): a GPU gets batches of even cost, many short
+    reviews or a few long ones. A review longer than `max_tokens` still goes, alone.
+    """
+    lengths = np.array([len(x) for x in ids], dtype=np.int64)
+    order = np.argsort(lengths, kind="stable")
+    start = 0
+    while start < len(order):
+        rows = order[start : start + rows_that_fit(lengths[order[start : start + batch_size]], max_tokens)]
+        start += len(rows)
+        width = int(lengths[rows].max())
         input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
         attention_mask = np.zeros((len(rows), width), dtype=np.int64)
         for r, i in enumerate(rows):
             input_ids[r, : len(ids[i])] = ids[i]
             attention_mask[r, : len(ids[i])] = 1
         yield rows, input_ids, attention_mask
+
+
+def rows_that_fit(sorted_lengths: np.ndarray, max_tokens: int | None) -> int:
+    """How many of these length-sorted reviews (at least one) fit in `max_tokens` padded tokens."""
+    if max_tokens is None:
+        return len(sorted_lengths)
+    padded = np.arange(1, len(sorted_lengths) + 1) * sorted_lengths  # the first k rows padded to the k-th length
+    return max(1, int(np.count_nonzero(padded <= max_tokens)))  # non-decreasing, so the fitting ones come first
+
+
+def encoded_chunks(tokenizer, texts: Sequence[str], max_length: int, strategy: str, chunk: int | None = None):
+    """`encode` `chunk` texts at a time (all at once when None), tokenizing the next chunk on
+    a CPU thread while the caller works on this one: a GPU need not wait for the tokenizer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    size = chunk or max(len(texts), 1)
+    parts = [texts[start : start + size] for start in range(0, len(texts), size)]
+    if len(parts) <= 1:
+        yield from (encode(tokenizer, part, max_length, strategy) for part in parts)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reviewstars-tokenize") as thread:
+        pending = thread.submit(encode, tokenizer, parts[0], max_length, strategy)
+        for part in parts[1:]:
+            ready = pending.result()
+            pending = thread.submit(encode, tokenizer, part, max_length, strategy)
+            yield ready
+        yield pending.result()
 
 
 def cache_dir() -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -10,14 +12,33 @@ import torch
 
 from .. import STARS
 from ..artifacts import atomic_dir
+from ..devices import half_precision_dtype
 from ..errors import ModelError
-from ..tokenization import encode, padded_batches
+from ..tokenization import encoded_chunks, padded_batches
 from .base import StarPredictor, torch_layer_parameters
 from .first_token import FirstTokenClassifier
 from .folder import SECTION, info_of, section, temperature_of
 from .pretrained import hub_error, resolve, stars_of_labels
 
 KIND = "transformer"
+
+#: On CUDA a batch is as many length-sorted reviews as fit in this many padded tokens
+#: (~400 validation reviews at `--max-length 128`, 82 tokens each on average), at most
+#: `CUDA_MAX_ROWS` unless the caller gives a batch size.
+CUDA_TOKENS_PER_BATCH = 32_768
+CUDA_MAX_ROWS = 1024
+#: Texts tokenized at a time on CUDA: the next chunk on a CPU thread while the GPU runs this one.
+CUDA_CHUNK_TEXTS = 1024
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How predictions are cut: at most `rows` reviews and `tokens` padded tokens a batch,
+    texts tokenized `chunk` at a time (None: no token limit, all texts at once)."""
+
+    rows: int
+    tokens: int | None = None
+    chunk: int | None = None
 
 
 class TransformerPredictor(StarPredictor):
@@ -31,6 +52,7 @@ class TransformerPredictor(StarPredictor):
 
     def __init__(self, model, tokenizer, max_length: int = 256, truncation: str = "head+tail", info: dict | None = None):
         self.model, self.tokenizer = model.eval(), tokenizer
+        self.mixed_precision = True  # bf16 (or fp16) on CUDA; False: fp32 everywhere (to compare)
         self.max_length, self.truncation = max_length, truncation
         self.info = dict(info or {})
         self.column_stars = stars_of_labels(model.config.id2label)
@@ -45,19 +67,53 @@ class TransformerPredictor(StarPredictor):
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
     def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        ids = encode(self.tokenizer, list(texts), self.max_length, self.truncation)
-        proba = np.zeros((len(ids), len(STARS)), dtype=np.float32)
-        with torch.inference_mode():
-            for rows, input_ids, attention_mask in padded_batches(ids, batch_size or self.default_batch_size, self.tokenizer.pad_token_id or 0):
-                logits = self.logits(torch.from_numpy(input_ids).to(self.device), torch.from_numpy(attention_mask).to(self.device))
-                proba[rows] = logits.float().softmax(dim=-1).cpu().numpy()
+        proba = self.proba_in_batches(list(texts), self.batching(batch_size))
         # Put columns in star order, whatever the checkpoint's class order.
         return proba[:, np.argsort(self.column_stars)]
 
-    @property
-    def default_batch_size(self) -> int:
-        """16 on a CPU (measured: MiniLM 93 reviews/s at 16 and 32, 85 at 64), 64 on an accelerator."""
-        return 16 if self.device.type == "cpu" else 64
+    def batching(self, batch_size: int | None = None) -> Batching:
+        """How `predict_proba` cuts its work on this model's device; `batch_size` caps the reviews a batch.
+
+        A CPU: batches of 16 (measured: MiniLM 93 reviews/s at 16 and 32, 85 at 64); MPS: 64.
+        CUDA: as many reviews as fit in `CUDA_TOKENS_PER_BATCH` padded tokens (a fixed count
+        leaves a GPU idle on short reviews), tokenized a chunk ahead of the GPU.
+        """
+        if self.device.type == "cuda":
+            return Batching(rows=batch_size or CUDA_MAX_ROWS, tokens=CUDA_TOKENS_PER_BATCH, chunk=CUDA_CHUNK_TEXTS)
+        return Batching(rows=batch_size or (16 if self.device.type == "cpu" else 64))
+
+    def proba_in_batches(self, texts: list[str], batching: Batching) -> np.ndarray:
+        """Class probabilities (the checkpoint's class order) for each text, in input order."""
+        chunks = encoded_chunks(self.tokenizer, texts, self.max_length, self.truncation, batching.chunk)
+        parts = [self._proba_of_ids(ids, batching) for ids in chunks]
+        return np.concatenate(parts) if parts else np.zeros((0, len(STARS)), dtype=np.float32)
+
+    def _proba_of_ids(self, ids: list[list[int]], batching: Batching) -> np.ndarray:
+        """One copy back from the device for all batches: a GPU runs on while the next batch is padded."""
+        where, parts = [], []
+        with torch.inference_mode(), self._precision():
+            for rows, input_ids, attention_mask in padded_batches(ids, batching.rows, self.tokenizer.pad_token_id or 0, batching.tokens):
+                where.append(rows)
+                parts.append(self.logits(self._to_device(input_ids), self._to_device(attention_mask)).float().softmax(dim=-1))
+        proba = np.zeros((len(ids), len(STARS)), dtype=np.float32)
+        if parts:
+            proba[np.concatenate(where)] = torch.cat(parts).cpu().numpy()
+        return proba
+
+    def _precision(self):
+        """bf16 autocast on CUDA (fp16 where bf16 is missing): tensor cores, many times fp32's
+        rate. The target is the same star as fp32 on >= 99.5% of reviews (`benchmarks/gpu.py`
+        measures it). Elsewhere, or with `mixed_precision` off, fp32 as the model was trained."""
+        if self.device.type != "cuda" or not self.mixed_precision:
+            return nullcontext()
+        return torch.autocast("cuda", dtype=half_precision_dtype())
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        """To a CUDA device from pinned memory without waiting for the copy; elsewhere a plain move."""
+        tensor = torch.from_numpy(array)
+        if self.device.type == "cuda":
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor.to(self.device)
 
     @property
     def num_parameters(self) -> int:

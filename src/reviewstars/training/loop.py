@@ -29,6 +29,7 @@ from ..artifacts import is_main_process, write_json
 from ..errors import TrainingInterrupted
 from ..progress import note, warn
 from ..tokenization import tokenize_dataset
+from .autobatch import AUTO, DEFAULT_LEARNING_RATE, FIRST, settle_batch_size, training_autocast
 from .budget import ClockScheduleTrainer, TrainingClock, measure_seconds_per_step, plan_budget, too_small_budget
 from .checkpoints import PLAN_FILE, StopOnInterrupt, checkpoints_of, last_complete_checkpoint, signals_save
 from .display import TrainingProgress
@@ -50,7 +51,7 @@ def _arguments(settings, checkpoints: Path, under_budget: bool, use_cpu: bool) -
         output_dir=str(checkpoints),
         per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.batch_size * 4,
-        learning_rate=settings.learning_rate or 5e-5,
+        learning_rate=settings.learning_rate or DEFAULT_LEARNING_RATE,
         weight_decay=settings.weight_decay,
         warmup_steps=settings.warmup,
         lr_scheduler_type="linear",
@@ -72,7 +73,8 @@ def _arguments(settings, checkpoints: Path, under_budget: bool, use_cpu: bool) -
         seed=settings.seed,
         data_seed=settings.seed,
         disable_tqdm=True,  # our own progress display follows the run
-        dataloader_num_workers=0,
+        dataloader_num_workers=2 if use_cuda else 0,  # a GPU step is short: batches are collated beside it
+        dataloader_persistent_workers=use_cuda,  # not forked again for every pass and every evaluation
         dataloader_pin_memory=use_cuda,
         use_cpu=use_cpu or cpu_processes,
         ddp_backend="gloo" if cpu_processes else None,
@@ -102,16 +104,22 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
 
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(output) / "runs")
     under_budget = bool(settings.time_budget)
-    args = _arguments(settings, checkpoints, under_budget, use_cpu)
+    auto_batch = settings.batch_size == AUTO
+    args = _arguments(replace(settings, batch_size=FIRST) if auto_batch else settings, checkpoints, under_budget, use_cpu)
     device = args.device  # under torchrun this joins the process group
-    global_batch = settings.batch_size * args.world_size
 
     plan_path = checkpoints / PLAN_FILE
     resume_from = last_complete_checkpoint(checkpoints, remove_incomplete=is_main_process()) if settings.resume else None
-    if resume_from and plan_path.is_file():
-        plan = json.loads(plan_path.read_text())  # the same plan, clock and deadline as the interrupted run
+    saved_plan = json.loads(plan_path.read_text()) if resume_from and plan_path.is_file() else None
+    if auto_batch:  # the batch it settles on sets the Trainer's batch sizes and learning rate
+        settings, auto_record = settle_batch_size(settings, model, train_tokens, tokenizer, args, saved_plan)
+        args = _arguments(settings, checkpoints, under_budget, use_cpu)
+    global_batch = settings.batch_size * args.world_size
+    if saved_plan is not None:
+        plan = saved_plan  # the same plan, clock and deadline as the interrupted run
     elif under_budget:
-        step_s, eval_s = measure_seconds_per_step(model.to(device), train_tokens, collator, settings.batch_size)
+        with training_autocast(args):  # the Trainer's precision, or a GPU's plan is far too slow
+            step_s, eval_s = measure_seconds_per_step(model.to(device), train_tokens, collator, settings.batch_size)
         # Each process measured its own speed; all follow the first one's plan.
         plan = from_main_process(plan_budget(settings.time_budget, time.time() - started, step_s, eval_s, settings.batch_size,
                                              len(dev_tokens), len(train_tokens), processes=args.world_size))
@@ -120,6 +128,8 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         plan = {"max_steps": steps, "train_examples": len(train_tokens), "passes_over_data": settings.epochs}
     if args.world_size > 1:
         plan = {**plan, "processes": args.world_size, "global_batch": global_batch}
+    if auto_batch:
+        plan = {**plan, "auto_batch": auto_record}
     if is_main_process():
         write_json(plan_path, plan)
         _announce(name, plan, started)
@@ -178,6 +188,10 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
 
 def _announce(name: str, plan: dict[str, Any], started: float) -> None:
     """Say what the run will do before it does it, and warn when it cannot work."""
+    auto = plan.get("auto_batch")
+    if auto:
+        note(f"{name}: --batch-size auto: {auto['batch_size']} reviews a step, learning rate {auto['learning_rate']:.3g} "
+             f"({auto['learning_rate_scaling']})")
     if "deadline" not in plan:
         note(f"{name}: {plan['max_steps']:,} steps, {plan['passes_over_data']:g} passes over {plan['train_examples']:,} reviews")
         return

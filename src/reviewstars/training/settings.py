@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..options import Settings, setting
 from ..tokenization import TRUNCATIONS
+from .autobatch import parse_batch_size
 
 
 def parse_duration(text: str | float | None) -> float | None:
@@ -28,7 +29,9 @@ class TrainSettings(Settings):
 
     time_budget: float | None = setting(
         None, "Train as well as possible within this wall-clock time (30m, 1h, 90s).", parse=parse_duration, above=0)
-    batch_size: int = setting(16, "Reviews per step (the lesson's 16).", at_least=1)
+    batch_size: int | str = setting(
+        16, "Reviews per step (the lesson's 16), or auto: on a CUDA GPU the largest that still speeds up a step "
+        "(up to 128, the learning rate scaled linearly from batch 16's); 16 without one.", at_least=1, parse=parse_batch_size)
     learning_rate: float | None = setting(
         None, "Peak learning rate (default: the kind's own, 5e-5 fine-tuning, 5e-4 from scratch).", above=0)
     epochs: float = setting(3.0, "Passes over the data (ignored with --time-budget).", above=0)
