@@ -42,10 +42,11 @@ class TrainResult:
         return {k: v for k, v in asdict(self).items() if k not in ("log_history", "metrics", "output")}
 
 
-def column(header: str, fmt: str | Callable[[Any], str] = "{}", *, default: Any = None) -> Any:
+def column(header: str, fmt: str | Callable[[Any], str] = "{}", *, default: Any = None, terminal: bool = True) -> Any:
     """A leaderboard field, with its table header and how a cell shows it ("-" when None):
-    a format string for the field's value, or a function of the whole row."""
-    return field(default=default, metadata={"header": header, "format": fmt})
+    a format string for the field's value, or a function of the whole row. `terminal=False`
+    keeps a column to the report and the JSON, so the terminal's table stays readable."""
+    return field(default=default, metadata={"header": header, "format": fmt, "terminal": terminal})
 
 
 def _with_interval(name: str, digits: int) -> Callable[[Any], str]:
@@ -62,14 +63,14 @@ class LeaderboardRow:
     accuracy: float = column("accuracy (95% CI)", _with_interval("accuracy", 4))
     macro_f1: float = column("macro-F1 (95% CI)", _with_interval("macro_f1", 4))
     mae: float = column("MAE (stars)", "{:.3f}")
-    off_by_one_accuracy: float = column("off-by-one", "{:.4f}")
+    off_by_one_accuracy: float = column("off-by-one", "{:.4f}", terminal=False)
     ece: float | None = column("ECE", "{:.3f}")
-    ece_uncalibrated: float | None = column("ECE uncalibrated", "{:.3f}")
-    parameters: int | None = column("parameters", "{:,}")
+    ece_uncalibrated: float | None = column("ECE uncalibrated", "{:.3f}", terminal=False)
+    parameters: int | None = column("parameters", "{:,}", terminal=False)
     train_seconds: float | None = column("train s", "{:,.0f}")
     train_examples_seen: int | None = column("reviews seen", "{:,}")
     budget_share_in_steps: float | None = column("budget in steps", "{:.0%}")
-    predictions_per_second: float | None = column("predictions/s", "{:,.0f}")
+    predictions_per_second: float | None = column("predictions/s", "{:,.0f}", terminal=False)
     kind: str = ""
     rank: int = 0
     tied: bool = False                       # shares its rank: the paired test cannot separate them
@@ -82,18 +83,18 @@ class LeaderboardRow:
     settings: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
-    def columns() -> list:
-        return [f for f in fields(LeaderboardRow) if "header" in f.metadata]
+    def columns(terminal: bool = False) -> list:
+        return [f for f in fields(LeaderboardRow) if "header" in f.metadata and (f.metadata["terminal"] or not terminal)]
 
-    def cells(self) -> list[str]:
+    def cells(self, terminal: bool = False) -> list[str]:
         out = []
-        for f in self.columns():
+        for f in self.columns(terminal):
             value, fmt = getattr(self, f.name), f.metadata["format"]
             out.append("-" if value is None else fmt(self) if callable(fmt) else fmt.format(value))
         return out
 
 
-def leaderboard_table(rows: list[LeaderboardRow]) -> tuple[list[str], list[list[str]]]:
+def leaderboard_table(rows: list[LeaderboardRow], terminal: bool = False) -> tuple[list[str], list[list[str]]]:
     """(header, cells) with the rank first, "=" marking a shared rank: what every view shows."""
-    header = ["rank"] + [f.metadata["header"] for f in LeaderboardRow.columns()]
-    return header, [[f"{row.rank}{'=' if row.tied else ''}", *row.cells()] for row in rows]
+    header = ["rank"] + [f.metadata["header"] for f in LeaderboardRow.columns(terminal)]
+    return header, [[f"{row.rank}{'=' if row.tied else ''}", *row.cells(terminal)] for row in rows]

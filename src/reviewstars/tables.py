@@ -48,10 +48,10 @@ def confusion_table(metrics: dict[str, Any]) -> Table:
 
 
 def leaderboard(rows: Sequence[LeaderboardRow], title: str) -> Table:
-    header, cells = leaderboard_table(list(rows))
+    header, cells = leaderboard_table(list(rows), terminal=True)
     table = Table(title=escape(title))
     for column in header:
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(column, justify="left" if column == "model" else "right", overflow="fold")
     for row in cells:
         table.add_row(*map(escape, row))
     return table
