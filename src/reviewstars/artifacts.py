@@ -1,7 +1,8 @@
 """Atomic writes: a crash never leaves a half-written file or model folder behind.
 
 Files go to a temporary sibling and are renamed into place (rename is atomic on POSIX);
-folders are built beside their destination and swapped in whole.
+folders are built beside their destination and swapped in whole. Both get the modes
+any file would get (0666 / 0777 less the umask), not the private 0600 / 0700 of tempfile.
 """
 
 from __future__ import annotations
@@ -21,10 +22,35 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def current_umask() -> int:
+    """Read from /proc where Linux allows: `os.umask` can only read it by changing it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _temporary_file(path: Path) -> tuple[int, str]:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~current_umask())
+    return fd, tmp
+
+
+def _temporary_dir(path: Path) -> Path:
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(staging, 0o777 & ~current_umask())
+    return staging
+
+
 def write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temporary_file(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -62,7 +88,7 @@ def atomic_dir(path: str | Path, keep_existing: bool = False) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    staging = _temporary_dir(path)
     try:
         yield staging
     except BaseException:
@@ -96,7 +122,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     it replaces `path` only when the block ends without error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temporary_file(path)
     os.close(fd)
     try:
         yield Path(tmp)
