@@ -8,6 +8,8 @@ section of `config.json` in one place.
     metrics.json           scores on the held-out split, confusion_matrix.png beside them
     learning_curve.json/png
     README.md              the model card
+    checkpoints/, runs/    a training's checkpoints (to --resume from) and TensorBoard logs
+    .lock                  held while a training writes the folder
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ CONFUSION_FILE = "confusion_matrix.png"
 CARD_FILE = "README.md"
 LEARNING_CURVE_JSON = "learning_curve.json"
 LEARNING_CURVE_PNG = "learning_curve.png"
+CHECKPOINTS = "checkpoints"
+LOGS = "runs"
+LOCK_FILE = ".lock"
 
 
 def section(kind: str, **fields: Any) -> dict[str, Any]:
@@ -76,3 +81,14 @@ def info_of(found: dict[str, Any], *own: str) -> dict[str, Any]:
 def read_metrics(folder: str | Path) -> dict[str, Any] | None:
     path = Path(folder) / METRICS_FILE
     return read_json(path) if path.is_file() else None
+
+
+def check_max_length(tokenizer, max_length, name: str) -> None:
+    """`max_length` must leave room for text beside the tokenizer's own special tokens."""
+    from ..tokenization import special_frame
+
+    prefix, suffix = special_frame(tokenizer)
+    frame = len(prefix) + len(suffix)
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= frame:
+        raise ModelError(f"{name} {max_length!r} leaves no room for text: it must be an integer above {frame} "
+                         f"(the tokenizer's own {frame} special tokens)")

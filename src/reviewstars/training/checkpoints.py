@@ -14,9 +14,9 @@ from typing import Callable
 from transformers import TrainerCallback
 
 from ..artifacts import atomic_dir, is_main_process
+from ..models.folder import CHECKPOINTS
 from .distributed import main_process_first, shared_max
 
-CHECKPOINTS = "checkpoints"
 PLAN_FILE = "plan.json"
 VOCABULARY = "vocabulary"
 
