@@ -55,8 +55,12 @@ class FrameWriter:
             self.handle.write(text if text.endswith("\n") else text + "\n")
 
     def __exit__(self, kind, error, trace):
-        if self.parquet is not None:
-            self.parquet.close()
-        if self.handle is not None:
-            self.handle.close()
+        try:
+            if self.parquet is not None:
+                self.parquet.close()
+            if self.handle is not None:
+                self.handle.close()
+        except BaseException as failure:  # a signal while closing, too: the temporary file still goes
+            self._atomic.__exit__(type(failure), failure, failure.__traceback__)
+            raise
         return self._atomic.__exit__(kind, error, trace)

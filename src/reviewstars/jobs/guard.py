@@ -1,5 +1,5 @@
-"""What protects a training's output: one training per model folder at a time, and a
-folder that is replaced only by a complete new model.
+"""What protects a job's output: one training per model folder at a time, a folder that
+is replaced only by a complete new model, and no half-written file left by SIGTERM.
 
 A training writes its checkpoints into `--output` as it goes (so `--resume` finds them),
 but builds the new model folder beside the old one: the old model stays whole and
@@ -13,12 +13,14 @@ import functools
 import inspect
 import os
 import shutil
+import signal
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..artifacts import is_main_process, replace_dir
-from ..errors import ReviewstarsError
+from ..errors import ReviewstarsError, Terminated
 from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOCK_FILE, LOGS
 
 #: What a new model folder keeps of the old one: checkpoints to resume from, logs, the lock being held.
@@ -139,3 +141,20 @@ def undo_additions(output: Path, before: set[str] | None) -> None:
         else:
             entry.unlink()
 
+
+@contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """SIGTERM raises `Terminated` for the duration, so that open atomic writes remove
+    their temporary files, and the process ends with one line and code 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum, _frame):
+        raise Terminated("terminated (SIGTERM): the output was not written")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

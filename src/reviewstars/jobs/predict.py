@@ -15,6 +15,7 @@ from ..errors import DataError, ReviewstarsError
 from ..models import StarPredictor, load_predictor
 from ..models.base import prediction_rows
 from ..progress import progress_bar
+from .guard import terminate_cleanly
 
 
 def opened(model: str | Path | StarPredictor, device: str | None = None) -> StarPredictor:
@@ -54,7 +55,8 @@ def predict_file(
     Reads and writes `chunk_rows` rows at a time (memory stays bounded), predicts each
     chunk in length-sorted batches, and writes rows back in input order. With a shard
     "i/N" it rates rows i, i+N, ... and adds their input `row` so `merge_predictions`
-    can put N outputs back together. The output appears only when it is complete.
+    can put N outputs back together. The output appears only when it is complete;
+    SIGTERM leaves no temporary file.
     """
     output = Path(output)
     if output.suffix.lower() not in FILE_FORMATS:
@@ -66,7 +68,7 @@ def predict_file(
     total = count_rows(source)
     rows = seen = 0
     started = time.perf_counter()
-    with FrameWriter(output) as writer, progress_bar("predicting", total=None if total is None else -(-(total - index) // count)) as advance:
+    with terminate_cleanly(), FrameWriter(output) as writer, progress_bar("predicting", total=None if total is None else -(-(total - index) // count)) as advance:
         for chunk in iter_text_chunks(source, column, chunk_rows):
             mine = [(seen + k, text) for k, text in enumerate(chunk) if (seen + k) % count == index]
             seen += len(chunk)
@@ -111,6 +113,6 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
     if merged["row"].duplicated().any() or (len(merged) and merged["row"].iloc[-1] != len(merged) - 1):
         raise ReviewstarsError("the shard outputs overlap or miss rows: give every shard 0/N..N-1/N once")
     output = Path(output)
-    with FrameWriter(output) as writer:
+    with terminate_cleanly(), FrameWriter(output) as writer:
         writer.write(merged.drop(columns="row"))
     return {"rows": len(merged), "output": str(output), "parts": len(parts)}
