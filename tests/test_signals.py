@@ -1,4 +1,5 @@
-"""Real processes, real signals: SIGTERM during training and during `predict --file`."""
+"""Real processes, real signals: SIGTERM during training and during `predict --file`, and a
+resumed `--time-budget` run that goes on with the clock of the run it continues."""
 
 from __future__ import annotations
 
@@ -43,6 +44,45 @@ def test_sigterm_saves_a_checkpoint_like_ctrl_c_and_the_run_resumes(tiny_data, t
     final = _state(last_complete_checkpoint(output / "checkpoints"))
     assert final["global_step"] == final["max_steps"] > step
     assert load_predictor(output).predict(["amazing food, excellent service"]).shape == (1,)
+
+
+def _signal_when(command: list[str], appears: Path, after_seconds: float, signum: int, log: Path) -> int:
+    """Start `command`, send `signum` `after_seconds` after `appears` exists; its exit code."""
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr)
+        while not appears.exists() and process.poll() is None:
+            time.sleep(0.01)
+        time.sleep(after_seconds)
+        process.send_signal(signum)
+        return process.wait(timeout=120)
+
+
+def test_a_resumed_time_budget_run_continues_the_same_clock(tiny_data, tmp_path, vocabulary):
+    output = tmp_path / "budget"
+    command = _train_command(tiny_data, output, "--tokenizer", str(vocabulary), "--time-budget", "16s")
+    plan_file = output / "checkpoints" / "plan.json"  # written when the plan is made, as training starts
+    code = _signal_when(command, plan_file, 6.0, signal.SIGINT, tmp_path / "first.stderr")
+    assert code == 130, (tmp_path / "first.stderr").read_text()[-2000:]
+    plan = json.loads(plan_file.read_text())
+    stopped = _state(last_complete_checkpoint(output / "checkpoints"))
+    clock_at_stop = stopped["stateful_callbacks"]["TrainingClock"]["attributes"]["elapsed"]
+
+    resumed = _run(command + ["--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads(plan_file.read_text())["deadline"] == plan["deadline"]
+    final = _state(last_complete_checkpoint(output / "checkpoints"))
+    assert final["global_step"] > stopped["global_step"]
+    # The clock went on from its reading at the stop and ended at the first run's deadline...
+    clock_at_end = final["stateful_callbacks"]["TrainingClock"]["attributes"]["elapsed"]
+    assert plan["deadline"] <= clock_at_end <= plan["deadline"] + 3
+    # ...so the resumed run trained for the rest of the budget, not for a whole new one.
+    resumed_seconds = json.loads((output / "config.json").read_text())["reviewstars"]["training"]["train_seconds"]
+    assert resumed_seconds < plan["deadline"] - clock_at_stop + 3.5, (resumed_seconds, plan["deadline"], clock_at_stop)
+    # Past its warm-up the learning rate only falls: the resumed run does not warm up again.
+    rates = [(entry["step"], entry["learning_rate"]) for entry in final["log_history"] if "learning_rate" in entry]
+    before = [rate for step, rate in rates if step <= stopped["global_step"]]
+    after = [rate for step, rate in rates if step > stopped["global_step"]]
+    assert before and after and after[0] <= before[-1] and after == sorted(after, reverse=True), rates
 
 
 def test_sigterm_during_predict_file_leaves_no_temporary_file(linear_model, tmp_path):
