@@ -66,7 +66,14 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    return write_bytes(path, text.encode("utf-8"))
+    return write_bytes(path, encodable(text).encode("utf-8"))
+
+
+def encodable(text: str) -> str:
+    """A lone surrogate (a file name's undecodable byte, as Python reads it) as its
+    `\\udcxx` escape: UTF-8 cannot hold it, and in a JSON string the escape reads back as
+    the very same character."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def write_json(path: str | Path, obj: Any) -> Path:

@@ -15,11 +15,12 @@ section of `config.json` in one place.
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
 from .. import STARS
-from ..artifacts import read_json
+from ..artifacts import encodable, read_json
 from ..errors import ModelError
 
 CONFIG_FILE = "config.json"
@@ -41,7 +42,7 @@ def section(kind: str, **fields: Any) -> dict[str, Any]:
 
 def config_text(kind: str, **fields: Any) -> str:
     """A whole `config.json` for kinds that have no config of their own (linear, ensemble)."""
-    return json.dumps({SECTION: section(kind, **fields)}, indent=2, ensure_ascii=False) + "\n"
+    return encodable(json.dumps({SECTION: section(kind, **fields)}, indent=2, ensure_ascii=False)) + "\n"
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
@@ -81,6 +82,30 @@ def info_of(found: dict[str, Any], *own: str) -> dict[str, Any]:
 def read_metrics(folder: str | Path) -> dict[str, Any] | None:
     path = Path(folder) / METRICS_FILE
     return read_json(path) if path.is_file() else None
+
+
+def check_weights(folder: str | Path) -> None:
+    """A safetensors file cut short (an interrupted copy, a full disk) fails here in one
+    line, not deep inside the loader."""
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        if not _whole_safetensors(file):
+            raise ModelError(f"{file}: truncated or not a safetensors file ({file.stat().st_size:,} bytes): "
+                             "copy the model again, or train it again")
+
+
+def _whole_safetensors(file: Path) -> bool:
+    """The layout: an 8-byte header length, a JSON header, then the tensors it lists, to the last byte."""
+    size = file.stat().st_size
+    try:
+        with file.open("rb") as handle:
+            (header_bytes,) = struct.unpack("<Q", handle.read(8))
+            if header_bytes > size - 8:
+                return False
+            header = json.loads(handle.read(header_bytes))
+        ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+    except (OSError, struct.error, ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return False
+    return 8 + header_bytes + max(ends, default=0) == size
 
 
 def check_max_length(tokenizer, max_length, name: str) -> None:
