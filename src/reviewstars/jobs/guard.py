@@ -102,7 +102,10 @@ def output_lock(output: Path) -> Iterator[None]:
 
 def _locked(path: Path, output: Path) -> int:
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise ReviewstarsError(f"--output {output}: cannot write there ({error.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
