@@ -89,7 +89,7 @@ def test_shards_merge_back_into_the_unsharded_output(linear_model, tmp_path):
     merged = tmp_path / "merged.parquet"
     merge_predictions(parts, merged)
     pd.testing.assert_frame_equal(pd.read_parquet(merged), pd.read_parquet(whole))
-    with pytest.raises(Exception, match="overlap or miss rows"):
+    with pytest.raises(Exception, match="shard 2/3 missing"):
         merge_predictions(parts[:2], tmp_path / "bad.parquet")
 
 

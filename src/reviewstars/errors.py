@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 
@@ -12,9 +13,17 @@ class ReviewstarsError(Exception):
 
 
 class TrainingInterrupted(ReviewstarsError):
-    """Ctrl-C during training: a checkpoint was saved; the message says how to resume."""
+    """Ctrl-C or SIGTERM during training: a checkpoint was saved; the message says how to resume."""
 
-    exit_code = 130  # the shell's convention for "ended by SIGINT"
+    def __init__(self, message: str, signal_number: int = signal.SIGINT):
+        super().__init__(message)
+        self.exit_code = 128 + signal_number  # the shell's convention: 130 after SIGINT, 143 after SIGTERM
+
+
+class Terminated(ReviewstarsError):
+    """SIGTERM during a job that writes a file: it stopped and removed what it had half written."""
+
+    exit_code = 143  # the shell's convention for "ended by SIGTERM"
 
 
 class DataError(ReviewstarsError):

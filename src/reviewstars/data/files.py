@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -26,6 +28,7 @@ FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=list(LAB
 
 # Label columns we understand, and how their values map onto labels 0..4.
 _LABEL_COLUMNS = {"label": 0, "stars": 1}  # column -> offset subtracted to get 0..4
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def split_of(path: Path) -> str:
@@ -200,6 +203,19 @@ def _label_column(path: Path, columns: Sequence[str]) -> str:
     raise DataError(path, f"no 'label' (0..4) or 'stars' (1..5) column (columns: {', '.join(map(str, columns))})")
 
 
+def _refuse_duplicates(path: Path, columns: Sequence[str]) -> None:
+    """Two columns of one name: which one holds the reviews is anyone's guess, so none is taken."""
+    twice = sorted(name for name, count in Counter(columns).items() if count > 1)
+    if twice:
+        raise DataError(path, f"column {', '.join(repr(name) for name in twice)} appears more than once: rename or drop the copies")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """JSON may carry half a UTF-16 pair ("\\ud800"), which no UTF-8 writer accepts: it
+    reads as U+FFFD, as the tokenizers read it."""
+    return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
 def _parquet_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -209,6 +225,7 @@ def _parquet_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
     except (pa.ArrowException, OSError) as error:
         raise DataError(path, f"not a readable Parquet file ({first_line(error)})") from None
     columns = parquet.schema_arrow.names
+    _refuse_duplicates(path, columns)
     read = [name for name in dict.fromkeys(("text", *_LABEL_COLUMNS, *wanted)) if name in columns]
 
     def rows():
@@ -249,6 +266,7 @@ def _csv_records(path: Path) -> _Records:
         raise DataError(path, "file is empty") from None
     header = [cell.strip().lower() for cell in first]
     if "text" in header or "label" in header or "stars" in header:
+        _refuse_duplicates(path, header)
         return _Records(header, _csv_header_rows(path, header, lines))
     if len(first) == 2 and _as_number(first[0]) is not None:
         return _Records(["stars", "text"], _yelp_csv_rows(path, [(first_line, first)], lines))
@@ -308,7 +326,9 @@ def _jsonl_records(path: Path) -> _Records:
             raise DataError(path, f"not valid JSON ({error.msg})", row=row, line=number) from None
         if not isinstance(record, dict):
             raise DataError(path, f"expected a JSON object, got {type(record).__name__}", row=row, line=number)
-        return record
+        if "\\u" not in line:  # half a UTF-16 pair can only come from a \u escape
+            return record
+        return {key: _without_lone_surrogates(value) for key, value in record.items()}
 
     first = parse(1, *head)
 

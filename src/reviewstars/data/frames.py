@@ -25,12 +25,17 @@ def read_frame(path: Path):
 
 
 class FrameWriter:
-    """Appends frames to a temporary file that becomes `output` only when all is written."""
+    """Appends frames to a temporary file that becomes `output` only when all is written.
 
-    def __init__(self, output: Path):
-        self.output, self.suffix = output, output.suffix.lower()
+    When nothing was written, `empty` (a frame with no rows) gives the file its header or
+    schema: a reader still finds a valid table, with no rows.
+    """
+
+    def __init__(self, output: Path, empty=None):
+        self.output, self.suffix, self.empty = output, output.suffix.lower(), empty
         self.parquet = None
         self.handle = None
+        self.written = False
 
     def __enter__(self):
         self._atomic = atomic_file(self.output)
@@ -40,6 +45,7 @@ class FrameWriter:
         return self
 
     def write(self, frame) -> None:
+        self.written = True
         if self.suffix == ".parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -55,8 +61,14 @@ class FrameWriter:
             self.handle.write(text if text.endswith("\n") else text + "\n")
 
     def __exit__(self, kind, error, trace):
-        if self.parquet is not None:
-            self.parquet.close()
-        if self.handle is not None:
-            self.handle.close()
+        try:
+            if kind is None and not self.written and self.empty is not None:
+                self.write(self.empty)
+            if self.parquet is not None:
+                self.parquet.close()
+            if self.handle is not None:
+                self.handle.close()
+        except BaseException as failure:  # a signal while closing, too: the temporary file still goes
+            self._atomic.__exit__(type(failure), failure, failure.__traceback__)
+            raise
         return self._atomic.__exit__(kind, error, trace)

@@ -15,6 +15,8 @@ from ..errors import DataError, ReviewstarsError
 from ..models import StarPredictor, load_predictor
 from ..models.base import prediction_rows
 from ..progress import progress_bar
+from .guard import terminate_cleanly
+from .shards import check_complete_set, read_shard, write_record
 
 
 def opened(model: str | Path | StarPredictor, device: str | None = None) -> StarPredictor:
@@ -66,29 +68,34 @@ def predict_file(
     total = count_rows(source)
     rows = seen = 0
     started = time.perf_counter()
-    with FrameWriter(output) as writer, progress_bar("predicting", total=None if total is None else -(-(total - index) // count)) as advance:
-        for chunk in iter_text_chunks(source, column, chunk_rows):
-            mine = [(seen + k, text) for k, text in enumerate(chunk) if (seen + k) % count == index]
-            seen += len(chunk)
-            if not mine:
-                continue
-            texts = [text for _, text in mine]
-            proba = predictor.predict_proba(texts, batch_size=batch_size)
-            frame = prediction_frame(texts, proba, column)
-            if count > 1:
-                frame.insert(0, "row", [row for row, _ in mine])
-            writer.write(frame)
-            rows += len(texts)
-            advance(len(texts))
+    sharded = count > 1
+    empty = prediction_frame([], np.zeros((0, len(STARS))), column, [] if sharded else None)
+    with terminate_cleanly():
+        with FrameWriter(output, empty) as writer, progress_bar("predicting", total=None if total is None else -(-(total - index) // count)) as advance:
+            for chunk in iter_text_chunks(source, column, chunk_rows):
+                mine = [(seen + k, text) for k, text in enumerate(chunk) if (seen + k) % count == index]
+                seen += len(chunk)
+                if not mine:
+                    continue
+                texts = [text for _, text in mine]
+                proba = predictor.predict_proba(texts, batch_size=batch_size)
+                writer.write(prediction_frame(texts, proba, column, [row for row, _ in mine] if sharded else None))
+                rows += len(texts)
+                advance(len(texts))
+        if sharded:
+            write_record(output, Path(source), model, index, count, rows)
     seconds = time.perf_counter() - started
     return {"rows": rows, "output": str(output), "seconds": round(seconds, 3), "shard": f"{index}/{count}",
             "predictions_per_second": round(rows / max(seconds, 1e-9), 1)}
 
 
-def prediction_frame(texts: Sequence[str], proba: np.ndarray, column: str = "text"):
+def prediction_frame(texts: Sequence[str], proba: np.ndarray, column: str = "text", rows: Sequence[int] | None = None):
+    """A shard's frame starts with each text's `row` in the input."""
     import pandas as pd
 
     frame = pd.DataFrame({column: list(texts), "stars": proba.argmax(axis=1) + 1})
+    if rows is not None:
+        frame.insert(0, "row", np.asarray(rows, dtype=np.int64))
     for i, star in enumerate(STARS):
         frame[f"p_{star}"] = proba[:, i]
     frame["expected_stars"] = proba @ np.asarray(STARS, dtype=float)
@@ -96,21 +103,19 @@ def prediction_frame(texts: Sequence[str], proba: np.ndarray, column: str = "tex
 
 
 def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[str, Any]:
-    """Put the outputs of `predict --shard i/N` (i = 0..N-1) back into input order."""
+    """Put the outputs of `predict --shard i/N` (i = 0..N-1) back into input order,
+    once their records show they are all N shards of one input rated by one model."""
     import pandas as pd
 
     if not parts:
         raise ReviewstarsError("nothing to merge: give the shard outputs")
-    frames = []
-    for part in parts:
-        frame = read_frame(Path(part))
-        if "row" not in frame.columns:
-            raise DataError(part, "no 'row' column: not an output of `predict --shard`")
-        frames.append(frame)
-    merged = pd.concat(frames, ignore_index=True).sort_values("row", kind="stable")
+    shards = [read_shard(Path(part)) for part in parts]
+    check_complete_set(shards)
+    frames = [read_frame(shard.path) for shard in shards]
+    merged = pd.concat([frame for frame in frames if len(frame)] or frames[:1], ignore_index=True).sort_values("row", kind="stable")
     if merged["row"].duplicated().any() or (len(merged) and merged["row"].iloc[-1] != len(merged) - 1):
         raise ReviewstarsError("the shard outputs overlap or miss rows: give every shard 0/N..N-1/N once")
     output = Path(output)
-    with FrameWriter(output) as writer:
+    with terminate_cleanly(), FrameWriter(output) as writer:
         writer.write(merged.drop(columns="row"))
     return {"rows": len(merged), "output": str(output), "parts": len(parts)}

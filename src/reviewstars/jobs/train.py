@@ -17,12 +17,14 @@ from ..models.folder import CARD_FILE, CONFUSION_FILE, LEARNING_CURVE_JSON, LEAR
 from ..plots import learning_curve_points, plot_confusion_matrix, plot_learning_curve
 from ..results import TrainResult
 from .card import model_card
+from .guard import one_training_per_output, staged
 
 
 def as_data_settings(data: DataSettings | str | Path) -> DataSettings:
     return data if isinstance(data, DataSettings) else DataSettings(data=str(data))
 
 
+@one_training_per_output
 def train(model: str, data: DataSettings | str | Path, output: str | Path, *, transformer=None, device: str | None = None,
           **kind_settings: Any) -> TrainResult:
     """Train `model` (a kind, an alias, a Hub id or a folder) on `data` into `output`.
@@ -58,6 +60,7 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
                          calibration=calibration, **details)
     if not is_main_process():
         return result  # under torchrun every process trained the same model; only the first one writes it
+    output = staged(output)  # the new folder is built aside: it replaces the old one only when complete
     predictor.info = {"training": result.record()}
     predictor.save(output)
     if dev_proba is not None:  # kept for the ensemble that `compare` weighs on the same slice

@@ -81,6 +81,7 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
     checkpoint a resumed run continues), trained under the run's settings."""
     from dataclasses import replace
 
+    from ..models.folder import check_max_length
     from ..models.transformer import TransformerPredictor
     from ..tokenization import load_tokenizer
     from ..training import checkpoints_of, kept_tokenizer, last_complete_checkpoint, train_transformer
@@ -116,6 +117,7 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
 
         torch.manual_seed(settings.seed)  # the same first weights on every process and every run
         network = kind.new_network(tokenizer, job.own, settings)
+    check_max_length(tokenizer, settings.max_length, "--max-length")
     outcome = train_transformer(network, tokenizer, job.train, job.dev, job.output, settings, name=job.model,
                                 use_cpu=job.device == "cpu")
     details.update({k: outcome[k] for k in ("train_examples_seen", "train_seconds", "steps", "plan", "best_dev_accuracy",

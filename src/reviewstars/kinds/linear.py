@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from ..data.files import first_line
+from ..errors import DataError
 from ..models.linear import LinearPredictor, LinearSettings
 from .base import Kind, fit_in_one_call
 
 
 def _fit(train, settings: LinearSettings) -> LinearPredictor:
-    return LinearPredictor(settings).fit(train["text"], train["label"])
+    try:
+        return LinearPredictor(settings).fit(train["text"], train["label"])
+    except ValueError as error:  # scikit-learn's TF-IDF finds no n-gram in --min-df of so few reviews
+        raise DataError("--data", f"cannot fit TF-IDF + logistic regression on {len(train)} training reviews "
+                                  f"({first_line(error)}): give more reviews or a lower --min-df") from None
 
 
 def _card(predictor: LinearPredictor) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from .base import StarPredictor
-from .folder import CONFIG_FILE, folder_kind
+from .folder import CONFIG_FILE, check_max_length, check_weights, folder_kind
 from .linear import LinearPredictor
 from .pretrained import ALIASES
 
@@ -51,7 +51,11 @@ def load_predictor(name_or_path: str | Path, device: str | None = None) -> StarP
         if not (path / CONFIG_FILE).is_file():
             raise ModelError(f"{path}: not a model folder (no {CONFIG_FILE}); train one with `reviewstars train`")
         cls = predictor_class(folder_kind(path))
-        return cls.load(path, device=device)
+        check_weights(path)
+        predictor = cls.load(path, device=device)
+        if getattr(predictor, "tokenizer", None) is not None:
+            check_max_length(predictor.tokenizer, predictor.max_length, f"{path / CONFIG_FILE}: max_length")
+        return predictor
     if looks_like_a_path(name):
         raise ModelError(f"{name}: no such model folder")
     return predictor_class("transformer").load(name, device=device)

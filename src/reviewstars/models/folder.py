@@ -8,17 +8,20 @@ section of `config.json` in one place.
     metrics.json           scores on the held-out split, confusion_matrix.png beside them
     learning_curve.json/png
     README.md              the model card
+    checkpoints/, runs/    a training's checkpoints (to --resume from) and TensorBoard logs
+    .lock                  held while a training writes the folder
 """
 
 from __future__ import annotations
 
 import json
 import math
+import struct
 from pathlib import Path
 from typing import Any
 
 from .. import STARS
-from ..artifacts import read_json
+from ..artifacts import encodable, read_json
 from ..errors import ModelError
 
 CONFIG_FILE = "config.json"
@@ -28,6 +31,9 @@ CONFUSION_FILE = "confusion_matrix.png"
 CARD_FILE = "README.md"
 LEARNING_CURVE_JSON = "learning_curve.json"
 LEARNING_CURVE_PNG = "learning_curve.png"
+CHECKPOINTS = "checkpoints"
+LOGS = "runs"
+LOCK_FILE = ".lock"
 
 
 def section(kind: str, **fields: Any) -> dict[str, Any]:
@@ -37,7 +43,7 @@ def section(kind: str, **fields: Any) -> dict[str, Any]:
 
 def config_text(kind: str, **fields: Any) -> str:
     """A whole `config.json` for kinds that have no config of their own (linear, ensemble)."""
-    return json.dumps({SECTION: section(kind, **fields)}, indent=2, ensure_ascii=False) + "\n"
+    return encodable(json.dumps({SECTION: section(kind, **fields)}, indent=2, ensure_ascii=False)) + "\n"
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
@@ -85,3 +91,38 @@ def temperature_of(found: dict[str, Any], where: str | Path) -> float:
 def read_metrics(folder: str | Path) -> dict[str, Any] | None:
     path = Path(folder) / METRICS_FILE
     return read_json(path) if path.is_file() else None
+
+
+def check_weights(folder: str | Path) -> None:
+    """A safetensors file cut short (an interrupted copy, a full disk) fails here in one
+    line, not deep inside the loader."""
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        if not _whole_safetensors(file):
+            raise ModelError(f"{file}: truncated or not a safetensors file ({file.stat().st_size:,} bytes): "
+                             "copy the model again, or train it again")
+
+
+def _whole_safetensors(file: Path) -> bool:
+    """The layout: an 8-byte header length, a JSON header, then the tensors it lists, to the last byte."""
+    size = file.stat().st_size
+    try:
+        with file.open("rb") as handle:
+            (header_bytes,) = struct.unpack("<Q", handle.read(8))
+            if header_bytes > size - 8:
+                return False
+            header = json.loads(handle.read(header_bytes))
+        ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+    except (OSError, struct.error, ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return False
+    return 8 + header_bytes + max(ends, default=0) == size
+
+
+def check_max_length(tokenizer, max_length, name: str) -> None:
+    """`max_length` must leave room for text beside the tokenizer's own special tokens."""
+    from ..tokenization import special_frame
+
+    prefix, suffix = special_frame(tokenizer)
+    frame = len(prefix) + len(suffix)
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= frame:
+        raise ModelError(f"{name} {max_length!r} leaves no room for text: it must be an integer above {frame} "
+                         f"(the tokenizer's own {frame} special tokens)")

@@ -14,9 +14,9 @@ from typing import Callable
 from transformers import TrainerCallback
 
 from ..artifacts import atomic_dir, is_main_process
+from ..models.folder import CHECKPOINTS
 from .distributed import main_process_first, shared_max
 
-CHECKPOINTS = "checkpoints"
 PLAN_FILE = "plan.json"
 VOCABULARY = "vocabulary"
 
@@ -79,9 +79,11 @@ class StopOnInterrupt(TrainerCallback):
     def __init__(self):
         self.requested = False
         self.stopped_at: int | None = None
+        self.signal_number = signal.SIGINT
 
-    def request(self, _signum=None, _frame=None) -> None:
+    def request(self, signum=signal.SIGINT, _frame=None) -> None:
         self.requested = True
+        self.signal_number = signum
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 

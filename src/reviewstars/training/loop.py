@@ -169,7 +169,8 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         raise TrainingInterrupted(
             f"training interrupted at step {state.global_step} of {plan['max_steps']}; "
             f"its checkpoint is in {checkpoints / f'checkpoint-{state.global_step}'}: "
-            "run the same command with --resume to continue from there"
+            "run the same command with --resume to continue from there",
+            interrupt.signal_number,
         )
     return {
         "plan": plan,

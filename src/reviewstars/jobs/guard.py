@@ -1,0 +1,163 @@
+"""What protects a job's output: one training per model folder at a time, a folder that
+is replaced only by a complete new model, and no half-written file left by SIGTERM.
+
+A training writes its checkpoints into `--output` as it goes (so `--resume` finds them),
+but builds the new model folder beside the old one: the old model stays whole and
+loadable until the new one is complete, and a failed run leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import inspect
+import os
+import shutil
+import signal
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..artifacts import is_main_process, replace_dir
+from ..errors import ReviewstarsError, Terminated
+from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOCK_FILE, LOGS
+
+#: What a new model folder keeps of the old one: checkpoints to resume from, logs, the lock being held.
+KEPT_ON_REPLACE = (CHECKPOINTS, LOGS, LOCK_FILE)
+
+
+def one_training_per_output(train: Callable) -> Callable:
+    """Wrap `train(model, data, output, ...)`: check `output` before any work, lock it,
+    and swap in the folder built at `staged(output)` only when `train` returns."""
+    signature = inspect.signature(train)
+
+    @functools.wraps(train)
+    def guarded(*args, **kwargs):
+        if not is_main_process():  # under torchrun the first process guards the folder for all
+            return train(*args, **kwargs)
+        output = Path(signature.bind(*args, **kwargs).arguments["output"]).resolve()
+        check_training_output(output)
+        before = {entry.name for entry in output.iterdir()} if output.is_dir() else None
+        with output_lock(output):
+            try:
+                result = train(*args, **kwargs)
+            except BaseException:
+                shutil.rmtree(stage_of(output), ignore_errors=True)
+                undo_additions(output, before)
+                raise
+            if stage_of(output).is_dir():
+                replace_dir(stage_of(output), output, carry=KEPT_ON_REPLACE)
+            return result
+
+    return guarded
+
+
+def stage_of(output: Path) -> Path:
+    output = Path(output).resolve()
+    return output.with_name(f".{output.name}.new")
+
+
+def staged(output: str | Path) -> Path:
+    """Where to build the new model folder; `one_training_per_output` swaps it in whole."""
+    stage = stage_of(Path(output))
+    shutil.rmtree(stage, ignore_errors=True)  # left by a run killed while writing it
+    return stage
+
+
+def check_training_output(output: Path) -> None:
+    """One line, before any work, when `--output` cannot become a model folder."""
+    if output.exists() and not output.is_dir():
+        raise ReviewstarsError(f"--output {output}: is a file, not a folder; give a folder for the model")
+    if output.is_dir() and not is_training_folder(output):
+        raise ReviewstarsError(f"--output {output}: a folder that holds other files and no model (no {CONFIG_FILE}, "
+                               f"no {CHECKPOINTS}/); give a new or empty folder, or a model folder to replace")
+
+
+def is_training_folder(folder: Path) -> bool:
+    """Empty, a model folder, or one a training is (or was) writing."""
+    names = {entry.name for entry in folder.iterdir()}
+    return not names or bool(names & {CONFIG_FILE, CHECKPOINTS, LOCK_FILE})
+
+
+@contextmanager
+def output_lock(output: Path) -> Iterator[None]:
+    """Hold `output/.lock` (flock: the kernel lets go when the process dies, so a lock is
+    never stale); a second training into the same folder fails at once, naming the first."""
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ReviewstarsError(f"--output {output}: cannot create it ({error.strerror})") from None
+    path = output / LOCK_FILE
+    fd = _locked(path, output)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    try:
+        yield
+    finally:
+        if _same_file(fd, path):
+            path.unlink()
+        os.close(fd)
+
+
+def _locked(path: Path, output: Path) -> int:
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise ReviewstarsError(f"--output {output}: cannot write there ({error.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise ReviewstarsError(f"--output {output}: another training (pid {holder}) is writing this folder; "
+                                   "wait for it to end, or give another --output") from None
+        if _same_file(fd, path):
+            return fd
+        os.close(fd)  # its holder removed it as we opened it: lock the file now there
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def undo_additions(output: Path, before: set[str] | None) -> None:
+    """After a failed run: what it added to the folder goes, unless it holds a checkpoint
+    to `--resume` from (a Ctrl-C, a crash after hours of training)."""
+    if (output / CHECKPOINTS).is_dir():
+        from ..training.checkpoints import last_complete_checkpoint
+
+        if last_complete_checkpoint(output / CHECKPOINTS):
+            return
+    if before is None:
+        shutil.rmtree(output, ignore_errors=True)
+        return
+    for entry in output.iterdir():
+        if entry.name in before or entry.name == LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+@contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """SIGTERM raises `Terminated` for the duration, so that open atomic writes remove
+    their temporary files, and the process ends with one line and code 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum, _frame):
+        raise Terminated("terminated (SIGTERM): the output was not written")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,107 @@
+"""What a `predict --shard i/N` output says it is, so that `merge` can refuse a wrong set.
+
+Each shard output gets a record beside it, `OUTPUT.shard.json` (one format for CSV,
+JSON Lines and Parquet alike): which input it rated, with which model, which i of N,
+and a fingerprint of the output itself, so a record never vouches for another file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..artifacts import read_json, write_json
+from ..errors import DataError, ReviewstarsError
+from ..models.folder import CONFIG_FILE
+
+EDGE_BYTES = 1 << 20  # a file is known by its size and its first and last MiB
+
+
+def record_path(output: Path) -> Path:
+    return output.with_name(output.name + ".shard.json")
+
+
+def fingerprint(path: Path) -> dict[str, Any]:
+    """Size and a hash of the first and last MiB (all of a small file): cheap for any size.
+    No mtime: the N shards may run on N machines, each with its own copy of the input."""
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        if size <= 2 * EDGE_BYTES:
+            digest.update(handle.read())
+        else:
+            digest.update(handle.read(EDGE_BYTES))
+            handle.seek(-EDGE_BYTES, 2)
+            digest.update(handle.read())
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def model_identity(model: Any) -> dict[str, Any]:
+    """A model folder's name and a hash of its config (which records how it was trained)."""
+    if not isinstance(model, (str, Path)):
+        return {"name": f"a {model.kind} predictor given in Python"}
+    config = Path(model).expanduser() / CONFIG_FILE
+    if not config.is_file():
+        return {"name": str(model)}  # a Hub id
+    return {"name": config.parent.resolve().name, "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest()}
+
+
+def write_record(output: Path, source: Path, model: Any, index: int, count: int, rows: int) -> None:
+    """Written after the output is in place: a crash between the two leaves a record
+    whose output fingerprint does not match, never a wrong one that does."""
+    write_json(record_path(output), {"shard": [index, count], "rows": rows,
+                                     "input": {"name": source.name, **fingerprint(source)},
+                                     "model": model_identity(model), "output": fingerprint(output)})
+
+
+@dataclass
+class Shard:
+    path: Path
+    index: int
+    count: int
+    record: dict[str, Any]
+
+
+def read_shard(path: Path) -> Shard:
+    record_file = record_path(path)
+    if not path.is_file():
+        raise DataError(path, "no such file")
+    if not record_file.is_file():
+        raise DataError(path, f"no {record_file.name} beside it: not an output of `predict --shard i/N`")
+    try:
+        record = read_json(record_file)
+        index, count = (int(n) for n in record["shard"])
+        if not all(isinstance(record.get(key), dict) for key in ("input", "model", "output")):
+            raise ValueError("incomplete")
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DataError(record_file, "not a readable shard record: run that shard again") from None
+    if record["output"] != fingerprint(path):
+        raise DataError(path, f"is not the file {record_file.name} describes (changed since?): run that shard again")
+    return Shard(path, index, count, record)
+
+
+def check_complete_set(shards: Sequence[Shard]) -> None:
+    """All from one input, one model and one N, each i of N once: else one line naming the odd one."""
+    first = shards[0]
+    for shard in shards[1:]:
+        for what, same in (("input", _same_content), ("model", dict.__eq__)):
+            if not same(shard.record[what], first.record[what]):
+                raise ReviewstarsError(f"{shard.path}: made from another {what} ({shard.record[what].get('name')}) "
+                                       f"than {first.path} ({first.record[what].get('name')})")
+        if shard.count != first.count:
+            raise ReviewstarsError(f"{shard.path}: shard {shard.index}/{shard.count}, but {first.path} is one of {first.count}")
+    seen: dict[int, Path] = {}
+    for shard in shards:
+        if shard.index in seen:
+            raise ReviewstarsError(f"shard {shard.index}/{shard.count} given twice: {seen[shard.index]} and {shard.path}")
+        seen[shard.index] = shard.path
+    missing = [f"{i}/{first.count}" for i in range(first.count) if i not in seen]
+    if missing:
+        raise ReviewstarsError(f"shard {', '.join(missing)} missing: give the outputs of all {first.count} shards")
+
+
+def _same_content(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """The same input file, whatever its name on each machine."""
+    return (first.get("bytes"), first.get("sha256")) == (second.get("bytes"), second.get("sha256"))

@@ -1,0 +1,124 @@
+"""Faults a user can fix end in one line naming them, never in a traceback: broken model
+folders, out-of-range options, duplicate columns, too few reviews, odd characters."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from reviewstars.data import read_file
+from reviewstars.errors import DataError
+from reviewstars.jobs import ScratchSettings, train
+from reviewstars.models import load_predictor
+
+from conftest import synthetic_reviews
+
+
+def _edit_config(folder: Path, edit) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    edit(config)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def _broken_models(linear_model: Path, scratch_model: Path, root: Path) -> dict[str, tuple[Path, str]]:
+    """(folder, what its error says) for each way a model folder can be broken."""
+    def copy(source: Path, name: str) -> Path:
+        return Path(shutil.copytree(source, root / name))
+
+    not_an_object = copy(linear_model, "not-an-object")
+    (not_an_object / "config.json").write_text("[1, 2]")
+    unknown_setting = copy(linear_model, "unknown-setting")
+    _edit_config(unknown_setting, lambda c: c["reviewstars"]["settings"].update(colour="blue"))
+    short_vocabulary = copy(linear_model, "short-vocabulary")
+    words = json.loads((short_vocabulary / "vocabulary.json").read_text())
+    (short_vocabulary / "vocabulary.json").write_text(json.dumps(words[:-1]))
+    empty_weights = copy(scratch_model, "empty-weights")
+    (empty_weights / "model.safetensors").write_bytes(b"")
+    cut_weights = copy(scratch_model, "cut-weights")
+    whole = (cut_weights / "model.safetensors").read_bytes()
+    (cut_weights / "model.safetensors").write_bytes(whole[: len(whole) // 2])
+    negative_length = copy(scratch_model, "negative-length")
+    _edit_config(negative_length, lambda c: c["reviewstars"].update(max_length=-5))
+    return {
+        "not-an-object": (not_an_object, "must hold a JSON object, not list"),
+        "unknown-setting": (unknown_setting, "unusable linear settings"),
+        "short-vocabulary": (short_vocabulary, "the vocabulary and the weights do not match"),
+        "empty-weights": (empty_weights, "model.safetensors: truncated or not a safetensors file (0 bytes)"),
+        "cut-weights": (cut_weights, "model.safetensors: truncated or not a safetensors file"),
+        "negative-length": (negative_length, "max_length -5 leaves no room for text"),
+    }
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "400"}  # one line stays one line
+    return subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_the_cli_says_what_is_broken_in_one_line(linear_model, scratch_model, tiny_data, tmp_path):
+    """Each broken model folder and out-of-range option, as a shell runs them (a bad --output: test_outputs.py)."""
+    train_linear = ("train", "--model", "linear", "--data", tiny_data, "--output", tmp_path / "new")
+    cases = {name: (("predict", "--model", folder, "great food"), expected)
+             for name, (folder, expected) in _broken_models(linear_model, scratch_model, tmp_path).items()}
+    cases.update({
+        "min-df": ((*train_linear, "--min-df", "0"), "--min-df must be at least 1, got 0"),
+        "C": ((*train_linear, "--C", "-1"), "--C must be greater than 0, got -1"),
+        "ngram-max": ((*train_linear, "--ngram-max", "0"), "--ngram-max must be at least 1, got 0"),
+    })
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = dict(zip(cases, pool.map(lambda case: _cli(*case[0]), cases.values())))
+    for name, (_, expected) in cases.items():
+        result = results[name]
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (name, result.stderr[-1500:])
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], (name, lines)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_duplicate_column_is_refused_not_guessed(tmp_path, suffix):
+    path = tmp_path / f"train{suffix}"
+    if suffix == ".csv":
+        path.write_text("text,label,Label\ngreat food,4,0\nrude staff,0,4\n")
+    else:
+        pq.write_table(pa.table([["great food", "rude staff"], [4, 0], [0, 4]], names=["text", "label", "label"]), path)
+    with pytest.raises(DataError, match="column 'label' appears more than once: rename or drop the copies"):
+        read_file(path)
+
+
+def test_lone_surrogates_in_json_lines_read_as_replacement_characters(tmp_path):
+    path = tmp_path / "train.jsonl"
+    lines = [json.dumps({"text": f"{text} \ud800", "label": label}) for text, label in
+             zip(*synthetic_reviews(60).to_dict("list").values())]
+    path.write_text("\n".join(lines) + "\n")  # json.dumps writes the half pair as the escape "\ud800"
+    assert read_file(path)["text"][0].endswith(" \ufffd")
+    result = train("linear", path, tmp_path / "model")
+    assert result.train_examples == 60 and load_predictor(tmp_path / "model").predict(["great \ud800"]).shape == (1,)
+
+
+def test_a_file_name_that_is_not_utf8_is_kept_in_the_model_folder(tmp_path):
+    path = tmp_path / "reviews-\udcff.csv"  # the byte 0xff, as Python reads a file name it cannot decode
+    synthetic_reviews(60).to_csv(path, index=False)
+    train("linear", path, tmp_path / "model")
+    training = json.loads((tmp_path / "model" / "config.json").read_text())["reviewstars"]["training"]
+    assert training["data"]["data"] == str(path)
+
+
+def test_too_few_reviews_to_train_on_is_one_line(tmp_path):
+    path = tmp_path / "two.csv"
+    pd.DataFrame({"text": ["great food here", "rude staff here"], "label": [4, 0]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"cannot fit TF-IDF \+ logistic regression on 2 training reviews .*lower --min-df"):
+        train("linear", path, tmp_path / "linear")
+    with pytest.raises(DataError, match=r"too few training reviews \(2\) to carve a dev slice from"):
+        train("scratch", path, tmp_path / "scratch", scratch=ScratchSettings(layers=1, width=32, heads=2, vocab_size=60))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["two.csv"]

@@ -1,0 +1,170 @@
+"""Outputs are never lost or mixed: a model folder is replaced whole or not at all, one
+training writes a folder at a time, a wrong `--output` fails first, and what is written
+gets the modes the umask asks for."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reviewstars import artifacts
+from reviewstars.artifacts import atomic_dir, write_json
+from reviewstars.data import DataSettings
+from reviewstars.data.frames import FrameWriter
+from reviewstars.errors import ReviewstarsError
+from reviewstars.jobs import ScratchSettings, train
+from reviewstars.jobs.guard import output_lock
+from reviewstars.models import LinearPredictor, load_predictor
+from reviewstars.models.linear import LinearSettings
+from reviewstars.training import TrainSettings
+
+from conftest import synthetic_reviews
+
+TINY_SCRATCH = ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200)
+
+
+def _files(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.relative_to(folder).parts[0] not in skip}
+
+
+@pytest.fixture
+def linear_folder(tiny_data, tmp_path) -> Path:
+    output = tmp_path / "model"
+    train("linear", tiny_data, output, linear=LinearSettings(min_df=1))
+    return output
+
+
+class DiskFull(OSError):
+    pass
+
+
+def _fail_evaluation(monkeypatch) -> None:
+    """A failure after training, once the new model exists: while it is scored."""
+    def evaluate(*_args, **_kwargs):
+        raise DiskFull("no space left on device")
+    monkeypatch.setattr(importlib.import_module("reviewstars.jobs.train"), "evaluate_predictor", evaluate)
+
+
+def test_a_run_that_fails_leaves_the_model_folder_it_would_replace_as_it_was(linear_folder, tiny_data, monkeypatch):
+    before = _files(linear_folder)
+    # Settings that fail once the run has started (after the vocabulary is saved): nothing is left behind.
+    with pytest.raises(ReviewstarsError, match="--max-length 2 leaves no room for text"):
+        train("scratch", tiny_data, linear_folder, transformer=TrainSettings(max_length=2), scratch=TINY_SCRATCH)
+    assert _files(linear_folder) == before and sorted(p.name for p in linear_folder.iterdir()) == sorted(before)
+
+    _fail_evaluation(monkeypatch)
+    with pytest.raises(DiskFull):
+        train("linear", tiny_data, linear_folder, linear=LinearSettings(min_df=1, C=0.1))
+    assert _files(linear_folder) == before and isinstance(load_predictor(linear_folder), LinearPredictor)
+
+    # A torch run that fails after training keeps its checkpoints (to --resume from); the model is untouched.
+    settings = TrainSettings(learning_rate=3e-3, epochs=1, eval_steps=10, max_length=32, early_stopping=None)
+    with pytest.raises(DiskFull):
+        train("scratch", DataSettings(tiny_data, dev_size=50), linear_folder, transformer=settings, scratch=TINY_SCRATCH)
+    assert _files(linear_folder, skip=("checkpoints", "runs")) == before
+    assert any((linear_folder / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+    assert not list(linear_folder.parent.glob(".model*"))  # no staging folder left beside it
+
+
+def test_a_new_model_replaces_the_whole_old_folder(linear_folder, tiny_data):
+    assert (linear_folder / "metrics.json").is_file()
+    (linear_folder / "checkpoints").mkdir()
+    (linear_folder / "checkpoints" / "plan.json").write_text("{}")
+    # Trained on a train split only: there is nothing to score, so no metrics.
+    train("linear", tiny_data / "train.parquet", linear_folder, linear=LinearSettings(min_df=1, C=0.5))
+    names = {p.name for p in linear_folder.iterdir()}
+    assert "metrics.json" not in names and "confusion_matrix.png" not in names  # the old model's scores are gone
+    assert {"config.json", "linear.npz", "vocabulary.json", "README.md", "checkpoints"} <= names and ".lock" not in names
+    assert load_predictor(linear_folder).settings.C == 0.5
+
+
+def test_a_swap_cut_short_leaves_the_old_folder_or_the_new_one_never_a_mix(tmp_path, monkeypatch):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name, text in (("config.json", "old"), ("weights", "old"), ("card.md", "kept")):
+        (folder / name).write_text(text)
+    (folder / "checkpoints").mkdir()
+
+    def crash(*_args):
+        raise OSError("killed")
+    monkeypatch.setattr(artifacts.os, "replace", crash)
+    with pytest.raises(OSError, match="killed"):
+        with atomic_dir(folder) as stage:
+            (stage / "config.json").write_text("new")
+            (stage / "weights").write_text("new")
+    assert {name: (folder / name).read_text() for name in ("config.json", "weights")} in (
+        {"config.json": "old", "weights": "old"}, {"config.json": "new", "weights": "new"})
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_replacing_a_folder_keeps_its_other_entries_and_a_held_lock(tmp_path, monkeypatch, exchange):
+    if not exchange:
+        monkeypatch.setattr(artifacts, "_exchange", lambda *_: False)
+    folder = tmp_path / "model"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "config.json").write_text("old")
+    with output_lock(folder):
+        lock = os.stat(folder / ".lock").st_ino
+        with atomic_dir(folder) as stage:
+            (stage / "config.json").write_text("new")
+        assert os.stat(folder / ".lock").st_ino == lock
+    assert (folder / "config.json").read_text() == "new" and (folder / "checkpoints").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_second_training_into_the_same_folder_fails_at_once_naming_the_first(linear_folder, tiny_data):
+    with output_lock(linear_folder):
+        started = subprocess.run([sys.executable, "-m", "reviewstars.cli", "train", "--model", "linear", "--data", str(tiny_data),
+                                  "--output", str(linear_folder)], capture_output=True, text=True, timeout=120)
+    assert started.returncode == 2 and "Traceback" not in started.stderr
+    assert started.stderr.strip().splitlines() == [
+        f"error: --output {linear_folder}: another training (pid {os.getpid()}) is writing this folder; "
+        "wait for it to end, or give another --output"]
+    assert not (linear_folder / ".lock").exists()  # released and removed
+
+
+def test_a_lock_left_by_a_dead_process_does_not_block(linear_folder, tiny_data):
+    (linear_folder / ".lock").write_text("999999999\n")  # its process died: the kernel released its flock
+    train("linear", tiny_data, linear_folder, linear=LinearSettings(min_df=1))
+    assert not (linear_folder / ".lock").exists()
+
+
+def test_an_output_that_is_a_file_or_a_foreign_folder_is_refused_before_any_work(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    with pytest.raises(ReviewstarsError, match=f"--output {a_file}: is a file"):
+        train("linear", tmp_path / "no-such-data.csv", a_file)
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "cat.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(ReviewstarsError, match=f"--output {foreign}: a folder that holds other files and no model"):
+        train("linear", tmp_path / "no-such-data.csv", foreign)
+    assert a_file.read_text() == "mine" and [p.name for p in foreign.iterdir()] == ["cat.jpg"]
+
+
+def test_a_failed_run_into_a_new_folder_leaves_no_folder(tmp_path):
+    with pytest.raises(ReviewstarsError, match="no such file"):
+        train("linear", tmp_path / "no-such-data.csv", tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)], ids=["022", "027"])
+def test_written_files_and_folders_follow_the_umask(tmp_path, umask, file_mode, dir_mode):
+    previous = os.umask(umask)
+    try:
+        write_json(tmp_path / "metrics.json", {})
+        texts = synthetic_reviews(50)
+        LinearPredictor(LinearSettings(min_df=1)).fit(texts["text"].tolist(), texts["label"].tolist()).save(tmp_path / "model")
+        with FrameWriter(tmp_path / "stars.csv") as writer:
+            writer.write(texts)
+    finally:
+        os.umask(previous)
+    mode = lambda path: path.stat().st_mode & 0o777  # noqa: E731
+    assert mode(tmp_path / "metrics.json") == mode(tmp_path / "stars.csv") == mode(tmp_path / "model" / "config.json") == file_mode
+    assert mode(tmp_path / "model") == dir_mode

@@ -1,0 +1,103 @@
+"""Real processes, real signals: SIGTERM during training and during `predict --file`, and a
+resumed `--time-budget` run that goes on with the clock of the run it continues."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from reviewstars.models import load_predictor
+from reviewstars.training import last_complete_checkpoint
+
+from conftest import synthetic_reviews
+from test_faults import _env, _run, _start_and_signal, _train_command, vocabulary  # noqa: F401 (a fixture)
+
+
+def _state(checkpoint: str | None) -> dict:
+    assert checkpoint is not None, "no complete checkpoint"
+    return json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in stderr, stderr[-2000:]
+    return lines[0]
+
+
+def test_sigterm_saves_a_checkpoint_like_ctrl_c_and_the_run_resumes(tiny_data, tmp_path, vocabulary):
+    output = tmp_path / "terminated"
+    fixed = ("--tokenizer", str(vocabulary))
+    code, stderr = _start_and_signal(_train_command(tiny_data, output, *fixed), output / "checkpoints", signal.SIGTERM)
+    assert code == 143, stderr[-2000:]  # 128 + SIGTERM, as a scheduler expects
+    message = " ".join(stderr.split("error:")[-1].split())
+    assert "interrupted at step" in message and "--resume" in message and "Traceback" not in stderr
+    step = int(message.split("interrupted at step ")[1].split()[0])
+    assert Path(last_complete_checkpoint(output / "checkpoints")).name == f"checkpoint-{step}"
+    assert not (output / "config.json").exists()  # no model yet, only the checkpoint
+
+    resumed = _run(_train_command(tiny_data, output, *fixed, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    final = _state(last_complete_checkpoint(output / "checkpoints"))
+    assert final["global_step"] == final["max_steps"] > step
+    assert load_predictor(output).predict(["amazing food, excellent service"]).shape == (1,)
+
+
+def _signal_when(command: list[str], appears: Path, after_seconds: float, signum: int, log: Path) -> int:
+    """Start `command`, send `signum` `after_seconds` after `appears` exists; its exit code."""
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr)
+        while not appears.exists() and process.poll() is None:
+            time.sleep(0.01)
+        time.sleep(after_seconds)
+        process.send_signal(signum)
+        return process.wait(timeout=120)
+
+
+def test_a_resumed_time_budget_run_continues_the_same_clock(tiny_data, tmp_path, vocabulary):
+    output = tmp_path / "budget"
+    command = _train_command(tiny_data, output, "--tokenizer", str(vocabulary), "--time-budget", "16s")
+    plan_file = output / "checkpoints" / "plan.json"  # written when the plan is made, as training starts
+    code = _signal_when(command, plan_file, 6.0, signal.SIGINT, tmp_path / "first.stderr")
+    assert code == 130, (tmp_path / "first.stderr").read_text()[-2000:]
+    plan = json.loads(plan_file.read_text())
+    stopped = _state(last_complete_checkpoint(output / "checkpoints"))
+    clock_at_stop = stopped["stateful_callbacks"]["TrainingClock"]["attributes"]["elapsed"]
+
+    resumed = _run(command + ["--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads(plan_file.read_text())["deadline"] == plan["deadline"]
+    final = _state(last_complete_checkpoint(output / "checkpoints"))
+    assert final["global_step"] > stopped["global_step"]
+    # The clock went on from its reading at the stop and ended at the first run's deadline...
+    clock_at_end = final["stateful_callbacks"]["TrainingClock"]["attributes"]["elapsed"]
+    assert plan["deadline"] <= clock_at_end <= plan["deadline"] + 3
+    # ...so the resumed run trained for the rest of the budget, not for a whole new one.
+    resumed_seconds = json.loads((output / "config.json").read_text())["reviewstars"]["training"]["train_seconds"]
+    assert resumed_seconds < plan["deadline"] - clock_at_stop + 3.5, (resumed_seconds, plan["deadline"], clock_at_stop)
+    # Past its warm-up the learning rate only falls: the resumed run does not warm up again.
+    rates = [(entry["step"], entry["learning_rate"]) for entry in final["log_history"] if "learning_rate" in entry]
+    before = [rate for step, rate in rates if step <= stopped["global_step"]]
+    after = [rate for step, rate in rates if step > stopped["global_step"]]
+    assert before and after and after[0] <= before[-1] and after == sorted(after, reverse=True), rates
+
+
+def test_sigterm_during_predict_file_leaves_no_temporary_file(linear_model, tmp_path):
+    source = tmp_path / "reviews.csv"
+    synthetic_reviews(40_000, seed=3)[["text"]].to_csv(source, index=False)
+    folder = tmp_path / "predictions"
+    folder.mkdir()
+    command = [sys.executable, "-m", "reviewstars.cli", "predict", "--model", str(linear_model), "--file", str(source),
+               "--output", str(folder / "stars.csv")]
+    with open(tmp_path / "stderr", "w") as stderr:
+        process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr)
+        while not any(folder.iterdir()) and process.poll() is None:  # its temporary output appeared: mid-write
+            time.sleep(0.002)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    assert code == 143
+    assert "SIGTERM" in _one_error_line((tmp_path / "stderr").read_text())
+    assert list(folder.iterdir()) == []
