@@ -42,7 +42,7 @@ from serve_load import batched_vs_one_at_a_time
 from reviewstars.data import DataSettings, load_data
 from reviewstars.models import load_predictor
 from reviewstars.training import TrainSettings, parse_duration
-from reviewstars.training.autobatch import parse_batch_size
+from reviewstars.training.settings import parse_batch_size
 
 
 @dataclass(frozen=True)

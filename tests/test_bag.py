@@ -10,7 +10,8 @@ import numpy as np
 from reviewstars.data import DataSettings
 from reviewstars.jobs import evaluate, train
 from reviewstars.models import load_predictor
-from reviewstars.models.bag import BagSettings, ngram_bags
+from reviewstars.kinds.bag import BagSettings
+from reviewstars.models.bag import ngram_bags
 from reviewstars.training import TrainSettings
 
 

@@ -9,7 +9,7 @@ from reviewstars.data import DataSettings
 from reviewstars.devices import resolve_device
 from reviewstars.errors import ReviewstarsError
 from reviewstars.jobs import train
-from reviewstars.models.bag import BagSettings
+from reviewstars.kinds.bag import BagSettings
 from reviewstars.training import TrainSettings, plan_budget, too_small_budget
 
 

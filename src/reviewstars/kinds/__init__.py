@@ -15,9 +15,9 @@ import difflib
 from pathlib import Path
 
 from ..errors import ModelError
-from ..models import bag
 from ..models import looks_like_a_path
 from ..models.pretrained import ALIASES, resolve
+from .bag import BAG
 from .base import Kind, TrainingJob
 from .linear import LINEAR
 from .pretrained import PRETRAINED
@@ -26,7 +26,7 @@ from .scratch import SCRATCH, ScratchSettings
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     LINEAR,
     SCRATCH,
-    Kind("bag", bag.SUMMARY, bag.BagSettings, bag.LEARNING_RATE, learn_tokenizer=bag.learn_tokenizer, new_network=bag.new_network),
+    BAG,
 )}
 
 __all__ = ["KINDS", "Kind", "PRETRAINED", "ScratchSettings", "TrainingJob", "check_model_name", "kind_for", "trainable_kinds"]

@@ -13,8 +13,6 @@ stays small whatever the data. A Hugging Face citizen: importing this module reg
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,19 +20,9 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, Pretrai
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .. import LABEL_NAMES
-from ..options import Settings, setting
 
 MODEL_TYPE = "reviewstars-bag"
-SUMMARY = "fastText-style: the mean of word and hashed word-bigram embeddings -> Linear(dim, 5)"
-LEARNING_RATE = 5e-3  # a shallow model with sparse rows: a larger step than an encoder's
 _HASH_MULTIPLIER = 1_000_003
-
-
-@dataclass
-class BagSettings(Settings):
-    dim: int = setting(64, "Embedding width.", at_least=2)
-    words: int = setting(30_000, "Word vocabulary size (the most frequent words).", at_least=10)
-    buckets: int = setting(200_000, "Hash buckets for word bigrams (0: words only).", at_least=0)
 
 
 class BagConfig(PretrainedConfig):
@@ -86,26 +74,6 @@ class BagForStarRating(PreTrainedModel):
         logits = self.classifier(self.bag(ids, per_sample_weights=weights))
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
-
-
-def learn_tokenizer(texts: list[str], settings: BagSettings):
-    """A lower-cased word vocabulary of the `settings.words` most frequent words."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["[PAD]", "[UNK]"]
-    tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True, clean_text=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.train_from_iterator(texts, trainer=trainers.WordLevelTrainer(vocab_size=settings.words, min_frequency=2, special_tokens=specials))
-    words = specials + sorted(set(tokenizer.get_vocab()) - set(specials))  # numbered canonically, not in hash order
-    tokenizer.model = models.WordLevel({word: i for i, word in enumerate(words)}, unk_token="[UNK]")
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]", model_max_length=100_000)
-
-
-def new_network(tokenizer, settings: BagSettings, _training) -> BagForStarRating:
-    return BagForStarRating(BagConfig(vocab_size=len(tokenizer), buckets=settings.buckets, dim=settings.dim,
-                                      pad_token_id=tokenizer.pad_token_id or 0))
 
 
 AutoConfig.register(MODEL_TYPE, BagConfig, exist_ok=True)

@@ -1,15 +1,34 @@
 """Training torch models: settings, the Trainer and its callbacks, the time budget,
-checkpoints and several processes. `train_transformer` is the one entry point."""
+checkpoints and several processes. `train_transformer` is the one entry point.
 
-from .budget import ClockScheduleTrainer, TrainingClock, measure_seconds_per_step, plan_budget, too_small_budget
-from .checkpoints import CHECKPOINTS, PLAN_FILE, checkpoints_of, kept_tokenizer, last_complete_checkpoint
-from .distributed import main_process_first
-from .loop import train_transformer
-from .settings import TrainSettings, parse_duration
-from .trainer import class_weights
+Names are imported lazily (PEP 562): the command line reads `TrainSettings` to build its
+options without importing torch and transformers, which only training needs.
+"""
 
-__all__ = [
-    "CHECKPOINTS", "PLAN_FILE", "ClockScheduleTrainer", "TrainSettings", "TrainingClock", "checkpoints_of", "class_weights",
-    "kept_tokenizer", "last_complete_checkpoint", "main_process_first", "measure_seconds_per_step", "parse_duration",
-    "plan_budget", "too_small_budget", "train_transformer",
-]
+from importlib import import_module
+
+_HOME = {
+    "CHECKPOINTS": "checkpoints",
+    "ClockScheduleTrainer": "budget",
+    "PLAN_FILE": "checkpoints",
+    "TrainSettings": "settings",
+    "TrainingClock": "budget",
+    "checkpoints_of": "checkpoints",
+    "class_weights": "trainer",
+    "kept_tokenizer": "checkpoints",
+    "last_complete_checkpoint": "checkpoints",
+    "main_process_first": "distributed",
+    "measure_seconds_per_step": "budget",
+    "parse_duration": "settings",
+    "plan_budget": "budget",
+    "too_small_budget": "budget",
+    "train_transformer": "loop",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_HOME[name]}", __name__), name)

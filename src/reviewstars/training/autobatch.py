@@ -23,25 +23,13 @@ import torch
 
 from .budget import measure_seconds_per_step
 from .distributed import from_main_process
+from .settings import AUTO
 
-AUTO = "auto"
 FIRST = 16             # the lesson's batch, and auto's answer without CUDA
 LARGEST = 128          # 8x the learning rate of batch 16 at most
 MIN_GAIN = 0.10        # a doubling must cut the time per example by more than this
 MEMORY_SHARE = 0.85    # of the GPU's memory, leaving room for the optimizer's state
 DEFAULT_LEARNING_RATE = 5e-5
-
-
-def parse_batch_size(text: str | int) -> int | str:
-    """`--batch-size`: a whole number, or auto."""
-    if isinstance(text, int):
-        return text
-    text = str(text).strip().lower()
-    if text == AUTO:
-        return AUTO
-    if not text.isdigit():
-        raise ValueError(f"expected a whole number or auto, got {text!r}")
-    return int(text)
 
 
 def pick_batch_size(seconds_per_example: Callable[[int], float | None], largest: int = LARGEST) -> tuple[int, dict[int, float | None]]:

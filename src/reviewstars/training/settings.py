@@ -7,7 +7,21 @@ from dataclasses import dataclass
 
 from ..options import Settings, setting
 from ..tokenization import TRUNCATIONS
-from .autobatch import parse_batch_size
+
+
+AUTO = "auto"
+
+
+def parse_batch_size(text: str | int) -> int | str:
+    """`--batch-size`: a whole number, or auto."""
+    if isinstance(text, int):
+        return text
+    text = str(text).strip().lower()
+    if text == AUTO:
+        return AUTO
+    if not text.isdigit():
+        raise ValueError(f"expected a whole number or auto, got {text!r}")
+    return int(text)
 
 
 def parse_duration(text: str | float | None) -> float | None:
