@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 
+from ..errors import ReviewstarsError
 from ..options import Settings, setting
 from ..tokenization import TRUNCATIONS
 
@@ -20,6 +22,10 @@ def parse_duration(text: str | float | None) -> float | None:
     if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
         raise ValueError(f"cannot read the duration {text!r}: use e.g. 30m, 1h, 90s")
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+#: The Trainer's logging integrations we offer, with the package each one needs.
+REPORTERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb", "none": None}
 
 
 @dataclass
@@ -40,8 +46,17 @@ class TrainSettings(Settings):
     warmup: float = setting(0.1, "Share of the run with a rising learning rate.", at_least=0, at_most=1)
     weight_decay: float = setting(0.01, "AdamW weight decay.", at_least=0)
     resume: bool = setting(False, "Continue from the last complete checkpoint in --output.")
+    report_to: str = setting("tensorboard", "Where the Trainer logs the run (under OUTPUT/runs for tensorboard).",
+                             choices=tuple(REPORTERS))
     logging_steps: int | None = setting(None, "Log the loss every N steps (default: --eval-steps).", cli=False)
     dynamic_padding: bool = setting(True, "False: the lesson's padding to max_length.", cli=False)
     group_by_length: bool = setting(True, "Batch reviews of similar length together.", cli=False)
     balanced: bool = setting(True, "Weight the loss by inverse class frequency, as the linear model does.", cli=False)
     seed: int = setting(42, "Seed for the weights and the batches (set from the data settings).", cli=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        package = REPORTERS[self.report_to]
+        if package and importlib.util.find_spec(package) is None:
+            # now, not after the data is tokenized: the Trainer would fail only when it starts
+            raise ReviewstarsError(f"--report-to {self.report_to} needs the {package} package: pip install {package}")
