@@ -24,6 +24,11 @@ def parse_duration(text: str | float | None) -> float | None:
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
+def format_duration(seconds: float) -> str:
+    """1800.0 -> '30m', 90.5 -> '90.5s': the text `parse_duration` reads back as the same seconds."""
+    return f"{int(seconds) // 60}m" if seconds % 60 == 0 else f"{seconds!r}s"
+
+
 #: The Trainer's logging integrations we offer, with the package each one needs.
 REPORTERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb", "none": None}
 
@@ -33,7 +38,8 @@ class TrainSettings(Settings):
     """The Trainer's knobs for every torch kind; the lesson's values by default."""
 
     time_budget: float | None = setting(
-        None, "Train as well as possible within this wall-clock time (30m, 1h, 90s).", parse=parse_duration, above=0)
+        None, "Train as well as possible within this wall-clock time (30m, 1h, 90s).", parse=parse_duration, show=format_duration,
+        above=0)
     batch_size: int = setting(16, "Reviews per step (the lesson's 16).", at_least=1)
     learning_rate: float | None = setting(
         None, "Peak learning rate (default: the kind's own, 5e-5 fine-tuning, 5e-4 from scratch).", above=0)
