@@ -23,6 +23,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .. import LABEL_NAMES
 from ..options import Settings, setting
+from ..progress import library_bars
 
 MODEL_TYPE = "reviewstars-bag"
 SUMMARY = "fastText-style: the mean of word and hashed word-bigram embeddings -> Linear(dim, 5)"
@@ -97,7 +98,8 @@ def learn_tokenizer(texts: list[str], settings: BagSettings):
     tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True, clean_text=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.train_from_iterator(texts, trainer=trainers.WordLevelTrainer(vocab_size=settings.words, min_frequency=2, special_tokens=specials))
+    trainer = trainers.WordLevelTrainer(vocab_size=settings.words, min_frequency=2, special_tokens=specials, show_progress=library_bars())
+    tokenizer.train_from_iterator(texts, trainer=trainer)
     words = specials + sorted(set(tokenizer.get_vocab()) - set(specials))  # numbered canonically, not in hash order
     tokenizer.model = models.WordLevel({word: i for i, word in enumerate(words)}, unk_token="[UNK]")
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]", model_max_length=100_000)
