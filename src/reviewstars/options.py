@@ -25,16 +25,18 @@ def setting(
     above: float | None = None,
     at_most: float | None = None,
     parse: Callable[[str], Any] | None = None,
+    show: Callable[[Any], str] | None = None,
     cli: bool = True,
 ) -> Any:
     """A dataclass field with what the CLI and the checks need to know about it.
 
     `flag` overrides the option name (default `--field-name`); `parse` reads the CLI's
-    text into the field's value (e.g. "30m" -> 1800.0 seconds); `cli=False` keeps a
-    field out of the command line (an internal knob).
+    text into the field's value (e.g. "30m" -> 1800.0 seconds) and `show` writes a value
+    as that text again (for settings files); `cli=False` keeps a field out of the
+    command line (an internal knob).
     """
     metadata = {"help": help, "flag": flag, "short": short, "choices": choices, "at_least": at_least,
-                "above": above, "at_most": at_most, "parse": parse, "cli": cli}
+                "above": above, "at_most": at_most, "parse": parse, "show": show, "cli": cli}
     return field(default=default, metadata=metadata)
 
 

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True)
+_libraries_silenced = False
 
 
 def quiet() -> bool:
@@ -55,16 +56,27 @@ def status(message: str) -> Iterator[None]:
         yield
 
 
+def library_bars() -> bool:
+    """Whether a library may draw its own progress bars: not after `silence_libraries`.
+    For the few no setting reaches (the tokenizers trainers, which draw even off a terminal)."""
+    return not _libraries_silenced
+
+
 def silence_libraries() -> None:
     """The terminal shows our output, not the libraries': their log lines, load reports,
     warnings and progress bars stay off unless `--verbose` asks for them. Set before the
-    libraries are imported (they read these at import), so nothing heavy is imported here."""
+    libraries are imported (they read these at import), so nothing heavy is imported here.
+    TORCH_LOGS: torch resets its own loggers' levels when imported (the ONNX exporter's
+    "torchvision is not installed" lines); "-all" sets them to errors only."""
     import logging
     import warnings
 
+    global _libraries_silenced
+    _libraries_silenced = True
     for name, value in (("TOKENIZERS_PARALLELISM", "false"), ("TRANSFORMERS_VERBOSITY", "error"), ("DATASETS_VERBOSITY", "error"),
                         ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("HF_HUB_VERBOSITY", "error"), ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1"),
-                        ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1"), ("TF_CPP_MIN_LOG_LEVEL", "3")):
+                        ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1"), ("TF_CPP_MIN_LOG_LEVEL", "3"),
+                        ("TORCH_LOGS", "-all")):
         os.environ.setdefault(name, value)
     warnings.filterwarnings("ignore")
     logging.getLogger().setLevel(logging.ERROR)

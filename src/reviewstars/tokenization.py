@@ -47,10 +47,13 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, lowercase: boo
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
+    from .progress import library_bars
+
     tokenizer = Tokenizer(models.WordPiece(unk_token=SPECIAL_TOKENS["unk_token"]))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=lowercase, clean_text=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()), min_frequency=2)
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()), min_frequency=2,
+                                        show_progress=library_bars())
     tokenizer.train_from_iterator(texts, trainer=trainer)
     # The trainer numbers its pieces in hash-map order, which changes from run to run.
     # Tokenizing depends only on the set of pieces, so number them canonically. (Even the

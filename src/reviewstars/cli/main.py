@@ -89,13 +89,17 @@ def train(
     output: Path = typer.Option(..., "--output", "-o", help="Model folder to write.", rich_help_panel="Output"),
     device: str = DeviceOption,
 ) -> None:
-    """Train a model and save it as a folder (config, weights, tokenizer, metrics, plots, model card)."""
+    """Train a model and save it as a folder (config, weights, tokenizer, metrics, plots, model card, train_settings.yaml)."""
+    from ..artifacts import is_main_process
     from ..jobs import train as train_job
     from ..kinds import check_model_name
+    from ..settings_file import write_settings_file
 
     kind = check_model_name(model)
     own, data, transformer = _kind_settings(settings)
     result = train_job(model, data, output, transformer=transformer, device=device, **{kind.name: own[kind.name]} if kind.name in own else {})
+    if is_main_process():
+        write_settings_file(output, model, data, transformer, *[own[kind.name]] if kind.name in own else [])
     seen = f" ({result.train_examples_seen:,} seen)" if result.train_examples_seen != result.train_examples else ""
     share = f", {result.budget_share_in_steps:.0%} of the budget in optimizer steps" if result.budget_share_in_steps is not None else ""
     out.print(f"trained {escape(model)} on {result.train_examples:,} reviews{seen} in {result.train_seconds} s{share} -> {escape(str(output))}",

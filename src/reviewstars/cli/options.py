@@ -2,7 +2,9 @@
 
 `with_settings(...)` gives a Typer command every CLI field of the settings classes it
 names, grouped by class in the help screen, and hands the command built (and checked)
-settings objects instead of loose values.
+settings objects instead of loose values. It also gives the command `--config FILE`:
+the file's values become the options' defaults (the context's `default_map`), so what the
+command line gives wins, and each value is read exactly as the same option's text.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ import functools
 import inspect
 import typing
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
 
 from ..errors import ReviewstarsError
 from ..options import cli_fields, flag_of
+from ..settings_file import check_names, read_settings_file
+
+INTERNAL = "reviewstars.internal"  # ctx.meta: a --config file's values for fields that are not options
 
 
 def _cli_type(item, hint) -> tuple[Any, bool]:
@@ -45,9 +51,10 @@ def settings_parameters(settings_class, panel: str) -> list[inspect.Parameter]:
     return parameters
 
 
-def build_settings(settings_class, values: dict[str, Any]):
-    """A settings object from the CLI's values: parsed ("30m" -> 1800.0) and checked."""
-    chosen = {}
+def build_settings(settings_class, values: dict[str, Any], internal: dict[str, Any] | None = None):
+    """A settings object from the CLI's values: parsed ("30m" -> 1800.0) and checked.
+    `internal` holds values for fields that are not options (from a --config file)."""
+    chosen = {item.name: internal[item.name] for item in fields(settings_class) if item.name in (internal or {})}
     for item in cli_fields(settings_class):
         value, parse = values[item.name], item.metadata.get("parse")
         if parse is not None and value is not None:
@@ -59,25 +66,49 @@ def build_settings(settings_class, values: dict[str, Any]):
     return settings_class(**chosen)
 
 
+def config_parameter(groups: Callable[[], list[tuple[type, str]]]) -> inspect.Parameter:
+    """`--config FILE`, read before every other option (eager): its values for options
+    become their defaults, its values for internal fields wait in `ctx.meta`."""
+
+    def load(ctx: typer.Context, path: Optional[Path]) -> Optional[Path]:
+        if path is None:
+            return None
+        values = read_settings_file(path)
+        options = [p.name for p in ctx.command.params if p.name != "config"]
+        internal = [item.name for cls, _ in groups() for item in fields(cls) if item.name not in options]
+        check_names(path, values, options + internal)
+        ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in values.items() if k in options}}
+        ctx.meta[INTERNAL] = {k: v for k, v in values.items() if k not in options}
+        return path
+
+    option = typer.Option(None, "--config", is_eager=True, callback=load, dir_okay=False, rich_help_panel="Output",
+                          help="A YAML or JSON file of settings by name (time_budget: 30m); options given here win. "
+                               "A trained folder's train_settings.yaml repeats its run.")
+    return inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[Path])
+
+
 def with_settings(groups: Callable[[], list[tuple[type, str]]]):
-    """Decorate a command taking `settings: dict[type, object]` plus its own options."""
+    """Decorate a command taking `settings: dict[type, object]` plus its own options
+    (and `--config FILE`)."""
 
     def decorate(command):
         own = inspect.signature(command)
         hints = typing.get_type_hints(command)
         own_parameters = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in own.parameters.values() if p.name != "settings"]
-        generated = [p for cls, panel in groups() for p in settings_parameters(cls, panel)]
+        generated = [p for cls, panel in groups() for p in settings_parameters(cls, panel)] + [config_parameter(groups)]
         names = [p.name for p in own_parameters + generated]
         duplicated = {n for n in names if names.count(n) > 1}
         if duplicated:
             raise RuntimeError(f"options declared twice for {command.__name__}: {sorted(duplicated)}")
 
         @functools.wraps(command)
-        def run(**values):
-            built = {cls: build_settings(cls, values) for cls, _ in groups()}
+        def run(ctx: typer.Context, **values):
+            internal = ctx.meta.get(INTERNAL)
+            built = {cls: build_settings(cls, values, internal) for cls, _ in groups()}
             return command(settings=built, **{p.name: values[p.name] for p in own_parameters})
 
-        run.__signature__ = inspect.Signature(own_parameters + generated)
+        context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+        run.__signature__ = inspect.Signature([context, *own_parameters, *generated])
         run.__annotations__ = {}
         del run.__wrapped__  # typer must read the new signature, not the wrapped one
         return run

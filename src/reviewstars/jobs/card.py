@@ -1,19 +1,75 @@
-"""The model card: a folder's README.md says what the model is, what it saw, how it scored."""
+"""The model card: a folder's README.md says what the model is, what it saw, how it scored.
+
+Its YAML header is the Hub's card metadata, built with `huggingface_hub.ModelCardData`
+(offline: nothing here touches the network), so the Hub and tools that read cards see
+the base model, the data, the licence and the measured scores (`model-index`).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from ..data import DEFAULT_DATASET
 from ..models.folder import CONFUSION_FILE, LEARNING_CURVE_PNG
 from ..results import TrainResult
 
+TAGS = ["text-classification", "sentiment", "star-rating", "reviewstars"]
+#: The Hub id of the weights each offline alias ships.
+ALIAS_HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
+
 
 def model_card(predictor, result: TrainResult, kind) -> str:
+    data = card_data(result, kind)
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(_body(predictor, result, kind))))
+
+
+def card_data(result: TrainResult, kind) -> ModelCardData:
+    """The card's metadata: what the Hub shows beside the model and lists it under."""
+    dataset_type, dataset_name, is_yelp = _dataset(result.data["data"])
+    metrics = result.metrics
+    evaluated = [] if not metrics else [
+        EvalResult(task_type="text-classification", dataset_type=dataset_type, dataset_name=dataset_name,
+                   dataset_split=metrics["split"], metric_type=metric, metric_name=name, metric_config=config,
+                   metric_value=float(metrics[key]))
+        for key, metric, name, config in (("accuracy", "accuracy", "accuracy", None), ("macro_f1", "f1", "macro-F1", "macro"))
+    ]
+    return ModelCardData(
+        model_name=Path(result.output).name or None,
+        base_model=_hub_id(result.base_model),
+        datasets=[DEFAULT_DATASET] if is_yelp else None,
+        license="apache-2.0",
+        library_name="transformers" if kind.uses_torch else "reviewstars",  # torch kinds are Hugging Face folders
+        pipeline_tag="text-classification",
+        tags=TAGS + ["yelp"] * is_yelp,
+        metrics=["accuracy", "f1"] if evaluated else None,
+        eval_results=evaluated or None,
+    )
+
+
+def _dataset(data: str) -> tuple[str, str, bool]:
+    """(type, name, whether it is Yelp Review Full) of `--data`: the Hub's set, or a
+    local copy of it (a file or folder named yelp..., or in a folder so named); any
+    other local set by its own name, never its path on this machine."""
+    path = Path(data)
+    is_yelp = data == DEFAULT_DATASET or (path.exists() and any(p.lower().startswith("yelp") for p in path.resolve().parts[-2:]))
+    if is_yelp:
+        return DEFAULT_DATASET, "Yelp Review Full", True
+    return (path.name, path.name, False) if path.exists() else (data, data, False)
+
+
+def _hub_id(base_model: str | None) -> str | None:
+    """The base model as the Hub names it; None for a local folder (no Hub id to give)."""
+    if base_model is None or Path(base_model).exists():
+        return None
+    return ALIAS_HUB_IDS.get(base_model, base_model)
+
+
+def _body(predictor, result: TrainResult, kind) -> list[str]:
+    """The human part: training, settings, plan, results, the kind's own lines, usage."""
     data = result.data
     lines = [
-        "---",
-        "library_name: reviewstars",
-        "tags: [text-classification, sentiment, yelp, star-rating]",
-        "---",
-        "",
         f"# reviewstars `{predictor.kind}` model: review -> stars (1 to 5)",
         "",
         f"Kind `{kind.name}`: {kind.summary}.",
@@ -56,4 +112,4 @@ def model_card(predictor, result: TrainResult, kind) -> str:
         "```",
         "",
     ]
-    return "\n".join(lines)
+    return lines

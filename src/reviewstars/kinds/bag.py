@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..options import Settings, setting
+from ..progress import library_bars
 from .base import Kind
 
 
@@ -28,7 +29,8 @@ def learn_tokenizer(texts: list[str], settings: BagSettings):
     tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True, clean_text=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.train_from_iterator(texts, trainer=trainers.WordLevelTrainer(vocab_size=settings.words, min_frequency=2, special_tokens=specials))
+    trainer = trainers.WordLevelTrainer(vocab_size=settings.words, min_frequency=2, special_tokens=specials, show_progress=library_bars())
+    tokenizer.train_from_iterator(texts, trainer=trainer)
     words = specials + sorted(set(tokenizer.get_vocab()) - set(specials))  # numbered canonically, not in hash order
     tokenizer.model = models.WordLevel({word: i for i, word in enumerate(words)}, unk_token="[UNK]")
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]", model_max_length=100_000)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 
+from ..errors import ReviewstarsError
 from ..options import Settings, setting
 from ..tokenization import TRUNCATIONS
 
@@ -37,12 +39,22 @@ def parse_duration(text: str | float | None) -> float | None:
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
+def format_duration(seconds: float) -> str:
+    """1800.0 -> '30m', 90.5 -> '90.5s': the text `parse_duration` reads back as the same seconds."""
+    return f"{int(seconds) // 60}m" if seconds % 60 == 0 else f"{seconds!r}s"
+
+
+#: The Trainer's logging integrations we offer, with the package each one needs.
+REPORTERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb", "none": None}
+
+
 @dataclass
 class TrainSettings(Settings):
     """The Trainer's knobs for every torch kind; the lesson's values by default."""
 
     time_budget: float | None = setting(
-        None, "Train as well as possible within this wall-clock time (30m, 1h, 90s).", parse=parse_duration, above=0)
+        None, "Train as well as possible within this wall-clock time (30m, 1h, 90s).", parse=parse_duration, show=format_duration,
+        above=0)
     batch_size: int | str = setting(
         16, "Reviews per step (the lesson's 16), or auto: on a CUDA GPU the largest that still speeds up a step "
         "(up to 128, the learning rate scaled linearly from batch 16's); 16 without one.", at_least=1, parse=parse_batch_size)
@@ -58,8 +70,17 @@ class TrainSettings(Settings):
     warmup: float = setting(0.1, "Share of the run with a rising learning rate.", at_least=0, at_most=1)
     weight_decay: float = setting(0.01, "AdamW weight decay.", at_least=0)
     resume: bool = setting(False, "Continue from the last complete checkpoint in --output.")
+    report_to: str = setting("tensorboard", "Where the Trainer logs the run (under OUTPUT/runs for tensorboard).",
+                             choices=tuple(REPORTERS))
     logging_steps: int | None = setting(None, "Log the loss every N steps (default: --eval-steps).", cli=False)
     dynamic_padding: bool = setting(True, "False: the lesson's padding to max_length.", cli=False)
     group_by_length: bool = setting(True, "Batch reviews of similar length together.", cli=False)
     balanced: bool = setting(True, "Weight the loss by inverse class frequency, as the linear model does.", cli=False)
     seed: int = setting(42, "Seed for the weights and the batches (set from the data settings).", cli=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        package = REPORTERS[self.report_to]
+        if package and importlib.util.find_spec(package) is None:
+            # now, not after the data is tokenized: the Trainer would fail only when it starts
+            raise ReviewstarsError(f"--report-to {self.report_to} needs the {package} package: pip install {package}")

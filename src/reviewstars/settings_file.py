@@ -1,0 +1,77 @@
+"""A run's settings as a file: `--config FILE` reads one, every trained folder keeps one.
+
+The file is one flat mapping from field names to values (`time_budget: 30m`,
+`max_length: 128`), YAML or JSON, and a value means what it means on the command line.
+`reviewstars train` writes the settings it used into the model folder as
+`train_settings.yaml`, so `reviewstars train --config FOLDER/train_settings.yaml --output
+NEW` repeats the run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .artifacts import write_text
+from .errors import ReviewstarsError
+
+SETTINGS_FILE = "train_settings.yaml"
+HEADER = "# The settings of this run: `reviewstars train --config THIS_FILE --output NEW_FOLDER` repeats it.\n"
+
+
+def read_settings_file(path: str | Path) -> dict[str, Any]:
+    """The file's mapping, with `time-budget` read as `time_budget`; one line for any fault."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReviewstarsError(f"--config {path}: {getattr(error, 'strerror', None) or error}") from None
+    try:
+        found = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as error:
+        raise ReviewstarsError(f"{path}: not valid JSON: {error.msg} (line {error.lineno})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ReviewstarsError(f"{path}: not valid YAML: {getattr(error, 'problem', None) or error}{where}") from None
+    if found is None:
+        return {}
+    if not isinstance(found, dict):
+        raise ReviewstarsError(f"{path}: must hold a mapping of setting names to values, not {type(found).__name__}")
+    return {str(key).lstrip("-").replace("-", "_"): value for key, value in found.items()}
+
+
+def check_names(path: str | Path, values: dict[str, Any], valid: Iterable[str]) -> None:
+    """A misspelt name fails loudly, naming the nearest valid one: silently ignored, it
+    would train with the default the user meant to change."""
+    valid = list(valid)
+    for key in values:
+        if key not in valid:
+            near = difflib.get_close_matches(key, valid, n=1, cutoff=0)
+            raise ReviewstarsError(f"{path}: unknown setting {key!r}" + (f" (the nearest is {near[0]!r})" if near else ""))
+
+
+def settings_values(*settings: Any) -> dict[str, Any]:
+    """Every field of the settings objects by name, written as the command line reads it.
+
+    Two classes may share a name (`seed` is the data's option and the Trainer's internal
+    copy of it): the command-line option's value takes the name, as it does on reading.
+    """
+    values: dict[str, Any] = {}
+    for each in settings:
+        for item in fields(each):
+            if item.name not in values or item.metadata.get("cli"):
+                value, show = getattr(each, item.name), item.metadata.get("show")
+                values[item.name] = show(value) if show and value is not None else value
+    return values
+
+
+def write_settings_file(folder: str | Path, model: str, *settings: Any) -> Path:
+    """`train_settings.yaml` in `folder`: the model name and every field of `settings`."""
+    text = yaml.safe_dump({"model": model, **settings_values(*settings)}, sort_keys=False, allow_unicode=True)
+    return write_text(Path(folder) / SETTINGS_FILE, HEADER + text)

@@ -1,0 +1,104 @@
+"""`--config FILE` for train and compare, and the `train_settings.yaml` every trained folder keeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import fields
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from reviewstars.cli import app
+from reviewstars.data import DataSettings
+from reviewstars.errors import ReviewstarsError
+from reviewstars.models.linear import LinearSettings
+from reviewstars.settings_file import SETTINGS_FILE, read_settings_file
+from reviewstars.training import TrainSettings
+from reviewstars.training.settings import format_duration, parse_duration
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "REVIEWSTARS_QUIET": "1", "HF_HUB_OFFLINE": "1"}, timeout=300)
+
+
+def scores(folder) -> dict:
+    """metrics.json without its timings."""
+    metrics = json.loads((folder / "metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k not in ("seconds", "predictions_per_second")}
+
+
+def test_a_folder_settings_file_repeats_its_run(tiny_data, tmp_path):
+    first, again = tmp_path / "first", tmp_path / "again"
+    done = cli("train", "--model", "linear", "--data", tiny_data, "--output", first, "--min-df", 1, "--C", 0.5)
+    assert done.returncode == 0, done.stderr
+    saved = yaml.safe_load((first / SETTINGS_FILE).read_text())
+    every = [f.name for cls in (DataSettings, TrainSettings, LinearSettings) for f in fields(cls)]
+    assert set(saved) == {"model", *every}
+    assert (saved["model"], saved["data"], saved["min_df"], saved["C"]) == ("linear", str(tiny_data), 1, 0.5)
+
+    done = cli("train", "--config", first / SETTINGS_FILE, "--output", again)
+    assert done.returncode == 0, done.stderr
+    assert (again / SETTINGS_FILE).read_text() == (first / SETTINGS_FILE).read_text()
+    assert scores(again) == scores(first)
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Run `train` and `compare` up to their jobs, keeping what the jobs were handed."""
+    import reviewstars.compare
+    import reviewstars.jobs
+
+    seen = {}
+
+    def job(*args, **kwargs):
+        seen.update(args=args, **kwargs)
+        raise ReviewstarsError("stop here")
+
+    monkeypatch.setattr(reviewstars.jobs, "train", job)
+    monkeypatch.setattr(reviewstars.compare, "compare", job)
+    return seen
+
+
+def test_the_command_line_wins_over_the_file(captured, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("model: scratch\ntime-budget: 30m\nmax_length: 128\nlearning_rate: 1.0e-4\nlayers: 2\n"
+                      "logging_steps: 7\nbalanced: false\n")
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--output", str(tmp_path / "m"), "--max-length", "64"])
+    assert str(result.exception) == "stop here"
+    training = captured["transformer"]
+    assert captured["args"][0] == "scratch" and captured["scratch"].layers == 2
+    assert (training.time_budget, training.max_length, training.learning_rate, training.logging_steps) == (1800.0, 64, 1e-4, 7)
+    assert training.balanced  # the name is the linear option's (--no-balanced), as on the command line
+
+    config = tmp_path / "ladder.json"
+    config.write_text(json.dumps({"models": "linear,bag", "C": 2, "time_budget": 90}))
+    result = CliRunner().invoke(app, ["compare", "--config", str(config), "--output", str(tmp_path), "--C", "0.25"])
+    assert str(result.exception) == "stop here"
+    assert captured["args"][2] == ["linear", "bag"] and captured["linear"].C == 0.25
+    assert captured["transformer"].time_budget == 90 * 60  # a bare number means what it means after --time-budget
+
+
+def test_a_misspelt_name_is_one_line_naming_the_nearest(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("model: linear\nlearning_rat: 1.0e-4\n")
+    done = cli("train", "--config", config, "--output", tmp_path / "m")
+    assert done.returncode == 2 and not (tmp_path / "m").exists()
+    assert done.stderr.strip() == f"error: {config}: unknown setting 'learning_rat' (the nearest is 'learning_rate')"
+
+
+@pytest.mark.parametrize("text, fault", [("[1, 2]", "must hold a mapping"), ("model: [linear\n", "not valid YAML")])
+def test_a_file_that_is_not_a_mapping_is_one_line(tmp_path, text, fault):
+    config = tmp_path / "run.yaml"
+    config.write_text(text)
+    with pytest.raises(ReviewstarsError, match=fault):
+        read_settings_file(config)
+
+
+@pytest.mark.parametrize("seconds", [1800.0, 90.5, 3600.0, 45.0])
+def test_durations_are_written_as_text_that_reads_back(seconds):
+    assert parse_duration(format_duration(seconds)) == seconds

@@ -1,0 +1,88 @@
+"""What a user sees: our lines only. The libraries' logs, load reports, warnings and bars
+stay off (`progress.silence_libraries`) unless `reviewstars --verbose ...` asks for them."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+import reviewstars
+
+TINY = ["--model", "scratch", "--layers", "1", "--width", "32", "--heads", "2", "--vocab-size", "200", "--dropout", "0",
+        "--max-length", "32", "--learning-rate", "3e-3", "--eval-steps", "10", "--early-stopping", "0", "--dev-size", "48"]
+#: What only a library prints: load reports, weight-loading and shard bars, tqdm rates,
+#: warnings (ours start with "warning:" and none is expected here), torch's glog lines.
+NOISE = re.compile(r"LOAD REPORT|Loading weights|Writing model shards|warning|pin_memory|it/s\]|examples/s\]|Traceback"
+                   r"|^[WIE]\d{4} ", re.IGNORECASE | re.MULTILINE)
+
+
+def reviewstars_cli(*args, python_flags=()) -> str:
+    """Run a command as a user would (our own bars and notes on), return all it printed."""
+    env = {k: v for k, v in os.environ.items() if k != "REVIEWSTARS_QUIET"}
+    done = subprocess.run([sys.executable, *python_flags, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True,
+                          env={**env, "HF_HUB_OFFLINE": "1", "COLUMNS": "160"}, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+def assert_quiet(printed: str) -> None:
+    found = NOISE.search(printed)
+    assert found is None, f"library output {found.group(0)!r} in:\n{printed[-3000:]}"
+    assert not printed.startswith("\n")  # the tokenizers trainers' hidden bars
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tmp_path_factory):
+    """(the folder, what `train` printed) of a tiny scratch model, trained under -W error::SyntaxWarning."""
+    folder = tmp_path_factory.mktemp("quiet") / "scratch"
+    printed = reviewstars_cli("train", "--data", tiny_data, "--output", folder, *TINY, "--epochs", "2",
+                              python_flags=["-W", "error::SyntaxWarning"])
+    return folder, printed
+
+
+def test_train_prints_only_ours(trained):
+    folder, printed = trained
+    assert_quiet(printed)
+    assert "trained scratch on" in printed and "accuracy" in printed
+
+
+@pytest.mark.parametrize("command", [
+    ["predict", "--model", "{folder}", "amazing perfect", "awful rude"],
+    ["evaluate", "--model", "{folder}", "--data", "{data}", "--output", "{tmp}/metrics.json"],
+    ["basics", "params", "--model", "{folder}"],
+    ["export", "--model", "{folder}", "--format", "onnx", "--output", "{tmp}/onnx"],
+], ids=lambda command: command[0] if command[0] != "basics" else "params")
+def test_using_a_model_prints_only_ours(trained, tiny_data, tmp_path, command):
+    if command[0] == "export":
+        pytest.importorskip("onnxscript")
+    folder, _ = trained
+    printed = reviewstars_cli(*[part.format(folder=folder, data=tiny_data, tmp=tmp_path) for part in command])
+    assert_quiet(printed)
+
+
+def test_verbose_first_brings_the_libraries_back(tiny_data, tmp_path):
+    printed = reviewstars_cli("--verbose", "train", "--data", tiny_data, "--output", tmp_path / "m", *TINY, "--epochs", "1")
+    assert "Writing model shards" in printed  # the Hub's bar, shown at each save
+
+
+def test_our_sources_compile_without_syntax_warnings():
+    """-W error::SyntaxWarning above only reaches modules imported before the CLI silences
+    warnings (and only when no cached bytecode exists): compile every source here instead."""
+    for path in Path(reviewstars.__file__).parent.rglob("*.py"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SyntaxWarning)
+            compile(path.read_text(encoding="utf-8"), str(path), "exec")
+
+
+def test_circles_prints_one_labelled_line_per_start(tmp_path):
+    printed = reviewstars_cli("basics", "circles", "--points", 100, "--epochs", 50, "--restarts", 2, "--output", tmp_path / "c.png")
+    assert_quiet(printed)
+    lines = [line.strip() for line in printed.splitlines() if "epochs" in line]
+    labelled = re.compile(r"(network, sgd|network, adam|linear)  start \d: 50 epochs, loss \d\.\d{4}, accuracy \d\.\d{3}")
+    assert len(lines) == 2 + 2 + 1 and all(labelled.fullmatch(line) for line in lines), lines
