@@ -22,9 +22,15 @@ NOISE = re.compile(r"LOAD REPORT|Loading weights|Writing model shards|warning|pi
                    r"|^[WIE]\d{4} ", re.IGNORECASE | re.MULTILINE)
 
 
+SILENCING = ("TRANSFORMERS_VERBOSITY", "DATASETS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS", "HF_HUB_VERBOSITY",
+             "HF_DATASETS_DISABLE_PROGRESS_BARS", "TRANSFORMERS_NO_ADVISORY_WARNINGS", "TF_CPP_MIN_LOG_LEVEL", "TORCH_LOGS")
+
+
 def reviewstars_cli(*args, python_flags=()) -> str:
     """Run a command as a user would (our own bars and notes on), return all it printed."""
-    env = {k: v for k, v in os.environ.items() if k != "REVIEWSTARS_QUIET"}
+    # REVIEWSTARS_QUIET is the suite's; the libraries' switches are what importing our CLI
+    # in this process set (it silences them): a user's shell has neither.
+    env = {k: v for k, v in os.environ.items() if k != "REVIEWSTARS_QUIET" and k not in SILENCING}
     done = subprocess.run([sys.executable, *python_flags, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True,
                           env={**env, "HF_HUB_OFFLINE": "1", "COLUMNS": "160"}, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -72,7 +72,10 @@ def folder_kind(folder: str | Path) -> str | None:
     """The kind a model folder declares, or None when it declares none (a checkpoint from elsewhere)."""
     if not (Path(folder) / CONFIG_FILE).is_file():
         return None
-    return read_section(folder).get("kind")
+    kind = read_section(folder).get("kind")
+    if kind is not None and not isinstance(kind, str):
+        raise ModelError(f"{Path(folder) / CONFIG_FILE}: its kind must be a name, not {type(kind).__name__}")
+    return kind
 
 
 def info_of(found: dict[str, Any], *own: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from itertools import chain, repeat
@@ -153,8 +154,8 @@ class LinearPredictor(StarPredictor):
             vocabulary = json.loads((path / VOCABULARY_FILE).read_text(encoding="utf-8"))
             with np.load(path / WEIGHTS_FILE, allow_pickle=False) as weights:
                 idf, coef, intercept = weights["idf"], weights["coef"], weights["intercept"]
-        except (OSError, KeyError, ValueError) as error:
-            raise ModelError(f"{path}: not a readable linear model folder ({error})") from None
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:  # a file cut short, or not ours
+            raise ModelError(f"{path}: not a readable linear model folder ({type(error).__name__}: {error})") from None
         if not isinstance(vocabulary, list) or coef.shape != (len(STARS), len(vocabulary)) or idf.shape != (len(vocabulary),) \
                 or intercept.shape != (len(STARS),):
             raise ModelError(f"{path}: the vocabulary and the weights do not match")
