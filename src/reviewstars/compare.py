@@ -30,7 +30,7 @@ from .evaluation import evaluate_predictor, load_scores, save_scores, score_prob
 from .jobs.train import as_data_settings, train
 from .kinds import check_model_name
 from .models import load_predictor
-from .models.folder import CONFIG_FILE, METRICS_FILE
+from .models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE
 from .progress import note
 from .results import LeaderboardRow
 from .significance import rank_with_ties
@@ -105,8 +105,10 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         row.ece_uncalibrated = metrics.get("ece_uncalibrated")
         rows.append(row)
         probas[model] = proba
-    if ensemble and len(kinds) >= 2:
-        row, probas["ensemble"] = _ensemble(output, [r for r in rows if r.model in kinds], probas, data, dataset["train"])
+    built = _ensemble(output, [r for r in rows if r.model in kinds], probas, data, dataset["train"], device) \
+        if ensemble and len(kinds) >= 2 else None
+    if built is not None:
+        row, probas["ensemble"] = built
         rows.append(row)
     for row in rows:
         _fill_scores(row, score_proba(probas[row.model], labels, decision, seed=data.seed))
@@ -146,9 +148,11 @@ def _ranked(rows: list[LeaderboardRow], correct: dict[str, np.ndarray]) -> list[
     return rows
 
 
-def _ensemble(output: Path, members: list[LeaderboardRow], probas: dict, data: DataSettings, train) -> tuple[LeaderboardRow, np.ndarray]:
+def _ensemble(output: Path, members: list[LeaderboardRow], probas: dict, data: DataSettings, train,
+              device: str | None) -> tuple[LeaderboardRow, np.ndarray] | None:
     """The trained models' calibrated probabilities, averaged with weights fitted (log-loss)
-    on the dev slice carved from train, saved as a folder any command opens."""
+    on the dev slice carved from train, saved as a folder any command opens. None (and a
+    note) when a member kept no scores on that slice (one too small to calibrate on)."""
     from .data import carve_dev
     from .ensemble import combine, fit_ensemble_weights
     from .models.ensemble import EnsemblePredictor
@@ -159,11 +163,12 @@ def _ensemble(output: Path, members: list[LeaderboardRow], probas: dict, data: D
     for row in members:
         kept = load_scores(row.folder, dev_key, what="dev")
         if kept is None:
-            raise ModelError(f"{row.folder}: no scores on the dev slice to weigh it in an ensemble; train it again")
+            note(f"no ensemble: {row.model} kept no scores on a dev slice of {len(dev)} reviews (--dev-size)")
+            return None
         dev_probas.append(kept[1])
     weights = fit_ensemble_weights(dev_probas, dev["label"])
     folder = output / "models" / "ensemble"
-    EnsemblePredictor.from_folders([r.folder for r in members], weights).save(folder)
+    EnsemblePredictor.from_folders([r.folder for r in members], weights, device=device).save(folder)
     note("ensemble: " + ", ".join(f"{r.model} {w:.2f}" for r, w in zip(members, weights)) + f" -> {folder}")
     row = LeaderboardRow(model="ensemble", kind="ensemble", accuracy=0.0, macro_f1=0.0, mae=0.0, off_by_one_accuracy=0.0,
                          folder=str(folder), parameters=sum(r.parameters or 0 for r in members),
@@ -192,7 +197,7 @@ def _reusable(folder: Path, key: str) -> dict | None:
 
 
 def _curve(folder: str) -> dict | None:
-    path = Path(folder) / "learning_curve.json"
+    path = Path(folder) / LEARNING_CURVE_JSON
     return read_json(path) if path.is_file() else None
 
 

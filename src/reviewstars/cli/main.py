@@ -292,13 +292,16 @@ def ensemble_command(
     data: str = DataOption,
     output: Path = typer.Option(..., "--output", "-o", help="The ensemble folder to write (it names its members' folders)."),
     dev_size: int = typer.Option(500, "--dev-size", help="Reviews carved from train (balanced) to fit the weights on."),
+    train_size: Optional[int] = typer.Option(None, "--train-size", help="The --train-size the members were trained with: "
+                                             "the dev slice is carved from the same sample, so it holds no review they learned from."),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the dev slice."),
     device: str = DeviceOption,
 ) -> None:
     """Combine trained models: weights fitted on a dev slice (log-loss), scored on the held-out split."""
     from ..jobs.ensemble import build_ensemble
 
-    result = build_ensemble(_names(models), DataSettings(data=data, dev_size=dev_size, seed=seed), output, device=device)
+    result = build_ensemble(_names(models), DataSettings(data=data, train_size=train_size, dev_size=dev_size, seed=seed), output,
+                            device=device)
     weights = ", ".join(f"{Path(m).name} {w:.2f}" for m, w in zip(result["members"], result["weights"]))
     out.print(f"ensemble of {weights} -> {escape(str(output))}", highlight=False)
     if result.get("metrics"):

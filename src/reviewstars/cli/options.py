@@ -115,6 +115,3 @@ def with_settings(groups: Callable[[], list[tuple[type, str]]]):
 
     return decorate
 
-
-def field_names(settings_class) -> list[str]:
-    return [item.name for item in fields(settings_class)]

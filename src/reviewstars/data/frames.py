@@ -17,10 +17,11 @@ def read_frame(path: Path):
         raise DataError(path, "no such file")
     if suffix == ".parquet":
         return pd.read_parquet(path)
+    # Cells as written: "007" stays a text, not the number 7 (a merge must not change a review).
     if suffix == ".csv":
-        return pd.read_csv(path, keep_default_na=False)
+        return pd.read_csv(path, keep_default_na=False, dtype=str)
     if suffix == ".jsonl":
-        return pd.read_json(path, lines=True)
+        return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
     raise DataError(path, f"expected one of {', '.join(FILE_FORMATS)}")
 
 

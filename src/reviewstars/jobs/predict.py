@@ -112,6 +112,7 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
     shards = [read_shard(Path(part)) for part in parts]
     check_complete_set(shards)
     frames = [read_frame(shard.path) for shard in shards]
+    frames = [frame.astype({"row": "int64"}) if "row" in frame.columns else frame for frame in frames]  # CSV cells read as text
     merged = pd.concat([frame for frame in frames if len(frame)] or frames[:1], ignore_index=True).sort_values("row", kind="stable")
     if merged["row"].duplicated().any() or (len(merged) and merged["row"].iloc[-1] != len(merged) - 1):
         raise ReviewstarsError("the shard outputs overlap or miss rows: give every shard 0/N..N-1/N once")

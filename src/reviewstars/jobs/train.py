@@ -12,7 +12,7 @@ from ..data import DataSettings, carve_dev, eval_split_name, load_data
 from ..errors import DataError, ReviewstarsError
 from ..calibration import apply_temperature, expected_calibration_error, fit_temperature
 from ..evaluation import evaluate_predictor, predict_proba_batched, save_scores, score_proba, scores_key
-from ..kinds import TrainingJob, check_model_name
+from ..kinds import TrainingJob, check_model_name, trainable_kinds
 from ..models.folder import CARD_FILE, CONFUSION_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, METRICS_FILE
 from ..plots import learning_curve_points, plot_confusion_matrix, plot_learning_curve
 from ..results import TrainResult
@@ -39,7 +39,7 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
     from ..training import TrainSettings
 
     kind = check_model_name(model)
-    unknown = set(kind_settings) - {"linear", "scratch", "bag", "pretrained"}
+    unknown = set(kind_settings) - {k.name for k in trainable_kinds()}
     if unknown:
         raise ReviewstarsError(f"unknown settings for kinds: {', '.join(sorted(unknown))}")
     data = as_data_settings(data)

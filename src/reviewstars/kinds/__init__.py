@@ -5,8 +5,8 @@
     bag         fastText-style bag of hashed word uni- and bigrams
     pretrained  any pretrained encoder, fine-tuned (the kind of every other name)
 
-`kind_for(name)` answers for any name a user gives `--model`; `check_model_name` says
-in one line what is wrong with a name before any long work starts.
+`check_model_name(name)` answers the kind of any name a user gives `--model`, or says in
+one line what is wrong with it before any long work starts.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import difflib
 from pathlib import Path
 
 from ..errors import ModelError
-from ..models import looks_like_a_path
+from ..models import folder_kind, looks_like_a_path
 from ..models.pretrained import ALIASES, resolve
 from .bag import BAG
 from .base import Kind, TrainingJob
@@ -29,16 +29,13 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     BAG,
 )}
 
-__all__ = ["KINDS", "Kind", "PRETRAINED", "ScratchSettings", "TrainingJob", "check_model_name", "kind_for", "trainable_kinds"]
+__all__ = ["KINDS", "Kind", "PRETRAINED", "ScratchSettings", "TrainingJob", "check_model_name", "trainable_kinds"]
 
 
 def trainable_kinds() -> list[Kind]:
     """Every kind, the pretrained one last: their settings classes make the CLI's options."""
     return [*KINDS.values(), PRETRAINED]
 
-
-def kind_for(model: str) -> Kind:
-    return KINDS.get(model, PRETRAINED)
 
 
 def check_model_name(model: str) -> Kind:
@@ -59,6 +56,9 @@ def check_model_name(model: str) -> Kind:
             raise ModelError(f"{model}: no such folder")
         if not (path / "config.json").is_file():
             raise ModelError(f"{model}: not a model folder (no config.json)")
+        found = folder_kind(path)
+        if found not in (None, "transformer"):
+            raise ModelError(f"{model}: a {found} model folder; only transformer folders can be fine-tuned further")
         return PRETRAINED
     near = difflib.get_close_matches(model, [*KINDS, *ALIASES], n=1, cutoff=0.7)
     if near and "/" not in model:

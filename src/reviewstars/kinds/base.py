@@ -119,8 +119,20 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
         network = kind.new_network(tokenizer, job.own, settings)
     check_max_length(tokenizer, settings.max_length, "--max-length")
     outcome = train_transformer(network, tokenizer, job.train, job.dev, job.output, settings, name=job.model,
-                                use_cpu=job.device == "cpu")
+                                use_cpu=_training_device(job.device) == "cpu")
     details.update({k: outcome[k] for k in ("train_examples_seen", "train_seconds", "steps", "plan", "best_dev_accuracy",
                                             "final_dev_accuracy", "kept", "budget_share_in_steps", "settings", "log_history")})
     details.update(train_examples=len(job.train), dev_examples=len(job.dev))
     return TransformerPredictor(network, tokenizer, settings.max_length, settings.truncation), details
+
+
+def _training_device(device: str | None) -> str:
+    """The Trainer picks its accelerator itself (CUDA, then MPS); `--device cpu` keeps it on
+    the CPU, and a device that is not there is the usual one-line error."""
+    from ..devices import resolve_device
+    from ..errors import ReviewstarsError
+
+    resolved = resolve_device(device)
+    if resolved.startswith("cuda:") and resolved != "cuda:0":
+        raise ReviewstarsError(f"--device {resolved}: training uses the first visible GPU; choose it with CUDA_VISIBLE_DEVICES")
+    return resolved

@@ -32,10 +32,10 @@ def predictor_class(kind: str | None) -> type[StarPredictor]:
 
 
 def looks_like_a_path(name: str) -> bool:
-    """A name meant as a folder, not a Hub id: `./x`, `/x`, `a/b/c`, `x.onnx`, or `runs/x`
+    """A name meant as a folder, not a Hub id (`org/name`, dots allowed): `./x`, `/x`, `a/b/c`, or `runs/x`
     where `runs` is a folder here (a Hub id's owner is not a local folder)."""
     path = Path(name).expanduser()
-    return (name.startswith((".", "/", "~")) or name.count("/") > 1 or bool(path.suffix)
+    return (name.startswith((".", "/", "~")) or name.count("/") > 1
             or (path.parent != Path(".") and path.parent.is_dir()))
 
 

@@ -25,7 +25,7 @@ from scipy.special import softmax
 from .. import STARS
 from ..artifacts import atomic_dir
 from ..errors import ModelError
-from ..tokenization import encode, padded_batches
+from ..tokenization import TRUNCATIONS, encode, padded_batches
 from .base import StarPredictor
 from .folder import CONFIG_FILE, METRICS_FILE, SECTION, read_config, section, temperature_of
 from .pretrained import stars_of_labels
@@ -51,7 +51,9 @@ class OnnxPredictor(StarPredictor):
 
     def __init__(self, folder: Path, session, tokenizer, config: dict[str, Any]):
         self.folder, self.session, self.tokenizer = folder, session, tokenizer
-        settings = config.get(SECTION, {})
+        settings = config.get(SECTION) or {}
+        if not isinstance(settings, dict) or settings.get("truncation", "head+tail") not in TRUNCATIONS:
+            raise ModelError(f"{folder}: its '{SECTION}' section must be an object with a known truncation")
         self.settings = settings
         self.temperature = temperature_of(settings, folder)
         self.max_length = settings.get("max_length", 256)

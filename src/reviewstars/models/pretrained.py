@@ -8,7 +8,6 @@ from pathlib import Path
 from .. import LABEL_NAMES, STARS
 from ..errors import ModelError
 
-DEFAULT_PRETRAINED = "bert-base-cased"
 
 
 def minilm_path() -> Path:
@@ -44,7 +43,10 @@ def load_for_fine_tuning(name: str):
     """`AutoModelForSequenceClassification(num_labels=5)` and its own tokenizer, as in the lesson."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from .transformer import register_our_architecture
+
     path = resolve(name)
+    register_our_architecture(path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -54,7 +56,7 @@ def load_for_fine_tuning(name: str):
             label2id={label: i for i, label in enumerate(LABEL_NAMES)},
             ignore_mismatched_sizes=True,
         )
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise hub_error(str(name), error) from None
     return model, tokenizer
 

@@ -14,7 +14,7 @@ from .. import STARS
 from ..artifacts import atomic_dir
 from ..devices import half_precision_dtype
 from ..errors import ModelError
-from ..tokenization import encoded_chunks, padded_batches
+from ..tokenization import TRUNCATIONS, encoded_chunks, padded_batches
 from .base import StarPredictor, torch_layer_parameters
 from .first_token import FirstTokenClassifier
 from .folder import SECTION, info_of, section, temperature_of
@@ -158,6 +158,8 @@ class TransformerPredictor(StarPredictor):
             info=info_of(settings),
         )
         predictor.temperature = temperature_of(settings, path)
+        if predictor.truncation not in TRUNCATIONS:
+            raise ModelError(f"{path}: truncation must be one of {', '.join(TRUNCATIONS)}, got {predictor.truncation!r}")
         return predictor
 
 

@@ -85,7 +85,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
                       name: str = "model", use_cpu: bool = False) -> dict[str, Any]:
     """Fine-tune `model` on `train_split`, evaluating on `dev_split`; returns what happened.
 
-    Checkpoints and TensorBoard logs go under `output/checkpoints`. At the end `model`
+    Checkpoints go under `output/checkpoints`, TensorBoard logs under `output/runs`. At the end `model`
     holds the best checkpoint, or under a time budget the final one (the caller saves it).
     `settings.batch_size` is per process: N processes train on N times larger batches.
     Ctrl-C or SIGTERM saves a checkpoint and raises `TrainingInterrupted`.

@@ -67,7 +67,7 @@ class TrainSettings(Settings):
     max_length: int | None = setting(
         None, "Tokens kept per review (default: the kind's own, 256; 128 for pretrained models under --time-budget).", at_least=2)
     truncation: str = setting("head+tail", "Which tokens of a long review to keep.", choices=TRUNCATIONS)
-    warmup: float = setting(0.1, "Share of the run with a rising learning rate.", at_least=0, at_most=1)
+    warmup: float = setting(0.1, "Share of the run with a rising learning rate.", at_least=0, at_most=0.9)
     weight_decay: float = setting(0.01, "AdamW weight decay.", at_least=0)
     resume: bool = setting(False, "Continue from the last complete checkpoint in --output.")
     report_to: str = setting("tensorboard", "Where the Trainer logs the run (under OUTPUT/runs for tensorboard).",

@@ -1,0 +1,33 @@
+"""Names a user gives: folders, Hub ids, kinds; and what each command makes of them."""
+
+from __future__ import annotations
+
+import pytest
+
+from reviewstars.data import DataSettings
+from reviewstars.errors import ModelError
+from reviewstars.kinds import check_model_name
+from reviewstars.models import looks_like_a_path
+
+
+def test_a_model_folder_that_is_not_a_transformer_cannot_be_fine_tuned(linear_model):
+    with pytest.raises(ModelError, match="a linear model folder; only transformer folders can be fine-tuned"):
+        check_model_name(str(linear_model))
+
+
+def test_hub_ids_with_dots_are_hub_ids_and_local_parents_make_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert not looks_like_a_path("Qwen/Qwen2.5-0.5B") and not looks_like_a_path("bert-base-cased")
+    (tmp_path / "runs").mkdir()
+    assert looks_like_a_path("runs/minilm") and looks_like_a_path("./x") and looks_like_a_path("a/b/c")
+
+
+def test_compare_on_a_dev_slice_too_small_to_calibrate_skips_the_ensemble(tiny_data, tmp_path):
+    from reviewstars.compare import compare
+    from reviewstars.kinds.bag import BagSettings
+    from reviewstars.models.linear import LinearSettings
+    from reviewstars.training import TrainSettings
+
+    board = compare(DataSettings(tiny_data, dev_size=10), tmp_path, ["linear", "bag"], transformer=TrainSettings(epochs=1, max_length=32),
+                    linear=LinearSettings(min_df=1), bag=BagSettings(dim=8, words=200, buckets=100))
+    assert [r["model"] for r in board["models"]].count("ensemble") == 0 and len(board["models"]) == 2
