@@ -24,6 +24,7 @@ from pathlib import Path  # noqa: E402
 from typing import Iterable, Sequence  # noqa: E402
 
 from .errors import ModelError  # noqa: E402
+from .text import without_lone_surrogates  # noqa: E402
 
 #: Where to cut a review longer than the model's window. Sun et al. (2019) found keeping
 #: the head and the tail of a long review better than either alone.
@@ -94,14 +95,6 @@ def special_frame(tokenizer) -> tuple[list[int], list[int]]:
         if framed[start : start + len(bare)] == bare:
             return framed[:start], framed[start + len(bare) :]
     return [], []
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def without_lone_surrogates(text: str) -> str:
-    """JSON may carry half a UTF-16 pair ("\\ud800"); Rust tokenizers refuse such a string, so it reads as U+FFFD."""
-    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def encode(tokenizer, texts: Sequence[str], max_length: int = 256, strategy: str = "head+tail") -> list[list[int]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from datasets import ClassLabel, Dataset, Features, Value
 
 from .. import LABEL_NAMES, NUM_CLASSES
 from ..errors import DataError
+from ..text import without_lone_surrogates
 
 SPLITS = ("train", "validation", "test")
 #: The one table of file formats, for reading reviews and writing predictions alike.
@@ -28,7 +28,6 @@ FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=list(LAB
 
 # Label columns we understand, and how their values map onto labels 0..4.
 _LABEL_COLUMNS = {"label": 0, "stars": 1}  # column -> offset subtracted to get 0..4
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def split_of(path: Path) -> str:
@@ -211,9 +210,7 @@ def _refuse_duplicates(path: Path, columns: Sequence[str]) -> None:
 
 
 def _without_lone_surrogates(value: Any) -> Any:
-    """JSON may carry half a UTF-16 pair ("\\ud800"), which no UTF-8 writer accepts: it
-    reads as U+FFFD, as the tokenizers read it."""
-    return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+    return without_lone_surrogates(value) if isinstance(value, str) else value
 
 
 def _parquet_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
