@@ -47,18 +47,23 @@ def test_evaluate_writes_metrics_and_a_confusion_png(trained, tiny_data, tmp_pat
 
 
 def test_predict_texts_and_file(trained, tmp_path):
-    result = run("predict", "--model", trained, "--json", "amazing excellent perfect", "awful rude worst")
+    result = run("predict", "--model", trained, "--json", "amazing excellent perfect", "awful rude worst", "  ")
     rows = json.loads(result.stdout)
-    assert [r["stars"] for r in rows] == [5, 1]
+    assert [r["stars"] for r in rows[:2]] == [5, 1]
     assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-4
+    assert [r["empty"] for r in rows] == [False, False, True]
+    # the server's fields, plus the text they rate
+    assert all(set(r) == {"text", "stars", "probabilities", "expected_stars", "empty"} for r in rows)
 
     source = tmp_path / "reviews.csv"
-    pd.DataFrame({"id": [1, 2, 3], "text": ["awful rude worst", "amazing perfect", "decent okay average"]}).to_csv(source, index=False)
+    pd.DataFrame({"id": [1, 2, 3, 4], "text": ["awful rude worst", "amazing perfect", "decent okay average", " "]}).to_csv(source, index=False)
     output = tmp_path / "predictions.csv"
     run("predict", "--model", trained, "--file", source, "--output", output)
-    predictions = pd.read_csv(output)
-    assert list(predictions["stars"]) == [1, 5, 3]
-    assert list(predictions.columns) == ["text", "stars", "p_1", "p_2", "p_3", "p_4", "p_5", "expected_stars"]
+    predictions = pd.read_csv(output, keep_default_na=False)
+    assert list(predictions["stars"])[:3] == [1, 5, 3]
+    # the same fields as the server, the probabilities as p_k: no column is named like a label
+    assert list(predictions.columns) == ["text", "stars", "p_1", "p_2", "p_3", "p_4", "p_5", "expected_stars", "empty"]
+    assert list(predictions["empty"]) == [False, False, False, True]
 
 
 def test_data_stats(tiny_data, tmp_path):

@@ -168,3 +168,19 @@ def test_written_files_and_folders_follow_the_umask(tmp_path, umask, file_mode, 
     mode = lambda path: path.stat().st_mode & 0o777  # noqa: E731
     assert mode(tmp_path / "metrics.json") == mode(tmp_path / "stars.csv") == mode(tmp_path / "model" / "config.json") == file_mode
     assert mode(tmp_path / "model") == dir_mode
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--model", "linear"], ["compare", "--models", "linear"], ["ensemble", "--models", "a,b"],
+    ["export", "--model", "m"], ["merge", "part0.csv"], ["basics", "circles"], ["tokens", "growth"],
+])
+def test_a_command_whose_product_is_files_needs_output_and_writes_nothing_without_it(command, tmp_path, monkeypatch):
+    """The README's one rule: a file is written only where --output says."""
+    from typer.testing import CliRunner
+
+    from reviewstars.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2 and "--output" in result.output
+    assert list(tmp_path.iterdir()) == []

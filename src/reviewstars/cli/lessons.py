@@ -25,7 +25,7 @@ app.add_typer(basics_app, name="basics")
 
 @basics_app.command("circles")
 def basics_circles(
-    output: Path = typer.Option(Path("circles.png"), "--output", "-o", help="PNG with data, decision boundaries and loss curves (JSON beside it)."),
+    output: Path = typer.Option(..., "--output", "-o", help="PNG to write, e.g. circles.png: data, decision boundaries and loss curves (JSON beside it)."),
     points: int = typer.Option(1000, help="How many points (half inside, half outside)."),
     epochs: int = typer.Option(2000, help="Full-batch gradient steps per model."),
     restarts: int = typer.Option(3, help="Random starts per network; the lowest loss is kept."),
@@ -150,7 +150,7 @@ def tokens_explore(
 def tokens_growth(
     data: str = DataOption,
     tokenizer: str = TokenizerOption,
-    output: Path = typer.Option(Path("vocabulary_growth.png"), "--output", "-o", help="PNG plot (JSON beside it)."),
+    output: Path = typer.Option(..., "--output", "-o", help="PNG plot to write, e.g. growth.png (JSON beside it)."),
     seed: int = SeedOption,
 ) -> None:
     """Vocabulary size against number of reviews, for word tokens and for sub-word tokens."""

@@ -261,7 +261,7 @@ def data_stats_command(
 @with_settings(_training_groups)
 def compare(
     settings: dict,
-    output: Path = typer.Option(Path("runs/compare"), "--output", "-o", help="Folder for models, leaderboard.json and the report.",
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for models, leaderboard.json and the report, e.g. runs/compare.",
                                 rich_help_panel="Output"),
     models: str = typer.Option("linear,scratch,minilm", help="Models to train, comma-separated (linear, bag, scratch, minilm, Hub ids, folders)."),
     evaluate_only: Optional[str] = typer.Option(None, help="Already-trained folders or Hub ids to score too, comma-separated."),

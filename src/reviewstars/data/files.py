@@ -1,43 +1,31 @@
-"""Local files of reviews: Parquet, CSV and JSON Lines, read row by row and checked.
+"""Local files of labelled reviews, checked row by row into `Dataset`s of `text` and `label`.
 
-Each bad row fails with one line naming the file, the row and the fault. The original
-`yelp_review_full_csv` files (no header, `"class","text"`, class 1..5, literal `\\n` for
-newlines) are recognised as they are.
+Each bad row fails with one line naming the file, the row and the fault. Reading the
+formats themselves (Parquet, CSV, JSON Lines, the original Yelp CSV) is `formats.py`'s.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from datasets import ClassLabel, Dataset, Features, Value
 
 from .. import LABEL_NAMES, NUM_CLASSES
 from ..errors import DataError
-from ..text import without_lone_surrogates
+from .formats import FILE_FORMATS, LABEL_COLUMNS, as_number, count_rows, first_line, open_records
+
+__all__ = ["SPLITS", "FILE_FORMATS", "FEATURES", "split_of", "read_folder", "read_file", "read_texts",
+           "iter_text_chunks", "count_rows", "first_line"]
 
 SPLITS = ("train", "validation", "test")
-#: The one table of file formats, for reading reviews and writing predictions alike.
-FILE_FORMATS = (".parquet", ".csv", ".jsonl")
 FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=list(LABEL_NAMES))})
-
-# Label columns we understand, and how their values map onto labels 0..4.
-_LABEL_COLUMNS = {"label": 0, "stars": 1}  # column -> offset subtracted to get 0..4
 
 
 def split_of(path: Path) -> str:
     """A file named `train.*`, `validation.*` or `test.*` is that split; any other is `train`."""
     return path.stem if path.stem in SPLITS else "train"
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
 
 
 def read_folder(folder: Path) -> dict[str, Dataset]:
@@ -58,7 +46,7 @@ def read_folder(folder: Path) -> dict[str, Dataset]:
 
 def read_file(path: str | Path) -> Dataset:
     """Read and validate one local labelled file into a `Dataset` of `text` and `label`."""
-    path, records = _open_records(path)
+    path, records = open_records(path)
     columns = records.columns
     label_column = _label_column(path, columns)
     checker = _RowChecker(path, label_column)
@@ -77,7 +65,7 @@ def read_texts(path: str | Path, column: str = "text") -> list[str]:
 def iter_text_chunks(path: str | Path, column: str = "text", rows_per_chunk: int = 8192) -> Iterator[list[str]]:
     """A file's texts in order, `rows_per_chunk` at a time: memory stays bounded for any
     file size. A bad row raises a DataError naming it when the reader reaches it."""
-    path, records = _open_records(path, wanted=(column,))
+    path, records = open_records(path, wanted=(column,))
     if column not in records.columns:
         raise DataError(path, f"no '{column}' column (columns: {', '.join(map(str, records.columns)) or 'none'})")
     chunk: list[str] = []
@@ -97,45 +85,6 @@ def iter_text_chunks(path: str | Path, column: str = "text", rows_per_chunk: int
         yield chunk
 
 
-def count_rows(path: str | Path) -> int | None:
-    """Rows in a file when that is cheap to know (Parquet metadata), else None."""
-    path = Path(path)
-    if path.suffix.lower() == ".parquet" and path.is_file():
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.ParquetFile(path).metadata.num_rows
-        except Exception:  # an unreadable file is reported by the reader, with its reason
-            return None
-    return None
-
-
-# --------------------------------------------------------------------------- formats
-
-
-class _Records:
-    """A file's column names and its rows as (row, line, {column: value}), in order."""
-
-    def __init__(self, columns: list[str], rows: Iterable[tuple[int, int | None, dict[str, Any]]]):
-        self.columns, self._rows = columns, rows
-
-    def __iter__(self):
-        return iter(self._rows)
-
-
-def _open_records(path: str | Path, wanted: Sequence[str] = ()) -> tuple[Path, _Records]:
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in FILE_FORMATS:
-        raise DataError(path, f"unknown format '{suffix}': use one of {', '.join(FILE_FORMATS)}")
-    if not path.is_file():
-        raise DataError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise DataError(path, "file is empty")
-    if suffix == ".parquet":
-        return path, _parquet_records(path, wanted)
-    return path, {".csv": _csv_records, ".jsonl": _jsonl_records}[suffix](path)
-
 
 @dataclass
 class _Table:
@@ -148,7 +97,7 @@ class _RowChecker:
 
     def __init__(self, path: Path, label_column: str):
         self.path, self.label_column = path, label_column
-        self.offset = _LABEL_COLUMNS[label_column]
+        self.offset = LABEL_COLUMNS[label_column]
         self.table = _Table([], [])
 
     def add(self, row: int, text: Any, label: Any, line: int | None = None) -> None:
@@ -169,7 +118,7 @@ class _RowChecker:
 
     def _label(self, value: Any, row: int, line: int | None) -> int:
         column, low = self.label_column, self.offset
-        number = _as_number(value)
+        number = as_number(value)
         if number is None:
             shown = "missing" if value is None or value == "" else repr(value)
             raise self.fail(row, f"{column} {shown} is not a number (expected {low}..{low + NUM_CLASSES - 1})", line)
@@ -179,163 +128,12 @@ class _RowChecker:
         return int(number) - low
 
 
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return None if isinstance(value, float) and not math.isfinite(value) else float(value)
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
-    return None
-
-
 def _label_column(path: Path, columns: Sequence[str]) -> str:
     if "text" not in columns:
         raise DataError(path, f"no 'text' column (columns: {', '.join(map(str, columns)) or 'none'})")
-    for name in _LABEL_COLUMNS:
+    for name in LABEL_COLUMNS:
         if name in columns:
             return name
     raise DataError(path, f"no 'label' (0..4) or 'stars' (1..5) column (columns: {', '.join(map(str, columns))})")
 
 
-def _refuse_duplicates(path: Path, columns: Sequence[str]) -> None:
-    """Two columns of one name: which one holds the reviews is anyone's guess, so none is taken."""
-    twice = sorted(name for name, count in Counter(columns).items() if count > 1)
-    if twice:
-        raise DataError(path, f"column {', '.join(repr(name) for name in twice)} appears more than once: rename or drop the copies")
-
-
-def _without_lone_surrogates(value: Any) -> Any:
-    return without_lone_surrogates(value) if isinstance(value, str) else value
-
-
-def _parquet_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        parquet = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as error:
-        raise DataError(path, f"not a readable Parquet file ({first_line(error)})") from None
-    columns = parquet.schema_arrow.names
-    _refuse_duplicates(path, columns)
-    read = [name for name in dict.fromkeys(("text", *_LABEL_COLUMNS, *wanted)) if name in columns]
-
-    def rows():
-        row = 0
-        try:
-            for batch in parquet.iter_batches(batch_size=4096, columns=read):
-                values = {name: batch.column(name).to_pylist() for name in read}
-                for i in range(batch.num_rows):
-                    row += 1
-                    yield row, None, {name: values[name][i] for name in read}
-        except (pa.ArrowException, OSError) as error:
-            raise DataError(path, f"not a readable Parquet file ({first_line(error)})", row=row + 1) from None
-
-    return _Records(columns, rows())
-
-
-def _text_lines(path: Path) -> Iterator[str]:
-    """The file's lines, decoded one at a time: memory stays bounded, and a bad byte
-    names its line and offset. (Split on b"\\n" only: no UTF-8 sequence contains it.)"""
-    offset = 0
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise DataError(
-                    path, f"undecodable bytes at byte {offset + error.start} (the file must be UTF-8)", line=number
-                ) from None
-            offset += len(raw)
-            yield line.removeprefix("\ufeff") if number == 1 else line
-
-
-def _csv_records(path: Path) -> _Records:
-    lines = _csv_lines(path, csv.reader(_text_lines(path), strict=True))
-    try:
-        first_line, first = next(lines)
-    except StopIteration:
-        raise DataError(path, "file is empty") from None
-    header = [cell.strip().lower() for cell in first]
-    if "text" in header or "label" in header or "stars" in header:
-        _refuse_duplicates(path, header)
-        return _Records(header, _csv_header_rows(path, header, lines))
-    if len(first) == 2 and _as_number(first[0]) is not None:
-        return _Records(["stars", "text"], _yelp_csv_rows(path, [(first_line, first)], lines))
-    raise DataError(
-        path,
-        "no header naming a 'text' column, and not the yelp_review_full_csv format"
-        ' (no header, "class","text")',
-    )
-
-
-def _csv_lines(path: Path, reader: Any) -> Iterable[tuple[int, list[str]]]:
-    """(first line of the record, cells), skipping blank lines; bad quoting names its line."""
-    previous_end = 0
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            raise DataError(path, f"broken CSV quoting ({error})", line=reader.line_num) from None
-        start, previous_end = previous_end + 1, reader.line_num
-        if cells:
-            yield start, cells
-
-
-def _csv_header_rows(path: Path, header: list[str], lines: Iterable[tuple[int, list[str]]]):
-    for row, (line, cells) in enumerate(lines, start=1):
-        if len(cells) != len(header):
-            raise DataError(path, f"has {len(cells)} fields, the header has {len(header)}", row=row, line=line)
-        yield row, line, dict(zip(header, cells))
-
-
-def _yelp_csv_rows(path: Path, head: list, lines: Iterable[tuple[int, list[str]]]):
-    """The original char-CNN release: `"class","text"`, class 1..5, `\\n` escaped."""
-    for row, (line, cells) in enumerate([*head, *lines], start=1):
-        if len(cells) != 2:
-            raise DataError(path, f'has {len(cells)} fields, expected 2 ("class","text")', row=row, line=line)
-        yield row, line, {"stars": cells[0], "text": unescape_yelp_csv(cells[1])}
-
-
-def unescape_yelp_csv(text: str) -> str:
-    """Undo the original files' escapes, as the Hub's `yelp_review_full` loader does."""
-    return text.replace('\\"', '"').replace("\\n", "\n")
-
-
-def _jsonl_records(path: Path) -> _Records:
-    # Lines end at "\n" only: JSON strings may hold U+2028 and friends, which splitlines() splits on.
-    lines = ((number, line) for number, line in enumerate(_text_lines(path), start=1) if line.strip())
-    head = next(lines, None)
-    if head is None:
-        raise DataError(path, "file is empty")
-
-    def parse(row: int, number: int, line: str) -> dict[str, Any]:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(path, f"not valid JSON ({error.msg})", row=row, line=number) from None
-        if not isinstance(record, dict):
-            raise DataError(path, f"expected a JSON object, got {type(record).__name__}", row=row, line=number)
-        if "\\u" not in line:  # half a UTF-16 pair can only come from a \u escape
-            return record
-        return {key: _without_lone_surrogates(value) for key, value in record.items()}
-
-    first = parse(1, *head)
-
-    def rows():
-        yield 1, head[0], first
-        for row, (number, line) in enumerate(lines, start=2):
-            record = parse(row, number, line)
-            for column in first:
-                if column in ("text", *_LABEL_COLUMNS) and column not in record:
-                    raise DataError(path, f"no '{column}' field", row=row, line=number)
-            yield row, number, record
-
-    return _Records(list(first), rows())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..artifacts import atomic_file
 from ..errors import DataError
-from .files import FILE_FORMATS
+from .formats import FILE_FORMATS
 
 
 def read_frame(path: Path):

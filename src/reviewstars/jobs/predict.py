@@ -13,7 +13,7 @@ from ..data import FILE_FORMATS, count_rows, iter_text_chunks
 from ..data.frames import FrameWriter, read_frame
 from ..errors import DataError, ReviewstarsError
 from ..models import StarPredictor, load_predictor
-from ..models.base import prediction_rows
+from ..models.base import has_no_words, prediction_rows
 from ..progress import progress_bar
 from .guard import terminate_cleanly
 from .shards import check_complete_set, read_shard, write_record
@@ -25,7 +25,8 @@ def opened(model: str | Path | StarPredictor, device: str | None = None) -> Star
 
 def predict_texts(model: str | Path | StarPredictor, texts: Sequence[str], device: str | None = None) -> list[dict[str, Any]]:
     predictor = opened(model, device)
-    return prediction_rows(predictor.predict_proba(list(texts)))
+    texts = list(texts)
+    return prediction_rows(texts, predictor.predict_proba(texts))
 
 
 def parse_shard(shard: str | None) -> tuple[int, int]:
@@ -90,7 +91,8 @@ def predict_file(
 
 
 def prediction_frame(texts: Sequence[str], proba: np.ndarray, column: str = "text", rows: Sequence[int] | None = None):
-    """A shard's frame starts with each text's `row` in the input."""
+    """The fields of `prediction_rows` as columns (p_1..p_5 for the probabilities, so no column
+    is named like a label); a shard's frame starts with each text's `row` in the input."""
     import pandas as pd
 
     frame = pd.DataFrame({column: list(texts), "stars": proba.argmax(axis=1) + 1})
@@ -99,6 +101,7 @@ def prediction_frame(texts: Sequence[str], proba: np.ndarray, column: str = "tex
     for i, star in enumerate(STARS):
         frame[f"p_{star}"] = proba[:, i]
     frame["expected_stars"] = proba @ np.asarray(STARS, dtype=float)
+    frame["empty"] = np.asarray([has_no_words(text) for text in texts], dtype=bool)
     return frame
 
 

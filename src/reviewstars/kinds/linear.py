@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..data.files import first_line
+from ..data.formats import first_line
 from ..errors import DataError
 from ..models.linear import LinearPredictor, LinearSettings
 from .base import Kind, fit_in_one_call

@@ -60,16 +60,27 @@ def stars_from_proba(proba: np.ndarray) -> np.ndarray:
     return np.asarray(proba).argmax(axis=1) + 1
 
 
-def prediction_rows(proba: np.ndarray) -> list[dict[str, Any]]:
-    """Per text: stars, the five probabilities, and the expected star value."""
+def has_no_words(text: str) -> bool:
+    """An empty or blank text: the model saw nothing, so its stars are only the prior."""
+    return not text.strip()
+
+
+def prediction_rows(texts: Sequence[str], proba: np.ndarray) -> list[dict[str, Any]]:
+    """Per text: stars, the five probabilities, the expected star value and whether it was empty.
+
+    The one definition of a prediction's fields: the server's JSON, `predict --json` and the
+    columns of `predict --file` (see `jobs.predict.prediction_frame`) all carry these.
+    """
     stars = np.asarray(STARS, dtype=float)
+    proba = np.asarray(proba, dtype=np.float64)
     return [
         {
             "stars": int(row.argmax()) + 1,
             "probabilities": {str(s): round(float(p), 6) for s, p in zip(STARS, row)},
             "expected_stars": round(float(row @ stars), 4),
+            "empty": has_no_words(text),
         }
-        for row in proba
+        for text, row in zip(texts, proba)
     ]
 
 

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -69,11 +69,6 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="One line saying what was wrong.")
 
 
-def predictions_of(texts: Sequence[str], proba: np.ndarray) -> list[dict[str, Any]]:
-    """`prediction_rows`, each flagged `empty` when its text had no words."""
-    return [{**row, "empty": not text.strip()} for text, row in zip(texts, prediction_rows(np.asarray(proba, dtype=np.float64)))]
-
-
 def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, Any] | None = None, limits: ServeLimits | None = None) -> FastAPI:
     """The HTTP API around one predictor (any kind)."""
     limits = limits or ServeLimits()
@@ -124,7 +119,7 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
         / `{"inputs": [...]}`: exactly one of the two.
         """
         texts = await reader.texts(request)
-        return {"predictions": predictions_of(texts, await rows_of(texts))}
+        return {"predictions": prediction_rows(texts, await rows_of(texts))}
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
