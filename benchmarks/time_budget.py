@@ -2,6 +2,7 @@
 
     python benchmarks/time_budget.py --model minilm --budget 30m [--max-length 128]
     python benchmarks/time_budget.py --model scratch --budget 30m
+    python benchmarks/time_budget.py --model minilm --budget 30m --layer-decay 0.9 --name 30m-llrd09
 
 The same as `reviewstars train --model M --data ../shared/data/yelp --time-budget 30m`:
 the budget covers tokenizing, measuring speed, training and keeping the best checkpoint.
@@ -33,12 +34,17 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--warmup", type=float, default=0.1)
+    parser.add_argument("--layer-decay", type=float, default=1.0)
+    parser.add_argument("--freeze-embeddings", action="store_true")
+    parser.add_argument("--name", default=None, help="results file suffix (default: the budget)")
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
 
     settings = TrainSettings(
         time_budget=parse_duration(args.budget), max_length=args.max_length, learning_rate=args.learning_rate,
-        eval_steps=args.eval_steps, logging_steps=args.eval_steps, batch_size=args.batch_size,
+        eval_steps=args.eval_steps, logging_steps=args.eval_steps, batch_size=args.batch_size, warmup=args.warmup,
+        layer_decay=args.layer_decay, freeze_embeddings=args.freeze_embeddings,
     )
     output = args.output or str(ROOT / "runs" / f"bench-{args.model}-{args.budget}")
     started = time.time()
@@ -62,7 +68,7 @@ def main() -> None:
         summary["linear_baseline_accuracy"] = json.loads(linear.read_text())["accuracy"]
     for key, value in summary.items():
         print(f"{key:>34}: {value}")
-    save(f"time_budget_{args.model}_{args.budget}", summary)
+    save(f"time_budget_{args.model}_{args.name or args.budget}", summary)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,17 @@ def test_worst_mistakes_are_the_furthest_then_most_confident():
     assert rows[0]["true_stars"] == 1 and rows[0]["predicted_stars"] == 5
 
 
+def test_worst_mistakes_follow_the_median_decision():
+    import numpy as np
+
+    # argmax says 1 star (0.4); the median of the distribution is 3 stars: right for a 3-star review
+    proba = np.array([[0.4, 0.05, 0.2, 0.05, 0.3], [0.4, 0.05, 0.2, 0.05, 0.3]])
+    assert [r["text"] for r in worst_mistakes(["a", "b"], [2, 0], proba)] == ["a"]
+    rows = worst_mistakes(["a", "b"], [2, 0], proba, decision="median")
+    assert [r["text"] for r in rows] == ["b"]
+    assert rows[0]["predicted_stars"] == 3 and rows[0]["confidence"] == 0.2
+
+
 def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 

@@ -118,11 +118,15 @@ def test_a_self_contained_ensemble_folder_can_be_moved(ensemble_folder, texts, t
     np.testing.assert_array_equal(loaded.predict_proba(texts), LinearPredictor.load(ensemble_folder / "members" / "first").predict_proba(texts))
 
 
-def test_members_outside_the_ensemble_folder_are_stored_absolute(ensemble_folder, tmp_path):
+def test_members_are_stored_relative_so_a_folder_of_models_moves_whole(ensemble_folder, tmp_path):
     member = (ensemble_folder / "members" / "second").resolve()
-    EnsemblePredictor.from_folders([member], [1.0]).save(tmp_path / "elsewhere")
-    assert json.loads((tmp_path / "elsewhere" / "config.json").read_text())["reviewstars"]["members"] == [str(member)]
-    assert EnsemblePredictor.load(tmp_path / "elsewhere").member_folders == [member]
+    shutil.copytree(member, tmp_path / "runs" / "second")
+    EnsemblePredictor.from_folders([tmp_path / "runs" / "second"], [1.0]).save(tmp_path / "runs" / "ensemble")
+    assert json.loads((tmp_path / "runs" / "ensemble" / "config.json").read_text())["reviewstars"]["members"] == ["../second"]
+    (tmp_path / "runs").rename(tmp_path / "moved")
+    moved = EnsemblePredictor.load(tmp_path / "moved" / "ensemble")
+    assert moved.member_folders == [(tmp_path / "moved" / "second").resolve()]
+    assert moved.predict(["great food"]).shape == (1,)
 
 
 def write_config(folder, config) -> None:
@@ -143,8 +147,8 @@ def ensemble_config(members, weights) -> dict:
         (ensemble_config(["first", "second"], [0.5, 0.6]), r"sum to 1, not 1\.1"),
         (ensemble_config(["first", "second"], ["half", "half"]), r"list of numbers"),
         (ensemble_config([], []), r"non-empty list of folder paths"),
-        ([1, 2, 3], r"expected a JSON object"),
-        ({"reviewstars": "ensemble"}, r"expected a JSON object"),
+        ([1, 2, 3], r"must hold a JSON object"),
+        ({"reviewstars": "ensemble"}, r"'reviewstars' entry must be an object"),
         ({"reviewstars": {"kind": "linear"}}, r"kind is 'linear', not 'ensemble'"),
     ],
 )
@@ -158,7 +162,7 @@ def test_broken_configs_are_one_line_model_errors(ensemble_folder, tmp_path, con
 
 
 def test_unreadable_folders_are_model_errors(tmp_path):
-    with pytest.raises(ModelError, match="no readable config.json"):
+    with pytest.raises(ModelError, match="not a model folder"):
         EnsemblePredictor.load(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ModelError, match="not valid JSON"):

@@ -39,7 +39,12 @@ def current_umask() -> int:
 
 def _temporary_file(path: Path) -> tuple[int, str]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o666 & ~current_umask())
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    except BaseException:  # SIGTERM raises: the new file must not outlive this call
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return fd, tmp
 
 
@@ -170,8 +175,8 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _temporary_file(path)
-    os.close(fd)
-    try:
+    try:  # from the moment the file exists: a signal (SIGTERM raises) must not leave it behind
+        os.close(fd)
         yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:

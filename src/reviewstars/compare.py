@@ -123,7 +123,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
 
     curves = {r.model: _curve(r.folder) for r in rows if r.train_seconds is not None}
     confusions = {r.model: confusion(labels, star_decision(probas[r.model], decision) - 1) for r in rows}
-    mistakes = {r.model: worst_mistakes(texts, labels, probas[r.model]) for r in rows}
+    mistakes = {r.model: worst_mistakes(texts, labels, probas[r.model], decision=decision) for r in rows}
     reliability = {r.model: reliability_bins(probas[r.model], labels) for r in rows}
     write_compare_report(output, leaderboard, rows, curves, confusions, mistakes, reliability)
     return {**leaderboard, "rows": rows}
@@ -207,11 +207,13 @@ def confusion(labels: Sequence[int], predicted: np.ndarray) -> list[list[int]]:
     return confusion_matrix(np.asarray(labels), predicted, labels=list(range(len(STARS)))).tolist()
 
 
-def worst_mistakes(texts: Sequence[str], labels: Sequence[int], proba: np.ndarray, k: int = 8) -> list[dict]:
-    """The reviews the model gets most wrong: furthest in stars, then most confident."""
-    predicted = proba.argmax(axis=1)
+def worst_mistakes(texts: Sequence[str], labels: Sequence[int], proba: np.ndarray, k: int = 8,
+                   decision: str = "argmax") -> list[dict]:
+    """The reviews the model gets most wrong under the leaderboard's decision: furthest in
+    stars, then the most confident (the probability the model gave its answer)."""
+    predicted = star_decision(proba, decision) - 1
     distance = np.abs(predicted - np.asarray(labels))
-    confidence = proba.max(axis=1)
+    confidence = proba[np.arange(len(predicted)), predicted]
     order = np.lexsort((-confidence, -distance))
     rows = []
     for i in order[:k]:

@@ -12,7 +12,9 @@ from . import STARS
 from .artifacts import read_json, write_bytes, write_json
 from .progress import progress_bar
 
-DEFAULT_BATCH_SIZE = 256
+#: Texts handed to a predictor at a time: large enough for it to sort by length and keep a GPU
+#: fed (it cuts its own batches), small enough for the progress bar to move.
+PROGRESS_CHUNK = 4096
 
 
 def star_metrics(true_stars: Sequence[int], predicted_stars: Sequence[int]) -> dict[str, Any]:
@@ -49,15 +51,16 @@ def star_metrics(true_stars: Sequence[int], predicted_stars: Sequence[int]) -> d
     }
 
 
-def predict_proba_batched(predictor, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, description: str = "predicting",
+def predict_proba_batched(predictor, texts: Sequence[str], batch_size: int | None = None, description: str = "predicting",
                           calibrated: bool = True) -> np.ndarray:
-    """Run any predictor over many texts in batches, with a progress bar."""
+    """Run any predictor over many texts with a progress bar; the predictor sizes its own
+    batches for its device (`batch_size` caps the reviews in one)."""
     texts = list(texts)
     chunks = []
     run = predictor.predict_proba if calibrated else predictor.uncalibrated_proba
     with progress_bar(description, total=len(texts)) as advance:
-        for start in range(0, len(texts), batch_size):
-            batch = texts[start : start + batch_size]
+        for start in range(0, len(texts), PROGRESS_CHUNK):
+            batch = texts[start : start + PROGRESS_CHUNK]
             chunks.append(np.asarray(run(batch, batch_size=batch_size)))
             advance(len(batch))
     return np.concatenate(chunks) if chunks else np.zeros((0, len(STARS)))
@@ -81,7 +84,7 @@ def score_proba(proba: np.ndarray, labels: Sequence[int], decision: str = "argma
     return metrics
 
 
-def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[int], batch_size: int = DEFAULT_BATCH_SIZE,
+def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[int], batch_size: int | None = None,
                        decision: str = "argmax") -> tuple[dict[str, Any], np.ndarray]:
     """Score a predictor on labelled texts (labels 0..4); also times it, and says what
     its calibration did (the error of its uncalibrated probabilities beside)."""

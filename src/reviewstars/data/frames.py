@@ -41,8 +41,12 @@ class FrameWriter:
     def __enter__(self):
         self._atomic = atomic_file(self.output)
         self.path = self._atomic.__enter__()
-        if self.suffix != ".parquet":
-            self.handle = self.path.open("w", encoding="utf-8", newline="")
+        try:  # a signal here, once the temporary file exists, must still remove it
+            if self.suffix != ".parquet":
+                self.handle = self.path.open("w", encoding="utf-8", newline="")
+        except BaseException as failure:
+            self._atomic.__exit__(type(failure), failure, failure.__traceback__)
+            raise
         return self
 
     def write(self, frame) -> None:

@@ -2,23 +2,24 @@
 
 The folder holds no weights of its own, only `config.json` naming the member folders
 and their weights (JSON, no pickle), so an ensemble costs nothing to save and always
-uses its members as they are on disk. Member paths inside the ensemble folder are
-stored relative to it, so a self-contained ensemble folder can be moved whole.
+uses its members as they are on disk. Member paths are stored relative to the ensemble
+folder (`../linear` in a `compare` output), so a folder of models moved whole keeps working.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from .. import STARS
-from ..artifacts import atomic_dir, read_json, write_json, write_text
+from ..artifacts import atomic_dir, write_text
 from ..ensemble import combine
 from ..errors import ModelError
 from .base import StarPredictor
+from .folder import CONFIG_FILE, config_text, read_section
 
 KIND = "ensemble"
 #: Ensemble folders being opened right now: a member naming one of them would recurse forever.
@@ -69,26 +70,17 @@ class EnsemblePredictor(StarPredictor):
         for index, folder in enumerate(self.member_folders, start=1):
             if not folder.is_dir():
                 raise ModelError(f"ensemble member {index}: its folder {folder} is gone; save the member first")
-        stored = [_relative_if_inside(folder, path.resolve()) for folder in self.member_folders]
-        config = {"reviewstars": {"kind": KIND, "labels": list(STARS), "members": stored, "weights": self.weights.tolist()}}
+        stored = [_relative_to(folder, path.resolve()) for folder in self.member_folders]
         with atomic_dir(path) as stage:
-            write_json(stage / "config.json", config)
+            write_text(stage / CONFIG_FILE, config_text(KIND, members=stored, weights=self.weights.tolist()))
             write_text(stage / "README.md", _readme(stored, self.weights, self.members))
         return path
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "EnsemblePredictor":
         path = Path(path)
-        config_file = path / "config.json"
-        try:
-            config = read_json(config_file)
-        except OSError:
-            raise ModelError(f"{path}: not a model folder (no readable config.json)") from None
-        except ValueError:
-            raise ModelError(f"{config_file}: not valid JSON") from None
-        settings = config.get("reviewstars") if isinstance(config, dict) else None
-        if not isinstance(settings, dict):
-            raise ModelError(f"{config_file}: expected a JSON object with a \"reviewstars\" object inside")
+        config_file = path / CONFIG_FILE
+        settings = read_section(path)
         if settings.get("kind") != KIND:
             raise ModelError(f"{config_file}: kind is {settings.get('kind')!r}, not {KIND!r}")
         members = settings.get("members")
@@ -124,10 +116,10 @@ def _checked_weights(weights: Any, members: int) -> np.ndarray:
     return weights
 
 
-def _relative_if_inside(folder: Path, ensemble: Path) -> str:
-    """A member inside the ensemble folder moves with it: store it relative; any other absolute."""
+def _relative_to(folder: Path, ensemble: Path) -> str:
+    """The member's path from the ensemble folder (absolute only where none exists: another drive)."""
     try:
-        return folder.relative_to(ensemble).as_posix()
+        return Path(os.path.relpath(folder, ensemble)).as_posix()
     except ValueError:
         return str(folder)
 
@@ -137,7 +129,7 @@ def _readme(stored: list[str], weights: np.ndarray, members: list[StarPredictor]
     return (
         "# reviewstars ensemble\n\n"
         "Predicts the weighted average of its members' star probabilities. The members are\n"
-        "separate model folders (paths relative to this folder, or absolute); this folder\n"
+        "separate model folders (paths relative to this folder); this folder\n"
         "holds only their list and weights in `config.json`.\n\n"
         "| member | kind | weight |\n|---|---|---|\n"
         f"{rows}\n\n"

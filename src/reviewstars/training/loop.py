@@ -102,6 +102,8 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     else:  # the lesson's recipe, kept for comparison
         collator = DataCollatorWithPadding(tokenizer, padding="max_length", max_length=settings.max_length)
 
+    if settings.freeze_embeddings:  # before the speed probe: a frozen matrix makes every step cheaper
+        model.get_input_embeddings().weight.requires_grad_(False)
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(output) / "runs")
     under_budget = bool(settings.time_budget)
     auto_batch = settings.batch_size == AUTO
@@ -151,6 +153,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     callbacks.append(TrainingProgress(name, plan, clock))
     trainer = trainer_class(
         **extra,
+        layer_decay=settings.layer_decay,
         model=model,
         args=args,
         train_dataset=train_tokens,

@@ -69,6 +69,12 @@ class TrainSettings(Settings):
     truncation: str = setting("head+tail", "Which tokens of a long review to keep.", choices=TRUNCATIONS)
     warmup: float = setting(0.1, "Share of the run with a rising learning rate.", at_least=0, at_most=0.9)
     weight_decay: float = setting(0.01, "AdamW weight decay.", at_least=0)
+    layer_decay: float = setting(
+        1.0, "Layer-wise learning-rate decay: each layer learns at this times the rate of the one above, the "
+        "embeddings least (1: off; 0.8-0.95 is usual when fine-tuning).", above=0, at_most=1)
+    freeze_embeddings: bool = setting(
+        False, "Keep the word-embedding matrix as it is (MiniLM's is half its weights: "
+        "not updated, so more steps fit a budget).")
     resume: bool = setting(False, "Continue from the last complete checkpoint in --output.")
     report_to: str = setting("tensorboard", "Where the Trainer logs the run (under OUTPUT/runs for tensorboard).",
                              choices=tuple(REPORTERS))

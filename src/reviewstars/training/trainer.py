@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import torch
@@ -65,10 +66,53 @@ class EpochSeededLengthSampler(LengthGroupedSampler):
         return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
 
 
+#: `encoder.layer.3.`, `blocks.3.`, `h.3.`: the stacked layers of the encoders we train.
+_LAYER = re.compile(r"(?:^|\.)(?:layer|layers|blocks|block|h)\.(\d+)\.")
+
+
+def layer_depths(names: list[str]) -> dict[str, int]:
+    """How deep each parameter sits: 0 the embeddings, 1..L the stacked layers, L + 1 the
+    head (pooler, classifier) and anything else above the stack."""
+    found = {name: _LAYER.search(name) for name in names}
+    layers = max((int(m.group(1)) + 1 for m in found.values() if m), default=0)
+    return {name: int(m.group(1)) + 1 if m else (0 if "embed" in name else layers + 1) for name, m in found.items()}
+
+
+def decay_by_layer(optimizer, model, decay: float) -> None:
+    """Layer-wise learning-rate decay (Howard & Ruder 2018; Clark et al. 2020): each layer
+    learns at `decay` times the rate of the one above it, so the pretrained lower layers,
+    which hold general features, move least and the new head most. Splits each of the
+    optimizer's groups (weight decay or not) by depth, before any step is taken."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    depths = layer_depths(list(names.values()))
+    top = max(depths.values(), default=0)
+    groups = []
+    for group in optimizer.param_groups:
+        by_depth: dict[int, list] = {}
+        for parameter in group["params"]:
+            by_depth.setdefault(depths[names[id(parameter)]], []).append(parameter)
+        for depth, parameters in sorted(by_depth.items()):
+            groups.append({**group, "params": parameters, "lr": group["lr"] * decay ** (top - depth)})
+    optimizer.param_groups.clear()
+    for group in groups:
+        optimizer.add_param_group(group)
+
+
 class StarTrainer(Trainer):
-    """The Trainer with a resumable length-grouped sampler."""
+    """The Trainer with a resumable length-grouped sampler, and layer-wise learning rates."""
 
     length_sampler: EpochSeededLengthSampler | None = None
+
+    def __init__(self, *args, layer_decay: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.layer_decay = layer_decay
+
+    def create_optimizer(self, model=None):
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        if fresh and self.layer_decay != 1.0:
+            decay_by_layer(optimizer, self.model if model is None else model, self.layer_decay)
+        return optimizer
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
