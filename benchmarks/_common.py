@@ -15,6 +15,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+if "--verbose" not in sys.argv:  # as the command line: our progress, not the libraries' bars and logs
+    from reviewstars.progress import silence_libraries
+
+    silence_libraries()
+
 
 def machine() -> dict:
     import torch

@@ -89,3 +89,21 @@ def test_tokens_cli_commands(tmp_path):
     cli("tokens", "growth", "--data", YELP / "yelp_review_full_train_1k.parquet", "--tokenizer", BERT_TOKENIZER, "--output", tmp_path / "growth.png")
     growth = json.loads((tmp_path / "growth.json").read_text())
     assert growth["reviews"][-1] == 1000 and (tmp_path / "growth.png").stat().st_size > 1000
+
+
+def test_a_learned_vocabulary_is_kept_and_reused_for_the_same_texts(tmp_path, monkeypatch):
+    import reviewstars.tokenization as tokenization
+
+    monkeypatch.setenv("REVIEWSTARS_CACHE", str(tmp_path))
+    texts = [f"the soup number {i} was great, the bread was stale" for i in range(200)]
+    first = tokenization.learned_wordpiece(texts, vocab_size=120)
+
+    def never(*args, **kwargs):
+        raise AssertionError("learned again")
+
+    monkeypatch.setattr(tokenization, "train_wordpiece", never)
+    again = tokenization.learned_wordpiece(texts, vocab_size=120)
+    assert again.get_vocab() == first.get_vocab()
+    assert again("the soup was stale")["input_ids"] == first("the soup was stale")["input_ids"]
+    with pytest.raises(AssertionError, match="learned again"):  # other texts, another vocabulary
+        tokenization.learned_wordpiece(texts[:100], vocab_size=120)

@@ -71,6 +71,29 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, lowercase: boo
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=512, **SPECIAL_TOKENS)
 
 
+def learned_wordpiece(texts: Sequence[str], vocab_size: int = 8000, lowercase: bool = True, use_cache: bool = True):
+    """`train_wordpiece`, learned once per set of texts and kept in the cache: a second run on
+    the same data starts seconds sooner (under a time budget, seconds of training) and gets
+    the very same vocabulary, so its tokenized reviews come from the cache too."""
+    digest = hashlib.sha256(f"wordpiece-v1\0{vocab_size}\0{lowercase}\0".encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    folder = cache_dir() / "wordpiece" / digest.hexdigest()[:24]
+    if use_cache and (folder / "tokenizer.json").is_file():
+        try:
+            return load_tokenizer(folder)
+        except ModelError:
+            pass  # a damaged cache entry: learn it again below, and replace it
+    tokenizer = train_wordpiece(texts, vocab_size, lowercase)
+    if use_cache:
+        from .artifacts import atomic_dir
+
+        with atomic_dir(folder) as stage:
+            tokenizer.save_pretrained(str(stage))
+    return tokenizer
+
+
 def truncate(ids: Sequence[int], budget: int, strategy: str = "head+tail") -> list[int]:
     """Keep at most `budget` tokens: the first ones, the last ones, or a quarter head + the rest tail."""
     if strategy not in TRUNCATIONS:

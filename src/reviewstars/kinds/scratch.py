@@ -33,12 +33,12 @@ class ScratchSettings(Settings):
 
 
 def _learn_tokenizer(texts: list[str], settings: ScratchSettings):
-    from ..tokenization import load_tokenizer, train_wordpiece
+    from ..tokenization import learned_wordpiece, load_tokenizer
 
     if settings.tokenizer:
         return load_tokenizer(settings.tokenizer)
     with status(f"learning a {settings.vocab_size:,}-piece WordPiece vocabulary from {len(texts):,} reviews"):
-        return train_wordpiece(texts, settings.vocab_size)
+        return learned_wordpiece(texts, settings.vocab_size)
 
 
 def _new_network(tokenizer, settings: ScratchSettings, training):

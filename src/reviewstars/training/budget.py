@@ -28,7 +28,14 @@ EVALUATION_SHARE = 0.05      # of the budget, for all dev evaluations together
 CHECKPOINT_SECONDS = 300.0   # a crash costs at most this much training
 MIN_DEV_ROWS = 50            # a smaller dev slice says nothing
 MIN_USEFUL_STEPS = 100       # fewer optimizer steps than this teach a transformer next to nothing
-FINAL_RESERVE_SECONDS = 5.0  # saving the last checkpoint and the model
+WRITE_BYTES_PER_SECOND = 150e6  # a slow disk: the final checkpoint must fit in its reserve
+
+
+def final_reserve_seconds(parameters: int) -> float:
+    """Time kept after the deadline for the last checkpoint (weights and two Adam moments,
+    12 bytes a parameter) and the model folder (4 more): a second for the bookkeeping plus
+    the writing. A fixed 5 s left a 3-minute scratch run 3% of its budget idle."""
+    return 1.0 + 16 * parameters / WRITE_BYTES_PER_SECOND
 
 
 def _random_batches(tokenized, collator, batch_size: int, count: int, seed: int):
@@ -69,7 +76,7 @@ def measure_seconds_per_step(model, tokenized, collator, batch_size: int, steps:
 
 
 def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example_seconds: float, batch_size: int,
-                dev_rows: int, train_rows: int, processes: int = 1) -> dict[str, Any]:
+                dev_rows: int, train_rows: int, processes: int = 1, parameters: int = 110_000_000) -> dict[str, Any]:
     """What should fit in the budget, and the cadence that keeps evaluation cheap.
 
     Dev evaluations together get `EVALUATION_SHARE` of the budget: as many as fit, spaced
@@ -83,7 +90,8 @@ def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example
         min(MIN_DEV_ROWS, dev_rows), int(per_eval_budget / max(eval_example_seconds, 1e-9)))
     one_eval = eval_example_seconds * rows
     evaluations = max(1, int(per_eval_budget / max(one_eval, 1e-9)))
-    deadline = max(budget - one_eval - FINAL_RESERVE_SECONDS, elapsed)
+    reserve = final_reserve_seconds(parameters)
+    deadline = max(budget - one_eval - reserve, elapsed)
     training_seconds = deadline - elapsed
     in_steps = max(training_seconds - one_eval * (evaluations - 1), 0.0)
     steps = max(int(in_steps / step_seconds), 1)
@@ -96,6 +104,7 @@ def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example
         "evaluations": evaluations,
         "evaluation_every_seconds": round(training_seconds / evaluations, 1),
         "checkpoint_every_seconds": CHECKPOINT_SECONDS,
+        "final_reserve_seconds": round(reserve, 1),
         "clock_start": round(elapsed, 3),
         "deadline": round(deadline, 3),
         "expected_steps": steps,

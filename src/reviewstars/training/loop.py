@@ -124,7 +124,8 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
             step_s, eval_s = measure_seconds_per_step(model.to(device), train_tokens, collator, settings.batch_size)
         # Each process measured its own speed; all follow the first one's plan.
         plan = from_main_process(plan_budget(settings.time_budget, time.time() - started, step_s, eval_s, settings.batch_size,
-                                             len(dev_tokens), len(train_tokens), processes=args.world_size))
+                                             len(dev_tokens), len(train_tokens), processes=args.world_size,
+                                             parameters=sum(p.numel() for p in model.parameters())))
     else:
         steps = math.ceil(len(train_tokens) / global_batch * settings.epochs)
         plan = {"max_steps": steps, "train_examples": len(train_tokens), "passes_over_data": settings.epochs}
