@@ -54,3 +54,30 @@ def test_settings_out_of_range_are_one_line_errors():
         LinearSettings(min_df=0)
     with pytest.raises(ReviewstarsError, match="--truncation must be one of"):
         TrainSettings(truncation="middle")
+
+
+def test_under_a_budget_calibration_scores_only_what_the_last_evaluation_did_not(tiny_data, tmp_path, monkeypatch):
+    import importlib
+
+    from reviewstars.calibration import fit_temperature
+    from reviewstars.data import carve_dev, load_data
+    from reviewstars.models import load_predictor
+
+    job = importlib.import_module("reviewstars.jobs.train")  # the module, not the function jobs exports
+    scored = []
+    real = job.predict_proba_batched
+
+    def counting(predictor, texts, *args, **kwargs):
+        scored.append(len(list(texts)))
+        return real(predictor, texts, *args, **kwargs)
+
+    monkeypatch.setattr(job, "predict_proba_batched", counting)
+    result = train("bag", DataSettings(tiny_data, dev_size=50), tmp_path / "bag", transformer=TrainSettings(time_budget=8, max_length=32),
+                   bag=BagSettings(dim=8, words=200, buckets=500))
+    assert result.steps < result.plan["max_steps"]  # the clock ended the run, with an evaluation at its last step
+    dev_rows = result.plan["dev_rows"]
+    assert scored == ([50 - dev_rows] if dev_rows < 50 else [])  # one scoring of each dev review, not two
+    # the same temperature as scoring the whole slice afresh with the saved model
+    _, dev = carve_dev(load_data(tiny_data)["train"], 50, 42)
+    predictor = load_predictor(tmp_path / "bag")
+    assert abs(fit_temperature(predictor.uncalibrated_proba(dev["text"]), dev["label"]) - predictor.temperature) < 1e-3

@@ -55,7 +55,7 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
     job = TrainingJob(model=model, train=train_part, dev=dev_part, output=output, own=kind.own_settings(kind_settings.get(kind.name)),
                       transformer=replace(transformer or TrainSettings(), seed=data.seed), device=device)
     predictor, details = kind.train(job)
-    calibration, dev_proba = calibrate(predictor, dev_part)
+    calibration, dev_proba = calibrate(predictor, dev_part, scored=details.pop("dev_proba_scored", None))
     result = TrainResult(model=model, kind=kind.name, output=str(output), data=asdict(data), parameters=predictor.num_parameters,
                          calibration=calibration, **details)
     if not is_main_process():
@@ -87,16 +87,23 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
 MIN_CALIBRATION_REVIEWS = 20
 
 
-def calibrate(predictor, dev) -> tuple[dict[str, Any] | None, Any]:
+def calibrate(predictor, dev, scored=None) -> tuple[dict[str, Any] | None, Any]:
     """Fit the predictor's temperature on the dev slice (carved from train: the scored
     split is never seen), so its probabilities mean what they say. Returns what was done
-    and the calibrated dev probabilities (None, None without a dev slice)."""
+    and the calibrated dev probabilities (None, None without a dev slice).
+
+    `scored`: uncalibrated probabilities the training already computed with this very
+    model for the first rows of the slice (its last evaluation): only the rest is scored."""
     import numpy as np
 
     if dev is None or len(dev) < MIN_CALIBRATION_REVIEWS:
         return None, None
     labels = np.asarray(dev["label"], dtype=int)
-    raw = predict_proba_batched(predictor, dev["text"], description="calibrating on the dev slice", calibrated=False)
+    parts = [] if scored is None else [np.asarray(scored, dtype=np.float64)[: len(labels)]]
+    rest = list(dev["text"])[sum(len(part) for part in parts):]
+    if rest:
+        parts.append(predict_proba_batched(predictor, rest, description="calibrating on the dev slice", calibrated=False))
+    raw = np.concatenate(parts)
     predictor.temperature = fit_temperature(raw, labels)
     calibrated = apply_temperature(raw, predictor.temperature)
     return {"temperature": round(predictor.temperature, 4), "dev_reviews": len(labels),

@@ -86,6 +86,7 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
     from ..tokenization import load_tokenizer
     from ..training import checkpoints_of, kept_tokenizer, last_complete_checkpoint, train_transformer
 
+    started = time.time()  # a time budget covers all of it: a vocabulary learned, reviews tokenized, steps
     settings = job.transformer
     if settings.learning_rate is None:
         settings = replace(settings, learning_rate=kind.learning_rate)
@@ -119,11 +120,20 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
         network = kind.new_network(tokenizer, job.own, settings)
     check_max_length(tokenizer, settings.max_length, "--max-length")
     outcome = train_transformer(network, tokenizer, job.train, job.dev, job.output, settings, name=job.model,
-                                use_cpu=_training_device(job.device) == "cpu")
+                                use_cpu=_training_device(job.device) == "cpu", run_started=started)
     details.update({k: outcome[k] for k in ("train_examples_seen", "train_seconds", "steps", "plan", "best_dev_accuracy",
                                             "final_dev_accuracy", "kept", "budget_share_in_steps", "settings", "log_history")})
     details.update(train_examples=len(job.train), dev_examples=len(job.dev))
-    return TransformerPredictor(network, tokenizer, settings.max_length, settings.truncation), details
+    predictor = TransformerPredictor(network, tokenizer, settings.max_length, settings.truncation)
+    if outcome.get("final_dev_logits") is not None:
+        details["dev_proba_scored"] = predictor.star_order(softmax_rows(outcome["final_dev_logits"]))
+    return predictor, details
+
+
+def softmax_rows(logits):
+    from scipy.special import softmax
+
+    return softmax(logits.astype("float64"), axis=1)
 
 
 def _training_device(device: str | None) -> str:

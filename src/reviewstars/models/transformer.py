@@ -67,8 +67,10 @@ class TransformerPredictor(StarPredictor):
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
     def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        proba = self.proba_in_batches(list(texts), self.batching(batch_size))
-        # Put columns in star order, whatever the checkpoint's class order.
+        return self.star_order(self.proba_in_batches(list(texts), self.batching(batch_size)))
+
+    def star_order(self, proba: np.ndarray) -> np.ndarray:
+        """Columns in star order, whatever the checkpoint's class order."""
         return proba[:, np.argsort(self.column_stars)]
 
     def batching(self, batch_size: int | None = None) -> Batching:

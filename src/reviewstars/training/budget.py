@@ -91,7 +91,9 @@ def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example
     one_eval = eval_example_seconds * rows
     evaluations = max(1, int(per_eval_budget / max(one_eval, 1e-9)))
     reserve = final_reserve_seconds(parameters)
-    deadline = max(budget - one_eval - reserve, elapsed)
+    # Calibration then scores the dev rows the last evaluation skipped: inside the budget too.
+    calibration = eval_example_seconds * (dev_rows - rows)
+    deadline = max(budget - one_eval - reserve - calibration, elapsed)
     training_seconds = deadline - elapsed
     in_steps = max(training_seconds - one_eval * (evaluations - 1), 0.0)
     steps = max(int(in_steps / step_seconds), 1)
@@ -105,6 +107,7 @@ def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example
         "evaluation_every_seconds": round(training_seconds / evaluations, 1),
         "checkpoint_every_seconds": CHECKPOINT_SECONDS,
         "final_reserve_seconds": round(reserve, 1),
+        "calibration_seconds": round(calibration, 1),
         "clock_start": round(elapsed, 3),
         "deadline": round(deadline, 3),
         "expected_steps": steps,

@@ -82,7 +82,7 @@ def _arguments(settings, checkpoints: Path, under_budget: bool, use_cpu: bool) -
 
 
 def train_transformer(model, tokenizer, train_split, dev_split, output: str | Path, settings, callbacks: list | None = None,
-                      name: str = "model", use_cpu: bool = False) -> dict[str, Any]:
+                      name: str = "model", use_cpu: bool = False, run_started: float | None = None) -> dict[str, Any]:
     """Fine-tune `model` on `train_split`, evaluating on `dev_split`; returns what happened.
 
     Checkpoints go under `output/checkpoints`, TensorBoard logs under `output/runs`. At the end `model`
@@ -90,7 +90,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     `settings.batch_size` is per process: N processes train on N times larger batches.
     Ctrl-C or SIGTERM saves a checkpoint and raises `TrainingInterrupted`.
     """
-    started = time.time()
+    started = run_started or time.time()  # the budget's clock: from the caller's start (a vocabulary learned first counts)
     if settings.max_length is None:  # called directly, not through a kind that chose one
         settings = replace(settings, max_length=DEFAULT_MAX_LENGTH)
     seed_everything(settings.seed)
@@ -187,6 +187,10 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         "best_dev_accuracy": state.best_metric,
         "final_dev_accuracy": next((e["eval_accuracy"] for e in reversed(state.log_history) if "eval_accuracy" in e), None),
         "kept": "final" if under_budget else "best",
+        # The final model's logits on the first dev rows, when its last evaluation was at the last
+        # step and that model is the one kept: calibration need not score those reviews again.
+        "final_dev_logits": trainer.last_evaluation[1] if under_budget and trainer.last_evaluation
+        and trainer.last_evaluation[0] == state.global_step and args.world_size == 1 else None,
         "log_history": state.log_history,
     }
 

@@ -98,20 +98,56 @@ def decay_by_layer(optimizer, model, decay: float) -> None:
         optimizer.add_param_group(group)
 
 
+class _InOrder(torch.utils.data.Sampler):
+    """The given indices, in the given order."""
+
+    def __init__(self, order):
+        self.order = [int(i) for i in order]
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __len__(self):
+        return len(self.order)
+
+
 class StarTrainer(Trainer):
     """The Trainer with a resumable length-grouped sampler, and layer-wise learning rates."""
 
     length_sampler: EpochSeededLengthSampler | None = None
+    #: (step, logits) of the latest dev evaluation: under a budget the run keeps the model it
+    #: ends with, whose last evaluation has already scored (part of) the dev slice.
+    last_evaluation: tuple[int, np.ndarray] | None = None
 
     def __init__(self, *args, layer_decay: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.layer_decay = layer_decay
 
-    def create_optimizer(self, model=None):
+    def _get_eval_sampler(self, eval_dataset):
+        """Dev reviews longest first (less padding than the Trainer's random length groups),
+        in an order kept so that each evaluation's logits can be put back in row order."""
+        if self.args.world_size > 1 or eval_dataset is None or "input_ids" not in eval_dataset.column_names:
+            self._eval_order = None
+            return super()._get_eval_sampler(eval_dataset)
+        lengths = np.asarray([len(ids) for ids in eval_dataset["input_ids"]])
+        self._eval_order = np.argsort(-lengths, kind="stable")
+        return _InOrder(self._eval_order)
+
+    def evaluation_loop(self, *args, **kwargs):
+        output = super().evaluation_loop(*args, **kwargs)
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        order = getattr(self, "_eval_order", None)
+        if logits is not None and order is not None and len(order) == len(logits):
+            in_rows = np.empty_like(np.asarray(logits, dtype=np.float32))
+            in_rows[order] = logits
+            self.last_evaluation = (self.state.global_step, in_rows)
+        return output
+
+    def create_optimizer(self, *args, **kwargs):  # (self) before transformers 5.x added `model`
         fresh = self.optimizer is None
-        optimizer = super().create_optimizer(model)
+        optimizer = super().create_optimizer(*args, **kwargs)
         if fresh and self.layer_decay != 1.0:
-            decay_by_layer(optimizer, self.model if model is None else model, self.layer_decay)
+            decay_by_layer(optimizer, kwargs.get("model") or (args[0] if args else None) or self.model, self.layer_decay)
         return optimizer
 
     def _get_train_sampler(self, train_dataset=None):
