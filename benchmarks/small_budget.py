@@ -55,7 +55,7 @@ def main() -> None:
     scoring = {row["model"]: board["n"] / row["predictions_per_second"] for row in rows if row.get("predictions_per_second")}
     allowance = sum(budget if row.get("budget_share_in_steps") is not None else (row["train_seconds"] or 0) for row in rows)
     allowance += sum(scoring.values())
-    warnings = [(t, text) for t, text in lines if "too few steps" in text or "warning" in text.lower()]
+    warnings = [(t, text) for t, text in lines if text.lstrip().startswith("warning:")]
     first_step_line = {row["model"]: next((t for t, text in lines if text.lstrip().startswith(f"{row['model']}:")
                                             and "plan" in text), None) for row in rows}
     summary = {

@@ -85,7 +85,6 @@ def iter_text_chunks(path: str | Path, column: str = "text", rows_per_chunk: int
         yield chunk
 
 
-
 @dataclass
 class _Table:
     texts: list[str]

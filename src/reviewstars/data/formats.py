@@ -41,6 +41,7 @@ def count_rows(path: str | Path) -> int | None:
             return None
     return None
 
+
 class _Records:
     """A file's column names and its rows as (row, line, {column: value}), in order."""
 
@@ -135,7 +136,7 @@ def _text_lines(path: Path) -> Iterator[str]:
 def _csv_records(path: Path) -> _Records:
     lines = _csv_lines(path, csv.reader(_text_lines(path), strict=True))
     try:
-        first_line, first = next(lines)
+        first_at, first = next(lines)
     except StopIteration:
         raise DataError(path, "file is empty") from None
     header = [cell.strip().lower() for cell in first]
@@ -143,7 +144,7 @@ def _csv_records(path: Path) -> _Records:
         refuse_duplicates(path, header)
         return _Records(header, _csv_header_rows(path, header, lines))
     if len(first) == 2 and as_number(first[0]) is not None:
-        return _Records(["stars", "text"], _yelp_csv_rows(path, [(first_line, first)], lines))
+        return _Records(["stars", "text"], _yelp_csv_rows(path, [(first_at, first)], lines))
     raise DataError(
         path,
         "no header naming a 'text' column, and not the yelp_review_full_csv format"

@@ -13,7 +13,7 @@ from ..data import FILE_FORMATS, count_rows, iter_text_chunks
 from ..data.frames import FrameWriter, read_frame
 from ..errors import DataError, ReviewstarsError
 from ..models import StarPredictor, load_predictor
-from ..models.base import has_no_words, prediction_rows
+from ..models.base import has_no_words, prediction_rows, stars_from_proba
 from ..progress import progress_bar
 from .guard import terminate_cleanly
 from .shards import check_complete_set, read_shard, write_record
@@ -95,7 +95,7 @@ def prediction_frame(texts: Sequence[str], proba: np.ndarray, column: str = "tex
     is named like a label); a shard's frame starts with each text's `row` in the input."""
     import pandas as pd
 
-    frame = pd.DataFrame({column: list(texts), "stars": proba.argmax(axis=1) + 1})
+    frame = pd.DataFrame({column: list(texts), "stars": stars_from_proba(proba)})
     if rows is not None:
         frame.insert(0, "row", np.asarray(rows, dtype=np.int64))
     for i, star in enumerate(STARS):

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from .. import STARS
 from ..artifacts import is_main_process, write_json, write_text
 from ..data import DataSettings, carve_dev, eval_split_name, load_data
 from ..errors import DataError, ReviewstarsError
@@ -99,11 +100,10 @@ def calibrate(predictor, dev, scored=None) -> tuple[dict[str, Any] | None, Any]:
     if dev is None or len(dev) < MIN_CALIBRATION_REVIEWS:
         return None, None
     labels = np.asarray(dev["label"], dtype=int)
-    parts = [] if scored is None else [np.asarray(scored, dtype=np.float64)[: len(labels)]]
-    rest = list(dev["text"])[sum(len(part) for part in parts):]
+    raw = np.zeros((0, len(STARS))) if scored is None else np.asarray(scored, dtype=np.float64)[: len(labels)]
+    rest = list(dev["text"])[len(raw):]
     if rest:
-        parts.append(predict_proba_batched(predictor, rest, description="calibrating on the dev slice", calibrated=False))
-    raw = np.concatenate(parts)
+        raw = np.concatenate([raw, predict_proba_batched(predictor, rest, description="calibrating on the dev slice", calibrated=False)])
     predictor.temperature = fit_temperature(raw, labels)
     calibrated = apply_temperature(raw, predictor.temperature)
     return {"temperature": round(predictor.temperature, 4), "dev_reviews": len(labels),

@@ -126,14 +126,10 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
     details.update(train_examples=len(job.train), dev_examples=len(job.dev))
     predictor = TransformerPredictor(network, tokenizer, settings.max_length, settings.truncation)
     if outcome.get("final_dev_logits") is not None:
-        details["dev_proba_scored"] = predictor.star_order(softmax_rows(outcome["final_dev_logits"]))
+        from scipy.special import softmax
+
+        details["dev_proba_scored"] = predictor.star_order(softmax(outcome["final_dev_logits"].astype("float64"), axis=1))
     return predictor, details
-
-
-def softmax_rows(logits):
-    from scipy.special import softmax
-
-    return softmax(logits.astype("float64"), axis=1)
 
 
 def _training_device(device: str | None) -> str:

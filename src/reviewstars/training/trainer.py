@@ -118,6 +118,7 @@ class StarTrainer(Trainer):
     #: (step, logits) of the latest dev evaluation: under a budget the run keeps the model it
     #: ends with, whose last evaluation has already scored (part of) the dev slice.
     last_evaluation: tuple[int, np.ndarray] | None = None
+    _eval_order: np.ndarray | None = None  # the dev rows in the order the evaluation reads them
 
     def __init__(self, *args, layer_decay: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
@@ -136,7 +137,7 @@ class StarTrainer(Trainer):
     def evaluation_loop(self, *args, **kwargs):
         output = super().evaluation_loop(*args, **kwargs)
         logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-        order = getattr(self, "_eval_order", None)
+        order = self._eval_order
         if logits is not None and order is not None and len(order) == len(logits):
             in_rows = np.empty_like(np.asarray(logits, dtype=np.float32))
             in_rows[order] = logits
