@@ -92,7 +92,8 @@ TokenizerOption = typer.Option("bert-base-cased", "--tokenizer", "-t", help="Hub
 @tokens_app.command("show")
 def tokens_show(text: str = typer.Argument(..., help="Text to tokenize."), tokenizer: str = TokenizerOption) -> None:
     """Word tokens beside sub-word tokens; ## marks a continuation piece, [..] a special token."""
-    from ..tokenization import WORD_PATTERN, load_tokenizer, subword_pieces, word_tokens
+    from ..tokenization import WORD_PATTERN, load_tokenizer, word_tokens
+    from ..vocabulary import subword_pieces
 
     pieces = subword_pieces(load_tokenizer(tokenizer), text)
     words = word_tokens(text)
@@ -121,7 +122,8 @@ def tokens_explore(
     """Which frequent words stay whole, which are split, and which pieces they share."""
     from ..artifacts import write_json
     from ..data import load_data, pick_split
-    from ..tokenization import explore_words, load_tokenizer
+    from ..tokenization import load_tokenizer
+    from ..vocabulary import explore_words
 
     dataset = load_data(data)
     texts = dataset[pick_split(dataset, for_eval=False)]["text"]
@@ -158,7 +160,8 @@ def tokens_growth(
     from ..data import load_data, pick_split
     from ..progress import progress_bar
     from ..plots import plot_vocabulary_growth
-    from ..tokenization import load_tokenizer, vocabulary_growth
+    from ..tokenization import load_tokenizer
+    from ..vocabulary import vocabulary_growth
 
     dataset = load_data(data)
     split = dataset[pick_split(dataset, for_eval=False)].shuffle(seed=seed)
