@@ -115,3 +115,23 @@ def test_compare_hands_its_scratch_options_to_the_job(monkeypatch, tmp_path):
                              "--dropout", "0.25", "--vocab-size", "500"])
     scratch = seen["scratch"]
     assert (scratch.layers, scratch.width, scratch.heads, scratch.feed_forward, scratch.dropout, scratch.vocab_size) == (2, 64, 2, 256, 0.25, 500)
+
+
+#: Libraries that take a second or more to import; commands that do not use them skip them.
+HEAVY = ("datasets", "sklearn", "matplotlib", "torch", "transformers", "huggingface_hub")
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"],
+    ["train", "--help"],
+    ["predict", "--model", "{linear}", "great food"],  # a linear model predicts with numpy and scipy alone
+    ["predict", "--model", "/no/such/folder", "x"],    # an error is told before any library loads
+])
+def test_commands_import_none_of_the_slow_libraries_they_do_not_use(args, trained):
+    args = [arg.format(linear=trained) for arg in args]
+    probe = ("import sys\nsys.argv = ['reviewstars', *sys.argv[1:]]\nfrom reviewstars.cli.main import main\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True)
+    loaded = json.loads(done.stderr.strip().splitlines()[-1].replace("'", '"'))
+    assert "Traceback" not in done.stderr and loaded == [], (args, loaded)

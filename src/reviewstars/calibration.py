@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 from . import NUM_CLASSES
@@ -41,6 +40,8 @@ def fit_temperature(proba: np.ndarray, labels: Sequence[int]) -> float:
     log T (the loss is smooth there and T stays positive). Returns 1.0 when there is
     nothing to fit: no rows, or every row uniform (no temperature changes it).
     """
+    from scipy.optimize import minimize_scalar  # here: predicting with a temperature needs no optimiser
+
     logits, labels = _logits(proba), _labels(labels, len(proba))
     if len(logits) == 0 or np.ptp(logits, axis=1).max() == 0:
         return 1.0

@@ -6,7 +6,6 @@ import time
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from . import STARS
 from .artifacts import read_json, write_bytes, write_json
@@ -23,6 +22,8 @@ def star_metrics(true_stars: Sequence[int], predicted_stars: Sequence[int]) -> d
     Star ratings are ordered, so besides exact accuracy we report the mean absolute
     error in stars and the share of predictions at most one star off.
     """
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
     y_true, y_pred = np.asarray(true_stars, dtype=int), np.asarray(predicted_stars, dtype=int)
     if len(y_true) == 0:
         raise ValueError("no examples to score")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasets import DatasetDict
 
 from . import STARS
 from .tokenization import word_tokens
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 PERCENTILES = (5, 25, 50, 75, 95, 99)
 

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import datasets
-from datasets import Dataset, DatasetDict
+from typing import TYPE_CHECKING
 
 from .. import NUM_CLASSES
 from ..errors import DataError
 from ..options import Settings, setting
 from .files import (FILE_FORMATS, SPLITS, count_rows, first_line, iter_text_chunks, read_file, read_folder, read_texts,
                     split_of)
+
+if TYPE_CHECKING:  # imported where used: `datasets` costs a second that `--help` need not pay
+    from datasets import Dataset, DatasetDict
 
 DEFAULT_DATASET = "yelp_review_full"
 DEFAULT_SEED = 42
@@ -63,6 +64,8 @@ def load_data(
     `train_size` samples the train split, `eval_size` every other split, each with
     `shuffle(seed).select(range(n))` so a run is reproducible from its settings.
     """
+    from datasets import DatasetDict
+
     path = Path(source)
     if path.exists():
         splits = read_folder(path) if path.is_dir() else {split_of(path): read_file(path)}
@@ -133,6 +136,9 @@ def carve_dev(train: Dataset, size: int, seed: int = DEFAULT_SEED) -> tuple[Data
 
 
 def _load_hub(name: str) -> DatasetDict:
+    import datasets
+    from datasets import DatasetDict
+
     try:
         loaded = datasets.load_dataset(name)
     except Exception as error:  # the Hub raises many kinds; all mean the same to a user

@@ -8,19 +8,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
-
-from datasets import ClassLabel, Dataset, Features, Value
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .. import LABEL_NAMES, NUM_CLASSES
 from ..errors import DataError
 from .formats import FILE_FORMATS, LABEL_COLUMNS, as_number, count_rows, first_line, open_records
 
-__all__ = ["SPLITS", "FILE_FORMATS", "FEATURES", "split_of", "read_folder", "read_file", "read_texts",
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+__all__ = ["SPLITS", "FILE_FORMATS", "features", "split_of", "read_folder", "read_file", "read_texts",
            "iter_text_chunks", "count_rows", "first_line"]
 
 SPLITS = ("train", "validation", "test")
-FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=list(LABEL_NAMES))})
+def features():
+    """The Hub's `yelp_review_full` columns. A function: importing `datasets` costs a second,
+    which `reviewstars --help` and a prediction need not pay."""
+    from datasets import ClassLabel, Features, Value
+
+    return Features({"text": Value("string"), "label": ClassLabel(names=list(LABEL_NAMES))})
 
 
 def split_of(path: Path) -> str:
@@ -54,7 +60,9 @@ def read_file(path: str | Path) -> Dataset:
         checker.add(row, record.get("text"), record.get(label_column), line)
     if not checker.table.texts:
         raise DataError(path, "file has no rows")
-    return Dataset.from_dict({"text": checker.table.texts, "label": checker.table.labels}, features=FEATURES)
+    from datasets import Dataset
+
+    return Dataset.from_dict({"text": checker.table.texts, "label": checker.table.labels}, features=features())
 
 
 def read_texts(path: str | Path, column: str = "text") -> list[str]:

@@ -9,7 +9,6 @@ from ..artifacts import write_json
 from ..data import DEFAULT_DATASET, DEFAULT_SEED, load_data, pick_split, subset
 from ..evaluation import evaluate_predictor
 from ..models import load_predictor
-from ..plots import plot_confusion_matrix
 
 
 def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: str | None = None, n: int | None = None,
@@ -25,5 +24,7 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
     if output is not None:
         output = Path(output)
         write_json(output, metrics)
+        from ..plots import plot_confusion_matrix  # here: matplotlib is slow to import
+
         plot_confusion_matrix(metrics["confusion_matrix"], output.with_suffix(".confusion.png"), f"{Path(model).name} on {split}")
     return metrics

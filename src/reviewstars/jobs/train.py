@@ -11,13 +11,10 @@ from .. import STARS
 from ..artifacts import is_main_process, write_json, write_text
 from ..data import DataSettings, carve_dev, eval_split_name, load_data
 from ..errors import DataError, ReviewstarsError
-from ..calibration import apply_temperature, expected_calibration_error, fit_temperature
 from ..evaluation import evaluate_predictor, predict_proba_batched, save_scores, score_proba, scores_key
 from ..kinds import TrainingJob, check_model_name, trainable_kinds
 from ..models.folder import CARD_FILE, CONFUSION_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, METRICS_FILE
-from ..plots import learning_curve_points, plot_confusion_matrix, plot_learning_curve
 from ..results import TrainResult
-from .card import model_card
 from .guard import one_training_per_output, staged
 
 
@@ -61,6 +58,10 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
                          calibration=calibration, **details)
     if not is_main_process():
         return result  # under torchrun every process trained the same model; only the first one writes it
+    # Imported here: `predict` imports this package and need not wait for matplotlib and the Hub client.
+    from ..plots import learning_curve_points, plot_confusion_matrix, plot_learning_curve
+    from .card import model_card
+
     output = staged(output)  # the new folder is built aside: it replaces the old one only when complete
     predictor.info = {"training": result.record()}
     predictor.save(output)
@@ -96,6 +97,8 @@ def calibrate(predictor, dev, scored=None) -> tuple[dict[str, Any] | None, Any]:
     `scored`: uncalibrated probabilities the training already computed with this very
     model for the first rows of the slice (its last evaluation): only the rest is scored."""
     import numpy as np
+
+    from ..calibration import apply_temperature, expected_calibration_error, fit_temperature
 
     if dev is None or len(dev) < MIN_CALIBRATION_REVIEWS:
         return None, None

@@ -14,14 +14,11 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from itertools import chain, repeat
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from scipy import sparse
 from scipy.special import softmax
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import normalize
 
 from .. import STARS
 from ..artifacts import atomic_dir
@@ -30,6 +27,9 @@ from ..options import Settings, setting
 from ..tokenization import WORD_PATTERN
 from .base import StarPredictor
 from .folder import CONFIG_FILE, config_text, info_of, read_section, temperature_of
+
+if TYPE_CHECKING:  # scikit-learn is imported where used: it costs a second that `--help` need not pay
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 KIND = "linear"
 WEIGHTS_FILE = "linear.npz"
@@ -54,6 +54,8 @@ class LinearSettings(Settings):
     token_pattern: str = setting(WORD_PATTERN, "Word pattern.", choices=(WORD_PATTERN,), cli=False)
 
     def vectorizer(self, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         return TfidfVectorizer(
             ngram_range=(1, self.ngram_max),
             min_df=self.min_df,
@@ -71,17 +73,35 @@ class LinearPredictor(StarPredictor):
 
     def __init__(self, settings: LinearSettings | None = None):
         self.settings = settings or LinearSettings()
-        self.vectorizer: TfidfVectorizer | None = None
+        self._vectorizer: TfidfVectorizer | None = None
+        self._loaded: tuple[dict[str, int], np.ndarray] | None = None  # (vocabulary, idf) of a loaded folder
         self.coef: np.ndarray | None = None        # (5, vocabulary) float32
         self.intercept: np.ndarray | None = None   # (5,) float32
         self.info: dict[str, Any] = {}             # training data and settings, for the model card
         self._features: FastTfidf | None = None    # the vectorizer's transform, vectorised
+
+    @property
+    def vectorizer(self) -> TfidfVectorizer | None:
+        """scikit-learn's vectorizer. A loaded model builds it only when asked (to save, to
+        name its top features): predicting needs only `FastTfidf`, and skipping scikit-learn
+        makes `predict` and `serve` start 2 s sooner."""
+        if self._vectorizer is None and self._loaded is not None:
+            vocabulary, idf = self._loaded
+            self._vectorizer = self.settings.vectorizer(vocabulary)
+            self._vectorizer.idf_ = idf
+        return self._vectorizer
+
+    @vectorizer.setter
+    def vectorizer(self, vectorizer: TfidfVectorizer | None) -> None:
+        self._vectorizer, self._loaded = vectorizer, None
 
     # ------------------------------------------------------------------ training
     def fit(self, texts: Sequence[str], labels: Sequence[int]) -> "LinearPredictor":
         labels = np.asarray(labels)
         if len(np.unique(labels)) < 2:
             raise ModelError("the linear model needs at least two classes in the training data")
+        from sklearn.linear_model import LogisticRegression
+
         self.vectorizer, self._features = self.settings.vectorizer(), None
         features = self.vectorizer.fit_transform(texts)
         classifier = LogisticRegression(
@@ -105,10 +125,13 @@ class LinearPredictor(StarPredictor):
 
     # ------------------------------------------------------------------ inference
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
-        if self.vectorizer is None:
-            raise ModelError("this linear model is not trained: call fit() or load() first")
         if self._features is None:
-            self._features = FastTfidf.from_vectorizer(self.vectorizer)
+            if self._loaded is not None:
+                self._features = FastTfidf(*self._loaded, self.settings)
+            elif self.vectorizer is not None:
+                self._features = FastTfidf.from_vectorizer(self.vectorizer)
+            else:
+                raise ModelError("this linear model is not trained: call fit() or load() first")
         features = self._features.transform(texts)
         return np.asarray(features @ self.coef.T) + self.intercept
 
@@ -161,8 +184,7 @@ class LinearPredictor(StarPredictor):
             raise ModelError(f"{path}: the vocabulary and the weights do not match")
         predictor = cls(settings)
         predictor.temperature = temperature_of(found, path / CONFIG_FILE)
-        predictor.vectorizer = predictor.settings.vectorizer({term: i for i, term in enumerate(vocabulary)})
-        predictor.vectorizer.idf_ = idf
+        predictor._loaded = ({term: i for i, term in enumerate(vocabulary)}, idf)
         predictor.coef, predictor.intercept = coef, intercept
         predictor.info = info_of(found, "settings", "vocabulary_size")
         return predictor
@@ -259,7 +281,9 @@ class FastTfidf:
             np.log(counts.data, counts.data)
             counts.data += 1
         counts.data *= self.idf[counts.indices]
-        return normalize(counts, norm="l2", copy=False).astype(np.float32)
+        norms = np.sqrt(np.bincount(np.repeat(np.arange(len(tokens)), np.diff(counts.indptr)), counts.data ** 2, len(tokens)))
+        counts.data /= np.repeat(np.where(norms > 0, norms, 1.0), np.diff(counts.indptr))  # each row to unit length (l2)
+        return counts.astype(np.float32)
 
 
 class IntTable:
