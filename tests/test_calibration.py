@@ -8,6 +8,7 @@ from scipy.special import softmax
 
 from reviewstars.calibration import (
     apply_temperature,
+    ece_noise_floor,
     expected_calibration_error,
     fit_temperature,
     reliability_bins,
@@ -89,6 +90,30 @@ def test_reliability_bins_place_each_prediction_by_its_top_probability():
     assert table.edges[0] == 0 and table.edges[-1] == 1
     # ECE: (2/3) * |0.5 - 0.9| + (1/3) * |1 - 0.3|
     assert expected_calibration_error(proba, labels, bins=10) == pytest.approx(2 / 3 * 0.4 + 1 / 3 * 0.7)
+
+
+def test_the_noise_floor_holds_a_calibrated_model_and_not_an_over_confident_one():
+    # A perfectly calibrated model still shows an ECE well above 0 on a few hundred reviews...
+    logits, labels = calibrated_data(500, seed=4)
+    proba = softmax(logits, axis=1)
+    floor, high = ece_noise_floor(proba)
+    assert 0.01 < floor < high
+    assert expected_calibration_error(proba, labels) <= high
+    # ...which shrinks with more reviews, as the bins' accuracies steady.
+    many_logits, many_labels = calibrated_data(8_000, seed=4)
+    assert ece_noise_floor(softmax(many_logits, axis=1))[0] < floor / 2
+    # A model twice as sharp as the truth lies beyond its floor, on the same reviews.
+    over_confident = softmax(many_logits / 0.5, axis=1)
+    assert expected_calibration_error(over_confident, many_labels) > ece_noise_floor(over_confident)[1]
+    # Seeded: the same probabilities give the same floor.
+    assert ece_noise_floor(proba) == (floor, high)
+
+
+def test_calibration_verdict_reads_an_ece_against_its_floor():
+    from reviewstars.results import calibration_verdict
+
+    assert calibration_verdict(0.024, 0.023, 0.034).startswith("within noise")
+    assert calibration_verdict(0.049, 0.026, 0.036) == "0.023 above its noise floor of 0.026"
 
 
 def test_star_decision_median_and_argmax():

@@ -48,6 +48,7 @@ def test_leaderboard_ranks_every_model_honestly(compared):
     for row in board["models"]:  # every score carries its interval, every rank its test
         low, high = row["accuracy_interval"]
         assert low <= row["accuracy"] <= high and row["rank"] >= 1 and 0 <= row["ece"] <= 1
+        assert 0 < row["ece_noise_floor"] <= row["ece_noise_95"] < 1  # 150 reviews: a floor well above 0
     ranks = [r["rank"] for r in board["models"]]
     assert ranks[0] == 1 and ranks == sorted(ranks)
     assert all(r["tied"] == (ranks.count(r["rank"]) > 1) for r in board["models"])
@@ -58,6 +59,8 @@ def test_report_files(compared):
     markdown = (output / "report.md").read_text()
     assert "| rank | model | accuracy" in markdown and "![Learning curves](learning_curves.png)" in markdown
     assert "most wrong" in markdown
+    assert "noise floor (95th percentile)" in markdown
+    assert "within noise" in markdown or "above its noise floor" in markdown
     page = (output / "report.html").read_text()
     from reviewstars.report import IMAGES
 

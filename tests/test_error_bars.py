@@ -38,6 +38,7 @@ def test_a_trained_model_is_calibrated_on_the_dev_slice_and_keeps_its_argmax(two
     metrics = json.loads((two_linear / "a" / "metrics.json").read_text())
     assert metrics["intervals"]["accuracy"][0] <= metrics["accuracy"] <= metrics["intervals"]["accuracy"][1]
     assert "ece" in metrics and "ece_uncalibrated" in metrics
+    assert 0 < metrics["ece_noise_floor"] <= metrics["ece_noise_95"]
 
 
 def test_the_ensemble_command_writes_a_folder_every_command_opens(two_linear, tiny_data, tmp_path):

@@ -135,6 +135,7 @@ def _fill_scores(row: LeaderboardRow, metrics: dict[str, Any]) -> None:
     row.accuracy_interval = [round(x, 4) for x in metrics["intervals"]["accuracy"]]
     row.macro_f1_interval = [round(x, 4) for x in metrics["intervals"]["macro_f1"]]
     row.ece, row.decision = round(metrics["ece"], 4), metrics["decision"]
+    row.ece_noise_floor, row.ece_noise_95 = round(metrics["ece_noise_floor"], 4), round(metrics["ece_noise_95"], 4)
 
 
 def _ranked(rows: list[LeaderboardRow], correct: dict[str, np.ndarray]) -> list[LeaderboardRow]:

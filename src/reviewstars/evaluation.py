@@ -69,8 +69,9 @@ def predict_proba_batched(predictor, texts: Sequence[str], batch_size: int | Non
 
 def score_proba(proba: np.ndarray, labels: Sequence[int], decision: str = "argmax", seed: int = 0) -> dict[str, Any]:
     """Every number of a model's predictions on labelled reviews: the metrics of its star
-    decision, with 95% bootstrap intervals, and its calibration error (15 bins)."""
-    from .calibration import expected_calibration_error, star_decision
+    decision, with 95% bootstrap intervals, and its calibration error (15 bins) beside the
+    error a perfectly calibrated model would show on as many reviews (its noise floor)."""
+    from .calibration import ece_noise_floor, expected_calibration_error, star_decision
     from .significance import bootstrap_interval
 
     labels = np.asarray(labels, dtype=int)
@@ -82,6 +83,7 @@ def score_proba(proba: np.ndarray, labels: Sequence[int], decision: str = "argma
                             "accuracy": [intervals.accuracy.low, intervals.accuracy.high],
                             "macro_f1": [intervals.macro_f1.low, intervals.macro_f1.high]}
     metrics["ece"] = expected_calibration_error(proba, labels)
+    metrics["ece_noise_floor"], metrics["ece_noise_95"] = ece_noise_floor(proba, seed=seed)
     return metrics
 
 

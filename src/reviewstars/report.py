@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .artifacts import write_text
 from .plots import plot_accuracy_vs_time, plot_confusion_matrices, plot_learning_curves, plot_reliability
-from .results import leaderboard_table
+from .results import calibration_verdict, leaderboard_table
 
 IMAGES = {
     "learning_curves.png": "Learning curves",
@@ -101,9 +101,13 @@ def _sections(rows, confusions: dict, mistakes: dict) -> list[tuple[str, list[st
         per_class_rows.append([r.model, *cells])
     ties = ("How sure the ranking is", ["rank", "model", "p-value vs the first of its rank (McNemar, exact)"],
             [[f"{r.rank}{'=' if r.tied else ''}", r.model, "-" if r.p_value_vs_leader is None else f"{r.p_value_vs_leader:.3g}"] for r in rows])
-    calibration = ("Calibration (expected calibration error, 15 bins; temperature fitted on the dev slice)",
-                   ["model", "ECE before", "ECE after"],
-                   [[r.model, "-" if r.ece_uncalibrated is None else f"{r.ece_uncalibrated:.3f}", f"{r.ece:.3f}"] for r in rows])
+    calibration = ("Calibration (expected calibration error, 15 bins; temperature fitted on the dev slice; the noise floor is "
+                   "what a perfectly calibrated model would show on these reviews)",
+                   ["model", "ECE before", "ECE after", "noise floor (95th percentile)", "after, read against the floor"],
+                   [[r.model, "-" if r.ece_uncalibrated is None else f"{r.ece_uncalibrated:.3f}", f"{r.ece:.3f}",
+                     *(["-", "-"] if r.ece_noise_95 is None else
+                       [f"{r.ece_noise_floor:.3f} ({r.ece_noise_95:.3f})", calibration_verdict(r.ece, r.ece_noise_floor, r.ece_noise_95)])]
+                    for r in rows])
     out = [baselines, ties, settings, calibration, ("Per class: precision / recall / F1", per_class, per_class_rows)]
     for r in rows:
         found = mistakes.get(r.model) or []

@@ -57,6 +57,14 @@ def _with_interval(name: str, digits: int) -> Callable[[Any], str]:
     return show
 
 
+def calibration_verdict(ece: float, floor: float, high: float) -> str:
+    """What an ECE says once its noise floor is known, in a few words."""
+    if ece <= high:
+        return f"within noise (a perfectly calibrated model would show {floor:.3f}, up to {high:.3f})"
+    return f"{ece - floor:.3f} above its noise floor of {floor:.3f}"
+
+
+
 @dataclass
 class LeaderboardRow:
     model: str = column("model")
@@ -66,6 +74,7 @@ class LeaderboardRow:
     off_by_one_accuracy: float = column("off-by-one", "{:.4f}", terminal=False)
     ece: float | None = column("ECE", "{:.3f}")
     ece_uncalibrated: float | None = column("ECE uncalibrated", "{:.3f}", terminal=False)
+    ece_noise_floor: float | None = column("ECE noise floor", "{:.3f}", terminal=False)
     parameters: int | None = column("parameters", "{:,}", terminal=False)
     train_seconds: float | None = column("train s", "{:,.0f}")
     train_examples_seen: int | None = column("reviews seen", "{:,}")
@@ -78,6 +87,7 @@ class LeaderboardRow:
     accuracy_interval: list[float] | None = None
     macro_f1_interval: list[float] | None = None
     decision: str = "argmax"
+    ece_noise_95: float | None = None        # 95th percentile of a perfectly calibrated model's ECE here
     reused: bool = False
     folder: str = ""
     settings: dict[str, Any] = field(default_factory=dict)

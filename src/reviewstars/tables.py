@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import STARS
-from .results import LeaderboardRow, leaderboard_table
+from .results import LeaderboardRow, calibration_verdict, leaderboard_table
 from .stats import PERCENTILES
 
 
@@ -30,6 +30,8 @@ def metrics_table(metrics: dict[str, Any], title: str = "metrics") -> Table:
     calibration = f"  ECE={metrics['ece']:.3f}" if "ece" in metrics else ""
     if "ece_uncalibrated" in metrics and metrics.get("temperature", 1.0) != 1.0:
         calibration += f" (uncalibrated {metrics['ece_uncalibrated']:.3f}, temperature {metrics['temperature']:.2f})"
+    if "ece_noise_95" in metrics:
+        calibration += f"  {calibration_verdict(metrics['ece'], metrics['ece_noise_floor'], metrics['ece_noise_95'])}"
     table.caption = (
         f"n={metrics['n']}  accuracy={metrics['accuracy']:.4f}{ci('accuracy')}  macro-F1={metrics['macro_f1']:.4f}{ci('macro_f1')}  "
         f"MAE={metrics['mae']:.3f} stars  off-by-one={metrics['off_by_one_accuracy']:.4f}{calibration}"
