@@ -107,6 +107,8 @@ def test_the_noise_floor_holds_a_calibrated_model_and_not_an_over_confident_one(
     assert expected_calibration_error(over_confident, many_labels) > ece_noise_floor(over_confident)[1]
     # Seeded: the same probabilities give the same floor.
     assert ece_noise_floor(proba) == (floor, high)
+    # A model sure of every star is right every time when calibrated: no noise at all.
+    assert ece_noise_floor(np.eye(5)[[0, 1, 2, 3, 4, 0]]) == (0.0, 0.0)
 
 
 def test_calibration_verdict_reads_an_ece_against_its_floor():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from conftest import YELP, needs_yelp
 
 def run(*args, check=True):
     result = subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True,
-                            env={**__import__("os").environ, "COLUMNS": "160"})
+                            env={**os.environ, "COLUMNS": "160"})
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -118,20 +119,21 @@ def test_compare_hands_its_scratch_options_to_the_job(monkeypatch, tmp_path):
 
 
 #: Libraries that take a second or more to import; commands that do not use them skip them.
-HEAVY = ("datasets", "sklearn", "matplotlib", "torch", "transformers", "huggingface_hub")
+HEAVY = ("datasets", "sklearn", "matplotlib", "torch", "transformers", "huggingface_hub", "scipy.optimize")
 
 
-@pytest.mark.parametrize("args", [
-    ["--help"],
-    ["train", "--help"],
-    ["predict", "--model", "{linear}", "great food"],  # a linear model predicts with numpy and scipy alone
-    ["predict", "--model", "/no/such/folder", "x"],    # an error is told before any library loads
+@pytest.mark.parametrize("args, code, says", [
+    (["--help"], 0, "Usage"),
+    (["train", "--help"], 0, "--time-budget"),
+    (["predict", "--model", "{linear}", "great food"], 0, "★"),  # a linear model predicts with numpy and scipy alone
+    (["predict", "--model", "/no/such/folder", "x"], 2, "error: /no/such/folder: no such model folder"),  # told before any library loads
 ])
-def test_commands_import_none_of_the_slow_libraries_they_do_not_use(args, trained):
+def test_commands_import_none_of_the_slow_libraries_they_do_not_use(args, code, says, trained):
     args = [arg.format(linear=trained) for arg in args]
-    probe = ("import sys\nsys.argv = ['reviewstars', *sys.argv[1:]]\nfrom reviewstars.cli.main import main\n"
-             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True)
-    loaded = json.loads(done.stderr.strip().splitlines()[-1].replace("'", '"'))
-    assert "Traceback" not in done.stderr and loaded == [], (args, loaded)
+    probe = ("import json, sys\nsys.argv = ['reviewstars', *sys.argv[1:]]\nfrom reviewstars.cli.main import main\ncode = 0\n"
+             "try:\n    main()\nexcept SystemExit as exit:\n    code = exit.code or 0\n"
+             f"print(json.dumps([code, sorted(m for m in {HEAVY!r} if m in sys.modules)]), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    exit_code, loaded = json.loads(done.stderr.strip().splitlines()[-1])
+    assert exit_code == code and says in done.stdout + done.stderr and "Traceback" not in done.stderr, (args, done.stderr[-1500:])
+    assert loaded == [], (args, loaded)

@@ -59,7 +59,7 @@ def test_report_files(compared):
     markdown = (output / "report.md").read_text()
     assert "| rank | model | accuracy" in markdown and "![Learning curves](learning_curves.png)" in markdown
     assert "most wrong" in markdown
-    assert "noise floor (95th percentile)" in markdown
+    assert "noise floor: mean (95th percentile)" in markdown
     assert "within noise" in markdown or "above its noise floor" in markdown
     page = (output / "report.html").read_text()
     from reviewstars.report import IMAGES

@@ -42,6 +42,8 @@ def _broken_models(linear_model: Path, scratch_model: Path, root: Path) -> dict[
     short_vocabulary = copy(linear_model, "short-vocabulary")
     words = json.loads((short_vocabulary / "vocabulary.json").read_text())
     (short_vocabulary / "vocabulary.json").write_text(json.dumps(words[:-1]))
+    repeated_term = copy(linear_model, "repeated-term")
+    (repeated_term / "vocabulary.json").write_text(json.dumps(words[:-1] + words[:1]))  # right length, one term twice
     empty_weights = copy(scratch_model, "empty-weights")
     (empty_weights / "model.safetensors").write_bytes(b"")
     cut_weights = copy(scratch_model, "cut-weights")
@@ -53,6 +55,7 @@ def _broken_models(linear_model: Path, scratch_model: Path, root: Path) -> dict[
         "not-an-object": (not_an_object, "must hold a JSON object, not list"),
         "unknown-setting": (unknown_setting, "unusable linear settings"),
         "short-vocabulary": (short_vocabulary, "the vocabulary and the weights do not match"),
+        "repeated-term": (repeated_term, "vocabulary.json: must be a list of distinct terms"),
         "empty-weights": (empty_weights, "model.safetensors: truncated or not a safetensors file (0 bytes)"),
         "cut-weights": (cut_weights, "model.safetensors: truncated or not a safetensors file"),
         "negative-length": (negative_length, "max_length -5 leaves no room for text"),
@@ -103,7 +106,8 @@ def test_lone_surrogates_in_json_lines_read_as_replacement_characters(tmp_path):
     path.write_text("\n".join(lines) + "\n")  # json.dumps writes the half pair as the escape "\ud800"
     assert read_file(path)["text"][0].endswith(" \ufffd")
     result = train("linear", path, tmp_path / "model")
-    assert result.train_examples == 60 - 12 and load_predictor  # 12 carved as the balanced dev slice(tmp_path / "model").predict(["great \ud800"]).shape == (1,)
+    assert result.train_examples == 60 - 12  # 12 carved as the balanced dev slice
+    assert load_predictor(tmp_path / "model").predict(["great \ud800"]).shape == (1,)
 
 
 def test_a_file_name_that_is_not_utf8_is_kept_in_the_model_folder(tmp_path):

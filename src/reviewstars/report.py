@@ -103,7 +103,7 @@ def _sections(rows, confusions: dict, mistakes: dict) -> list[tuple[str, list[st
             [[f"{r.rank}{'=' if r.tied else ''}", r.model, "-" if r.p_value_vs_leader is None else f"{r.p_value_vs_leader:.3g}"] for r in rows])
     calibration = ("Calibration (expected calibration error, 15 bins; temperature fitted on the dev slice; the noise floor is "
                    "what a perfectly calibrated model would show on these reviews)",
-                   ["model", "ECE before", "ECE after", "noise floor (95th percentile)", "after, read against the floor"],
+                   ["model", "ECE before", "ECE after", "noise floor: mean (95th percentile)", "after, read against the floor"],
                    [[r.model, "-" if r.ece_uncalibrated is None else f"{r.ece_uncalibrated:.3f}", f"{r.ece:.3f}",
                      *(["-", "-"] if r.ece_noise_95 is None else
                        [f"{r.ece_noise_floor:.3f} ({r.ece_noise_95:.3f})", calibration_verdict(r.ece, r.ece_noise_floor, r.ece_noise_95)])]

@@ -64,7 +64,6 @@ def calibration_verdict(ece: float, floor: float, high: float) -> str:
     return f"{ece - floor:.3f} above its noise floor of {floor:.3f}"
 
 
-
 @dataclass
 class LeaderboardRow:
     model: str = column("model")

@@ -9,6 +9,7 @@ import numpy as np
 
 from .tokenization import word_tokens
 
+
 def subword_pieces(tokenizer, text: str, special_tokens: bool = True) -> list[dict]:
     """Each sub-word token with whether it continues a word (##) or is special ([CLS])."""
     ids = tokenizer(text, add_special_tokens=special_tokens)["input_ids"]

@@ -15,13 +15,15 @@ from ..errors import DataError
 from .formats import FILE_FORMATS, LABEL_COLUMNS, as_number, count_rows, first_line, open_records
 
 if TYPE_CHECKING:
-    from datasets import Dataset
+    from datasets import Dataset, Features
 
 __all__ = ["SPLITS", "FILE_FORMATS", "features", "split_of", "read_folder", "read_file", "read_texts",
            "iter_text_chunks", "count_rows", "first_line"]
 
 SPLITS = ("train", "validation", "test")
-def features():
+
+
+def features() -> Features:
     """The Hub's `yelp_review_full` columns. A function: importing `datasets` costs a second,
     which `reviewstars --help` and a prediction need not pay."""
     from datasets import ClassLabel, Features, Value

@@ -93,7 +93,7 @@ class LinearPredictor(StarPredictor):
 
     @vectorizer.setter
     def vectorizer(self, vectorizer: TfidfVectorizer | None) -> None:
-        self._vectorizer, self._loaded = vectorizer, None
+        self._vectorizer, self._loaded, self._features = vectorizer, None, None
 
     # ------------------------------------------------------------------ training
     def fit(self, texts: Sequence[str], labels: Sequence[int]) -> "LinearPredictor":
@@ -179,8 +179,10 @@ class LinearPredictor(StarPredictor):
                 idf, coef, intercept = weights["idf"], weights["coef"], weights["intercept"]
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:  # a file cut short, or not ours
             raise ModelError(f"{path}: not a readable linear model folder ({type(error).__name__}: {error})") from None
-        if not isinstance(vocabulary, list) or coef.shape != (len(STARS), len(vocabulary)) or idf.shape != (len(vocabulary),) \
-                or intercept.shape != (len(STARS),):
+        if not isinstance(vocabulary, list) or not all(isinstance(term, str) for term in vocabulary) \
+                or len(set(vocabulary)) != len(vocabulary):
+            raise ModelError(f"{path / VOCABULARY_FILE}: must be a list of distinct terms (strings)")
+        if coef.shape != (len(STARS), len(vocabulary)) or idf.shape != (len(vocabulary),) or intercept.shape != (len(STARS),):
             raise ModelError(f"{path}: the vocabulary and the weights do not match")
         predictor = cls(settings)
         predictor.temperature = temperature_of(found, path / CONFIG_FILE)
