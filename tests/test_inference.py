@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from reviewstars.errors import DataError, ModelError
 from reviewstars.jobs import merge_predictions, predict_file
 from reviewstars.models import load_predictor
-from reviewstars.models.linear import FastTfidf
+from reviewstars.models.tfidf import FastTfidf
 
 from conftest import synthetic_reviews
 
