@@ -21,6 +21,7 @@ import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
+from ..models.first_token import training_forward
 from .distributed import shared_max
 from .trainer import StarTrainer
 
@@ -57,7 +58,8 @@ def measure_seconds_per_step(model, tokenized, collator, batch_size: int, steps:
     timings = []
     for batch in batches:
         started = time.perf_counter()
-        model(**{k: v.to(device) for k, v in batch.items()}).loss.backward()
+        inputs = {k: v.to(device) for k, v in batch.items()}
+        training_forward(model, inputs)(**inputs).loss.backward()  # the forward the Trainer will run
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         timings.append(time.perf_counter() - started)
@@ -67,7 +69,8 @@ def measure_seconds_per_step(model, tokenized, collator, batch_size: int, steps:
     started = time.perf_counter()
     with torch.inference_mode():
         for batch in batches[:2]:
-            model(**{k: v.to(device) for k, v in batch.items()})
+            inputs = {k: v.to(device) for k, v in batch.items()}
+            training_forward(model, inputs)(**inputs)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     per_eval_example = (time.perf_counter() - started) / (2 * batch_size)

@@ -1,0 +1,104 @@
+"""Fine-tuning a BERT classifier with its last layer at [CLS] only: the same loss, the same
+gradients and the same trained model as the full forward, for less arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+import reviewstars.training.trainer as trainer_module
+from reviewstars.data import load_data
+from reviewstars.models.first_token import FirstTokenTraining, training_forward
+from reviewstars.tokenization import train_wordpiece
+from reviewstars.training import TrainSettings, train_transformer
+
+
+def tiny_bert(vocab_size: int = 120, dropout: float = 0.1) -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
+                        max_position_embeddings=64, num_labels=5, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    return BertForSequenceClassification(config)
+
+
+def a_batch():
+    ids = torch.randint(5, 100, (6, 23), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    mask[1, 9:], mask[4, 1:] = 0, 0  # a short review, and one that is [CLS] alone
+    return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 1, 2, 3, 4, 2])}
+
+
+def loss_and_gradients(model, forward, batch):
+    model.zero_grad(set_to_none=True)
+    loss = forward(**batch).loss
+    loss.backward()
+    return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("mode", ["eval", "train without dropout"])
+def test_the_cls_only_path_gives_the_models_loss_and_every_gradient(mode):
+    model = tiny_bert(dropout=0.0 if mode != "eval" else 0.1)
+    model.train(mode != "eval")
+    batch = a_batch()
+    assert training_forward(model, batch).__class__ is FirstTokenTraining
+    full_loss, full = loss_and_gradients(model, model, batch)
+    assert model.config.problem_type == "single_label_classification"
+    model.config.problem_type = None
+    fast_loss, fast = loss_and_gradients(model, FirstTokenTraining(model), batch)
+    assert model.config.problem_type == "single_label_classification"  # recorded as BERT's own forward does
+    assert torch.allclose(fast_loss, full_loss, atol=1e-6), (fast_loss, full_loss)
+    # The last layer's query, output and feed-forward weights get gradients from [CLS] alone either way.
+    assert fast.keys() == full.keys() and len(full) == len(list(model.parameters()))
+    for name in full:
+        assert torch.allclose(fast[name], full[name], atol=1e-6, rtol=1e-4), (name, (fast[name] - full[name]).abs().max())
+
+
+def test_dropout_is_applied_on_the_cls_only_path_in_train_mode_only():
+    model = tiny_bert(dropout=0.5).train()
+    batch = {k: v for k, v in a_batch().items() if k != "labels"}
+    fast = FirstTokenTraining(model)
+    torch.manual_seed(1)
+    first = fast(**batch).logits
+    assert not torch.allclose(first, fast(**batch).logits)  # fresh masks each call
+    model.eval()
+    assert torch.allclose(fast(**batch).logits, model(**batch).logits, atol=1e-5)
+
+
+def test_other_models_and_other_inputs_keep_the_full_forward():
+    model = tiny_bert()
+    batch = a_batch()
+    assert training_forward(model, {**batch, "token_type_ids": torch.zeros_like(batch["input_ids"])}) is model
+    assert training_forward(model, {k: v for k, v in batch.items() if k != "attention_mask"}) is model
+    model.config.problem_type = "multi_label_classification"
+    assert training_forward(model, batch) is model
+    wrapped = torch.nn.Sequential(tiny_bert())  # as DDP wraps a model: its own forward, which syncs gradients
+    assert training_forward(wrapped, batch) is wrapped
+
+
+def test_the_trainer_fine_tunes_through_the_cls_only_path_to_the_model_the_full_forward_gives(tiny_data, tmp_path, monkeypatch):
+    data = load_data(tiny_data)
+    tokenizer = train_wordpiece(data["train"]["text"], vocab_size=120)
+    settings = TrainSettings(learning_rate=1e-3, epochs=4, batch_size=16, eval_steps=20, logging_steps=20, max_length=32,
+                             early_stopping=None, seed=0)
+    train_split, dev_split = data["train"].select(range(300)), data["validation"].select(range(60))
+
+    calls = []
+    counted = FirstTokenTraining.forward
+    monkeypatch.setattr(FirstTokenTraining, "forward", lambda self, *a, **k: calls.append(1) or counted(self, *a, **k))
+    fast = tiny_bert(len(tokenizer), dropout=0.0)
+    fast_outcome = train_transformer(fast, tokenizer, train_split, dev_split, tmp_path / "fast", settings)
+    assert len(calls) >= fast_outcome["steps"] > 0  # every step (and the evaluations) took it
+
+    monkeypatch.setattr(trainer_module, "training_forward", lambda model, inputs: model)
+    full = tiny_bert(len(tokenizer), dropout=0.0)
+    full_outcome = train_transformer(full, tokenizer, train_split, dev_split, tmp_path / "full", settings)
+
+    assert fast_outcome["steps"] == full_outcome["steps"]
+    assert fast_outcome["best_dev_accuracy"] == full_outcome["best_dev_accuracy"]
+    assert fast_outcome["best_dev_accuracy"] > 0.4  # it learned (chance: 0.2)
+    fast_weights, full_weights = dict(fast.named_parameters()), dict(full.named_parameters())
+    worst = max((fast_weights[name] - full_weights[name]).abs().max().item() for name in full_weights)
+    assert worst < 1e-4, worst  # float rounding through Adam, not another model
+    batch = {k: v for k, v in a_batch().items() if k != "labels"}
+    with torch.no_grad():
+        assert torch.equal(fast.eval()(**batch).logits.argmax(-1), full.eval()(**batch).logits.argmax(-1))
