@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -133,17 +131,6 @@ def test_export_refuses_what_it_cannot_export(linear_model, scratch_model, tmp_p
     with pytest.raises(ModelError, match="unknown quantization 'int4'"):
         export_onnx(scratch_model, tmp_path / "x", quantize="int4")
     assert not (tmp_path / "x").exists()
-
-
-def test_cli_export_then_predict_with_the_onnx_folder(scratch_model, tmp_path):
-    pytest.importorskip("onnxruntime")
-    run = lambda *args: subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True)
-    result = run("export", "--model", scratch_model, "--format", "onnx", "--quantize", "int8", "--output", tmp_path / "onnx")
-    assert result.returncode == 0, result.stderr
-    result = run("predict", "--model", tmp_path / "onnx", "--json", "Amazing food, excellent!", "Awful and rude.")
-    assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
-    assert [len(r["probabilities"]) for r in rows] == [5, 5] and all(1 <= r["stars"] <= 5 for r in rows)
 
 
 @pytest.fixture(scope="module")

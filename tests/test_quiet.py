@@ -3,6 +3,7 @@ stay off (`progress.silence_libraries`) unless `reviewstars --verbose ...` asks 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -62,14 +63,20 @@ def test_train_prints_only_ours(trained):
     ["predict", "--model", "{folder}", "amazing perfect", "awful rude"],
     ["evaluate", "--model", "{folder}", "--data", "{data}", "--output", "{tmp}/metrics.json"],
     ["basics", "params", "--model", "{folder}"],
-    ["export", "--model", "{folder}", "--format", "onnx", "--output", "{tmp}/onnx"],
+    ["export", "--model", "{folder}", "--format", "onnx", "--quantize", "int8", "--output", "{tmp}/onnx"],
 ], ids=lambda command: command[0] if command[0] != "basics" else "params")
 def test_using_a_model_prints_only_ours(trained, tiny_data, tmp_path, command):
     if command[0] == "export":
         pytest.importorskip("onnxscript")
+        pytest.importorskip("onnxruntime")
     folder, _ = trained
     printed = reviewstars_cli(*[part.format(folder=folder, data=tiny_data, tmp=tmp_path) for part in command])
     assert_quiet(printed)
+    if command[0] == "export":  # the exported folder is a model like any other, and as quiet
+        printed = reviewstars_cli("predict", "--model", tmp_path / "onnx", "--json", "Amazing food, excellent!", "Awful and rude.")
+        assert_quiet(printed)
+        rows = json.loads(printed)
+        assert [len(r["probabilities"]) for r in rows] == [5, 5] and all(1 <= r["stars"] <= 5 for r in rows)
 
 
 def test_verbose_first_brings_the_libraries_back(tiny_data, tmp_path):

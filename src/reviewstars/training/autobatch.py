@@ -23,7 +23,6 @@ import torch
 
 from .budget import measure_seconds_per_step
 from .distributed import from_main_process
-from .settings import AUTO
 
 FIRST = 16             # the lesson's batch, and auto's answer without CUDA
 LARGEST = 128          # 8x the learning rate of batch 16 at most

@@ -29,11 +29,12 @@ from ..artifacts import is_main_process, write_json
 from ..errors import TrainingInterrupted
 from ..progress import note, warn
 from ..tokenization import tokenize_dataset
-from .autobatch import AUTO, DEFAULT_LEARNING_RATE, FIRST, settle_batch_size, training_autocast
+from .autobatch import DEFAULT_LEARNING_RATE, FIRST, settle_batch_size, training_autocast
 from .budget import ClockScheduleTrainer, TrainingClock, measure_seconds_per_step, plan_budget, too_small_budget
 from .checkpoints import PLAN_FILE, StopOnInterrupt, checkpoints_of, last_complete_checkpoint, signals_save
 from .display import TrainingProgress
 from .distributed import from_main_process, several_processes
+from .settings import AUTO
 from .trainer import StarTrainer, WeightedLoss, class_weights, compute_metrics, seed_everything
 
 DEFAULT_MAX_LENGTH = 256
