@@ -57,7 +57,7 @@ def main() -> None:
         "budget": args.budget,
         "wall_seconds_with_final_evaluation": round(wall, 1),
         **{k: getattr(result, k) for k in ("train_seconds", "train_examples_seen", "steps", "plan", "best_dev_accuracy",
-                                           "final_dev_accuracy", "kept", "budget_share_in_steps", "parameters", "settings")},
+                                           "final_dev_accuracy", "kept", "budget_share_in_steps", "forward", "parameters", "settings")},
         "validation_accuracy": round(metrics["accuracy"], 4),
         "validation_macro_f1": round(metrics["macro_f1"], 4),
         "validation_mae": round(metrics["mae"], 4),

@@ -33,6 +33,7 @@ class TrainResult:
     final_dev_accuracy: float | None = None
     kept: str | None = None
     budget_share_in_steps: float | None = None
+    forward: str | None = None  # which forward trained it: "last layer at [CLS] only" (BERT classifiers) or "full"
     calibration: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
     log_history: list[dict] = field(default_factory=list, repr=False)

@@ -122,7 +122,7 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
     outcome = train_transformer(network, tokenizer, job.train, job.dev, job.output, settings, name=job.model,
                                 use_cpu=_training_device(job.device) == "cpu", run_started=started)
     details.update({k: outcome[k] for k in ("train_examples_seen", "train_seconds", "steps", "plan", "best_dev_accuracy",
-                                            "final_dev_accuracy", "kept", "budget_share_in_steps", "settings", "log_history")})
+                                            "final_dev_accuracy", "kept", "budget_share_in_steps", "forward", "settings", "log_history")})
     details.update(train_examples=len(job.train), dev_examples=len(job.dev))
     predictor = TransformerPredictor(network, tokenizer, settings.max_length, settings.truncation)
     if outcome.get("final_dev_logits") is not None:

@@ -13,8 +13,8 @@ which on a CPU is about 14% less time. Models of another shape keep their own fo
 Training gains the same: the loss reads the logits alone, so the positions skipped add
 nothing to any gradient. `FirstTokenTraining` is what the Trainer calls instead of the
 model: the model's own loss and logits, the same gradients (tested), less arithmetic.
-Dropout stays where the model has it, so in train mode the two differ only by the
-random masks drawn.
+Dropout stays where the model has it: in train mode the two draw different random masks,
+so they agree in distribution, and exactly without dropout.
 """
 
 from __future__ import annotations
@@ -75,18 +75,27 @@ class FirstTokenTraining(nn.Module):
 
     @classmethod
     def supports(cls, model, inputs) -> bool:
-        """A single-label BERT classifier fed only ids, a mask and star labels."""
+        """A single-label BERT classifier on one device, asked for logits alone, fed only ids,
+        a mask and class ids. Anything else (float labels, hidden states or attentions asked
+        for, a model spread over devices by accelerate's hooks) takes the model's own forward."""
+        if not FirstTokenClassifier.supports(model):
+            return False
+        config, labels = model.config, inputs.get("labels")
         return (
-            FirstTokenClassifier.supports(model)
-            and model.config.num_labels > 1
-            and model.config.problem_type in (None, "single_label_classification")
+            config.num_labels > 1
+            and config.problem_type in (None, "single_label_classification")
+            and not (labels is not None and torch.is_floating_point(labels))
+            and not config.output_hidden_states
+            and not config.output_attentions
+            and not hasattr(model, "_hf_hook")
+            and len(set((getattr(model, "hf_device_map", None) or {}).values())) <= 1
             and "attention_mask" in inputs
             and set(inputs) <= cls.INPUTS
         )
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None,
                 **_loss_kwargs) -> SequenceClassifierOutput:  # the Trainer may pass num_items_in_batch: BERT ignores it too
-        logits = self.classifier(input_ids, attention_mask)
+        logits = self.classifier(input_ids, attention_mask).float()  # fp32 under autocast, as accelerate returns the model's
         if labels is None:
             return SequenceClassifierOutput(logits=logits)
         config = self.classifier.model.config
@@ -95,9 +104,10 @@ class FirstTokenTraining(nn.Module):
         return SequenceClassifierOutput(loss=F.cross_entropy(logits, labels.view(-1)), logits=logits)
 
 
-def training_forward(model, inputs):
-    """What computes the loss of `model` on this batch: its [CLS]-only path where it has one."""
-    return FirstTokenTraining(model) if FirstTokenTraining.supports(model, inputs) else model
+def training_forward(model, inputs, first_token: bool = True):
+    """What computes the loss of `model` on this batch: its [CLS]-only path where it has one
+    (and `first_token` allows it), else the model itself."""
+    return FirstTokenTraining(model) if first_token and FirstTokenTraining.supports(model, inputs) else model
 
 
 def last_layer_at_first_token(layer, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -71,7 +71,8 @@ def cuda_probe(model, tokenized, tokenizer, args) -> Callable[[int], float | Non
         step_seconds = None
         try:
             with training_autocast(args):
-                step_seconds, _ = measure_seconds_per_step(model, tokenized, widest, batch_size, steps=3)
+                step_seconds, _ = measure_seconds_per_step(model, tokenized, widest, batch_size, steps=3,
+                                                           first_token=args.world_size == 1)  # the peak training will reach
         except torch.cuda.OutOfMemoryError:
             pass
         model.zero_grad(set_to_none=True)

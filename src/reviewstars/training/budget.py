@@ -46,11 +46,14 @@ def _random_batches(tokenized, collator, batch_size: int, count: int, seed: int)
         yield collator([{k: v for k, v in row.items() if k != "length"} for row in rows])
 
 
-def measure_seconds_per_step(model, tokenized, collator, batch_size: int, steps: int = 4) -> tuple[float, float]:
+def measure_seconds_per_step(model, tokenized, collator, batch_size: int, steps: int = 4,
+                             first_token: bool = True) -> tuple[float, float]:
     """(seconds per training step, seconds per evaluated example), on random batches.
 
     Random batches are padded more than length-grouped ones, so the estimate errs on
     the slow side. Gradients are computed and dropped: the weights do not change.
+    `first_token=False` times the model's full forward: what a model wrapped for several
+    processes runs (`StarTrainer.compute_loss`), and what its memory peak is.
     """
     model.train()
     batches = list(_random_batches(tokenized, collator, batch_size, steps + 1, seed=0))
@@ -59,7 +62,7 @@ def measure_seconds_per_step(model, tokenized, collator, batch_size: int, steps:
     for batch in batches:
         started = time.perf_counter()
         inputs = {k: v.to(device) for k, v in batch.items()}
-        training_forward(model, inputs)(**inputs).loss.backward()  # the forward the Trainer will run
+        training_forward(model, inputs, first_token)(**inputs).loss.backward()  # the forward the Trainer will run
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         timings.append(time.perf_counter() - started)
@@ -70,7 +73,7 @@ def measure_seconds_per_step(model, tokenized, collator, batch_size: int, steps:
     with torch.inference_mode():
         for batch in batches[:2]:
             inputs = {k: v.to(device) for k, v in batch.items()}
-            training_forward(model, inputs)(**inputs)
+            training_forward(model, inputs, first_token)(**inputs)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     per_eval_example = (time.perf_counter() - started) / (2 * batch_size)

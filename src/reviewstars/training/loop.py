@@ -122,7 +122,8 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         plan = saved_plan  # the same plan, clock and deadline as the interrupted run
     elif under_budget:
         with training_autocast(args):  # the Trainer's precision, or a GPU's plan is far too slow
-            step_s, eval_s = measure_seconds_per_step(model.to(device), train_tokens, collator, settings.batch_size)
+            step_s, eval_s = measure_seconds_per_step(model.to(device), train_tokens, collator, settings.batch_size,
+                                                      first_token=args.world_size == 1)  # several: DDP's full forward
         # Each process measured its own speed; all follow the first one's plan.
         plan = from_main_process(plan_budget(settings.time_budget, time.time() - started, step_s, eval_s, settings.batch_size,
                                              len(dev_tokens), len(train_tokens), processes=args.world_size,
@@ -184,6 +185,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         "train_examples_seen": state.global_step * global_batch,
         "train_seconds": round(time.time() - started, 1),
         "budget_share_in_steps": clock.budget_share_in_steps() if clock else None,
+        "forward": ", ".join(trainer.steps_by_forward) or None,  # "last layer at [CLS] only", or "full"
         "best_checkpoint": state.best_model_checkpoint,
         "best_dev_accuracy": state.best_metric,
         "final_dev_accuracy": next((e["eval_accuracy"] for e in reversed(state.log_history) if "eval_accuracy" in e), None),

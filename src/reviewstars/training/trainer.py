@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 
 import numpy as np
 import torch
@@ -125,6 +126,7 @@ class StarTrainer(Trainer):
     def __init__(self, *args, layer_decay: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.layer_decay = layer_decay
+        self.steps_by_forward: Counter[str] = Counter()  # training batches (not evaluations) by the forward that ran them
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """BERT classifiers (MiniLM, bert-base) run their last layer at [CLS] only, in training
@@ -132,7 +134,9 @@ class StarTrainer(Trainer):
         for about 14% less arithmetic (`models/first_token.py`). A wrapped model (DDP) keeps
         its own forward. The Trainer's precision applies: it is set on the model's forward,
         which this path does not call, so it is entered here."""
-        fast = training_forward(model, inputs)
+        fast = training_forward(model, inputs, first_token=self.accelerator.mixed_precision != "fp8")  # fp8 wraps the forward
+        if model.training:
+            self.steps_by_forward["full" if fast is model else "last layer at [CLS] only"] += 1
         if fast is model:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         with self.accelerator.autocast():
