@@ -120,14 +120,27 @@ def test_the_trainer_fine_tunes_through_the_cls_only_path_to_the_model_the_full_
 
     assert fast_outcome["steps"] == full_outcome["steps"]
     assert fast_outcome["best_dev_accuracy"] == full_outcome["best_dev_accuracy"]
-    assert fast_outcome["best_dev_accuracy"] > 0.4  # it learned (chance: 0.2)
     assert fast.config.problem_type == full.config.problem_type == (None if balanced else "single_label_classification")
     fast_weights, full_weights = dict(fast.named_parameters()), dict(full.named_parameters())
     worst = max((fast_weights[name] - full_weights[name]).abs().max().item() for name in full_weights)
-    assert worst < 1e-5, worst  # float rounding through Adam (8e-7 measured), not another model
+    assert worst < 1e-5, worst  # float rounding (8e-7 measured), not another model; a longer run at a higher rate
+    # amplifies rounding as any two runs on different kernels would (1e-3 after 113 steps at 3e-3)
     batch = {k: v for k, v in a_batch().items() if k != "labels"}
     with torch.no_grad():
         assert torch.equal(fast.eval()(**batch).logits.argmax(-1), full.eval()(**batch).logits.argmax(-1))
+
+
+def test_a_bert_fine_tuned_through_the_cls_only_path_learns(tiny_data, tmp_path):
+    data = load_data(tiny_data)
+    tokenizer = train_wordpiece(data["train"]["text"], vocab_size=120)
+    settings = TrainSettings(learning_rate=3e-3, epochs=6, batch_size=16, eval_steps=20, logging_steps=20, max_length=32,
+                             early_stopping=None, seed=0)
+    outcome = train_transformer(tiny_bert(len(tokenizer)), tokenizer, data["train"].select(range(300)),
+                                data["validation"].select(range(60)), tmp_path / "model", settings)
+    assert outcome["forward"] == "last layer at [CLS] only"
+    losses = [entry["loss"] for entry in outcome["log_history"] if "loss" in entry]
+    assert len(losses) >= 5 and losses[-1] < 0.85 * losses[0], losses  # 1.60 -> 1.23 measured
+    assert outcome["best_dev_accuracy"] > 0.35, outcome["best_dev_accuracy"]  # chance: 0.2
 
 
 @pytest.mark.parametrize("bf16", [True, False])
