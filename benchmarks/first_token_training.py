@@ -20,22 +20,18 @@ from _common import SHARED_YELP, save
 from reviewstars.data import load_data
 from reviewstars.models.first_token import FirstTokenTraining
 from reviewstars.models.pretrained import load_for_fine_tuning
-from reviewstars.tokenization import encode
+from reviewstars.tokenization import encode, padded_batches
 
 
-def length_grouped_batches(ids: list[list[int]], labels: list[int], batch_size: int, count: int):
+def length_grouped_batches(ids: list[list[int]], labels: list[int], batch_size: int, count: int, pad_id: int):
+    """`count` of the length-sorted batches `predict` and the Trainer's sampler make, spread
+    over the whole range of lengths."""
     import torch
 
-    order = np.argsort([len(x) for x in ids], kind="stable")
-    spacing = max(len(ids) // count, batch_size)  # batches spread over the whole range of lengths
-    for start in range(0, spacing * count, spacing):
-        rows = order[start : start + batch_size]
-        width = max(len(ids[i]) for i in rows)
-        input_ids = torch.zeros((len(rows), width), dtype=torch.long)
-        mask = torch.zeros_like(input_ids)
-        for r, i in enumerate(rows):
-            input_ids[r, : len(ids[i])], mask[r, : len(ids[i])] = torch.tensor(ids[i]), 1
-        yield {"input_ids": input_ids, "attention_mask": mask, "labels": torch.tensor([labels[i] for i in rows])}
+    batches = list(padded_batches(ids, batch_size, pad_id))
+    for rows, input_ids, mask in batches[:: max(len(batches) // count, 1)][:count]:
+        yield {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask),
+               "labels": torch.tensor([labels[i] for i in rows])}
 
 
 def main() -> None:
@@ -54,7 +50,7 @@ def main() -> None:
     rows = min(len(train), args.batches * args.batch_size * 10)
     model, tokenizer = load_for_fine_tuning(args.model)
     ids = encode(tokenizer, list(train["text"][:rows]), args.max_length, "head+tail")
-    batches = list(length_grouped_batches(ids, list(train["label"][:rows]), args.batch_size, args.batches))
+    batches = list(length_grouped_batches(ids, list(train["label"][:rows]), args.batch_size, args.batches, tokenizer.pad_token_id))
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
     model.train()
     paths = {"full forward": model, "[CLS]-only last layer": FirstTokenTraining(model)}

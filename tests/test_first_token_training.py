@@ -21,6 +21,14 @@ def tiny_bert(vocab_size: int = 120, dropout: float = 0.1) -> BertForSequenceCla
     return BertForSequenceClassification(config)
 
 
+@pytest.fixture(scope="module")
+def reviews(tiny_data):
+    """(300 training and 60 dev reviews, a WordPiece tokenizer learned on the training file): what every run here trains on."""
+    data = load_data(tiny_data)
+    tokenizer = train_wordpiece(data["train"]["text"], vocab_size=120)
+    return data["train"].select(range(300)), data["validation"].select(range(60)), tokenizer
+
+
 def a_batch():
     ids = torch.randint(5, 100, (6, 23), generator=torch.Generator().manual_seed(1))
     mask = torch.ones_like(ids)
@@ -96,13 +104,11 @@ def test_other_models_and_other_inputs_keep_the_full_forward():
 
 
 @pytest.mark.parametrize("balanced", [True, False], ids=["class-weighted loss", "the model's own loss"])
-def test_the_trainer_fine_tunes_through_the_cls_only_path_to_the_model_the_full_forward_gives(tiny_data, tmp_path, monkeypatch,
+def test_the_trainer_fine_tunes_through_the_cls_only_path_to_the_model_the_full_forward_gives(reviews, tmp_path, monkeypatch,
                                                                                               balanced):
-    data = load_data(tiny_data)
-    tokenizer = train_wordpiece(data["train"]["text"], vocab_size=120)
+    train_split, dev_split, tokenizer = reviews
     settings = TrainSettings(learning_rate=1e-3, epochs=4, batch_size=16, eval_steps=20, logging_steps=20, max_length=32,
                              early_stopping=None, seed=0, balanced=balanced)
-    train_split, dev_split = data["train"].select(range(300)), data["validation"].select(range(60))
 
     training_calls = []
     counted = FirstTokenTraining.forward
@@ -130,13 +136,11 @@ def test_the_trainer_fine_tunes_through_the_cls_only_path_to_the_model_the_full_
         assert torch.equal(fast.eval()(**batch).logits.argmax(-1), full.eval()(**batch).logits.argmax(-1))
 
 
-def test_a_bert_fine_tuned_through_the_cls_only_path_learns(tiny_data, tmp_path):
-    data = load_data(tiny_data)
-    tokenizer = train_wordpiece(data["train"]["text"], vocab_size=120)
+def test_a_bert_fine_tuned_through_the_cls_only_path_learns(reviews, tmp_path):
+    train_split, dev_split, tokenizer = reviews
     settings = TrainSettings(learning_rate=3e-3, epochs=6, batch_size=16, eval_steps=20, logging_steps=20, max_length=32,
                              early_stopping=None, seed=0)
-    outcome = train_transformer(tiny_bert(len(tokenizer)), tokenizer, data["train"].select(range(300)),
-                                data["validation"].select(range(60)), tmp_path / "model", settings)
+    outcome = train_transformer(tiny_bert(len(tokenizer)), tokenizer, train_split, dev_split, tmp_path / "model", settings)
     assert outcome["forward"] == "last layer at [CLS] only"
     losses = [entry["loss"] for entry in outcome["log_history"] if "loss" in entry]
     assert len(losses) >= 5 and losses[-1] < 0.85 * losses[0], losses  # 1.60 -> 1.23 measured
