@@ -14,6 +14,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Said outright: a `transformers.pipeline` (the baseline several benchmarks time) sets it to "false"
+# when it is unset, which leaves every later tokenizer call in the process on one core.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
 if "--verbose" not in sys.argv:  # as the command line: our progress, not the libraries' bars and logs
     from reviewstars.progress import silence_libraries

@@ -44,16 +44,16 @@ def test_auto_never_passes_its_largest_batch():
     assert pick_batch_size(probe, largest=40)[0] == 32 and asked == [16, 32]  # e.g. a tiny training set
 
 
-def test_auto_is_16_without_cuda_and_the_learning_rate_scales_linearly():
+def test_auto_is_16_without_cuda_and_the_learning_rate_scales_with_the_square_root():
     cpu_args = SimpleNamespace(device=torch.device("cpu"), bf16=False, fp16=False)
     settings, record = settle_batch_size(TrainSettings(batch_size="auto", learning_rate=1e-4), None, None, None, cpu_args)
     assert settings.batch_size == 16 and settings.learning_rate == 1e-4
     assert record["batch_size"] == 16 and record["seconds_per_example"] == {}
-    assert scaled_learning_rate(5e-5, 128) == pytest.approx(4e-4)
+    assert scaled_learning_rate(5e-5, 128) == pytest.approx(5e-5 * 8 ** 0.5) and scaled_learning_rate(5e-5, 64) == pytest.approx(1e-4)
     # a resumed run keeps the batch its plan chose, wherever it runs now
     saved = {"auto_batch": {"batch_size": 64, "seconds_per_example": {"16": 1.0, "32": 0.5, "64": 0.3}}}
     settings, _ = settle_batch_size(TrainSettings(batch_size="auto", learning_rate=1e-4), None, None, None, cpu_args, saved)
-    assert settings.batch_size == 64 and settings.learning_rate == pytest.approx(4e-4)
+    assert settings.batch_size == 64 and settings.learning_rate == pytest.approx(2e-4)
 
 
 def test_batch_size_option_takes_a_number_or_auto():

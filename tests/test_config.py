@@ -29,7 +29,7 @@ def cli(*args):
 def scores(folder) -> dict:
     """metrics.json without its timings."""
     metrics = json.loads((folder / "metrics.json").read_text())
-    return {k: v for k, v in metrics.items() if k not in ("seconds", "predictions_per_second")}
+    return {k: v for k, v in metrics.items() if k not in ("seconds", "predictions_per_second", "time_ledger")}
 
 
 def test_a_folder_settings_file_repeats_its_run(tiny_data, tmp_path):

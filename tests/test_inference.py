@@ -224,17 +224,41 @@ def test_a_token_budget_fills_each_batch_as_far_as_it_goes():
     assert shapes == [(4, 10), (2, 50), (1, 200)]  # the 200-token review is over budget: it goes alone
 
 
-@pytest.mark.parametrize("chunk", [None, 1, 7, 1000])
-def test_encoded_chunks_equal_one_encode(scratch_model, chunk):
-    from reviewstars.tokenization import encode, encoded_chunks
+@pytest.mark.parametrize("strategy", ["head", "tail", "head+tail"])
+@pytest.mark.parametrize("max_length", [4, 12, 32])
+def test_batches_packed_in_numpy_equal_encode_and_padded_batches(scratch_model, strategy, max_length):
+    """The inference path cuts, frames and pads whole batches in numpy: the very rows the
+    per-review path (`encode` + `padded_batches`) makes, for every truncation."""
+    from reviewstars.tokenization import BatchPacker, encode, encode_pieces, padded_batches, pieces_tokenizer
 
     tokenizer = load_predictor(scratch_model).tokenizer
-    texts = ODD_TEXTS * 2
-    whole = encode(tokenizer, texts, 32, "head+tail")
-    chunks = list(encoded_chunks(tokenizer, texts, 32, "head+tail", chunk))
-    assert [ids for part in chunks for ids in part] == whole
-    assert len(chunks) == (1 if chunk is None else -(-len(texts) // chunk))
-    assert list(encoded_chunks(tokenizer, [], 32, "head+tail", chunk)) == []
+    texts = ODD_TEXTS * 3 + ["word " * 40, ""]
+    expected = list(padded_batches(encode(tokenizer, texts, max_length, strategy), 5, tokenizer.pad_token_id, 60))
+    for backend in (pieces_tokenizer(tokenizer), None):  # the Rust batch call, and the tokenizer's own
+        packed = list(BatchPacker(tokenizer, max_length, strategy).batches(encode_pieces(tokenizer, texts, backend), 5, 60))
+        assert len(packed) == len(expected)
+        for (rows, ids, mask), (want_rows, want_ids, want_mask) in zip(packed, expected):
+            np.testing.assert_array_equal(rows, want_rows)
+            np.testing.assert_array_equal(ids, want_ids)
+            np.testing.assert_array_equal(mask, want_mask)
+    assert list(BatchPacker(tokenizer, max_length, strategy).batches(encode_pieces(tokenizer, []), 5)) == []
+
+
+def test_the_tokenizer_copy_ignores_truncation_and_padding_saved_with_it(scratch_model):
+    """A tokenizer.json may carry a fixed truncation and padding (MiniLM's: 128): the pieces
+    path must see every token, as `encode` does."""
+    from reviewstars.tokenization import encode_pieces, pieces_tokenizer
+
+    tokenizer = load_predictor(scratch_model).tokenizer
+    tokenizer.backend_tokenizer.enable_truncation(max_length=3)
+    tokenizer.backend_tokenizer.enable_padding(length=50)
+    try:
+        pieces = encode_pieces(tokenizer, ["great food and friendly staff, we will come back"], pieces_tokenizer(tokenizer))
+    finally:
+        tokenizer.backend_tokenizer.no_truncation()
+        tokenizer.backend_tokenizer.no_padding()
+    assert pieces.lengths.tolist() == [len(tokenizer("great food and friendly staff, we will come back", add_special_tokens=False)["input_ids"])]
+    assert pieces.lengths[0] > 3
 
 
 def test_the_gpu_batching_gives_the_cpu_predictions(tiny_bert, tiny_data):

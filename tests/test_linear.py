@@ -17,7 +17,7 @@ def test_learns_well_above_chance_and_round_trips_exactly(tiny_data, tmp_path):
     assert accuracy > 0.6, accuracy  # chance is 0.2
 
     folder = model.save(tmp_path / "linear")
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "linear.npz", "vocabulary.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [".reviewstars", "config.json", "linear.npz", "vocabulary.json"]
     loaded = load_predictor(folder)
     assert isinstance(loaded, LinearPredictor)
     np.testing.assert_array_equal(loaded.predict_proba(texts), model.predict_proba(texts))

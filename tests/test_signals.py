@@ -59,7 +59,8 @@ def _signal_when(command: list[str], appears: Path, after_seconds: float, signum
 
 def test_a_resumed_time_budget_run_continues_the_same_clock(tiny_data, tmp_path, vocabulary):
     output = tmp_path / "budget"
-    command = _train_command(tiny_data, output, "--tokenizer", str(vocabulary), "--time-budget", "16s")
+    # As many passes as the clock allows (the default would end this tiny run at its passes worth taking, well before)
+    command = _train_command(tiny_data, output, "--tokenizer", str(vocabulary), "--time-budget", "16s", "--max-passes", "100000")
     plan_file = output / "checkpoints" / "plan.json"  # written when the plan is made, as training starts
     code = _signal_when(command, plan_file, 6.0, signal.SIGINT, tmp_path / "first.stderr")
     assert code == 130, (tmp_path / "first.stderr").read_text()[-2000:]

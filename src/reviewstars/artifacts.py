@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Collection, Iterator
+from typing import Any, Callable, Iterator
 
 
 def is_main_process() -> bool:
@@ -90,15 +90,16 @@ def read_json(path: str | Path) -> Any:
 
 
 @contextmanager
-def atomic_dir(path: str | Path, keep_existing: bool = False) -> Iterator[Path]:
+def atomic_dir(path: str | Path, keep_existing: bool = False, replaced: Callable[[str], bool] | None = None) -> Iterator[Path]:
     """Yield an empty staging folder; on success it becomes `path` in one step.
 
     `keep_existing`: if `path` appeared meanwhile (another process wrote the same
     cache entry), keep that one and drop ours.
 
     An existing folder (one that holds checkpoints, say) is replaced whole by
-    `replace_dir`, keeping its entries that the new folder does not have: at every
-    moment `path` is either the old folder or the new one, never a mix of the two.
+    `replace_dir`, keeping its entries that the new folder does not have (all of them,
+    or those that `replaced` does not claim): at every moment `path` is either the old
+    folder or the new one, never a mix of the two.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,19 +118,21 @@ def atomic_dir(path: str | Path, keep_existing: bool = False) -> Iterator[Path]:
     if keep_existing:
         shutil.rmtree(staging, ignore_errors=True)
         return
-    replace_dir(staging, path)
+    replace_dir(staging, path, replaced)
 
 
-def replace_dir(staging: Path, path: Path, carry: Collection[str] | None = None) -> None:
+def replace_dir(staging: Path, path: Path, replaced: Callable[[str], bool] | None = None) -> None:
     """`staging` takes the place of the folder `path` in one step.
 
-    The old folder's entries that the new one lacks come along (all of them, or only
-    those named in `carry`): files are hard-linked in before the swap, so a lock held on
-    one stays held; folders are moved in after it. The old folder is then removed.
+    The old folder's entries that the new one lacks come along, except those that
+    `replaced(name)` claims (what an earlier run of ours wrote and this one did not: an
+    old metrics.json must not pass for the new model's): files are hard-linked in before
+    the swap, so a lock held on one stays held; folders are moved in after it. The old
+    folder is then removed. A file of the user's in the folder is never lost.
     """
     moved_after = []
     for entry in path.iterdir():
-        if (staging / entry.name).exists() or (carry is not None and entry.name not in carry):
+        if (staging / entry.name).exists() or (replaced is not None and replaced(entry.name)):
             continue
         if entry.is_file() and not entry.is_symlink():
             try:
@@ -182,3 +185,84 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# --------------------------------------------------------------------------- what a command may write over
+#
+# One rule for every command that writes: a folder is written only when it is new, empty,
+# or holds the mark of what reviewstars wrote there (`OWNER_FILE`); a file is never written
+# over one of the command's own inputs. Anything else is refused in one line, before any work.
+
+#: Written into every folder reviewstars creates (a model, a compare run): only such a folder is written over.
+OWNER_FILE = ".reviewstars"
+
+
+def mark_ours(folder: Path, what: str) -> None:
+    """Say that reviewstars wrote `folder`, and as what ("model", "compare")."""
+    write_json(Path(folder) / OWNER_FILE, {"written_by": "reviewstars", "what": what})
+
+
+def owner_mark(folder: Path) -> str | None:
+    """What `folder` was written as by reviewstars ("model", "compare"), or None when it bears no mark."""
+    marker = Path(folder) / OWNER_FILE
+    if not marker.is_file():
+        return None
+    try:
+        found = read_json(marker)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    what = found.get("what") if isinstance(found, dict) else None
+    return what if isinstance(what, str) else None
+
+
+def overlapping(first: Path, second: Path) -> bool:
+    """The same path, or one inside the other."""
+    first, second = Path(first).resolve(), Path(second).resolve()
+    return first == second or first in second.parents or second in first.parents
+
+
+def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: str, option: str = "--output",
+                        inputs: tuple[str | Path, ...] = ()) -> Path:
+    """`folder` resolved, when a command may write `what` there: a new or empty folder, or one
+    that `ours` recognises as written by us; never one of the command's `inputs` (nor a folder
+    inside one, nor one holding one). Else one line saying why."""
+    folder = Path(folder).expanduser()
+    for given in inputs:
+        if Path(given).exists() and overlapping(folder, Path(given)):
+            how = "is" if folder.resolve() == Path(given).resolve() else "holds" if folder.resolve() in Path(given).resolve().parents else "is inside"
+            raise_output_error(option, folder, f"{how} {given}, which this command reads: give another folder "
+                                               "(an input is never written over)")
+    if folder.exists() and not folder.is_dir():
+        raise_output_error(option, folder, f"is a file, not a folder; give a folder for the {what}")
+    if folder.is_dir():
+        try:
+            names = sorted(entry.name for entry in folder.iterdir())
+        except OSError as error:
+            raise_output_error(option, folder, f"cannot be read ({error.strerror})")
+        if names and not ours(folder):
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            raise_output_error(option, folder, f"holds files that reviewstars did not write ({shown}): give a new or "
+                                               f"empty folder for the {what} (nothing of yours is written over)")
+    return folder
+
+
+def check_output_file(path: str | Path, option: str = "--output", inputs: tuple[str | Path, ...] = ()) -> Path:
+    """`path` resolved, when it is not one of the command's `inputs` (a file it reads, or a
+    file already in a folder it reads) and not a folder. Else one line saying why."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise_output_error(option, path, "is a folder; give a file path")
+    for given in inputs:
+        given = Path(given)
+        if not given.exists():
+            continue  # a Hub id, not a path
+        if path.resolve() == given.resolve() or (given.is_dir() and given.resolve() in path.resolve().parents and path.exists()):
+            raise_output_error(option, path, f"is {'' if path.resolve() == given.resolve() else 'a file of '}{given}, which this "
+                                             "command reads: give another path (an input is never written over)")
+    return path
+
+
+def raise_output_error(option: str, path: Path, why: str):
+    from .errors import ReviewstarsError
+
+    raise ReviewstarsError(f"{option} {path}: {why}")

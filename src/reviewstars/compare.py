@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import STARS
-from .artifacts import read_json, write_json
+from .artifacts import check_output_folder, mark_ours, owner_mark, read_json, write_json
 from .data import DataSettings, eval_split_name, load_data
 from .errors import DataError, ModelError
 from .calibration import reliability_bins, star_decision
@@ -37,6 +37,7 @@ from .significance import rank_with_ties
 
 DEFAULT_MODELS = ("linear", "scratch", "minilm")
 SETTINGS_FILE = "compare_settings.json"
+COMPARISON = "compare"  # what a compare folder's mark says
 
 
 def _folder_name(model: str) -> str:
@@ -45,6 +46,12 @@ def _folder_name(model: str) -> str:
 
 def _settings_key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _is_comparison(folder: Path) -> bool:
+    """A folder an earlier `compare` wrote (marked so, or from before the mark: a leaderboard.json)."""
+    mark = owner_mark(folder)
+    return mark == COMPARISON if mark is not None else (folder / "leaderboard.json").is_file()
 
 
 def _check_names(models: Sequence[str], evaluate_only: Sequence[str]):
@@ -64,14 +71,19 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     ensemble (weights fitted on the dev slice), rank them with ties, write the report."""
     from .training import TrainSettings
 
+    from .devices import resolve_device
+
     kinds = _check_names(models, evaluate_only)
+    resolve_device(device)  # before the first model trains, for every kind
     data = as_data_settings(data)
-    output = Path(output)
+    output = check_output_folder(output, _is_comparison, "comparison", inputs=(data.data,) if Path(data.data).exists() else ())
     transformer = replace(transformer or TrainSettings(), seed=data.seed)
     dataset = load_data(data.data, train_size=data.train_size, eval_size=data.eval_size, seed=data.seed)
     held_out = eval_split_name(dataset)
     if held_out is None or "train" not in dataset:
         raise DataError(data.data, f"compare needs a train split and a validation or test split (have: {', '.join(dataset)})")
+    output.mkdir(parents=True, exist_ok=True)
+    mark_ours(output, COMPARISON)
     texts, labels = list(dataset[held_out]["text"]), list(dataset[held_out]["label"])
     key = scores_key(held_out, texts, labels)
 
@@ -92,13 +104,14 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
                 result = train(model, data, folder, transformer=transformer, device=device, **{kind.name: own} if own is not None else {})
                 recorded = {"train_seconds": result.train_seconds, "train_examples_seen": result.train_examples_seen,
                             "parameters": result.parameters, "budget_share_in_steps": result.budget_share_in_steps,
+                            "ended": result.ended, "time_ledger": result.time_ledger,
                             "settings": {**result.settings, **(result.architecture or {})}}
                 write_json(folder / SETTINGS_FILE, {"key": _settings_key(settings), "settings": settings, "summary": recorded})
             else:
                 note(f"reusing {model}: already trained with the same settings in {folder}")
                 row.reused = True
             row = replace(row, **{k: recorded.get(k) for k in ("train_seconds", "train_examples_seen", "parameters",
-                                                               "budget_share_in_steps", "settings")})
+                                                               "budget_share_in_steps", "ended", "time_ledger", "settings")})
         metrics, proba, row.kind, parameters = _scores(folder, key, texts, labels, device, keep=trained_here)
         row.parameters = row.parameters or parameters
         row.predictions_per_second = metrics.get("predictions_per_second")

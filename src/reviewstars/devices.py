@@ -14,10 +14,14 @@ DEVICE_HELP = "Where models run: auto (CUDA, then MPS, then CPU), cpu, cuda, cud
 
 
 def resolve_device(name: str | None = "auto") -> str:
-    """A torch device string that exists on this machine."""
+    """A torch device string that exists on this machine (torch is imported only to look for an accelerator)."""
+    name = (name or "auto").strip().lower()
+    if name == "cpu":
+        return "cpu"
+    if name not in ("auto", "mps") and not re.fullmatch(r"cuda(?::(\d+))?", name):
+        raise ReviewstarsError(f"--device {name!r}: use auto, cpu, cuda, cuda:N or mps")
     import torch
 
-    name = (name or "auto").strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
             return "cuda"

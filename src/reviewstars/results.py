@@ -35,6 +35,8 @@ class TrainResult:
     budget_share_in_steps: float | None = None
     forward: str | None = None  # which forward trained it: "last layer at [CLS] only" (BERT classifiers) or "full"
     calibration: dict[str, Any] | None = None
+    ended: str | None = None  # why training stopped: "deadline", "passes" (more would overfit), "steps", "epochs"
+    time_ledger: dict[str, float] | None = None  # seconds by what they were spent on, adding up to `wall`
     metrics: dict[str, Any] | None = None
     log_history: list[dict] = field(default_factory=list, repr=False)
 
@@ -79,6 +81,8 @@ class LeaderboardRow:
     train_seconds: float | None = column("train s", "{:,.0f}")
     train_examples_seen: int | None = column("reviews seen", "{:,}")
     budget_share_in_steps: float | None = column("budget in steps", "{:.0%}")
+    ended: str | None = column("ended by", "{}", terminal=False)  # the deadline, or the passes worth taking
+    time_ledger: dict[str, float] | None = None  # where its training's wall time went (seconds by entry, `wall`)
     predictions_per_second: float | None = column("predictions/s", "{:,.0f}", terminal=False)
     kind: str = ""
     rank: int = 0

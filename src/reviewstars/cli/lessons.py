@@ -120,11 +120,13 @@ def tokens_explore(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the findings as JSON."),
 ) -> None:
     """Which frequent words stay whole, which are split, and which pieces they share."""
-    from ..artifacts import write_json
+    from ..artifacts import check_output_file, write_json
     from ..data import load_data, pick_split
     from ..tokenization import load_tokenizer
     from ..vocabulary import explore_words
 
+    if output is not None:
+        check_output_file(output, inputs=(data, tokenizer))
     dataset = load_data(data)
     texts = dataset[pick_split(dataset, for_eval=False)]["text"]
     found = explore_words(load_tokenizer(tokenizer), texts, top)
@@ -156,13 +158,15 @@ def tokens_growth(
     seed: int = SeedOption,
 ) -> None:
     """Vocabulary size against number of reviews, for word tokens and for sub-word tokens."""
-    from ..artifacts import write_json
+    from ..artifacts import check_output_file, write_json
     from ..data import load_data, pick_split
     from ..progress import progress_bar
     from ..plots import plot_vocabulary_growth
     from ..tokenization import load_tokenizer
     from ..vocabulary import vocabulary_growth
 
+    for path in (output, output.with_suffix(".json")):
+        check_output_file(path, inputs=(data, tokenizer))
     dataset = load_data(data)
     split = dataset[pick_split(dataset, for_eval=False)].shuffle(seed=seed)
     texts = list(split["text"])

@@ -104,6 +104,10 @@ def train(
     share = f", {result.budget_share_in_steps:.0%} of the budget in optimizer steps" if result.budget_share_in_steps is not None else ""
     out.print(f"trained {escape(model)} on {result.train_examples:,} reviews{seen} in {result.train_seconds} s{share} -> {escape(str(output))}",
               highlight=False)
+    if result.time_ledger:
+        from ..ledger import ledger_line
+
+        out.print(f"where the {result.time_ledger['wall']:.0f} s went: {ledger_line(result.time_ledger)}", highlight=False)
     if result.metrics:
         _print_metrics(result.metrics, f"{model} on {result.metrics['split']}")
 
@@ -170,6 +174,8 @@ def predict(
         summary = predict_file(model, file, output, column, shard=shard, batch_size=batch_size, device=device)
         out.print(f"rated {summary['rows']:,} reviews ({summary['predictions_per_second']:,.0f}/s) -> {escape(summary['output'])}", highlight=False)
         return
+    if output is not None:
+        raise ReviewstarsError("--output needs --file: predictions of texts given as arguments are printed (--json for JSON)")
     if not texts:
         raise ReviewstarsError('give reviews to rate, e.g. reviewstars predict --model DIR "Great food!", or --file')
     texts = [text.encode("utf-8", "replace").decode("utf-8") for text in texts]  # a lone surrogate from the shell
@@ -200,7 +206,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind: loopback by default; 0.0.0.0 opens it to the network."),
     port: int = typer.Option(8000, help="TCP port."),
     max_batch: int = typer.Option(64, help="Most texts per model call (requests are gathered into batches)."),
-    max_wait_ms: float = typer.Option(5.0, help="Longest wait for more requests before a batch runs."),
+    max_wait_ms: float = typer.Option(0.0, help="Longest wait for more requests before a batch runs (0: none; while the "
+                                      "model is busy the next batch gathers by itself)."),
     max_texts: int = typer.Option(256, help="Most texts per request (more: 413)."),
     max_chars: int = typer.Option(20_000, help="Most characters per text (more: 413)."),
     max_queue: int = typer.Option(1024, help="Most texts waiting for the model; past it: 503 with Retry-After."),
@@ -242,11 +249,13 @@ def data_stats_command(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the numbers as JSON."),
 ) -> None:
     """Rows per split, class balance, and length percentiles (characters and word tokens)."""
-    from ..artifacts import write_json
+    from ..artifacts import check_output_file, write_json
     from ..data import load_data
     from ..stats import data_stats
     from ..tables import stats_tables
 
+    if output is not None:
+        check_output_file(output, inputs=(data,))
     stats = data_stats(load_data(data))
     for table in stats_tables(stats):
         out.print(table)

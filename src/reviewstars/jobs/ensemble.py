@@ -14,7 +14,7 @@ from ..errors import DataError, ReviewstarsError
 from ..evaluation import evaluate_predictor, predict_proba_batched
 from ..models import load_predictor
 from ..models.ensemble import EnsemblePredictor
-from ..models.folder import METRICS_FILE
+from ..models.folder import METRICS_FILE, check_model_output
 
 
 def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Path, device: str | None = None) -> dict[str, Any]:
@@ -22,6 +22,7 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
     probabilities on the dev slice carved from train (the scored split stays unseen)."""
     if len(members) < 2:
         raise ReviewstarsError("an ensemble needs at least two models: --models A,B")
+    check_model_output(output, inputs=(*members, data.data))  # never over a member: the ensemble reads them
     predictors = [load_predictor(member, device=device) for member in members]  # every name checked before any work
     dataset = load_data(data.data, train_size=data.train_size, eval_size=data.eval_size, seed=data.seed)
     if "train" not in dataset:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import write_json
+from ..artifacts import check_output_file, write_json
 from ..data import DEFAULT_DATASET, DEFAULT_SEED, load_data, pick_split, subset
 from ..evaluation import evaluate_predictor
 from ..models import load_predictor
@@ -15,6 +15,9 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
              seed: int = DEFAULT_SEED, output: str | Path | None = None, device: str | None = None,
              decision: str = "argmax") -> dict[str, Any]:
     """Metrics of `model` on `split` (default: test, else validation); JSON and a confusion PNG at `output`."""
+    if output is not None:  # before any work: never over the model or the data read
+        output = check_output_file(output, inputs=(model, data))
+        check_output_file(output.with_suffix(".confusion.png"), "--output's confusion matrix", inputs=(model, data))
     predictor = load_predictor(model, device=device)
     dataset = load_data(data)
     split = pick_split(dataset, split)

@@ -19,12 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..artifacts import is_main_process, replace_dir
+from ..artifacts import check_output_folder, is_main_process, mark_ours, replace_dir
 from ..errors import ReviewstarsError, Terminated
-from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOCK_FILE, LOGS
-
-#: What a new model folder keeps of the old one: checkpoints to resume from, logs, the lock being held.
-KEPT_ON_REPLACE = (CHECKPOINTS, LOGS, LOCK_FILE)
+from ..models.folder import CHECKPOINTS, LOCK_FILE, LOGS, MODEL, is_model_folder_of_ours, is_our_file
 
 
 def one_training_per_output(train: Callable) -> Callable:
@@ -36,18 +33,21 @@ def one_training_per_output(train: Callable) -> Callable:
     def guarded(*args, **kwargs):
         if not is_main_process():  # under torchrun the first process guards the folder for all
             return train(*args, **kwargs)
-        output = Path(signature.bind(*args, **kwargs).arguments["output"]).resolve()
-        check_training_output(output)
+        arguments = signature.bind(*args, **kwargs).arguments
+        output = Path(arguments["output"]).expanduser().resolve()
+        check_training_output(output, inputs=training_inputs(arguments.get("model"), arguments.get("data")))
         before = {entry.name for entry in output.iterdir()} if output.is_dir() else None
         with output_lock(output):
+            if not before:
+                mark_ours(output, MODEL)  # now: a run killed before its first save leaves a folder it may resume in
             try:
                 result = train(*args, **kwargs)
             except BaseException:
                 shutil.rmtree(stage_of(output), ignore_errors=True)
                 undo_additions(output, before)
                 raise
-            if stage_of(output).is_dir():
-                replace_dir(stage_of(output), output, carry=KEPT_ON_REPLACE)
+            if stage_of(output).is_dir():  # our files of the old model are replaced; checkpoints, logs and the user's stay
+                replace_dir(stage_of(output), output, replaced=is_our_file)
             return result
 
     return guarded
@@ -65,19 +65,28 @@ def staged(output: str | Path) -> Path:
     return stage
 
 
-def check_training_output(output: Path) -> None:
-    """One line, before any work, when `--output` cannot become a model folder."""
-    if output.exists() and not output.is_dir():
-        raise ReviewstarsError(f"--output {output}: is a file, not a folder; give a folder for the model")
-    if output.is_dir() and not is_training_folder(output):
-        raise ReviewstarsError(f"--output {output}: a folder that holds other files and no model (no {CONFIG_FILE}, "
-                               f"no {CHECKPOINTS}/); give a new or empty folder, or a model folder to replace")
+def check_training_output(output: Path, inputs: tuple[str | Path, ...] = ()) -> None:
+    """One line, before any work, when `--output` cannot become a model folder: a file, an
+    input of the run, or a folder holding files that reviewstars did not write."""
+    if output.is_dir() and _training_by_products(output):
+        return
+    check_output_folder(output, is_model_folder_of_ours, "model", inputs=inputs)
 
 
-def is_training_folder(folder: Path) -> bool:
-    """Empty, a model folder, or one a training is (or was) writing."""
+def _training_by_products(folder: Path) -> bool:
+    """Only what a training writes before its model (checkpoints, logs, its lock): a run that
+    was stopped before the folder had its mark, which `--resume` continues."""
     names = {entry.name for entry in folder.iterdir()}
-    return not names or bool(names & {CONFIG_FILE, CHECKPOINTS, LOCK_FILE})
+    return bool(names) and names <= {CHECKPOINTS, LOGS, LOCK_FILE}
+
+
+def training_inputs(model: object, data: object) -> tuple[str | Path, ...]:
+    """The paths a training reads (a data file or folder, a model folder to fine-tune): never its output."""
+    from ..kinds import KINDS
+    from ..models.pretrained import ALIASES
+
+    found = [getattr(data, "data", data), None if model in KINDS or model in ALIASES else model]
+    return tuple(str(item) for item in found if isinstance(item, (str, Path)) and str(item) and Path(str(item)).expanduser().exists())
 
 
 @contextmanager

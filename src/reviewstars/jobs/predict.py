@@ -10,13 +10,14 @@ import numpy as np
 
 from .. import STARS
 from ..data import FILE_FORMATS, count_rows, iter_text_chunks
+from ..artifacts import check_output_file
 from ..data.frames import FrameWriter, read_frame
 from ..errors import DataError, ReviewstarsError
 from ..models import StarPredictor, load_predictor
 from ..models.base import has_no_words, prediction_rows, stars_from_proba
 from ..progress import progress_bar
 from .guard import terminate_cleanly
-from .shards import check_complete_set, read_shard, write_record
+from .shards import check_complete_set, fingerprint, read_shard, record_path, same_content, write_record
 
 
 def opened(model: str | Path | StarPredictor, device: str | None = None) -> StarPredictor:
@@ -62,9 +63,10 @@ def predict_file(
     output = Path(output)
     if output.suffix.lower() not in FILE_FORMATS:
         raise DataError(output, f"output must end in {', '.join(FILE_FORMATS)}")
-    if output.resolve() == Path(source).resolve():
-        raise DataError(output, "is the input file: give --output another path (the input is never overwritten)")
     index, count = parse_shard(shard)
+    check_output_file(output, inputs=(source, *([model] if isinstance(model, (str, Path)) else [])))
+    if count > 1:
+        check_output_file(record_path(output), "--output's shard record", inputs=(source,))
     predictor = opened(model, device)
     total = count_rows(source)
     rows = seen = 0
@@ -114,12 +116,14 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
         raise ReviewstarsError("nothing to merge: give the shard outputs")
     shards = [read_shard(Path(part)) for part in parts]
     check_complete_set(shards)
+    output = check_output_file(output, inputs=(*parts, *(record_path(Path(part)) for part in parts)))
+    if output.is_file() and same_content(fingerprint(output), shards[0].record["input"]):
+        raise ReviewstarsError(f"--output {output}: is the file the shards rated (an input is never written over): give another path")
     frames = [read_frame(shard.path) for shard in shards]
     frames = [frame.astype({"row": "int64"}) if "row" in frame.columns else frame for frame in frames]  # CSV cells read as text
     merged = pd.concat([frame for frame in frames if len(frame)] or frames[:1], ignore_index=True).sort_values("row", kind="stable")
     if merged["row"].duplicated().any() or (len(merged) and merged["row"].iloc[-1] != len(merged) - 1):
         raise ReviewstarsError("the shard outputs overlap or miss rows: give every shard 0/N..N-1/N once")
-    output = Path(output)
     with terminate_cleanly(), FrameWriter(output) as writer:
         writer.write(merged.drop(columns="row"))
     return {"rows": len(merged), "output": str(output), "parts": len(parts)}

@@ -86,7 +86,7 @@ def check_complete_set(shards: Sequence[Shard]) -> None:
     """All from one input, one model and one N, each i of N once: else one line naming the odd one."""
     first = shards[0]
     for shard in shards[1:]:
-        for what, same in (("input", _same_content), ("model", dict.__eq__)):
+        for what, same in (("input", same_content), ("model", dict.__eq__)):
             if not same(shard.record[what], first.record[what]):
                 raise ReviewstarsError(f"{shard.path}: made from another {what} ({shard.record[what].get('name')}) "
                                        f"than {first.path} ({first.record[what].get('name')})")
@@ -102,6 +102,6 @@ def check_complete_set(shards: Sequence[Shard]) -> None:
         raise ReviewstarsError(f"shard {', '.join(missing)} missing: give the outputs of all {first.count} shards")
 
 
-def _same_content(first: dict[str, Any], second: dict[str, Any]) -> bool:
+def same_content(first: dict[str, Any], second: dict[str, Any]) -> bool:
     """The same input file, whatever its name on each machine."""
     return (first.get("bytes"), first.get("sha256")) == (second.get("bytes"), second.get("sha256"))

@@ -11,11 +11,12 @@ from .. import STARS
 from ..artifacts import is_main_process, write_json, write_text
 from ..data import DataSettings, carve_dev, eval_split_name, load_data
 from ..errors import DataError, ReviewstarsError
+from ..ledger import open_ledger, spent
 from ..evaluation import evaluate_predictor, predict_proba_batched, save_scores, score_proba, scores_key
 from ..kinds import TrainingJob, check_model_name, trainable_kinds
-from ..models.folder import CARD_FILE, CONFUSION_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, METRICS_FILE
+from ..models.folder import CARD_FILE, CONFUSION_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, METRICS_FILE, TIME_LEDGER_FILE
 from ..results import TrainResult
-from .guard import one_training_per_output, staged
+from .guard import one_training_per_output, stage_of as staged_path, staged
 
 
 def as_data_settings(data: DataSettings | str | Path) -> DataSettings:
@@ -30,59 +31,80 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
     `transformer` is the `TrainSettings` of torch kinds; `kind_settings` holds a kind's own
     settings by kind name (`scratch=ScratchSettings(...)`, `linear=LinearSettings(...)`).
     Transformers follow their progress on a balanced dev slice carved from train, so the
-    reported split stays unseen.
+    reported split stays unseen. The result's `time_ledger` says where the run's wall time went.
     """
+    with open_ledger() as ledger:
+        result = _train(model, data, output, transformer, device, kind_settings)
+        result.time_ledger = ledger.record()
+    stage = staged_path(output)
+    if is_main_process() and stage.is_dir():  # written last: the ledger covers everything before
+        write_json(stage / TIME_LEDGER_FILE, result.time_ledger)
+        if result.metrics is not None:
+            write_json(stage / METRICS_FILE, {**result.metrics, "time_ledger": result.time_ledger})
+    return result
+
+
+def _train(model, data, output, transformer, device, kind_settings) -> TrainResult:
     from dataclasses import replace
 
+    from ..devices import resolve_device
     from ..training import TrainSettings
 
     kind = check_model_name(model)
     unknown = set(kind_settings) - {k.name for k in trainable_kinds()}
     if unknown:
         raise ReviewstarsError(f"unknown settings for kinds: {', '.join(sorted(unknown))}")
+    resolve_device(device)  # a device that is not here fails now, for every kind, before the data is read
     data = as_data_settings(data)
-    dataset = load_data(data.data, train_size=data.train_size, eval_size=data.eval_size, seed=data.seed)
-    if "train" not in dataset:
-        raise DataError(data.data, f"no train split to learn from (have: {', '.join(dataset)})")
-    if len(set(dataset["train"]["label"])) < 2:
-        raise DataError(data.data, "the train split needs reviews of at least two star ratings")
+    with spent("loading data"):
+        dataset = load_data(data.data, train_size=data.train_size, eval_size=data.eval_size, seed=data.seed)
+        if "train" not in dataset:
+            raise DataError(data.data, f"no train split to learn from (have: {', '.join(dataset)})")
+        if len(set(dataset["train"]["label"])) < 2:
+            raise DataError(data.data, "the train split needs reviews of at least two star ratings")
+        train_part, dev_part = carve_dev(dataset["train"], data.dev_size, data.seed)
     output = Path(output)
-    train_part, dev_part = carve_dev(dataset["train"], data.dev_size, data.seed)
     if kind.uses_torch and len(dev_part) == 0:
         raise DataError(data.data, f"too few training reviews ({len(dataset['train'])}) to carve a dev slice from")
     job = TrainingJob(model=model, train=train_part, dev=dev_part, output=output, own=kind.own_settings(kind_settings.get(kind.name)),
                       transformer=replace(transformer or TrainSettings(), seed=data.seed), device=device)
     predictor, details = kind.train(job)
-    calibration, dev_proba = calibrate(predictor, dev_part, scored=details.pop("dev_proba_scored", None))
+    with spent("calibration"):
+        calibration, dev_proba = calibrate(predictor, dev_part, scored=details.pop("dev_proba_scored", None))
     result = TrainResult(model=model, kind=kind.name, output=str(output), data=asdict(data), parameters=predictor.num_parameters,
                          calibration=calibration, **details)
     if not is_main_process():
         return result  # under torchrun every process trained the same model; only the first one writes it
     # Imported here: `predict` imports this package and need not wait for matplotlib and the Hub client.
-    from ..plots import learning_curve_points, plot_confusion_matrix, plot_learning_curve
-    from .card import model_card
+    with spent("loading libraries"):
+        from ..plots import learning_curve_points, plot_confusion_matrix, plot_learning_curve
+        from .card import model_card
 
     output = staged(output)  # the new folder is built aside: it replaces the old one only when complete
-    predictor.info = {"training": result.record()}
-    predictor.save(output)
-    if dev_proba is not None:  # kept for the ensemble that `compare` weighs on the same slice
-        texts, labels = dev_part["text"], dev_part["label"]
-        save_scores(output, scores_key("dev", texts, labels), score_proba(dev_proba, labels), dev_proba, predictor.kind,
-                    predictor.num_parameters, what="dev")
-    if result.log_history:
-        write_json(output / LEARNING_CURVE_JSON, learning_curve_points(result.log_history))
-        plot_learning_curve(result.log_history, output / LEARNING_CURVE_PNG, f"{model} on {data.data}")
+    with spent("saving the model"):
+        predictor.info = {"training": result.record()}
+        predictor.save(output)
+        if dev_proba is not None:  # kept for the ensemble that `compare` weighs on the same slice
+            texts, labels = dev_part["text"], dev_part["label"]
+            save_scores(output, scores_key("dev", texts, labels), score_proba(dev_proba, labels), dev_proba, predictor.kind,
+                        predictor.num_parameters, what="dev")
+        if result.log_history:
+            write_json(output / LEARNING_CURVE_JSON, learning_curve_points(result.log_history))
+            plot_learning_curve(result.log_history, output / LEARNING_CURVE_PNG, f"{model} on {data.data}")
     held_out = eval_split_name(dataset)
     if held_out is not None:
         texts, labels = dataset[held_out]["text"], dataset[held_out]["label"]
-        metrics, proba = evaluate_predictor(predictor, texts, labels)
+        with spent("scoring held-out reviews"):
+            metrics, proba = evaluate_predictor(predictor, texts, labels)
         metrics["split"] = held_out
-        # kept beside the model, so that `compare` never scores it on these reviews again
-        save_scores(output, scores_key(held_out, texts, labels), metrics, proba, predictor.kind, predictor.num_parameters)
-        write_json(output / METRICS_FILE, metrics)
-        plot_confusion_matrix(metrics["confusion_matrix"], output / CONFUSION_FILE, f"{model} on {held_out}")
+        with spent("saving the model"):
+            # kept beside the model, so that `compare` never scores it on these reviews again
+            save_scores(output, scores_key(held_out, texts, labels), metrics, proba, predictor.kind, predictor.num_parameters)
+            write_json(output / METRICS_FILE, metrics)
+            plot_confusion_matrix(metrics["confusion_matrix"], output / CONFUSION_FILE, f"{model} on {held_out}")
         result.metrics = metrics
-    write_text(output / CARD_FILE, model_card(predictor, result, kind))
+    with spent("saving the model"):
+        write_text(output / CARD_FILE, model_card(predictor, result, kind))
     return result
 
 

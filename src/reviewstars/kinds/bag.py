@@ -48,6 +48,7 @@ BAG = Kind(
     summary="fastText-style: the mean of word and hashed word-bigram embeddings -> Linear(dim, 5)",
     settings=BagSettings,
     learning_rate=5e-3,  # a shallow model with sparse rows: a larger step than an encoder's
+    max_passes=10,  # fastText's recipe: 5-25 epochs
     learn_tokenizer=learn_tokenizer,
     new_network=new_network,
 )

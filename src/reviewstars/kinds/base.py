@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import DataError
+from ..ledger import spent
 from ..progress import status
 
 
@@ -40,6 +41,7 @@ class Kind:
     summary: str
     settings: type | None = None
     learning_rate: float | None = None
+    max_passes: float | None = None         # under a budget: passes over the training set worth taking (None: no limit)
     max_length: int = 256                   # tokens kept per review when --max-length is not given
     budget_max_length: int | None = None    # ... and under --time-budget, when that differs
     fit: Callable[[TrainingJob], tuple[Any, dict]] | None = None
@@ -67,7 +69,7 @@ def fit_in_one_call(fit: Callable[[Any, Any], Any], description: str) -> Callabl
 
     def train(job: TrainingJob):
         started = time.perf_counter()
-        with status(f"{description} on {len(job.train):,} reviews"):
+        with status(f"{description} on {len(job.train):,} reviews"), spent("fitting the model"):
             predictor = fit(job.train, job.own)
         details = {"train_seconds": round(time.perf_counter() - started, 2), "train_examples": len(job.train),
                    "train_examples_seen": len(job.train), "settings": asdict(job.own) if job.own is not None else {}}
@@ -81,15 +83,21 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
     checkpoint a resumed run continues), trained under the run's settings."""
     from dataclasses import replace
 
-    from ..models.folder import check_max_length
-    from ..models.transformer import TransformerPredictor
-    from ..tokenization import load_tokenizer
-    from ..training import checkpoints_of, kept_tokenizer, last_complete_checkpoint, train_transformer
+    with spent("loading libraries"):
+        from ..models.folder import check_max_length
+        from ..models.transformer import TransformerPredictor
+        from ..tokenization import load_tokenizer
+        from ..training import checkpoints_of, kept_tokenizer, last_complete_checkpoint, train_transformer
+        from ..training.loop import load_training_libraries
+
+        load_training_libraries()
 
     started = time.time()  # a time budget covers all of it: a vocabulary learned, reviews tokenized, steps
     settings = job.transformer
     if settings.learning_rate is None:
         settings = replace(settings, learning_rate=kind.learning_rate)
+    if settings.max_passes is None:
+        settings = replace(settings, max_passes=kind.max_passes)
     if settings.max_length is None:
         budget_length = kind.budget_max_length if settings.time_budget else None
         settings = replace(settings, max_length=budget_length or kind.max_length)
@@ -108,20 +116,24 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
         from ..models.transformer import register_our_architecture
 
         register_our_architecture(last)
-        network, tokenizer = AutoModelForSequenceClassification.from_pretrained(last), load_tokenizer(last)
+        with spent("loading the model"):
+            network, tokenizer = AutoModelForSequenceClassification.from_pretrained(last), load_tokenizer(last)
     elif kind.pretrained is not None:
-        network, tokenizer = kind.pretrained(job.model)
+        with spent("loading the model"):
+            network, tokenizer = kind.pretrained(job.model)
     else:
         texts = list(job.train["text"])
-        tokenizer = kept_tokenizer(job.output, settings.resume, lambda: kind.learn_tokenizer(texts, job.own), load_tokenizer)
+        with spent("learning the vocabulary"):
+            tokenizer = kept_tokenizer(job.output, settings.resume, lambda: kind.learn_tokenizer(texts, job.own), load_tokenizer)
         import torch
 
-        torch.manual_seed(settings.seed)  # the same first weights on every process and every run
-        network = kind.new_network(tokenizer, job.own, settings)
+        with spent("loading the model"):
+            torch.manual_seed(settings.seed)  # the same first weights on every process and every run
+            network = kind.new_network(tokenizer, job.own, settings)
     check_max_length(tokenizer, settings.max_length, "--max-length")
     outcome = train_transformer(network, tokenizer, job.train, job.dev, job.output, settings, name=job.model,
                                 use_cpu=_training_device(job.device) == "cpu", run_started=started)
-    details.update({k: outcome[k] for k in ("train_examples_seen", "train_seconds", "steps", "plan", "best_dev_accuracy",
+    details.update({k: outcome[k] for k in ("train_examples_seen", "train_seconds", "steps", "plan", "best_dev_accuracy", "ended",
                                             "final_dev_accuracy", "kept", "budget_share_in_steps", "forward", "settings", "log_history")})
     details.update(train_examples=len(job.train), dev_examples=len(job.dev))
     predictor = TransformerPredictor(network, tokenizer, settings.max_length, settings.truncation)

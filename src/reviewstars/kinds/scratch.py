@@ -62,6 +62,7 @@ SCRATCH = Kind(
     summary="a transformer encoder written from scratch, trained from random weights",
     settings=ScratchSettings,
     learning_rate=5e-4,  # a small encoder from random weights wants a larger step than fine-tuning
+    max_passes=10,  # it learns everything from this data: more passes than a fine-tuning, fewer than memorising it
     learn_tokenizer=_learn_tokenizer,
     new_network=_new_network,
 )

@@ -43,6 +43,10 @@ def load_predictor(name_or_path: str | Path, device: str | None = None) -> StarP
     """Open any model as a predictor on `device` (default: auto): a reviewstars folder of
     any kind, a fine-tuned checkpoint folder, or a Hub id (`gilf/english-yelp-sentiment`)."""
     name = str(name_or_path)
+    if device not in (None, "auto"):  # every kind, the CPU-only ones too: a device that is not here is an error
+        from ..devices import resolve_device
+
+        resolve_device(device)
     if name in ALIASES:
         raise ModelError(f"'{name}' is a base model to fine-tune, not a star-rating model: "
                          f"train one first (reviewstars train --model {name} --output DIR) and give its folder")

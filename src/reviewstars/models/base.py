@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -35,6 +39,11 @@ class StarPredictor(ABC):
 
     def predict(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return stars_from_proba(self.predict_proba(texts, batch_size=batch_size))
+
+    def warm_up(self, max_batch: int) -> int:
+        """Make the first requests as fast as the rest (a GPU's kernels loaded before any arrives);
+        returns how many batch shapes were run. Nothing to do for most kinds."""
+        return 0
 
     @abstractmethod
     def save(self, path: str | Path) -> Path: ...
@@ -102,3 +111,80 @@ def _shape(module) -> str:
     if hasattr(module, "normalized_shape"):
         return f"({', '.join(map(str, module.normalized_shape))})"
     return ""
+
+
+class PredictStages:
+    """Seconds a prediction spent in each stage (tokenize, batch, forward, device, ...).
+
+    Stages on different threads overlap, so they may add up to more than `wall`; the time
+    the model's thread sat waiting for the tokenizing thread is `waiting for batches`.
+    """
+
+    def __init__(self) -> None:
+        self.opened = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def started(self, _stage: str) -> float:
+        return time.perf_counter()
+
+    def stop(self, stage: str, since: float) -> None:
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - since
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        since = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stop(stage, since)
+
+    def record(self, reviews: int) -> dict[str, float]:
+        wall = time.perf_counter() - self.opened
+        return {**{k: round(v, 4) for k, v in self.seconds.items()}, "wall": round(wall, 4), "reviews": reviews,
+                "reviews_per_second": round(reviews / wall, 1) if wall > 0 else None}
+
+
+_DONE = object()
+
+
+def ahead(items: Iterable, depth: int, stages: PredictStages | None = None) -> Iterator:
+    """Iterate `items` on a worker thread, up to `depth` items ahead of the caller: the
+    caller's work (a GPU's batches) overlaps with the making of the next items (the
+    tokenizer's). An error in the worker is raised in the caller; a caller that stops
+    early stops the worker."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ready.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put((_DONE, None))
+        except BaseException as error:  # handed to the caller
+            ready.put((_DONE, error))
+
+    worker = threading.Thread(target=produce, name="reviewstars-batches", daemon=True)
+    worker.start()
+    try:
+        while True:
+            since = time.perf_counter()
+            item, error = ready.get()
+            if stages is not None:
+                stages.stop("waiting for batches", since)
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()

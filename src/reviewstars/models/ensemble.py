@@ -15,11 +15,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..artifacts import atomic_dir, write_text
+from ..artifacts import write_text
 from ..ensemble import combine
 from ..errors import ModelError
 from .base import StarPredictor
-from .folder import CONFIG_FILE, config_text, read_section
+from .folder import CONFIG_FILE, config_text, model_folder, read_section
 
 KIND = "ensemble"
 #: Ensemble folders being opened right now: a member naming one of them would recurse forever.
@@ -49,6 +49,9 @@ class EnsemblePredictor(StarPredictor):
                 raise ModelError(f"ensemble member {index}: no model folder at {folder}")
         return cls([load_predictor(folder, device=device) for folder in member_folders], weights, member_folders)
 
+    def warm_up(self, max_batch: int) -> int:
+        return sum(member.warm_up(max_batch) for member in self.members)
+
     def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         texts = list(texts)
         return combine([member.predict_proba(texts, batch_size=batch_size) for member in self.members], self.weights)
@@ -71,7 +74,7 @@ class EnsemblePredictor(StarPredictor):
             if not folder.is_dir():
                 raise ModelError(f"ensemble member {index}: its folder {folder} is gone; save the member first")
         stored = [_relative_to(folder, path.resolve()) for folder in self.member_folders]
-        with atomic_dir(path) as stage:
+        with model_folder(path) as stage:
             write_text(stage / CONFIG_FILE, config_text(KIND, members=stored, weights=self.weights.tolist()))
             write_text(stage / "README.md", _readme(stored, self.weights, self.members))
         return path

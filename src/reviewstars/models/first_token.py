@@ -50,11 +50,9 @@ class FirstTokenClassifier(nn.Module):
         )
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        from transformers.masking_utils import create_bidirectional_mask
-
         bert = self.model.bert
         hidden = bert.embeddings(input_ids=input_ids)
-        mask = create_bidirectional_mask(config=bert.config, inputs_embeds=hidden, attention_mask=attention_mask)
+        mask = padding_mask(bert.config, hidden, attention_mask)
         *layers, last = bert.encoder.layer
         for layer in layers:
             hidden = layer(hidden, mask)
@@ -108,6 +106,24 @@ def training_forward(model, inputs, first_token: bool = True):
     """What computes the loss of `model` on this batch: its [CLS]-only path where it has one
     (and `first_token` allows it), else the model itself."""
     return FirstTokenTraining(model) if first_token and FirstTokenTraining.supports(model, inputs) else model
+
+
+def padding_mask(config, hidden: torch.Tensor, attention_mask: torch.Tensor):
+    """The layers' attention mask for padded batches, made on the device alone.
+
+    The library's own helper (`create_bidirectional_mask`) first asks whether the batch has
+    any padding at all (`mask.all()`), which reads a value back from the GPU: a sync on
+    every batch that keeps the CPU from queueing the next one, and a forward that a CUDA
+    graph cannot hold. The mask it would make is this one: keys that are padding are never
+    attended to (a boolean mask for SDPA, an additive one for the eager attention)."""
+    implementation = getattr(config, "_attn_implementation", None) or "sdpa"
+    if implementation == "sdpa":
+        return attention_mask[:, None, None, :].bool()
+    if implementation == "eager":
+        return (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+    from transformers.masking_utils import create_bidirectional_mask
+
+    return create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=attention_mask)
 
 
 def last_layer_at_first_token(layer, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -10,19 +10,25 @@ section of `config.json` in one place.
     README.md              the model card
     checkpoints/, runs/    a training's checkpoints (to --resume from) and TensorBoard logs
     .lock                  held while a training writes the folder
+    .reviewstars           the mark of a folder reviewstars wrote: only such a folder is written over
+
+A new model replaces the files of ours in the folder (`OUR_FILES`) and keeps everything
+else: notes or predictions a user put there are never lost.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import struct
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .. import STARS
-from ..artifacts import encodable, read_json
-from ..errors import ModelError
+from ..artifacts import OWNER_FILE, atomic_dir, check_output_folder, encodable, mark_ours, owner_mark, read_json
+from ..errors import ModelError, ReviewstarsError
 
 CONFIG_FILE = "config.json"
 SECTION = "reviewstars"
@@ -34,6 +40,67 @@ LEARNING_CURVE_PNG = "learning_curve.png"
 CHECKPOINTS = "checkpoints"
 LOGS = "runs"
 LOCK_FILE = ".lock"
+TIME_LEDGER_FILE = "time_ledger.json"
+
+
+#: What a model folder of ours may hold (names or patterns): a new model in the folder
+#: replaces these and keeps every other entry, which is the user's.
+OUR_FILES = (
+    OWNER_FILE, CONFIG_FILE, "*.safetensors", "model.onnx", "linear.npz", "vocabulary.json", "tokenizer.json",
+    "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt", "chat_template.*",
+    METRICS_FILE, CONFUSION_FILE, CARD_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, TIME_LEDGER_FILE, "source_metrics.json",
+    "train_settings.yaml", "compare_settings.json", "compare_scores.*", "dev_scores.*",
+)
+MODEL = "model"  # what a model folder's mark says
+
+
+def is_our_file(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in OUR_FILES)
+
+
+def is_model_folder_of_ours(folder: Path) -> bool:
+    """Marked as a model by reviewstars, or (written before the mark) a config.json with a
+    `reviewstars` section naming a kind, or a folder holding only such folders (an
+    ensemble's members, say): a folder a new model may be written into."""
+    mark = owner_mark(folder)
+    if mark is not None:
+        return mark == MODEL
+    try:
+        found = read_json(Path(folder) / CONFIG_FILE)
+    except FileNotFoundError:
+        return _only_models_of_ours(Path(folder))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(found, dict) and isinstance(found.get(SECTION), dict) and isinstance(found[SECTION].get("kind"), str)
+
+
+def _only_models_of_ours(folder: Path, depth: int = 2) -> bool:
+    if depth == 0 or folder.is_symlink() or not folder.is_dir():
+        return False
+    entries = list(folder.iterdir())
+    return bool(entries) and all(entry.is_dir() and not entry.is_symlink() and (
+        is_model_folder_of_ours(entry) if (entry / CONFIG_FILE).is_file() or owner_mark(entry) else _only_models_of_ours(entry, depth - 1))
+        for entry in entries)
+
+
+def check_model_output(folder: str | Path, option: str = "--output", inputs: tuple[str | Path, ...] = ()) -> Path:
+    """One line, before any work, when a model cannot be written to `folder` (see `artifacts.check_output_folder`)."""
+    return check_output_folder(folder, is_model_folder_of_ours, "model", option, inputs)
+
+
+@contextmanager
+def model_folder(path: str | Path) -> Iterator[Path]:
+    """Yield an empty staging folder that becomes the model folder `path` in one step,
+    marked as ours. An existing folder must be one of ours: its files of ours are replaced,
+    the user's kept."""
+    path = Path(path)
+    try:
+        check_model_output(path, option="model folder")
+    except ReviewstarsError as error:
+        raise ModelError(str(error)) from None
+    with atomic_dir(path, replaced=is_our_file) as stage:
+        yield stage
+        mark_ours(stage, MODEL)
 
 
 def section(kind: str, **fields: Any) -> dict[str, Any]:

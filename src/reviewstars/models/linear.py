@@ -18,12 +18,11 @@ import numpy as np
 from scipy.special import softmax
 
 from .. import STARS
-from ..artifacts import atomic_dir
 from ..errors import ModelError, ReviewstarsError
 from ..options import Settings, setting
 from ..tokenization import WORD_PATTERN
 from .base import StarPredictor
-from .folder import CONFIG_FILE, config_text, info_of, read_section, temperature_of
+from .folder import CONFIG_FILE, config_text, info_of, model_folder, read_section, temperature_of
 from .tfidf import FastTfidf
 
 if TYPE_CHECKING:  # scikit-learn is imported where used: it costs a second that `--help` need not pay
@@ -157,7 +156,7 @@ class LinearPredictor(StarPredictor):
         path = Path(path)
         vocabulary = sorted(self.vectorizer.vocabulary_, key=self.vectorizer.vocabulary_.get)
         config = config_text(KIND, settings=asdict(self.settings), vocabulary_size=len(vocabulary), temperature=self.temperature, **self.info)
-        with atomic_dir(path) as stage:
+        with model_folder(path) as stage:
             (stage / CONFIG_FILE).write_text(config, encoding="utf-8")
             (stage / VOCABULARY_FILE).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
             np.savez(stage / WEIGHTS_FILE, idf=self.vectorizer.idf_, coef=self.coef, intercept=self.intercept)

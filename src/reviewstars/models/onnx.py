@@ -23,11 +23,10 @@ import numpy as np
 from scipy.special import softmax
 
 from .. import STARS
-from ..artifacts import atomic_dir
 from ..errors import ModelError
 from ..tokenization import TRUNCATIONS, encode, padded_batches
 from .base import StarPredictor
-from .folder import CONFIG_FILE, METRICS_FILE, SECTION, read_config, section, temperature_of
+from .folder import CONFIG_FILE, METRICS_FILE, SECTION, check_model_output, model_folder, read_config, section, temperature_of
 from .pretrained import stars_of_labels
 
 KIND = "onnx"
@@ -89,7 +88,7 @@ class OnnxPredictor(StarPredictor):
         path = Path(path)
         if path.resolve() == self.folder.resolve():
             return path
-        with atomic_dir(path) as stage:
+        with model_folder(path) as stage:
             for file in self.folder.iterdir():
                 if file.is_file():
                     (stage / file.name).write_bytes(file.read_bytes())
@@ -157,6 +156,7 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError:
         raise ModelError(INSTALL_HINT) from None
+    check_model_output(output, inputs=(model,))  # before the long trace: never over the model exported
     predictor = load_predictor(model, device="cpu")  # traced on the CPU; the folder runs anywhere
     if not isinstance(predictor, TransformerPredictor):
         raise ModelError(f"{model}: only transformer models export to ONNX (this one is '{predictor.kind}')")
@@ -186,7 +186,7 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
         source = dict(config.get(SECTION) or {})
         config[SECTION] = {**source, **section(KIND, max_length=predictor.max_length, truncation=predictor.truncation, quantize=quantize,
                                                exported_from=Path(str(model)).name, parameters=predictor.num_parameters)}
-        with atomic_dir(output) as stage:
+        with model_folder(output) as stage:
             (stage / MODEL_FILE).write_bytes(final.read_bytes())
             predictor.tokenizer.save_pretrained(stage)
             metrics = Path(str(model)) / METRICS_FILE

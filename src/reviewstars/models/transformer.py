@@ -11,13 +11,12 @@ import numpy as np
 import torch
 
 from .. import STARS
-from ..artifacts import atomic_dir
 from ..devices import half_precision_dtype
 from ..errors import ModelError
-from ..tokenization import TRUNCATIONS, encoded_chunks, padded_batches
-from .base import StarPredictor, torch_layer_parameters
+from ..tokenization import TRUNCATIONS, BatchPacker, ShapeBuckets, encode_pieces, pieces_tokenizer
+from .base import PredictStages, StarPredictor, ahead, torch_layer_parameters
 from .first_token import FirstTokenClassifier
-from .folder import SECTION, info_of, section, temperature_of
+from .folder import SECTION, info_of, model_folder, section, temperature_of
 from .pretrained import hub_error, resolve, stars_of_labels
 
 KIND = "transformer"
@@ -27,8 +26,10 @@ KIND = "transformer"
 #: `CUDA_MAX_ROWS` unless the caller gives a batch size.
 CUDA_TOKENS_PER_BATCH = 32_768
 CUDA_MAX_ROWS = 1024
-#: Texts tokenized at a time on CUDA: the next chunk on a CPU thread while the GPU runs this one.
-CUDA_CHUNK_TEXTS = 1024
+#: Texts tokenized at a time on CUDA: the next chunks on a CPU thread while the GPU runs this one.
+CUDA_CHUNK_TEXTS = 2048
+#: Batches the tokenizing thread may prepare ahead of the GPU.
+BATCHES_AHEAD = 8
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class TransformerPredictor(StarPredictor):
         self.max_length, self.truncation = max_length, truncation
         self.info = dict(info or {})
         self.column_stars = stars_of_labels(model.config.id2label)
+        self.last_stages: dict[str, float] = {}  # seconds by stage of the latest prediction (`PredictStages`)
+        self._backend = pieces_tokenizer(tokenizer)
 
     @property
     def device(self) -> torch.device:
@@ -85,22 +88,71 @@ class TransformerPredictor(StarPredictor):
         return Batching(rows=batch_size or (16 if self.device.type == "cpu" else 64))
 
     def proba_in_batches(self, texts: list[str], batching: Batching) -> np.ndarray:
-        """Class probabilities (the checkpoint's class order) for each text, in input order."""
-        chunks = encoded_chunks(self.tokenizer, texts, self.max_length, self.truncation, batching.chunk)
-        parts = [self._proba_of_ids(ids, batching) for ids in chunks]
-        return np.concatenate(parts) if parts else np.zeros((0, len(STARS)), dtype=np.float32)
+        """Class probabilities (the checkpoint's class order) for each text, in input order.
 
-    def _proba_of_ids(self, ids: list[list[int]], batching: Batching) -> np.ndarray:
-        """One copy back from the device for all batches: a GPU runs on while the next batch is padded."""
+        Texts are tokenized `batching.chunk` at a time on a CPU thread (the Rust tokenizer runs
+        on every core and lets go of the GIL) and cut into length-sorted, padded batches in
+        numpy, while this thread sends the batches already made to the device. Nothing waits
+        for the device until the end: one copy back for all batches. `last_stages` says where
+        the time went."""
+        stages = PredictStages()
+        packer = BatchPacker(self.tokenizer, self.max_length, self.truncation, self._shapes())
+        chunk = batching.chunk or max(len(texts), 1)
+
+        def batches():  # on the producer thread when there are several chunks
+            for first in range(0, len(texts), chunk):
+                with stages.timed("tokenize"):
+                    pieces = encode_pieces(self.tokenizer, texts[first : first + chunk], self._backend)
+                made = stages.started("batch")
+                for rows, input_ids, attention_mask in packer.batches(pieces, batching.rows, batching.tokens):
+                    tensors = self._host_tensors(input_ids, attention_mask)
+                    stages.stop("batch", made)
+                    yield first + rows, tensors
+                    made = stages.started("batch")
+                stages.stop("batch", made)
+
         where, parts = [], []
         with torch.inference_mode(), self._precision():
-            for rows, input_ids, attention_mask in padded_batches(ids, batching.rows, self.tokenizer.pad_token_id or 0, batching.tokens):
-                where.append(rows)
-                parts.append(self.logits(self._to_device(input_ids), self._to_device(attention_mask)).float().softmax(dim=-1))
-        proba = np.zeros((len(ids), len(STARS)), dtype=np.float32)
+            for rows, (input_ids, attention_mask) in ahead(batches(), BATCHES_AHEAD, stages) if len(texts) > chunk else batches():
+                with stages.timed("forward"):
+                    where.append(rows)
+                    logits = self.logits(input_ids.to(self.device, non_blocking=True), attention_mask.to(self.device, non_blocking=True))
+                    parts.append(logits[: len(rows)].float().softmax(dim=-1))  # not the rows that pad a batch to its bucket
+        proba = np.zeros((len(texts), len(STARS)), dtype=np.float32)
         if parts:
-            proba[np.concatenate(where)] = torch.cat(parts).cpu().numpy()
+            with stages.timed("device"):  # waiting for the device to finish, and the one copy back
+                values = torch.cat(parts).cpu().numpy()
+            with stages.timed("post-process"):
+                proba[np.concatenate(where)] = values
+        self.last_stages = stages.record(len(texts))
         return proba
+
+    def _shapes(self) -> ShapeBuckets | None:
+        """On CUDA batches come in a few shapes, each warmed once (`ShapeBuckets`); a CPU gains nothing from them."""
+        return ShapeBuckets() if self.device.type == "cuda" else None
+
+    def warm_up(self, max_batch: int) -> int:
+        """Run every batch shape a server's batches of up to `max_batch` texts can have, so that no
+        request pays for the first use of a shape's kernels (seconds on a cold GPU). Returns
+        how many shapes were run (none off CUDA)."""
+        shapes = self._shapes()
+        if shapes is None or self.device.type != "cuda":
+            return 0
+        pad = self.tokenizer.pad_token_id or 0
+        with torch.inference_mode(), self._precision():
+            for rows, width in shapes.all_shapes(max_batch, self.max_length):
+                ids = torch.full((rows, width), pad, dtype=torch.long, device=self.device)
+                self.logits(ids, torch.ones_like(ids)).float().softmax(dim=-1)
+        torch.cuda.synchronize(self.device)
+        return len(shapes.all_shapes(max_batch, self.max_length))
+
+    def _host_tensors(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """For CUDA in pinned memory (copied without a sync; torch's host allocator reuses the
+        pages), elsewhere plain."""
+        tensors = torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
+        if self.device.type == "cuda":
+            return tuple(t.pin_memory() for t in tensors)
+        return tensors
 
     def _precision(self):
         """bf16 autocast on CUDA (fp16 where bf16 is missing): tensor cores, many times fp32's
@@ -109,13 +161,6 @@ class TransformerPredictor(StarPredictor):
         if self.device.type != "cuda" or not self.mixed_precision:
             return nullcontext()
         return torch.autocast("cuda", dtype=half_precision_dtype())
-
-    def _to_device(self, array: np.ndarray) -> torch.Tensor:
-        """To a CUDA device from pinned memory without waiting for the copy; elsewhere a plain move."""
-        tensor = torch.from_numpy(array)
-        if self.device.type == "cuda":
-            return tensor.pin_memory().to(self.device, non_blocking=True)
-        return tensor.to(self.device)
 
     @property
     def num_parameters(self) -> int:
@@ -131,7 +176,7 @@ class TransformerPredictor(StarPredictor):
         path = Path(path)
         setattr(self.model.config, SECTION, section(KIND, max_length=self.max_length, truncation=self.truncation,
                                                     temperature=self.temperature, **self.info))
-        with atomic_dir(path) as stage:
+        with model_folder(path) as stage:
             self.model.save_pretrained(stage)
             self.tokenizer.save_pretrained(stage)
         return path

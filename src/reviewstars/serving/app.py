@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -11,17 +10,16 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..models.base import StarPredictor, prediction_rows
-from .batcher import MicroBatcher, Overloaded
+from ..models.base import StarPredictor
+from .batcher import MicroBatcher
 from .bodies import BodyReader, Refusal
+from .endpoint import HotPath, PredictEndpoint
 from .metrics import RequestMetrics, ServerMetrics
 
-log = logging.getLogger("reviewstars.serving")
 
 #: The pages carry their scripts and styles inline and may talk to this server only:
 #: the browser itself refuses anything fetched from elsewhere.
@@ -38,7 +36,7 @@ class ServeLimits:
     max_chars: int = 20_000         # characters per text (a long review is ~5,000) (413)
     max_body_bytes: int = 8 << 20   # the raw request body, counted as it arrives (413)
     max_batch: int = 64             # texts per model call
-    max_wait_ms: float = 5.0        # how long the first text waits for company
+    max_wait_ms: float = 0.0        # how long the first text waits for company (0: none, the next batch gathers while the model runs)
     max_queue: int = 1024           # texts waiting for the model; more: 503 + Retry-After
     max_queue_wait_s: float = 10.0  # a request not yet at the model after this long: 503 + Retry-After
     max_connections: int = 256      # open connections (uvicorn's limit_concurrency): bounds memory held by bodies being read
@@ -82,7 +80,9 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
         yield
         await batcher.stop()
 
-    app = FastAPI(
+    endpoint = PredictEndpoint(reader, batcher)
+    app = ServingApp(
+        endpoint, metrics,
         title="reviewstars",
         description="Predict the star rating (1..5) of reviews. POST texts to /predict; a page to try it at /.",
         lifespan=lifespan,
@@ -91,15 +91,6 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
     )
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_exception_handler(Refusal, _refusal_response)
-
-    async def rows_of(texts: list[str]) -> np.ndarray:
-        try:
-            return await batcher.predict(texts)
-        except Overloaded as busy:
-            raise Refusal(503, str(busy), {"Retry-After": "1"}) from None
-        except Exception as error:  # these texts alone: the batcher re-ran them apart from their batch
-            log.exception("the model failed on a request of %d texts", len(texts))
-            raise Refusal(500, f"the model failed on this request: {type(error).__name__}: {error}") from None
 
     @app.post(
         "/predict",
@@ -118,8 +109,10 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
         The body is `{"texts": [...]}`, or the Hugging Face inference API's `{"inputs": "..."}`
         / `{"inputs": [...]}`: exactly one of the two.
         """
-        texts = await reader.texts(request)
-        return {"predictions": prediction_rows(texts, await rows_of(texts))}
+        raise AssertionError("described here, answered by PredictEndpoint")  # see below
+
+    # FastAPI describes the route (schema, /docs); `HotPath` answers it as plain ASGI (`endpoint.py`), as would the route.
+    next(route for route in app.router.routes if getattr(route, "path", None) == "/predict").app = endpoint
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -152,6 +145,17 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
     return app
 
 
+class ServingApp(FastAPI):
+    """FastAPI, with POST /predict answered in front of its middleware (`endpoint.HotPath`)."""
+
+    def __init__(self, endpoint: PredictEndpoint, metrics: ServerMetrics, **kwargs):
+        self.hot_endpoint, self.hot_metrics = endpoint, metrics
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self):
+        return HotPath(super().build_middleware_stack(), self.hot_endpoint, self.hot_metrics)
+
+
 def without_paths(value: Any) -> Any:
     """`value` with every absolute path cut to its last part: a client need not learn the server's folders."""
     if isinstance(value, dict):
@@ -176,6 +180,15 @@ def _static_text(file_name: str) -> str:
     return (files(__package__) / "static" / file_name).read_text(encoding="utf-8")
 
 
+def uvicorn_options() -> dict[str, str]:
+    """The event loop and HTTP parser in C where installed (uvloop, httptools: several times
+    the pure-Python h11 and asyncio's own loop); the pure-Python ones elsewhere (Windows)."""
+    import importlib.util
+
+    return {"loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+            "http": "httptools" if importlib.util.find_spec("httptools") else "h11"}
+
+
 def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: ServeLimits | None = None,
           device: str | None = None) -> None:
     """Load `model` on `device` (default: auto) and serve it until interrupted."""
@@ -186,6 +199,7 @@ def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: 
 
     limits = limits or ServeLimits()
     predictor = load_predictor(model, device=device)
+    predictor.warm_up(limits.max_batch)  # before the port opens: no client waits for a GPU's first kernels
     info = {"metrics": read_metrics(model) if Path(str(model)).is_dir() else None}
     app = create_app(predictor, name=Path(str(model)).name or str(model), info=info, limits=limits)
-    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=limits.max_connections)
+    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=limits.max_connections, **uvicorn_options())

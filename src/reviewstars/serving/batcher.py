@@ -3,9 +3,15 @@
 Many clients each sending a few texts would make the model run on tiny batches; a
 transformer is several times faster per text on a batch. So every request drops its
 texts into one queue, and a single worker takes whatever has gathered (up to
-`max_batch` texts, waiting at most `max_wait_ms` after the first one), runs the model
-once, and hands each request its own rows back. One worker also means the model is
-never called from two threads at once.
+`max_batch` texts), runs the model once, and hands each request its own rows back. One
+worker also means the model is never called from two threads at once.
+
+The worker never waits for company while the model is idle (continuous batching, as
+Triton's dynamic batcher does by default): a lone request runs at once, and while the
+model works on one batch the next one gathers by itself. Waiting `max_wait_ms` for more
+requests only delays every batch: with 32 clients each waiting for its answer, a 5 ms
+wait capped the server at 32 requests per (5 ms + a model call), 1,720 requests/s for
+the linear model where it now answers many more.
 
 The queue holds at most `max_queue` texts and a request waits in it at most
 `max_queue_wait_s`: past either, the client hears "busy, retry" at once instead of
@@ -34,13 +40,14 @@ class Job:
     texts: list[str]
     future: asyncio.Future
     taken: bool = field(default=False)  # by the worker: from then on the request waits for its rows
+    timer: asyncio.TimerHandle | None = None  # refuses the job if it is still queued at `max_queue_wait_s`
 
 
 class MicroBatcher:
     """Gathers texts from concurrent requests into batched calls of `predict_proba`."""
 
     def __init__(self, predict_proba: Callable[[Sequence[str]], np.ndarray], metrics: ServerMetrics, max_batch: int = 64,
-                 max_wait_ms: float = 5.0, max_queue: int = 1024, max_queue_wait_s: float = 10.0):
+                 max_wait_ms: float = 0.0, max_queue: int = 1024, max_queue_wait_s: float = 10.0):
         self.predict_proba, self.metrics = predict_proba, metrics
         self.max_batch, self.max_wait = max(1, max_batch), max_wait_ms / 1000
         self.max_queue, self.max_queue_wait = max_queue, max_queue_wait_s
@@ -68,20 +75,25 @@ class MicroBatcher:
         # An empty queue takes any request, so one larger than `max_queue` is slow, never refused forever.
         if self.queued_texts and self.queued_texts + len(texts) > self.max_queue:
             raise Overloaded(f"the queue holds {self.queued_texts:,} texts (limit {self.max_queue:,}); retry shortly")
-        job = Job(texts, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        job = Job(texts, loop.create_future())
+        job.timer = loop.call_later(self.max_queue_wait, self._expire, job)  # a timer, not a task per request
         self.pending.append(job)
         self.queued_texts += len(texts)
         self.arrived.set()
         try:
-            return await asyncio.wait_for(asyncio.shield(job.future), self.max_queue_wait)
-        except asyncio.TimeoutError:
-            if job.taken:  # the model is on it: the rows are worth the wait
-                return await job.future
-            raise Overloaded(f"waited {self.max_queue_wait:g} s in the queue without reaching the model; retry shortly") from None
+            return await job.future
         finally:
-            if not job.taken:  # timed out, or the client went away
+            job.timer.cancel()
+            if not job.taken:  # refused in the queue, or the client went away
                 self.pending.remove(job)
                 self.queued_texts -= len(texts)
+
+    def _expire(self, job: Job) -> None:
+        """Still queued after `max_queue_wait_s`: refused (a job the model has taken waits on for its rows)."""
+        if not job.taken and not job.future.done():
+            job.future.set_exception(Overloaded(f"waited {self.max_queue_wait:g} s in the queue without reaching the model; "
+                                                "retry shortly"))
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -90,7 +102,8 @@ class MicroBatcher:
             jobs = [self._take()]
             size = len(jobs[0].texts)
             deadline = loop.time() + self.max_wait
-            while size < self.max_batch and await self._wait_for_work(deadline) and size + len(self.pending[0].texts) <= self.max_batch:
+            while size < self.max_batch and (self.pending or (self.max_wait > 0 and await self._wait_for_work(deadline))) \
+                    and size + len(self.pending[0].texts) <= self.max_batch:
                 jobs.append(self._take())
                 size += len(jobs[-1].texts)
             await self._answer(jobs)
@@ -112,6 +125,7 @@ class MicroBatcher:
     def _take(self) -> Job:
         job = self.pending.popleft()
         job.taken = True
+        job.timer.cancel()
         self.queued_texts -= len(job.texts)
         return job
 
@@ -122,7 +136,8 @@ class MicroBatcher:
             proba = await asyncio.get_running_loop().run_in_executor(self.executor, self.predict_proba, texts)
         except Exception as error:
             if len(jobs) == 1:
-                jobs[0].future.set_exception(error)
+                if not jobs[0].future.done():  # its client may have gone
+                    jobs[0].future.set_exception(error)
             else:
                 for job in jobs:
                     await self._answer([job])
@@ -130,5 +145,6 @@ class MicroBatcher:
         self.metrics.observe_batch(len(texts))
         start = 0
         for job in jobs:
-            job.future.set_result(proba[start : start + len(job.texts)])
+            if not job.future.done():  # its client may have gone
+                job.future.set_result(proba[start : start + len(job.texts)])
             start += len(job.texts)

@@ -14,7 +14,7 @@ import json
 from itertools import islice
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 #: The two spellings of a body: ours, and the Hugging Face inference API's.
 FIELDS = ("texts", "inputs")
@@ -41,26 +41,33 @@ class BodyReader:
         self.big_parse = asyncio.Semaphore(1)
 
     async def texts(self, request: Request) -> list[str]:
-        body = await self.read(request)
+        return await self.texts_of_body(await self.read(request))
+
+    async def texts_of_body(self, body: bytes) -> list[str]:
         if len(body) <= INLINE_JSON_BYTES:
             return self.parse(body)
         async with self.big_parse:  # the GIL is held while parsing: one at a time leaves the loop room to run
             return await asyncio.to_thread(self.parse, body)
 
     async def read(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length", "")
+        return await self.read_asgi(request.headers.get("content-length", ""), request.receive)
+
+    async def read_asgi(self, declared: str, receive) -> bytes:
+        """The body from an ASGI `receive`, counted as it arrives; `declared` is its Content-Length header."""
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             raise self._too_big(int(declared))
         chunks, size = [], 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    raise self._too_big(size, more=True)
-                chunks.append(chunk)
-        except ClientDisconnect:
-            raise Refusal(499, "the client went away before the body ended") from None  # nginx's code: no one reads it
-        return b"".join(chunks)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise Refusal(499, "the client went away before the body ended")  # nginx's code: no one reads it
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise self._too_big(size, more=True)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def parse(self, body: bytes) -> list[str]:
         try:

@@ -8,13 +8,23 @@ decays to zero exactly at the deadline; dev evaluations are spaced in time so th
 together they cost at most `EVALUATION_SHARE` of the budget; checkpoints are written
 every `CHECKPOINT_SECONDS` and at the end. The clock's reading is saved with each
 checkpoint, so a resumed run continues the same clock to the same deadline.
+
+A budget is an upper bound, not a target: a fast device fits more passes over the
+training set than help. Each kind says how many passes it can use (`Kind.max_passes`:
+a pretrained encoder is fine-tuned for a couple of passes, a model from scratch learns
+for more), and a small training set still gets `MIN_EXAMPLES` reviews' worth of steps
+(a fine-tuning needs enough updates, whatever the size of its data). When the budget
+holds more than that, the plan ends at those passes: the learning rate decays to zero at
+whichever comes first, the last of those steps or the deadline, and the run stops there
+and says so. So a longer budget never trains past what helps.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -29,6 +39,8 @@ EVALUATION_SHARE = 0.05      # of the budget, for all dev evaluations together
 CHECKPOINT_SECONDS = 300.0   # a crash costs at most this much training
 MIN_DEV_ROWS = 50            # a smaller dev slice says nothing
 MIN_USEFUL_STEPS = 100       # fewer optimizer steps than this teach a transformer next to nothing
+MIN_EXAMPLES = 16_000        # however small the training set: 1,000 steps at the lesson's batch of 16
+NO_STEP_CAP = 2**31 - 1      # under a budget the clock, not a count, ends the run
 WRITE_BYTES_PER_SECOND = 150e6  # a slow disk: the final checkpoint must fit in its reserve
 
 
@@ -39,27 +51,52 @@ def final_reserve_seconds(parameters: int) -> float:
     return 1.0 + 16 * parameters / WRITE_BYTES_PER_SECOND
 
 
-def _random_batches(tokenized, collator, batch_size: int, count: int, seed: int):
+def _probe_batches(tokenized, collator, batch_size: int, count: int, seed: int, grouped: bool = True):
+    """`count` batches for the speed probe, after a first one to warm up. `grouped`: as
+    the length-grouped sampler makes them (reviews of similar length), one from each of
+    `count` even slices of the length order, so their mean is the mean batch's cost;
+    else random reviews, padded to the longest of each batch."""
     rng = random.Random(seed)
-    for _ in range(count):
-        rows = [tokenized[rng.randrange(len(tokenized))] for _ in range(batch_size)]
-        yield collator([{k: v for k, v in row.items() if k != "length"} for row in rows])
+    size = min(batch_size, len(tokenized))
+    if grouped and "length" in tokenized.column_names:
+        order = np.argsort(np.asarray(tokenized["length"]), kind="stable")
+        span = len(order) - size
+        starts = [rng.randrange(span + 1)] + [int(span * (i + 0.5) / count) for i in range(count)]
+        picks = [order[start : start + size].tolist() for start in starts]
+    else:
+        picks = [[rng.randrange(len(tokenized)) for _ in range(batch_size)] for _ in range(count + 1)]
+    for rows in picks:
+        yield collator([{k: v for k, v in tokenized[int(i)].items() if k != "length"} for i in rows])
+
+
+class Probe(NamedTuple):
+    step_seconds: float          # a training step, optimizer and bookkeeping included
+    eval_example_seconds: float  # one review in a dev evaluation
+    tokens_per_step: float       # padded tokens in a probed step: the pace per token is what the run checks
 
 
 def measure_seconds_per_step(model, tokenized, collator, batch_size: int, steps: int = 4,
-                             first_token: bool = True) -> tuple[float, float]:
-    """(seconds per training step, seconds per evaluated example), on random batches.
+                             first_token: bool = True, grouped: bool = True) -> Probe:
+    """How fast the model trains and evaluates here.
 
-    Random batches are padded more than length-grouped ones, so the estimate errs on
-    the slow side. Gradients are computed and dropped: the weights do not change.
-    `first_token=False` times the model's full forward: what a model wrapped for several
-    processes runs (`StarTrainer.compute_loss`), and what its memory peak is.
+    Timed on batches like the training's own (`_probe_batches`), after one to warm up.
+    Gradients are computed and dropped: the weights do not change. `first_token=False`
+    times the model's full forward: what a model wrapped for several processes runs
+    (`StarTrainer.compute_loss`), and what its memory peak is.
     """
     model.train()
-    batches = list(_random_batches(tokenized, collator, batch_size, steps + 1, seed=0))
+    batches = list(_probe_batches(tokenized, collator, batch_size, steps, seed=0, grouped=grouped))
     device = next(model.parameters()).device
+    # A GPU's first call of each kernel loads it (and each new shape may pick another):
+    # measured on an H200, a first pass read 0.73 s a step where the run took 0.04. So on
+    # CUDA every batch runs once untimed first.
+    for batch in batches if device.type == "cuda" else batches[:1]:
+        inputs = {k: v.to(device) for k, v in batch.items()}
+        training_forward(model, inputs, first_token)(**inputs).loss.backward()
     timings = []
-    for batch in batches:
+    for batch in batches[1:]:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         started = time.perf_counter()
         inputs = {k: v.to(device) for k, v in batch.items()}
         training_forward(model, inputs, first_token)(**inputs).loss.backward()  # the forward the Trainer will run
@@ -67,34 +104,52 @@ def measure_seconds_per_step(model, tokenized, collator, batch_size: int, steps:
             torch.cuda.synchronize(device)
         timings.append(time.perf_counter() - started)
     model.zero_grad(set_to_none=True)
-    train_step = float(np.median(timings[1:])) * 1.15  # + optimizer step and bookkeeping
+    train_step = float(np.mean(timings)) * 1.15  # + optimizer step and bookkeeping
     model.eval()
+    with torch.inference_mode():
+        if device.type == "cuda":  # inference's own kernels, loaded untimed
+            for batch in batches[1:]:
+                inputs = {k: v.to(device) for k, v in batch.items()}
+                training_forward(model, inputs, first_token)(**inputs)
+            torch.cuda.synchronize(device)
     started = time.perf_counter()
     with torch.inference_mode():
-        for batch in batches[:2]:
+        for batch in batches[1:]:
             inputs = {k: v.to(device) for k, v in batch.items()}
             training_forward(model, inputs, first_token)(**inputs)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    per_eval_example = (time.perf_counter() - started) / (2 * batch_size)
+    per_eval_example = (time.perf_counter() - started) / sum(len(batch["input_ids"]) for batch in batches[1:])
     model.train()
-    return train_step, per_eval_example
+    return Probe(train_step, per_eval_example, float(np.mean([batch["input_ids"].numel() for batch in batches[1:]])))
+
+
+def examples_worth_learning(train_rows: int, max_passes: float | None) -> int | None:
+    """How many reviews a run can learn from before more passes only overfit: `max_passes`
+    over the training set, but at least `MIN_EXAMPLES` (None: no limit)."""
+    if max_passes is None:
+        return None
+    return max(math.ceil(max_passes * train_rows), MIN_EXAMPLES)
 
 
 def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example_seconds: float, batch_size: int,
                 dev_rows: int, train_rows: int, processes: int = 1,
-                parameters: int = 110_000_000) -> dict[str, Any]:  # untold: BERT-base's, a generous reserve
+                parameters: int = 110_000_000,  # untold: BERT-base's, a generous reserve
+                max_passes: float | None = None, rows: int | None = None, tokens_per_step: float | None = None) -> dict[str, Any]:
     """What should fit in the budget, and the cadence that keeps evaluation cheap.
 
     Dev evaluations together get `EVALUATION_SHARE` of the budget: as many as fit, spaced
     evenly in time, the last at the deadline; when even one is too slow, the dev slice
     shrinks to what one evaluation can afford. `clock_start` and `deadline` are readings
-    of the run's clock (seconds since it started, resumes included). The run follows the
-    clock, so `max_steps` is only a generous cap.
+    of the run's clock (seconds since it started, resumes included). When the budget
+    holds more than `examples_worth_learning` reviews, the plan stops after those
+    (`stop_after_steps`, `ends`: "passes"); otherwise the clock ends the run ("deadline").
+    `rows` fixes the dev rows each evaluation scores (a re-plan keeps the slice the run has).
     """
     per_eval_budget = EVALUATION_SHARE * budget
-    rows = dev_rows if eval_example_seconds * dev_rows <= per_eval_budget else max(
-        min(MIN_DEV_ROWS, dev_rows), int(per_eval_budget / max(eval_example_seconds, 1e-9)))
+    if rows is None:
+        rows = dev_rows if eval_example_seconds * dev_rows <= per_eval_budget else max(
+            min(MIN_DEV_ROWS, dev_rows), int(per_eval_budget / max(eval_example_seconds, 1e-9)))
     one_eval = eval_example_seconds * rows
     evaluations = max(1, int(per_eval_budget / max(one_eval, 1e-9)))
     reserve = final_reserve_seconds(parameters)
@@ -104,9 +159,21 @@ def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example
     training_seconds = deadline - elapsed
     in_steps = max(training_seconds - one_eval * (evaluations - 1), 0.0)
     steps = max(int(in_steps / step_seconds), 1)
+    worth = examples_worth_learning(train_rows, max_passes)
+    # The run stops after the steps worth taking even when the probe expected fewer (a device faster than measured).
+    stop_after = None if worth is None else max(math.ceil(worth / (batch_size * processes)), 1)
+    ends = "deadline"
+    if stop_after is not None and steps > stop_after:
+        steps, ends = stop_after, "passes"
+        # Fewer, earlier evaluations: the run ends when those steps are done, well before the deadline.
+        evaluations = max(1, min(evaluations, int(EVALUATION_SHARE * steps * step_seconds / max(one_eval, 1e-9))))
+        training_seconds = min(training_seconds, steps * step_seconds + one_eval * (evaluations - 1))
     examples = steps * batch_size * processes
     return {
         "budget_seconds": budget,
+        # What the plan was made from, so that the run can plan again once it has measured itself.
+        "probe": {"step_seconds": step_seconds, "eval_example_seconds": eval_example_seconds, "batch_size": batch_size,
+                  "dev_rows": dev_rows, "processes": processes, "parameters": parameters, "tokens_per_step": tokens_per_step},
         "seconds_per_step": round(step_seconds, 4),
         "seconds_per_evaluation": round(one_eval, 2),
         "dev_rows": rows,
@@ -120,9 +187,47 @@ def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example
         "expected_steps": steps,
         "expected_examples": examples,
         "expected_passes_over_data": round(examples / max(train_rows, 1), 3),
-        "max_steps": steps * 10,  # a cap only: the clock ends the run (a GPU's mixed precision may beat the estimate)
+        "max_passes": max_passes,
+        "stop_after_steps": stop_after,  # the last step worth taking (None: no limit), if the deadline does not come first
+        "ends": ends,  # which the plan expects to come first: "passes" or "deadline"
+        # What the Trainer needs as a count: the steps worth taking, or no real cap (the clock ends the run).
+        "max_steps": stop_after or NO_STEP_CAP,
         "train_examples": train_rows,  # all of them, shuffled: one pass over as much as time allows
     }
+
+
+REPLAN_FROM_STEP = 5   # the first steps load kernels and grow the allocator: not the run's pace
+REPLAN_AT_STEP = 25    # ... the steps between these two are
+REPLAN_OFF_BY = 0.2    # plan again when the run's pace is off the probe's by more than this
+
+
+def typical_step(readings: list[tuple[int, float, int]], tokens_per_step: float) -> float:
+    """Seconds an average step takes, from (step, clock, tokens seen) readings at step ends.
+
+    Steps differ in length (batches are grouped by review length, so twenty in a row may
+    all be short ones): the pace is read per token and scaled to the probe's average step.
+    A GPU's first batch of a new shape can take ten times the others (its kernels loaded
+    on first use): steps over three times the median pace per token are left out."""
+    clocks, tokens = np.asarray([r[1] for r in readings]), np.asarray([r[2] for r in readings], dtype=float)
+    seconds, counted = np.diff(clocks), np.maximum(np.diff(tokens), 1.0)
+    per_token = seconds / counted
+    usual = per_token <= 3 * np.median(per_token)
+    return float(seconds[usual].sum() / counted[usual].sum() * tokens_per_step)
+
+
+def replan(plan: dict[str, Any], step_seconds: float) -> dict[str, Any]:
+    """The plan made again with the pace the run has measured (seconds a step, everything
+    between steps included): the evaluations' cadence, the reserve for calibration and
+    the deadline follow. Evaluations are assumed off by the same factor as steps; the
+    dev rows, the passes worth taking and where the clock started stay as they were."""
+    probe = plan["probe"]
+    factor = step_seconds / max(plan["seconds_per_step"], 1e-9)
+    new = plan_budget(plan["budget_seconds"], plan["clock_start"], step_seconds, probe["eval_example_seconds"] * factor,
+                      probe["batch_size"], probe["dev_rows"], plan["train_examples"], probe["processes"], probe["parameters"],
+                      plan.get("max_passes"), rows=plan["dev_rows"], tokens_per_step=probe.get("tokens_per_step"))
+    return {**plan, **{k: v for k, v in new.items() if k != "probe"},
+            "replanned": {"after_steps": REPLAN_AT_STEP, "probe_seconds_per_step": plan["seconds_per_step"],
+                          "measured_seconds_per_step": round(step_seconds, 4)}}
 
 
 def too_small_budget(plan: dict[str, Any]) -> str | None:
@@ -144,22 +249,35 @@ class TrainingClock(TrainerCallback, ExportableState):
     process uses the furthest clock among them, so all stop on the same step.
     """
 
-    def __init__(self, plan: dict[str, Any], warmup: float, run_started: float | None = None):
-        self.plan, self.warmup_share = plan, warmup
+    def __init__(self, plan: dict[str, Any], warmup: float, run_started: float | None = None,
+                 on_replan: Callable[[dict[str, Any]], None] | None = None):
+        self.plan, self.warmup_share, self.on_replan = plan, warmup, on_replan
+        self._pace: list[tuple[int, float, int]] = []  # (step, clock, tokens seen) at each step end while the pace is read
+        self.tokens_seen: Callable[[], int] | None = None  # the Trainer's count of padded tokens (set by the run)
         self.run_started = time.time() if run_started is None else run_started
         self.offset = 0.0              # the clock's reading when this process's run began (resume)
         self.step_seconds = 0.0        # time inside optimizer steps, resumes included
         self.last_evaluation = self.last_checkpoint = plan["clock_start"]
         self._step_began: float | None = None
         self.device = "cpu"
+        self.ended: str | None = None  # "deadline" or "passes", once the run has stopped
 
     # ------------------------------------------------------------------ reading
     def elapsed(self) -> float:
         return shared_max(self.offset + time.time() - self.run_started, self.device)
 
-    def learning_rate_factor(self, _step: int = 0) -> float:
+    def done(self, step: int) -> float:
+        """How far the run is, 0 to 1: by the clock towards the deadline, or by steps towards
+        the last step worth taking (`stop_after_steps`), whichever is further."""
         start, deadline = self.plan["clock_start"], self.plan["deadline"]
         done = min(max((self.elapsed() - start) / max(deadline - start, 1e-9), 0.0), 1.0)
+        if self.plan.get("stop_after_steps"):
+            done = max(done, min(step / self.plan["stop_after_steps"], 1.0))
+        return done
+
+    def learning_rate_factor(self, step: int = 0) -> float:
+        """Warm up, then decay to zero when the run is done (`done`)."""
+        done = self.done(step)
         if done < self.warmup_share:
             return max(done / self.warmup_share, 1e-3)
         return max((1.0 - done) / max(1.0 - self.warmup_share, 1e-9), 0.0)
@@ -180,6 +298,7 @@ class TrainingClock(TrainerCallback, ExportableState):
             self.offset = float(attributes.get("elapsed", 0.0)) - (time.time() - self.run_started)
             self.step_seconds = float(attributes.get("step_seconds", 0.0))
             self.last_evaluation = self.last_checkpoint = self.elapsed()
+            self.plan.setdefault("replanned", None)  # a resumed run keeps the plan it resumes: it measures its pace no more
         return control
 
     # ------------------------------------------------------------------ cadence
@@ -191,7 +310,9 @@ class TrainingClock(TrainerCallback, ExportableState):
         if self._step_began is not None:
             self.step_seconds += time.perf_counter() - self._step_began
         now = self.elapsed()
-        if now >= self.plan["deadline"]:
+        self._check_pace(state.global_step, now)
+        if now >= self.plan["deadline"] or state.global_step >= (self.plan.get("stop_after_steps") or math.inf):
+            self.ended = "deadline" if now >= self.plan["deadline"] else "passes"
             control.should_training_stop = control.should_evaluate = control.should_save = True
             return control
         if now - self.last_evaluation >= self.plan["evaluation_every_seconds"]:
@@ -202,7 +323,27 @@ class TrainingClock(TrainerCallback, ExportableState):
 
     def on_evaluate(self, args, state, control, **kwargs):
         self.last_evaluation = self.elapsed()
+        self._pace = []  # an evaluation inside the window would read as a slow step: start again after it
         return control
+
+    def _check_pace(self, step: int, now: float) -> None:
+        """Once, early in the run: plan again if the probe misjudged the pace (a busy CPU, a
+        GPU whose first steps were slow while its kernels loaded). Every process reads the
+        same furthest clock, so all agree on the new plan."""
+        tokens_per_step = (self.plan.get("probe") or {}).get("tokens_per_step")
+        if not tokens_per_step or self.tokens_seen is None or "replanned" in self.plan or step < REPLAN_FROM_STEP:
+            return
+        self._pace.append((step, now, self.tokens_seen()))
+        if len(self._pace) <= REPLAN_AT_STEP - REPLAN_FROM_STEP:
+            return
+        pace = typical_step(self._pace, tokens_per_step)
+        self._pace = []
+        if abs(pace - self.plan["seconds_per_step"]) > REPLAN_OFF_BY * self.plan["seconds_per_step"]:
+            self.plan.update(replan(self.plan, pace))
+            if self.on_replan is not None:
+                self.on_replan(self.plan)
+        else:
+            self.plan["replanned"] = None  # measured, and the plan holds
 
     def on_save(self, args, state, control, **kwargs):
         self.last_checkpoint = self.elapsed()

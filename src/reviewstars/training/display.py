@@ -35,7 +35,7 @@ class TrainingProgress(TrainerCallback):
         columns = [SpinnerColumn(), TextColumn(f"training {escape(self.name)}"), BarColumn(),
                    TextColumn("step {task.fields[step]}"), TextColumn("{task.fields[numbers]}"), TimeRemainingColumn()]
         self.progress = Progress(*columns, console=console, transient=False)
-        total = (self.plan["deadline"] - self.plan["clock_start"]) if self.clock else self.plan["max_steps"]
+        total = 1000 if self.clock else self.plan["max_steps"]  # under a budget: per mille of the run (`TrainingClock.done`)
         self.task = self.progress.add_task("", total=total, step=state.global_step, numbers=self._fields())
         self.progress.start()
         return control
@@ -43,7 +43,7 @@ class TrainingProgress(TrainerCallback):
     def _update(self, state) -> None:
         if self.progress is None:
             return
-        done = (self.clock.elapsed() - self.plan["clock_start"]) if self.clock else state.global_step
+        done = 1000 * self.clock.done(state.global_step) if self.clock else state.global_step
         self.progress.update(self.task, completed=done, step=state.global_step, numbers=self._fields())
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -61,8 +61,7 @@ class TrainingProgress(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.progress is not None:
-            if self.clock is None:
-                self.progress.update(self.task, completed=self.plan["max_steps"])
+            self.progress.update(self.task, completed=1000 if self.clock else self.plan["max_steps"])
             self.progress.stop()
             self.progress = None
         return control

@@ -27,17 +27,26 @@ from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Printer
 
 from ..artifacts import is_main_process, write_json
 from ..errors import TrainingInterrupted
+from ..ledger import spent
 from ..progress import note, warn
-from ..tokenization import tokenize_dataset
+from ..tokenization import ShapeBuckets, tokenize_dataset
 from .autobatch import DEFAULT_LEARNING_RATE, FIRST, settle_batch_size, training_autocast
 from .budget import ClockScheduleTrainer, TrainingClock, measure_seconds_per_step, plan_budget, too_small_budget
 from .checkpoints import PLAN_FILE, StopOnInterrupt, checkpoints_of, last_complete_checkpoint, signals_save
 from .display import TrainingProgress
 from .distributed import from_main_process, several_processes
 from .settings import AUTO
-from .trainer import StarTrainer, WeightedLoss, class_weights, compute_metrics, seed_everything
+from .trainer import LedgerSteps, StarTrainer, WeightedLoss, class_weights, compute_metrics, seed_everything
 
 DEFAULT_MAX_LENGTH = 256
+
+
+def load_training_libraries() -> None:
+    """Import what the Trainer imports when it starts (accelerate, datasets' writer, TensorBoard's
+    logger), so that a time ledger counts it as such and not inside the first step."""
+    import accelerate  # noqa: F401
+    import datasets  # noqa: F401
+    import transformers.trainer  # noqa: F401
 
 
 def _arguments(settings, checkpoints: Path, under_budget: bool, use_cpu: bool) -> TrainingArguments:
@@ -77,6 +86,10 @@ def _arguments(settings, checkpoints: Path, under_budget: bool, use_cpu: bool) -
         dataloader_num_workers=2 if use_cuda else 0,  # a GPU step is short: batches are collated beside it
         dataloader_persistent_workers=use_cuda,  # not forked again for every pass and every evaluation
         dataloader_pin_memory=use_cuda,
+        # A GPU step must not wait on the CPU: batches are copied from pinned memory without a sync,
+        # and the loss is not read back every step to filter NaNs (only the logged loss is read).
+        accelerator_config={"non_blocking": use_cuda},
+        logging_nan_inf_filter=False,
         use_cpu=use_cpu or cpu_processes,
         ddp_backend="gloo" if cpu_processes else None,
     )
@@ -96,10 +109,14 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         settings = replace(settings, max_length=DEFAULT_MAX_LENGTH)
     seed_everything(settings.seed)
     checkpoints = checkpoints_of(output)
-    train_tokens = tokenize_dataset(train_split, tokenizer, settings.max_length, settings.truncation)
-    dev_tokens = tokenize_dataset(dev_split, tokenizer, settings.max_length, settings.truncation)
+    with spent("tokenizing"):
+        train_tokens = tokenize_dataset(train_split, tokenizer, settings.max_length, settings.truncation)
+        dev_tokens = tokenize_dataset(dev_split, tokenizer, settings.max_length, settings.truncation)
     if settings.dynamic_padding:
-        collator = DataCollatorWithPadding(tokenizer)
+        # On CUDA widths in steps of 32 (`tokenization.ShapeBuckets`): a GPU loads kernels for each new shape,
+        # and a plain loop on an H200 host stepped at 0.1-0.2 s on shapes it had not met, 0.02 s on those it had.
+        on_cuda = torch.cuda.is_available() and not use_cpu
+        collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=ShapeBuckets.width_step if on_cuda else None)
     else:  # the lesson's recipe, kept for comparison
         collator = DataCollatorWithPadding(tokenizer, padding="max_length", max_length=settings.max_length)
 
@@ -115,19 +132,21 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     resume_from = last_complete_checkpoint(checkpoints, remove_incomplete=is_main_process()) if settings.resume else None
     saved_plan = json.loads(plan_path.read_text()) if resume_from and plan_path.is_file() else None
     if auto_batch:  # the batch it settles on sets the Trainer's batch sizes and learning rate
-        settings, auto_record = settle_batch_size(settings, model, train_tokens, tokenizer, args, saved_plan)
+        with spent("probing speed and batch size"):
+            settings, auto_record = settle_batch_size(settings, model, train_tokens, tokenizer, args, saved_plan)
         args = _arguments(settings, checkpoints, under_budget, use_cpu)
     global_batch = settings.batch_size * args.world_size
     if saved_plan is not None:
         plan = saved_plan  # the same plan, clock and deadline as the interrupted run
     elif under_budget:
-        with training_autocast(args):  # the Trainer's precision, or a GPU's plan is far too slow
-            step_s, eval_s = measure_seconds_per_step(model.to(device), train_tokens, collator, settings.batch_size,
-                                                      first_token=args.world_size == 1)  # several: DDP's full forward
+        with spent("probing speed and batch size"), training_autocast(args):  # the Trainer's precision, or a GPU's plan is far too slow
+            probe = measure_seconds_per_step(model.to(device), train_tokens, collator, settings.batch_size,
+                                             first_token=args.world_size == 1)  # several: DDP's full forward
         # Each process measured its own speed; all follow the first one's plan.
-        plan = from_main_process(plan_budget(settings.time_budget, time.time() - started, step_s, eval_s, settings.batch_size,
-                                             len(dev_tokens), len(train_tokens), processes=args.world_size,
-                                             parameters=sum(p.numel() for p in model.parameters())))
+        plan = from_main_process(plan_budget(settings.time_budget, time.time() - started, probe.step_seconds,
+                                             probe.eval_example_seconds, settings.batch_size, len(dev_tokens), len(train_tokens),
+                                             processes=args.world_size, parameters=sum(p.numel() for p in model.parameters()),
+                                             max_passes=settings.max_passes, tokens_per_step=probe.tokens_per_step))
     else:
         steps = math.ceil(len(train_tokens) / global_batch * settings.epochs)
         plan = {"max_steps": steps, "train_examples": len(train_tokens), "passes_over_data": settings.epochs}
@@ -145,7 +164,14 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     callbacks.append(interrupt)
     trainer_class, extra, clock = StarTrainer, {}, None
     if under_budget:
-        clock = TrainingClock(plan, settings.warmup, run_started=started)
+        def replanned(new_plan: dict[str, Any]) -> None:
+            if is_main_process():
+                write_json(plan_path, new_plan)
+                note(f"{name}: steps take {new_plan['replanned']['measured_seconds_per_step']:.3g} s, not "
+                     f"{new_plan['replanned']['probe_seconds_per_step']:.3g} s: re-planned ~{new_plan['expected_steps']:,} steps "
+                     f"({new_plan['expected_passes_over_data']:g} passes), {new_plan['evaluations']} dev evaluations")
+
+        clock = TrainingClock(plan, settings.warmup, run_started=started, on_replan=replanned)
         callbacks.append(clock)
         trainer_class, extra = ClockScheduleTrainer, {"clock": clock}
         dev_tokens = dev_tokens.select(range(min(plan.get("dev_rows", len(dev_tokens)), len(dev_tokens))))
@@ -154,6 +180,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         # rate is still high, so a noisy dev score would stop it before the decay pays off.
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping))
     callbacks.append(TrainingProgress(name, plan, clock))
+    callbacks.append(LedgerSteps())
     trainer = trainer_class(
         **extra,
         layer_decay=settings.layer_decay,
@@ -168,16 +195,22 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # raw log dicts: TrainingProgress shows them instead
-    with signals_save(interrupt):
+    if clock is not None:
+        clock.tokens_seen = lambda: trainer.tokens_seen
+    with signals_save(interrupt), spent("trainer bookkeeping"):  # what steps, data, evaluations and checkpoints leave
         trainer.train(resume_from_checkpoint=resume_from)
     state = trainer.state
     if interrupt.stopped_at is not None:
         raise TrainingInterrupted(
-            f"training interrupted at step {state.global_step} of {plan['max_steps']}; "
+            f"training interrupted at step {state.global_step} of ~{plan.get('expected_steps', plan['max_steps']):,}; "
             f"its checkpoint is in {checkpoints / f'checkpoint-{state.global_step}'}: "
             "run the same command with --resume to continue from there",
             interrupt.signal_number,
         )
+    if is_main_process() and clock is not None and clock.ended == "passes":
+        note(f"{name}: {state.global_step * global_batch / max(len(train_tokens), 1):.1f} passes in "
+             f"{clock.elapsed() - plan['clock_start']:.0f} s; more would overfit {len(train_tokens):,} reviews: stopped "
+             f"with {plan['deadline'] - clock.elapsed():.0f} s of the budget left")
     return {
         "plan": plan,
         "settings": asdict(settings),
@@ -190,6 +223,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         "best_dev_accuracy": state.best_metric,
         "final_dev_accuracy": next((e["eval_accuracy"] for e in reversed(state.log_history) if "eval_accuracy" in e), None),
         "kept": "final" if under_budget else "best",
+        "ended": (clock.ended if clock else None) or ("steps" if under_budget else "epochs"),
         # The final model's logits on the first dev rows, when its last evaluation was at the last
         # step and that model is the one kept: calibration need not score those reviews again.
         "final_dev_logits": trainer.last_evaluation[1] if under_budget and trainer.last_evaluation
@@ -208,9 +242,14 @@ def _announce(name: str, plan: dict[str, Any], started: float) -> None:
         note(f"{name}: {plan['max_steps']:,} steps, {plan['passes_over_data']:g} passes over {plan['train_examples']:,} reviews")
         return
     ends = time.strftime("%H:%M:%S", time.localtime(started + plan["budget_seconds"]))
+    if plan.get("ends") == "passes":
+        ends = (f"ends after them, before the budget's {time.strftime('%H:%M:%S', time.localtime(started + plan['budget_seconds']))}: "
+                f"more passes would overfit (--max-passes {plan['max_passes']:g})")
+    else:
+        ends = f"ends at {ends}"
     note(f"{name}: plan ~{plan['expected_steps']:,} steps, ~{plan['expected_examples']:,} reviews "
          f"({plan['expected_passes_over_data']:g} passes over {plan['train_examples']:,}), "
-         f"{plan['evaluations']} dev evaluations of {plan['dev_rows']} reviews, ends at {ends}")
+         f"{plan['evaluations']} dev evaluations of {plan['dev_rows']} reviews, {ends}")
     problem = too_small_budget(plan)
     if problem:
         warn(f"{name}: {problem}")

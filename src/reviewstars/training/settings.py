@@ -57,10 +57,14 @@ class TrainSettings(Settings):
         above=0)
     batch_size: int | str = setting(
         16, "Reviews per step (the lesson's 16), or auto: on a CUDA GPU the largest that still speeds up a step "
-        "(up to 128, the learning rate scaled linearly from batch 16's); 16 without one.", at_least=1, parse=parse_batch_size)
+        "(up to 128, the learning rate scaled by the square root of the batch from batch 16's); 16 without one.", at_least=1, parse=parse_batch_size)
     learning_rate: float | None = setting(
         None, "Peak learning rate (default: the kind's own, 5e-5 fine-tuning, 5e-4 from scratch).", above=0)
     epochs: float = setting(3.0, "Passes over the data (ignored with --time-budget).", above=0)
+    max_passes: float | None = setting(
+        None, "Under --time-budget: the most passes over the training set worth taking (default: the kind's own, "
+        "2 fine-tuning a pretrained model, 10 from scratch; at least 16,000 reviews' worth). When the budget holds "
+        "more, the run ends there, its learning rate decayed to zero.", above=0)
     eval_steps: int = setting(50, "Evaluate and checkpoint every N steps (under --time-budget the clock sets the cadence).", at_least=1)
     early_stopping: int = setting(
         10, "Stop after N evaluations without improvement (0: never; off under --time-budget, where the clock ends the run).", at_least=0)

@@ -9,9 +9,10 @@ from collections import Counter
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
+from ..ledger import current as current_ledger, spent
 from ..models.first_token import training_forward
 
 
@@ -38,7 +39,9 @@ class WeightedLoss:
     def __call__(self, outputs, labels, num_items_in_batch=None):
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
         per_example = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
-        weighted = per_example * self.weights.to(logits.device)[labels]
+        if self.weights.device != logits.device:  # once: a copy every step would make a GPU wait for it
+            self.weights = self.weights.to(logits.device)
+        weighted = per_example * self.weights[labels]
         # Sum over the accumulated batch's examples, as the Trainer expects when it passes a count.
         return weighted.sum() / (num_items_in_batch if num_items_in_batch is not None else len(labels))
 
@@ -114,8 +117,26 @@ class _InOrder(torch.utils.data.Sampler):
         return len(self.order)
 
 
+class LedgerSteps(TrainerCallback):
+    """Optimizer steps in the run's time ledger (forward, backward and the update, from the
+    Trainer's step start to its step end)."""
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        ledger = current_ledger()
+        if ledger is not None:
+            ledger.begin("optimizer steps")
+        return control
+
+    def on_step_end(self, args, state, control, **kwargs):
+        ledger = current_ledger()
+        if ledger is not None:
+            ledger.end("optimizer steps")
+        return control
+
+
 class StarTrainer(Trainer):
-    """The Trainer with a resumable length-grouped sampler, and layer-wise learning rates."""
+    """The Trainer with a resumable length-grouped sampler, layer-wise learning rates, and
+    its time in the run's ledger (data waits, dev evaluations, checkpoints)."""
 
     length_sampler: EpochSeededLengthSampler | None = None
     #: (step, logits) of the latest dev evaluation: under a budget the run keeps the model it
@@ -141,6 +162,29 @@ class StarTrainer(Trainer):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         with self.accelerator.autocast():
             return super().compute_loss(fast, inputs, return_outputs, num_items_in_batch)
+
+    tokens_seen = 0  # padded tokens of the training batches fetched so far (their shapes: no device sync)
+
+    def get_batch_samples(self, *args, **kwargs):
+        with spent("waiting for data"):
+            batches, items = super().get_batch_samples(*args, **kwargs)
+        self.tokens_seen += sum(batch["input_ids"].numel() for batch in batches if "input_ids" in batch)
+        return batches, items
+
+    def floating_point_ops(self, inputs) -> int:
+        """The Trainer's estimate, with the parameter count taken once instead of every step."""
+        if not hasattr(self, "_parameters_for_flops"):
+            model = self.model
+            self._parameters_for_flops = model.num_parameters(exclude_embeddings=True) if hasattr(model, "num_parameters") else 0
+        return 6 * inputs["input_ids"].numel() * self._parameters_for_flops if "input_ids" in inputs else 0
+
+    def evaluate(self, *args, **kwargs):
+        with spent("dev evaluations"):
+            return super().evaluate(*args, **kwargs)
+
+    def _save_checkpoint(self, *args, **kwargs):
+        with spent("checkpoints"):
+            return super()._save_checkpoint(*args, **kwargs)
 
     def _get_eval_sampler(self, eval_dataset):
         """Dev reviews longest first (less padding than the Trainer's random length groups),

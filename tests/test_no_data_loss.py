@@ -1,0 +1,170 @@
+"""Nothing of the user's is ever deleted or written over: every command writes only into a
+folder it created or that bears the mark of what reviewstars wrote, and never over one of
+its own inputs (the data, a model it reads, an ensemble's member, a shard, the file the
+shards rated). Each case is a hostile one found by a probe of the output rule."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reviewstars.artifacts import OWNER_FILE
+from reviewstars.errors import ModelError, ReviewstarsError
+from reviewstars.jobs import evaluate, merge_predictions, predict_file, train
+from reviewstars.jobs.ensemble import build_ensemble
+from reviewstars.data import DataSettings
+from reviewstars.models import LinearPredictor, load_predictor
+from reviewstars.models.linear import LinearSettings
+
+from conftest import synthetic_reviews
+
+LINEAR = {"linear": LinearSettings(min_df=1)}
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A user's project: a config.json of their own (not a model), and their source code."""
+    folder = tmp_path / "proj"
+    (folder / "src").mkdir(parents=True)
+    (folder / "config.json").write_text('{"name": "my-app"}')
+    (folder / "src" / "main.py").write_text("print('mine')\n")
+    return folder
+
+
+@pytest.fixture
+def model(tiny_data, tmp_path) -> Path:
+    folder = tmp_path / "model"
+    train("linear", tiny_data, folder, **LINEAR)
+    return folder
+
+
+def test_a_folder_with_a_config_json_of_its_own_is_not_a_model_folder_and_is_refused(tiny_data, project):
+    before = _snapshot(project)
+    with pytest.raises(ReviewstarsError, match=r"holds files that reviewstars did not write \(config.json, src\)"):
+        train("linear", tiny_data, project, **LINEAR)
+    assert _snapshot(project) == before
+
+
+def test_retraining_a_model_folder_keeps_the_users_own_files_and_replaces_ours(model, tiny_data):
+    (model / "notes.txt").write_text("my notes")
+    (model / "predictions").mkdir()
+    (model / "predictions" / "june.csv").write_text("text,stars\n")
+    train("linear", tiny_data / "train.parquet", model, linear=LinearSettings(min_df=1, C=0.5))  # nothing to score now
+    assert (model / "notes.txt").read_text() == "my notes" and (model / "predictions" / "june.csv").is_file()
+    assert not (model / "metrics.json").exists()  # the old model's scores went with it
+    assert load_predictor(model).settings.C == 0.5 and json.loads((model / OWNER_FILE).read_text())["what"] == "model"
+
+
+def test_a_model_folder_written_before_the_mark_is_still_ours(model, tiny_data):
+    (model / OWNER_FILE).unlink()  # as trained by an earlier version
+    (model / "notes.txt").write_text("my notes")
+    train("linear", tiny_data, model, **LINEAR)
+    assert (model / "notes.txt").read_text() == "my notes" and (model / OWNER_FILE).is_file()
+
+
+def test_a_model_is_never_trained_into_the_folder_it_fine_tunes_or_its_data(model, tiny_data, tmp_path):
+    data_folder = tmp_path / "data"
+    shutil.copytree(tiny_data, data_folder)
+    before = _snapshot(data_folder)
+    with pytest.raises(ReviewstarsError, match="which this command reads"):
+        train("linear", data_folder, data_folder / "model", **LINEAR)
+    with pytest.raises(ReviewstarsError, match=f"--output {data_folder}: is {data_folder}"):
+        train("linear", data_folder, data_folder, **LINEAR)
+    assert _snapshot(data_folder) == before
+
+
+def test_saving_a_model_over_a_folder_of_the_users_fails_in_one_line(project):
+    texts = synthetic_reviews(50)
+    predictor = LinearPredictor(LinearSettings(min_df=1)).fit(texts["text"].tolist(), texts["label"].tolist())
+    before = _snapshot(project)
+    with pytest.raises(ModelError, match="holds files that reviewstars did not write"):
+        predictor.save(project)
+    assert _snapshot(project) == before
+
+
+def test_an_ensemble_is_never_written_over_one_of_its_members(model, tiny_data, tmp_path):
+    other = tmp_path / "other"
+    train("linear", tiny_data, other, linear=LinearSettings(min_df=1, C=0.3))
+    before = _snapshot(model)
+    with pytest.raises(ReviewstarsError, match=f"--output {model}: is {model}, which this command reads"):
+        build_ensemble([str(model), str(other)], DataSettings(tiny_data, dev_size=50), model)
+    assert _snapshot(model) == before
+
+
+@pytest.fixture
+def shards(model, tmp_path):
+    source = tmp_path / "reviews.csv"
+    synthetic_reviews(30, seed=4)[["text"]].to_csv(source, index=False)
+    parts = [tmp_path / f"part{i}.csv" for i in range(2)]
+    for i, part in enumerate(parts):
+        predict_file(model, source, part, shard=f"{i}/2")
+    return source, parts
+
+
+def test_merge_never_writes_over_a_part_its_record_or_the_file_the_shards_rated(shards, tmp_path):
+    source, parts = shards
+    kept = {path: path.read_bytes() for path in (source, *parts)}
+    for output, why in ((parts[0], "is .*part0.csv, which this command reads"),
+                        (parts[1].with_name(parts[1].name + ".shard.json"), "which this command reads"),
+                        (source, "is the file the shards rated")):
+        with pytest.raises(ReviewstarsError, match=why):
+            merge_predictions(parts, output)
+    copy = tmp_path / "elsewhere" / "reviews.csv"  # the same input under another name is still the input
+    copy.parent.mkdir()
+    shutil.copy(source, copy)
+    with pytest.raises(ReviewstarsError, match="is the file the shards rated"):
+        merge_predictions(parts, copy)
+    assert {path: path.read_bytes() for path in kept} == kept and copy.read_bytes() == kept[source]
+    assert merge_predictions(parts, tmp_path / "merged.csv")["rows"] == 30
+
+
+def test_evaluate_and_predict_never_write_over_what_they_read(model, tiny_data, tmp_path):
+    before = _snapshot(model)
+    with pytest.raises(ReviewstarsError, match="is a file of .*model, which this command reads"):
+        evaluate(model, tiny_data, output=model / "metrics.json")
+    with pytest.raises(ReviewstarsError, match="is a file of"):
+        evaluate(model, tiny_data, output=model / "config.json")
+    source = tmp_path / "reviews.csv"
+    synthetic_reviews(10)[["text"]].to_csv(source, index=False)
+    with pytest.raises(ReviewstarsError, match="which this command reads"):
+        predict_file(model, source, source)
+    assert _snapshot(model) == before
+    assert evaluate(model, tiny_data, output=model / "validation.json")["accuracy"] > 0.2  # a new file beside the model is fine
+
+
+def test_compare_and_export_refuse_a_folder_of_the_users_before_any_work(model, project, tiny_data):
+    from reviewstars.compare import compare
+
+    before = _snapshot(project)
+    with pytest.raises(ReviewstarsError, match="for the comparison"):
+        compare(tiny_data, project, ["linear"])
+    with pytest.raises(ReviewstarsError, match="for the comparison"):
+        compare(tiny_data, model, ["linear"])  # a model folder is ours, but not a comparison
+    assert _snapshot(project) == before
+
+
+def test_export_refuses_the_model_it_exports_as_its_output(model):
+    pytest.importorskip("onnxruntime")
+    from reviewstars.models.onnx import export_onnx
+
+    before = _snapshot(model)
+    with pytest.raises(ReviewstarsError, match="which this command reads"):
+        export_onnx(model, model)
+    assert _snapshot(model) == before
+
+
+def test_predict_output_without_file_is_refused(model, tmp_path):
+    from typer.testing import CliRunner
+
+    from reviewstars.cli import app
+
+    result = CliRunner().invoke(app, ["predict", "--model", str(model), "--output", str(tmp_path / "x.csv"), "good food"])
+    assert isinstance(result.exception, ReviewstarsError) and "--output needs --file" in str(result.exception)
+    assert not (tmp_path / "x.csv").exists()

@@ -1,0 +1,83 @@
+"""Where a run's time went: every training result carries a ledger of named entries that add
+up to the run's wall time, and the plan ends a run at the passes worth taking."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from reviewstars.data import DataSettings
+from reviewstars.jobs import ScratchSettings, train
+from reviewstars.ledger import TimeLedger
+from reviewstars.models.linear import LinearSettings
+from reviewstars.training import TrainSettings
+from reviewstars.training.budget import MIN_EXAMPLES, TrainingClock, examples_worth_learning, plan_budget
+
+TINY_SCRATCH = ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200)
+
+
+def test_nested_entries_count_each_second_once():
+    ledger = TimeLedger()
+    with ledger.spent("outer"):
+        time.sleep(0.05)
+        with ledger.spent("inner"):
+            time.sleep(0.05)
+    record = ledger.record()
+    assert record["inner"] == pytest.approx(0.05, abs=0.02) and record["outer"] == pytest.approx(0.05, abs=0.02)
+    assert sum(v for k, v in record.items() if k != "wall") == pytest.approx(record["wall"], abs=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["linear", "scratch"])
+def test_the_ledger_adds_up_to_the_wall_time_of_the_run(kind, tiny_data, tmp_path):
+    settings = {"linear": {"linear": LinearSettings(min_df=1)},
+                "scratch": {"transformer": TrainSettings(time_budget=8, max_length=32, learning_rate=3e-3), "scratch": TINY_SCRATCH}}[kind]
+    started = time.perf_counter()
+    result = train(kind, DataSettings(tiny_data, dev_size=50), tmp_path / "model", **settings)
+    wall = time.perf_counter() - started
+    ledger = result.time_ledger
+    assert sum(v for k, v in ledger.items() if k != "wall") == pytest.approx(ledger["wall"], abs=0.01)
+    # the run is the call: nothing outside the ledger but the output guard's few milliseconds (its lock, the swap)
+    assert ledger["wall"] == pytest.approx(wall, rel=0.02, abs=0.03)
+    assert 0 <= ledger["other"] < 0.1 * ledger["wall"]  # the named entries claim nearly all of it
+    written = json.loads((tmp_path / "model" / "time_ledger.json").read_text())
+    assert written == ledger and json.loads((tmp_path / "model" / "metrics.json").read_text())["time_ledger"] == ledger
+    if kind == "linear":
+        assert ledger["fitting the model"] > 0 and "optimizer steps" not in ledger
+    else:
+        for entry in ("tokenizing", "probing speed and batch size", "optimizer steps", "dev evaluations", "calibration"):
+            assert ledger[entry] > 0, entry
+        assert ledger["optimizer steps"] == pytest.approx(result.budget_share_in_steps * 8, rel=0.05)
+
+
+def test_a_budget_that_holds_more_than_the_passes_worth_taking_ends_at_them():
+    fast = plan_budget(budget=180, elapsed=5, step_seconds=0.01, eval_example_seconds=1e-4, batch_size=16, dev_rows=500,
+                       train_rows=38_248, max_passes=2)
+    assert fast["ends"] == "passes" and fast["stop_after_steps"] == fast["expected_steps"] == fast["max_steps"] == 4781
+    assert fast["expected_passes_over_data"] == pytest.approx(2, abs=0.001)
+    slow = plan_budget(budget=180, elapsed=5, step_seconds=1.0, eval_example_seconds=1e-2, batch_size=16, dev_rows=500,
+                       train_rows=38_248, max_passes=2)
+    assert slow["ends"] == "deadline" and slow["expected_steps"] < 200 and slow["stop_after_steps"] == 4781  # still a limit
+    # However small the training set, a fine-tuning gets enough updates.
+    assert examples_worth_learning(400, 2) == MIN_EXAMPLES and examples_worth_learning(38_248, 2) == 76_496
+    assert examples_worth_learning(400, None) is None
+
+
+def test_the_learning_rate_decays_to_zero_at_the_last_step_worth_taking():
+    plan = plan_budget(budget=3600, elapsed=0, step_seconds=0.01, eval_example_seconds=1e-4, batch_size=16, dev_rows=100,
+                       train_rows=1000, max_passes=2)
+    clock = TrainingClock(plan, warmup=0.1)
+    last = plan["stop_after_steps"]
+    assert clock.learning_rate_factor(last // 2) == pytest.approx(0.5 / 0.9, rel=0.01)
+    assert clock.learning_rate_factor(last) == 0.0
+
+
+def test_a_run_whose_budget_holds_more_passes_stops_after_them_and_says_so(tiny_data, tmp_path, capsys):
+    settings = TrainSettings(time_budget=600, max_length=32, learning_rate=3e-3, max_passes=0.5)
+    started = time.perf_counter()
+    result = train("scratch", DataSettings(tiny_data, dev_size=50), tmp_path / "model", transformer=settings, scratch=TINY_SCRATCH)
+    assert time.perf_counter() - started < 120  # far from its ten minutes
+    assert result.ended == "passes" and result.plan["ends"] == "passes"
+    assert result.steps == result.plan["stop_after_steps"] == -(-MIN_EXAMPLES // 16)  # 350 reviews: the minimum of updates
+    assert result.final_dev_accuracy is not None  # evaluated at its end
