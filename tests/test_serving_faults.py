@@ -151,5 +151,7 @@ def test_a_chunked_body_is_refused_at_the_limit_not_read_whole(linear_model):
 
 @pytest.mark.parametrize("garbage", [b"\x00" * 100, b"null", b"[]", b'"texts"', b'{"texts": {"a": 1}}', b'{"texts": [[]]}', b'{"\xff": 1}'])
 def test_odd_bodies_are_422_not_500(plain, garbage):
-    response = httpx.post(f"{plain}/predict", content=garbage)
+    response = httpx.post(f"{plain}/predict", content=garbage, headers={"content-type": "application/json"})
     assert response.status_code == 422 and "\n" not in response.json()["detail"]
+    unlabelled = httpx.post(f"{plain}/predict", content=garbage)  # no Content-Type: not read at all
+    assert unlabelled.status_code == 415 and "\n" not in unlabelled.json()["detail"]

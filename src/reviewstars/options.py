@@ -63,6 +63,8 @@ def check_value(item, value: Any) -> None:
         raise ReviewstarsError(f"{name} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ReviewstarsError(f"{name} must be a finite number, got {value!r}")
     if meta.get("at_least") is not None and value < meta["at_least"]:
         raise ReviewstarsError(f"{name} must be at least {meta['at_least']:g}, got {value:g}")
     if meta.get("above") is not None and value <= meta["above"]:

@@ -200,28 +200,49 @@ def merge(
     out.print(f"merged {summary['parts']} parts, {summary['rows']:,} rows -> {escape(summary['output'])}", highlight=False)
 
 
+def _serve_groups():
+    from ..serving.limits import ServeLimits
+
+    return [(ServeLimits, "Limits")]
+
+
 @app.command()
+@with_settings(_serve_groups)
 def serve(
+    settings: dict,
     model: str = typer.Option(..., "--model", "-m", help="Model folder (any kind, ONNX included) or Hub id."),
     host: str = typer.Option("127.0.0.1", help="Address to bind: loopback by default; 0.0.0.0 opens it to the network."),
-    port: int = typer.Option(8000, help="TCP port."),
-    max_batch: int = typer.Option(64, help="Most texts per model call (requests are gathered into batches)."),
-    max_wait_ms: float = typer.Option(0.0, help="Longest wait for more requests before a batch runs (0: none; while the "
-                                      "model is busy the next batch gathers by itself)."),
-    max_texts: int = typer.Option(256, help="Most texts per request (more: 413)."),
-    max_chars: int = typer.Option(20_000, help="Most characters per text (more: 413)."),
-    max_queue: int = typer.Option(1024, help="Most texts waiting for the model; past it: 503 with Retry-After."),
-    max_queue_wait_s: float = typer.Option(10.0, help="Longest wait in the queue before a 503."),
-    max_connections: int = typer.Option(256, help="Most connections at once (bounds the memory of bodies being read)."),
+    port: int = typer.Option(8000, help="TCP port (1-65535)."),
+    api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="A file holding the key clients must send "
+                                                "(Authorization: Bearer KEY); or set REVIEWSTARS_API_KEY. /health, / and /docs stay open."),
     device: str = DeviceOption,
 ) -> None:
     """Serve a model over HTTP: a page at /, POST /predict, GET /health, /model, /metrics, docs at /docs."""
-    from ..serving import ServeLimits, serve as run_server
+    import os
 
-    limits = ServeLimits(max_texts=max_texts, max_chars=max_chars, max_batch=max_batch, max_wait_ms=max_wait_ms,
-                         max_queue=max_queue, max_queue_wait_s=max_queue_wait_s, max_connections=max_connections)
+    from ..serving import serve as run_server
+    from ..serving.limits import ServeLimits
+
+    if not 1 <= port <= 65_535:
+        raise ReviewstarsError(f"--port must be between 1 and 65535, got {port}")
+    api_key = _api_key(api_key_file) or os.environ.get("REVIEWSTARS_API_KEY") or None
+    if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[bold yellow]warning:[/] serving on {escape(host)} without a key: anyone who reaches this address can use "
+                  "the model (--api-key-file, or REVIEWSTARS_API_KEY)", highlight=False, soft_wrap=True)
     err.print(f"serving {escape(model)} on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops", highlight=False)
-    run_server(model, host=host, port=port, limits=limits, device=device)
+    run_server(model, host=host, port=port, limits=settings[ServeLimits], device=device, api_key=api_key)
+
+
+def _api_key(path: Optional[Path]) -> str | None:
+    if path is None:
+        return None
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReviewstarsError(f"--api-key-file {path}: cannot be read ({getattr(error, 'strerror', None) or error})") from None
+    if len(key) < 16 or any(c.isspace() for c in key):
+        raise ReviewstarsError(f"--api-key-file {path}: the key must be one word of at least 16 characters")
+    return key
 
 
 @app.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -16,9 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..models.base import StarPredictor
 from .batcher import MicroBatcher
-from .bodies import BodyReader, Refusal
+from .bodies import BodyReader, Refusal, stop_isolated_parser
 from .endpoint import HotPath, PredictEndpoint
-from .metrics import RequestMetrics, ServerMetrics
+from .limits import ServeLimits
+
+from .metrics import ConnectionCounts, RequestMetrics, ServerMetrics
 
 
 #: The pages carry their scripts and styles inline and may talk to this server only:
@@ -26,20 +28,6 @@ from .metrics import RequestMetrics, ServerMetrics
 PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
                "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
-
-
-@dataclass(frozen=True)
-class ServeLimits:
-    """What one request, and the server as a whole, may take on; beyond it a quick 413 or 503, not a slow server."""
-
-    max_texts: int = 256            # texts per request (413)
-    max_chars: int = 20_000         # characters per text (a long review is ~5,000) (413)
-    max_body_bytes: int = 8 << 20   # the raw request body, counted as it arrives (413)
-    max_batch: int = 64             # texts per model call
-    max_wait_ms: float = 0.0        # how long the first text waits for company (0: none, the next batch gathers while the model runs)
-    max_queue: int = 1024           # texts waiting for the model; more: 503 + Retry-After
-    max_queue_wait_s: float = 10.0  # a request not yet at the model after this long: 503 + Retry-After
-    max_connections: int = 256      # open connections (uvicorn's limit_concurrency): bounds memory held by bodies being read
 
 
 class TextsBody(BaseModel):
@@ -67,10 +55,13 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="One line saying what was wrong.")
 
 
-def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, Any] | None = None, limits: ServeLimits | None = None) -> FastAPI:
-    """The HTTP API around one predictor (any kind)."""
+def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, Any] | None = None, limits: ServeLimits | None = None,
+               api_key: str | None = None) -> FastAPI:
+    """The HTTP API around one predictor (any kind). With `api_key`, every route but /health,
+    the page and the docs needs `Authorization: Bearer API_KEY`."""
     limits = limits or ServeLimits()
-    metrics = ServerMetrics()
+    connections = ConnectionCounts()
+    metrics = ServerMetrics(connections)
     batcher = MicroBatcher(predictor.predict_proba, metrics, limits.max_batch, limits.max_wait_ms, limits.max_queue, limits.max_queue_wait_s)
     reader = BodyReader(limits.max_body_bytes, limits.max_texts, limits.max_chars)
     started = time.time()
@@ -79,16 +70,18 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
         await batcher.start()
         yield
         await batcher.stop()
+        stop_isolated_parser()
 
     endpoint = PredictEndpoint(reader, batcher)
     app = ServingApp(
-        endpoint, metrics,
+        endpoint, metrics, api_key,
         title="reviewstars",
         description="Predict the star rating (1..5) of reviews. POST texts to /predict; a page to try it at /.",
         lifespan=lifespan,
         docs_url=None,  # FastAPI's pages load their scripts from a CDN; /docs below needs nothing from outside
         redoc_url=None,
     )
+    app.state.connections = connections  # `serve` guards its connections with these counts (`connections.py`)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_exception_handler(Refusal, _refusal_response)
 
@@ -148,12 +141,12 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
 class ServingApp(FastAPI):
     """FastAPI, with POST /predict answered in front of its middleware (`endpoint.HotPath`)."""
 
-    def __init__(self, endpoint: PredictEndpoint, metrics: ServerMetrics, **kwargs):
-        self.hot_endpoint, self.hot_metrics = endpoint, metrics
+    def __init__(self, endpoint: PredictEndpoint, metrics: ServerMetrics, api_key: str | None = None, **kwargs):
+        self.hot_endpoint, self.hot_metrics, self.api_key = endpoint, metrics, api_key
         super().__init__(**kwargs)
 
     def build_middleware_stack(self):
-        return HotPath(super().build_middleware_stack(), self.hot_endpoint, self.hot_metrics)
+        return HotPath(super().build_middleware_stack(), self.hot_endpoint, self.hot_metrics, self.api_key)
 
 
 def without_paths(value: Any) -> Any:
@@ -190,7 +183,7 @@ def uvicorn_options() -> dict[str, str]:
 
 
 def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: ServeLimits | None = None,
-          device: str | None = None) -> None:
+          device: str | None = None, api_key: str | None = None) -> None:
     """Load `model` on `device` (default: auto) and serve it until interrupted."""
     import uvicorn
 
@@ -201,5 +194,13 @@ def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: 
     predictor = load_predictor(model, device=device)
     predictor.warm_up(limits.max_batch)  # before the port opens: no client waits for a GPU's first kernels
     info = {"metrics": read_metrics(model) if Path(str(model)).is_dir() else None}
-    app = create_app(predictor, name=Path(str(model)).name or str(model), info=info, limits=limits)
-    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=limits.max_connections, **uvicorn_options())
+    app = create_app(predictor, name=Path(str(model)).name or str(model), info=info, limits=limits, api_key=api_key)
+    options = uvicorn_options()
+    if options["http"] == "httptools":  # a deadline per request, idle connections closed at the cap
+        from .connections import guarded_protocol
+
+        options["http"] = guarded_protocol(limits, app.state.connections)
+        concurrency = None
+    else:  # h11 alone: uvicorn's own cap on open connections
+        concurrency = limits.max_connections
+    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=concurrency, **options)

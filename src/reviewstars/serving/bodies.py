@@ -5,6 +5,12 @@ trust) and refused at the limit. JSON past a few KB is parsed off the event loop
 body at a time, and cut down at once to at most `max_texts` strings: the texts are
 counted before any one is looked at, so a megabyte of `[1, 1, 1, ...]` costs tens of
 milliseconds and a one-line answer, not the server's attention.
+
+A thread does not keep a big parse from the event loop: `json.loads` holds the GIL until
+it is done, and 7.8 MB of nested empty lists held it for over a second (eight such bodies,
+20 s of a stalled /health). A valid body has two brackets of structure; one with more
+brackets or braces than its texts could explain is parsed in a separate process, whose
+time is not the server's.
 """
 
 from __future__ import annotations
@@ -47,7 +53,13 @@ class BodyReader:
         if len(body) <= INLINE_JSON_BYTES:
             return self.parse(body)
         async with self.big_parse:  # the GIL is held while parsing: one at a time leaves the loop room to run
-            return await asyncio.to_thread(self.parse, body)
+            if body.count(b"[") + body.count(b"{") <= STRUCTURE_PER_TEXT * self.max_texts:
+                return await asyncio.to_thread(self.parse, body)
+            status, found = await asyncio.get_running_loop().run_in_executor(_isolated_parser(), _parse_apart, body, self.max_texts,
+                                                                             self.max_chars)
+        if status != 200:
+            raise Refusal(status, found)
+        return found
 
     async def read(self, request: Request) -> bytes:
         return await self.read_asgi(request.headers.get("content-length", ""), request.receive)
@@ -92,6 +104,39 @@ class BodyReader:
 
     def _too_big(self, size: int, more: bool = False) -> Refusal:
         return Refusal(413, f"request body of {size:,}{'+' if more else ''} bytes is over the {self.max_body_bytes:,}-byte limit")
+
+
+#: Brackets and braces a body may hold per text it is allowed before its parse goes to a
+#: separate process (reviews do contain brackets; a body of nested lists holds millions).
+STRUCTURE_PER_TEXT = 64
+_parser_pool = None
+
+
+def _isolated_parser():
+    """One process for suspicious bodies, started when the first one comes."""
+    global _parser_pool
+    if _parser_pool is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _parser_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _parser_pool
+
+
+def stop_isolated_parser() -> None:
+    """At the server's end: the parser process goes with it."""
+    global _parser_pool
+    if _parser_pool is not None:
+        _parser_pool.shutdown(wait=True, cancel_futures=True)
+        _parser_pool = None
+
+
+def _parse_apart(body: bytes, max_texts: int, max_chars: int) -> tuple[int, Any]:
+    """In the parser process: (200, texts) or (status, detail); nothing to unpickle but plain values."""
+    try:
+        return 200, BodyReader(len(body), max_texts, max_chars).parse(body)
+    except Refusal as refusal:
+        return refusal.status, refusal.detail
 
 
 def _field_of(payload: Any) -> tuple[str, list]:

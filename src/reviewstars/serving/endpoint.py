@@ -12,6 +12,7 @@ model) cost more per request than everything reviewstars does for it.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import time
@@ -37,7 +38,13 @@ class PredictEndpoint:
     async def __call__(self, scope, receive, send) -> int:
         """Answer one request; returns the status sent (0 when the client went away first)."""
         try:
-            declared = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"content-length"), "")
+            headers = dict(scope["headers"])
+            kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if kind != b"application/json" and not kind.endswith(b"+json"):
+                # Not only a form of courtesy: text/plain is what any web page may post to a loopback
+                # server without asking (a CORS "simple request"); JSON needs the browser's permission.
+                raise Refusal(415, f"send the body as JSON with Content-Type: application/json (got {kind.decode('latin-1') or 'none'!r})")
+            declared = headers.get(b"content-length", b"").decode("latin-1")
             texts = await self.reader.texts_of_body(await self.reader.read_asgi(declared, receive))
             body = predictions_json(texts, await self.rows_of(texts))
             status, headers = 200, JSON_HEADERS
@@ -67,17 +74,33 @@ class PredictEndpoint:
 
 
 class HotPath:
-    """ASGI: POST /predict to `endpoint` (counted in `metrics`), everything else to `app`."""
+    """ASGI: POST /predict to `endpoint` (counted in `metrics`), everything else to `app`;
+    with an `api_key`, every route but the open ones answers 401 without it."""
 
-    def __init__(self, app, endpoint: PredictEndpoint, metrics):
+    OPEN = frozenset({"/health", "/", "/docs", "/openapi.json"})  # the page and the docs say how to send the key
+
+    def __init__(self, app, endpoint: PredictEndpoint, metrics, api_key: str | None = None):
         self.app, self.endpoint, self.metrics = app, endpoint, metrics
+        self.expected = f"Bearer {api_key}".encode() if api_key else None
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if self.expected is not None and scope["path"] not in self.OPEN and not self._authorized(scope):
+            await send({"type": "http.response.start", "status": 401, "headers": [
+                *JSON_HEADERS, (b"www-authenticate", b'Bearer realm="reviewstars"')]})
+            await send({"type": "http.response.body", "body": b'{"detail": "this server needs its key: Authorization: Bearer KEY"}'})
+            self.metrics.observe_request(scope["path"], 401, 0.0)
+            return
+        if scope["path"] != "/predict" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         status = await self.endpoint(scope, receive, send)
         self.metrics.observe_request("/predict", status or 499, time.perf_counter() - started)
+
+    def _authorized(self, scope) -> bool:
+        given = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+        return hmac.compare_digest(given, self.expected)
 
 
 _STAR_VALUES = np.asarray(STARS, dtype=np.float64)

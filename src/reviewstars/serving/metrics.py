@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Iterable
 
 #: Paths with their own label; anything else (scanners, typos) counts as "other",
@@ -41,10 +42,22 @@ class Histogram:
         return [*rows, f"{name}_sum {_number(self.sum)}", f"{name}_count {self.count}"]
 
 
+@dataclass
+class ConnectionCounts:
+    """What the connection guard (`connections.py`) has seen and done."""
+
+    open: int = 0
+    opened: int = 0
+    timed_out: int = 0      # closed: no whole request within request_timeout_s
+    shed: int = 0           # idle ones closed to make room at max_connections
+    refused: int = 0        # new ones closed because every open one was busy
+
+
 class ServerMetrics:
     """What the server has done since it started."""
 
-    def __init__(self):
+    def __init__(self, connections: ConnectionCounts | None = None):
+        self.connections = connections or ConnectionCounts()
         self.requests: Counter[tuple[str, int]] = Counter()
         self.predict_seconds = Histogram(LATENCY_BUCKETS)
         self.batch_sizes = Histogram(BATCH_BUCKETS)
@@ -68,6 +81,12 @@ class ServerMetrics:
             _block("reviewstars_predict_duration_seconds", "histogram", "POST /predict, from the first byte in to the last byte out.",
                    self.predict_seconds.lines("reviewstars_predict_duration_seconds")),
             _block("reviewstars_queue_texts", "gauge", "Texts waiting for the model now.", [f"reviewstars_queue_texts {queue_texts}"]),
+            _block("reviewstars_open_connections", "gauge", "Connections open now.",
+                   [f"reviewstars_open_connections {self.connections.open}"]),
+            _block("reviewstars_connections_closed_total", "counter", "Connections the server closed, by why: no whole request "
+                   "in time (timeout), idle at the cap to make room (shed), new while every one was busy (refused).",
+                   [f'reviewstars_connections_closed_total{{reason="{reason}"}} {getattr(self.connections, attribute)}'
+                    for reason, attribute in (("timeout", "timed_out"), ("shed", "shed"), ("refused", "refused"))]),
         ]
         return "\n".join(blocks) + "\n"
 

@@ -1,0 +1,75 @@
+"""Connections that cannot hold the server: a deadline for every request, and idle
+connections closed to make room at the cap.
+
+uvicorn counts every open connection against its `limit_concurrency`, idle ones too, and
+gives a connection that has not yet sent a whole request no deadline: 255 silent
+connections (or half-sent headers) made it answer 503 to everyone for as long as they
+stayed open. Here a connection must send a whole request within `request_timeout_s` of
+opening (or of its last answer, which also covers a keep-alive connection that starts a
+request and stalls); one still sending when the deadline comes is closed, one whose
+request the model is working on is not. Past `max_connections` a new connection closes an
+idle one (no request in flight) to take its place, or is itself closed when every
+connection is busy. What happened is counted for /metrics.
+"""
+
+from __future__ import annotations
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .limits import ServeLimits
+from .metrics import ConnectionCounts
+
+
+def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
+    """An httptools protocol class for uvicorn (its `http=`) that keeps `limits` and updates `counts`."""
+
+    class GuardedConnection(HttpToolsProtocol):
+        _deadline = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            counts.open, counts.opened = len(self.connections), counts.opened + 1
+            self._arm()
+            if len(self.connections) > limits.max_connections:
+                idle = next((c for c in self.connections if c is not self and c._idle()), None)
+                if idle is not None:
+                    counts.shed += 1
+                    idle.transport.close()
+                else:
+                    counts.refused += 1
+                    transport.close()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+            counts.open = len(self.connections)
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._disarm()  # the request is whole: the app has it
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()  # the next request, if it starts, must end in time too
+
+        def _idle(self) -> bool:
+            return self.cycle is None or self.cycle.response_complete
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(limits.request_timeout_s, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            in_flight = self.cycle is not None and not self.cycle.more_body and not self.cycle.response_complete
+            if not in_flight and not self.transport.is_closing():
+                counts.timed_out += 1
+                self.transport.close()
+
+    return GuardedConnection

@@ -1,0 +1,151 @@
+"""The server cannot be starved: idle or half-sent connections are closed in time or to make
+room, a body built to hold the interpreter is parsed apart, nonsense limits are refused
+when the server starts, and it can ask for a key and refuses bodies a web page may send
+unasked (issue 22, class 2 and 6)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from reviewstars.errors import ReviewstarsError
+from reviewstars.models import load_predictor
+from reviewstars.serving import ServeLimits, create_app
+from reviewstars.serving.connections import guarded_protocol
+
+from test_serving import free_port, scrape
+
+
+@contextmanager
+def guarded(app, limits: ServeLimits) -> Iterator[str]:
+    """`app` as `reviewstars serve` runs it: httptools with the connection guard."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", http=guarded_protocol(limits, app.state.connections))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        assert thread.is_alive() and time.time() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def _closed(sock: socket.socket, within: float) -> bool:
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except (socket.timeout, ConnectionResetError):
+        return False
+
+
+@pytest.fixture(scope="module")
+def limits():
+    return ServeLimits(max_connections=8, request_timeout_s=1.0)
+
+
+def test_idle_and_half_sent_connections_neither_starve_the_server_nor_stay(linear_model, limits):
+    app = create_app(load_predictor(linear_model), limits=limits)
+    with guarded(app, limits) as url:
+        port = int(url.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]  # more than the cap, sending nothing
+        half = socket.create_connection(("127.0.0.1", port))
+        half.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")  # headers never end
+        with httpx.Client(timeout=10) as client:
+            answered = client.post(f"{url}/predict", json={"texts": ["great food"]})
+        assert answered.status_code == 200  # an idle connection made room for it
+        assert _closed(half, within=3) and all(_closed(sock, within=3) for sock in idle)
+        samples = scrape(url)
+        assert samples['reviewstars_connections_closed_total{reason="shed"}'] >= 12
+        assert samples['reviewstars_connections_closed_total{reason="timeout"}'] >= 1
+        assert samples["reviewstars_open_connections"] <= 2
+        for sock in [*idle, half]:
+            sock.close()
+
+
+def test_a_slow_request_at_the_model_is_not_cut_by_the_deadline(linear_model):
+    """The deadline is for sending a request, not for the model's answer."""
+    model = load_predictor(linear_model)
+    slow = type("Slow", (), {"predict_proba": lambda self, texts, batch_size=None: (time.sleep(1.5), model.predict_proba(texts))[1],
+                             "describe": lambda self: model.describe(), "warm_up": lambda self, n: 0})()
+    limits = ServeLimits(request_timeout_s=0.5)
+    app = create_app(slow, limits=limits)
+    with guarded(app, limits) as url, httpx.Client(timeout=10) as client:
+        assert client.post(f"{url}/predict", json={"texts": ["good"]}).status_code == 200
+
+
+def test_a_body_of_nested_lists_is_refused_while_health_answers(linear_model):
+    body = b'{"texts": [' + b"[]," * 2_000_000 + b"[]]}"
+    with guarded(create_app(load_predictor(linear_model)), ServeLimits()) as url:
+        worst, stop = [0.0], threading.Event()
+
+        def watch():
+            with httpx.Client(timeout=30) as client:
+                while not stop.is_set():
+                    started = time.perf_counter()
+                    client.get(f"{url}/health")
+                    worst[0] = max(worst[0], time.perf_counter() - started)
+                    time.sleep(0.02)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        with httpx.Client(timeout=60) as client:
+            for _ in range(2):
+                answer = client.post(f"{url}/predict", content=body, headers={"content-type": "application/json"})
+                assert answer.status_code == 413 and "texts in one request" in answer.json()["detail"]
+        stop.set()
+        watcher.join()
+        assert worst[0] < 0.5, worst[0]  # parsed in another process: the event loop stayed free
+
+
+def test_only_json_is_read_and_a_key_is_asked_when_set(linear_model):
+    key = "k" * 24
+    with guarded(create_app(load_predictor(linear_model), api_key=key), ServeLimits()) as url, httpx.Client() as client:
+        plain = client.post(f"{url}/predict", content=b'{"texts": ["good"]}', headers={"content-type": "text/plain",
+                                                                                     "authorization": f"Bearer {key}"})
+        assert plain.status_code == 415 and "application/json" in plain.json()["detail"]
+        assert client.post(f"{url}/predict", json={"texts": ["good"]}).status_code == 401
+        assert client.get(f"{url}/model").status_code == 401 and client.get(f"{url}/metrics").status_code == 401
+        assert client.post(f"{url}/predict", json={"texts": ["good"]}, headers={"authorization": f"Bearer {key}x"}).status_code == 401
+        ok = client.post(f"{url}/predict", json={"texts": ["good"]}, headers={"authorization": f"Bearer {key}"})
+        assert ok.status_code == 200 and len(ok.json()["predictions"]) == 1
+        assert client.get(f"{url}/health").status_code == 200 and client.get(f"{url}/").status_code == 200
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"max_wait_ms": 1e308}, "--max-wait-ms must be at most 10000"),
+    ({"max_wait_ms": float("nan")}, "--max-wait-ms must be a finite number"),
+    ({"max_texts": 0}, "--max-texts must be at least 1"),
+    ({"max_chars": -5}, "--max-chars must be at least 1"),
+    ({"max_queue_wait_s": 0}, "--max-queue-wait-s must be greater than 0"),
+    ({"max_queue_wait_s": float("inf")}, "--max-queue-wait-s must be a finite number"),
+    ({"max_connections": 10**9}, "--max-connections must be at most 65535"),
+    ({"request_timeout_s": -1}, "--request-timeout-s must be greater than 0"),
+])
+def test_nonsense_limits_are_refused_when_the_server_is_made(given, message):
+    with pytest.raises(ReviewstarsError, match=message):
+        ServeLimits(**given)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "99999"], "--port must be between 1 and 65535"),
+    (["--port", "0"], "--port must be between 1 and 65535"),
+    (["--max-wait-ms", "1e308"], "--max-wait-ms must be at most 10000"),
+    (["--max-batch", "0"], "--max-batch must be at least 1"),
+])
+def test_the_serve_command_refuses_nonsense_in_one_line_before_loading_anything(linear_model, args, message):
+    from typer.testing import CliRunner
+
+    from reviewstars.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--model", str(linear_model), *args])
+    assert isinstance(result.exception, ReviewstarsError) and message in str(result.exception)
