@@ -20,8 +20,11 @@ Targets (issue 6): zero failures; batching >= 3x the throughput of one-at-a-time
 
 --hostile starts it once and makes every tenth request hostile (lone surrogates, a
 million integers, a body over the limit, malformed JSON, a chunked body over the
-limit). Reports the answers to each kind, failed good requests (target: 0), the good
-requests' p50/p99 latency and the server's peak RSS (VmHWM).
+limit, 7.8 MB of nested empty lists, text/plain), while 255 idle connections and one
+with half-sent headers are held open and /health is polled every 50 ms. Reports the
+answers to each kind, failed good requests (target: 0), the good requests' p50/p99
+latency, /health's slowest answer (target: 200 ms), what the server closed and its peak
+RSS (VmHWM).
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ def hostile_shots() -> list[Shot]:
     """One of each hostile kind; the big bodies are built once and shared."""
     ascii_json = {"content-type": "application/json"}
     million_integers = b'{"texts": [' + b",".join([b"1"] * 1_000_000) + b"]}"
+    nested_lists = b'{"texts": [' + b"[]," * 2_600_000 + b"[]]}"  # 7.8 MB
     over_limit = b"x" * (9 << 20)  # the default limit is 8 MiB
 
     async def chunked_over_limit():
@@ -113,6 +117,8 @@ def hostile_shots() -> list[Shot]:
         Shot("body_over_limit", 413, lambda: {"content": over_limit, "headers": ascii_json}),
         Shot("malformed_json", 422, lambda: {"content": b'{"texts": ["unclosed', "headers": ascii_json}),
         Shot("chunked_over_limit", 413, lambda: {"content": chunked_over_limit(), "headers": ascii_json}),
+        Shot("nested_lists", 413, lambda: {"content": nested_lists, "headers": ascii_json}),
+        Shot("text_plain", 415, lambda: {"content": b'{"texts": ["a page posting unasked"]}', "headers": {"content-type": "text/plain"}}),
     ]
 
 
@@ -166,16 +172,46 @@ def peak_rss_mb(pid: int) -> float:
     return round(kib / 1024, 1)
 
 
-def hostile_run(model: str, texts: list[str], clients: int, max_seconds: float) -> None:
+def hostile_run(model: str, texts: list[str], clients: int, max_seconds: float, idle_connections: int = 255) -> None:
+    import threading
+    from urllib.parse import urlsplit
+
     process, url = start_server(model, 64)
+    idle: list[socket.socket] = []
+    stop, slowest_health = threading.Event(), [0.0]
+
+    def watch_health() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                began = time.perf_counter()
+                client.get(f"{url}/health")
+                slowest_health[0] = max(slowest_health[0], time.perf_counter() - began)
+                stop.wait(0.05)
+
     try:
         asyncio.run(load(url, [good(text) for text in texts[:64]], clients))  # warm-up
         warm_rss = peak_rss_mb(process.pid)
+        where = urlsplit(url)
+        idle = [socket.create_connection((where.hostname, where.port)) for _ in range(idle_connections)]
+        half = socket.create_connection((where.hostname, where.port))
+        half.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")  # never ends
+        idle.append(half)
+        watcher = threading.Thread(target=watch_health, daemon=True)
+        watcher.start()
         result = asyncio.run(load(url, hostile_mix(texts), clients, max_seconds))
-        result.update(server_peak_rss_mb=peak_rss_mb(process.pid), server_peak_rss_after_warmup_mb=warm_rss)
+        stop.set()
+        watcher.join()
+        result.update(server_peak_rss_mb=peak_rss_mb(process.pid), server_peak_rss_after_warmup_mb=warm_rss,
+                      idle_connections_held=idle_connections, slowest_health_ms=round(slowest_health[0] * 1000, 1))
         kind = httpx.get(f"{url}/model").json()["kind"]
         result["health_after"] = httpx.get(f"{url}/health").status_code
+        scraped = httpx.get(f"{url}/metrics").text
+        result["server_closed"] = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in scraped.splitlines()
+                                   if line.startswith("reviewstars_connections_closed_total{")}
     finally:
+        stop.set()
+        for sock in idle:
+            sock.close()
         process.terminate()
         process.wait(timeout=30)
     print("hostile mix", result)

@@ -7,9 +7,9 @@ connections (or half-sent headers) made it answer 503 to everyone for as long as
 stayed open. Here a connection must send a whole request within `request_timeout_s` of
 opening (or of its last answer, which also covers a keep-alive connection that starts a
 request and stalls); one still sending when the deadline comes is closed, one whose
-request the model is working on is not. Past `max_connections` a new connection closes an
-idle one (no request in flight) to take its place, or is itself closed when every
-connection is busy. What happened is counted for /metrics.
+request the model is working on is not. Past `max_connections` a new connection closes the
+idle one (no request in flight) that has been idle longest to take its place, or is itself
+closed when every connection is busy. What happened is counted for /metrics.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
 
     class GuardedConnection(HttpToolsProtocol):
         _deadline = None
+        _active = 0.0  # when it last opened, or last finished an answer
 
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
             counts.open, counts.opened = len(self.connections), counts.opened + 1
             self._arm()
             if len(self.connections) > limits.max_connections:
-                idle = next((c for c in self.connections if c is not self and c._idle()), None)
+                idle = min((c for c in self.connections if c is not self and c._idle()), key=lambda c: c._active, default=None)
                 if idle is not None:
                     counts.shed += 1
                     idle.transport.close()
@@ -57,6 +58,7 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
             return self.cycle is None or self.cycle.response_complete
 
         def _arm(self) -> None:
+            self._active = self.loop.time()
             self._disarm()
             self._deadline = self.loop.call_later(limits.request_timeout_s, self._too_slow)
 
