@@ -215,9 +215,17 @@ def owner_mark(folder: Path) -> str | None:
     return what if isinstance(what, str) else None
 
 
+def resolved(path: str | Path, option: str = "--output") -> Path:
+    """`path` made absolute with its links followed; a loop of links is one line, not a traceback."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError):  # "Symlink loop from ..."
+        raise_output_error(option, Path(path), "a loop of symbolic links")
+
+
 def overlapping(first: Path, second: Path) -> bool:
     """The same path, or one inside the other."""
-    first, second = Path(first).resolve(), Path(second).resolve()
+    first, second = resolved(first), resolved(second, "an input")
     return first == second or first in second.parents or second in first.parents
 
 
@@ -227,9 +235,11 @@ def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: 
     that `ours` recognises as written by us; never one of the command's `inputs` (nor a folder
     inside one, nor one holding one). Else one line saying why."""
     folder = Path(folder).expanduser()
+    where = resolved(folder, option)
     for given in inputs:
         if Path(given).exists() and overlapping(folder, Path(given)):
-            how = "is" if folder.resolve() == Path(given).resolve() else "holds" if folder.resolve() in Path(given).resolve().parents else "is inside"
+            source = resolved(given, "an input")
+            how = "is" if where == source else "holds" if where in source.parents else "is inside"
             raise_output_error(option, folder, f"{how} {given}, which this command reads: give another folder "
                                                "(an input is never written over)")
     if folder.exists() and not folder.is_dir():
@@ -250,14 +260,16 @@ def check_output_file(path: str | Path, option: str = "--output", inputs: tuple[
     """`path` resolved, when it is not one of the command's `inputs` (a file it reads, or a
     file already in a folder it reads) and not a folder. Else one line saying why."""
     path = Path(path).expanduser()
+    where = resolved(path, option)
     if path.is_dir():
         raise_output_error(option, path, "is a folder; give a file path")
     for given in inputs:
         given = Path(given)
         if not given.exists():
             continue  # a Hub id, not a path
-        if path.resolve() == given.resolve() or (given.is_dir() and given.resolve() in path.resolve().parents and path.exists()):
-            raise_output_error(option, path, f"is {'' if path.resolve() == given.resolve() else 'a file of '}{given}, which this "
+        source = resolved(given, "an input")
+        if where == source or (given.is_dir() and source in where.parents and path.exists()):
+            raise_output_error(option, path, f"is {'' if where == source else 'a file of '}{given}, which this "
                                              "command reads: give another path (an input is never written over)")
     return path
 

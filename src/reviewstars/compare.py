@@ -56,6 +56,11 @@ def _is_comparison(folder: Path) -> bool:
 
 def _check_names(models: Sequence[str], evaluate_only: Sequence[str]):
     """Every name checked before the first minute of training is spent."""
+    if not models and not evaluate_only:
+        raise ModelError("nothing to compare: give --models (linear,scratch,minilm) or --evaluate-only FOLDERS")
+    twice = sorted({model for model in models if list(models).count(model) > 1})
+    if twice:
+        raise ModelError(f"--models names {', '.join(twice)} twice: give each model once")
     kinds = {model: check_model_name(model) for model in models}
     for model in evaluate_only:
         if Path(model).expanduser().exists() or model.startswith((".", "/", "~")):

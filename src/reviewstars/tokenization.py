@@ -25,7 +25,7 @@ from pathlib import Path  # noqa: E402
 from typing import Iterable, Sequence  # noqa: E402
 
 from .errors import ModelError  # noqa: E402
-from .text import without_lone_surrogates  # noqa: E402
+from .text import readable  # noqa: E402
 
 #: Where to cut a review longer than the model's window. Sun et al. (2019) found keeping
 #: the head and the tail of a long review better than either alone.
@@ -127,7 +127,7 @@ def encode(tokenizer, texts: Sequence[str], max_length: int = 256, strategy: str
     budget = max_length - len(prefix) - len(suffix)
     if budget <= 0:
         raise ValueError(f"max_length {max_length} leaves no room for text")
-    clean = [without_lone_surrogates(text) for text in texts]
+    clean = [readable(text) for text in texts]
     pieces = tokenizer(clean, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
     return [prefix + truncate(ids, budget, strategy) + suffix for ids in pieces]
 
@@ -196,7 +196,7 @@ def encode_pieces(tokenizer, texts: Sequence[str], backend=None) -> Pieces:
     """Every text's ids in one batched call (`backend` from `pieces_tokenizer` where there is one)."""
     import itertools
 
-    clean = [without_lone_surrogates(text) for text in texts]
+    clean = [readable(text) for text in texts]
     if backend is not None:
         ids = [encoding.ids for encoding in backend.encode_batch_fast(clean, add_special_tokens=False)]
     else:
@@ -323,7 +323,7 @@ def tokenize_dataset(split, tokenizer, max_length: int = 256, strategy: str = "h
 
     texts = list(split["text"])
     digest = hashlib.sha256()
-    for part in (tokenizer_fingerprint(tokenizer), str(max_length), strategy, *texts):
+    for part in ("readable-v1", tokenizer_fingerprint(tokenizer), str(max_length), strategy, *texts):  # what `encode` makes of them
         digest.update(part.encode("utf-8"))
         digest.update(b"\0")
     digest.update(json.dumps(list(split["label"])).encode())

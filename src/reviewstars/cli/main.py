@@ -3,6 +3,7 @@ lessons (basics, tokens) live in `lessons.py`."""
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -173,6 +174,9 @@ def predict(
             raise ReviewstarsError("--file needs --output (a .csv, .parquet or .jsonl path)")
         summary = predict_file(model, file, output, column, shard=shard, batch_size=batch_size, device=device)
         out.print(f"rated {summary['rows']:,} reviews ({summary['predictions_per_second']:,.0f}/s) -> {escape(summary['output'])}", highlight=False)
+        if summary["texts_cut"]:
+            out.print(f"{summary['texts_cut']:,} reviews over {summary['chars_read_at_most']:,} characters were read by their first "
+                      f"and last {summary['chars_read_at_most'] // 2:,}", highlight=False)
         return
     if output is not None:
         raise ReviewstarsError("--output needs --file: predictions of texts given as arguments are printed (--json for JSON)")
@@ -344,9 +348,22 @@ from . import lessons  # noqa: E402,F401  (registers basics and tokens)
 # --------------------------------------------------------------------------- entry point
 
 
+#: What the file system can refuse whatever the command: said in one line (atomic writes
+#: leave nothing half-written behind), not a traceback.
+DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "over the disk quota",
+               errno.EROFS: "a read-only file system", errno.EACCES: "permission denied", errno.EPERM: "not permitted"}
+
+
 def main() -> None:
     try:
         app()
     except ReviewstarsError as error:
         err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        err.print(f"[bold red]error:[/] {escape(where)}cannot write or read there: {DISK_ERRORS[error.errno]}; nothing "
+                  "half-written was left", highlight=False, soft_wrap=True)
+        sys.exit(1)

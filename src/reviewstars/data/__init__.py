@@ -42,7 +42,7 @@ class DataSettings(Settings):
     eval_size: int | None = setting(None, "Score on a seeded sample of N held-out reviews.", at_least=1)
     dev_size: int = setting(500, "Reviews carved from train (balanced by class) to follow training, calibrate and weigh ensembles.",
                             at_least=0)
-    seed: int = setting(DEFAULT_SEED, "Seed for subsets, the dev slice and training.")
+    seed: int = setting(DEFAULT_SEED, "Seed for subsets, the dev slice and training.", at_least=0, at_most=2**32 - 1)
 
     def __post_init__(self) -> None:
         self.data = str(self.data)

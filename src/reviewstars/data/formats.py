@@ -58,7 +58,8 @@ def open_records(path: str | Path, wanted: Sequence[str] = ()) -> tuple[Path, _R
     if suffix not in FILE_FORMATS:
         raise DataError(path, f"unknown format '{suffix}': use one of {', '.join(FILE_FORMATS)}")
     if not path.is_file():
-        raise DataError(path, "no such file")
+        raise DataError(path, "a link that leads nowhere, or a loop of links" if path.is_symlink() else
+                        "not a regular file" if path.exists() else "no such file")
     if path.stat().st_size == 0:
         raise DataError(path, "file is empty")
     if suffix == ".parquet":
@@ -133,7 +134,12 @@ def _text_lines(path: Path) -> Iterator[str]:
             yield line.removeprefix("\ufeff") if number == 1 else line
 
 
+#: The longest CSV field read (Python's csv stops at 131,072 characters, shorter than some real reviews).
+MAX_CSV_FIELD = 64 << 20
+
+
 def _csv_records(path: Path) -> _Records:
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
     lines = _csv_lines(path, csv.reader(_text_lines(path), strict=True))
     try:
         first_at, first = next(lines)
@@ -161,6 +167,8 @@ def _csv_lines(path: Path, reader: Any) -> Iterable[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as error:
+            if "field larger than field limit" in str(error):
+                raise DataError(path, f"a field over {MAX_CSV_FIELD:,} characters", line=reader.line_num) from None
             raise DataError(path, f"broken CSV quoting ({error})", line=reader.line_num) from None
         start, previous_end = previous_end + 1, reader.line_num
         if cells:
@@ -199,6 +207,10 @@ def _jsonl_records(path: Path) -> _Records:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise DataError(path, f"not valid JSON ({error.msg})", row=row, line=number) from None
+        except RecursionError:
+            raise DataError(path, "nested too deeply to be a review's record", row=row, line=number) from None
+        except ValueError as error:  # an integer of thousands of digits
+            raise DataError(path, f"not a usable JSON record ({first_line(error)[:80]})", row=row, line=number) from None
         if not isinstance(record, dict):
             raise DataError(path, f"expected a JSON object, got {type(record).__name__}", row=row, line=number)
         if "\\u" not in line:  # half a UTF-16 pair can only come from a \u escape

@@ -7,13 +7,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..artifacts import write_json
+from ..artifacts import resolved, write_json
 from ..data import DataSettings, carve_dev, eval_split_name, load_data
 from ..ensemble import fit_ensemble_weights
 from ..errors import DataError, ReviewstarsError
 from ..evaluation import evaluate_predictor, predict_proba_batched
 from ..models import load_predictor
-from ..models.ensemble import EnsemblePredictor
+from ..models.ensemble import MAX_MEMBERS, EnsemblePredictor
 from ..models.folder import METRICS_FILE, check_model_output
 
 
@@ -22,6 +22,10 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
     probabilities on the dev slice carved from train (the scored split stays unseen)."""
     if len(members) < 2:
         raise ReviewstarsError("an ensemble needs at least two models: --models A,B")
+    if len(members) > MAX_MEMBERS:
+        raise ReviewstarsError(f"--models: {len(members)} models; an ensemble holds at most {MAX_MEMBERS}")
+    if len({resolved(member, "--models") for member in members}) != len(members):
+        raise ReviewstarsError("--models names a model twice: give each once (the fitted weights say how much each counts)")
     check_model_output(output, inputs=(*members, data.data))  # never over a member: the ensemble reads them
     predictors = [load_predictor(member, device=device) for member in members]  # every name checked before any work
     dataset = load_data(data.data, train_size=data.train_size, eval_size=data.eval_size, seed=data.seed)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..artifacts import check_output_folder, is_main_process, mark_ours, replace_dir
+from ..artifacts import check_output_folder, is_main_process, mark_ours, replace_dir, resolved
 from ..errors import ReviewstarsError, Terminated
 from ..models.folder import CHECKPOINTS, LOCK_FILE, LOGS, MODEL, is_model_folder_of_ours, is_our_file
 
@@ -34,7 +34,7 @@ def one_training_per_output(train: Callable) -> Callable:
         if not is_main_process():  # under torchrun the first process guards the folder for all
             return train(*args, **kwargs)
         arguments = signature.bind(*args, **kwargs).arguments
-        output = Path(arguments["output"]).expanduser().resolve()
+        output = resolved(arguments["output"])
         check_training_output(output, inputs=training_inputs(arguments.get("model"), arguments.get("data")))
         before = {entry.name for entry in output.iterdir()} if output.is_dir() else None
         with output_lock(output):

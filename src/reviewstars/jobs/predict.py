@@ -13,6 +13,7 @@ from ..data import FILE_FORMATS, count_rows, iter_text_chunks
 from ..artifacts import check_output_file
 from ..data.frames import FrameWriter, read_frame
 from ..errors import DataError, ReviewstarsError
+from ..text import MAX_TEXT_CHARS
 from ..models import StarPredictor, load_predictor
 from ..models.base import has_no_words, prediction_rows, stars_from_proba
 from ..progress import progress_bar
@@ -64,12 +65,15 @@ def predict_file(
     if output.suffix.lower() not in FILE_FORMATS:
         raise DataError(output, f"output must end in {', '.join(FILE_FORMATS)}")
     index, count = parse_shard(shard)
+    if column in OUTPUT_COLUMNS:  # the texts would come back as a column of predictions
+        raise ReviewstarsError(f"--column {column!r}: the predictions have a column of that name; rename the reviews' "
+                               f"column (the output's own are {', '.join(OUTPUT_COLUMNS)})")
     check_output_file(output, inputs=(source, *([model] if isinstance(model, (str, Path)) else [])))
     if count > 1:
         check_output_file(record_path(output), "--output's shard record", inputs=(source,))
     predictor = opened(model, device)
     total = count_rows(source)
-    rows = seen = 0
+    rows = seen = cut = 0
     started = time.perf_counter()
     sharded = count > 1
     empty = prediction_frame([], np.zeros((0, len(STARS))), column, [] if sharded else None)
@@ -81,6 +85,7 @@ def predict_file(
                 if not mine:
                     continue
                 texts = [text for _, text in mine]
+                cut += sum(len(text) > MAX_TEXT_CHARS for text in texts)
                 proba = predictor.predict_proba(texts, batch_size=batch_size)
                 writer.write(prediction_frame(texts, proba, column, [row for row, _ in mine] if sharded else None))
                 rows += len(texts)
@@ -89,7 +94,13 @@ def predict_file(
             write_record(output, Path(source), model, index, count, rows)
     seconds = time.perf_counter() - started
     return {"rows": rows, "output": str(output), "seconds": round(seconds, 3), "shard": f"{index}/{count}",
-            "predictions_per_second": round(rows / max(seconds, 1e-9), 1)}
+            "predictions_per_second": round(rows / max(seconds, 1e-9), 1),
+            # a model reads at most MAX_TEXT_CHARS of a text: its first and last halves of them (`text.readable`)
+            "texts_cut": cut, "chars_read_at_most": MAX_TEXT_CHARS}
+
+
+#: The columns `predict --file` writes beside the reviews (a shard's output starts with `row` too).
+OUTPUT_COLUMNS = ("row", "stars", *(f"p_{star}" for star in STARS), "expected_stars", "empty")
 
 
 def prediction_frame(texts: Sequence[str], proba: np.ndarray, column: str = "text", rows: Sequence[int] | None = None):
@@ -107,6 +118,18 @@ def prediction_frame(texts: Sequence[str], proba: np.ndarray, column: str = "tex
     return frame
 
 
+def with_output_types(frame):
+    """The prediction columns with their own types again: CSV keeps every cell as text (the
+    reviews must stay as written), and "False" is a true string."""
+    import pandas as pd
+
+    types = {"row": "int64", "stars": "int64", "expected_stars": "float64", **{f"p_{star}": "float64" for star in STARS}}
+    frame = frame.astype({name: kind for name, kind in types.items() if name in frame.columns})
+    if "empty" in frame.columns and not pd.api.types.is_bool_dtype(frame["empty"]):
+        frame["empty"] = frame["empty"].astype(str).map({"True": True, "False": False}).fillna(False).astype(bool)
+    return frame
+
+
 def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[str, Any]:
     """Put the outputs of `predict --shard i/N` (i = 0..N-1) back into input order,
     once their records show they are all N shards of one input rated by one model."""
@@ -119,8 +142,8 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
     output = check_output_file(output, inputs=(*parts, *(record_path(Path(part)) for part in parts)))
     if output.is_file() and same_content(fingerprint(output), shards[0].record["input"]):
         raise ReviewstarsError(f"--output {output}: is the file the shards rated (an input is never written over): give another path")
-    frames = [read_frame(shard.path) for shard in shards]
-    frames = [frame.astype({"row": "int64"}) if "row" in frame.columns else frame for frame in frames]  # CSV cells read as text
+    frames = [with_output_types(read_frame(shard.path)) if shard.path.suffix.lower() == ".csv" else read_frame(shard.path)
+              for shard in shards]  # CSV alone loses the columns' types
     merged = pd.concat([frame for frame in frames if len(frame)] or frames[:1], ignore_index=True).sort_values("row", kind="stable")
     if merged["row"].duplicated().any() or (len(merged) and merged["row"].iloc[-1] != len(merged) - 1):
         raise ReviewstarsError("the shard outputs overlap or miss rows: give every shard 0/N..N-1/N once")

@@ -16,7 +16,9 @@ from ..artifacts import read_json, write_json
 from ..errors import DataError, ReviewstarsError
 from ..models.folder import CONFIG_FILE
 
-EDGE_BYTES = 1 << 20  # a file is known by its size and its first and last MiB
+READ_BYTES = 1 << 20  # read a MiB at a time
+#: The files that hold a model's numbers, whatever its format.
+WEIGHT_FILES = ("*.safetensors", "linear.npz", "vocabulary.json", "*.onnx", "tokenizer.json")
 
 
 def record_path(output: Path) -> Path:
@@ -24,28 +26,33 @@ def record_path(output: Path) -> Path:
 
 
 def fingerprint(path: Path) -> dict[str, Any]:
-    """Size and a hash of the first and last MiB (all of a small file): cheap for any size.
-    No mtime: the N shards may run on N machines, each with its own copy of the input."""
-    size = path.stat().st_size
+    """Size and a hash of the whole file. (Its first and last MiB were not enough: two inputs
+    that differ only in the middle passed for one.) A shard reads the whole input anyway,
+    and hashing runs at several hundred MB/s. No mtime: the N shards may run on N machines,
+    each with its own copy of the input."""
     digest = hashlib.sha256()
+    size = 0
     with path.open("rb") as handle:
-        if size <= 2 * EDGE_BYTES:
-            digest.update(handle.read())
-        else:
-            digest.update(handle.read(EDGE_BYTES))
-            handle.seek(-EDGE_BYTES, 2)
-            digest.update(handle.read())
+        while chunk := handle.read(READ_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
     return {"bytes": size, "sha256": digest.hexdigest()}
 
 
 def model_identity(model: Any) -> dict[str, Any]:
-    """A model folder's name and a hash of its config (which records how it was trained)."""
+    """A model folder's name and a hash of its config and of every file of its weights (two
+    folders of one name and config but other weights are two models)."""
     if not isinstance(model, (str, Path)):
         return {"name": f"a {model.kind} predictor given in Python"}
-    config = Path(model).expanduser() / CONFIG_FILE
+    folder = Path(model).expanduser()
+    config = folder / CONFIG_FILE
     if not config.is_file():
         return {"name": str(model)}  # a Hub id
-    return {"name": config.parent.resolve().name, "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest()}
+    weights = hashlib.sha256()
+    for file in sorted(p for pattern in WEIGHT_FILES for p in folder.glob(pattern)):
+        weights.update(file.name.encode() + b"\0" + fingerprint(file)["sha256"].encode())
+    return {"name": config.parent.resolve().name, "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
+            "weights_sha256": weights.hexdigest()}
 
 
 def write_record(output: Path, source: Path, model: Any, index: int, count: int, rows: int) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from .base import StarPredictor
-from .folder import CONFIG_FILE, check_max_length, check_weights, folder_kind
+from .folder import CONFIG_FILE, check_folder_files, check_max_length, check_weights, folder_kind
 from .linear import LinearPredictor
 from .pretrained import ALIASES
 
@@ -52,6 +52,8 @@ def load_predictor(name_or_path: str | Path, device: str | None = None) -> StarP
                          f"train one first (reviewstars train --model {name} --output DIR) and give its folder")
     path = Path(name_or_path).expanduser()
     if path.exists():
+        if path.is_dir():
+            check_folder_files(path)  # first: a config.json that is a device is not "no config.json"
         if not (path / CONFIG_FILE).is_file():
             raise ModelError(f"{path}: not a model folder (no {CONFIG_FILE}); train one with `reviewstars train`")
         cls = predictor_class(folder_kind(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -13,6 +14,9 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from .. import STARS
+from ..text import readable
+
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")  # a word character that is not "_": any script's letters and digits
 
 
 class StarPredictor(ABC):
@@ -70,8 +74,10 @@ def stars_from_proba(proba: np.ndarray) -> np.ndarray:
 
 
 def has_no_words(text: str) -> bool:
-    """An empty or blank text: the model saw nothing, so its stars are only the prior."""
-    return not text.strip()
+    """A text with no letter or digit once read (`text.readable`): blank, or only punctuation,
+    emoji, invisible characters or combining marks. The model saw no word, so its stars are
+    only its prior, and `empty` says so."""
+    return _LETTER_OR_DIGIT.search(readable(text)) is None
 
 
 def prediction_rows(texts: Sequence[str], proba: np.ndarray) -> list[dict[str, Any]]:

@@ -26,6 +26,8 @@ KIND = "ensemble"
 _OPENING: set[Path] = set()
 #: How far the weights may sum from 1 (they are written as JSON floats).
 WEIGHT_SUM_TOLERANCE = 1e-6
+MAX_MEMBERS = 32   # an ensemble of more models than this is a mistake (or an attack on memory)
+MAX_DEPTH = 4      # ensembles of ensembles, at most this deep
 
 
 class EnsemblePredictor(StarPredictor):
@@ -89,9 +91,19 @@ class EnsemblePredictor(StarPredictor):
         members = settings.get("members")
         if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
             raise ModelError(f"{config_file}: \"members\" must be a non-empty list of folder paths")
+        if len(members) > MAX_MEMBERS:
+            raise ModelError(f"{config_file}: {len(members):,} members; an ensemble holds at most {MAX_MEMBERS}")
         folders = [path / member for member in members]
-        if any(folder.resolve() in _OPENING or folder.resolve() == path.resolve() for folder in folders):
+        try:
+            resolved = [folder.resolve() for folder in folders]
+        except (OSError, RuntimeError):
+            raise ModelError(f"{config_file}: a member's path is a loop of links") from None
+        if len(set(resolved)) != len(resolved):
+            raise ModelError(f"{config_file}: a member is named twice: give each model once (weights say how much it counts)")
+        if any(folder in _OPENING or folder == path.resolve() for folder in resolved):
             raise ModelError(f"{config_file}: an ensemble cannot hold itself (directly or through another ensemble)")
+        if len(_OPENING) >= MAX_DEPTH:
+            raise ModelError(f"{config_file}: ensembles nested more than {MAX_DEPTH} deep")
         _OPENING.add(path.resolve())
         try:
             return cls.from_folders(folders, settings.get("weights"), device=device)

@@ -21,13 +21,14 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import stat
 import struct
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from .. import STARS
-from ..artifacts import OWNER_FILE, atomic_dir, check_output_folder, encodable, mark_ours, owner_mark, read_json
+from ..artifacts import OWNER_FILE, atomic_dir, check_output_folder, current_umask, encodable, mark_ours, owner_mark, read_json
 from ..errors import ModelError, ReviewstarsError
 
 CONFIG_FILE = "config.json"
@@ -101,6 +102,16 @@ def model_folder(path: str | Path) -> Iterator[Path]:
     with atomic_dir(path, replaced=is_our_file) as stage:
         yield stage
         mark_ours(stage, MODEL)
+        modes_of_the_umask(stage)
+
+
+def modes_of_the_umask(folder: Path) -> None:
+    """Every file and folder written with the modes the umask asks for: a library that writes
+    its weights 0600 would leave a model a serving account cannot read."""
+    mask = current_umask()
+    for entry in [folder, *folder.rglob("*")]:
+        if not entry.is_symlink():
+            entry.chmod((0o777 if entry.is_dir() else 0o666) & ~mask)
 
 
 def section(kind: str, **fields: Any) -> dict[str, Any]:
@@ -113,13 +124,45 @@ def config_text(kind: str, **fields: Any) -> str:
     return encodable(json.dumps({SECTION: section(kind, **fields)}, indent=2, ensure_ascii=False)) + "\n"
 
 
+#: The most a folder's small files (config, vocabulary, tokenizer, card) may weigh: read whole, they must fit.
+MAX_SMALL_FILE_BYTES = 256 << 20
+
+
+def check_folder_files(folder: str | Path) -> None:
+    """Every file of a model folder is what it says before anything reads it: a regular file
+    (not a link to /dev/zero, a pipe or a device, which are read until memory runs out),
+    and a small one unless it holds weights, whose length their header must account for."""
+    folder = Path(folder)
+    try:
+        entries = list(folder.iterdir())
+    except OSError as error:
+        raise ModelError(f"{folder}: cannot be read ({error.strerror})") from None
+    for entry in entries:
+        try:
+            info = entry.stat()
+        except OSError as error:  # a link to nowhere, or a loop of links
+            if entry.is_symlink():
+                raise ModelError(f"{entry}: a link that leads nowhere ({error.strerror})") from None
+            raise ModelError(f"{entry}: cannot be read ({error.strerror})") from None
+        if stat.S_ISDIR(info.st_mode):
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelError(f"{entry}: not a regular file (a device, a pipe or a socket): a model folder holds files")
+        if entry.suffix in (".json", ".txt", ".model", ".md", ".yaml") and info.st_size > MAX_SMALL_FILE_BYTES:
+            raise ModelError(f"{entry}: {info.st_size:,} bytes, over the {MAX_SMALL_FILE_BYTES:,} a model's {entry.suffix} file may hold")
+
+
 def read_config(folder: str | Path) -> dict[str, Any]:
     """A folder's `config.json`, checked to be a JSON object."""
     path = Path(folder) / CONFIG_FILE
+    if path.exists() and not path.is_file():
+        raise ModelError(f"{path}: not a regular file")
     try:
         config = read_json(path)
     except FileNotFoundError:
         raise ModelError(f"{folder}: not a model folder (no {CONFIG_FILE}); train one with `reviewstars train`") from None
+    except RecursionError:
+        raise ModelError(f"{path}: nested too deeply to be a model's config") from None
     except (OSError, ValueError, UnicodeDecodeError) as error:
         raise ModelError(f"{path}: not valid JSON ({str(error).splitlines()[0][:120]})") from None
     if not isinstance(config, dict):
@@ -165,26 +208,61 @@ def read_metrics(folder: str | Path) -> dict[str, Any] | None:
 
 def check_weights(folder: str | Path) -> None:
     """A safetensors file cut short (an interrupted copy, a full disk) fails here in one
-    line, not deep inside the loader."""
+    line, not deep inside the loader; so does a config.json that describes a far larger
+    model than its weights hold (a million layers would be built before the loader
+    compares them with the weights)."""
+    parameters = 0
     for file in sorted(Path(folder).glob("*.safetensors")):
-        if not _whole_safetensors(file):
+        counted = _whole_safetensors(file)
+        if counted is None:
             raise ModelError(f"{file}: truncated or not a safetensors file ({file.stat().st_size:,} bytes): "
                              "copy the model again, or train it again")
+        parameters += counted
+    if parameters and (Path(folder) / CONFIG_FILE).is_file():
+        described = described_parameters(read_config(folder))
+        if described is not None and described > 4 * parameters + 10_000_000:
+            raise ModelError(f"{Path(folder) / CONFIG_FILE}: describes a model of ~{described:,} parameters, but its weights "
+                             f"hold {parameters:,}: the config does not belong to these weights")
 
 
-def _whole_safetensors(file: Path) -> bool:
-    """The layout: an 8-byte header length, a JSON header, then the tensors it lists, to the last byte."""
+def described_parameters(config: dict[str, Any]) -> int | None:
+    """About how many parameters a transformer's config describes (embeddings and the stacked
+    layers), or None when it does not use the usual names."""
+    try:
+        layers, width = int(config["num_hidden_layers"]), int(config["hidden_size"])
+        feed_forward, vocabulary = int(config.get("intermediate_size") or 4 * width), int(config.get("vocab_size") or 0)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(layers, 0) * (4 * width * width + 2 * width * feed_forward) + vocabulary * width
+
+
+def _whole_safetensors(file: Path) -> int | None:
+    """The number of values the file holds when its layout is whole (an 8-byte header length,
+    a JSON header, then the tensors it lists, to the last byte), else None."""
     size = file.stat().st_size
     try:
         with file.open("rb") as handle:
             (header_bytes,) = struct.unpack("<Q", handle.read(8))
-            if header_bytes > size - 8:
-                return False
+            if header_bytes > min(size - 8, 100 << 20):
+                return None
             header = json.loads(handle.read(header_bytes))
-        ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
-    except (OSError, struct.error, ValueError, TypeError, KeyError, IndexError, AttributeError):
-        return False
-    return 8 + header_bytes + max(ends, default=0) == size
+        tensors = [entry for name, entry in header.items() if name != "__metadata__"]
+        ends = [entry["data_offsets"][1] for entry in tensors]
+        values = sum(math.prod(entry["shape"]) for entry in tensors)
+    except (OSError, struct.error, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
+        return None
+    return values if 8 + header_bytes + max(ends, default=0) == size else None
+
+
+def check_finite(values, where: str | Path) -> None:
+    """Weights that are NaN or infinite give a model whose every answer is a lie (1 star,
+    NaN probabilities): refused when loaded, not served."""
+    import numpy as np
+
+    for name, array in values:  # (name, a torch tensor or a numpy array)
+        finite = bool(array.isfinite().all()) if hasattr(array, "isfinite") else bool(np.isfinite(np.asarray(array)).all())
+        if not finite:
+            raise ModelError(f"{where}: its weights hold NaN or infinite values ({name}): the model is broken; train it again")
 
 
 def check_max_length(tokenizer, max_length, name: str) -> None:

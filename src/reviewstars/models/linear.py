@@ -20,9 +20,10 @@ from scipy.special import softmax
 from .. import STARS
 from ..errors import ModelError, ReviewstarsError
 from ..options import Settings, setting
+from ..text import readable
 from ..tokenization import WORD_PATTERN
 from .base import StarPredictor
-from .folder import CONFIG_FILE, config_text, info_of, model_folder, read_section, temperature_of
+from .folder import CONFIG_FILE, check_finite, config_text, info_of, model_folder, read_section, temperature_of
 from .tfidf import FastTfidf
 
 if TYPE_CHECKING:  # scikit-learn is imported where used: it costs a second that `--help` need not pay
@@ -100,7 +101,7 @@ class LinearPredictor(StarPredictor):
         from sklearn.linear_model import LogisticRegression
 
         self.vectorizer, self._features = self.settings.vectorizer(), None
-        features = self.vectorizer.fit_transform(texts)
+        features = self.vectorizer.fit_transform([readable(text) for text in texts])
         classifier = LogisticRegression(
             C=self.settings.C,
             class_weight="balanced" if self.settings.balanced else None,
@@ -130,7 +131,7 @@ class LinearPredictor(StarPredictor):
                 self._features = FastTfidf.from_vectorizer(self.vectorizer)
             else:
                 raise ModelError("this linear model is not trained: call fit() or load() first")
-        features = self._features.transform(texts)
+        features = self._features.transform([readable(text) for text in texts])
         return np.asarray(features @ self.coef.T) + self.intercept
 
     def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
@@ -182,6 +183,7 @@ class LinearPredictor(StarPredictor):
             raise ModelError(f"{path / VOCABULARY_FILE}: must be a list of distinct terms (strings)")
         if coef.shape != (len(STARS), len(vocabulary)) or idf.shape != (len(vocabulary),) or intercept.shape != (len(STARS),):
             raise ModelError(f"{path}: the vocabulary and the weights do not match")
+        check_finite((("idf", idf), ("coef", coef), ("intercept", intercept)), path)
         predictor = cls(settings)
         predictor.temperature = temperature_of(found, path / CONFIG_FILE)
         predictor._loaded = ({term: i for i, term in enumerate(vocabulary)}, idf)

@@ -16,7 +16,7 @@ from ..errors import ModelError
 from ..tokenization import TRUNCATIONS, BatchPacker, ShapeBuckets, encode_pieces, pieces_tokenizer
 from .base import PredictStages, StarPredictor, ahead, torch_layer_parameters
 from .first_token import FirstTokenClassifier
-from .folder import SECTION, info_of, model_folder, section, temperature_of
+from .folder import SECTION, check_finite, info_of, model_folder, section, temperature_of
 from .pretrained import hub_error, resolve, stars_of_labels
 
 KIND = "transformer"
@@ -196,6 +196,7 @@ class TransformerPredictor(StarPredictor):
             tokenizer = AutoTokenizer.from_pretrained(name)
         except (OSError, ValueError) as error:
             raise hub_error(str(path), error) from None
+        check_finite(((name, parameter.detach()) for name, parameter in model.named_parameters()), path)
         settings = dict(getattr(model.config, SECTION, None) or {})
         predictor = cls(
             model.to(resolve_device(device)),
