@@ -122,13 +122,15 @@ def write(tmp_path, name, content: str | bytes):
 @pytest.mark.parametrize(
     "name, content, expected",
     [
-        ("a.csv", "review,label\nnice,3\n", "a.csv: no 'text' column (columns: review, label)"),
-        ("a.csv", "text,score\nnice,3\n", "a.csv: no 'label' (0..4) or 'stars' (1..5) column (columns: text, score)"),
+        ("a.csv", "opinion,label\nnice,3\n", "a.csv: no column of reviews among the usual names (text, review, review_text, reviews, "
+                  "content, body, comment, sentence); its columns: 'opinion', 'label': name it with --text-column"),
+        ("a.csv", "text,grade\nnice,3\n", "a.csv: no column of ratings among the usual names (label 0..4, stars or rating 1..5); "
+                  "its columns: 'text', 'grade': name it with --label-column (and its scale with --label-scale)"),
         ("a.csv", "text,label\nnice,3\nbad,7\n", "a.csv: row 2 (line 3): label 7 is out of range 0..4"),
         ("a.csv", "text,stars\nnice,0\n", "a.csv: row 1 (line 2): stars 0 is out of range 1..5"),
         ("a.csv", "text,label\nnice,3\nbad,2.5\n", "a.csv: row 2 (line 3): label 2.5 is out of range 0..4"),
-        ("a.csv", "text,label\nnice,three\n", "a.csv: row 1 (line 2): label 'three' is not a number (expected 0..4)"),
-        ("a.csv", "text,label\nnice,\n", "a.csv: row 1 (line 2): label missing is not a number (expected 0..4)"),
+        ("a.csv", "text,label\nnice,three\n", "a.csv: row 1 (line 2): label 'three' is not a number (expected 0..4; for words, map them"),
+        ("a.csv", "text,label\nnice,\n", "a.csv: row 1 (line 2): label missing is not a number (expected 0..4"),
         ("a.csv", "text,label\nnice,1\n   ,2\n", "a.csv: row 2 (line 3): text is empty"),
         ("a.csv", "text,label\nnice,1,extra\n", "a.csv: row 1 (line 2): has 3 fields, the header has 2"),
         ("a.csv", 'text,label\n"unclosed,1\n', "a.csv: line 2: broken CSV quoting (unexpected end of data)"),
@@ -136,13 +138,14 @@ def write(tmp_path, name, content: str | bytes):
         ("a.csv", "", "a.csv: file is empty"),
         ("a.csv", "\n\n", "a.csv: file is empty"),
         ("a.csv", b"text,label\nnice,1\ncaf\xe9,2\n", "a.csv: line 3: undecodable bytes at byte 21 (the file must be UTF-8)"),
-        ("a.csv", "hello,world,again\n", 'a.csv: no header naming a \'text\' column, and not the yelp_review_full_csv format (no header, "class","text")'),
+        ("a.csv", "hello,world,again\n", "a.csv: its first line ('hello', 'world', 'again') names no column of reviews (text, review, "
+                  "review_text, reviews, ...) and it is not the yelp_review_full_csv format"),
         ("a.csv", '"5","good"\n"6","too many stars"\n', "a.csv: row 2: stars 6 is out of range 1..5"),
         ("a.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": 1\n', "a.jsonl: row 2: not valid JSON (Expecting ',' delimiter)"),
         ("a.jsonl", '{"text": "ok", "label": 1}\n{"label": 1}\n', "a.jsonl: row 2: no 'text' field"),
         ("a.jsonl", '{"text": "ok", "label": 1}\n[1, 2]\n', "a.jsonl: row 2: expected a JSON object, got list"),
         ("a.jsonl", '{"text": 5, "label": 1}\n', "a.jsonl: row 1: text must be a string, got int 5"),
-        ("a.jsonl", '{"text": "ok", "label": true}\n', "a.jsonl: row 1: label True is not a number (expected 0..4)"),
+        ("a.jsonl", '{"text": "ok", "label": true}\n', "a.jsonl: row 1: label True is not a number (expected 0..4"),
         ("a.jsonl", "\n", "a.jsonl: file is empty"),
         ("a.parquet", b"PAR1 this is not parquet", "a.parquet: not a readable Parquet file"),
         ("a.txt", "text,label\n", "a.txt: unknown format '.txt': use one of .parquet, .csv, .jsonl"),
@@ -159,7 +162,7 @@ def test_bad_parquet_rows(tmp_path):
     pd.DataFrame({"text": ["fine", None], "label": [1, 2]}).to_parquet(path)
     assert error_of(path).endswith("a.parquet: row 2: text is missing")
     pd.DataFrame({"text": ["fine", "ok"], "label": [1, 9]}).to_parquet(path)
-    assert error_of(path).endswith("a.parquet: row 2: label 9 is out of range 0..4")
+    assert error_of(path).endswith("a.parquet: row 2: label 9 is out of range 0..4 (if label counts from 1, say --label-scale 1-5)")
     pd.DataFrame({"text": [], "label": []}).to_parquet(path)
     assert error_of(path).endswith("a.parquet: file has no rows")
 

@@ -56,9 +56,9 @@ def test_retraining_a_model_folder_keeps_the_users_own_files_and_replaces_ours(m
     (model / "notes.txt").write_text("my notes")
     (model / "predictions").mkdir()
     (model / "predictions" / "june.csv").write_text("text,stars\n")
-    train("linear", tiny_data / "train.parquet", model, linear=LinearSettings(min_df=1, C=0.5))  # nothing to score now
+    train("linear", tiny_data / "train.parquet", model, linear=LinearSettings(min_df=1, C=0.5))
     assert (model / "notes.txt").read_text() == "my notes" and (model / "predictions" / "june.csv").is_file()
-    assert not (model / "metrics.json").exists()  # the old model's scores went with it
+    assert json.loads((model / "metrics.json").read_text())["split"] == "held-out"  # the new model's, not the old one's
     assert load_predictor(model).settings.C == 0.5 and json.loads((model / OWNER_FILE).read_text())["what"] == "model"
 
 

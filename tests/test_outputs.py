@@ -5,6 +5,7 @@ gets the modes the umask asks for."""
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -76,10 +77,12 @@ def test_a_new_model_replaces_the_whole_old_folder(linear_folder, tiny_data):
     assert (linear_folder / "metrics.json").is_file()
     (linear_folder / "checkpoints").mkdir()
     (linear_folder / "checkpoints" / "plan.json").write_text("{}")
-    # Trained on a train split only: there is nothing to score, so no metrics.
+    (linear_folder / "old_scores.png").write_bytes(b"mine")  # not ours: kept
+    # Trained on a train file alone: it is scored on reviews held out of that file, not on validation.
     train("linear", tiny_data / "train.parquet", linear_folder, linear=LinearSettings(min_df=1, C=0.5))
     names = {p.name for p in linear_folder.iterdir()}
-    assert "metrics.json" not in names and "confusion_matrix.png" not in names  # the old model's scores are gone
+    assert json.loads((linear_folder / "metrics.json").read_text())["split"] == "held-out"  # the old model's scores are gone
+    assert (linear_folder / "old_scores.png").read_bytes() == b"mine"
     assert {"config.json", "linear.npz", "vocabulary.json", "README.md", "checkpoints"} <= names and ".lock" not in names
     assert load_predictor(linear_folder).settings.C == 0.5
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import STARS
 from .artifacts import check_output_folder, mark_ours, owner_mark, read_json, write_json
-from .data import DataSettings, eval_split_name, load_data
+from .data import DataSettings, training_splits
 from .errors import DataError, ModelError
 from .calibration import reliability_bins, star_decision
 from .evaluation import evaluate_predictor, load_scores, save_scores, score_proba, scores_key
@@ -38,6 +38,7 @@ from .significance import rank_with_ties
 DEFAULT_MODELS = ("linear", "scratch", "minilm")
 SETTINGS_FILE = "compare_settings.json"
 COMPARISON = "compare"  # what a compare folder's mark says
+SPLITS_VERSION = 2  # how `data.training_splits` cuts the data: a model trained on another cut is trained again
 
 
 def _folder_name(model: str) -> str:
@@ -83,13 +84,15 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     data = as_data_settings(data)
     output = check_output_folder(output, _is_comparison, "comparison", inputs=(data.data,) if Path(data.data).exists() else ())
     transformer = replace(transformer or TrainSettings(), seed=data.seed)
-    dataset = load_data(data.data, train_size=data.train_size, eval_size=data.eval_size, seed=data.seed)
-    held_out = eval_split_name(dataset)
-    if held_out is None or "train" not in dataset:
-        raise DataError(data.data, f"compare needs a train split and a validation or test split (have: {', '.join(dataset)})")
+    splits = training_splits(data)  # as each model's training cuts them: the same reviews held out, the same dev slice
+    held_out = splits.held_out_name
+    if held_out is None:
+        raise DataError(data.data, "too few reviews to hold any out to score the models on")
+    for line in splits.notes:
+        note(line)
     output.mkdir(parents=True, exist_ok=True)
     mark_ours(output, COMPARISON)
-    texts, labels = list(dataset[held_out]["text"]), list(dataset[held_out]["label"])
+    texts, labels = list(splits.held_out["text"]), list(splits.held_out["label"])
     key = scores_key(held_out, texts, labels)
 
     rows: list[LeaderboardRow] = []
@@ -101,7 +104,8 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         if trained_here:
             kind = kinds[model]
             own = kind.own_settings(kind_settings.get(kind.name))
-            settings = {"model": model, "data": asdict(data), "transformer": asdict(transformer) if kind.uses_torch else None,
+            settings = {"model": model, "data": asdict(data), "splits": SPLITS_VERSION,
+                        "transformer": asdict(transformer) if kind.uses_torch else None,
                         "own": asdict(own) if own is not None else None}
             recorded = _reusable(folder, _settings_key(settings))
             if recorded is None:
@@ -123,7 +127,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         row.ece_uncalibrated = metrics.get("ece_uncalibrated")
         rows.append(row)
         probas[model] = proba
-    built = _ensemble(output, [r for r in rows if r.model in kinds], probas, data, dataset["train"], device) \
+    built = _ensemble(output, [r for r in rows if r.model in kinds], probas, splits.dev, device) \
         if ensemble and len(kinds) >= 2 else None
     if built is not None:
         row, probas["ensemble"] = built
@@ -167,16 +171,14 @@ def _ranked(rows: list[LeaderboardRow], correct: dict[str, np.ndarray]) -> list[
     return rows
 
 
-def _ensemble(output: Path, members: list[LeaderboardRow], probas: dict, data: DataSettings, train,
+def _ensemble(output: Path, members: list[LeaderboardRow], probas: dict, dev,
               device: str | None) -> tuple[LeaderboardRow, np.ndarray] | None:
     """The trained models' calibrated probabilities, averaged with weights fitted (log-loss)
     on the dev slice carved from train, saved as a folder any command opens. None (and a
     note) when a member kept no scores on that slice (one too small to calibrate on)."""
-    from .data import carve_dev
     from .ensemble import combine, fit_ensemble_weights
     from .models.ensemble import EnsemblePredictor
 
-    _, dev = carve_dev(train, data.dev_size, data.seed)
     dev_key = scores_key("dev", dev["text"], dev["label"])
     dev_probas = []
     for row in members:

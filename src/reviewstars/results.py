@@ -35,6 +35,9 @@ class TrainResult:
     budget_share_in_steps: float | None = None
     forward: str | None = None  # which forward trained it: "last layer at [CLS] only" (BERT classifiers) or "full"
     calibration: dict[str, Any] | None = None
+    held_out: str | None = None         # the split scored: validation, test, or "held-out" (a slice of the training file)
+    held_out_examples: int = 0
+    data_notes: list[str] = field(default_factory=list)  # what the data did that a user would not expect
     ended: str | None = None  # why training stopped: "deadline", "passes" (more would overfit), "steps", "epochs"
     time_ledger: dict[str, float] | None = None  # seconds by what they were spent on, adding up to `wall`
     metrics: dict[str, Any] | None = None

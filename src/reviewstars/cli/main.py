@@ -42,6 +42,24 @@ app.add_typer(data_app, name="data")
 
 DataOption = typer.Option(DEFAULT_DATASET, "--data", "-d", help="Hub dataset name, or a local file or folder.")
 DeviceOption = typer.Option("auto", "--device", help=DEVICE_HELP)
+TextColumnOption = typer.Option(None, "--text-column", help="The column of reviews (default: the first of text, review, "
+                                "content, ... found).")
+LabelColumnOption = typer.Option(None, "--label-column", help="The column of ratings (default: the first of label, stars, "
+                                 "rating, ... found).")
+LabelScaleOption = typer.Option("auto", "--label-scale", help="What a rating means: 0-4 or 1-5 (the lowest is one star), "
+                                "value=stars pairs (negative=1,neutral=3,positive=5), or auto.")
+
+
+def _columns(text_column, label_column, label_scale):
+    from ..data import Columns, parse_label_scale
+
+    try:
+        parse_label_scale(label_scale)
+    except ValueError as error:
+        raise ReviewstarsError(f"--label-scale: {error}") from None
+    return Columns(text_column, label_column, label_scale)
+
+
 DecisionOption = typer.Option("argmax", "--decision", help="How stars are chosen from the five probabilities: argmax (the most "
                               "likely) or median (minimises the expected error in stars).")
 
@@ -126,12 +144,16 @@ def evaluate(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here (and a confusion-matrix PNG beside it)."),
     decision: str = DecisionOption,
     device: str = DeviceOption,
+    text_column: Optional[str] = TextColumnOption,
+    label_column: Optional[str] = LabelColumnOption,
+    label_scale: str = LabelScaleOption,
 ) -> None:
     """Score a model: accuracy and macro-F1 with 95% intervals, per-class precision/recall, MAE, calibration, confusion matrix."""
     from ..jobs import evaluate as evaluate_job
 
     _check_decision(decision)
-    metrics = evaluate_job(model, data, split=split, n=eval_size, seed=seed, output=output, device=device, decision=decision)
+    metrics = evaluate_job(model, data, split=split, n=eval_size, seed=seed, output=output, device=device, decision=decision,
+                           columns=_columns(text_column, label_column, label_scale))
     _print_metrics(metrics, f"{model} on {metrics['split']}")
     if output is not None:
         out.print(f"wrote {escape(str(output))} and {escape(str(output.with_suffix('.confusion.png')))}", highlight=False)
@@ -158,7 +180,8 @@ def predict(
     model: str = typer.Option(..., "--model", "-m", help="Model folder or Hub id."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Rate every row of a .csv/.parquet/.jsonl file."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --file: where to write the predictions."),
-    column: str = typer.Option("text", help="With --file: the column holding the reviews."),
+    column: Optional[str] = typer.Option(None, help="With --file: the column holding the reviews (default: the first of "
+                                         "text, review, content, ... found)."),
     shard: Optional[str] = typer.Option(
         None, help="With --file: i/N rates rows i, i+N, ... (one process of N); join outputs with `reviewstars merge`."
     ),
@@ -272,6 +295,9 @@ def export(
 def data_stats_command(
     data: str = DataOption,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the numbers as JSON."),
+    text_column: Optional[str] = TextColumnOption,
+    label_column: Optional[str] = LabelColumnOption,
+    label_scale: str = LabelScaleOption,
 ) -> None:
     """Rows per split, class balance, and length percentiles (characters and word tokens)."""
     from ..artifacts import check_output_file, write_json
@@ -281,7 +307,7 @@ def data_stats_command(
 
     if output is not None:
         check_output_file(output, inputs=(data,))
-    stats = data_stats(load_data(data))
+    stats = data_stats(load_data(data, columns=_columns(text_column, label_column, label_scale)))
     for table in stats_tables(stats):
         out.print(table)
     if output is not None:
@@ -330,12 +356,16 @@ def ensemble_command(
                                              "the dev slice is carved from the same sample, so it holds no review they learned from."),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the dev slice."),
     device: str = DeviceOption,
+    text_column: Optional[str] = TextColumnOption,
+    label_column: Optional[str] = LabelColumnOption,
+    label_scale: str = LabelScaleOption,
 ) -> None:
     """Combine trained models: weights fitted on a dev slice (log-loss), scored on the held-out split."""
     from ..jobs.ensemble import build_ensemble
 
-    result = build_ensemble(_names(models), DataSettings(data=data, train_size=train_size, dev_size=dev_size, seed=seed), output,
-                            device=device)
+    settings = DataSettings(data=data, train_size=train_size, dev_size=dev_size, seed=seed, text_column=text_column,
+                            label_column=label_column, label_scale=label_scale)
+    result = build_ensemble(_names(models), settings, output, device=device)
     weights = ", ".join(f"{Path(m).name} {w:.2f}" for m, w in zip(result["members"], result["weights"]))
     out.print(f"ensemble of {weights} -> {escape(str(output))}", highlight=False)
     if result.get("metrics"):

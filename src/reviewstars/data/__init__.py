@@ -6,9 +6,11 @@ split (`train.*`, `validation.*`, `test.*`). Local files are checked row by row,
 bad file fails with one line naming the file, the row and the fault, not a traceback
 three modules later.
 
-Accepted columns: `text` plus `label` (0..4) or `stars` (1..5). The original
-`yelp_review_full_csv` files (no header, `"class","text"`, class 1..5, literal `\\n`
-for newlines) are recognised as they are.
+Columns: the reviews in `text` (or `review`, `content`, ... found by name, or any column
+named by `--text-column`), their ratings in `label` (0..4) or `stars`/`rating` (1..5), or any
+column named by `--label-column`, read on the scale `--label-scale` says (0-4, 1-5, or a
+mapping of values to stars). The original `yelp_review_full_csv` files (no header,
+`"class","text"`, class 1..5, literal `\\n` for newlines) are recognised as they are.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from typing import TYPE_CHECKING
 from .. import NUM_CLASSES
 from ..errors import DataError
 from ..options import Settings, setting
-from .files import (FILE_FORMATS, SPLITS, count_rows, first_line, iter_text_chunks, read_file, read_folder, read_texts,
-                    split_of)
+from .files import (FILE_FORMATS, SPLITS, Columns, count_rows, first_line, iter_text_chunks, parse_label_scale, read_file,
+                    read_folder, read_texts, split_of, text_column_in)
 
 if TYPE_CHECKING:  # imported where used: `datasets` costs a second that `--help` need not pay
     from datasets import Dataset, DatasetDict
@@ -29,8 +31,9 @@ if TYPE_CHECKING:  # imported where used: `datasets` costs a second that `--help
 DEFAULT_DATASET = "yelp_review_full"
 DEFAULT_SEED = 42
 
-__all__ = ["DEFAULT_DATASET", "DEFAULT_SEED", "DataSettings", "FILE_FORMATS", "SPLITS", "carve_dev", "count_rows",
-           "eval_split_name", "iter_text_chunks", "load_data", "pick_split", "read_file", "read_texts", "subset"]
+__all__ = ["DEFAULT_DATASET", "DEFAULT_SEED", "Columns", "DataSettings", "FILE_FORMATS", "HELD_OUT", "SPLITS", "TrainingSplits",
+           "carve_dev", "count_rows", "training_splits",
+           "eval_split_name", "iter_text_chunks", "text_column_in", "load_data", "pick_split", "read_file", "read_texts", "subset"]
 
 
 @dataclass
@@ -43,10 +46,23 @@ class DataSettings(Settings):
     dev_size: int = setting(500, "Reviews carved from train (balanced by class) to follow training, calibrate and weigh ensembles.",
                             at_least=0)
     seed: int = setting(DEFAULT_SEED, "Seed for subsets, the dev slice and training.", at_least=0, at_most=2**32 - 1)
+    text_column: str | None = setting(None, "The column of reviews (default: the first of text, review, content, ... found).")
+    label_column: str | None = setting(None, "The column of ratings (default: the first of label, stars, rating, ... found).")
+    label_scale: str = setting("auto", "What a rating means: 0-4 or 1-5 (the lowest is one star), value=stars pairs "
+                               "(negative=1,neutral=3,positive=5), or auto (0-4 for a column named label, 1-5 for others).")
 
     def __post_init__(self) -> None:
         self.data = str(self.data)
         super().__post_init__()
+        try:
+            parse_label_scale(self.label_scale)
+        except ValueError as error:
+            from ..errors import ReviewstarsError
+
+            raise ReviewstarsError(f"--label-scale: {error}") from None
+
+    def columns(self) -> Columns:
+        return Columns(self.text_column, self.label_column, self.label_scale)
 
 
 # --------------------------------------------------------------------------- loading
@@ -58,22 +74,25 @@ def load_data(
     train_size: int | None = None,
     eval_size: int | None = None,
     seed: int = DEFAULT_SEED,
+    columns: Columns | None = None,
 ) -> DatasetDict:
     """Load `source` and take the lesson's seeded subsets.
 
     `train_size` samples the train split, `eval_size` every other split, each with
-    `shuffle(seed).select(range(n))` so a run is reproducible from its settings.
+    `shuffle(seed).select(range(n))` so a run is reproducible from its settings. `columns`
+    says where the reviews and ratings are, and what a rating means.
     """
     from datasets import DatasetDict
 
+    columns = columns or Columns()
     path = Path(source)
     if path.exists():
-        splits = read_folder(path) if path.is_dir() else {split_of(path): read_file(path)}
+        splits = read_folder(path, columns) if path.is_dir() else {split_of(path): read_file(path, columns)}
         dataset = DatasetDict(splits)
     elif _looks_like_path(str(source)):
         raise DataError(source, "no such file or folder")
     else:
-        dataset = _load_hub(str(source))
+        dataset = _load_hub(str(source), columns)
     sizes = {name: (train_size if name == "train" else eval_size) for name in dataset}
     return DatasetDict({name: subset(split, sizes[name], seed) for name, split in dataset.items()})
 
@@ -108,13 +127,72 @@ def eval_split_name(dataset: DatasetDict) -> str | None:
     return None
 
 
-def carve_dev(train: Dataset, size: int, seed: int = DEFAULT_SEED) -> tuple[Dataset, Dataset]:
+#: A file with no validation or test split keeps this share of its reviews aside to score on
+#: (balanced by class, seeded), at most `MAX_HELD_OUT` of them.
+HELD_OUT_SHARE = 0.2
+MAX_HELD_OUT = 2000
+HELD_OUT = "held-out"  # the split's name when it was carved from the training file
+
+
+@dataclass
+class TrainingSplits:
+    """What a training run learns from, follows its progress on, and is scored on.
+
+    `train` holds the reviews trained on (`--train-size` of them when given), `dev` the
+    balanced slice carved beside them (calibration, the ensemble's weights), `held_out` the
+    reviews scored: the data's validation or test split, else a seeded, balanced slice of
+    its training file set aside first (`held_out_name` says which). `notes` say what a
+    user would not expect (a slice smaller than asked)."""
+
+    train: Dataset
+    dev: Dataset
+    held_out: Dataset | None
+    held_out_name: str | None
+    notes: list[str]      # what it did that a user would not expect (a slice smaller than asked): warnings
+
+    def describe(self) -> str:
+        if self.held_out is None:
+            scored = "nothing held out to score on"
+        elif self.held_out_name == HELD_OUT:
+            scored = f"scored on {len(self.held_out):,} reviews held out of the training file (it has no validation or test split)"
+        else:
+            scored = f"scored on {len(self.held_out):,} {self.held_out_name} reviews"
+        return f"{len(self.train):,} reviews to train on, {len(self.dev):,} to follow it (the dev slice), {scored}"
+
+
+def training_splits(data: DataSettings) -> TrainingSplits:
+    """The one way every command that trains (train, compare, ensemble) cuts the data."""
+    dataset = load_data(data.data, eval_size=data.eval_size, seed=data.seed, columns=data.columns())
+    if "train" not in dataset:
+        raise DataError(data.data, f"no train split to learn from (have: {', '.join(dataset)})")
+    train, notes = dataset["train"], []
+    held_out_name = eval_split_name(dataset)
+    held_out = dataset[held_out_name] if held_out_name else None
+    if held_out is None:
+        size = data.eval_size or min(MAX_HELD_OUT, int(HELD_OUT_SHARE * len(train)))
+        train, held_out = carve_dev(train, size, data.seed + 1, at_most=len(train) // 2)
+        if len(held_out):
+            held_out_name = HELD_OUT
+        else:
+            held_out = None
+    if data.train_size is not None:  # the reviews trained on: the dev slice comes on top
+        train = subset(train, data.train_size + data.dev_size, data.seed)
+    train, dev = carve_dev(train, data.dev_size, data.seed)
+    if len(dev) < data.dev_size and data.dev_size:
+        notes.append(f"the dev slice holds {len(dev):,} reviews, not --dev-size {data.dev_size:,}: the training data has "
+                     f"{len(train) + len(dev):,} (a dev slice takes at most a fifth)")
+    if data.train_size is not None and len(train) < data.train_size:
+        notes.append(f"--train-size {data.train_size:,}, but the data has {len(train):,} reviews to train on beside the dev slice")
+    return TrainingSplits(train, dev, held_out, held_out_name, notes)
+
+
+def carve_dev(train: Dataset, size: int, seed: int = DEFAULT_SEED, at_most: int | None = None) -> tuple[Dataset, Dataset]:
     """(train minus the dev slice, the dev slice): `size` reviews, as many of each class
     as the train split allows, so a dev accuracy means what a balanced score means (a
     model that always says 5 stars scores 0.2, not the 0.38 of an imbalanced slice)."""
     import numpy as np
 
-    size = min(size, len(train) // 5)
+    size = min(size, len(train) // 5 if at_most is None else at_most)
     if size <= 0:
         return train, train.select([])
     labels = np.asarray(train["label"])
@@ -135,9 +213,11 @@ def carve_dev(train: Dataset, size: int, seed: int = DEFAULT_SEED) -> tuple[Data
 # --------------------------------------------------------------------------- the Hub
 
 
-def _load_hub(name: str) -> DatasetDict:
+def _load_hub(name: str, columns: Columns = Columns()) -> DatasetDict:
     import datasets
     from datasets import DatasetDict
+
+    from .files import _label_column, features, text_column_of
 
     try:
         loaded = datasets.load_dataset(name)
@@ -148,11 +228,20 @@ def _load_hub(name: str) -> DatasetDict:
             "Pass a local copy: --data PATH (a .parquet/.csv/.jsonl file, or a folder of "
             "train.*/validation.*/test.* files)",
         ) from None
+    splits = {}
     for split_name, split in loaded.items():
-        missing = {"text", "label"} - set(split.column_names)
-        if missing:
-            raise DataError(name, f"split '{split_name}' has no {' or '.join(sorted(missing))} column")
-    return DatasetDict({k: v.select_columns(["text", "label"]) for k, v in loaded.items()})
+        where = Path(f"{name}[{split_name}]")
+        text, label = text_column_of(where, split.column_names, columns.text), _label_column(where, split.column_names, columns.label)
+        scale = columns.stars_of(label)
+        if (text, label, scale) == ("text", "label", 0):  # yelp_review_full's own
+            splits[split_name] = split.select_columns(["text", "label"])
+            continue
+
+        def relabel(batch, text=text, label=label, scale=scale):
+            stars = [scale[str(v)] for v in batch[label]] if isinstance(scale, dict) else [int(v) - scale + 1 for v in batch[label]]
+            return {"text": batch[text], "label": [s - 1 for s in stars]}
+        splits[split_name] = split.map(relabel, batched=True, remove_columns=split.column_names, features=features())
+    return DatasetDict(splits)
 
 
 def _looks_like_path(source: str) -> bool:

@@ -12,15 +12,54 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .. import LABEL_NAMES, NUM_CLASSES
 from ..errors import DataError
-from .formats import FILE_FORMATS, LABEL_COLUMNS, as_number, count_rows, first_line, open_records
+from .formats import FILE_FORMATS, LABEL_COLUMNS, TEXT_COLUMNS, as_number, count_rows, find_column, first_line, open_records
 
 if TYPE_CHECKING:
     from datasets import Dataset, Features
 
-__all__ = ["SPLITS", "FILE_FORMATS", "features", "split_of", "read_folder", "read_file", "read_texts",
-           "iter_text_chunks", "count_rows", "first_line"]
+__all__ = ["SPLITS", "FILE_FORMATS", "Columns", "features", "split_of", "read_folder", "read_file", "read_texts",
+           "iter_text_chunks", "text_column_in", "count_rows", "first_line", "parse_label_scale"]
 
 SPLITS = ("train", "validation", "test")
+SCALES = ("auto", "0-4", "1-5")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where a file keeps its reviews and their ratings, and what a rating's values mean.
+
+    `text` and `label` name the columns (None: found among the usual names, `TEXT_COLUMNS`
+    and `LABEL_COLUMNS`). `scale` reads the label: "0-4" (0 is one star), "1-5" (1 is one
+    star), "auto" (0-4 for a column named label, 1-5 for any other), or a mapping from each
+    value to its stars ("negative=1,neutral=3,positive=5")."""
+
+    text: str | None = None
+    label: str | None = None
+    scale: str = "auto"
+
+    def stars_of(self, column: str) -> dict[str, int] | int:
+        """The mapping of values to stars, or the lowest value (0 or 1) of a numeric scale."""
+        if self.scale == "auto":
+            return LABEL_COLUMNS.get(column.lower(), 1)
+        if self.scale in ("0-4", "1-5"):
+            return int(self.scale[0])
+        return parse_label_scale(self.scale)
+
+
+def parse_label_scale(text: str) -> str | dict[str, int]:
+    """`--label-scale`: auto, 0-4, 1-5, or value=stars pairs ("neg=1,pos=5") as a dict."""
+    text = str(text).strip()
+    if text in SCALES:
+        return text
+    mapping: dict[str, int] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        value, _, stars = pair.rpartition("=")
+        if not value or not stars.strip().isdigit() or not 1 <= int(stars) <= NUM_CLASSES:
+            raise ValueError(f"expected auto, 0-4, 1-5 or value=stars pairs with stars 1..5 (neg=1,pos=5), got {text!r}")
+        mapping[value.strip()] = int(stars)
+    if not mapping:
+        raise ValueError(f"expected auto, 0-4, 1-5 or value=stars pairs (neg=1,pos=5), got {text!r}")
+    return mapping
 
 
 def features() -> Features:
@@ -36,7 +75,7 @@ def split_of(path: Path) -> str:
     return path.stem if path.stem in SPLITS else "train"
 
 
-def read_folder(folder: Path) -> dict[str, Dataset]:
+def read_folder(folder: Path, columns: Columns = Columns()) -> dict[str, Dataset]:
     found: dict[str, Path] = {}
     for file in sorted(folder.iterdir()):
         if file.is_file() and file.stem in SPLITS and file.suffix.lower() in FILE_FORMATS:
@@ -49,17 +88,17 @@ def read_folder(folder: Path) -> dict[str, Dataset]:
             "no split files: expected train.*, validation.* or test.* with suffix "
             + ", ".join(FILE_FORMATS),
         )
-    return {name: read_file(found[name]) for name in SPLITS if name in found}
+    return {name: read_file(found[name], columns) for name in SPLITS if name in found}
 
 
-def read_file(path: str | Path) -> Dataset:
+def read_file(path: str | Path, columns: Columns = Columns()) -> Dataset:
     """Read and validate one local labelled file into a `Dataset` of `text` and `label`."""
-    path, records = open_records(path)
-    columns = records.columns
-    label_column = _label_column(path, columns)
-    checker = _RowChecker(path, label_column)
+    path, records = open_records(path, wanted=tuple(filter(None, (columns.text, columns.label))))
+    text_column = text_column_of(path, records.columns, columns.text)
+    label_column = _label_column(path, records.columns, columns.label)
+    checker = _RowChecker(path, label_column, columns.stars_of(label_column))
     for row, line, record in records:
-        checker.add(row, record.get("text"), record.get(label_column), line)
+        checker.add(row, record.get(text_column), record.get(label_column), line)
     if not checker.table.texts:
         raise DataError(path, "file has no rows")
     from datasets import Dataset
@@ -67,17 +106,24 @@ def read_file(path: str | Path) -> Dataset:
     return Dataset.from_dict({"text": checker.table.texts, "label": checker.table.labels}, features=features())
 
 
-def read_texts(path: str | Path, column: str = "text") -> list[str]:
+def read_texts(path: str | Path, column: str | None = None) -> list[str]:
     """Texts to predict from a local file; labels are not needed, empty texts are kept."""
     return [text for chunk in iter_text_chunks(path, column) for text in chunk]
 
 
-def iter_text_chunks(path: str | Path, column: str = "text", rows_per_chunk: int = 8192) -> Iterator[list[str]]:
+def text_column_in(path: str | Path, column: str | None = None) -> str:
+    """The name of a file's column of reviews: `column` as the file spells it, or the first
+    of the usual names found (its header is read, not its rows)."""
+    path, records = open_records(path, wanted=(column,) if column else ())
+    return text_column_of(path, records.columns, column, option="--column")
+
+
+def iter_text_chunks(path: str | Path, column: str | None = None, rows_per_chunk: int = 8192) -> Iterator[list[str]]:
     """A file's texts in order, `rows_per_chunk` at a time: memory stays bounded for any
-    file size. A bad row raises a DataError naming it when the reader reaches it."""
-    path, records = open_records(path, wanted=(column,))
-    if column not in records.columns:
-        raise DataError(path, f"no '{column}' column (columns: {', '.join(map(str, records.columns)) or 'none'})")
+    file size. `column` names them (None: found among the usual names). A bad row raises
+    a DataError naming it when the reader reaches it."""
+    path, records = open_records(path, wanted=(column,) if column else ())
+    column = text_column_of(path, records.columns, column, option="--column")
     chunk: list[str] = []
     seen = 0
     for row, line, record in records:
@@ -104,9 +150,10 @@ class _Table:
 class _RowChecker:
     """Validates rows one at a time so each fault can name its row (and line)."""
 
-    def __init__(self, path: Path, label_column: str):
+    def __init__(self, path: Path, label_column: str, scale: dict[str, int] | int):
         self.path, self.label_column = path, label_column
-        self.offset = LABEL_COLUMNS[label_column]
+        self.mapping = scale if isinstance(scale, dict) else None
+        self.offset = 0 if isinstance(scale, dict) else scale
         self.table = _Table([], [])
 
     def add(self, row: int, text: Any, label: Any, line: int | None = None) -> None:
@@ -127,22 +174,53 @@ class _RowChecker:
 
     def _label(self, value: Any, row: int, line: int | None) -> int:
         column, low = self.label_column, self.offset
+        if self.mapping is not None:
+            key = str(int(value)) if isinstance(value, float) and value == int(value) else str(value).strip()
+            if key not in self.mapping:
+                raise self.fail(row, f"{column} {value!r} is not in --label-scale ({', '.join(self.mapping)})", line)
+            return self.mapping[key] - 1
         number = as_number(value)
         if number is None:
             shown = "missing" if value is None or value == "" else repr(value)
-            raise self.fail(row, f"{column} {shown} is not a number (expected {low}..{low + NUM_CLASSES - 1})", line)
+            raise self.fail(row, f"{column} {shown} is not a number (expected {low}..{low + NUM_CLASSES - 1}; for words, "
+                                 "map them: --label-scale negative=1,positive=5)", line)
         if number != int(number) or not low <= number <= low + NUM_CLASSES - 1:
             shown = int(number) if number == int(number) else number
-            raise self.fail(row, f"{column} {shown} is out of range {low}..{low + NUM_CLASSES - 1}", line)
+            other = "0-4" if low == 1 else "1-5"
+            raise self.fail(row, f"{column} {shown} is out of range {low}..{low + NUM_CLASSES - 1} "
+                                 f"(if {column} counts from {other[0]}, say --label-scale {other})", line)
         return int(number) - low
 
 
-def _label_column(path: Path, columns: Sequence[str]) -> str:
-    if "text" not in columns:
-        raise DataError(path, f"no 'text' column (columns: {', '.join(map(str, columns)) or 'none'})")
-    for name in LABEL_COLUMNS:
-        if name in columns:
-            return name
-    raise DataError(path, f"no 'label' (0..4) or 'stars' (1..5) column (columns: {', '.join(map(str, columns))})")
+def _listed(columns: Sequence[str]) -> str:
+    return ", ".join(repr(str(name)) for name in columns) or "none"
+
+
+def text_column_of(path: Path, columns: Sequence[str], given: str | None, option: str = "--text-column") -> str:
+    """The column of reviews: the one named, else the first of the usual names found."""
+    if given:
+        found = find_column(given, columns)
+        if found is None:
+            raise DataError(path, f"no column {given!r} ({option}); its columns: {_listed(columns)}")
+        return found
+    found = next((name for name in (find_column(candidate, columns) for candidate in TEXT_COLUMNS) if name), None)
+    if found is None:
+        raise DataError(path, f"no column of reviews among the usual names ({', '.join(TEXT_COLUMNS)}); its columns: "
+                              f"{_listed(columns)}: name it with {option}")
+    return found
+
+
+def _label_column(path: Path, columns: Sequence[str], given: str | None) -> str:
+    """The column of ratings: the one named, else the first of the usual names found."""
+    if given:
+        found = find_column(given, columns)
+        if found is None:
+            raise DataError(path, f"no column {given!r} (--label-column); its columns: {_listed(columns)}")
+        return found
+    found = next((name for name in (find_column(candidate, columns) for candidate in LABEL_COLUMNS) if name), None)
+    if found is None:
+        raise DataError(path, f"no column of ratings among the usual names (label 0..4, stars or rating 1..5); its columns: "
+                              f"{_listed(columns)}: name it with --label-column (and its scale with --label-scale)")
+    return found
 
 

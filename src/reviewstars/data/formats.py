@@ -20,8 +20,20 @@ from ..text import without_lone_surrogates
 #: The one table of file formats, for reading reviews and writing predictions alike.
 FILE_FORMATS = (".parquet", ".csv", ".jsonl")
 
-#: Label columns we understand, and the offset subtracted from their values to get labels 0..4.
-LABEL_COLUMNS = {"label": 0, "stars": 1}
+#: Label columns found without being named, and the lowest value of each (0: labels 0..4, 1: stars 1..5).
+LABEL_COLUMNS = {"label": 0, "labels": 0, "stars": 1, "star": 1, "rating": 1, "ratings": 1, "star_rating": 1, "score": 1,
+                 "review_stars": 1}
+#: Text columns found without being named, in this order of preference.
+TEXT_COLUMNS = ("text", "review", "review_text", "reviews", "content", "body", "comment", "sentence")
+
+
+def find_column(wanted: str, columns: Sequence[str]) -> str | None:
+    """The column of that name, else the one of that name in any case (a CSV header
+    "Review" for `--text-column review`), else None."""
+    if wanted in columns:
+        return wanted
+    folded = [name for name in columns if str(name).lower() == wanted.lower()]
+    return folded[0] if len(folded) == 1 else None
 
 
 def first_line(error: BaseException) -> str:
@@ -64,7 +76,9 @@ def open_records(path: str | Path, wanted: Sequence[str] = ()) -> tuple[Path, _R
         raise DataError(path, "file is empty")
     if suffix == ".parquet":
         return path, _parquet_records(path, wanted)
-    return path, {".csv": _csv_records, ".jsonl": _jsonl_records}[suffix](path)
+    if suffix == ".csv":
+        return path, _csv_records(path, wanted)
+    return path, _jsonl_records(path, wanted)
 
 
 def as_number(value: Any) -> float | None:
@@ -102,7 +116,8 @@ def _parquet_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
         raise DataError(path, f"not a readable Parquet file ({first_line(error)})") from None
     columns = parquet.schema_arrow.names
     refuse_duplicates(path, columns)
-    read = [name for name in dict.fromkeys(("text", *LABEL_COLUMNS, *wanted)) if name in columns]
+    named = [find_column(name, columns) for name in (*TEXT_COLUMNS, *LABEL_COLUMNS, *wanted)]
+    read = [name for name in dict.fromkeys(named) if name is not None]
 
     def rows():
         row = 0
@@ -138,23 +153,25 @@ def _text_lines(path: Path) -> Iterator[str]:
 MAX_CSV_FIELD = 64 << 20
 
 
-def _csv_records(path: Path) -> _Records:
+def _csv_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
     csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
     lines = _csv_lines(path, csv.reader(_text_lines(path), strict=True))
     try:
         first_at, first = next(lines)
     except StopIteration:
         raise DataError(path, "file is empty") from None
-    header = [cell.strip().lower() for cell in first]
-    if "text" in header or "label" in header or "stars" in header:
-        refuse_duplicates(path, header)
+    header = [cell.strip() for cell in first]
+    known = {name.lower() for name in (*TEXT_COLUMNS, *LABEL_COLUMNS, *wanted)}
+    if any(cell.lower() in known for cell in header):
+        refuse_duplicates(path, [cell.lower() for cell in header])
         return _Records(header, _csv_header_rows(path, header, lines))
     if len(first) == 2 and as_number(first[0]) is not None:
         return _Records(["stars", "text"], _yelp_csv_rows(path, [(first_at, first)], lines))
     raise DataError(
         path,
-        "no header naming a 'text' column, and not the yelp_review_full_csv format"
-        ' (no header, "class","text")',
+        f"its first line ({', '.join(repr(cell[:30]) for cell in first[:6])}{', ...' if len(first) > 6 else ''}) names no column "
+        f"of reviews ({', '.join(TEXT_COLUMNS[:4])}, ...) and it is not the yelp_review_full_csv format (no header, "
+        '"class","text"): name the columns with --text-column and --label-column',
     )
 
 
@@ -195,7 +212,7 @@ def unescape_yelp_csv(text: str) -> str:
     return text.replace('\\"', '"').replace("\\n", "\n")
 
 
-def _jsonl_records(path: Path) -> _Records:
+def _jsonl_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
     # Lines end at "\n" only: JSON strings may hold U+2028 and friends, which splitlines() splits on.
     lines = ((number, line) for number, line in enumerate(_text_lines(path), start=1) if line.strip())
     head = next(lines, None)
@@ -224,7 +241,7 @@ def _jsonl_records(path: Path) -> _Records:
         for row, (number, line) in enumerate(lines, start=2):
             record = parse(row, number, line)
             for column in first:
-                if column in ("text", *LABEL_COLUMNS) and column not in record:
+                if (column in (*TEXT_COLUMNS, *LABEL_COLUMNS) or column in wanted) and column not in record:
                     raise DataError(path, f"no '{column}' field", row=row, line=number)
             yield row, number, record
 

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..artifacts import resolved, write_json
-from ..data import DataSettings, carve_dev, eval_split_name, load_data
+from ..data import DataSettings, training_splits
 from ..ensemble import fit_ensemble_weights
 from ..errors import DataError, ReviewstarsError
 from ..evaluation import evaluate_predictor, predict_proba_batched
@@ -28,10 +28,8 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
         raise ReviewstarsError("--models names a model twice: give each once (the fitted weights say how much each counts)")
     check_model_output(output, inputs=(*members, data.data))  # never over a member: the ensemble reads them
     predictors = [load_predictor(member, device=device) for member in members]  # every name checked before any work
-    dataset = load_data(data.data, train_size=data.train_size, eval_size=data.eval_size, seed=data.seed)
-    if "train" not in dataset:
-        raise DataError(data.data, "no train split to carve the dev slice from")
-    _, dev = carve_dev(dataset["train"], data.dev_size, data.seed)
+    splits = training_splits(data)  # as the members' training cut them: the same dev slice, the same reviews held out
+    dev = splits.dev
     if len(dev) == 0:
         raise DataError(data.data, "too few training reviews to carve a dev slice from")
     dev_probas = [predict_proba_batched(p, dev["text"], description=f"scoring {Path(m).name} on the dev slice")
@@ -41,10 +39,9 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
     output = Path(output)
     ensemble.save(output)
     result: dict[str, Any] = {"members": [str(m) for m in members], "weights": weights.tolist(), "dev_reviews": len(dev)}
-    held_out = eval_split_name(dataset)
-    if held_out is not None:
-        metrics, _ = evaluate_predictor(ensemble, dataset[held_out]["text"], dataset[held_out]["label"])
-        metrics["split"] = held_out
+    if splits.held_out is not None:
+        metrics, _ = evaluate_predictor(ensemble, splits.held_out["text"], splits.held_out["label"])
+        metrics["split"] = splits.held_out_name
         write_json(output / METRICS_FILE, metrics)
         result["metrics"] = metrics
     return result

@@ -6,20 +6,20 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts import check_output_file, write_json
-from ..data import DEFAULT_DATASET, DEFAULT_SEED, load_data, pick_split, subset
+from ..data import DEFAULT_DATASET, DEFAULT_SEED, Columns, load_data, pick_split, subset
 from ..evaluation import evaluate_predictor
 from ..models import load_predictor
 
 
 def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: str | None = None, n: int | None = None,
              seed: int = DEFAULT_SEED, output: str | Path | None = None, device: str | None = None,
-             decision: str = "argmax") -> dict[str, Any]:
+             decision: str = "argmax", columns: Columns | None = None) -> dict[str, Any]:
     """Metrics of `model` on `split` (default: test, else validation); JSON and a confusion PNG at `output`."""
     if output is not None:  # before any work: never over the model or the data read
         output = check_output_file(output, inputs=(model, data))
         check_output_file(output.with_suffix(".confusion.png"), "--output's confusion matrix", inputs=(model, data))
     predictor = load_predictor(model, device=device)
-    dataset = load_data(data)
+    dataset = load_data(data, columns=columns)
     split = pick_split(dataset, split)
     rows = subset(dataset[split], n, seed)
     metrics, _ = evaluate_predictor(predictor, rows["text"], rows["label"], decision=decision)

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import STARS
-from ..data import FILE_FORMATS, count_rows, iter_text_chunks
+from ..data import FILE_FORMATS, count_rows, iter_text_chunks, text_column_in
 from ..artifacts import check_output_file
 from ..data.frames import FrameWriter, read_frame
 from ..errors import DataError, ReviewstarsError
@@ -48,7 +48,7 @@ def predict_file(
     model: str | Path | StarPredictor,
     source: str | Path,
     output: str | Path,
-    column: str = "text",
+    column: str | None = None,
     shard: str | None = None,
     chunk_rows: int = 8192,
     batch_size: int | None = None,
@@ -65,6 +65,7 @@ def predict_file(
     if output.suffix.lower() not in FILE_FORMATS:
         raise DataError(output, f"output must end in {', '.join(FILE_FORMATS)}")
     index, count = parse_shard(shard)
+    column = text_column_in(source, column)  # as the file spells it; the output keeps the name
     if column in OUTPUT_COLUMNS:  # the texts would come back as a column of predictions
         raise ReviewstarsError(f"--column {column!r}: the predictions have a column of that name; rename the reviews' "
                                f"column (the output's own are {', '.join(OUTPUT_COLUMNS)})")

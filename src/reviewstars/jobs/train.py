@@ -9,9 +9,10 @@ from typing import Any
 
 from .. import STARS
 from ..artifacts import is_main_process, write_json, write_text
-from ..data import DataSettings, carve_dev, eval_split_name, load_data
+from ..data import DataSettings, training_splits
 from ..errors import DataError, ReviewstarsError
 from ..ledger import open_ledger, spent
+from ..progress import note, warn
 from ..evaluation import evaluate_predictor, predict_proba_batched, save_scores, score_proba, scores_key
 from ..kinds import TrainingJob, check_model_name, trainable_kinds
 from ..models.folder import CARD_FILE, CONFUSION_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, METRICS_FILE, TIME_LEDGER_FILE
@@ -54,25 +55,29 @@ def _train(model, data, output, transformer, device, kind_settings) -> TrainResu
     unknown = set(kind_settings) - {k.name for k in trainable_kinds()}
     if unknown:
         raise ReviewstarsError(f"unknown settings for kinds: {', '.join(sorted(unknown))}")
-    resolve_device(device)  # a device that is not here fails now, for every kind, before the data is read
+    if device not in (None, "auto"):  # a device that is not here fails now, for every kind, before the data is read
+        resolve_device(device)
     data = as_data_settings(data)
     with spent("loading data"):
-        dataset = load_data(data.data, train_size=data.train_size, eval_size=data.eval_size, seed=data.seed)
-        if "train" not in dataset:
-            raise DataError(data.data, f"no train split to learn from (have: {', '.join(dataset)})")
-        if len(set(dataset["train"]["label"])) < 2:
+        splits = training_splits(data)
+        train_part, dev_part = splits.train, splits.dev
+        if len(set(train_part["label"])) < 2:
             raise DataError(data.data, "the train split needs reviews of at least two star ratings")
-        train_part, dev_part = carve_dev(dataset["train"], data.dev_size, data.seed)
+    if is_main_process():
+        note(f"{model}: {splits.describe()}")
+        for line in splits.notes:
+            warn(f"{model}: {line}")
     output = Path(output)
     if kind.uses_torch and len(dev_part) == 0:
-        raise DataError(data.data, f"too few training reviews ({len(dataset['train'])}) to carve a dev slice from")
+        raise DataError(data.data, f"too few training reviews ({len(train_part)}) to carve a dev slice from")
     job = TrainingJob(model=model, train=train_part, dev=dev_part, output=output, own=kind.own_settings(kind_settings.get(kind.name)),
                       transformer=replace(transformer or TrainSettings(), seed=data.seed), device=device)
     predictor, details = kind.train(job)
     with spent("calibration"):
         calibration, dev_proba = calibrate(predictor, dev_part, scored=details.pop("dev_proba_scored", None))
     result = TrainResult(model=model, kind=kind.name, output=str(output), data=asdict(data), parameters=predictor.num_parameters,
-                         calibration=calibration, **details)
+                         calibration=calibration, held_out=splits.held_out_name, held_out_examples=len(splits.held_out or []),
+                         data_notes=splits.notes, **details)
     if not is_main_process():
         return result  # under torchrun every process trained the same model; only the first one writes it
     # Imported here: `predict` imports this package and need not wait for matplotlib and the Hub client.
@@ -91,12 +96,13 @@ def _train(model, data, output, transformer, device, kind_settings) -> TrainResu
         if result.log_history:
             write_json(output / LEARNING_CURVE_JSON, learning_curve_points(result.log_history))
             plot_learning_curve(result.log_history, output / LEARNING_CURVE_PNG, f"{model} on {data.data}")
-    held_out = eval_split_name(dataset)
+    held_out = splits.held_out_name
     if held_out is not None:
-        texts, labels = dataset[held_out]["text"], dataset[held_out]["label"]
+        texts, labels = splits.held_out["text"], splits.held_out["label"]
         with spent("scoring held-out reviews"):
             metrics, proba = evaluate_predictor(predictor, texts, labels)
         metrics["split"] = held_out
+        metrics["held_out_reviews"] = len(texts)
         with spent("saving the model"):
             # kept beside the model, so that `compare` never scores it on these reviews again
             save_scores(output, scores_key(held_out, texts, labels), metrics, proba, predictor.kind, predictor.num_parameters)

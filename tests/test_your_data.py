@@ -1,0 +1,91 @@
+"""A user's own reviews (issue 23): their columns found or named, their rating scale read,
+and every training run scored on reviews it did not learn from, saying which."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from reviewstars.data import DataSettings, load_data, training_splits
+from reviewstars.errors import DataError, ReviewstarsError
+from reviewstars.jobs import predict_file, train
+from reviewstars.models.linear import LinearSettings
+
+from conftest import synthetic_reviews
+
+LINEAR = {"linear": LinearSettings(min_df=1)}
+
+
+@pytest.fixture
+def reviews_csv(tmp_path):
+    """A CSV as a user has one: `review,rating` with ratings 1..5, 600 rows."""
+    rows = synthetic_reviews(600, seed=11)
+    path = tmp_path / "mine.csv"
+    pd.DataFrame({"review": rows["text"], "rating": rows["label"] + 1}).to_csv(path, index=False)
+    return path
+
+
+def test_a_review_rating_csv_trains_without_flags_and_is_scored_on_reviews_held_out_of_it(reviews_csv, tmp_path):
+    result = train("linear", DataSettings(reviews_csv, dev_size=50), tmp_path / "model", **LINEAR)
+    assert result.held_out == "held-out" and result.held_out_examples == 120  # a fifth of 600, balanced, seeded
+    assert result.train_examples == 600 - 120 - 50
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["split"] == "held-out" and metrics["held_out_reviews"] == 120 and metrics["accuracy"] > 0.4
+    assert "held-out" in (tmp_path / "model" / "README.md").read_text()
+
+
+def test_eval_size_and_train_size_mean_what_they_say_on_a_single_file(reviews_csv):
+    splits = training_splits(DataSettings(reviews_csv, train_size=200, eval_size=80, dev_size=50))
+    assert (len(splits.train), len(splits.dev), len(splits.held_out)) == (200, 50, 80)
+    texts = lambda split: set(split["text"])  # noqa: E731
+    assert not texts(splits.train) & texts(splits.held_out) and not texts(splits.dev) & texts(splits.held_out)
+    small = training_splits(DataSettings(reviews_csv, dev_size=500))
+    assert any("the dev slice holds" in line for line in small.notes)
+
+
+def test_named_columns_and_a_mapping_of_words_to_stars(tmp_path):
+    rows = synthetic_reviews(300, seed=12)
+    words = {0: "awful", 1: "bad", 2: "ok", 3: "good", 4: "great"}
+    path = tmp_path / "words.jsonl"
+    pd.DataFrame({"Comment": rows["text"], "verdict": rows["label"].map(words)}).to_json(path, orient="records", lines=True)
+    with pytest.raises(DataError, match=r"no column of ratings .* its columns: 'Comment', 'verdict': name it with --label-column"):
+        load_data(path)
+    loaded = load_data(path, columns=DataSettings(path, label_column="verdict",
+                                                  label_scale="awful=1,bad=2,ok=3,good=4,great=5").columns())["train"]
+    assert loaded["label"] == rows["label"].tolist() and loaded["text"] == rows["text"].tolist()
+    with pytest.raises(DataError, match=r"verdict '(good|great|ok)' is not in --label-scale \(awful, bad\)"):
+        load_data(path, columns=DataSettings(path, label_column="verdict", label_scale="awful=1,bad=2").columns())
+
+
+def test_a_scale_that_does_not_fit_says_which_would(tmp_path):
+    path = tmp_path / "zero_based.csv"
+    pd.DataFrame({"review": ["good", "bad", "fine"], "rating": [4, 0, 2]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"rating 0 is out of range 1..5 \(if rating counts from 0, say --label-scale 0-4\)"):
+        load_data(path)
+    assert load_data(path, columns=DataSettings(path, label_scale="0-4").columns())["train"]["label"] == [4, 0, 2]
+    with pytest.raises(ReviewstarsError, match="--label-scale: expected auto, 0-4, 1-5"):
+        DataSettings(path, label_scale="5-stars")
+
+
+def test_a_csv_whose_columns_are_not_found_lists_them(tmp_path):
+    path = tmp_path / "odd.csv"
+    pd.DataFrame({"body_text": ["good"], "score_x": [5]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"'body_text', 'score_x'\) names no column of reviews .*--text-column"):
+        load_data(path)
+    named = load_data(path, columns=DataSettings(path, text_column="body_text", label_column="score_x").columns())["train"]
+    assert named["text"] == ["good"] and named["label"] == [4]
+
+
+def test_predict_finds_or_takes_the_column_of_reviews_in_every_format(linear_model, reviews_csv, tmp_path):
+    found = predict_file(linear_model, reviews_csv, tmp_path / "found.csv")
+    assert found["rows"] == 600 and pd.read_csv(tmp_path / "found.csv").columns[0] == "review"
+    for suffix in (".csv", ".parquet", ".jsonl"):
+        path = tmp_path / f"named{suffix}"
+        frame = pd.DataFrame({"Opinion": ["great food", "awful"], "id": [1, 2]})
+        {".csv": lambda: frame.to_csv(path, index=False), ".parquet": lambda: frame.to_parquet(path),
+         ".jsonl": lambda: frame.to_json(path, orient="records", lines=True)}[suffix]()
+        assert predict_file(linear_model, path, tmp_path / f"out{suffix}", column="opinion")["rows"] == 2
+    with pytest.raises(DataError, match=r"no column 'nope' \(--column\); its columns: 'Opinion', 'id'"):
+        predict_file(linear_model, path, tmp_path / "nope.csv", column="nope")
