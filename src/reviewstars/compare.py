@@ -158,6 +158,7 @@ def _fill_scores(row: LeaderboardRow, metrics: dict[str, Any]) -> None:
     row.macro_f1_interval = [round(x, 4) for x in metrics["intervals"]["macro_f1"]]
     row.ece, row.decision = round(metrics["ece"], 4), metrics["decision"]
     row.ece_noise_floor, row.ece_noise_95 = round(metrics["ece_noise_floor"], 4), round(metrics["ece_noise_95"], 4)
+    row.warnings = list(metrics.get("warnings") or [])
 
 
 def _ranked(rows: list[LeaderboardRow], correct: dict[str, np.ndarray]) -> list[LeaderboardRow]:

@@ -84,7 +84,29 @@ def score_proba(proba: np.ndarray, labels: Sequence[int], decision: str = "argma
                             "macro_f1": [intervals.macro_f1.low, intervals.macro_f1.high]}
     metrics["ece"] = expected_calibration_error(proba, labels)
     metrics["ece_noise_floor"], metrics["ece_noise_95"] = ece_noise_floor(proba, seed=seed)
+    metrics["warnings"] = result_warnings(metrics, labels, stars)
     return metrics
+
+
+#: Past this share of the reviews on one star, a model says little more than that star.
+ONE_STAR_SHARE = 0.8
+
+
+def result_warnings(metrics: dict[str, Any], labels: np.ndarray, stars: np.ndarray) -> list[str]:
+    """What a result does not say by itself: a model that gives one star to most reviews, or
+    whose accuracy is within noise of a constant guess (the share of the commonest true
+    star: 0.20 on balanced reviews)."""
+    found = []
+    counts = np.bincount(np.asarray(stars, dtype=int), minlength=len(STARS) + 1)[1:]
+    if len(stars) and counts.max() >= ONE_STAR_SHARE * len(stars):
+        found.append(f"predicts {int(counts.argmax()) + 1} stars for {counts.max() / len(stars):.0%} of the reviews: it has "
+                     "learned little more than that")
+    constant = float(np.bincount(labels, minlength=len(STARS)).max() / max(len(labels), 1))
+    low = metrics["intervals"]["accuracy"][0]
+    if low <= constant:
+        found.append(f"accuracy {metrics['accuracy']:.3f} is within noise of a constant guess ({constant:.3f}: the commonest "
+                     f"star's share; 95% interval from {low:.3f})")
+    return found
 
 
 def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[int], batch_size: int | None = None,

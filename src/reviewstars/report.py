@@ -55,8 +55,7 @@ def _warnings(rows) -> list[str]:
     for row in rows:
         if row.train_examples_seen is not None and row.train_examples_seen < 2000 and row.kind != "linear":
             found.append(f"{row.model} saw only {row.train_examples_seen:,} training reviews: too few to mean anything")
-        elif row.accuracy < 0.25:
-            found.append(f"{row.model} scores {row.accuracy:.3f}, about chance (0.20 on balanced stars)")
+        found += [f"{row.model} {line}" for line in row.warnings]
     return found
 
 

@@ -86,6 +86,7 @@ class LeaderboardRow:
     budget_share_in_steps: float | None = column("budget in steps", "{:.0%}")
     ended: str | None = column("ended by", "{}", terminal=False)  # the deadline, or the passes worth taking
     time_ledger: dict[str, float] | None = None  # where its training's wall time went (seconds by entry, `wall`)
+    warnings: list[str] = field(default_factory=list)  # what its numbers do not say by themselves (`evaluation.result_warnings`)
     predictions_per_second: float | None = column("predictions/s", "{:,.0f}", terminal=False)
     kind: str = ""
     rank: int = 0

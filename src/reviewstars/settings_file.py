@@ -73,5 +73,7 @@ def settings_values(*settings: Any) -> dict[str, Any]:
 
 def write_settings_file(folder: str | Path, model: str, *settings: Any) -> Path:
     """`train_settings.yaml` in `folder`: the model name and every field of `settings`."""
-    text = yaml.safe_dump({"model": model, **settings_values(*settings)}, sort_keys=False, allow_unicode=True)
+    # Not `resume`: the file repeats the run, and a new run into a new folder has nothing to resume from.
+    values = {name: value for name, value in settings_values(*settings).items() if name != "resume"}
+    text = yaml.safe_dump({"model": model, **values}, sort_keys=False, allow_unicode=True)
     return write_text(Path(folder) / SETTINGS_FILE, HEADER + text)

@@ -129,6 +129,8 @@ def train(
         out.print(f"where the {result.time_ledger['wall']:.0f} s went: {ledger_line(result.time_ledger)}", highlight=False)
     if result.metrics:
         _print_metrics(result.metrics, f"{model} on {result.metrics['split']}")
+    if result.calibration and not result.calibration.get("applied", True):
+        out.print(f"calibration: {result.calibration['why_not']}", highlight=False)
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -169,6 +171,8 @@ def _print_metrics(metrics: dict, title: str) -> None:
 
     out.print(metrics_table(metrics, title))
     out.print(confusion_table(metrics))
+    for line in metrics.get("warnings") or []:
+        err.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- predict

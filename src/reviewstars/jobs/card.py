@@ -38,9 +38,10 @@ def card_data(result: TrainResult, kind) -> ModelCardData:
     return ModelCardData(
         model_name=Path(result.output).name or None,
         base_model=_hub_id(result.base_model),
-        datasets=[DEFAULT_DATASET] if is_yelp else None,
-        license="apache-2.0",
-        library_name="transformers" if kind.uses_torch else "reviewstars",  # torch kinds are Hugging Face folders
+        datasets=[DEFAULT_DATASET] if is_yelp else None,  # the Hub's set only: a local file is not it, whatever its name
+        # No licence claimed: the weights inherit the terms of the reviews they learned from, which reviewstars cannot know.
+        # Plain `transformers` opens a fine-tuned pretrained encoder; our own architectures need this package.
+        library_name="transformers" if kind.pretrained is not None else "reviewstars",
         pipeline_tag="text-classification",
         tags=TAGS + ["yelp"] * is_yelp,
         metrics=["accuracy", "f1"] if evaluated else None,
@@ -49,13 +50,12 @@ def card_data(result: TrainResult, kind) -> ModelCardData:
 
 
 def _dataset(data: str) -> tuple[str, str, bool]:
-    """(type, name, whether it is Yelp Review Full) of `--data`: the Hub's set, or a
-    local copy of it (a file or folder named yelp..., or in a folder so named); any
-    other local set by its own name, never its path on this machine."""
-    path = Path(data)
-    is_yelp = data == DEFAULT_DATASET or (path.exists() and any(p.lower().startswith("yelp") for p in path.resolve().parts[-2:]))
-    if is_yelp:
+    """(type, name, whether it is the Hub's Yelp Review Full) of `--data`: the Hub's set by its
+    id; a local file or folder by its own name, never its path on this machine (nor the
+    Hub's name: a local copy may hold other reviews)."""
+    if data == DEFAULT_DATASET:
         return DEFAULT_DATASET, "Yelp Review Full", True
+    path = Path(data)
     return (path.name, path.name, False) if path.exists() else (data, data, False)
 
 
@@ -79,8 +79,9 @@ def _body(predictor, result: TrainResult, kind) -> list[str]:
     ]
     if result.base_model:
         lines.append(f"- fine-tuned from: `{result.base_model}`")
+    shown = _dataset(data["data"])[1]
     lines += [
-        f"- data: `{data['data']}` ({result.train_examples:,} training reviews, {result.train_examples_seen:,} seen, seed {data['seed']})",
+        f"- data: `{shown}` ({result.train_examples:,} training reviews, {result.train_examples_seen:,} seen, seed {data['seed']})",
         f"- training time: {result.train_seconds} s",
         f"- parameters: {predictor.num_parameters:,}",
     ]
@@ -89,11 +90,19 @@ def _body(predictor, result: TrainResult, kind) -> list[str]:
             lines += ["", f"## {title}", "", *[f"- `{k}`: {v}" for k, v in values.items()]]
     if result.log_history:
         lines += ["", f"![learning curve]({LEARNING_CURVE_PNG})"]
+    calibration = result.calibration or {}
+    if calibration:
+        lines += ["", "## Calibration", "", f"- temperature {calibration['temperature']} fitted on {calibration['dev_reviews']:,} "
+                  f"dev reviews: calibration error {calibration['dev_ece_before']} -> {calibration['dev_ece_after']}"
+                  + ("" if calibration.get("applied", True) else f"; not applied: {calibration.get('why_not', '')}")]
     metrics = result.metrics
+    if metrics and metrics.get("warnings"):
+        lines += ["", "## Warnings", "", *[f"- {line}" for line in metrics["warnings"]]]
     if metrics:
+        held_out = " (held out of the training file: the data has no validation or test split)" if metrics["split"] == "held-out" else ""
         lines += [
             "",
-            f"## Results on `{metrics['split']}` ({metrics['n']:,} reviews)",
+            f"## Results on `{metrics['split']}` ({metrics['n']:,} reviews){held_out}",
             "",
             "| accuracy | macro-F1 | MAE (stars) | off-by-one accuracy |",
             "|---|---|---|---|",

@@ -135,8 +135,16 @@ def calibrate(predictor, dev, scored=None) -> tuple[dict[str, Any] | None, Any]:
     rest = list(dev["text"])[len(raw):]
     if rest:
         raw = np.concatenate([raw, predict_proba_batched(predictor, rest, description="calibrating on the dev slice", calibrated=False)])
-    predictor.temperature = fit_temperature(raw, labels)
-    calibrated = apply_temperature(raw, predictor.temperature)
-    return {"temperature": round(predictor.temperature, 4), "dev_reviews": len(labels),
-            "dev_ece_before": round(expected_calibration_error(raw, labels), 4),
-            "dev_ece_after": round(expected_calibration_error(calibrated, labels), 4)}, calibrated
+    fitted = fit_temperature(raw, labels)
+    calibrated = apply_temperature(raw, fitted)
+    before, after = expected_calibration_error(raw, labels), expected_calibration_error(calibrated, labels)
+    record = {"temperature": round(fitted, 4), "dev_reviews": len(labels), "dev_ece_before": round(before, 4),
+              "dev_ece_after": round(after, 4), "applied": after < before}
+    if after < before:
+        predictor.temperature = fitted
+        return record, calibrated
+    # A temperature fitted for the log-loss need not lower the binned error it is judged by: kept out when it does not.
+    predictor.temperature = 1.0
+    record["why_not"] = (f"the temperature {fitted:.3g} did not lower the dev slice's calibration error ({before:.3f} -> {after:.3f}): "
+                         "the model's own probabilities are kept")
+    return record, raw
