@@ -89,3 +89,31 @@ def test_predict_finds_or_takes_the_column_of_reviews_in_every_format(linear_mod
         assert predict_file(linear_model, path, tmp_path / f"out{suffix}", column="opinion")["rows"] == 2
     with pytest.raises(DataError, match=r"no column 'nope' \(--column\); its columns: 'Opinion', 'id'"):
         predict_file(linear_model, path, tmp_path / "nope.csv", column="nope")
+
+
+def test_an_unreachable_hub_is_found_out_in_seconds_and_named(tmp_path):
+    """Offline without HF_HUB_OFFLINE set: the one-line error comes at once, and says to set it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens there: refused at once, as a missing network is
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "reviewstars.cli", "train", "--model", "linear", "--output", str(tmp_path / "m")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert time.perf_counter() - started < 20  # it took 25-56 s of retries
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "--data PATH" in done.stderr and "set HF_HUB_OFFLINE=1" in done.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_compare_checks_every_folder_and_hub_id_before_training_any(reviews_csv, tmp_path):
+    from reviewstars.compare import compare
+
+    with pytest.raises(ReviewstarsError, match="--evaluate-only ./runs/nonexistent: no such model folder"):
+        compare(DataSettings(reviews_csv, dev_size=50), tmp_path / "out", ["linear"], ["./runs/nonexistent"])
+    with pytest.raises(ReviewstarsError, match="could not load 'no-such-org/no-such-model'"):
+        compare(DataSettings(reviews_csv, dev_size=50), tmp_path / "out", ["linear", "no-such-org/no-such-model"])
+    assert not (tmp_path / "out" / "models").exists()  # nothing trained first

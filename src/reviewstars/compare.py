@@ -28,7 +28,9 @@ from .errors import DataError, ModelError
 from .calibration import reliability_bins, star_decision
 from .evaluation import evaluate_predictor, load_scores, save_scores, score_proba, scores_key
 from .jobs.train import as_data_settings, train
-from .kinds import check_model_name
+from .kinds import KINDS, check_model_name
+from .models import looks_like_a_path
+from .models.pretrained import ALIASES, check_hub_model
 from .models import load_predictor
 from .models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE
 from .progress import note
@@ -64,9 +66,12 @@ def _check_names(models: Sequence[str], evaluate_only: Sequence[str]):
         raise ModelError(f"--models names {', '.join(twice)} twice: give each model once")
     kinds = {model: check_model_name(model) for model in models}
     for model in evaluate_only:
-        if Path(model).expanduser().exists() or model.startswith((".", "/", "~")):
+        if Path(model).expanduser().exists() or looks_like_a_path(model):
             if not (Path(model).expanduser() / CONFIG_FILE).is_file():
-                raise ModelError(f"{model}: no such model folder")
+                raise ModelError(f"--evaluate-only {model}: no such model folder")
+    for model in [*models, *evaluate_only]:  # Hub ids: checked now, not after the other models trained
+        if model not in ALIASES and model not in KINDS and not Path(model).expanduser().exists() and not looks_like_a_path(model):
+            check_hub_model(model)
     return kinds
 
 

