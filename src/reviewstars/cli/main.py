@@ -180,7 +180,8 @@ def _print_metrics(metrics: dict, title: str) -> None:
 
 @app.command()
 def predict(
-    texts: Optional[List[str]] = typer.Argument(None, help="Reviews to rate."),
+    texts: Optional[List[str]] = typer.Argument(None, help="Reviews to rate; - (or none, with input piped in) reads them from "
+                                                "standard input, one a line."),
     model: str = typer.Option(..., "--model", "-m", help="Model folder or Hub id."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Rate every row of a .csv/.parquet/.jsonl file."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --file: where to write the predictions."),
@@ -207,6 +208,10 @@ def predict(
         return
     if output is not None:
         raise ReviewstarsError("--output needs --file: predictions of texts given as arguments are printed (--json for JSON)")
+    if texts == ["-"] or (not texts and not sys.stdin.isatty()):
+        texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+        if not texts:
+            raise ReviewstarsError("no reviews on standard input: give one a line, or as arguments")
     if not texts:
         raise ReviewstarsError('give reviews to rate, e.g. reviewstars predict --model DIR "Great food!", or --file')
     texts = [text.encode("utf-8", "replace").decode("utf-8") for text in texts]  # a lone surrogate from the shell

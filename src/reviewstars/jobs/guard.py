@@ -8,7 +8,6 @@ loadable until the new one is complete, and a failed run leaves it as it was.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import inspect
 import os
@@ -116,7 +115,7 @@ def _locked(path: Path, output: Path) -> int:
         except OSError as error:
             raise ReviewstarsError(f"--output {output}: cannot write there ({error.strerror})") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_now(fd)
         except BlockingIOError:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
@@ -125,6 +124,22 @@ def _locked(path: Path, output: Path) -> int:
         if _same_file(fd, path):
             return fd
         os.close(fd)  # its holder removed it as we opened it: lock the file now there
+
+
+def _lock_now(fd: int) -> None:
+    """An exclusive lock on the open file, or BlockingIOError at once if another process holds
+    it: flock on POSIX (released by the kernel when the holder dies), msvcrt on Windows."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            raise BlockingIOError from None
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -123,6 +123,11 @@ class LinearPredictor(StarPredictor):
 
     # ------------------------------------------------------------------ inference
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        if self.settings.ngram_max > FastTfidf.NGRAM_MAX:  # trigrams and longer: scikit-learn's own transform
+            if self.vectorizer is None:
+                raise ModelError("this linear model is not trained: call fit() or load() first")
+            features = self.vectorizer.transform([readable(text) for text in texts])
+            return np.asarray(features @ self.coef.T) + self.intercept
         if self._features is None:
             if self._loaded is not None:
                 self._features = FastTfidf(*self._loaded, ngram_max=self.settings.ngram_max,

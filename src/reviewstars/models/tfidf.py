@@ -33,6 +33,7 @@ class FastTfidf:
     """
 
     SKIP = -2  # a one-character ASCII word: the regex would not have matched it
+    NGRAM_MAX = 2  # words and word pairs; longer n-grams take scikit-learn's transform (`LinearPredictor`)
 
     def __init__(self, vocabulary: dict[str, int], idf: np.ndarray, *, ngram_max: int, sublinear_tf: bool, token_pattern: str):
         if ngram_max > 2:
