@@ -37,7 +37,9 @@ def test_bag_learns_and_its_folder_round_trips(tiny_data, tmp_path):
     from transformers import pipeline
 
     texts = ["Amazing food, excellent and perfect!", "Awful, rude, the worst."]
-    ours = load_predictor(output).uncalibrated_proba(texts)  # the pipeline knows nothing of our temperature
+    loaded = load_predictor(output)
+    assert loaded.folded and loaded.temperature != 1.0  # the temperature lives in the weights: the pipeline gets it too
+    ours = loaded.predict_proba(texts)
     theirs = pipeline("text-classification", model=str(output), top_k=None)(texts)
     for row, scores in zip(ours, theirs):
         by_label = {s["label"]: s["score"] for s in scores}

@@ -121,4 +121,27 @@ def _body(predictor, result: TrainResult, kind) -> list[str]:
         "```",
         "",
     ]
+    if kind.pretrained is not None:  # a plain transformers folder: its calibration is in its weights
+        max_length = getattr(predictor, "max_length", 512)
+        lines += [
+            "With `transformers` alone (the same probabilities: the calibration is in the weights):",
+            "",
+            "```python",
+            "from transformers import pipeline",
+            'classify = pipeline("text-classification", model="THIS_FOLDER", top_k=None)',
+            'classify("The food was great but the service was slow.", truncation=True)',
+            "```",
+            "",
+            f"`truncation=True` keeps a review's first {max_length} tokens; `reviewstars predict` keeps its first quarter "
+            "and the rest from its end, which reads long reviews better. Without it a review longer than the model's "
+            "positions fails.",
+            "",
+        ]
+    elif kind.uses_torch:
+        module = "reviewstars.models." + str(getattr(predictor.model.config, "model_type", "")).removeprefix("reviewstars-")
+        lines += [
+            f"Its architecture is reviewstars' own: with `pip install reviewstars`, `import {module}` registers it with "
+            "`transformers`' Auto classes, and `AutoModelForSequenceClassification.from_pretrained(THIS_FOLDER)` opens it.",
+            "",
+        ]
     return lines

@@ -25,21 +25,35 @@ class StarPredictor(ABC):
     `predict_proba` returns an (n, 5) array whose column k is P(k + 1 stars), calibrated
     by the model's temperature (fitted on the dev slice after training; 1 leaves the
     model's own probabilities, and no temperature changes which star is most likely);
-    `predict` returns stars 1..5. Each kind computes `uncalibrated_proba`. A model folder
-    written by `save` is opened by `load` (or by `reviewstars.models.load_predictor`,
-    which finds the kind from the folder).
+    `predict` returns stars 1..5. Each kind computes `weights_proba`, what its weights
+    give. A model folder written by `save` is opened by `load` (or by
+    `reviewstars.models.load_predictor`, which finds the kind from the folder).
+
+    Saving folds the temperature into the weights where a kind can (the last layer's
+    weights and bias divided by it give the same softmax): then `transformers.pipeline`,
+    ONNX Runtime and anyone else who reads the folder gets the calibrated probabilities,
+    and `folded` says not to apply the temperature again.
     """
 
     kind: str = "base"
     temperature: float = 1.0
+    folded: bool = False  # the weights already divide the logits by `temperature`
 
     @abstractmethod
-    def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
+    def weights_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
 
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         from ..calibration import apply_temperature
 
-        return apply_temperature(self.uncalibrated_proba(texts, batch_size=batch_size), self.temperature)
+        given = self.weights_proba(texts, batch_size=batch_size)
+        return given if self.folded else apply_temperature(given, self.temperature)
+
+    def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """The model's probabilities before its calibration (what calibration is fitted on and compared with)."""
+        from ..calibration import apply_temperature
+
+        given = self.weights_proba(texts, batch_size=batch_size)
+        return apply_temperature(given, 1 / self.temperature) if self.folded else given
 
     def predict(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return stars_from_proba(self.predict_proba(texts, batch_size=batch_size))
@@ -66,7 +80,8 @@ class StarPredictor(ABC):
 
     def describe(self) -> dict[str, Any]:
         """What a report or `GET /model` shows about this model."""
-        return {"kind": self.kind, "parameters": self.num_parameters, "labels": list(STARS), "temperature": self.temperature}
+        return {"kind": self.kind, "parameters": self.num_parameters, "labels": list(STARS), "temperature": self.temperature,
+                "temperature_in_weights": self.folded}
 
 
 def stars_from_proba(proba: np.ndarray) -> np.ndarray:

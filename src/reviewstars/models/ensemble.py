@@ -54,7 +54,7 @@ class EnsemblePredictor(StarPredictor):
     def warm_up(self, max_batch: int) -> int:
         return sum(member.warm_up(max_batch) for member in self.members)
 
-    def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+    def weights_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         texts = list(texts)
         return combine([member.predict_proba(texts, batch_size=batch_size) for member in self.members], self.weights)
 

@@ -190,7 +190,19 @@ def folder_kind(folder: str | Path) -> str | None:
 
 def info_of(found: dict[str, Any], *own: str) -> dict[str, Any]:
     """What a section says beyond the kind's own fields: how it was trained, for the card."""
-    return {k: v for k, v in found.items() if k not in {"kind", "labels", "temperature", *own}}
+    return {k: v for k, v in found.items() if k not in {"kind", "labels", "temperature", FOLDED, *own}}
+
+
+#: The section's word for a temperature folded into the weights (folders saved before it apply theirs at predict time).
+FOLDED = "temperature_in_weights"
+
+
+def calibration_of(found: dict[str, Any], where: str | Path) -> tuple[float, bool]:
+    """(the folder's temperature, whether its weights already hold it)."""
+    folded = found.get(FOLDED, False)
+    if not isinstance(folded, bool):
+        raise ModelError(f"{where}: {FOLDED} must be true or false, got {folded!r}")
+    return temperature_of(found, where), folded
 
 
 def temperature_of(found: dict[str, Any], where: str | Path) -> float:

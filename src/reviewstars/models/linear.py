@@ -23,7 +23,7 @@ from ..options import Settings, setting
 from ..text import readable
 from ..tokenization import WORD_PATTERN
 from .base import StarPredictor
-from .folder import CONFIG_FILE, check_finite, config_text, info_of, model_folder, read_section, temperature_of
+from .folder import CONFIG_FILE, FOLDED, calibration_of, check_finite, config_text, info_of, model_folder, read_section
 from .tfidf import FastTfidf
 
 if TYPE_CHECKING:  # scikit-learn is imported where used: it costs a second that `--help` need not pay
@@ -139,7 +139,7 @@ class LinearPredictor(StarPredictor):
         features = self._features.transform([readable(text) for text in texts])
         return np.asarray(features @ self.coef.T) + self.intercept
 
-    def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+    def weights_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return softmax(self.decision_function(list(texts)), axis=1)
 
     @property
@@ -156,12 +156,21 @@ class LinearPredictor(StarPredictor):
         return {star: [str(terms[i]) for i in np.argsort(-self.coef[star - 1])[:k]] for star in STARS}
 
     # ------------------------------------------------------------------ persistence
+    def fold_temperature(self) -> bool:
+        """Divide the coefficients and intercepts by the temperature: the same softmax, in the weights."""
+        if not self.folded and self.temperature != 1.0 and self.coef is not None:
+            self.coef, self.intercept = self.coef / self.temperature, self.intercept / self.temperature
+            self.folded = True
+        return self.folded
+
     def save(self, path: str | Path) -> Path:
         if self.vectorizer is None:
             raise ModelError("nothing to save: the linear model is not trained")
         path = Path(path)
+        self.fold_temperature()
         vocabulary = sorted(self.vectorizer.vocabulary_, key=self.vectorizer.vocabulary_.get)
-        config = config_text(KIND, settings=asdict(self.settings), vocabulary_size=len(vocabulary), temperature=self.temperature, **self.info)
+        config = config_text(KIND, settings=asdict(self.settings), vocabulary_size=len(vocabulary), temperature=self.temperature,
+                             **{FOLDED: self.folded}, **self.info)
         with model_folder(path) as stage:
             (stage / CONFIG_FILE).write_text(config, encoding="utf-8")
             (stage / VOCABULARY_FILE).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
@@ -190,7 +199,7 @@ class LinearPredictor(StarPredictor):
             raise ModelError(f"{path}: the vocabulary and the weights do not match")
         check_finite((("idf", idf), ("coef", coef), ("intercept", intercept)), path)
         predictor = cls(settings)
-        predictor.temperature = temperature_of(found, path / CONFIG_FILE)
+        predictor.temperature, predictor.folded = calibration_of(found, path / CONFIG_FILE)
         predictor._loaded = ({term: i for i, term in enumerate(vocabulary)}, idf)
         predictor.coef, predictor.intercept = coef, intercept
         predictor.info = info_of(found, "settings", "vocabulary_size")

@@ -26,7 +26,7 @@ from .. import STARS
 from ..errors import ModelError
 from ..tokenization import TRUNCATIONS, encode, padded_batches
 from .base import StarPredictor
-from .folder import CONFIG_FILE, METRICS_FILE, SECTION, check_model_output, model_folder, read_config, section, temperature_of
+from .folder import CONFIG_FILE, FOLDED, METRICS_FILE, SECTION, calibration_of, check_model_output, model_folder, read_config, section
 from .pretrained import stars_of_labels
 
 KIND = "onnx"
@@ -54,13 +54,13 @@ class OnnxPredictor(StarPredictor):
         if not isinstance(settings, dict) or settings.get("truncation", "head+tail") not in TRUNCATIONS:
             raise ModelError(f"{folder}: its '{SECTION}' section must be an object with a known truncation")
         self.settings = settings
-        self.temperature = temperature_of(settings, folder)
+        self.temperature, self.folded = calibration_of(settings, folder)
         self.max_length = settings.get("max_length", 256)
         self.truncation = settings.get("truncation", "head+tail")
         self.column_stars = stars_of_labels(config.get("id2label") or {str(i): f"LABEL_{i}" for i in range(len(STARS))})
         self.inputs = [node.name for node in session.get_inputs()]
 
-    def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+    def weights_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         ids = encode(self.tokenizer, list(texts), self.max_length, self.truncation)
         proba = np.zeros((len(ids), len(STARS)), dtype=np.float32)
         for rows, input_ids, attention_mask in padded_batches(ids, batch_size or 16, self.tokenizer.pad_token_id or 0):
@@ -160,6 +160,7 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
     predictor = load_predictor(model, device="cpu")  # traced on the CPU; the folder runs anywhere
     if not isinstance(predictor, TransformerPredictor):
         raise ModelError(f"{model}: only transformer models export to ONNX (this one is '{predictor.kind}')")
+    predictor.fold_temperature()  # the graph's own logits are then the calibrated ones, for any ONNX Runtime user
     network = _logits_only(predictor.model.float())
     longest = int(getattr(predictor.model.config, "max_position_embeddings", 512) or 512)
 
@@ -185,7 +186,8 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
         config = predictor.model.config.to_dict()
         source = dict(config.get(SECTION) or {})
         config[SECTION] = {**source, **section(KIND, max_length=predictor.max_length, truncation=predictor.truncation, quantize=quantize,
-                                               exported_from=Path(str(model)).name, parameters=predictor.num_parameters)}
+                                               exported_from=Path(str(model)).name, parameters=predictor.num_parameters,
+                                               temperature=predictor.temperature, **{FOLDED: predictor.folded})}
         with model_folder(output) as stage:
             (stage / MODEL_FILE).write_bytes(final.read_bytes())
             predictor.tokenizer.save_pretrained(stage)

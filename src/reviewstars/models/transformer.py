@@ -16,7 +16,7 @@ from ..errors import ModelError
 from ..tokenization import TRUNCATIONS, BatchPacker, ShapeBuckets, encode_pieces, pieces_tokenizer
 from .base import PredictStages, StarPredictor, ahead, torch_layer_parameters
 from .first_token import FirstTokenClassifier
-from .folder import SECTION, check_finite, info_of, model_folder, section, temperature_of
+from .folder import FOLDED, SECTION, calibration_of, check_finite, info_of, model_folder, section
 from .pretrained import hub_error, resolve, stars_of_labels
 
 KIND = "transformer"
@@ -69,7 +69,7 @@ class TransformerPredictor(StarPredictor):
             return FirstTokenClassifier(self.model)(input_ids, attention_mask)
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
-    def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+    def weights_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return self.star_order(self.proba_in_batches(list(texts), self.batching(batch_size)))
 
     def star_order(self, proba: np.ndarray) -> np.ndarray:
@@ -172,10 +172,29 @@ class TransformerPredictor(StarPredictor):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "architecture": type(self.model).__name__, "max_length": self.max_length, "truncation": self.truncation}
 
+    def fold_temperature(self) -> bool:
+        """Divide the last layer's weights and bias by the temperature (the same softmax), so
+        that every reader of the folder gets the calibrated probabilities; True when done.
+        A head of another shape keeps the temperature in the config, applied at predict."""
+        if self.folded or self.temperature == 1.0:
+            return self.folded
+        head = getattr(self.model, "classifier", None)
+        head = head if isinstance(head, torch.nn.Linear) else getattr(head, "out_proj", None)  # BERT's, ours; RoBERTa's
+        if isinstance(head, torch.nn.Linear):
+            with torch.no_grad():
+                head.weight.div_(self.temperature)
+                if head.bias is not None:
+                    head.bias.div_(self.temperature)
+            self.folded = True
+        return self.folded
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
+        self.fold_temperature()
         setattr(self.model.config, SECTION, section(KIND, max_length=self.max_length, truncation=self.truncation,
-                                                    temperature=self.temperature, **self.info))
+                                                    temperature=self.temperature, **{FOLDED: self.folded}, **self.info))
+        # A reader's `pipeline(..., truncation=True)` cuts where the model was trained to read, not at 512.
+        self.tokenizer.model_max_length = self.max_length
         with model_folder(path) as stage:
             self.model.save_pretrained(stage)
             self.tokenizer.save_pretrained(stage)
@@ -209,7 +228,7 @@ class TransformerPredictor(StarPredictor):
             truncation=settings.pop("truncation", "head"),
             info=info_of(settings),
         )
-        predictor.temperature = temperature_of(settings, path)
+        predictor.temperature, predictor.folded = calibration_of(settings, path)
         if predictor.truncation not in TRUNCATIONS:
             raise ModelError(f"{path}: truncation must be one of {', '.join(TRUNCATIONS)}, got {predictor.truncation!r}")
         return predictor
