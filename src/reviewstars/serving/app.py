@@ -12,11 +12,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from .. import __version__
 from ..models.base import StarPredictor
 from .batcher import MicroBatcher
 from .bodies import BodyReader, Refusal, stop_isolated_parser
+from . import protocols
 from .endpoint import HotPath, PredictEndpoint
 from .limits import ServeLimits
 
@@ -106,6 +109,60 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
 
     # FastAPI describes the route (schema, /docs); `HotPath` answers it as plain ASGI (`endpoint.py`), as would the route.
     next(route for route in app.router.routes if getattr(route, "path", None) == "/predict").app = endpoint
+
+    async def model_rows(request: Request, parse_body) -> tuple[Any, np.ndarray]:
+        """A request of another protocol through the same limits, queue and batches as /predict."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json" and not kind.endswith("+json"):
+            raise Refusal(415, f"send the body as JSON with Content-Type: application/json (got {kind or 'none'!r})")
+        parsed = parse_body(protocols.parse(reader, await reader.read(request)))
+        proba = await endpoint.rows_of(parsed[0])
+        if not np.isfinite(proba).all():
+            raise Refusal(500, "the model gave probabilities that are not numbers (NaN or infinite): its weights are broken")
+        return parsed, proba
+
+    @app.post("/", summary="The Hugging Face inference shape", tags=["other protocols"])
+    async def hugging_face(request: Request) -> JSONResponse:
+        """`{"inputs": "a review" or [reviews], "parameters": {"top_k": k}}`, answered as Hugging Face
+        Inference Endpoints answer text classification: per review, `[{"label": "4 stars", "score": p}, ...]`,
+        most likely first. `huggingface_hub.InferenceClient(URL).text_classification(...)` reads it."""
+        (texts, single, top_k), proba = await model_rows(request, lambda payload: protocols.hf_request(reader, payload))
+        return JSONResponse(protocols.hf_answer(proba, top_k))
+
+    @app.get("/v2", tags=["other protocols"])
+    async def v2_server() -> dict[str, Any]:
+        """Open Inference Protocol v2: the server's metadata."""
+        return {"name": "reviewstars", "version": __version__, "extensions": []}
+
+    @app.get("/v2/health/live", tags=["other protocols"])
+    @app.get("/v2/health/ready", tags=["other protocols"])
+    async def v2_ready() -> dict[str, bool]:
+        return {"live": True, "ready": True}
+
+    @app.get("/v2/models/{model_name}", tags=["other protocols"])
+    async def v2_model(model_name: str) -> JSONResponse:
+        """The model's metadata: a BYTES input of reviews, FP32 probabilities and INT32 stars out."""
+        if model_name != name:
+            return JSONResponse({"error": f"no model {model_name!r} here; this server serves {name!r}"}, status_code=404)
+        return JSONResponse(protocols.v2_metadata(name))
+
+    @app.get("/v2/models/{model_name}/ready", tags=["other protocols"])
+    async def v2_model_ready(model_name: str) -> JSONResponse:
+        if model_name != name:
+            return JSONResponse({"error": f"no model {model_name!r} here; this server serves {name!r}"}, status_code=404)
+        return JSONResponse({"name": name, "ready": True})
+
+    @app.post("/v2/models/{model_name}/infer", tags=["other protocols"])
+    async def v2_infer(model_name: str, request: Request) -> JSONResponse:
+        """Open Inference Protocol v2 (KServe, Triton): one BYTES input tensor of reviews; the outputs
+        `probabilities` (FP32, n x 5, P(1..5 stars)) and `stars` (INT32)."""
+        if model_name != name:
+            return JSONResponse({"error": f"no model {model_name!r} here; this server serves {name!r}"}, status_code=404)
+        try:
+            (texts, request_id), proba = await model_rows(request, lambda payload: protocols.v2_request(reader, payload))
+        except Refusal as refusal:  # the protocol's own error shape
+            return JSONResponse({"error": refusal.detail}, status_code=refusal.status, headers=refusal.headers)
+        return JSONResponse(protocols.v2_answer(name, proba, request_id))
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -77,7 +77,8 @@ class HotPath:
     """ASGI: POST /predict to `endpoint` (counted in `metrics`), everything else to `app`;
     with an `api_key`, every route but the open ones answers 401 without it."""
 
-    OPEN = frozenset({"/health", "/", "/docs", "/openapi.json"})  # the page and the docs say how to send the key
+    #: Read without the key (GET only): the page and the docs say how to send it; health is for load balancers.
+    OPEN = frozenset({"/health", "/", "/docs", "/openapi.json", "/v2/health/live", "/v2/health/ready"})
 
     def __init__(self, app, endpoint: PredictEndpoint, metrics, api_key: str | None = None):
         self.app, self.endpoint, self.metrics = app, endpoint, metrics
@@ -86,7 +87,7 @@ class HotPath:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if self.expected is not None and scope["path"] not in self.OPEN and not self._authorized(scope):
+        if self.expected is not None and not (scope["method"] == "GET" and scope["path"] in self.OPEN) and not self._authorized(scope):
             await send({"type": "http.response.start", "status": 401, "headers": [
                 *JSON_HEADERS, (b"www-authenticate", b'Bearer realm="reviewstars"')]})
             await send({"type": "http.response.body", "body": b'{"detail": "this server needs its key: Authorization: Bearer KEY"}'})
