@@ -381,23 +381,39 @@ def short_reviews(texts: list[str], count: int = 256, most_chars: int = 300) -> 
     return [text for text in texts if len(text) <= most_chars][:count] or texts[:count]
 
 
-def against_bare_endpoint(model: str, texts: list[str], connections: int, seconds: float, one_at_a_time: bool = True) -> dict:
-    """The bare endpoints, ours micro-batched and (optionally) ours one request at a time, each
-    under wrk for `seconds`, in the same run; ours as a share of the bare endpoint's requests/s."""
-    results = {}
+def against_bare_endpoint(model: str, texts: list[str], connections: int, seconds: float, one_at_a_time: bool = True,
+                          rounds: int = 3) -> dict:
+    """The bare endpoints, ours micro-batched and (optionally) ours one request at a time, all
+    started at once and loaded in turn, `rounds` times each for `seconds` (a shared machine's
+    speed drifts by tens of percent from minute to minute: interleaved rounds see the same
+    drift); each server's median, and ours as a share of the bare endpoint's requests/s."""
+    import statistics
+
     servers = [("bare_endpoint", BARE + "app", 64), ("bare_bytes_endpoint", BARE + "bytes_app", 64), ("batched", model, 64)]
     servers += [("one_at_a_time", model, 1)] if one_at_a_time else []
-    for name, served, max_batch in servers:
-        process, url = start_server(served, max_batch)
-        try:
-            generator_load(url, texts, connections, min(3.0, seconds))  # warm-up
-            results[name] = generator_load(url, texts, connections, seconds)
+    started = {}
+    try:
+        for name, served, max_batch in servers:
+            started[name] = start_server(served, max_batch)
+            generator_load(started[name][1], texts, connections, min(3.0, seconds))  # warm-up
+        runs: dict[str, list[dict]] = {name: [] for name, _, _ in servers}
+        for _ in range(rounds):
+            for name, _, _ in servers:
+                runs[name].append(generator_load(started[name][1], texts, connections, seconds))
+        results = {}
+        for name, served, _ in servers:
+            median = lambda key: statistics.median(run[key] for run in runs[name])  # noqa: E731
+            results[name] = {"requests_per_second": round(median("requests_per_second"), 1), "p50_ms": median("p50_ms"),
+                             "p99_ms": median("p99_ms"), "failed": sum(run["failed"] for run in runs[name]),
+                             "requests": sum(run["requests"] for run in runs[name]), "generator": runs[name][0]["generator"],
+                             "each_run_per_second": [run["requests_per_second"] for run in runs[name]]}
             if not served.startswith(BARE):
-                results[name]["served"] = httpx.get(f"{url}/model").json()["served"]
-        finally:
+                results[name]["served"] = httpx.get(f"{started[name][1]}/model").json()["served"]
+            print(name, results[name], flush=True)
+    finally:
+        for process, _ in started.values():
             process.terminate()
             process.wait(timeout=30)
-        print(name, results[name], flush=True)
     bare = results["bare_endpoint"]
     results["share_of_bare_endpoint"] = round(results["batched"]["requests_per_second"] / bare["requests_per_second"], 3)
     results["p99_over_bare_p99"] = round(results["batched"]["p99_ms"] / bare["p99_ms"], 2) if bare.get("p99_ms") else None
@@ -405,7 +421,8 @@ def against_bare_endpoint(model: str, texts: list[str], connections: int, second
                                                     / results["bare_bytes_endpoint"]["requests_per_second"], 3)
     if one_at_a_time:
         results["batching_speedup"] = round(results["batched"]["requests_per_second"] / results["one_at_a_time"]["requests_per_second"], 2)
-    print(f"ours: {results['share_of_bare_endpoint']:.0%} of the bare endpoint's requests/s, p99 {results['p99_over_bare_p99']}x its p99")
+    print(f"ours: {results['share_of_bare_endpoint']:.0%} of the bare endpoint's requests/s ({results['share_of_bare_bytes_endpoint']:.0%} "
+          f"of the bytes-only one), p99 {results['p99_over_bare_p99']}x its p99")
     return results
 
 
@@ -424,8 +441,7 @@ def main() -> None:
         texts = short_reviews(list(load_data(args.data)["validation"]["text"]))
         result = against_bare_endpoint(args.model, texts, args.clients, args.seconds)
         kind = "transformer" if (Path(args.model) / "tokenizer.json").is_file() else "linear"
-        save(f"serve_wrk_{kind}", {"model": args.model, "connections": args.clients, "generator": "wrk, 1 thread",
-                                   "seconds": args.seconds, **result})
+        save(f"serve_wrk_{kind}", {"model": args.model, "connections": args.clients, "seconds": args.seconds, "rounds": 3, **result})
         return
     texts = list(load_data(args.data)["validation"]["text"])[: args.requests]
     if args.hostile:

@@ -36,6 +36,9 @@ class StarPredictor(ABC):
     """
 
     kind: str = "base"
+    #: Whether predicting lets other threads run (torch and ONNX Runtime let go of the GIL in
+    #: their kernels): a server runs such a model on a thread of its own, and any other inline.
+    releases_gil: bool = True
     temperature: float = 1.0
     folded: bool = False  # the weights already divide the logits by `temperature`
 

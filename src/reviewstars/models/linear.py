@@ -68,6 +68,7 @@ class LinearSettings(Settings):
 
 class LinearPredictor(StarPredictor):
     kind = KIND
+    releases_gil = False  # numpy on a few sparse rows: a server's thread would hand the GIL back and forth for nothing
 
     def __init__(self, settings: LinearSettings | None = None):
         self.settings = settings or LinearSettings()

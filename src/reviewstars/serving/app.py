@@ -65,7 +65,8 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
     limits = limits or ServeLimits()
     connections = ConnectionCounts()
     metrics = ServerMetrics(connections)
-    batcher = MicroBatcher(predictor.predict_proba, metrics, limits.max_batch, limits.max_wait_ms, limits.max_queue, limits.max_queue_wait_s)
+    batcher = MicroBatcher(predictor.predict_proba, metrics, limits.max_batch, limits.max_wait_ms, limits.max_queue, limits.max_queue_wait_s,
+                           inline=not getattr(predictor, "releases_gil", True))
     reader = BodyReader(limits.max_body_bytes, limits.max_texts, limits.max_chars)
     started = time.time()
 

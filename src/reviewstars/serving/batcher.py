@@ -47,8 +47,8 @@ class MicroBatcher:
     """Gathers texts from concurrent requests into batched calls of `predict_proba`."""
 
     def __init__(self, predict_proba: Callable[[Sequence[str]], np.ndarray], metrics: ServerMetrics, max_batch: int = 64,
-                 max_wait_ms: float = 0.0, max_queue: int = 1024, max_queue_wait_s: float = 10.0):
-        self.predict_proba, self.metrics = predict_proba, metrics
+                 max_wait_ms: float = 0.0, max_queue: int = 1024, max_queue_wait_s: float = 10.0, inline: bool = False):
+        self.predict_proba, self.metrics, self.inline = predict_proba, metrics, inline
         self.max_batch, self.max_wait = max(1, max_batch), max_wait_ms / 1000
         self.max_queue, self.max_queue_wait = max_queue, max_queue_wait_s
         self.pending: deque[Job] = deque()
@@ -133,7 +133,10 @@ class MicroBatcher:
         """One model call for all `jobs`; if it raises, each job alone, so one bad request fails only itself."""
         texts = [text for job in jobs for text in job.texts]
         try:
-            proba = await asyncio.get_running_loop().run_in_executor(self.executor, self.predict_proba, texts)
+            if self.inline:  # a model that holds the GIL throughout: a thread would only add the hand-over
+                proba = self.predict_proba(texts)
+            else:
+                proba = await asyncio.get_running_loop().run_in_executor(self.executor, self.predict_proba, texts)
         except Exception as error:
             if len(jobs) == 1:
                 if not jobs[0].future.done():  # its client may have gone
