@@ -115,16 +115,18 @@ def test_html_report_renders_its_table_and_images_in_headless_chromium(compared,
     output, board, _, _ = compared
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
-    dom = subprocess.run([browser, *flags, "--dump-dom", (output / "report.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run([browser, *flags, "--window-size=1280,2400", "--dump-dom", (output / "report.html").as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
     from reviewstars.report import IMAGES
 
     assert f'data-images-loaded="{len(IMAGES)}"' in dom, "every image decoded and drawn"
+    assert 'data-leaderboard-overflow="0"' in dom, "the whole leaderboard fits a 1280-pixel window"
     table = re.search(r"<table id=\"leaderboard\">.*?</table>", dom, re.S).group(0)
     on_disk = json.loads((output / "leaderboard.json").read_text())  # other tests may have re-run compare here
     assert table.count("<tr>") == 1 + len(on_disk["models"])
     for row in on_disk["models"]:
         low, high = row["accuracy_interval"]
-        assert f"<td>{row['accuracy']:.4f} ({low:.3f}-{high:.3f})</td>" in table
+        assert f"<td>{row['accuracy']:.4f}<br><span class=\"interval\">({low:.3f}-{high:.3f})</span></td>" in table
     shot = tmp_path / "report.png"
     subprocess.run([browser, *flags, "--window-size=1280,1600", f"--screenshot={shot}", (output / "report.html").as_uri()], capture_output=True, timeout=120)
     assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 20_000

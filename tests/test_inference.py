@@ -114,12 +114,30 @@ def test_onnx_export_predicts_like_torch(scratch_model, tiny_data, tmp_path):
     assert isinstance(fp32, OnnxPredictor)
     assert np.abs(fp32.predict_proba(texts, batch_size=7) - torch_proba).max() < 1e-4
     assert fp32.describe()["quantize"] is None and fp32.num_parameters > 0
+    _check_onnx_card(tmp_path / "fp32", scratch_model, fp32)
 
     export_onnx(scratch_model, tmp_path / "int8", quantize="int8")
     int8 = load_predictor(tmp_path / "int8")
     agreement = (int8.predict(texts) == torch_proba.argmax(axis=1) + 1).mean()
     assert agreement > 0.9, agreement
     assert (tmp_path / "int8" / "model.onnx").stat().st_size < (tmp_path / "fp32" / "model.onnx").stat().st_size
+
+
+def _check_onnx_card(folder, source, predictor):
+    """The exported folder's card is the Hub's `onnx` library, keeps the source's scores, and its
+    ONNX Runtime snippet, run as written, gives reviewstars' stars."""
+    import re
+
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.library_name == "onnx" and "onnx" in card.data.tags
+    assert card.data.eval_results == ModelCard.load(source / "README.md").data.eval_results  # the source's scores
+    assert "## The source model's card" in card.text and "\n## Use" in card.text
+    snippet = re.search(r"```python\n(.*?)```", card.text, re.S).group(1).replace("THIS_FOLDER", str(folder))
+    namespace = {}
+    exec(snippet, namespace)  # noqa: S102  (our own card's code, as a user would paste it)
+    assert namespace["stars"].tolist() == predictor.predict(["The food was great but the service was slow."]).tolist()
 
 
 def test_export_refuses_what_it_cannot_export(linear_model, scratch_model, tmp_path):

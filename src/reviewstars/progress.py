@@ -19,6 +19,12 @@ console = Console(stderr=True)
 _libraries_silenced = False
 
 
+def one_line(stream: Console) -> bool:
+    """Whether a message goes out as one line: always into a file or a pipe (one message, one
+    line, to grep), folded at word boundaries in a terminal (never mid-word at its edge)."""
+    return not stream.is_terminal
+
+
 def quiet() -> bool:
     return bool(os.environ.get("REVIEWSTARS_QUIET"))
 
@@ -26,12 +32,12 @@ def quiet() -> bool:
 def note(message: str) -> None:
     """A line about what is happening (the plan of a run, a model reused)."""
     if not quiet():
-        console.print(escape(message), style="dim", highlight=False, soft_wrap=True)
+        console.print(escape(message), style="dim", highlight=False, soft_wrap=one_line(console))
 
 
 def warn(message: str) -> None:
     """A line the user must see: the run will not give what they expect."""
-    console.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    console.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=one_line(console))
 
 
 @contextmanager

@@ -136,8 +136,16 @@ def _markdown(summary, header, cells, warnings, sections) -> str:
 
 def _html_table(header, rows, table_id: str = "") -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table{f' id={table_id!r}' if table_id else ''}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html_cell(text: str) -> str:
+    """A value's interval goes on its own line and is never split, as in the terminal's table."""
+    value, bracket, interval = text.partition(" (")
+    if bracket and interval.endswith(")") and value.replace(".", "", 1).isdigit():
+        return f"{html.escape(value)}<br><span class='interval'>({html.escape(interval)}</span>"
+    return html.escape(text)
 
 
 def _html(output: Path, summary, header, cells, warnings, sections) -> str:
@@ -152,10 +160,12 @@ def _html(output: Path, summary, header, cells, warnings, sections) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }} th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+table {{ border-collapse: collapse; margin: 1em 0; }} th, td {{ border: 1px solid #ccc; padding: 4px 6px; text-align: right; }}
+#leaderboard {{ font-size: 85%; width: 100%; }} #leaderboard th {{ font-size: 90%; hyphens: auto; }}
 th {{ background: #f3f3f3; }} td:last-child {{ text-align: left; max-width: 700px; font-size: 90%; }}
 #leaderboard td:last-child {{ text-align: right; font-size: 100%; }}
 #leaderboard tbody tr:first-child {{ background: #eaf6ea; font-weight: 600; }} img {{ max-width: 100%; }}
+.interval {{ white-space: nowrap; color: #555; font-size: 90%; }}
 .warning {{ color: #8a5300; background: #fff6e0; padding: 4px 8px; }}
 @media print {{ body {{ max-width: none; margin: 0; }} img {{ break-inside: avoid; }} table {{ font-size: 80%; }} }}
 </style></head>
@@ -172,6 +182,8 @@ th {{ background: #f3f3f3; }} td:last-child {{ text-align: left; max-width: 700p
 window.addEventListener("load", () => {{
   const shown = [...document.images].filter(img => img.complete && img.naturalWidth > 0).length;
   document.body.dataset.imagesLoaded = String(shown);
+  const board = document.getElementById("leaderboard");  // wider than the page: a column hides behind a scrollbar
+  document.body.dataset.leaderboardOverflow = String(Math.max(0, board.scrollWidth - document.body.clientWidth));
 }});
 </script>
 </body></html>

@@ -1,6 +1,9 @@
 """Presentation for the terminal in one place: every rich table the commands print.
 
-Cells are escaped: a review or a model name holding `[brackets]` prints as written.
+Cells are escaped: a review or a model name holding `[brackets]` prints as written. Every
+table reads at 80 columns: a number is never split or cut (an interval or a share goes on
+the line below its value, long tables are turned on their side), and captions break
+between sentences, not inside them.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ def metrics_table(metrics: dict[str, Any], title: str = "metrics") -> Table:
         calibration += f" (uncalibrated {metrics['ece_uncalibrated']:.3f}, temperature {metrics['temperature']:.2f})"
     if "ece_noise_95" in metrics:
         calibration += f"  {calibration_verdict(metrics['ece'], metrics['ece_noise_floor'], metrics['ece_noise_95'])}"
-    table.caption = (
-        f"n={metrics['n']}  accuracy={metrics['accuracy']:.4f}{ci('accuracy')}  macro-F1={metrics['macro_f1']:.4f}{ci('macro_f1')}  "
-        f"MAE={metrics['mae']:.3f} stars  off-by-one={metrics['off_by_one_accuracy']:.4f}{calibration}"
-    )
+    lines = [f"n={metrics['n']:,}  accuracy={metrics['accuracy']:.4f}{ci('accuracy')}",
+             f"macro-F1={metrics['macro_f1']:.4f}{ci('macro_f1')}",
+             f"MAE={metrics['mae']:.3f} stars  off-by-one={metrics['off_by_one_accuracy']:.4f}"]
+    if calibration:
+        lines.append(calibration.strip())
+    table.caption = "\n".join(lines)
     return table
 
 
@@ -49,13 +54,29 @@ def confusion_table(metrics: dict[str, Any]) -> Table:
     return table
 
 
-def leaderboard(rows: Sequence[LeaderboardRow], title: str) -> Table:
+#: Under this many columns the terminal's leaderboard keeps the scores and drops the
+#: training columns (they stay in leaderboard.json and the report), saying so.
+FULL_LEADERBOARD_WIDTH = 110
+SCORE_HEADERS = ("rank", "model", "accuracy (95% CI)", "macro-F1 (95% CI)", "MAE (stars)", "ECE")
+
+
+def leaderboard(rows: Sequence[LeaderboardRow], title: str, width: int | None = None) -> Table:
     header, cells = leaderboard_table(list(rows), terminal=True)
+    dropped = []
+    if width is not None and width < FULL_LEADERBOARD_WIDTH:
+        kept = [i for i, name in enumerate(header) if name in SCORE_HEADERS]
+        dropped = [name for name in header if name not in SCORE_HEADERS]
+        header, cells = [header[i] for i in kept], [[row[i] for i in kept] for row in cells]
     table = Table(title=escape(title))
+    if dropped:
+        table.caption = f"{', '.join(dropped)}: in a wider terminal, leaderboard.json and the report"
     for column in header:
-        table.add_column(column, justify="left" if column == "model" else "right", overflow="fold")
+        if column == "model":
+            table.add_column(column, justify="left", overflow="fold")
+        else:  # a header may wrap between its words; a number never splits
+            table.add_column(column.replace(" (", "\n("), justify="right", no_wrap=True)
     for row in cells:
-        table.add_row(*map(escape, row))
+        table.add_row(*[escape(cell).replace(" (", "\n(", 1) for cell in row])  # an interval under its value
     return table
 
 
@@ -90,15 +111,14 @@ def stats_tables(stats: dict[str, Any]) -> list[Table]:
         balance.add_column(f"{star}★", justify="right")
     for name, split in stats.items():
         balance.add_row(name, f"{split['rows']:,}", *[
-            f"{split['stars'][str(s)]:,} ({split['star_shares'][str(s)]:.0%})" for s in STARS
+            f"{split['stars'][str(s)]:,}\n{split['star_shares'][str(s)]:.0%}" for s in STARS
         ])
+    # Turned on its side: a row per percentile, a column per split and unit, so it fits 80 columns.
     lengths = Table(title="review length percentiles")
-    lengths.add_column("split")
-    lengths.add_column("unit")
-    keys = ["min", *[f"p{p}" for p in PERCENTILES], "max", "mean"]
-    for key in keys:
-        lengths.add_column(key, justify="right")
-    for name, split in stats.items():
-        for unit in ("characters", "word_tokens"):
-            lengths.add_row(name, unit.replace("_", " "), *[f"{split[unit][k]:g}" for k in keys])
+    lengths.add_column("")
+    columns = [(name, unit) for name in stats for unit in ("characters", "word_tokens")]
+    for name, unit in columns:
+        lengths.add_column(f"{name}\n{'chars' if unit == 'characters' else 'words'}", justify="right", no_wrap=True)
+    for key in ["min", *[f"p{p}" for p in PERCENTILES], "max", "mean"]:
+        lengths.add_row(key, *[f"{stats[name][unit][key]:,.{0 if key != 'mean' else 1}f}" for name, unit in columns])
     return [balance, lengths]

@@ -17,6 +17,7 @@ from .. import __version__
 from ..data import DEFAULT_DATASET, DEFAULT_SEED, DataSettings
 from ..devices import DEVICE_HELP
 from ..errors import ReviewstarsError
+from ..progress import one_line
 from .options import with_settings
 
 out = Console()
@@ -172,7 +173,7 @@ def _print_metrics(metrics: dict, title: str) -> None:
     out.print(metrics_table(metrics, title))
     out.print(confusion_table(metrics))
     for line in metrics.get("warnings") or []:
-        err.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        err.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=one_line(err))
 
 
 # --------------------------------------------------------------------------- predict
@@ -264,7 +265,7 @@ def serve(
     api_key = _api_key(api_key_file) or os.environ.get("REVIEWSTARS_API_KEY") or None
     if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[bold yellow]warning:[/] serving on {escape(host)} without a key: anyone who reaches this address can use "
-                  "the model (--api-key-file, or REVIEWSTARS_API_KEY)", highlight=False, soft_wrap=True)
+                  "the model (--api-key-file, or REVIEWSTARS_API_KEY)", highlight=False, soft_wrap=one_line(err))
     err.print(f"serving {escape(model)} on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops", highlight=False)
     run_server(model, host=host, port=port, limits=settings[ServeLimits], device=device, api_key=api_key)
 
@@ -346,7 +347,7 @@ def compare(
     own, data, transformer = _kind_settings(settings)
     board = compare_module.compare(data, output, _names(models), _names(evaluate_only), transformer=transformer, device=device,
                                    decision=decision, ensemble=ensemble, **own)
-    out.print(leaderboard(board["rows"], f"leaderboard on {board['split']} ({board['n']:,} reviews)"))
+    out.print(leaderboard(board["rows"], f"leaderboard on {board['split']} ({board['n']:,} reviews)", width=out.width))
     out.print("= after a rank: the paired test cannot tell those models apart at the 5% level", highlight=False)
     out.print(f"wrote {escape(str(output / 'leaderboard.json'))}, report.md and report.html", highlight=False)
 
@@ -397,12 +398,12 @@ def main() -> None:
     try:
         app()
     except ReviewstarsError as error:
-        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=one_line(err))
         sys.exit(error.exit_code)
     except OSError as error:
         if error.errno not in DISK_ERRORS:
             raise
         where = f"{error.filename}: " if error.filename else ""
         err.print(f"[bold red]error:[/] {escape(where)}cannot write or read there: {DISK_ERRORS[error.errno]}; nothing "
-                  "half-written was left", highlight=False, soft_wrap=True)
+                  "half-written was left", highlight=False, soft_wrap=one_line(err))
         sys.exit(1)

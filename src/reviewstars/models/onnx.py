@@ -7,6 +7,7 @@ checks ONNX Runtime against PyTorch on a padded batch, and writes a folder that
     model.onnx         the graph (int8 weights when quantised)
     tokenizer.json ... the source model's tokenizer, unchanged
     config.json        the source config; `reviewstars.kind` is "onnx"
+    README.md          a card: how to run the graph, with or without reviewstars, and the source's card
 
 int8 is dynamic quantisation (onnxruntime.quantization): Linear weights stored as int8,
 activations quantised on the fly. A quarter of the size, and integer matrix products on CPU.
@@ -26,7 +27,7 @@ from .. import STARS
 from ..errors import ModelError
 from ..tokenization import TRUNCATIONS, encode, padded_batches
 from .base import StarPredictor
-from .folder import CONFIG_FILE, FOLDED, METRICS_FILE, SECTION, calibration_of, check_model_output, model_folder, read_config, section
+from .folder import CARD_FILE, CONFIG_FILE, FOLDED, METRICS_FILE, SECTION, calibration_of, check_model_output, model_folder, read_config, section
 from .pretrained import stars_of_labels
 
 KIND = "onnx"
@@ -195,7 +196,67 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
             if metrics.is_file():
                 (stage / "source_metrics.json").write_bytes(metrics.read_bytes())
             (stage / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
+            (stage / CARD_FILE).write_text(onnx_card(Path(str(model)), predictor, quantize), encoding="utf-8")
     return {"output": str(output), "quantize": quantize, "bytes": (output / MODEL_FILE).stat().st_size}
+
+
+def onnx_card(source: Path, predictor, quantize: str | None) -> str:
+    """The exported folder's card: what the graph is and how to run it, then the source's own card
+    (its scores were measured on the source, before export), under the Hub's `onnx` library."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    source_card = source / CARD_FILE
+    try:
+        card = ModelCard.load(source_card) if source_card.is_file() else None
+    except Exception:  # a hand-edited card we cannot parse: the export still gets its own
+        card = None
+    data = card.data if card is not None else ModelCardData(pipeline_tag="text-classification")
+    data.library_name = "onnx"
+    data.tags = list(dict.fromkeys([*(data.tags or []), "onnx", *(["int8"] if quantize else [])]))
+    precision = ("int8 weights (dynamic quantisation: Linear weights stored as int8, activations quantised on the fly; "
+                 "its stars may differ from the source's on a few reviews)" if quantize else "fp32 weights, the source's exactly")
+    calibration = (f"The calibration (temperature {predictor.temperature:g}) is folded into the graph's logits, so a softmax "
+                   "of `logits` gives the calibrated probabilities." if predictor.folded and predictor.temperature != 1
+                   else "The graph's softmax gives the model's probabilities.")
+    body = [
+        f"# `{source.name}`, exported to ONNX: review -> stars (1 to 5)",
+        "",
+        f"- graph: `{MODEL_FILE}` with inputs `input_ids` and `attention_mask` (batch and length dynamic) and output "
+        f"`logits` (five columns, 1 to 5 stars); {precision}",
+        f"- reviews are read by their first {predictor.max_length} tokens ({predictor.truncation} truncation in reviewstars)",
+        f"- {calibration}",
+        "",
+        "## Use",
+        "",
+        "```bash",
+        'reviewstars predict --model THIS_FOLDER "The food was great but the service was slow."',
+        "```",
+        "",
+        "With ONNX Runtime alone (`head` truncation: the first tokens of a long review):",
+        "",
+        "```python",
+        "import numpy as np, onnxruntime",
+        "from transformers import AutoTokenizer",
+        'tokenizer = AutoTokenizer.from_pretrained("THIS_FOLDER")',
+        f'session = onnxruntime.InferenceSession("THIS_FOLDER/{MODEL_FILE}")',
+        f'batch = tokenizer(["The food was great but the service was slow."], truncation=True, max_length={predictor.max_length}, '
+        'padding=True, return_tensors="np")',
+        '(logits,) = session.run(["logits"], {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask")})',
+        "stars = logits.argmax(axis=1) + 1",
+        "```",
+    ]
+    if card is not None:  # the source's card, one heading level down: its scores are the source's
+        body += ["", "## The source model's card (scores measured before export)", "", *_demoted(card.text.strip().splitlines())]
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n"))
+
+
+def _demoted(lines: list[str]) -> list[str]:
+    """Markdown headings one level down (outside code blocks), to nest a card inside another."""
+    demoted, in_code = [], False
+    for line in lines:
+        in_code ^= line.startswith("```")
+        demoted.append(f"#{line}" if line.startswith("#") and not in_code else line)
+    return demoted
 
 
 def _check_against_torch(ort, graph_file: Path, network) -> None:
