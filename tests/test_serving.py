@@ -52,15 +52,15 @@ def running(app) -> Iterator[str]:
 
 
 def scrape(url: str) -> dict[str, float]:
-    """GET /metrics parsed: {'name{labels}': value}."""
+    """GET /metrics, parsed by `prometheus_client`'s own parser: {'name{labels}': value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     response = httpx.get(f"{url}/metrics")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    samples = {}
-    for line in response.text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            samples[name] = float(value)
-    return samples
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain; version=")
+    return {
+        sample.name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items())) + "}" if sample.labels else ""): sample.value
+        for family in text_string_to_metric_families(response.text) for sample in family.samples
+    }
 
 
 def post_json(client, url: str, body) -> httpx.Response:
@@ -183,17 +183,28 @@ def test_metrics_count_requests_texts_batches_and_latency(server):
     assert httpx.post(f"{server}/predict", json={"texts": ["ok"] * 9}).status_code == 413
     after = scrape(server)
     delta = lambda name: after.get(name, 0) - before.get(name, 0)  # noqa: E731
-    assert delta('reviewstars_http_requests_total{path="/predict",code="200"}') == 2
-    assert delta('reviewstars_http_requests_total{path="/predict",code="413"}') == 1
+    assert delta('reviewstars_http_requests_total{code="200",path="/predict"}') == 2
+    assert delta('reviewstars_http_requests_total{code="413",path="/predict"}') == 1
     assert delta("reviewstars_texts_predicted_total") == 4
     assert delta("reviewstars_batch_size_count") == 2 and delta("reviewstars_batch_size_sum") == 4
-    assert delta('reviewstars_batch_size_bucket{le="2"}') == 1 and delta('reviewstars_batch_size_bucket{le="4"}') == 2
+    assert delta('reviewstars_batch_size_bucket{le="2.0"}') == 1 and delta('reviewstars_batch_size_bucket{le="4.0"}') == 2
     assert delta("reviewstars_predict_duration_seconds_count") == 3
     assert after['reviewstars_predict_duration_seconds_bucket{le="+Inf"}'] == after["reviewstars_predict_duration_seconds_count"]
     assert 0 < delta("reviewstars_predict_duration_seconds_sum") < 30
     assert after["reviewstars_queue_texts"] == 0
     httpx.get(f"{server}/no/such/page")
-    assert scrape(server)['reviewstars_http_requests_total{path="other",code="404"}'] >= 1
+    assert scrape(server)['reviewstars_http_requests_total{code="404",path="other"}'] >= 1
+    assert after["process_resident_memory_bytes"] > 0 and after["process_cpu_seconds_total"] > 0  # the library's own
+
+
+def test_metrics_speak_openmetrics_to_a_scraper_that_asks(server):
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    response = httpx.get(f"{server}/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"})
+    assert response.headers["content-type"].startswith("application/openmetrics-text")
+    assert response.text.endswith("# EOF\n")
+    families = {family.name: family for family in text_string_to_metric_families(response.text)}
+    assert families["reviewstars_batch_size"].type == "histogram" and families["reviewstars_http_requests"].type == "counter"
 
 
 def test_concurrent_requests_are_batched_and_none_fail(server):

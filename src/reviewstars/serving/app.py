@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,14 +23,13 @@ from . import protocols
 from .endpoint import HotPath, PredictEndpoint
 from .limits import ServeLimits
 
-from .metrics import ConnectionCounts, RequestMetrics, ServerMetrics
+from .metrics import ConnectionCounts, RequestMetrics, ServerMetrics, exposition, metrics_registry
 
 
 #: The pages carry their scripts and styles inline and may talk to this server only:
 #: the browser itself refuses anything fetched from elsewhere.
 PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
                "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class TextsBody(BaseModel):
@@ -180,10 +179,13 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
             "served": {"batches": metrics.batch_sizes.count, "texts": metrics.texts_predicted},
         })
 
+    registry = metrics_registry(metrics, lambda: batcher.queued_texts)
+
     @app.get("/metrics", response_class=PlainTextResponse)
-    async def prometheus() -> PlainTextResponse:
-        """Counters and histograms in Prometheus' text format."""
-        return PlainTextResponse(metrics.exposition(batcher.queued_texts), media_type=PROMETHEUS_TEXT)
+    async def prometheus(request: Request) -> Response:
+        """Counters and histograms in Prometheus' text format (OpenMetrics if the scraper asks)."""
+        body, content_type = exposition(registry, request.headers.get("accept"))
+        return Response(body, media_type=content_type)
 
     @app.get("/", include_in_schema=False)
     async def page() -> HTMLResponse:

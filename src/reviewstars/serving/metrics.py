@@ -1,8 +1,10 @@
-"""`GET /metrics` in Prometheus' text format, written by hand: the format is a few lines
-of `name{labels} value`, not worth a dependency.
+"""`GET /metrics`: what the server has done, in Prometheus' exposition format (or
+OpenMetrics, as the scraper asks), written by `prometheus_client`.
 
-Every update happens on the event loop's thread (the middleware and the batcher's
-worker coroutine), so plain integers need no lock.
+The hot path stays ours: every update happens on the event loop's thread (the middleware
+and the batcher's worker coroutine), so plain integers need no lock. A scrape turns them
+into `prometheus_client` metric families (`StarMetricsCollector`); the library writes the
+text, with the process' own CPU, memory and file descriptors beside them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ import bisect
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 
 #: Paths with their own label; anything else (scanners, typos) counts as "other",
 #: so a client cannot grow the label set without bound.
@@ -34,12 +40,13 @@ class Histogram:
         self.sum += value
         self.count += 1
 
-    def lines(self, name: str) -> list[str]:
-        cumulative, rows = 0, []
-        for bound, count in zip((*map(_number, self.bounds), "+Inf"), self.counts):
+    def family(self, name: str, documentation: str) -> HistogramMetricFamily:
+        """As `prometheus_client` exposes a histogram: cumulative counts up to each bound, then +Inf."""
+        cumulative, buckets = 0, []
+        for bound, count in zip((*map(str, map(float, self.bounds)), "+Inf"), self.counts):
             cumulative += count
-            rows.append(f'{name}_bucket{{le="{bound}"}} {cumulative}')
-        return [*rows, f"{name}_sum {_number(self.sum)}", f"{name}_count {self.count}"]
+            buckets.append((bound, cumulative))
+        return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=self.sum)
 
 
 @dataclass
@@ -74,23 +81,49 @@ class ServerMetrics:
         self.batch_sizes.observe(texts)
         self.texts_predicted += texts
 
-    def exposition(self, queue_texts: int) -> str:
-        blocks = [
-            _block("reviewstars_http_requests_total", "counter", "HTTP requests answered, by path and status code.",
-                   [f'reviewstars_http_requests_total{{path="{path}",code="{code}"}} {n}' for (path, code), n in sorted(self.requests.items())]),
-            _block("reviewstars_texts_predicted_total", "counter", "Texts the model has rated.", [f"reviewstars_texts_predicted_total {self.texts_predicted}"]),
-            _block("reviewstars_batch_size", "histogram", "Texts per model call.", self.batch_sizes.lines("reviewstars_batch_size")),
-            _block("reviewstars_predict_duration_seconds", "histogram", "POST /predict, from the first byte in to the last byte out.",
-                   self.predict_seconds.lines("reviewstars_predict_duration_seconds")),
-            _block("reviewstars_queue_texts", "gauge", "Texts waiting for the model now.", [f"reviewstars_queue_texts {queue_texts}"]),
-            _block("reviewstars_open_connections", "gauge", "Connections open now.",
-                   [f"reviewstars_open_connections {self.connections.open}"]),
-            _block("reviewstars_connections_closed_total", "counter", "Connections the server closed, by why: no whole request "
-                   "in time (timeout), idle at the cap to make room (shed), new while every one was busy (refused).",
-                   [f'reviewstars_connections_closed_total{{reason="{reason}"}} {getattr(self.connections, attribute)}'
-                    for reason, attribute in (("timeout", "timed_out"), ("shed", "shed"), ("refused", "refused"))]),
-        ]
-        return "\n".join(blocks) + "\n"
+    def families(self, queue_texts: int) -> Iterator[Metric]:
+        requests = CounterMetricFamily("reviewstars_http_requests", "HTTP requests answered, by path and status code.",
+                                       labels=["path", "code"])
+        for (path, code), n in sorted(self.requests.items()):
+            requests.add_metric([path, str(code)], n)
+        yield requests
+        yield CounterMetricFamily("reviewstars_texts_predicted", "Texts the model has rated.", value=self.texts_predicted)
+        yield self.batch_sizes.family("reviewstars_batch_size", "Texts per model call.")
+        yield self.predict_seconds.family("reviewstars_predict_duration_seconds",
+                                          "POST /predict, from the first byte in to the last byte out.")
+        yield GaugeMetricFamily("reviewstars_queue_texts", "Texts waiting for the model now.", value=queue_texts)
+        yield GaugeMetricFamily("reviewstars_open_connections", "Connections open now.", value=self.connections.open)
+        closed = CounterMetricFamily("reviewstars_connections_closed", "Connections the server closed, by why: no whole "
+                                     "request in time (timeout), idle at the cap to make room (shed), new while every one "
+                                     "was busy (refused).", labels=["reason"])
+        for reason, attribute in (("timeout", "timed_out"), ("shed", "shed"), ("refused", "refused")):
+            closed.add_metric([reason], getattr(self.connections, attribute))
+        yield closed
+
+
+class StarMetricsCollector:
+    """A `prometheus_client` collector over a server's own counts, read at each scrape."""
+
+    def __init__(self, metrics: ServerMetrics, queue_texts):
+        self.metrics, self.queue_texts = metrics, queue_texts
+
+    def collect(self) -> Iterator[Metric]:
+        return self.metrics.families(self.queue_texts())
+
+
+def metrics_registry(metrics: ServerMetrics, queue_texts) -> CollectorRegistry:
+    """One registry per server (not the library's global one: a process may run several apps,
+    the tests do): our families and the process' CPU, memory and open files."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StarMetricsCollector(metrics, queue_texts))
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def exposition(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    """(body, content type) in the format the scraper's Accept header asks for."""
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry), content_type
 
 
 class RequestMetrics:
@@ -114,11 +147,3 @@ class RequestMetrics:
             await self.app(scope, receive, send_noting_status)
         finally:
             self.metrics.observe_request(scope["path"], status, time.perf_counter() - started)
-
-
-def _block(name: str, kind: str, help_text: str, samples: list[str]) -> str:
-    return "\n".join([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples])
-
-
-def _number(value: float) -> str:
-    return repr(float(value)) if isinstance(value, float) else str(value)

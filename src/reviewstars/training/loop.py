@@ -76,7 +76,8 @@ def _arguments(settings, checkpoints: Path, under_budget: bool, use_cpu: bool) -
         greater_is_better=True,
         logging_steps=settings.logging_steps or settings.eval_steps,
         logging_first_step=True,
-        report_to=settings.report_to,
+        report_to=settings.report_to if settings.report_to in ("none", "all") else settings.report_to.split(","),
+        run_name=settings.run_name or checkpoints.parent.name,  # not the Trainer's default, our "checkpoints" folder
         train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
         bf16=use_cuda and torch.cuda.is_bf16_supported(),
         fp16=use_cuda and not torch.cuda.is_bf16_supported(),

@@ -44,8 +44,31 @@ def format_duration(seconds: float) -> str:
     return f"{int(seconds) // 60}m" if seconds % 60 == 0 else f"{seconds!r}s"
 
 
-#: The Trainer's logging integrations we offer, with the package each one needs.
-REPORTERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb", "none": None}
+#: The Trainer's logging integrations (the names of transformers' `INTEGRATION_TO_CALLBACK`: a test keeps
+#: them in step with the installed version), each with the module it needs, so a missing one is named before
+#: any work. Kept here rather than imported: that module imports torch, 5 s that `--help` would wait.
+REPORTERS = {
+    "tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "comet_ml": "comet_ml", "neptune": "neptune",
+    "clearml": "clearml", "azure_ml": "azureml", "codecarbon": "codecarbon", "dagshub": "dagshub", "dvclive": "dvclive",
+    "flyte": "flytekit", "swanlab": "swanlab", "trackio": "trackio", "kubeflow": None,
+}
+NO_REPORTING, EVERY_INSTALLED = "none", "all"
+
+
+def parse_report_to(text: str) -> str:
+    """`tensorboard`, `wandb,mlflow`, `all` (every installed one) or `none`, checked now."""
+    names = [name.strip() for name in str(text).split(",") if name.strip()]
+    if names in ([NO_REPORTING], [EVERY_INSTALLED]):
+        return names[0]
+    for name in names or [""]:
+        if name not in REPORTERS:
+            raise ReviewstarsError(f"--report-to {text}: {name!r} is not one of the Trainer's integrations: "
+                                   f"{', '.join(REPORTERS)}; several with commas, or {EVERY_INSTALLED} or {NO_REPORTING}")
+        package = REPORTERS[name]
+        if package and importlib.util.find_spec(package) is None:
+            # now, not after the data is tokenized: the Trainer would fail only when it starts
+            raise ReviewstarsError(f"--report-to {name} needs the {package} package: pip install {package}")
+    return ",".join(names)
 
 
 @dataclass
@@ -80,8 +103,12 @@ class TrainSettings(Settings):
         False, "Keep the word-embedding matrix as it is (MiniLM's is half its weights: "
         "not updated, so more steps fit a budget).")
     resume: bool = setting(False, "Continue from the last complete checkpoint in --output.")
-    report_to: str = setting("tensorboard", "Where the Trainer logs the run (under OUTPUT/runs for tensorboard).",
-                             choices=tuple(REPORTERS))
+    report_to: str = setting(
+        "tensorboard", f"Where the Trainer logs the run (under OUTPUT/runs for tensorboard): any of its integrations "
+        f"({', '.join(REPORTERS)}), several with commas, {EVERY_INSTALLED} (every one installed) or {NO_REPORTING}.",
+        parse=parse_report_to)
+    run_name: str | None = setting(
+        None, "The run's name in the tracker (wandb, mlflow, ...; default: the model folder's name).")
     logging_steps: int | None = setting(None, "Log the loss every N steps (default: --eval-steps).", cli=False)
     dynamic_padding: bool = setting(True, "False: the lesson's padding to max_length.", cli=False)
     group_by_length: bool = setting(True, "Batch reviews of similar length together.", cli=False)
@@ -90,7 +117,4 @@ class TrainSettings(Settings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        package = REPORTERS[self.report_to]
-        if package and importlib.util.find_spec(package) is None:
-            # now, not after the data is tokenized: the Trainer would fail only when it starts
-            raise ReviewstarsError(f"--report-to {self.report_to} needs the {package} package: pip install {package}")
+        self.report_to = parse_report_to(self.report_to)  # a settings file or a caller's value, checked as the CLI's
