@@ -59,7 +59,7 @@ def free_port() -> int:
 BARE = "bare:"  # a model name that starts a yardstick of bare_endpoint.py instead: bare:app, bare:bytes_app
 
 
-def start_server(model: str, max_batch: int = 64) -> tuple[subprocess.Popen, str]:
+def start_server(model: str, max_batch: int = 64, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     """`reviewstars serve --model MODEL`, or for "bare:APP" that app of `bare_endpoint.py` under the same uvicorn settings."""
     port = free_port()
     log = tempfile.TemporaryFile()  # not a pipe: a server that logs much would block on a full one
@@ -70,7 +70,7 @@ def start_server(model: str, max_batch: int = 64) -> tuple[subprocess.Popen, str
         command = [sys.executable, "-m", "uvicorn", f"bare_endpoint:{model.removeprefix(BARE)}", "--app-dir", str(ROOT / "benchmarks"),
                    "--port", str(port), "--log-level", "warning", *options]
     else:
-        command = [sys.executable, "-m", "reviewstars.cli", "serve", "--model", model, "--port", str(port), "--max-batch", str(max_batch)]
+        command = [sys.executable, "-m", "reviewstars.cli", "serve", "--model", model, "--port", str(port), "--max-batch", str(max_batch), *extra]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log,
                                env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])})  # this checkout's server first, then what PYTHONPATH adds (the device kit's packages)
     url = f"http://127.0.0.1:{port}"

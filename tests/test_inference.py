@@ -252,6 +252,8 @@ def test_batches_packed_in_numpy_equal_encode_and_padded_batches(scratch_model, 
     tokenizer = load_predictor(scratch_model).tokenizer
     texts = ODD_TEXTS * 3 + ["word " * 40, ""]
     expected = list(padded_batches(encode(tokenizer, texts, max_length, strategy), 5, tokenizer.pad_token_id, 60))
+    # training's path (`tokenize_dataset`) takes the Rust batch call too: the same ids
+    assert encode(tokenizer, texts, max_length, strategy, backend=pieces_tokenizer(tokenizer)) == encode(tokenizer, texts, max_length, strategy)
     for backend in (pieces_tokenizer(tokenizer), None):  # the Rust batch call, and the tokenizer's own
         packed = list(BatchPacker(tokenizer, max_length, strategy).batches(encode_pieces(tokenizer, texts, backend), 5, 60))
         assert len(packed) == len(expected)

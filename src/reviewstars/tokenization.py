@@ -125,15 +125,24 @@ def special_frame(tokenizer) -> tuple[list[int], list[int]]:
     return [], []
 
 
-def encode(tokenizer, texts: Sequence[str], max_length: int = 256, strategy: str = "head+tail") -> list[list[int]]:
-    """Token ids with special tokens, cut to `max_length` by `strategy`; no padding."""
+def encode(tokenizer, texts: Sequence[str], max_length: int = 256, strategy: str = "head+tail", backend=None) -> list[list[int]]:
+    """Token ids with special tokens, cut to `max_length` by `strategy`; no padding.
+
+    With `backend` (`pieces_tokenizer`'s) the ids come from its batch call alone: the same ids,
+    without the wrapper building a Python encoding per text on one core while the rest wait."""
     prefix, suffix = special_frame(tokenizer)
     budget = max_length - len(prefix) - len(suffix)
     if budget <= 0:
         raise ValueError(f"max_length {max_length} leaves no room for text")
-    clean = [readable(text) for text in texts]
-    pieces = tokenizer(clean, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+    pieces = _piece_ids(tokenizer, [readable(text) for text in texts], backend)
     return [prefix + truncate(ids, budget, strategy) + suffix for ids in pieces]
+
+
+def _piece_ids(tokenizer, clean: list[str], backend=None) -> list[list[int]]:
+    """Each text's ids, no special tokens, uncut: in the Rust backend's batch call where there is one."""
+    if backend is not None:
+        return [encoding.ids for encoding in backend.encode_batch_fast(clean, add_special_tokens=False)]
+    return tokenizer(clean, add_special_tokens=False, truncation=False, verbose=False)["input_ids"] if clean else []
 
 
 def padded_batches(ids: Sequence[Sequence[int]], batch_size: int, pad_id: int = 0, max_tokens: int | None = None):
@@ -200,11 +209,7 @@ def encode_pieces(tokenizer, texts: Sequence[str], backend=None) -> Pieces:
     """Every text's ids in one batched call (`backend` from `pieces_tokenizer` where there is one)."""
     import itertools
 
-    clean = [readable(text) for text in texts]
-    if backend is not None:
-        ids = [encoding.ids for encoding in backend.encode_batch_fast(clean, add_special_tokens=False)]
-    else:
-        ids = tokenizer(clean, add_special_tokens=False, truncation=False, verbose=False)["input_ids"] if clean else []
+    ids = _piece_ids(tokenizer, [readable(text) for text in texts], backend)
     lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
     starts = np.cumsum(lengths) - lengths
@@ -334,7 +339,7 @@ def tokenize_dataset(split, tokenizer, max_length: int = 256, strategy: str = "h
     folder = cache_dir() / "tokenized" / digest.hexdigest()[:24]
     if use_cache and folder.is_dir():
         return load_from_disk(str(folder))
-    input_ids = encode(tokenizer, texts, max_length, strategy)
+    input_ids = encode(tokenizer, texts, max_length, strategy, backend=pieces_tokenizer(tokenizer))
     tokenized = Dataset.from_dict({"input_ids": input_ids, "label": list(split["label"]), "length": [len(ids) for ids in input_ids]})
     if use_cache:
         from .artifacts import atomic_dir
