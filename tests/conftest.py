@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,6 +23,42 @@ BERT_TOKENIZER = SHARED / "models" / "bert-base-cased-tokenizer"
 
 needs_yelp = pytest.mark.skipif(not (YELP / "train.parquet").is_file(), reason=f"shared Yelp data not found at {YELP}")
 needs_bert_tokenizer = pytest.mark.skipif(not (BERT_TOKENIZER / "tokenizer.json").is_file(), reason=f"bert-base-cased tokenizer not found at {BERT_TOKENIZER}")
+
+
+
+def reviewstars(*args, env: dict | None = None, columns: int = 160, timeout: float = 300,
+                python_flags: tuple = ()) -> subprocess.CompletedProcess:
+    """The CLI as a shell runs it, in a process of its own (start-up, exit code, what it prints):
+    for what an in-process call cannot show. `env` replaces the environment (default: this one)."""
+    base = dict(os.environ if env is None else env)
+    return subprocess.run([sys.executable, *python_flags, "-m", "reviewstars.cli", *map(str, args)], capture_output=True,
+                          text=True, env={**base, "COLUMNS": str(columns)}, timeout=timeout)
+
+
+def tiny_scratch(**changes):
+    """The smallest scratch encoder that still learns the synthetic reviews: one layer, width 32."""
+    from dataclasses import replace
+
+    from reviewstars.kinds import ScratchSettings
+
+    return replace(ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200), **changes)
+
+
+@pytest.fixture(scope="session")
+def browser() -> str:
+    """Headless Chromium's path (.ci/run installs Debian's); the test is skipped, saying why, without it."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if found is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium)")
+    return found
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """A test that takes the `browser` fixture is marked `browser`: `-m "not browser"` leaves them out."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
 
 # Words whose presence makes a rating likelier: enough signal for a tiny model to learn.
 _SIGNAL = {
@@ -71,11 +110,36 @@ def linear_model(tiny_data, tmp_path_factory) -> Path:
 def scratch_model(tiny_data, tmp_path_factory) -> Path:
     """A tiny from-scratch encoder folder trained on `tiny_data` (a few seconds)."""
     from reviewstars.data import DataSettings
-    from reviewstars.jobs import ScratchSettings, train
+    from reviewstars.jobs import train
     from reviewstars.training import TrainSettings
 
     folder = tmp_path_factory.mktemp("models") / "scratch"
     settings = TrainSettings(learning_rate=3e-3, epochs=6, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
-    tiny = ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200)
-    train("scratch", DataSettings(tiny_data, dev_size=50), folder, transformer=settings, scratch=tiny)
+    train("scratch", DataSettings(tiny_data, dev_size=50), folder, transformer=settings, scratch=tiny_scratch())
     return folder
+
+
+@pytest.fixture(scope="module")
+def vocabulary(tiny_data, tmp_path_factory) -> Path:
+    """One WordPiece vocabulary for every run: tokenizers may learn a slightly different
+    one each time (huggingface/tokenizers#1794), which is not what these tests are about."""
+    from reviewstars.tokenization import train_wordpiece
+
+    folder = tmp_path_factory.mktemp("vocabulary")
+    train_wordpiece(pd.read_parquet(tiny_data / "train.parquet")["text"].tolist(), vocab_size=200).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(scratch_model):
+    """A small random BERT classifier on the scratch model's vocabulary: the shape of MiniLM."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from reviewstars.models import load_predictor
+
+    tokenizer = load_predictor(scratch_model).tokenizer
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=5)
+    return BertForSequenceClassification(config).eval(), tokenizer

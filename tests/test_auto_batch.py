@@ -69,9 +69,11 @@ def test_batch_size_option_takes_a_number_or_auto():
 
 def test_a_run_with_auto_batch_on_the_cpu_trains_at_16_and_says_so(tiny_data, tmp_path):
     from reviewstars.data import DataSettings
-    from reviewstars.jobs import ScratchSettings, train
+    from reviewstars.jobs import train
 
-    tiny = ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200)
+    from conftest import tiny_scratch
+
+    tiny = tiny_scratch()
     settings = TrainSettings(batch_size="auto", learning_rate=3e-3, epochs=1, eval_steps=20, max_length=32, early_stopping=None)
     result = train("scratch", DataSettings(tiny_data, dev_size=50), tmp_path / "auto", transformer=settings, scratch=tiny, device="cpu")
     assert result.settings["batch_size"] == 16 and result.settings["learning_rate"] == 3e-3

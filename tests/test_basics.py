@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from reviewstars.basics import circles, circles_lesson, hand_rule, hand_rule_score, linear_stack_parameters
+
+from conftest import reviewstars
 
 
 def test_circles_are_an_inner_disc_and_an_outer_ring():
@@ -48,8 +48,7 @@ def test_linear_stack_parameters():
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True,
-                          env={**__import__("os").environ, "COLUMNS": "200"})
+    return reviewstars(*args, columns=200)
 
 
 def test_params_cli_for_a_stack_and_for_model_folders(tiny_data, tmp_path):

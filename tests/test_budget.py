@@ -56,6 +56,7 @@ def test_settings_out_of_range_are_one_line_errors():
         TrainSettings(truncation="middle")
 
 
+@pytest.mark.trainer
 def test_under_a_budget_calibration_scores_only_what_the_last_evaluation_did_not(tiny_data, tmp_path, monkeypatch):
     import importlib
 

@@ -14,6 +14,8 @@ from reviewstars.kinds import PRETRAINED
 from reviewstars.models.linear import LinearSettings
 from reviewstars.results import TrainResult
 
+pytestmark = pytest.mark.trainer  # CI runs these again on the oldest transformers allowed
+
 
 @pytest.fixture(scope="module")
 def linear_folder(tiny_data, tmp_path_factory):

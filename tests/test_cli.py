@@ -10,12 +10,11 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import YELP, needs_yelp
+from conftest import YELP, needs_yelp, reviewstars
 
 
 def run(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True,
-                            env={**os.environ, "COLUMNS": "160"})
+    result = reviewstars(*args)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -28,6 +27,7 @@ def trained(tiny_data, tmp_path_factory):
     return output
 
 
+@pytest.mark.trainer
 def test_train_writes_a_complete_model_folder(trained):
     names = {p.name for p in trained.iterdir()}
     assert {"config.json", "linear.npz", "vocabulary.json", "metrics.json", "README.md", "confusion_matrix.png"} <= names
@@ -47,6 +47,7 @@ def test_evaluate_writes_metrics_and_a_confusion_png(trained, tiny_data, tmp_pat
     assert output.with_suffix(".confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.trainer
 def test_predict_texts_and_file(trained, tmp_path):
     result = run("predict", "--model", trained, "--json", "amazing excellent perfect", "awful rude worst", "  ")
     rows = json.loads(result.stdout)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 
@@ -12,10 +11,12 @@ import pytest
 
 from reviewstars.compare import compare, worst_mistakes
 from reviewstars.data import DataSettings
-from reviewstars.jobs import ScratchSettings, train
+from reviewstars.jobs import train
 from reviewstars.training import TrainSettings
 
-TINY = ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200)
+from conftest import tiny_scratch
+
+TINY = tiny_scratch()
 FAST = TrainSettings(learning_rate=3e-3, epochs=4, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
 
 
@@ -52,6 +53,10 @@ def test_leaderboard_ranks_every_model_honestly(compared):
     ranks = [r["rank"] for r in board["models"]]
     assert ranks[0] == 1 and ranks == sorted(ranks)
     assert all(r["tied"] == (ranks.count(r["rank"]) > 1) for r in board["models"])
+    # what trained each one, and what its folder is: two things, two fields
+    assert {r["model"]: (r["recipe"], r["format"]) for r in board["models"]} == {
+        "linear": ("linear", "linear"), "scratch": ("scratch", "transformer"), "ensemble": ("ensemble", "ensemble"),
+        str(elsewhere): ("linear", "linear")}
 
 
 def test_report_files(compared):
@@ -104,14 +109,7 @@ def test_worst_mistakes_follow_the_median_decision():
     assert rows[0]["predicted_stars"] == 3 and rows[0]["confidence"] == 0.2
 
 
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-def test_html_report_renders_its_table_and_images_in_headless_chromium(compared, tmp_path):
-    browser = chromium()
-    if browser is None:
-        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium)")
+def test_html_report_renders_its_table_and_images_in_headless_chromium(browser, compared, tmp_path):
     output, board, _, _ = compared
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from dataclasses import fields
 
 import pytest
@@ -20,10 +18,11 @@ from reviewstars.settings_file import SETTINGS_FILE, read_settings_file
 from reviewstars.training import TrainSettings
 from reviewstars.training.settings import format_duration, parse_duration
 
+from conftest import reviewstars
+
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "REVIEWSTARS_QUIET": "1", "HF_HUB_OFFLINE": "1"}, timeout=300)
+    return reviewstars(*args, env={**os.environ, "REVIEWSTARS_QUIET": "1", "HF_HUB_OFFLINE": "1"})
 
 
 def scores(folder) -> dict:

@@ -96,7 +96,7 @@ def test_save_and_load_predict_the_same(ensemble_folder, texts):
 
     ensemble.save(ensemble_folder)
     config = json.loads((ensemble_folder / "config.json").read_text())["reviewstars"]
-    assert config == {"kind": "ensemble", "labels": [1, 2, 3, 4, 5], "members": ["members/first", "members/second"], "weights": [0.7, 0.3]}
+    assert config == {"kind": "ensemble", "labels": [1, 2, 3, 4, 5], "recipe": "ensemble", "members": ["members/first", "members/second"], "weights": [0.7, 0.3]}
     assert "members/first" in (ensemble_folder / "README.md").read_text()
 
     loaded = EnsemblePredictor.load(ensemble_folder)

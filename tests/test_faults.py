@@ -7,11 +7,8 @@ synthetic reviews, so what is checked is what a user's terminal would see.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,52 +21,7 @@ from reviewstars.tokenization import load_tokenizer, train_wordpiece
 from reviewstars.training import kept_tokenizer
 from reviewstars.training import last_complete_checkpoint
 
-from test_training import _tiny_run, fast
-
-TINY = ["--model", "scratch", "--layers", "1", "--width", "32", "--heads", "2", "--vocab-size", "200", "--dropout", "0",
-        "--max-length", "32", "--learning-rate", "3e-3", "--epochs", "4", "--eval-steps", "10", "--early-stopping", "0",
-        "--dev-size", "48"]
-
-
-def _env() -> dict[str, str]:
-    # One thread: the same arithmetic in every process, so results can be compared exactly.
-    return {**os.environ, "OMP_NUM_THREADS": "1", "REVIEWSTARS_QUIET": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-
-
-@pytest.fixture(scope="module")
-def vocabulary(tiny_data, tmp_path_factory) -> Path:
-    """One WordPiece vocabulary for every run: tokenizers may learn a slightly different
-    one each time (huggingface/tokenizers#1794), which is not what these tests are about."""
-    import pandas as pd
-
-    folder = tmp_path_factory.mktemp("vocabulary")
-    train_wordpiece(pd.read_parquet(tiny_data / "train.parquet")["text"].tolist(), vocab_size=200).save_pretrained(folder)
-    return folder
-
-
-def _train_command(data: Path, output: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "reviewstars.cli", "train", "--data", str(data), "--output", str(output), *TINY, *extra]
-
-
-def _run(command: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=timeout)
-
-
-def _start_and_signal(command: list[str], checkpoints: Path, signum: int, timeout: float = 120) -> tuple[int, str]:
-    """Start a training and send `signum` the moment its first checkpoint folder appears
-    (while the checkpoint is still being written, more often than not); (exit code, stderr)."""
-    log = checkpoints.parent.with_name(checkpoints.parent.name + ".stderr")
-    with open(log, "w") as stderr:
-        process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr, text=True)
-        deadline = time.time() + timeout
-        while time.time() < deadline and process.poll() is None:
-            if checkpoints.is_dir() and any(p.name.startswith("checkpoint-") for p in checkpoints.iterdir()):
-                process.send_signal(signum)
-                break
-            time.sleep(0.005)
-        process.wait(timeout=timeout)
-    return process.returncode, log.read_text()
-
+from support import TINY_CLI, fast, run_command, start_and_signal, tiny_run, train_command
 
 def _same_model(a: Path, b: Path) -> None:
     ours, theirs = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
@@ -88,7 +40,7 @@ def _same_model(a: Path, b: Path) -> None:
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_data, tmp_path_factory, vocabulary) -> Path:
     output = tmp_path_factory.mktemp("faults") / "whole"
-    done = _run(_train_command(tiny_data, output, "--tokenizer", str(vocabulary)))
+    done = run_command(train_command(tiny_data, output, "--tokenizer", str(vocabulary)))
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((output / "metrics.json").read_text())["accuracy"] > 0.4  # it learned (chance: 0.2)
     return output
@@ -97,12 +49,12 @@ def uninterrupted(tiny_data, tmp_path_factory, vocabulary) -> Path:
 def test_a_training_killed_with_sigkill_resumes_to_the_same_model(tiny_data, tmp_path, uninterrupted, vocabulary):
     output = tmp_path / "killed"
     fixed = ("--tokenizer", str(vocabulary))
-    code, _ = _start_and_signal(_train_command(tiny_data, output, *fixed), output / "checkpoints", signal.SIGKILL)
+    code, _ = start_and_signal(train_command(tiny_data, output, *fixed), output / "checkpoints", signal.SIGKILL)
     assert code == -signal.SIGKILL
     # Nothing half-written looks like a model: the folder holds only checkpoints so far.
     assert not (output / "config.json").exists() and not (output / "model.safetensors").exists()
 
-    resumed = _run(_train_command(tiny_data, output, *fixed, "--resume"))
+    resumed = run_command(train_command(tiny_data, output, *fixed, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     _same_model(output, uninterrupted)
 
@@ -110,14 +62,14 @@ def test_a_training_killed_with_sigkill_resumes_to_the_same_model(tiny_data, tmp
 def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tiny_data, tmp_path, uninterrupted, vocabulary):
     output = tmp_path / "interrupted"
     fixed = ("--tokenizer", str(vocabulary))
-    code, stderr = _start_and_signal(_train_command(tiny_data, output, *fixed), output / "checkpoints", signal.SIGINT)
+    code, stderr = start_and_signal(train_command(tiny_data, output, *fixed), output / "checkpoints", signal.SIGINT)
     assert code == 130, stderr[-2000:]
     message = " ".join(stderr.split("error:")[-1].split())  # the one message, unwrapped
     assert "interrupted at step" in message and "--resume" in message and "Traceback" not in stderr
     step = int(message.split("interrupted at step ")[1].split()[0])
     assert Path(last_complete_checkpoint(output / "checkpoints")).name == f"checkpoint-{step}"
 
-    resumed = _run(_train_command(tiny_data, output, *fixed, "--resume"))
+    resumed = run_command(train_command(tiny_data, output, *fixed, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     _same_model(output, uninterrupted)
 
@@ -126,8 +78,8 @@ def test_two_processes_with_gloo_train_the_model_one_process_trains(tiny_data, t
     """torchrun, 2 CPU processes x 8 reviews = the one process's batch of 16."""
     output = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "reviewstars.cli", "train", "--data", str(tiny_data), "--output", str(output), *TINY, "--tokenizer", str(vocabulary), "--batch-size", "8"]
-    done = _run(command)
+               "-m", "reviewstars.cli", "train", "--data", str(tiny_data), "--output", str(output), *TINY_CLI, "--tokenizer", str(vocabulary), "--batch-size", "8"]
+    done = run_command(command)
     assert done.returncode == 0, done.stderr[-3000:]
     plan = json.loads((output / "checkpoints" / "plan.json").read_text())
     assert plan["processes"] == 2 and plan["global_batch"] == 16
@@ -148,13 +100,13 @@ class PressCtrlC(TrainerCallback):
 
 def test_ctrl_c_between_checkpoints_resumes_exactly(tiny_data, tmp_path):
     settings = fast(epochs=2, eval_steps=10, logging_steps=10)
-    whole, _ = _tiny_run(tiny_data, tmp_path / "whole", settings)
+    whole, _ = tiny_run(tiny_data, tmp_path / "whole", settings)
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN when the suite runs in the background (nohup, &)
     with pytest.raises(TrainingInterrupted, match="interrupted at step 13 .* --resume"):
-        _tiny_run(tiny_data, tmp_path / "stopped", settings, [PressCtrlC(13)])
+        tiny_run(tiny_data, tmp_path / "stopped", settings, [PressCtrlC(13)])
     assert last_complete_checkpoint(tmp_path / "stopped" / "checkpoints").endswith("checkpoint-13")
     assert signal.getsignal(signal.SIGINT) is before  # handler given back
-    resumed, _ = _tiny_run(tiny_data, tmp_path / "stopped", fast(epochs=2, eval_steps=10, logging_steps=10, resume=True))
+    resumed, _ = tiny_run(tiny_data, tmp_path / "stopped", fast(epochs=2, eval_steps=10, logging_steps=10, resume=True))
     for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
 

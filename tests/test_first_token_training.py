@@ -13,6 +13,8 @@ from reviewstars.models.first_token import FirstTokenTraining, training_forward
 from reviewstars.tokenization import train_wordpiece
 from reviewstars.training import TrainSettings, train_transformer
 
+pytestmark = pytest.mark.trainer  # CI runs these again on the oldest transformers allowed
+
 
 def tiny_bert(vocab_size: int = 120, dropout: float = 0.1) -> BertForSequenceClassification:
     torch.manual_seed(0)

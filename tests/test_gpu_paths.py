@@ -18,7 +18,7 @@ from reviewstars.models.base import PredictStages, ahead, prediction_rows
 from reviewstars.tokenization import BatchPacker, ShapeBuckets, encode_pieces, pieces_tokenizer
 from reviewstars.training.budget import TrainingClock, plan_budget, replan, typical_step
 
-from test_inference import ODD_TEXTS, tiny_bert  # noqa: F401  (a fixture)
+from support import ODD_TEXTS
 
 
 def test_buckets_give_a_few_shapes_and_the_same_rows(scratch_model, tiny_data):
@@ -96,7 +96,7 @@ def test_the_fast_json_of_predictions_is_the_rows_the_rest_of_the_product_writes
 
 def test_a_lone_request_is_answered_without_waiting_for_company(linear_model):
     """The batcher runs at once when the model is idle: no `max_wait_ms` is added to a request."""
-    from test_serving import running
+    from support import running
 
     from reviewstars.serving import create_app
 

@@ -16,17 +16,7 @@ from reviewstars.models import load_predictor
 from reviewstars.models.tfidf import FastTfidf
 
 from conftest import synthetic_reviews
-
-ODD_TEXTS = [
-    "", "   ", "a", "I I I I", "Ünïcödé ÇAFÉ straße İstanbul ΣΊΣΥΦΟΣ", "tab\tnew\nline\r\n", "emoji 🍕🍕 pizza!!",
-    "x" * 5000, "12 34 5 678 90", "snake_case words_like_this", "日本語のレビュー とても 美味しい", "\x00\x01 control \x7f",
-    "the the the food food", "combining e\u0301 marks a\u0308", "dash-separated-words and... dots",
-    # ASCII reviews take the translate-and-split scan: one-letter words between a bigram's words,
-    # digits, underscores, every ASCII whitespace and punctuation mark
-    "a good a food", "I was x good food", "A1 b2 _ __ x_y 9 99", "can't won't I'm", "form\x0bfeed\x0cand\x1fcontrol",
-    "UPPER lower MiXeD GOOD Food", "good,food;good.food!good?food", "".join(chr(c) for c in range(128)),
-]
-
+from support import ODD_TEXTS
 
 def test_fast_tfidf_equals_scikit_learn(linear_model, tiny_data):
     predictor = load_predictor(linear_model)
@@ -149,19 +139,6 @@ def test_export_refuses_what_it_cannot_export(linear_model, scratch_model, tmp_p
     with pytest.raises(ModelError, match="unknown quantization 'int4'"):
         export_onnx(scratch_model, tmp_path / "x", quantize="int4")
     assert not (tmp_path / "x").exists()
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(scratch_model):
-    """A small random BERT classifier on the scratch model's vocabulary: the shape of MiniLM."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
-
-    tokenizer = load_predictor(scratch_model).tokenizer
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=128, num_labels=5)
-    return BertForSequenceClassification(config).eval(), tokenizer
 
 
 def test_first_token_classifier_gives_the_full_models_logits(tiny_bert, scratch_model):

@@ -12,6 +12,8 @@ from reviewstars.models.encoder import EncoderConfig, EncoderForStarRating
 from reviewstars.training import TrainSettings
 from reviewstars.training.trainer import decay_by_layer, layer_depths
 
+pytestmark = pytest.mark.trainer  # CI runs these again on the oldest transformers allowed
+
 TINY_SCRATCH = ScratchSettings(layers=2, width=32, heads=2, feed_forward=64, vocab_size=200)
 
 

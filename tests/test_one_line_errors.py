@@ -4,10 +4,8 @@ folders, out-of-range options, duplicate columns, too few reviews, odd character
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from reviewstars.errors import DataError
 from reviewstars.jobs import ScratchSettings, train
 from reviewstars.models import load_predictor
 
-from conftest import synthetic_reviews
+from conftest import reviewstars, synthetic_reviews
 
 
 def _edit_config(folder: Path, edit) -> None:
@@ -63,9 +61,7 @@ def _broken_models(linear_model: Path, scratch_model: Path, root: Path) -> dict[
 
 
 def _cli(*args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "400"}  # one line stays one line
-    return subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return reviewstars(*args, columns=400)  # one line stays one line
 
 
 def test_the_cli_says_what_is_broken_in_one_line(linear_model, scratch_model, tiny_data, tmp_path):

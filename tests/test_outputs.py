@@ -18,15 +18,15 @@ from reviewstars.artifacts import atomic_dir, write_json
 from reviewstars.data import DataSettings
 from reviewstars.data.frames import FrameWriter
 from reviewstars.errors import ReviewstarsError
-from reviewstars.jobs import ScratchSettings, train
+from reviewstars.jobs import train
 from reviewstars.jobs.guard import output_lock
 from reviewstars.models import LinearPredictor, load_predictor
 from reviewstars.models.linear import LinearSettings
 from reviewstars.training import TrainSettings
 
-from conftest import synthetic_reviews
+from conftest import synthetic_reviews, tiny_scratch
 
-TINY_SCRATCH = ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200)
+TINY_SCRATCH = tiny_scratch()
 
 
 def _files(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:

@@ -11,7 +11,7 @@ from reviewstars import LABEL_NAMES
 from reviewstars.models import load_predictor
 from reviewstars.serving import create_app
 
-from test_serving import running
+from support import running
 
 TEXTS = ["Amazing food, excellent and perfect!", "Awful, rude, the worst.", "It was okay, decent."]
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
 
 import reviewstars
+
+from conftest import reviewstars as run_cli
 
 TINY = ["--model", "scratch", "--layers", "1", "--width", "32", "--heads", "2", "--vocab-size", "200", "--dropout", "0",
         "--max-length", "32", "--learning-rate", "3e-3", "--eval-steps", "10", "--early-stopping", "0", "--dev-size", "48"]
@@ -32,8 +32,7 @@ def reviewstars_cli(*args, python_flags=()) -> str:
     # REVIEWSTARS_QUIET is the suite's; the libraries' switches are what importing our CLI
     # in this process set (it silences them): a user's shell has neither.
     env = {k: v for k, v in os.environ.items() if k != "REVIEWSTARS_QUIET" and k not in SILENCING}
-    done = subprocess.run([sys.executable, *python_flags, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True,
-                          env={**env, "HF_HUB_OFFLINE": "1", "COLUMNS": "160"}, timeout=300)
+    done = run_cli(*args, env={**env, "HF_HUB_OFFLINE": "1"}, python_flags=python_flags)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout + done.stderr
 

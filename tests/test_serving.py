@@ -1,7 +1,7 @@
 """`reviewstars serve`, started as a user starts it, on a free loopback port.
 
-`running` and `scrape` serve the other test_serving_* files too: there, an app with
-chosen limits (or a wrapped model) runs in a uvicorn thread of the test process.
+The other test_serving_* files run an app with chosen limits (or a wrapped model) in a
+uvicorn thread of the test process (`support.running`).
 """
 
 from __future__ import annotations
@@ -9,63 +9,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Iterator
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from reviewstars.models import load_predictor
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def running(app) -> Iterator[str]:
-    """`app` behind a real uvicorn on a free loopback port, in a thread of this process."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        if not thread.is_alive() or time.time() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
-def scrape(url: str) -> dict[str, float]:
-    """GET /metrics, parsed by `prometheus_client`'s own parser: {'name{labels}': value}."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    response = httpx.get(f"{url}/metrics")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain; version=")
-    return {
-        sample.name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items())) + "}" if sample.labels else ""): sample.value
-        for family in text_string_to_metric_families(response.text) for sample in family.samples
-    }
-
-
-def post_json(client, url: str, body) -> httpx.Response:
-    """POST `body` as ASCII JSON: httpx's own encoder cannot write a lone surrogate."""
-    return client.post(url, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
+from support import free_port, scrape
 
 
 @pytest.fixture(scope="module")

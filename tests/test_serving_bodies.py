@@ -8,7 +8,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_serving import running
+from support import running
 
 from reviewstars.models import load_predictor
 from reviewstars.serving import ServeLimits, create_app

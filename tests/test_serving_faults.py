@@ -8,7 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import httpx
 import pytest
-from test_serving import post_json, running, scrape
+from support import post_json, running, scrape
 
 from reviewstars.models import load_predictor
 from reviewstars.serving import ServeLimits, create_app

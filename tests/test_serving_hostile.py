@@ -20,7 +20,7 @@ from reviewstars.models import load_predictor
 from reviewstars.serving import ServeLimits, create_app
 from reviewstars.serving.connections import guarded_protocol
 
-from test_serving import free_port, scrape
+from support import free_port, scrape
 
 
 @contextmanager

@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from urllib.parse import quote
 
 import httpx
 import pytest
-from test_serving import running
+from support import running
 
 from reviewstars.models import load_predictor
 from reviewstars.serving import create_app
 
 REVIEW = "Amazing food, excellent service, the best ever!"
 SCORES = {"accuracy": 0.6123, "macro_f1": 0.6012, "n": 150, "split": "validation", "confusion_matrix": [[1]]}
-
-
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    found = chromium()
-    if found is None:
-        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium)")
-    return found
 
 
 @pytest.fixture(scope="module")

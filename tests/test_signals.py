@@ -14,7 +14,7 @@ from reviewstars.models import load_predictor
 from reviewstars.training import last_complete_checkpoint
 
 from conftest import synthetic_reviews
-from test_faults import _env, _run, _start_and_signal, _train_command, vocabulary  # noqa: F401 (a fixture)
+from support import cli_env, run_command, start_and_signal, train_command
 
 
 def _state(checkpoint: str | None) -> dict:
@@ -31,7 +31,7 @@ def _one_error_line(stderr: str) -> str:
 def test_sigterm_saves_a_checkpoint_like_ctrl_c_and_the_run_resumes(tiny_data, tmp_path, vocabulary):
     output = tmp_path / "terminated"
     fixed = ("--tokenizer", str(vocabulary))
-    code, stderr = _start_and_signal(_train_command(tiny_data, output, *fixed), output / "checkpoints", signal.SIGTERM)
+    code, stderr = start_and_signal(train_command(tiny_data, output, *fixed), output / "checkpoints", signal.SIGTERM)
     assert code == 143, stderr[-2000:]  # 128 + SIGTERM, as a scheduler expects
     message = " ".join(stderr.split("error:")[-1].split())
     assert "interrupted at step" in message and "--resume" in message and "Traceback" not in stderr
@@ -39,7 +39,7 @@ def test_sigterm_saves_a_checkpoint_like_ctrl_c_and_the_run_resumes(tiny_data, t
     assert Path(last_complete_checkpoint(output / "checkpoints")).name == f"checkpoint-{step}"
     assert not (output / "config.json").exists()  # no model yet, only the checkpoint
 
-    resumed = _run(_train_command(tiny_data, output, *fixed, "--resume"))
+    resumed = run_command(train_command(tiny_data, output, *fixed, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     final = _state(last_complete_checkpoint(output / "checkpoints"))
     assert final["global_step"] == final["max_steps"] > step
@@ -49,7 +49,7 @@ def test_sigterm_saves_a_checkpoint_like_ctrl_c_and_the_run_resumes(tiny_data, t
 def _signal_when(command: list[str], appears: Path, after_seconds: float, signum: int, log: Path) -> int:
     """Start `command`, send `signum` `after_seconds` after `appears` exists; its exit code."""
     with open(log, "w") as stderr:
-        process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=stderr)
         while not appears.exists() and process.poll() is None:
             time.sleep(0.01)
         time.sleep(after_seconds)
@@ -60,7 +60,7 @@ def _signal_when(command: list[str], appears: Path, after_seconds: float, signum
 def test_a_resumed_time_budget_run_continues_the_same_clock(tiny_data, tmp_path, vocabulary):
     output = tmp_path / "budget"
     # As many passes as the clock allows (the default would end this tiny run at its passes worth taking, well before)
-    command = _train_command(tiny_data, output, "--tokenizer", str(vocabulary), "--time-budget", "16s", "--max-passes", "100000")
+    command = train_command(tiny_data, output, "--tokenizer", str(vocabulary), "--time-budget", "16s", "--max-passes", "100000")
     plan_file = output / "checkpoints" / "plan.json"  # written when the plan is made, as training starts
     code = _signal_when(command, plan_file, 6.0, signal.SIGINT, tmp_path / "first.stderr")
     assert code == 130, (tmp_path / "first.stderr").read_text()[-2000:]
@@ -68,7 +68,7 @@ def test_a_resumed_time_budget_run_continues_the_same_clock(tiny_data, tmp_path,
     stopped = _state(last_complete_checkpoint(output / "checkpoints"))
     clock_at_stop = stopped["stateful_callbacks"]["TrainingClock"]["attributes"]["elapsed"]
 
-    resumed = _run(command + ["--resume"])
+    resumed = run_command(command + ["--resume"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads(plan_file.read_text())["deadline"] == plan["deadline"]
     final = _state(last_complete_checkpoint(output / "checkpoints"))
@@ -94,7 +94,7 @@ def test_sigterm_during_predict_file_leaves_no_temporary_file(linear_model, tmp_
     command = [sys.executable, "-m", "reviewstars.cli", "predict", "--model", str(linear_model), "--file", str(source),
                "--output", str(folder / "stars.csv")]
     with open(tmp_path / "stderr", "w") as stderr:
-        process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=stderr)
         while not any(folder.iterdir()) and process.poll() is None:  # its temporary output appeared: mid-write
             time.sleep(0.002)
         process.send_signal(signal.SIGTERM)

@@ -9,13 +9,15 @@ import time
 import pytest
 
 from reviewstars.data import DataSettings
-from reviewstars.jobs import ScratchSettings, train
+from reviewstars.jobs import train
 from reviewstars.ledger import TimeLedger
 from reviewstars.models.linear import LinearSettings
 from reviewstars.training import TrainSettings
 from reviewstars.training.budget import MIN_EXAMPLES, TrainingClock, examples_worth_learning, plan_budget
 
-TINY_SCRATCH = ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200)
+from conftest import tiny_scratch
+
+TINY_SCRATCH = tiny_scratch()
 
 
 def test_nested_entries_count_each_second_once():

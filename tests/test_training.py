@@ -10,23 +10,20 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, TrainerCallback
 
-from reviewstars.data import DataSettings, load_data
+from reviewstars.data import DataSettings
 from reviewstars.errors import ModelError
-from reviewstars.jobs import ScratchSettings, evaluate, train
+from reviewstars.jobs import evaluate, train
 from reviewstars.models import load_predictor
-from reviewstars.models.encoder import EncoderConfig, EncoderForStarRating
 from reviewstars.models.transformer import TransformerPredictor
-from reviewstars.tokenization import load_tokenizer, train_wordpiece, truncate
-from reviewstars.training import TrainSettings, TrainingClock, class_weights, parse_duration, plan_budget, train_transformer
+from reviewstars.tokenization import load_tokenizer, truncate
+from reviewstars.training import TrainSettings, TrainingClock, class_weights, parse_duration, plan_budget
 
-from conftest import BERT_TOKENIZER, needs_bert_tokenizer
+from conftest import BERT_TOKENIZER, needs_bert_tokenizer, tiny_scratch
+from support import fast, tiny_run
 
-TINY_SCRATCH = ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200)
+pytestmark = pytest.mark.trainer  # CI runs these again on the oldest transformers allowed
 
-
-def fast(**overrides) -> TrainSettings:
-    settings = dict(learning_rate=3e-3, epochs=6, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
-    return TrainSettings(**{**settings, **overrides})
+TINY_SCRATCH = tiny_scratch()
 
 
 def test_scratch_encoder_learns_and_its_folder_round_trips(tiny_data, tmp_path):
@@ -44,7 +41,8 @@ def test_scratch_encoder_learns_and_its_folder_round_trips(tiny_data, tmp_path):
     # the saved folder scores exactly what training reported
     again = evaluate(output, tiny_data, split="validation")
     assert again["accuracy"] == result.metrics["accuracy"]
-    assert "reviewstars `transformer` model" in (output / "README.md").read_text()
+    card = (output / "README.md").read_text()
+    assert "reviewstars `scratch` model" in card and "Folder format: `transformer`" in card
 
 
 class SimulatedCrash(Exception):
@@ -60,27 +58,13 @@ class CrashAfterSave(TrainerCallback):
             raise SimulatedCrash(f"killed after saving step {self.step}")
 
 
-_TOKENIZERS = {}
-
-
-def _tiny_run(tiny_data, output, settings, callbacks=None):
-    data = load_data(tiny_data)
-    if tiny_data not in _TOKENIZERS:  # one vocabulary for every run, as a resumed run reuses its own
-        _TOKENIZERS[tiny_data] = train_wordpiece(data["train"]["text"], vocab_size=200)
-    tokenizer = _TOKENIZERS[tiny_data]
-    torch.manual_seed(0)
-    model = EncoderForStarRating(EncoderConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_position_embeddings=32))
-    outcome = train_transformer(model, tokenizer, data["train"].select(range(300)), data["validation"].select(range(60)), output, settings, callbacks)
-    return model, outcome
-
-
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_data, tmp_path):
     settings = fast(epochs=2, eval_steps=10, logging_steps=10)
-    whole, whole_outcome = _tiny_run(tiny_data, tmp_path / "whole", settings)
+    whole, whole_outcome = tiny_run(tiny_data, tmp_path / "whole", settings)
 
     with pytest.raises(SimulatedCrash):
-        _tiny_run(tiny_data, tmp_path / "crashed", settings, [CrashAfterSave(20)])
-    resumed, resumed_outcome = _tiny_run(tiny_data, tmp_path / "crashed", TrainSettings(**{**settings.__dict__, "resume": True}))
+        tiny_run(tiny_data, tmp_path / "crashed", settings, [CrashAfterSave(20)])
+    resumed, resumed_outcome = tiny_run(tiny_data, tmp_path / "crashed", TrainSettings(**{**settings.__dict__, "resume": True}))
 
     assert resumed_outcome["steps"] == whole_outcome["steps"] == 38
     evals = lambda outcome: [round(e["eval_accuracy"], 6) for e in outcome["log_history"] if "eval_accuracy" in e]
@@ -96,7 +80,7 @@ def _clock_plan(start: float, deadline: float, **overrides) -> dict:
 
 def test_the_clock_ends_training_at_its_deadline_and_keeps_a_checkpoint(tiny_data, tmp_path):
     late = TrainingClock(_clock_plan(0.0, 0.0), warmup=0.1)
-    model, outcome = _tiny_run(tiny_data, tmp_path / "late", fast(), [late])
+    model, outcome = tiny_run(tiny_data, tmp_path / "late", fast(), [late])
     assert outcome["steps"] == 1
     assert outcome["best_checkpoint"] is not None
 

@@ -32,7 +32,8 @@ from .kinds import KINDS, check_model_name
 from .models import looks_like_a_path
 from .models.pretrained import ALIASES, check_hub_model
 from .models import load_predictor
-from .models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE
+from .models.ensemble import KIND as ENSEMBLE
+from .models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, recipe_of
 from .progress import note
 from .results import LeaderboardRow
 from .significance import rank_with_ties
@@ -40,6 +41,8 @@ from .significance import rank_with_ties
 DEFAULT_MODELS = ("linear", "scratch", "minilm")
 SETTINGS_FILE = "compare_settings.json"
 COMPARISON = "compare"  # what a compare folder's mark says
+#: A model trained in steps that saw fewer reviews than this gets a warning: its numbers mean little.
+FEW_REVIEWS_SEEN = 2000
 SPLITS_VERSION = 2  # how `data.training_splits` cuts the data: a model trained on another cut is trained again
 
 
@@ -105,7 +108,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     for model in [*models, *evaluate_only]:
         trained_here = model in kinds
         folder = output / "models" / _folder_name(model) if trained_here else Path(model)
-        row = LeaderboardRow(model=model, kind="", accuracy=0.0, macro_f1=0.0, mae=0.0, off_by_one_accuracy=0.0, folder=str(folder))
+        row = LeaderboardRow(model=model, accuracy=0.0, macro_f1=0.0, mae=0.0, off_by_one_accuracy=0.0, folder=str(folder))
         if trained_here:
             kind = kinds[model]
             own = kind.own_settings(kind_settings.get(kind.name))
@@ -126,7 +129,8 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
                 row.reused = True
             row = replace(row, **{k: recorded.get(k) for k in ("train_seconds", "train_examples_seen", "parameters",
                                                                "budget_share_in_steps", "ended", "time_ledger", "settings")})
-        metrics, proba, row.kind, parameters = _scores(folder, key, texts, labels, device, keep=trained_here)
+        metrics, proba, row.format, parameters = _scores(folder, key, texts, labels, device, keep=trained_here)
+        row.recipe = recipe_of(folder)
         row.parameters = row.parameters or parameters
         row.predictions_per_second = metrics.get("predictions_per_second")
         row.ece_uncalibrated = metrics.get("ece_uncalibrated")
@@ -139,6 +143,9 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         rows.append(row)
     for row in rows:
         _fill_scores(row, score_proba(probas[row.model], labels, decision, seed=data.seed))
+        seen = row.train_examples_seen
+        if row.model in kinds and kinds[row.model].uses_torch and seen is not None and seen < FEW_REVIEWS_SEEN:
+            row.warnings.insert(0, f"saw only {seen:,} training reviews: too few to mean anything")
     rows = _ranked(rows, {r.model: star_decision(probas[r.model], decision) - 1 == np.asarray(labels) for r in rows})
     leaderboard = {
         "data": asdict(data), "split": held_out, "n": len(texts), "time_budget_seconds": transformer.time_budget, "decision": decision,
@@ -197,7 +204,7 @@ def _ensemble(output: Path, members: list[LeaderboardRow], probas: dict, dev,
     folder = output / "models" / "ensemble"
     EnsemblePredictor.from_folders([r.folder for r in members], weights, device=device).save(folder)
     note("ensemble: " + ", ".join(f"{r.model} {w:.2f}" for r, w in zip(members, weights)) + f" -> {folder}")
-    row = LeaderboardRow(model="ensemble", kind="ensemble", accuracy=0.0, macro_f1=0.0, mae=0.0, off_by_one_accuracy=0.0,
+    row = LeaderboardRow(model="ensemble", recipe=ENSEMBLE, format=ENSEMBLE, accuracy=0.0, macro_f1=0.0, mae=0.0, off_by_one_accuracy=0.0,
                          folder=str(folder), parameters=sum(r.parameters or 0 for r in members),
                          settings={"members": [r.model for r in members], "weights": [round(float(w), 4) for w in weights]})
     return row, combine([probas[r.model] for r in members], weights)

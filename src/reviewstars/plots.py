@@ -154,7 +154,7 @@ def plot_accuracy_vs_time(rows, split: str, path: str | Path) -> Path:
     figure, ax = plt.subplots(figsize=(6.5, 4.2))
     trained = {row.model: row.train_seconds for row in rows if row.train_seconds is not None}
     for row in rows:
-        members = (row.settings or {}).get("members") if row.kind == "ensemble" else None
+        members = (row.settings or {}).get("members")  # an ensemble's: it took their training time
         if row.train_seconds is None and members:  # an ensemble costs what its members cost to train
             seconds = sum(trained.get(member, 0.0) for member in members)
         elif row.train_seconds is None:

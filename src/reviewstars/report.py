@@ -50,13 +50,8 @@ def _summary(leaderboard: dict) -> str:
 
 
 def _warnings(rows) -> list[str]:
-    """Models whose numbers mean little: they saw too few reviews, or score near chance."""
-    found = []
-    for row in rows:
-        if row.train_examples_seen is not None and row.train_examples_seen < 2000 and row.kind != "linear":
-            found.append(f"{row.model} saw only {row.train_examples_seen:,} training reviews: too few to mean anything")
-        found += [f"{row.model} {line}" for line in row.warnings]
-    return found
+    """Models whose numbers mean little (they saw too few reviews, score near chance...): each row's own."""
+    return [f"{row.model} {line}" for row in rows for line in row.warnings]
 
 
 def write_compare_report(output: str | Path, leaderboard: dict, rows, curves: dict, confusions: dict, mistakes: dict,
@@ -84,7 +79,7 @@ def _sections(rows, confusions: dict, mistakes: dict) -> list[tuple[str, list[st
     majority = max(counts) / n if n else 0.0
     baselines = ("Baselines", ["what", "accuracy"], [["chance (uniform guess)", "0.2000"],
                                                      ["always the most frequent star", f"{majority:.4f}"]])
-    settings = ("Settings each model used", ["model", "kind", "settings"], [[r.model, r.kind, _settings_line(r)] for r in rows])
+    settings = ("Settings each model used", ["model", "recipe", "format", "settings"], [[r.model, r.recipe, r.format, _settings_line(r)] for r in rows])
     per_class = ["model", *[f"{s}★ P / R / F1" for s in range(1, 6)]]
     per_class_rows = []
     for r in rows:

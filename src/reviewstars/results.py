@@ -88,7 +88,8 @@ class LeaderboardRow:
     time_ledger: dict[str, float] | None = None  # where its training's wall time went (seconds by entry, `wall`)
     warnings: list[str] = field(default_factory=list)  # what its numbers do not say by themselves (`evaluation.result_warnings`)
     predictions_per_second: float | None = column("predictions/s", "{:,.0f}", terminal=False)
-    kind: str = ""
+    recipe: str = ""   # what trained it: linear, scratch, bag, minilm, a Hub id, ensemble ("" if not us)
+    format: str = ""   # its folder's format: linear, transformer, onnx, ensemble
     rank: int = 0
     tied: bool = False                       # shares its rank: the paired test cannot separate them
     p_value_vs_leader: float | None = None   # McNemar's exact test against the first of its rank

@@ -69,10 +69,12 @@ def _hub_id(base_model: str | None) -> str | None:
 def _body(predictor, result: TrainResult, kind) -> list[str]:
     """The human part: training, settings, plan, results, the kind's own lines, usage."""
     data = result.data
+    base = result.base_model
+    recipe = (Path(base).name if Path(base).exists() else base) if base else kind.name  # as leaderboard rows name it
     lines = [
-        f"# reviewstars `{predictor.kind}` model: review -> stars (1 to 5)",
+        f"# reviewstars `{recipe}` model: review -> stars (1 to 5)",
         "",
-        f"Kind `{kind.name}`: {kind.summary}.",
+        f"Recipe `{kind.name}`: {kind.summary}. Folder format: `{predictor.kind}`.",
         "",
         "## Training",
         "",

@@ -77,7 +77,7 @@ class EnsemblePredictor(StarPredictor):
                 raise ModelError(f"ensemble member {index}: its folder {folder} is gone; save the member first")
         stored = [_relative_to(folder, path.resolve()) for folder in self.member_folders]
         with model_folder(path) as stage:
-            write_text(stage / CONFIG_FILE, config_text(KIND, members=stored, weights=self.weights.tolist()))
+            write_text(stage / CONFIG_FILE, config_text(KIND, recipe=KIND, members=stored, weights=self.weights.tolist()))
             write_text(stage / "README.md", _readme(stored, self.weights, self.members))
         return path
 

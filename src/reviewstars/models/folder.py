@@ -188,6 +188,23 @@ def folder_kind(folder: str | Path) -> str | None:
     return kind
 
 
+def recipe_of(folder: str | Path) -> str:
+    """What trained a folder, from its training record: the kind (linear, scratch, bag) or, for a
+    fine-tuned encoder, its base (minilm, a Hub id, a local folder's name); "" if we did not train it.
+    The folder's format (linear, transformer, onnx, ensemble) is another thing: `folder_kind`."""
+    try:
+        found = read_section(folder)
+    except ReviewstarsError:
+        return ""
+    if isinstance(found.get("recipe"), str):  # a folder made by weighing others says so itself (an ensemble)
+        return found["recipe"]
+    training = found.get("training") or {}
+    base = training.get("base_model")
+    if isinstance(base, str) and base:
+        return Path(base).name if Path(base).is_absolute() or Path(base).exists() else base
+    return str(training.get("kind") or "")
+
+
 def info_of(found: dict[str, Any], *own: str) -> dict[str, Any]:
     """What a section says beyond the kind's own fields: how it was trained, for the card."""
     return {k: v for k, v in found.items() if k not in {"kind", "labels", "temperature", FOLDED, *own}}

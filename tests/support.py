@@ -1,0 +1,143 @@
+"""Helpers the test files share (fixtures live in conftest.py): one home for each.
+
+    serving   free_port, running (an app under a real uvicorn in a thread), scrape (/metrics), post_json
+    training  fast (TrainSettings that learn the synthetic reviews in seconds), tiny_run (a tiny encoder, trained)
+    processes TINY_CLI (the same, as CLI flags), cli_env, run_command, train_command, start_and_signal
+    inputs    ODD_TEXTS (texts that have broken tokenizers and scanners before)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import torch
+import uvicorn
+
+from reviewstars.data import load_data
+from reviewstars.models.encoder import EncoderConfig, EncoderForStarRating
+from reviewstars.tokenization import train_wordpiece
+from reviewstars.training import TrainSettings, train_transformer
+
+# --------------------------------------------------------------------------- serving
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running(app) -> Iterator[str]:
+    """`app` behind a real uvicorn on a free loopback port, in a thread of this process."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if not thread.is_alive() or time.time() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def scrape(url: str) -> dict[str, float]:
+    """GET /metrics, parsed by `prometheus_client`'s own parser: {'name{labels}': value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = httpx.get(f"{url}/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain; version=")
+    return {
+        sample.name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items())) + "}" if sample.labels else ""): sample.value
+        for family in text_string_to_metric_families(response.text) for sample in family.samples
+    }
+
+
+def post_json(client, url: str, body) -> httpx.Response:
+    """POST `body` as ASCII JSON: httpx's own encoder cannot write a lone surrogate."""
+    return client.post(url, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
+
+
+# --------------------------------------------------------------------------- training
+
+
+def fast(**overrides) -> TrainSettings:
+    settings = dict(learning_rate=3e-3, epochs=6, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
+    return TrainSettings(**{**settings, **overrides})
+
+TOKENIZERS = {}
+
+
+def tiny_run(tiny_data, output, settings, callbacks=None):
+    data = load_data(tiny_data)
+    if tiny_data not in TOKENIZERS:  # one vocabulary for every run, as a resumed run reuses its own
+        TOKENIZERS[tiny_data] = train_wordpiece(data["train"]["text"], vocab_size=200)
+    tokenizer = TOKENIZERS[tiny_data]
+    torch.manual_seed(0)
+    model = EncoderForStarRating(EncoderConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_position_embeddings=32))
+    outcome = train_transformer(model, tokenizer, data["train"].select(range(300)), data["validation"].select(range(60)), output, settings, callbacks)
+    return model, outcome
+
+
+# --------------------------------------------------------------------------- processes
+
+TINY_CLI = ["--model", "scratch", "--layers", "1", "--width", "32", "--heads", "2", "--vocab-size", "200", "--dropout", "0",
+        "--max-length", "32", "--learning-rate", "3e-3", "--epochs", "4", "--eval-steps", "10", "--early-stopping", "0",
+        "--dev-size", "48"]
+
+
+def cli_env() -> dict[str, str]:
+    # One thread: the same arithmetic in every process, so results can be compared exactly.
+    return {**os.environ, "OMP_NUM_THREADS": "1", "REVIEWSTARS_QUIET": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def start_and_signal(command: list[str], checkpoints: Path, signum: int, timeout: float = 120) -> tuple[int, str]:
+    """Start a training and send `signum` the moment its first checkpoint folder appears
+    (while the checkpoint is still being written, more often than not); (exit code, stderr)."""
+    log = checkpoints.parent.with_name(checkpoints.parent.name + ".stderr")
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline and process.poll() is None:
+            if checkpoints.is_dir() and any(p.name.startswith("checkpoint-") for p in checkpoints.iterdir()):
+                process.send_signal(signum)
+                break
+            time.sleep(0.005)
+        process.wait(timeout=timeout)
+    return process.returncode, log.read_text()
+
+
+def train_command(data: Path, output: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "reviewstars.cli", "train", "--data", str(data), "--output", str(output), *TINY_CLI, *extra]
+
+
+def run_command(command: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=timeout)
+
+
+# --------------------------------------------------------------------------- inputs
+
+ODD_TEXTS = [
+    "", "   ", "a", "I I I I", "Ünïcödé ÇAFÉ straße İstanbul ΣΊΣΥΦΟΣ", "tab\tnew\nline\r\n", "emoji 🍕🍕 pizza!!",
+    "x" * 5000, "12 34 5 678 90", "snake_case words_like_this", "日本語のレビュー とても 美味しい", "\x00\x01 control \x7f",
+    "the the the food food", "combining e\u0301 marks a\u0308", "dash-separated-words and... dots",
+    # ASCII reviews take the translate-and-split scan: one-letter words between a bigram's words,
+    # digits, underscores, every ASCII whitespace and punctuation mark
+    "a good a food", "I was x good food", "A1 b2 _ __ x_y 9 99", "can't won't I'm", "form\x0bfeed\x0cand\x1fcontrol",
+    "UPPER lower MiXeD GOOD Food", "good,food;good.food!good?food", "".join(chr(c) for c in range(128)),
+]
