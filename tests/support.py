@@ -38,9 +38,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(app) -> Iterator[str]:
-    """`app` behind a real uvicorn on a free loopback port, in a thread of this process."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+def running(app, **options) -> Iterator[str]:
+    """`app` behind a real uvicorn on a free loopback port, in a thread of this process
+    (`options`: more of uvicorn's Config, e.g. the HTTP protocol `serve` uses)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

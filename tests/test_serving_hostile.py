@@ -8,37 +8,21 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from contextlib import contextmanager
-from typing import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from reviewstars.errors import ReviewstarsError
 from reviewstars.models import load_predictor
 from reviewstars.serving import ServeLimits, create_app
 from reviewstars.serving.connections import guarded_protocol
 
-from support import free_port, scrape
+from support import running, scrape
 
 
-@contextmanager
-def guarded(app, limits: ServeLimits) -> Iterator[str]:
+def guarded(app, limits: ServeLimits):
     """`app` as `reviewstars serve` runs it: httptools with the connection guard."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", http=guarded_protocol(limits, app.state.connections))
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        assert thread.is_alive() and time.time() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    return running(app, http=guarded_protocol(limits, app.state.connections))
 
 
 def _closed(sock: socket.socket, within: float) -> bool:
