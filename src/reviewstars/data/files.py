@@ -198,29 +198,28 @@ def _listed(columns: Sequence[str]) -> str:
 
 def text_column_of(path: Path, columns: Sequence[str], given: str | None, option: str = "--text-column") -> str:
     """The column of reviews: the one named, else the first of the usual names found."""
+    return _column_of(path, columns, given, option, TEXT_COLUMNS,
+                      f"no column of reviews among the usual names ({', '.join(TEXT_COLUMNS)})", f"name it with {option}")
+
+
+def _label_column(path: Path, columns: Sequence[str], given: str | None) -> str:
+    """The column of ratings: the one named, else the first of the usual names found."""
+    return _column_of(path, columns, given, "--label-column", LABEL_COLUMNS,
+                      "no column of ratings among the usual names (label 0..4, stars or rating 1..5)",
+                      "name it with --label-column (and its scale with --label-scale)")
+
+
+def _column_of(path: Path, columns: Sequence[str], given: str | None, option: str, usual: Sequence[str],
+               none_found: str, hint: str) -> str:
+    """The column named by `option` (it must exist), else the first of the `usual` names found."""
     if given:
         found = find_column(given, columns)
         if found is None:
             raise DataError(path, f"no column {given!r} ({option}); its columns: {_listed(columns)}")
         return found
-    found = next((name for name in (find_column(candidate, columns) for candidate in TEXT_COLUMNS) if name), None)
+    found = next((name for name in (find_column(candidate, columns) for candidate in usual) if name), None)
     if found is None:
-        raise DataError(path, f"no column of reviews among the usual names ({', '.join(TEXT_COLUMNS)}); its columns: "
-                              f"{_listed(columns)}: name it with {option}")
-    return found
-
-
-def _label_column(path: Path, columns: Sequence[str], given: str | None) -> str:
-    """The column of ratings: the one named, else the first of the usual names found."""
-    if given:
-        found = find_column(given, columns)
-        if found is None:
-            raise DataError(path, f"no column {given!r} (--label-column); its columns: {_listed(columns)}")
-        return found
-    found = next((name for name in (find_column(candidate, columns) for candidate in LABEL_COLUMNS) if name), None)
-    if found is None:
-        raise DataError(path, f"no column of ratings among the usual names (label 0..4, stars or rating 1..5); its columns: "
-                              f"{_listed(columns)}: name it with --label-column (and its scale with --label-scale)")
+        raise DataError(path, f"{none_found}; its columns: {_listed(columns)}: {hint}")
     return found
 
 
