@@ -12,7 +12,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data import DEFAULT_DATASET
-from ..models.folder import CONFUSION_FILE, LEARNING_CURVE_PNG
+from ..models.folder import CARD_USE, CONFUSION_FILE, EXAMPLE_REVIEW, LEARNING_CURVE_PNG
 from ..results import TrainResult
 
 TAGS = ["text-classification", "sentiment", "star-rating", "reviewstars"]
@@ -114,15 +114,7 @@ def _body(predictor, result: TrainResult, kind) -> list[str]:
         ]
     if kind.card is not None:
         lines += ["", *kind.card(predictor)]
-    lines += [
-        "",
-        "## Use",
-        "",
-        "```bash",
-        'reviewstars predict --model THIS_FOLDER "The food was great but the service was slow."',
-        "```",
-        "",
-    ]
+    lines += ["", *CARD_USE, ""]
     if kind.pretrained is not None:  # a plain transformers folder: its calibration is in its weights
         max_length = getattr(predictor, "max_length", 512)
         lines += [
@@ -131,7 +123,7 @@ def _body(predictor, result: TrainResult, kind) -> list[str]:
             "```python",
             "from transformers import pipeline",
             'classify = pipeline("text-classification", model="THIS_FOLDER", top_k=None)',
-            'classify("The food was great but the service was slow.", truncation=True)',
+            f'classify("{EXAMPLE_REVIEW}", truncation=True)',
             "```",
             "",
             f"`truncation=True` keeps a review's first {max_length} tokens; `reviewstars predict` keeps its first quarter "

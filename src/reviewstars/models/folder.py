@@ -36,6 +36,9 @@ SECTION = "reviewstars"
 METRICS_FILE = "metrics.json"
 CONFUSION_FILE = "confusion_matrix.png"
 CARD_FILE = "README.md"
+#: The review every card's examples rate, and the card section they all start with.
+EXAMPLE_REVIEW = "The food was great but the service was slow."
+CARD_USE = ["## Use", "", "```bash", f'reviewstars predict --model THIS_FOLDER "{EXAMPLE_REVIEW}"', "```"]
 LEARNING_CURVE_JSON = "learning_curve.json"
 LEARNING_CURVE_PNG = "learning_curve.png"
 CHECKPOINTS = "checkpoints"

@@ -27,7 +27,7 @@ from .. import STARS
 from ..errors import ModelError
 from ..tokenization import TRUNCATIONS, encode, padded_batches
 from .base import StarPredictor
-from .folder import CARD_FILE, CONFIG_FILE, FOLDED, METRICS_FILE, SECTION, calibration_of, check_model_output, model_folder, read_config, section
+from .folder import CARD_FILE, CARD_USE, CONFIG_FILE, EXAMPLE_REVIEW, FOLDED, METRICS_FILE, SECTION, calibration_of, check_model_output, model_folder, read_config, section
 from .pretrained import stars_of_labels
 
 KIND = "onnx"
@@ -226,11 +226,7 @@ def onnx_card(source: Path, predictor, quantize: str | None) -> str:
         f"- reviews are read by their first {predictor.max_length} tokens ({predictor.truncation} truncation in reviewstars)",
         f"- {calibration}",
         "",
-        "## Use",
-        "",
-        "```bash",
-        'reviewstars predict --model THIS_FOLDER "The food was great but the service was slow."',
-        "```",
+        *CARD_USE,
         "",
         "With ONNX Runtime alone (`head` truncation: the first tokens of a long review):",
         "",
@@ -239,7 +235,7 @@ def onnx_card(source: Path, predictor, quantize: str | None) -> str:
         "from transformers import AutoTokenizer",
         'tokenizer = AutoTokenizer.from_pretrained("THIS_FOLDER")',
         f'session = onnxruntime.InferenceSession("THIS_FOLDER/{MODEL_FILE}")',
-        f'batch = tokenizer(["The food was great but the service was slow."], truncation=True, max_length={predictor.max_length}, '
+        f'batch = tokenizer(["{EXAMPLE_REVIEW}"], truncation=True, max_length={predictor.max_length}, '
         'padding=True, return_tensors="np")',
         '(logits,) = session.run(["logits"], {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask")})',
         "stars = logits.argmax(axis=1) + 1",
