@@ -8,14 +8,13 @@ loadable until the new one is complete, and a failed run leaves it as it was.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import os
 import shutil
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -114,7 +113,7 @@ def output_lock(output: Path) -> Iterator[None]:
     finally:
         # Removed while still held (filelock's acquire re-checks that the file it locked is still
         # linked, so a waiter never holds a removed one); on Windows filelock removes it at release.
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             path.unlink()
         lock.release()
 
