@@ -189,8 +189,16 @@ def predict(
     column: Optional[str] = typer.Option(None, help="With --file: the column holding the reviews (default: the first of "
                                          "text, review, content, ... found)."),
     shard: Optional[str] = typer.Option(
-        None, help="With --file: i/N rates rows i, i+N, ... (one process of N); join outputs with `reviewstars merge`."
+        None, help="With --file: i/N reads and rates only the i-th of N runs of consecutive rows (one process of N); "
+                   "join the outputs with `reviewstars merge`."
     ),
+    engine: str = typer.Option("local", help="With --file: local (this process) or ray (Ray Data workers on this machine "
+                               "or a cluster; --file may be a folder or a glob; --output a folder of Parquet parts, or one file). "
+                               "Needs pip install 'reviewstars[ray]'."),
+    ray_address: Optional[str] = typer.Option(None, help="With --engine ray: the cluster to join (ray://host:10001 or auto; "
+                                                         "default: start Ray on this machine)."),
+    workers: Optional[int] = typer.Option(None, min=1, help="With --engine ray: model workers (default: one per GPU, else one "
+                                                              "per CPU of the cluster)."),
     batch_size: Optional[int] = typer.Option(None, help="Texts per model call (default: the model's own, 16 for transformers on a CPU)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     device: str = DeviceOption,
@@ -201,9 +209,18 @@ def predict(
     if file is not None:
         if output is None:
             raise ReviewstarsError("--file needs --output (a .csv, .parquet or .jsonl path)")
-        summary = predict_file(model, file, output, column, shard=shard, batch_size=batch_size, device=device)
-        out.print(f"rated {summary['rows']:,} reviews ({summary['predictions_per_second']:,.0f}/s) -> {escape(summary['output'])}", highlight=False)
-        if summary["texts_cut"]:
+        if engine not in ("local", "ray"):
+            raise ReviewstarsError(f"--engine {engine!r}: expected local or ray")
+        if engine == "ray":
+            summary = _predict_with_ray(model, file, output, column, shard, ray_address, workers, batch_size, device)
+        else:
+            if ray_address or workers:
+                raise ReviewstarsError("--ray-address and --workers go with --engine ray")
+            summary = predict_file(model, file, output, column, shard=shard, batch_size=batch_size, device=device)
+        resumed = f", {summary['rows'] - summary['rated']:,} kept from the stopped run" if summary["rated"] != summary["rows"] else ""
+        out.print(f"rated {summary['rows']:,} reviews ({summary['predictions_per_second']:,.0f}/s{resumed}) -> "
+                  f"{escape(summary['output'])}", highlight=False)
+        if summary.get("texts_cut"):
             out.print(f"{summary['texts_cut']:,} reviews over {summary['chars_read_at_most']:,} characters were read by their first "
                       f"and last {summary['chars_read_at_most'] // 2:,}", highlight=False)
         return
@@ -223,6 +240,20 @@ def predict(
     from ..tables import predictions
 
     out.print(predictions(texts, rows, f"predictions of {model}"))
+
+
+def _predict_with_ray(model, file, output, column, shard, address, workers, batch_size, device) -> dict:
+    if shard:
+        raise ReviewstarsError("--shard goes with --engine local: Ray shares the rows among its workers itself")
+    try:
+        from ..integrations.ray import predict_with_ray
+    except ImportError as missing:
+        raise ReviewstarsError(f"--engine ray needs Ray Data ({missing.name} is not installed): "
+                               "pip install 'reviewstars[ray]'") from None
+    from ..progress import library_bars
+
+    return predict_with_ray(model, file, output, column, address=address, workers=workers, batch_size=batch_size,
+                            device=device, verbose=library_bars())
 
 
 @app.command()

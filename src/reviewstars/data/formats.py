@@ -11,6 +11,8 @@ import csv
 import json
 import math
 from collections import Counter
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -55,16 +57,32 @@ def count_rows(path: str | Path) -> int | None:
 
 
 class _Records:
-    """A file's column names and its rows as (row, line, {column: value}), in order."""
+    """A file's column names and its rows as (row, line, {column: value}), in order.
+    `header_records`: how many of the file's first records are a header, not rows."""
 
-    def __init__(self, columns: list[str], rows: Iterable[tuple[int, int | None, dict[str, Any]]]):
-        self.columns, self._rows = columns, rows
+    def __init__(self, columns: list[str], rows: Iterable[tuple[int, int | None, dict[str, Any]]], header_records: int = 0):
+        self.columns, self._rows, self.header_records = columns, rows, header_records
 
     def __iter__(self):
         return iter(self._rows)
 
 
-def open_records(path: str | Path, wanted: Sequence[str] = ()) -> tuple[Path, _Records]:
+@dataclass(frozen=True)
+class Span:
+    """A run of a file's rows: `rows` of them from the 0-based row `first_row`. In a CSV or
+    JSON Lines file, reading starts at byte `start` (line `first_line`, a record's start
+    found by `pieces.index_rows`) and passes over `skip` records first; a Parquet file
+    needs only the rows."""
+
+    first_row: int
+    rows: int
+    start: int = 0
+    first_line: int = 1
+    skip: int = 0
+
+
+def open_records(path: str | Path, wanted: Sequence[str] = (), span: Span | None = None) -> tuple[Path, _Records]:
+    """A file's columns and rows; with a `span`, only that run of rows, numbered as in the whole file."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FILE_FORMATS:
@@ -75,10 +93,10 @@ def open_records(path: str | Path, wanted: Sequence[str] = ()) -> tuple[Path, _R
     if path.stat().st_size == 0:
         raise DataError(path, "file is empty")
     if suffix == ".parquet":
-        return path, _parquet_records(path, wanted)
+        return path, _parquet_records(path, wanted, span)
     if suffix == ".csv":
-        return path, _csv_records(path, wanted)
-    return path, _jsonl_records(path, wanted)
+        return path, _csv_records(path, wanted, span)
+    return path, _jsonl_records(path, wanted, span)
 
 
 def as_number(value: Any) -> float | None:
@@ -106,7 +124,7 @@ def _without_lone_surrogates(value: Any) -> Any:
     return without_lone_surrogates(value) if isinstance(value, str) else value
 
 
-def _parquet_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
+def _parquet_records(path: Path, wanted: Sequence[str] = (), span: Span | None = None) -> _Records:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -120,9 +138,9 @@ def _parquet_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
     read = [name for name in dict.fromkeys(named) if name is not None]
 
     def rows():
-        row = 0
+        row = span.first_row if span else 0
         try:
-            for batch in parquet.iter_batches(batch_size=4096, columns=read):
+            for batch in _parquet_batches(parquet, read, span):
                 values = {name: batch.column(name).to_pylist() for name in read}
                 for i in range(batch.num_rows):
                     row += 1
@@ -133,12 +151,29 @@ def _parquet_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
     return _Records(columns, rows())
 
 
-def _text_lines(path: Path) -> Iterator[str]:
-    """The file's lines, decoded one at a time: memory stays bounded, and a bad byte
-    names its line and offset. (Split on b"\\n" only: no UTF-8 sequence contains it.)"""
-    offset = 0
+def _parquet_batches(parquet, columns: Sequence[str], span: Span | None, batch_size: int = 4096):
+    """The file's batches; with a span, only the row groups it overlaps are read, then cut to it."""
+    if span is None:
+        yield from parquet.iter_batches(batch_size=batch_size, columns=columns)
+        return
+    start, stop, group_start = span.first_row, span.first_row + span.rows, 0
+    for group in range(parquet.metadata.num_row_groups):
+        group_rows = parquet.metadata.row_group(group).num_rows
+        if group_start < stop and group_start + group_rows > start:
+            table = parquet.read_row_group(group, columns=columns)
+            table = table.slice(max(0, start - group_start), min(stop, group_start + group_rows) - max(start, group_start))
+            yield from table.to_batches(max_chunksize=batch_size)
+        group_start += group_rows
+
+
+def _text_lines(path: Path, start: int = 0, first_line: int = 1) -> Iterator[str]:
+    """The file's lines from byte `start` (line `first_line`), decoded one at a time: memory
+    stays bounded, and a bad byte names its line and offset. (Split on b"\\n" only: no UTF-8
+    sequence contains it.)"""
+    offset = start
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        handle.seek(start)
+        for number, raw in enumerate(handle, start=first_line):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
@@ -153,20 +188,24 @@ def _text_lines(path: Path) -> Iterator[str]:
 MAX_CSV_FIELD = 64 << 20
 
 
-def _csv_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
+def _csv_records(path: Path, wanted: Sequence[str] = (), span: Span | None = None) -> _Records:
     csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
-    lines = _csv_lines(path, csv.reader(_text_lines(path), strict=True))
+    lines = _csv_lines(path, _text_lines(path))
     try:
         first_at, first = next(lines)
     except StopIteration:
         raise DataError(path, "file is empty") from None
     header = [cell.strip() for cell in first]
     known = {name.lower() for name in (*TEXT_COLUMNS, *LABEL_COLUMNS, *wanted)}
+    if span is not None:  # the header said what the columns are: now read the span's own bytes
+        lines = islice(_csv_lines(path, _text_lines(path, span.start, span.first_line), span.first_line - 1),
+                       span.skip, span.skip + span.rows)
     if any(cell.lower() in known for cell in header):
         refuse_duplicates(path, [cell.lower() for cell in header])
-        return _Records(header, _csv_header_rows(path, header, lines))
+        return _Records(header, _csv_header_rows(path, header, lines, span.first_row if span else 0), header_records=1)
     if len(first) == 2 and as_number(first[0]) is not None:
-        return _Records(["stars", "text"], _yelp_csv_rows(path, [(first_at, first)], lines))
+        head = [] if span is not None else [(first_at, first)]
+        return _Records(["stars", "text"], _yelp_csv_rows(path, head, lines, span.first_row if span else 0))
     raise DataError(
         path,
         f"its first line ({', '.join(repr(cell[:30]) for cell in first[:6])}{', ...' if len(first) > 6 else ''}) names no column "
@@ -175,8 +214,9 @@ def _csv_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
     )
 
 
-def _csv_lines(path: Path, reader: Any) -> Iterable[tuple[int, list[str]]]:
+def _csv_lines(path: Path, text_lines: Iterable[str], line_offset: int = 0) -> Iterator[tuple[int, list[str]]]:
     """(first line of the record, cells), skipping blank lines; bad quoting names its line."""
+    reader = csv.reader(text_lines, strict=True)
     previous_end = 0
     while True:
         try:
@@ -185,23 +225,23 @@ def _csv_lines(path: Path, reader: Any) -> Iterable[tuple[int, list[str]]]:
             return
         except csv.Error as error:
             if "field larger than field limit" in str(error):
-                raise DataError(path, f"a field over {MAX_CSV_FIELD:,} characters", line=reader.line_num) from None
-            raise DataError(path, f"broken CSV quoting ({error})", line=reader.line_num) from None
+                raise DataError(path, f"a field over {MAX_CSV_FIELD:,} characters", line=line_offset + reader.line_num) from None
+            raise DataError(path, f"broken CSV quoting ({error})", line=line_offset + reader.line_num) from None
         start, previous_end = previous_end + 1, reader.line_num
         if cells:
-            yield start, cells
+            yield line_offset + start, cells
 
 
-def _csv_header_rows(path: Path, header: list[str], lines: Iterable[tuple[int, list[str]]]):
-    for row, (line, cells) in enumerate(lines, start=1):
+def _csv_header_rows(path: Path, header: list[str], lines: Iterable[tuple[int, list[str]]], first_row: int = 0):
+    for row, (line, cells) in enumerate(lines, start=first_row + 1):
         if len(cells) != len(header):
             raise DataError(path, f"has {len(cells)} fields, the header has {len(header)}", row=row, line=line)
         yield row, line, dict(zip(header, cells))
 
 
-def _yelp_csv_rows(path: Path, head: list, lines: Iterable[tuple[int, list[str]]]):
+def _yelp_csv_rows(path: Path, head: list, lines: Iterable[tuple[int, list[str]]], first_row: int = 0):
     """The original char-CNN release: `"class","text"`, class 1..5, `\\n` escaped."""
-    for row, (line, cells) in enumerate([*head, *lines], start=1):
+    for row, (line, cells) in enumerate([*head, *lines], start=first_row + 1):
         if len(cells) != 2:
             raise DataError(path, f'has {len(cells)} fields, expected 2 ("class","text")', row=row, line=line)
         yield row, line, {"stars": cells[0], "text": unescape_yelp_csv(cells[1])}
@@ -212,37 +252,45 @@ def unescape_yelp_csv(text: str) -> str:
     return text.replace('\\"', '"').replace("\\n", "\n")
 
 
-def _jsonl_records(path: Path, wanted: Sequence[str] = ()) -> _Records:
+def _jsonl_records(path: Path, wanted: Sequence[str] = (), span: Span | None = None) -> _Records:
     # Lines end at "\n" only: JSON strings may hold U+2028 and friends, which splitlines() splits on.
     lines = ((number, line) for number, line in enumerate(_text_lines(path), start=1) if line.strip())
     head = next(lines, None)
     if head is None:
         raise DataError(path, "file is empty")
-
-    def parse(row: int, number: int, line: str) -> dict[str, Any]:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(path, f"not valid JSON ({error.msg})", row=row, line=number) from None
-        except RecursionError:
-            raise DataError(path, "nested too deeply to be a review's record", row=row, line=number) from None
-        except ValueError as error:  # an integer of thousands of digits
-            raise DataError(path, f"not a usable JSON record ({first_line(error)[:80]})", row=row, line=number) from None
-        if not isinstance(record, dict):
-            raise DataError(path, f"expected a JSON object, got {type(record).__name__}", row=row, line=number)
-        if "\\u" not in line:  # half a UTF-16 pair can only come from a \u escape
-            return record
-        return {key: _without_lone_surrogates(value) for key, value in record.items()}
-
-    first = parse(1, *head)
+    first = _json_record(path, 1, *head)
+    needed = [column for column in first if column in (*TEXT_COLUMNS, *LABEL_COLUMNS) or column in wanted]
+    if span is not None:
+        lines = islice(((number, line) for number, line in enumerate(_text_lines(path, span.start, span.first_line),
+                                                                      start=span.first_line) if line.strip()),
+                       span.skip, span.skip + span.rows)
 
     def rows():
-        yield 1, head[0], first
-        for row, (number, line) in enumerate(lines, start=2):
-            record = parse(row, number, line)
-            for column in first:
-                if (column in (*TEXT_COLUMNS, *LABEL_COLUMNS) or column in wanted) and column not in record:
+        start = 1
+        if span is None:
+            yield 1, head[0], first
+            start = 2
+        for row, (number, line) in enumerate(lines, start=span.first_row + 1 if span else start):
+            record = _json_record(path, row, number, line)
+            for column in needed:
+                if column not in record:
                     raise DataError(path, f"no '{column}' field", row=row, line=number)
             yield row, number, record
 
     return _Records(list(first), rows())
+
+
+def _json_record(path: Path, row: int, number: int, line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataError(path, f"not valid JSON ({error.msg})", row=row, line=number) from None
+    except RecursionError:
+        raise DataError(path, "nested too deeply to be a review's record", row=row, line=number) from None
+    except ValueError as error:  # an integer of thousands of digits
+        raise DataError(path, f"not a usable JSON record ({first_line(error)[:80]})", row=row, line=number) from None
+    if not isinstance(record, dict):
+        raise DataError(path, f"expected a JSON object, got {type(record).__name__}", row=row, line=number)
+    if "\\u" not in line:  # half a UTF-16 pair can only come from a \u escape
+        return record
+    return {key: _without_lone_surrogates(value) for key, value in record.items()}

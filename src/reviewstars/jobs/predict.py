@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from .. import STARS
-from ..data import FILE_FORMATS, count_rows, iter_text_chunks, text_column_in
+from ..data import FILE_FORMATS, text_column_in
+from ..data.pieces import index_rows, iter_span_texts, shard_rows
 from ..artifacts import check_output_file
-from ..data.frames import FrameWriter, read_frame
-from ..errors import DataError, ReviewstarsError
+from ..data.frames import FrameWriter
+from ..errors import DataError, ReviewstarsError, Terminated
 from ..text import MAX_TEXT_CHARS
 from ..models import StarPredictor, load_predictor
 from ..models.base import has_no_words, prediction_rows, stars_from_proba
 from ..progress import progress_bar
 from .guard import terminate_cleanly
-from .shards import check_complete_set, fingerprint, read_shard, record_path, same_content, write_record
+from .partial import PartialOutput, input_identity
+from .shards import check_complete_set, fingerprint, model_identity, read_shard, record_path, same_content, write_record
 
 
 def opened(model: str | Path | StarPredictor, device: str | None = None) -> StarPredictor:
@@ -32,7 +35,7 @@ def predict_texts(model: str | Path | StarPredictor, texts: Sequence[str], devic
 
 
 def parse_shard(shard: str | None) -> tuple[int, int]:
-    """`"i/N"` -> (i, N): this process rates rows i, i+N, i+2N... of the file."""
+    """`"i/N"` -> (i, N): this process rates the i-th of N runs of consecutive rows."""
     if not shard:
         return 0, 1
     try:
@@ -56,10 +59,12 @@ def predict_file(
 ) -> dict[str, Any]:
     """Rate every text of a .csv/.parquet/.jsonl file of any size into `output`.
 
-    Reads and writes `chunk_rows` rows at a time (memory stays bounded), predicts each
-    chunk in length-sorted batches, and writes rows back in input order. With a shard
-    "i/N" it rates rows i, i+N, ... and adds their input `row` so `merge_predictions`
-    can put N outputs back together. The output appears only when it is complete.
+    Reads, rates and keeps `chunk_rows` rows at a time (memory stays bounded; see
+    `partial.py`: a stopped run goes on where it stopped), then writes the output in input
+    order. With a shard "i/N" it reads and rates only the i-th of N runs of consecutive rows
+    (`pieces.py`: Parquet row groups, byte ranges of CSV and JSON Lines) and adds each
+    text's `row` in the input, so `merge_predictions` can join N outputs. The output
+    appears only when it is complete.
     """
     output = Path(output)
     if output.suffix.lower() not in FILE_FORMATS:
@@ -70,32 +75,57 @@ def predict_file(
         raise ReviewstarsError(f"--column {column!r}: the predictions have a column of that name; rename the reviews' "
                                f"column (the output's own are {', '.join(OUTPUT_COLUMNS)})")
     check_output_file(output, inputs=(source, *([model] if isinstance(model, (str, Path)) else [])))
-    if count > 1:
+    sharded = count > 1
+    if sharded:
         check_output_file(record_path(output), "--output's shard record", inputs=(source,))
     predictor = opened(model, device)
-    total = count_rows(source)
-    rows = seen = cut = 0
     started = time.perf_counter()
-    sharded = count > 1
+    rows_of = index_rows(source, column)
+    if not rows_of.rows:
+        raise DataError(source, "file has no rows")
+    first, stop = shard_rows(rows_of.rows, index, count)
+    model_is_a_folder = isinstance(model, (str, Path))  # a predictor given in Python is never the same one twice
+    partial = PartialOutput(output, {"input": input_identity(Path(source)),
+                                     "model": model_identity(model) if model_is_a_folder else uuid.uuid4().hex,
+                                     "column": column, "rows": [first, stop]})
+    at = resumed_from = first
+    cut = 0
     empty = prediction_frame([], np.zeros((0, len(STARS))), column, [] if sharded else None)
     with terminate_cleanly():
-        with FrameWriter(output, empty) as writer, progress_bar("predicting", total=None if total is None else -(-(total - index) // count)) as advance:
-            for chunk in iter_text_chunks(source, column, chunk_rows):
-                mine = [(seen + k, text) for k, text in enumerate(chunk) if (seen + k) % count == index]
-                seen += len(chunk)
-                if not mine:
-                    continue
-                texts = [text for _, text in mine]
-                cut += sum(len(text) > MAX_TEXT_CHARS for text in texts)
-                proba = predictor.predict_proba(texts, batch_size=batch_size)
-                writer.write(prediction_frame(texts, proba, column, [row for row, _ in mine] if sharded else None))
-                rows += len(texts)
-                advance(len(texts))
-        if sharded:
-            write_record(output, Path(source), model, index, count, rows)
+        try:
+            at = resumed_from = partial.resume(first)
+            with progress_bar("predicting", total=stop - first) as advance:
+                advance(at - first)
+                for gap_start, gap_stop in partial.missing(first, stop):
+                    row = gap_start
+                    for texts in iter_span_texts(source, column, rows_of.span(gap_start, gap_stop - gap_start), chunk_rows):
+                        cut += sum(len(text) > MAX_TEXT_CHARS for text in texts)
+                        proba = predictor.predict_proba(texts, batch_size=batch_size)
+                        partial.write(prediction_frame(texts, proba, column, range(row, row + len(texts))), row)
+                        row += len(texts)
+                        at += len(texts)
+                        advance(len(texts))
+            with FrameWriter(output, empty) as writer:
+                for frame in partial.frames():
+                    writer.write(frame if sharded else frame.drop(columns="row"))
+            if sharded:
+                write_record(output, Path(source), model, index, count, stop - first)
+        except Terminated:
+            if at == first:
+                partial.remove()
+                raise
+            raise Terminated(f"terminated (SIGTERM): {at - first:,} of {stop - first:,} rows are rated and kept in "
+                             f"{partial.folder}: run the same command again to go on from there") from None
+        except KeyboardInterrupt:  # Ctrl-C: what is rated stays for the next run
+            raise
+        except BaseException:
+            partial.remove()  # bad data or a failing model: the same run would fail again
+            raise
+    partial.remove()
     seconds = time.perf_counter() - started
-    return {"rows": rows, "output": str(output), "seconds": round(seconds, 3), "shard": f"{index}/{count}",
-            "predictions_per_second": round(rows / max(seconds, 1e-9), 1),
+    return {"rows": stop - first, "output": str(output), "seconds": round(seconds, 3), "shard": f"{index}/{count}",
+            "rows_in_input": rows_of.rows, "first_row": first, "rated": at - resumed_from,
+            "predictions_per_second": round((at - resumed_from) / max(seconds, 1e-9), 1),
             # a model reads at most MAX_TEXT_CHARS of a text: its first and last halves of them (`text.readable`)
             "texts_cut": cut, "chars_read_at_most": MAX_TEXT_CHARS}
 
@@ -132,10 +162,12 @@ def with_output_types(frame):
 
 
 def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[str, Any]:
-    """Put the outputs of `predict --shard i/N` (i = 0..N-1) back into input order,
-    once their records show they are all N shards of one input rated by one model."""
-    import pandas as pd
+    """Join the outputs of `predict --shard i/N` (i = 0..N-1) into one file in input order,
+    once their records show they are all N shards of one input rated by one model.
 
+    Shard i holds the i-th run of consecutive rows, so the merge streams the outputs in
+    shard order, a batch at a time (memory holds one batch, whatever the data's size), and
+    checks that the rows follow each other with none missing or twice."""
     if not parts:
         raise ReviewstarsError("nothing to merge: give the shard outputs")
     shards = [read_shard(Path(part)) for part in parts]
@@ -143,11 +175,51 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
     output = check_output_file(output, inputs=(*parts, *(record_path(Path(part)) for part in parts)))
     if output.is_file() and same_content(fingerprint(output), shards[0].record["input"]):
         raise ReviewstarsError(f"--output {output}: is the file the shards rated (an input is never written over): give another path")
-    frames = [with_output_types(read_frame(shard.path)) if shard.path.suffix.lower() == ".csv" else read_frame(shard.path)
-              for shard in shards]  # CSV alone loses the columns' types
-    merged = pd.concat([frame for frame in frames if len(frame)] or frames[:1], ignore_index=True).sort_values("row", kind="stable")
-    if merged["row"].duplicated().any() or (len(merged) and merged["row"].iloc[-1] != len(merged) - 1):
-        raise ReviewstarsError("the shard outputs overlap or miss rows: give every shard 0/N..N-1/N once")
-    with terminate_cleanly(), FrameWriter(output) as writer:
-        writer.write(merged.drop(columns="row"))
-    return {"rows": len(merged), "output": str(output), "parts": len(parts)}
+    expected = 0
+    with terminate_cleanly(), FrameWriter(output, _empty_like(shards[0].path)) as writer:
+        for shard in sorted(shards, key=lambda shard: shard.index):
+            for frame in read_frames(shard.path):
+                rows = frame["row"].to_numpy()
+                if len(rows) and not np.array_equal(rows, np.arange(expected, expected + len(rows))):
+                    raise ReviewstarsError(f"{shard.path}: the shard outputs overlap or miss rows (row {int(rows[0])} "
+                                           f"where row {expected} was due): give every shard 0/N..N-1/N once")
+                expected += len(rows)
+                writer.write(frame.drop(columns="row"))
+    return {"rows": expected, "output": str(output), "parts": len(parts)}
+
+
+def read_frames(path: Path, batch_rows: int = 16384):
+    """A prediction file's rows a batch at a time, with the prediction columns' own types."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+            yield batch.to_pandas()
+        return
+    # Cells as written: "007" stays a text, not the number 7 (a merge must not change a review).
+    reader = (pd.read_csv(path, keep_default_na=False, dtype=str, chunksize=batch_rows) if suffix == ".csv" else
+              pd.read_json(path, lines=True, dtype=False, convert_dates=False, chunksize=batch_rows))
+    with reader:
+        for frame in reader:
+            if len(frame):  # (a JSON Lines shard that received no rows is an empty line)
+                yield with_output_types(frame)
+
+
+def _empty_like(path: Path):
+    """The columns of a shard output without its `row`: the header of a merge of empty shards."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame = pq.read_schema(path).empty_table().to_pandas()
+    elif suffix == ".csv":
+        frame = with_output_types(pd.read_csv(path, nrows=0, dtype=str, keep_default_na=False))
+    else:
+        first = next(read_frames(path, batch_rows=1), None)
+        if first is None:
+            return None
+        frame = first.iloc[:0]
+    return frame.drop(columns="row", errors="ignore")

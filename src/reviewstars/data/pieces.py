@@ -1,0 +1,116 @@
+"""Runs of a file's rows that a process can read without parsing the rest: the unit of
+`predict --shard i/N`, of a resumed prediction and of a Ray worker's task.
+
+Parquet says where its rows are (row groups). A CSV or JSON Lines file is indexed by one
+pass over its line ends that parses nothing (a quote count tells a record's end from a
+newline inside a quoted review): every `EVERY`-th record's byte offset and line are kept,
+so the index of 2 million reviews is a few hundred KB and a span starts reading at most
+`EVERY` records before its first row. Rows keep their numbers in the whole file, so every
+error still names the file's own row.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import DataError
+from .files import text_column_of
+from .formats import Span, count_rows, open_records
+
+#: Keep the start of every EVERY-th record.
+EVERY = 64
+
+
+@dataclass
+class RowIndex:
+    """Where a file's rows start: enough to read any run of them."""
+
+    path: Path
+    rows: int
+    starts: array | None = None  # byte offsets of records 0, EVERY, 2*EVERY, ... (text formats)
+    lines: array | None = None   # their first lines
+    groups: list[int] | None = None  # Parquet: the first row of each row group
+
+    def span(self, first_row: int, rows: int) -> Span:
+        rows = max(0, min(rows, self.rows - first_row))
+        if self.starts is None or rows == 0:
+            return Span(first_row, rows)
+        checkpoint = first_row // EVERY
+        return Span(first_row, rows, self.starts[checkpoint], self.lines[checkpoint], first_row - checkpoint * EVERY)
+
+    def spans(self, first_row: int, stop: int, rows_per_span: int) -> list[Span]:
+        """[first_row, stop) cut into spans of about `rows_per_span` rows. Parquet is cut at its
+        row groups (a span reads whole groups: half a group costs a whole one), and a group
+        much larger than `rows_per_span` into equal parts."""
+        rows_per_span = max(1, rows_per_span)
+        if not self.groups:
+            cuts = list(range(first_row, stop, rows_per_span))
+        else:
+            cuts = []
+            for start, end in zip([first_row, *(g for g in self.groups if first_row < g < stop)],
+                                  [*(g for g in self.groups if first_row < g < stop), stop]):
+                parts = max(1, (end - start) // (4 * rows_per_span))
+                cuts += [start + (end - start) * k // parts for k in range(parts)]
+        return [self.span(start, end - start) for start, end in zip(cuts, [*cuts[1:], stop])]
+
+
+def index_rows(path: str | Path, column: str | None = None) -> RowIndex:
+    """The file's row count and, for CSV and JSON Lines, where its records start. The
+    header is read (and checked, with the `column` of reviews) as any reader would; the
+    rows are not parsed."""
+    path, records = open_records(path, wanted=(column,) if column else ())
+    rows = count_rows(path)
+    if rows is not None:  # Parquet
+        import pyarrow.parquet as pq
+
+        metadata = pq.ParquetFile(path).metadata
+        sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+        return RowIndex(path, rows, groups=[sum(sizes[:i]) for i in range(len(sizes))])
+    starts, lines = array("q"), array("q")
+    csv = path.suffix.lower() == ".csv"
+    record, line, offset = -records.header_records, 0, 0
+    open_quotes = False  # inside a quoted CSV field at this line's start
+    with path.open("rb") as handle:
+        for raw in handle:
+            line += 1
+            if not open_quotes and not _blank(raw, csv):
+                if record >= 0 and record % EVERY == 0:
+                    starts.append(offset)
+                    lines.append(line)
+                record += 1
+            if csv and raw.count(b'"') % 2:
+                open_quotes = not open_quotes
+            offset += len(raw)
+    return RowIndex(path, max(record, 0), starts, lines)
+
+
+def _blank(raw: bytes, csv: bool) -> bool:
+    """A line the readers skip: an empty CSV line, or a JSON Lines line of white space."""
+    if csv:
+        return not raw.strip(b"\r\n")
+    return len(raw) < 64 and not raw.decode("utf-8", "replace").strip()
+
+
+def shard_rows(total: int, index: int, count: int) -> tuple[int, int]:
+    """Shard i of N: rows [ceil(i*total/N), ceil((i+1)*total/N)), so the first shards take the odd rows."""
+    return -(-index * total // count), -(-(index + 1) * total // count)
+
+
+def iter_span_texts(path: str | Path, column: str, span: Span, rows_per_chunk: int = 8192) -> Iterator[list[str]]:
+    """The span's texts in order, `rows_per_chunk` at a time; a bad row names its row in the file."""
+    path, records = open_records(path, wanted=(column,), span=span)
+    column = text_column_of(path, records.columns, column, option="--column")
+    chunk: list[str] = []
+    for row, line, record in records:
+        text = record.get(column)
+        if not isinstance(text, str):
+            raise DataError(path, f"{column} must be a string, got {type(text).__name__}", row=row, line=line)
+        chunk.append(text)
+        if len(chunk) == rows_per_chunk:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

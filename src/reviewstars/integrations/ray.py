@@ -1,0 +1,339 @@
+"""Star ratings on Ray Data: many workers, one machine or a cluster.
+
+Two ways in:
+
+- `StarRater`, a callable class for your own pipeline: each Ray worker opens the model once,
+  then rates batches of a text column, adding the columns `predict --file` writes::
+
+      ds = ray.data.read_parquet("s3://bucket/reviews/")
+      ds = ds.map_batches(StarRater, fn_constructor_kwargs={"model": "runs/minilm"},
+                          **pool(worker_resources()), batch_format="pandas")
+
+- `predict_with_ray` (`reviewstars predict --file ... --engine ray`): a whole file (or a
+  folder or glob of files) is cut into runs of rows (`data/pieces.py`), read by Ray tasks,
+  rated by a pool of `StarRater` actors sized to the cluster, and kept as Parquet parts
+  named by their rows, so a stopped run goes on where it stopped (`jobs/partial.py`).
+  Only small summaries come back to the driver: its memory does not grow with the data.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray  # the `ray` extra: pip install 'reviewstars[ray]'
+
+from .. import STARS
+from ..artifacts import check_output_file, replace_dir
+from ..data import FILE_FORMATS, text_column_in
+from ..data.formats import Span
+from ..data.pieces import index_rows, iter_span_texts
+from ..errors import DataError, ReviewstarsError, Terminated
+from ..jobs.guard import terminate_cleanly
+from ..jobs.partial import PartialOutput, input_identity, write_part
+from ..jobs.predict import OUTPUT_COLUMNS, prediction_frame
+from ..jobs.shards import model_identity
+from ..progress import progress_bar
+
+#: Rows a read task hands to the raters at a time (a few MB of text).
+ROWS_PER_PIECE = 20_000
+
+
+class StarRater:
+    """Ray Data's callable class: the model loads once per worker, then rates each batch
+    (pandas, or a dict of numpy arrays) of the `column` of texts."""
+
+    def __init__(self, model: str | Path, column: str = "text", device: str | None = None, batch_size: int | None = None,
+                 threads: int | None = None):
+        import sys
+
+        from ..models import load_predictor
+
+        self.predictor = load_predictor(model, device=device)
+        if threads and "torch" in sys.modules:  # one of several workers on a machine: torch's threads would fight
+            sys.modules["torch"].set_num_threads(threads)
+        self.column, self.batch_size = column, batch_size
+
+    def __call__(self, batch):
+        import pandas as pd
+
+        frame = batch if isinstance(batch, pd.DataFrame) else pd.DataFrame(batch)
+        texts = [text if isinstance(text, str) else "" for text in frame[self.column].tolist()]
+        proba = self.predictor.predict_proba(texts, batch_size=self.batch_size)
+        rated = prediction_frame(texts, proba, self.column)
+        return pd.concat([frame.reset_index(drop=True), rated.drop(columns=self.column)], axis=1)
+
+
+class _RateAndKeep(StarRater):
+    """The CLI's worker: rates a run of rows and keeps it as a part; returns only its size."""
+
+    def __init__(self, folder: str, **options: Any):
+        super().__init__(**options)
+        self.folder = folder
+
+    def __call__(self, batch):
+        import pandas as pd
+
+        rated = super().__call__(batch)
+        ordered = rated[["row", self.column, *OUTPUT_COLUMNS[1:]]].astype({self.column: object})  # as predict_file writes it
+        write_part(self.folder, ordered, int(ordered["row"].iloc[0]))
+        return pd.DataFrame({"rows": [len(ordered)]})
+
+
+def _read_piece(batch, column: str) -> Any:
+    """A read task: one run of rows of one file, with their row numbers in the file."""
+    import pandas as pd
+
+    frames = []
+    for path, first_row, rows, start, first_line, skip in zip(batch["path"], batch["first_row"], batch["rows"],
+                                                              batch["start"], batch["first_line"], batch["skip"]):
+        span = Span(int(first_row), int(rows), int(start), int(first_line), int(skip))
+        texts = [text for chunk in iter_span_texts(path, column, span) for text in chunk]
+        frames.append(pd.DataFrame({"row": np.arange(span.first_row, span.first_row + len(texts), dtype=np.int64),
+                                    column: texts}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def cluster_resources() -> dict[str, float]:
+    return ray.cluster_resources()
+
+
+def worker_resources(workers: int | None = None, resources: dict[str, float] | None = None) -> dict[str, Any]:
+    """The actor pool for a cluster: one worker per GPU where there are GPUs; else one per
+    CPU, each reserving half a CPU, so the read tasks always find CPUs free (two 1-CPU
+    actors on 2 CPUs leave none for reading, and Ray Data waits forever)."""
+    resources = resources if resources is not None else cluster_resources()
+    gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+    if gpus:
+        return {"workers": workers or gpus, "num_gpus": 1, "num_cpus": 1}
+    return {"workers": workers or cpus, "num_cpus": 0.5}
+
+
+def pool(resources: dict[str, Any]) -> dict[str, Any]:
+    """`worker_resources` as `map_batches` arguments: a fixed pool of actors."""
+    from ray.data import ActorPoolStrategy
+
+    # No actor restarts: Ray keeps the pool's constructor arguments in its object store and
+    # warns that a restart could fail; a run that loses a worker stops, and runs again from its parts.
+    return {"compute": ActorPoolStrategy(size=resources["workers"]), "max_restarts": 0,
+            **{key: value for key, value in resources.items() if key != "workers"}}
+
+
+def start_ray(address: str | None = None, verbose: bool = False) -> None:
+    """Join the cluster at `address`, or start a local Ray on this machine; quiet unless `verbose`."""
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    level = logging.INFO if verbose else logging.ERROR
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=verbose, logging_level=level,
+                 configure_logging=not verbose, ignore_reinit_error=True)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise ReviewstarsError(f"--engine ray: could not start {where} ({str(error).splitlines()[0][:160]})") from None
+    from ray.data import DataContext
+
+    for name in ("ray", "ray.data"):  # a worker's error comes back as our one line; Ray's report of it is noise
+        logging.getLogger(name).setLevel(level if verbose else logging.CRITICAL)
+    context = DataContext.get_current()
+    context.enable_progress_bars = verbose  # ours shows the rows; Ray's bars are per operator
+    context.print_on_execution_start = verbose
+
+
+def input_files(source: str | Path) -> list[Path]:
+    """A file, a folder of files or a glob, in name order."""
+    text = str(source)
+    if any(char in text for char in "*?["):
+        found = [Path(name) for name in sorted(glob.glob(os.path.expanduser(text), recursive=True))]
+    elif Path(text).expanduser().is_dir():
+        found = sorted(Path(text).expanduser().iterdir())
+    else:
+        return [Path(text).expanduser()]
+    files = [path for path in found if path.is_file() and path.suffix.lower() in FILE_FORMATS]
+    if not files:
+        raise DataError(source, f"no {', '.join(FILE_FORMATS)} files there")
+    return files
+
+
+def predict_with_ray(
+    model: str | Path,
+    source: str | Path,
+    output: str | Path,
+    column: str | None = None,
+    address: str | None = None,
+    workers: int | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    rows_per_piece: int = ROWS_PER_PIECE,
+    verbose: bool = False,
+) -> dict[str, Any]:
+    """Rate every review of `source` on Ray into `output`: a folder of Parquet parts (one per
+    run of rows, named by its rows, with each review's `row` in the input; for several input
+    files also its `file`), or, for an output ending in .parquet/.csv/.jsonl of one input
+    file, that file in input order, as `predict --file` writes it."""
+    from ..models import load_predictor
+
+    output = Path(output).expanduser()
+    files = input_files(source)
+    columns = {path: text_column_in(path, column) for path in files}  # every header checked before any work
+    if len(set(columns.values())) > 1:
+        raise DataError(source, f"the files name their reviews' column differently ({', '.join(sorted(set(columns.values())))}): "
+                                "give --column")
+    column = next(iter(columns.values()))
+    if column in OUTPUT_COLUMNS:
+        raise ReviewstarsError(f"--column {column!r}: the predictions have a column of that name; rename the reviews' column")
+    as_file = output.suffix.lower() in FILE_FORMATS
+    if as_file and len(files) > 1:
+        raise ReviewstarsError(f"--output {output}: {len(files)} input files rate into a folder of parts: give a folder")
+    inputs = (*files, model)
+    if as_file:
+        check_output_file(output, inputs=inputs)
+    else:
+        _check_output_folder(output, inputs)
+    load_predictor(model, device=device)  # a bad folder or device: one line here, not a worker's traceback
+    created = not output.exists()
+    started = time.perf_counter()
+    start_ray(address, verbose)
+    resources = worker_resources(workers)
+    summaries = []
+    try:
+        for number, path in enumerate(files):
+            target = output if as_file else output / f"part-{number:05d}-{path.stem}"
+            summaries.append(_rate_file(model, path, target, column, resources, batch_size, device, rows_per_piece))
+    except BaseException:
+        if created and output.is_dir() and not any(output.iterdir()):
+            output.rmdir()
+        raise
+    if not as_file:
+        _write_manifest(output, files, summaries, model)
+    rows = sum(summary["rows"] for summary in summaries)
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "output": str(output), "seconds": round(seconds, 3), "engine": "ray",
+            "workers": resources["workers"], "files": len(files),
+            "rated": sum(s["rated"] for s in summaries),
+            "predictions_per_second": round(sum(s["rated"] for s in summaries) / max(seconds, 1e-9), 1)}
+
+
+def _rate_file(model, path: Path, target: Path, column: str, resources: dict[str, Any], batch_size, device,
+               rows_per_piece: int) -> dict[str, int]:
+    rows_of = index_rows(path, column)
+    if not rows_of.rows:
+        raise DataError(path, "file has no rows")
+    partial = PartialOutput(target, {"input": input_identity(path), "model": model_identity(model), "column": column,
+                                     "rows": [0, rows_of.rows]})
+    done = rated = 0
+    with terminate_cleanly():
+        try:
+            done = partial.resume(0)
+            per_piece = max(1, min(rows_per_piece, -(-rows_of.rows // (4 * resources["workers"]))))  # work for every worker
+            spans = [span for start, stop in partial.missing(0, rows_of.rows) for span in rows_of.spans(start, stop, per_piece)]
+            with progress_bar(f"rating {path.name} on Ray ({resources['workers']} workers)", total=rows_of.rows) as advance:
+                advance(done)
+                if spans:
+                    pieces = ray.data.from_items([{"path": str(path), **asdict(span)} for span in spans],
+                                                 override_num_blocks=len(spans))
+                    texts = pieces.map_batches(_read_piece, fn_kwargs={"column": column}, batch_size=1, batch_format="numpy",
+                                               num_cpus=0.5, udf_modifying_row_count=True)
+                    kept = _quietly(texts.map_batches)(_RateAndKeep, batch_size=None, batch_format="pandas", udf_modifying_row_count=True,
+                                             fn_constructor_kwargs={"folder": str(partial.folder), "model": str(model),
+                                                                    "column": column, "device": device, "batch_size": batch_size,
+                                                                    "threads": 1 if not resources.get("num_gpus") else None},
+                                             **pool(resources))
+                    for summary in kept.iter_batches(batch_size=None, batch_format="numpy"):
+                        count = int(np.sum(summary["rows"]))
+                        rated += count
+                        advance(count)
+            if partial.missing(0, rows_of.rows):
+                raise ReviewstarsError(f"{path}: some rows were not rated (a worker lost?): run the same command again")
+            _finish(partial, target)
+        except Terminated:
+            if not done + rated:
+                partial.remove()
+                raise
+            raise Terminated(f"terminated (SIGTERM): {done + rated:,} of {rows_of.rows:,} rows are rated and kept in "
+                             f"{partial.folder}: run the same command again to go on from there") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:
+            partial.remove()
+            raise _ours(error) from None
+    return {"rows": rows_of.rows, "rated": rated}
+
+
+def _quietly(function):
+    """Ray's deprecation warnings are not the user's business."""
+    def call(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return function(*args, **kwargs)
+    return call
+
+
+def _finish(partial: PartialOutput, target: Path) -> None:
+    """A file: the parts streamed into it in row order. A folder: the parts themselves."""
+    if target.suffix.lower() in FILE_FORMATS:
+        from ..data.frames import FrameWriter
+
+        with FrameWriter(target) as writer:
+            for frame in partial.frames():
+                writer.write(frame.drop(columns="row"))
+        partial.remove()
+    else:
+        (partial.folder / "progress.json").unlink()
+        if target.exists():  # an earlier run's parts: all replaced
+            replace_dir(partial.folder, target, replaced=lambda name: True)
+        else:
+            partial.folder.rename(target)
+
+
+def _write_manifest(output: Path, files: list[Path], summaries: list[dict[str, int]], model) -> None:
+    from ..artifacts import write_json
+
+    write_json(output / "predictions.json", {
+        "model": model_identity(model), "rows": sum(s["rows"] for s in summaries),
+        "files": [{"name": path.name, "rows": summary["rows"], "parts": f"part-{number:05d}-{path.stem}"}
+                  for number, (path, summary) in enumerate(zip(files, summaries))],
+        "order": "each part holds consecutive rows of its file, named rows-FIRST-STOP.parquet; `row` is the row in the file",
+        "stars": list(STARS)})
+
+
+def _check_output_folder(output: Path, inputs) -> None:
+    for given in inputs:
+        given = Path(given).expanduser()
+        if given.exists() and (given.resolve() == output.resolve() or output.resolve() in given.resolve().parents):
+            raise ReviewstarsError(f"--output {output}: holds an input ({given}): give another folder")
+    if output.exists() and not output.is_dir():
+        raise ReviewstarsError(f"--output {output}: is a file; with --engine ray give a folder (or a .parquet/.csv/.jsonl file)")
+    if output.is_dir() and not all(_written_by_us(entry) for entry in output.iterdir()):
+        raise ReviewstarsError(f"--output {output}: a folder with files reviewstars did not write: give an empty or new folder")
+
+
+def _written_by_us(entry: Path) -> bool:
+    """The manifest, a file's parts, or the parts of a stopped run."""
+    return entry.name == "predictions.json" or (entry.is_dir() and (
+        entry.name.startswith("part-") or (entry.name.startswith(".part-") and entry.name.endswith(".partial"))))
+
+
+def _ours(error: BaseException) -> BaseException:
+    """A worker's failure as our own one line. Ray wraps it (RayTaskError of a
+    UserCodeException) and keeps our error only as text in the worker's traceback."""
+    if isinstance(error, ReviewstarsError):
+        return error
+    import re
+
+    from .. import errors
+
+    found = re.findall(r"^reviewstars\.errors\.(\w+): (.+)$", str(error), flags=re.MULTILINE)
+    if not found:
+        return error
+    name, message = found[-1]
+    ours = ReviewstarsError(message)
+    ours.exit_code = getattr(getattr(errors, name, ReviewstarsError), "exit_code", ReviewstarsError.exit_code)
+    return ours

@@ -1,0 +1,262 @@
+"""Past one process: a shard reads only its own rows, a stopped run goes on where it stopped,
+`merge` streams, and Ray Data rates a file (or a user's own pipeline) as `predict --file` does."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import reviewstars.jobs.predict as predict_module
+from reviewstars.data import iter_text_chunks
+from reviewstars.data.frames import read_frame
+from reviewstars.data.pieces import EVERY, index_rows, iter_span_texts, shard_rows
+from reviewstars.errors import DataError, ReviewstarsError
+from reviewstars.jobs import merge_predictions, predict_file
+from reviewstars.models import load_predictor
+
+from conftest import synthetic_reviews
+from support import cli_env
+
+ODD = ['line one\n\nline "quoted" two\r\n,comma', "", '"', "a,b", "ünï\u2028cödé"]
+
+
+def _reviews(n: int, seed: int = 0) -> pd.DataFrame:
+    frame = synthetic_reviews(n, seed)[["text"]]
+    for i, text in enumerate(ODD):  # newlines and quotes inside reviews: records are not lines
+        frame.iloc[7 + 31 * i, 0] = text
+    return frame
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scale")
+    frame = _reviews(1000)
+    frame.to_csv(folder / "in.csv", index=False)
+    with open(folder / "in.jsonl", "w", encoding="utf-8") as handle:  # blank lines are skipped, and counted as no row
+        for i, text in enumerate(frame["text"]):
+            handle.write(json.dumps({"text": text}, ensure_ascii=False) + "\n" + ("\n   \n" if i % 97 == 0 else ""))
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / "in.parquet", row_group_size=130)
+    return folder, frame["text"].tolist()
+
+
+@pytest.mark.parametrize("name", ["in.csv", "in.jsonl", "in.parquet"])
+def test_any_run_of_rows_reads_as_the_whole_file_does(files, name):
+    folder, texts = files
+    index = index_rows(folder / name)
+    assert index.rows == len(texts) == len([t for chunk in iter_text_chunks(folder / name) for t in chunk])
+    rng = random.Random(0)
+    for first, rows in [(0, 1), (EVERY - 1, 2), (EVERY, EVERY), (999, 5), *((rng.randrange(1000), rng.randrange(1, 300)) for _ in range(20))]:
+        read = [text for chunk in iter_span_texts(folder / name, "text", index.span(first, rows), 17) for text in chunk]
+        assert read == texts[first:first + rows], (first, rows)
+
+
+def test_the_original_yelp_csv_without_header_is_indexed_too(tmp_path):
+    source = tmp_path / "train.csv"
+    source.write_text('"5","great ""food""\\nyes"\n"1","awful,\nreally"\n"3","ok"\n', encoding="utf-8")
+    index = index_rows(source)
+    assert index.rows == 3
+    assert [t for chunk in iter_span_texts(source, "text", index.span(1, 2)) for t in chunk] == ["awful,\nreally", "ok"]
+
+
+def test_shards_are_consecutive_runs_of_nearly_equal_size():
+    assert [shard_rows(203, i, 3) for i in range(3)] == [(0, 68), (68, 136), (136, 203)]
+    assert [shard_rows(2, i, 4) for i in range(4)] == [(0, 1), (1, 1), (1, 2), (2, 2)]
+
+
+def test_a_shard_reads_only_its_own_rows(linear_model, tmp_path, monkeypatch):
+    """A JSON Lines shard never parses the other shards' rows (their faults are not its
+    business); a Parquet shard reads only the row groups that hold its rows."""
+    lines = [json.dumps({"text": f"review {i}"}) for i in range(400)]
+    lines[50] = "{not json"  # in shard 0's half
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    assert predict_file(linear_model, source, tmp_path / "p1.csv", shard="1/2")["rows"] == 200
+    with pytest.raises(DataError, match=r"in.jsonl: row 51: not valid JSON"):
+        predict_file(linear_model, source, tmp_path / "p0.csv", shard="0/2")
+
+    table = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"text": [f"review {i}" for i in range(1000)]}), table, row_group_size=100)
+    read = []
+    original = pq.ParquetFile.read_row_group
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", lambda self, i, **kw: read.append(i) or original(self, i, **kw))
+    predict_file(linear_model, table, tmp_path / "q.parquet", shard="2/4")  # rows 500..749
+    assert sorted(set(read)) == [5, 6, 7]
+
+
+def test_merge_streams_the_shards_a_batch_at_a_time(linear_model, files, tmp_path, monkeypatch):
+    folder, _ = files
+    whole = tmp_path / "whole.csv"
+    predict_file(linear_model, folder / "in.csv", whole)
+    parts = [tmp_path / f"p{i}.csv" for i in range(3)]
+    for i, part in enumerate(parts):
+        predict_file(linear_model, folder / "in.csv", part, shard=f"{i}/3")
+    sizes = []
+    original = predict_module.read_frames
+    monkeypatch.setattr(predict_module, "read_frames", lambda path, batch_rows=0: (sizes.append(len(f)) or f for f in original(path, 64)))
+    assert merge_predictions(parts, tmp_path / "merged.csv")["rows"] == 1000
+    pd.testing.assert_frame_equal(read_frame(tmp_path / "merged.csv"), read_frame(whole))
+    assert sum(sizes) == 1000 and max(sizes) == 64  # a batch at a time, never a whole shard in memory
+
+    swapped = pd.read_csv(parts[1], keep_default_na=False, dtype=str)
+    swapped.loc[[0, 1], "row"] = swapped.loc[[1, 0], "row"].to_numpy()
+    swapped.to_csv(parts[1], index=False)
+    record = parts[1].with_name(parts[1].name + ".shard.json")
+    from reviewstars.jobs.shards import fingerprint
+
+    record.write_text(json.dumps({**json.loads(record.read_text()), "output": fingerprint(parts[1])}))
+    with pytest.raises(ReviewstarsError, match=r"p1.csv: the shard outputs overlap or miss rows \(row 335 where row 334 was due\)"):
+        merge_predictions(parts, tmp_path / "bad.csv")
+    assert not (tmp_path / "bad.csv").exists()
+
+
+class _StopsAfter:
+    """The model, until its `calls`-th call: then Ctrl-C."""
+
+    def __init__(self, predictor, calls: int):
+        self.predictor, self.calls, self.rated = predictor, calls, 0
+
+    def predict_proba(self, texts, batch_size=None):
+        self.calls -= 1
+        if self.calls < 0:
+            raise KeyboardInterrupt
+        self.rated += len(texts)
+        return self.predictor.predict_proba(texts, batch_size=batch_size)
+
+
+def test_a_stopped_prediction_goes_on_where_it_stopped(linear_model, files, tmp_path, monkeypatch):
+    folder, texts = files
+    whole = tmp_path / "whole.parquet"
+    predict_file(linear_model, folder / "in.csv", whole, chunk_rows=100)
+    stopping = _StopsAfter(load_predictor(linear_model), calls=3)
+    monkeypatch.setattr(predict_module, "opened", lambda model, device=None: stopping)
+    output = tmp_path / "out.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(linear_model, folder / "in.csv", output, chunk_rows=100)
+    assert not output.exists() and len(list((tmp_path / ".out.parquet.partial").glob("rows-*.parquet"))) == 3
+
+    going_on = _StopsAfter(load_predictor(linear_model), calls=10**6)
+    monkeypatch.setattr(predict_module, "opened", lambda model, device=None: going_on)
+    summary = predict_file(linear_model, folder / "in.csv", output, chunk_rows=100)
+    assert going_on.rated == summary["rated"] == len(texts) - 300 and summary["rows"] == len(texts)
+    pd.testing.assert_frame_equal(pd.read_parquet(output), pd.read_parquet(whole))
+    assert not (tmp_path / ".out.parquet.partial").exists()
+
+    stopping = _StopsAfter(load_predictor(linear_model), calls=2)  # the input changed meanwhile: nothing is kept
+    monkeypatch.setattr(predict_module, "opened", lambda model, device=None: stopping)
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(linear_model, folder / "in.csv", tmp_path / "again.parquet", chunk_rows=100)
+    changed = tmp_path / "changed.csv"
+    _reviews(1000, seed=9).to_csv(changed, index=False)
+    monkeypatch.setattr(predict_module, "opened", lambda model, device=None: going_on)
+    going_on.rated = 0
+    predict_file(linear_model, changed, tmp_path / "again.parquet", chunk_rows=100)
+    assert going_on.rated == 1000
+
+
+def test_sigterm_mid_file_keeps_the_rated_rows_and_says_how_to_go_on(linear_model, tmp_path):
+    source = tmp_path / "reviews.csv"
+    synthetic_reviews(40_000, seed=3)[["text"]].to_csv(source, index=False)
+    output = tmp_path / "stars.parquet"
+    partial = tmp_path / ".stars.parquet.partial"
+    command = [sys.executable, "-m", "reviewstars.cli", "predict", "--model", str(linear_model), "--file", str(source),
+               "--output", str(output)]
+    process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if partial.is_dir() and any(partial.glob("rows-*.parquet")):
+            process.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.002)
+    stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == 143, stderr
+    kept = sorted(partial.glob("rows-*.parquet"))
+    rated = sum(pq.ParquetFile(part).metadata.num_rows for part in kept)
+    assert f"{rated:,} of 40,000 rows are rated and kept in {partial}: run the same command again" in stderr.replace("\n", " ")
+    assert not output.exists() and not any(partial.glob(".*.tmp"))
+    summary = predict_file(linear_model, source, output)
+    assert summary["rated"] == 40_000 - rated > 0
+    expected = load_predictor(linear_model).predict_proba(pd.read_csv(source)["text"].tolist())
+    assert pd.read_parquet(output)["stars"].tolist() == (expected.argmax(axis=1) + 1).tolist()
+
+
+# --------------------------------------------------------------------------- Ray Data
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'reviewstars[ray]')")
+    from reviewstars.integrations.ray import start_ray
+
+    try:
+        start_ray(None)
+    except ReviewstarsError as error:
+        pytest.skip(f"a local Ray cannot start here: {error}")
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_rates_every_row_as_predict_file_does(local_ray, linear_model, files, tmp_path):
+    from reviewstars.integrations.ray import predict_with_ray
+
+    folder, texts = files
+    single = tmp_path / "single.parquet"
+    predict_file(linear_model, folder / "in.jsonl", single)
+    summary = predict_with_ray(linear_model, folder / "in.jsonl", tmp_path / "parts", rows_per_piece=150)
+    assert summary["rows"] == summary["rated"] == len(texts) and summary["workers"] >= 1
+    parts = sorted((tmp_path / "parts" / "part-00000-in").glob("rows-*.parquet"))
+    assert len(parts) >= 2
+    rated = pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True)
+    assert rated["row"].tolist() == list(range(len(texts)))  # the parts' names put them in input order
+    pd.testing.assert_frame_equal(rated.drop(columns="row"), pd.read_parquet(single))
+    manifest = json.loads((tmp_path / "parts" / "predictions.json").read_text())
+    assert manifest["rows"] == len(texts) and manifest["files"][0]["name"] == "in.jsonl"
+
+    as_file = tmp_path / "one.csv"  # one output file, as predict --file writes it
+    predict_with_ray(linear_model, folder / "in.csv", as_file)
+    pd.testing.assert_frame_equal(predict_module.with_output_types(read_frame(as_file)), read_frame(single), check_dtype=False)
+
+    pattern = str(folder / "in.*")  # a glob: every file, each into its own parts
+    assert predict_with_ray(linear_model, pattern, tmp_path / "all")["rows"] == 3 * len(texts)
+
+
+def test_ray_reports_a_bad_row_in_one_line_and_keeps_nothing(local_ray, linear_model, tmp_path):
+    from reviewstars.integrations.ray import predict_with_ray
+
+    source = tmp_path / "in.jsonl"
+    lines = [json.dumps({"text": f"review {i}"}) for i in range(600)]
+    lines[470] = json.dumps({"text": 5})
+    source.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ReviewstarsError, match=r"^.*in.jsonl: row 471: text must be a string, got int$"):
+        predict_with_ray(linear_model, source, tmp_path / "out", rows_per_piece=100)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+    with pytest.raises(ReviewstarsError, match="holds an input"):
+        predict_with_ray(linear_model, source, tmp_path)
+
+
+def test_star_rater_goes_into_a_users_own_ray_pipeline(local_ray, linear_model):
+    from reviewstars.integrations.ray import StarRater, pool, worker_resources
+
+    reviews = synthetic_reviews(300, seed=5)
+    ds = local_ray.data.from_pandas(reviews[["text"]]).map_batches(
+        StarRater, fn_constructor_kwargs={"model": str(linear_model)}, batch_format="pandas", **pool(worker_resources(workers=1)))
+    rated = ds.to_pandas()
+    expected = load_predictor(linear_model).predict_proba(reviews["text"].tolist())
+    assert sorted(zip(rated["text"], rated["stars"])) == sorted(zip(reviews["text"], expected.argmax(axis=1) + 1))
+    assert {"p_1", "p_5", "expected_stars", "empty"} <= set(rated.columns)
+
+
+def test_the_worker_pool_fits_the_cluster():
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'reviewstars[ray]')")
+    from reviewstars.integrations.ray import worker_resources
+
+    assert worker_resources(resources={"CPU": 2.0}) == {"workers": 2, "num_cpus": 0.5}  # CPUs left for the read tasks
+    assert worker_resources(resources={"CPU": 64.0, "GPU": 8.0}) == {"workers": 8, "num_gpus": 1, "num_cpus": 1}
+    assert worker_resources(workers=3, resources={"CPU": 2.0})["workers"] == 3
