@@ -15,7 +15,6 @@ from typing import Any, Callable
 
 from ..errors import DataError
 from ..ledger import spent
-from ..progress import status
 
 
 @dataclass
@@ -62,20 +61,6 @@ class Kind:
         if self.fit is not None:
             return self.fit(job)
         return train_torch(self, job)
-
-
-def fit_in_one_call(fit: Callable[[Any, Any], Any], description: str) -> Callable[[TrainingJob], tuple[Any, dict]]:
-    """A `Kind.fit` for models trained by one call on all the training texts."""
-
-    def train(job: TrainingJob):
-        started = time.perf_counter()
-        with status(f"{description} on {len(job.train):,} reviews"), spent("fitting the model"):
-            predictor = fit(job.train, job.own)
-        details = {"train_seconds": round(time.perf_counter() - started, 2), "train_examples": len(job.train),
-                   "train_examples_seen": len(job.train), "settings": asdict(job.own) if job.own is not None else {}}
-        return predictor, details
-
-    return train
 
 
 def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:

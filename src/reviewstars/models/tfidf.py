@@ -77,11 +77,8 @@ class FastTfidf:
                    sublinear_tf=vectorizer.sublinear_tf, token_pattern=vectorizer.token_pattern)
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        findall, unknown = self.pattern.findall, self.words
-        if self.ascii_words:
-            tokens = [text.encode("ascii").translate(_ASCII_WORDS).split() if text.isascii() else findall(text.lower()) for text in texts]
-        else:
-            tokens = [findall(text.lower()) for text in texts]
+        unknown = self.words
+        tokens = scan_words(texts, self.pattern, self.ascii_words)
         lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
         ids = np.fromiter(map(self.word_ids.get, chain.from_iterable(tokens), repeat(unknown)), dtype=np.int64, count=int(lengths.sum()))
         document = np.repeat(np.arange(len(tokens)), lengths)
@@ -107,9 +104,24 @@ class FastTfidf:
             np.log(counts.data, counts.data)
             counts.data += 1
         counts.data *= self.idf[counts.indices]
-        norms = np.sqrt(np.bincount(np.repeat(np.arange(len(tokens)), np.diff(counts.indptr)), counts.data ** 2, len(tokens)))
-        counts.data /= np.repeat(np.where(norms > 0, norms, 1.0), np.diff(counts.indptr))  # each row to unit length (l2)
-        return counts.astype(np.float32)
+        return unit_rows(counts).astype(np.float32)
+
+
+def scan_words(texts: Sequence[str], pattern: re.Pattern, ascii_words: bool) -> list[list]:
+    """Each text's words, lower-cased: bytes for ASCII texts read by the fast scan (one-character
+    words included, for the caller to drop), str for the others (read by `pattern`)."""
+    findall = pattern.findall
+    if ascii_words:
+        return [text.encode("ascii").translate(_ASCII_WORDS).split() if text.isascii() else findall(text.lower()) for text in texts]
+    return [findall(text.lower()) for text in texts]
+
+
+def unit_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Each row scaled to unit length (l2) in place, as scikit-learn's `norm="l2"`; empty rows stay empty."""
+    rows, lengths = matrix.shape[0], np.diff(matrix.indptr)
+    norms = np.sqrt(np.bincount(np.repeat(np.arange(rows), lengths), matrix.data ** 2, rows))
+    matrix.data /= np.repeat(np.where(norms > 0, norms, 1.0), lengths)
+    return matrix
 
 
 class IntTable:
