@@ -321,10 +321,10 @@ def export(
     quantize: Optional[str] = typer.Option(None, help="int8: dynamic quantisation (smaller, faster on CPU)."),
 ) -> None:
     """Export a transformer to an ONNX folder that `predict` and `serve` load like any model."""
-    from ..models.onnx import export_onnx
+    from ..models.onnx import KIND as ONNX, export_onnx
 
-    if format != "onnx":
-        raise ReviewstarsError(f"--format {format!r}: the one format for now is onnx")
+    if format != ONNX:
+        raise ReviewstarsError(f"--format {format!r}: the one format for now is {ONNX}")
     summary = export_onnx(model, output, quantize=quantize)
     out.print(f"wrote {escape(summary['output'])} ({summary['bytes'] / 1e6:.1f} MB{', int8' if quantize else ''})", highlight=False)
 
