@@ -126,16 +126,69 @@ def special_frame(tokenizer) -> tuple[list[int], list[int]]:
 
 
 def encode(tokenizer, texts: Sequence[str], max_length: int = 256, strategy: str = "head+tail", backend=None) -> list[list[int]]:
-    """Token ids with special tokens, cut to `max_length` by `strategy`; no padding.
+    """Token ids with special tokens, cut to `max_length` by `strategy`; no padding (see `Encoder`)."""
+    return Encoder(tokenizer, max_length, strategy, backend)(texts)
 
-    With `backend` (`pieces_tokenizer`'s) the ids come from its batch call alone: the same ids,
-    without the wrapper building a Python encoding per text on one core while the rest wait."""
-    prefix, suffix = special_frame(tokenizer)
-    budget = max_length - len(prefix) - len(suffix)
-    if budget <= 0:
-        raise ValueError(f"max_length {max_length} leaves no room for text")
-    pieces = _piece_ids(tokenizer, [readable(text) for text in texts], backend)
-    return [prefix + truncate(ids, budget, strategy) + suffix for ids in pieces]
+
+class Encoder:
+    """Texts to token ids with special tokens, cut to `max_length` by `strategy`; no padding.
+
+    With `backend` (`pieces_tokenizer`'s) the ids come from its batch call alone, cut inside
+    it (`cut_pieces`): the same ids, without the wrapper building a Python encoding per text
+    on one core while the rest wait, nor a list of every token of a long review."""
+
+    def __init__(self, tokenizer, max_length: int = 256, strategy: str = "head+tail", backend=None):
+        self.tokenizer, self.strategy = tokenizer, strategy
+        self.prefix, self.suffix = special_frame(tokenizer)
+        self.budget = max_length - len(self.prefix) - len(self.suffix)
+        if self.budget <= 0:
+            raise ValueError(f"max_length {max_length} leaves no room for text")
+        self.cutter = cutting_tokenizer(backend, self.budget, strategy) if backend is not None else None
+
+    def __call__(self, texts: Sequence[str]) -> list[list[int]]:
+        clean = [readable(text) for text in texts]
+        if self.cutter is not None:
+            pieces = cut_pieces(self.cutter, clean, self.budget, self.strategy)
+        else:
+            pieces = [truncate(ids, self.budget, self.strategy) for ids in _piece_ids(self.tokenizer, clean)]
+        return [self.prefix + ids + self.suffix for ids in pieces]
+
+
+def cutting_tokenizer(backend, budget: int, strategy: str = "head+tail"):
+    """A copy of `backend` (`pieces_tokenizer`'s) that cuts each text to `budget` ids itself:
+    its first ones (head, and head+tail, whose tail comes from the ids cut off), or its last."""
+    from tokenizers import Tokenizer
+
+    if strategy not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {strategy!r}")
+    cutter = Tokenizer.from_str(backend.to_str())
+    cutter.enable_truncation(max_length=budget, stride=0, direction="left" if strategy == "tail" else "right")
+    return cutter
+
+
+def cut_pieces(cutter, clean: list[str], budget: int, strategy: str = "head+tail") -> list[list[int]]:
+    """Each text's ids, no special tokens, cut to `budget` by `strategy` inside the batch call
+    (`cutter` from `cutting_tokenizer`): `truncate` of the full ids, without listing them all.
+    head+tail: the cut-off ids come back in windows of `budget`; the tail is read from the last ones."""
+    encodings = cutter.encode_batch_fast(clean, add_special_tokens=False) if clean else []
+    if strategy != "head+tail":
+        return [encoding.ids for encoding in encodings]
+    head, tail = budget // 4, budget - budget // 4
+    pieces = []
+    for encoding in encodings:
+        ids, windows = encoding.ids, encoding.overflowing
+        if not windows:
+            pieces.append(ids)
+            continue
+        rest: list[int] = []
+        for window in reversed(windows):  # from the end of the review, until the tail is covered
+            rest = window.ids + rest
+            if len(rest) >= tail:
+                break
+        if len(rest) < tail:
+            rest = ids + rest
+        pieces.append(ids[:head] + rest[len(rest) - tail :])
+    return pieces
 
 
 def _piece_ids(tokenizer, clean: list[str], backend=None) -> list[list[int]]:
@@ -320,31 +373,3 @@ def tokenizer_fingerprint(tokenizer) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     spec = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
     return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:16]
-
-
-def tokenize_dataset(split, tokenizer, max_length: int = 256, strategy: str = "head+tail", use_cache: bool = True):
-    """`input_ids`, `label` and `length` for every row, computed once and cached on disk.
-
-    No padding here: the collator pads each batch to its own longest review (dynamic
-    padding), and `length` lets the sampler group reviews of similar length.
-    """
-    from datasets import Dataset, load_from_disk
-
-    texts = list(split["text"])
-    digest = hashlib.sha256()
-    for part in ("readable-v1", tokenizer_fingerprint(tokenizer), str(max_length), strategy, *texts):  # what `encode` makes of them
-        digest.update(part.encode("utf-8"))
-        digest.update(b"\0")
-    digest.update(json.dumps(list(split["label"])).encode())
-    folder = cache_dir() / "tokenized" / digest.hexdigest()[:24]
-    if use_cache and folder.is_dir():
-        return load_from_disk(str(folder))
-    input_ids = encode(tokenizer, texts, max_length, strategy, backend=pieces_tokenizer(tokenizer))
-    tokenized = Dataset.from_dict({"input_ids": input_ids, "label": list(split["label"]), "length": [len(ids) for ids in input_ids]})
-    if use_cache:
-        from .artifacts import atomic_dir
-
-        with atomic_dir(folder, keep_existing=True) as stage:  # processes may race to write it
-            tokenized.save_to_disk(str(stage))
-        tokenized = load_from_disk(str(folder))
-    return tokenized

@@ -23,16 +23,19 @@ from .. import NUM_CLASSES
 from ..errors import DataError
 from ..options import Settings, setting
 from .files import (FILE_FORMATS, SPLITS, Columns, count_rows, first_line, iter_text_chunks, parse_label_scale, read_file,
-                    read_folder, read_texts, split_of, text_column_in)
+                    read_texts, split_files, split_of, text_column_in)
 
 if TYPE_CHECKING:  # imported where used: `datasets` costs a second that `--help` need not pay
+    import numpy as np
     from datasets import Dataset, DatasetDict
+
+    from .arrow import LabelledFile
 
 DEFAULT_DATASET = "yelp_review_full"
 DEFAULT_SEED = 42
 
 __all__ = ["DEFAULT_DATASET", "DEFAULT_SEED", "Columns", "DataSettings", "FILE_FORMATS", "HELD_OUT", "SPLITS", "TrainingSplits",
-           "carve_dev", "count_rows", "training_splits",
+           "carve_dev", "carve_rows", "count_rows", "training_splits", "open_splits", "shuffled",
            "eval_split_name", "iter_text_chunks", "text_column_in", "load_data", "pick_split", "read_file", "read_texts", "subset"]
 
 
@@ -78,23 +81,46 @@ def load_data(
 ) -> DatasetDict:
     """Load `source` and take the lesson's seeded subsets.
 
-    `train_size` samples the train split, `eval_size` every other split, each with
-    `shuffle(seed).select(range(n))` so a run is reproducible from its settings. `columns`
-    says where the reviews and ratings are, and what a rating means.
+    `train_size` samples the train split, `eval_size` every other split, each as
+    `shuffle(seed).select(range(n))` would, so a run is reproducible from its settings; a
+    local file's other rows are never kept (a Parquet file's are not even checked).
+    `columns` says where the reviews and ratings are, and what a rating means.
     """
     from datasets import DatasetDict
 
-    columns = columns or Columns()
+    splits = open_splits(source, columns or Columns())
+    return DatasetDict({name: _sample(split, train_size if name == "train" else eval_size, seed) for name, split in splits.items()})
+
+
+def open_splits(source: str | Path, columns: Columns = Columns()) -> dict[str, LabelledFile | InMemorySplit]:
+    """Each split of `source`, its columns found but its rows not yet read (a Hub dataset's are)."""
+    from .arrow import LabelledFile
+
     path = Path(source)
     if path.exists():
-        splits = read_folder(path, columns) if path.is_dir() else {split_of(path): read_file(path, columns)}
-        dataset = DatasetDict(splits)
-    elif _looks_like_path(str(source)):
+        files = split_files(path) if path.is_dir() else {split_of(path): path}
+        return {name: LabelledFile(file, columns) for name, file in files.items()}
+    if _looks_like_path(str(source)):
         raise DataError(source, "no such file or folder")
-    else:
-        dataset = _load_hub(str(source), columns)
-    sizes = {name: (train_size if name == "train" else eval_size) for name in dataset}
-    return DatasetDict({name: subset(split, sizes[name], seed) for name, split in dataset.items()})
+    return {name: InMemorySplit(split, f"{source}[{name}]") for name, split in _load_hub(str(source), columns).items()}
+
+
+class InMemorySplit:
+    """A split already in memory (the Hub's), read as a local file is: its star classes, and the rows chosen."""
+
+    def __init__(self, dataset: Dataset, name: str):
+        self.dataset, self.name, self.rows = dataset, name, len(dataset)
+
+    def labels(self) -> np.ndarray:
+        import numpy as np
+
+        return np.asarray(self.dataset["label"])
+
+    def read(self) -> Dataset:
+        return self.dataset
+
+    def take(self, rows) -> Dataset:
+        return self.dataset.select(rows)
 
 
 def subset(split: Dataset, n: int | None, seed: int = DEFAULT_SEED) -> Dataset:
@@ -104,6 +130,22 @@ def subset(split: Dataset, n: int | None, seed: int = DEFAULT_SEED) -> Dataset:
     if n <= 0:
         raise DataError("subset", f"size must be positive, got {n}")
     return split.shuffle(seed=seed).select(range(min(n, len(split))))
+
+
+def shuffled(n: int, seed: int):
+    """Positions 0..n-1 in the order `Dataset.shuffle(seed=seed)` puts them."""
+    import numpy as np
+
+    return np.random.default_rng(seed).permutation(n)
+
+
+def _sample(split: LabelledFile | InMemorySplit, n: int | None, seed: int) -> Dataset:
+    """`subset(split.read(), n, seed)`, reading only the rows it keeps."""
+    if n is None:
+        return split.read()
+    if n <= 0:
+        raise DataError("subset", f"size must be positive, got {n}")
+    return split.take(shuffled(split.rows, seed)[:n])
 
 
 def pick_split(dataset: DatasetDict, wanted: str | None = None, *, for_eval: bool = True) -> str:
@@ -142,13 +184,15 @@ class TrainingSplits:
     balanced slice carved beside them (calibration, the ensemble's weights), `held_out` the
     reviews scored: the data's validation or test split, else a seeded, balanced slice of
     its training file set aside first (`held_out_name` says which). `notes` say what a
-    user would not expect (a slice smaller than asked)."""
+    user would not expect (a slice smaller than asked). `sampled` says how many of the
+    training file's reviews were read, when not all of them were."""
 
     train: Dataset
     dev: Dataset
     held_out: Dataset | None
     held_out_name: str | None
     notes: list[str]      # what it did that a user would not expect (a slice smaller than asked): warnings
+    sampled: str | None = None  # "sampled 18,500 of 2,000,000 reviews in big.parquet (...)"
 
     def describe(self) -> str:
         if self.held_out is None:
@@ -157,45 +201,86 @@ class TrainingSplits:
             scored = f"scored on {len(self.held_out):,} reviews held out of the training file (it has no validation or test split)"
         else:
             scored = f"scored on {len(self.held_out):,} {self.held_out_name} reviews"
-        return f"{len(self.train):,} reviews to train on, {len(self.dev):,} to follow it (the dev slice), {scored}"
+        sampled = f"{self.sampled}: " if self.sampled else ""
+        return f"{sampled}{len(self.train):,} reviews to train on, {len(self.dev):,} to follow it (the dev slice), {scored}"
 
 
-def training_splits(data: DataSettings) -> TrainingSplits:
-    """The one way every command that trains (train, compare, ensemble) cuts the data."""
-    dataset = load_data(data.data, eval_size=data.eval_size, seed=data.seed, columns=data.columns())
-    if "train" not in dataset:
-        raise DataError(data.data, f"no train split to learn from (have: {', '.join(dataset)})")
-    train, notes = dataset["train"], []
-    held_out_name = eval_split_name(dataset)
-    held_out = dataset[held_out_name] if held_out_name else None
-    if held_out is None:
-        size = data.eval_size or min(MAX_HELD_OUT, int(HELD_OUT_SHARE * len(train)))
-        train, held_out = carve_dev(train, size, data.seed + 1, at_most=len(train) // 2)
-        if len(held_out):
-            held_out_name = HELD_OUT
-        else:
-            held_out = None
+def training_splits(data: DataSettings, at_most: int | None = None, why: str = "") -> TrainingSplits:
+    """The one way every command that trains (train, compare, ensemble) cuts the data.
+
+    The cut is made on the training file's ratings alone, and only the rows it keeps are
+    read: a file of millions of reviews costs the memory of those it trains on. `at_most`
+    caps the reviews trained on (`why`: what a time budget can use), when no --train-size
+    is given; the held-out reviews and the dev slice are chosen first, so they stay the
+    same whatever the cap."""
+    import numpy as np
+
+    splits = open_splits(data.data, data.columns())
+    if "train" not in splits:
+        raise DataError(data.data, f"no train split to learn from (have: {', '.join(splits)})")
+    source = splits["train"]
+    if data.train_size is None and at_most is None:  # every review is used: one reading, as a whole file
+        source = InMemorySplit(source.read(), source.name)
+    others = {name: _sample(split, data.eval_size, data.seed) for name, split in splits.items() if name != "train"}
+    held_out_name = eval_split_name(others)
+    labels = source.labels()
+    rows, held_rows = np.arange(len(labels)), np.zeros(0, dtype=np.int64)
+    if held_out_name is None:
+        size = data.eval_size or min(MAX_HELD_OUT, int(HELD_OUT_SHARE * len(rows)))
+        rows, held_rows = carve_rows(labels, size, data.seed + 1, at_most=len(rows) // 2)
+        held_out_name = HELD_OUT if len(held_rows) else None
     if data.train_size is not None:  # the reviews trained on: the dev slice comes on top
-        train = subset(train, data.train_size + data.dev_size, data.seed)
-    train, dev = carve_dev(train, data.dev_size, data.seed)
+        rows = rows[shuffled(len(rows), data.seed)[: data.train_size + data.dev_size]]
+    kept, dev_positions = carve_rows(labels[rows], data.dev_size, data.seed)
+    rows, dev_rows = rows[kept], rows[dev_positions]
+    available = len(rows)
+    capped = data.train_size is None and at_most is not None and available > at_most
+    if capped:
+        rows = rows[shuffled(available, data.seed)[:at_most]]
+    train, dev, held_out = _take_together(source, rows, dev_rows, held_rows)
+    if held_out_name != HELD_OUT:
+        held_out = others[held_out_name] if held_out_name else None
+    notes = []
     if len(dev) < data.dev_size and data.dev_size:
         notes.append(f"the dev slice holds {len(dev):,} reviews, not --dev-size {data.dev_size:,}: the training data has "
-                     f"{len(train) + len(dev):,} (a dev slice takes at most a fifth)")
-    if data.train_size is not None and len(train) < data.train_size:
-        notes.append(f"--train-size {data.train_size:,}, but the data has {len(train):,} reviews to train on beside the dev slice")
-    return TrainingSplits(train, dev, held_out, held_out_name, notes)
+                     f"{available + len(dev):,} (a dev slice takes at most a fifth)")
+    if data.train_size is not None and available < data.train_size:
+        notes.append(f"--train-size {data.train_size:,}, but the data has {available:,} reviews to train on beside the dev slice")
+    read = len(train) + len(dev) + len(held_rows)
+    sampled = None
+    if read < source.rows:
+        reason = f" (--train-size {data.train_size:,})" if data.train_size is not None else f" ({why})" if capped and why else ""
+        sampled = f"sampled {read:,} of {source.rows:,} reviews in {source.name}{reason}"
+    return TrainingSplits(train, dev, held_out, held_out_name, notes, sampled)
+
+
+def _take_together(source: LabelledFile | InMemorySplit, *parts: np.ndarray) -> list[Dataset]:
+    """The rows of each part, read from the file in one pass."""
+    import numpy as np
+
+    together = source.take(np.concatenate(parts))
+    ends = np.cumsum([len(part) for part in parts])
+    return [together.select(range(end - len(part), end) if len(part) else []) for part, end in zip(parts, ends)]
 
 
 def carve_dev(train: Dataset, size: int, seed: int = DEFAULT_SEED, at_most: int | None = None) -> tuple[Dataset, Dataset]:
-    """(train minus the dev slice, the dev slice): `size` reviews, as many of each class
-    as the train split allows, so a dev accuracy means what a balanced score means (a
-    model that always says 5 stars scores 0.2, not the 0.38 of an imbalanced slice)."""
+    """(train minus the dev slice, the dev slice): see `carve_rows`."""
     import numpy as np
 
-    size = min(size, len(train) // 5 if at_most is None else at_most)
+    kept, dev = carve_rows(np.asarray(train["label"]), size, seed, at_most)
+    return train.select(kept), train.select(dev)
+
+
+def carve_rows(labels: np.ndarray, size: int, seed: int = DEFAULT_SEED, at_most: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(positions kept, positions of the slice carved), each in order: `size` rows, as many
+    of each class as the labels allow, so a dev accuracy means what a balanced score means
+    (a model that always says 5 stars scores 0.2, not the 0.38 of an imbalanced slice).
+    Rows of no class (`arrow.UNUSABLE`) are never carved."""
+    import numpy as np
+
+    size = min(size, len(labels) // 5 if at_most is None else at_most)
     if size <= 0:
-        return train, train.select([])
-    labels = np.asarray(train["label"])
+        return np.arange(len(labels)), np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng(seed)
     per_class = [rng.permutation(np.flatnonzero(labels == k)) for k in range(NUM_CLASSES)]
     quota = size // NUM_CLASSES
@@ -204,10 +289,10 @@ def carve_dev(train: Dataset, size: int, seed: int = DEFAULT_SEED, at_most: int 
     if short > 0:  # a rare class gave fewer: fill from the rest, still seeded
         rest = rng.permutation(np.concatenate([rows[quota:] for rows in per_class]))
         chosen.append(rest[:short])
-    dev_rows = np.sort(np.concatenate(chosen)).astype(int)
-    keep = np.ones(len(train), dtype=bool)
-    keep[dev_rows] = False
-    return train.select(np.flatnonzero(keep)), train.select(dev_rows)
+    carved = np.sort(np.concatenate(chosen)).astype(np.int64)
+    keep = np.ones(len(labels), dtype=bool)
+    keep[carved] = False
+    return np.flatnonzero(keep), carved
 
 
 # --------------------------------------------------------------------------- the Hub

@@ -17,7 +17,7 @@ from .formats import FILE_FORMATS, LABEL_COLUMNS, TEXT_COLUMNS, as_number, count
 if TYPE_CHECKING:
     from datasets import Dataset, Features
 
-__all__ = ["SPLITS", "FILE_FORMATS", "Columns", "features", "split_of", "read_folder", "read_file", "read_texts",
+__all__ = ["SPLITS", "FILE_FORMATS", "Columns", "features", "split_of", "split_files", "read_folder", "read_file", "read_texts",
            "iter_text_chunks", "text_column_in", "count_rows", "first_line", "parse_label_scale"]
 
 SPLITS = ("train", "validation", "test")
@@ -75,7 +75,8 @@ def split_of(path: Path) -> str:
     return path.stem if path.stem in SPLITS else "train"
 
 
-def read_folder(folder: Path, columns: Columns = Columns()) -> dict[str, Dataset]:
+def split_files(folder: Path) -> dict[str, Path]:
+    """A folder's files by split: train.*, validation.*, test.* (one each), in that order."""
     found: dict[str, Path] = {}
     for file in sorted(folder.iterdir()):
         if file.is_file() and file.stem in SPLITS and file.suffix.lower() in FILE_FORMATS:
@@ -88,22 +89,18 @@ def read_folder(folder: Path, columns: Columns = Columns()) -> dict[str, Dataset
             "no split files: expected train.*, validation.* or test.* with suffix "
             + ", ".join(FILE_FORMATS),
         )
-    return {name: read_file(found[name], columns) for name in SPLITS if name in found}
+    return {name: found[name] for name in SPLITS if name in found}
+
+
+def read_folder(folder: Path, columns: Columns = Columns()) -> dict[str, Dataset]:
+    return {name: read_file(file, columns) for name, file in split_files(folder).items()}
 
 
 def read_file(path: str | Path, columns: Columns = Columns()) -> Dataset:
     """Read and validate one local labelled file into a `Dataset` of `text` and `label`."""
-    path, records = open_records(path, wanted=tuple(filter(None, (columns.text, columns.label))))
-    text_column = text_column_of(path, records.columns, columns.text)
-    label_column = _label_column(path, records.columns, columns.label)
-    checker = _RowChecker(path, label_column, columns.stars_of(label_column))
-    for row, line, record in records:
-        checker.add(row, record.get(text_column), record.get(label_column), line)
-    if not checker.table.texts:
-        raise DataError(path, "file has no rows")
-    from datasets import Dataset
+    from .arrow import LabelledFile
 
-    return Dataset.from_dict({"text": checker.table.texts, "label": checker.table.labels}, features=features())
+    return LabelledFile(path, columns).read()
 
 
 def read_texts(path: str | Path, column: str | None = None) -> list[str]:
@@ -141,12 +138,6 @@ def iter_text_chunks(path: str | Path, column: str | None = None, rows_per_chunk
         yield chunk
 
 
-@dataclass
-class _Table:
-    texts: list[str]
-    labels: list[int]
-
-
 class _RowChecker:
     """Validates rows one at a time so each fault can name its row (and line)."""
 
@@ -154,11 +145,10 @@ class _RowChecker:
         self.path, self.label_column = path, label_column
         self.mapping = scale if isinstance(scale, dict) else None
         self.offset = 0 if isinstance(scale, dict) else scale
-        self.table = _Table([], [])
 
-    def add(self, row: int, text: Any, label: Any, line: int | None = None) -> None:
-        self.table.texts.append(self._text(text, row, line))
-        self.table.labels.append(self._label(label, row, line))
+    def check(self, row: int, text: Any, label: Any, line: int | None = None) -> tuple[str, int]:
+        """(the text, its star class 0..4), or a DataError naming the row's first fault."""
+        return self._text(text, row, line), self.label(label, row, line)
 
     def fail(self, row: int, fault: str, line: int | None = None) -> DataError:
         return DataError(self.path, fault, row=row, line=line)
@@ -172,7 +162,7 @@ class _RowChecker:
             raise self.fail(row, "text is empty", line)
         return text
 
-    def _label(self, value: Any, row: int, line: int | None) -> int:
+    def label(self, value: Any, row: int, line: int | None) -> int:
         column, low = self.label_column, self.offset
         if self.mapping is not None:
             key = str(int(value)) if isinstance(value, float) and value == int(value) else str(value).strip()

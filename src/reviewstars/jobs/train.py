@@ -58,8 +58,9 @@ def _train(model, data, output, transformer, device, kind_settings) -> TrainResu
     if device not in (None, "auto"):  # a device that is not here fails now, for every kind, before the data is read
         resolve_device(device)
     data = as_data_settings(data)
+    at_most, why = reviews_the_budget_can_use(kind, transformer, device)
     with spent("loading data"):
-        splits = training_splits(data)
+        splits = training_splits(data, at_most, why)
         train_part, dev_part = splits.train, splits.dev
         if len(set(train_part["label"])) < 2:
             raise DataError(data.data, "the train split needs reviews of at least two star ratings")
@@ -112,6 +113,29 @@ def _train(model, data, output, transformer, device, kind_settings) -> TrainResu
     with spent("saving the model"):
         write_text(output / CARD_FILE, model_card(predictor, result, kind))
     return result
+
+
+def reviews_the_budget_can_use(kind, transformer, device: str | None) -> tuple[int | None, str]:
+    """The most training reviews a torch kind's `--time-budget` can learn from here, and a
+    note saying so (None: no budget, nothing to cap): a larger training file is sampled
+    down to them before its reviews are read (`training.budget.reviews_a_budget_can_use`)."""
+    if not kind.uses_torch or transformer is None or not transformer.time_budget:
+        return None, ""
+    import os
+
+    with spent("loading libraries"):
+        import torch
+
+        from ..devices import resolve_device
+        from ..training.budget import reviews_a_budget_can_use
+        from ..training.settings import format_duration
+
+    where = resolve_device(device)
+    cores = torch.get_num_threads()
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    most = reviews_a_budget_can_use(transformer.time_budget, where, cores, processes)
+    on = f"{cores} CPU core{'s' if cores != 1 else ''}" if where == "cpu" else f"{processes} x {where}" if processes > 1 else where
+    return most, f"a {format_duration(transformer.time_budget)} budget learns from at most {most:,} on {on}"
 
 
 MIN_CALIBRATION_REVIEWS = 20

@@ -29,14 +29,15 @@ from ..artifacts import is_main_process, write_json
 from ..errors import TrainingInterrupted
 from ..ledger import spent
 from ..progress import note, warn
-from ..tokenization import ShapeBuckets, tokenize_dataset
+from ..tokenization import ShapeBuckets
 from .autobatch import DEFAULT_LEARNING_RATE, FIRST, settle_batch_size, training_autocast
 from .budget import ClockScheduleTrainer, TrainingClock, measure_seconds_per_step, plan_budget, too_small_budget
 from .checkpoints import PLAN_FILE, StopOnInterrupt, checkpoints_of, last_complete_checkpoint, signals_save
 from .display import TrainingProgress
-from .distributed import from_main_process, several_processes
+from .distributed import from_main_process, main_process_first, several_processes
 from .settings import AUTO
-from .trainer import LedgerSteps, StarTrainer, WeightedLoss, class_weights, compute_metrics, seed_everything
+from .tokenized import tokenize_dataset
+from .trainer import FirstStep, LedgerSteps, StarTrainer, WeightedLoss, class_weights, compute_metrics, seed_everything
 
 DEFAULT_MAX_LENGTH = 256
 
@@ -110,7 +111,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         settings = replace(settings, max_length=DEFAULT_MAX_LENGTH)
     seed_everything(settings.seed)
     checkpoints = checkpoints_of(output)
-    with spent("tokenizing"):
+    with spent("tokenizing"), main_process_first():  # the first process writes the cache the others read
         train_tokens = tokenize_dataset(train_split, tokenizer, settings.max_length, settings.truncation)
         dev_tokens = tokenize_dataset(dev_split, tokenizer, settings.max_length, settings.truncation)
     if settings.dynamic_padding:
@@ -182,6 +183,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping))
     callbacks.append(TrainingProgress(name, plan, clock))
     callbacks.append(LedgerSteps())
+    callbacks.append(FirstStep(plan))
     trainer = trainer_class(
         **extra,
         layer_decay=settings.layer_decay,

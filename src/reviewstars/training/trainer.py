@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import re
+import sys
+import time
 from collections import Counter
 
 import numpy as np
@@ -132,6 +134,31 @@ class LedgerSteps(TrainerCallback):
         if ledger is not None:
             ledger.end("optimizer steps")
         return control
+
+
+class FirstStep(TrainerCallback):
+    """When this process began its first optimizer step, and its peak memory then: what a
+    run costs before it learns anything (a large training file above all), kept in the plan
+    (`plan["first_step"]`: the model folder's config says it)."""
+
+    def __init__(self, plan: dict):
+        self.plan, self.seen = plan, False
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if not self.seen:
+            self.seen = True
+            self.plan["first_step"] = {"started": round(time.time(), 3), "peak_memory_mb": peak_memory_mb()}
+        return control
+
+
+def peak_memory_mb() -> float | None:
+    """The process's peak resident memory so far (ru_maxrss), in MiB; None where unknown."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux, bytes on macOS
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 class StarTrainer(Trainer):
