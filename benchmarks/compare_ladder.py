@@ -15,7 +15,7 @@ import time
 
 from _common import RESULTS, ROOT, SHARED_YELP, save
 
-from reviewstars.compare import compare
+from reviewstars.jobs.compare import compare
 from reviewstars.training import TrainSettings, parse_duration
 
 

@@ -16,7 +16,7 @@ import time
 from _common import SHARED_YELP, save
 
 from reviewstars.data import load_data
-from reviewstars.evaluation import star_metrics
+from reviewstars.scoring.evaluation import star_metrics
 from reviewstars.models import LinearPredictor, load_predictor
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from reviewstars.basics import circles, circles_lesson, hand_rule, hand_rule_score, linear_stack_parameters
+from reviewstars.lessons.basics import circles, circles_lesson, hand_rule, hand_rule_score, linear_stack_parameters
 
 from conftest import reviewstars
 

@@ -60,7 +60,7 @@ def test_settings_out_of_range_are_one_line_errors():
 def test_under_a_budget_calibration_scores_only_what_the_last_evaluation_did_not(tiny_data, tmp_path, monkeypatch):
     import importlib
 
-    from reviewstars.calibration import fit_temperature
+    from reviewstars.models.probabilities import fit_temperature
     from reviewstars.data import carve_dev, load_data
     from reviewstars.models import load_predictor
 

@@ -101,7 +101,7 @@ def test_help_and_real_data_smoke(tmp_path):
 
 def test_compare_hands_its_scratch_options_to_the_job(monkeypatch, tmp_path):
     """Every scratch option `compare --help` offers reaches the encoder's settings."""
-    import reviewstars.compare
+    import reviewstars.jobs.compare
     import reviewstars.errors
     from reviewstars.cli import app
     from typer.testing import CliRunner
@@ -112,7 +112,7 @@ def test_compare_hands_its_scratch_options_to_the_job(monkeypatch, tmp_path):
         seen.update(kwargs)
         raise reviewstars.errors.ReviewstarsError("stop here")
 
-    monkeypatch.setattr(reviewstars.compare, "compare", compare_job)
+    monkeypatch.setattr(reviewstars.jobs.compare, "compare", compare_job)
     CliRunner().invoke(app, ["compare", "--output", str(tmp_path), "--layers", "2", "--width", "64", "--heads", "2",
                              "--dropout", "0.25", "--vocab-size", "500"])
     scratch = seen["scratch"]

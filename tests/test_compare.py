@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from reviewstars.compare import compare, worst_mistakes
+from reviewstars.jobs.compare import compare, worst_mistakes
 from reviewstars.data import DataSettings
 from reviewstars.jobs import train
 from reviewstars.training import TrainSettings
@@ -67,7 +67,7 @@ def test_report_files(compared):
     assert "noise floor: mean (95th percentile)" in markdown
     assert "within noise" in markdown or "above its noise floor" in markdown
     page = (output / "report.html").read_text()
-    from reviewstars.report import IMAGES
+    from reviewstars.presentation.report import IMAGES
 
     assert page.count('src="data:image/png;base64,') == len(IMAGES) == 4  # self-contained
     for name in ("learning_curves.png", "accuracy_vs_time.png", "confusion_matrices.png"):
@@ -115,7 +115,7 @@ def test_html_report_renders_its_table_and_images_in_headless_chromium(browser, 
              "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
     dom = subprocess.run([browser, *flags, "--window-size=1280,2400", "--dump-dom", (output / "report.html").as_uri()],
                          capture_output=True, text=True, timeout=120).stdout
-    from reviewstars.report import IMAGES
+    from reviewstars.presentation.report import IMAGES
 
     assert f'data-images-loaded="{len(IMAGES)}"' in dom, "every image decoded and drawn"
     assert 'data-leaderboard-overflow="0"' in dom, "the whole leaderboard fits a 1280-pixel window"

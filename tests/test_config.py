@@ -14,7 +14,7 @@ from reviewstars.cli import app
 from reviewstars.data import DataSettings
 from reviewstars.errors import ReviewstarsError
 from reviewstars.models.linear import LinearSettings
-from reviewstars.settings_file import SETTINGS_FILE, read_settings_file
+from reviewstars.settings.files import SETTINGS_FILE, read_settings_file
 from reviewstars.training import TrainSettings
 from reviewstars.training.settings import format_duration, parse_duration
 
@@ -49,7 +49,7 @@ def test_a_folder_settings_file_repeats_its_run(tiny_data, tmp_path):
 @pytest.fixture
 def captured(monkeypatch):
     """Run `train` and `compare` up to their jobs, keeping what the jobs were handed."""
-    import reviewstars.compare
+    import reviewstars.jobs.compare
     import reviewstars.jobs
 
     seen = {}
@@ -59,7 +59,7 @@ def captured(monkeypatch):
         raise ReviewstarsError("stop here")
 
     monkeypatch.setattr(reviewstars.jobs, "train", job)
-    monkeypatch.setattr(reviewstars.compare, "compare", job)
+    monkeypatch.setattr(reviewstars.jobs.compare, "compare", job)
     return seen
 
 

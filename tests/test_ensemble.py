@@ -10,7 +10,7 @@ import pytest
 from scipy.special import softmax
 
 from conftest import synthetic_reviews
-from reviewstars.ensemble import combine, fit_ensemble_weights
+from reviewstars.models.probabilities import combine, fit_ensemble_weights
 from reviewstars.errors import ModelError
 from reviewstars.models.ensemble import EnsemblePredictor
 from reviewstars.models.linear import LinearPredictor, LinearSettings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reviewstars.evaluation import star_metrics
+from reviewstars.scoring.evaluation import star_metrics
 
 
 def test_metrics_match_a_hand_computed_example():

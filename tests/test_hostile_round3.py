@@ -235,7 +235,7 @@ def test_nonsense_data_settings_are_one_line(settings, message):
 
 @pytest.mark.parametrize("models, message", [([], "nothing to compare"), (["linear", "linear"], "names linear twice")])
 def test_compare_refuses_no_models_or_a_repeated_one(tiny_data, tmp_path, models, message):
-    from reviewstars.compare import compare
+    from reviewstars.jobs.compare import compare
 
     case(f"compare --models {','.join(models)!r}")
     with pytest.raises(ReviewstarsError, match=message):

@@ -11,10 +11,10 @@ import pandas as pd
 from datasets import Dataset, DatasetDict
 from rich.console import Console
 
-from reviewstars.evaluation import score_proba
-from reviewstars.results import LeaderboardRow
-from reviewstars.stats import data_stats
-from reviewstars.tables import FULL_LEADERBOARD_WIDTH, leaderboard, metrics_table, stats_tables
+from reviewstars.scoring.evaluation import score_proba
+from reviewstars.scoring.leaderboard import LeaderboardRow
+from reviewstars.data.stats import data_stats
+from reviewstars.presentation.tables import FULL_LEADERBOARD_WIDTH, leaderboard, metrics_table, stats_tables
 
 
 def rendered(table, width: int) -> str:
@@ -74,7 +74,7 @@ def test_the_evaluate_summary_and_data_stats_fit_80_columns_without_cutting_a_nu
 
 
 def test_the_report_puts_an_interval_on_its_own_line_and_never_splits_it():
-    from reviewstars.report import _html_cell
+    from reviewstars.presentation.report import _html_cell
 
     assert _html_cell("0.4815 (0.460-0.503)") == "0.4815<br><span class='interval'>(0.460-0.503)</span>"
     assert _html_cell("linear (reused)") == "linear (reused)"  # not a number with an interval: as it is

@@ -23,7 +23,7 @@ def test_hub_ids_with_dots_are_hub_ids_and_local_parents_make_paths(tmp_path, mo
 
 
 def test_compare_on_a_dev_slice_too_small_to_calibrate_skips_the_ensemble(tiny_data, tmp_path):
-    from reviewstars.compare import compare
+    from reviewstars.jobs.compare import compare
     from reviewstars.kinds.bag import BagSettings
     from reviewstars.models.linear import LinearSettings
     from reviewstars.training import TrainSettings

@@ -140,7 +140,7 @@ def test_evaluate_and_predict_never_write_over_what_they_read(model, tiny_data, 
 
 
 def test_compare_and_export_refuse_a_folder_of_the_users_before_any_work(model, project, tiny_data):
-    from reviewstars.compare import compare
+    from reviewstars.jobs.compare import compare
 
     before = _snapshot(project)
     with pytest.raises(ReviewstarsError, match="for the comparison"):

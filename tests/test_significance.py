@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, f1_score
 
-from reviewstars.significance import bootstrap_interval, mcnemar_exact, rank_with_ties
+from reviewstars.scoring.significance import bootstrap_interval, mcnemar_exact, rank_with_ties
 
 
 def noisy_predictions(n: int, accuracy: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from reviewstars.tokenization import load_tokenizer, word_tokens
-from reviewstars.vocabulary import explore_words, log_grid, subword_pieces, vocabulary_growth, word_splits
+from reviewstars.lessons.vocabulary import explore_words, log_grid, subword_pieces, vocabulary_growth, word_splits
 
 from conftest import BERT_TOKENIZER, YELP, needs_bert_tokenizer, needs_yelp
 

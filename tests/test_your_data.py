@@ -110,7 +110,7 @@ def test_an_unreachable_hub_is_found_out_in_seconds_and_named(tmp_path):
 
 
 def test_compare_checks_every_folder_and_hub_id_before_training_any(reviews_csv, tmp_path):
-    from reviewstars.compare import compare
+    from reviewstars.jobs.compare import compare
 
     with pytest.raises(ReviewstarsError, match="--evaluate-only ./runs/nonexistent: no such model folder"):
         compare(DataSettings(reviews_csv, dev_size=50), tmp_path / "out", ["linear"], ["./runs/nonexistent"])

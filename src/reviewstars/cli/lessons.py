@@ -33,8 +33,8 @@ def basics_circles(
 ) -> None:
     """Inside or outside a circle: the hand-made rule, a 4-ReLU network (SGD, then Adam), and a line."""
     from ..artifacts import write_json
-    from ..basics import circles_lesson
-    from ..plots import plot_circles
+    from ..lessons.basics import circles_lesson
+    from ..presentation.plots import plot_circles
 
     starts: dict[str, int] = {}
 
@@ -64,7 +64,7 @@ def basics_params(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Count a saved model instead, layer by layer."),
 ) -> None:
     """Trainable parameters, layer by layer: a Linear(m, n) has (m + 1) n."""
-    from ..basics import linear_stack_parameters
+    from ..lessons.basics import linear_stack_parameters
 
     if model is not None:
         from ..models import load_predictor
@@ -77,7 +77,7 @@ def basics_params(
             raise ReviewstarsError(str(error)) from None
     else:
         raise ReviewstarsError("give layer sizes (e.g. 100 200 400 400 5) or --model DIR")
-    from ..tables import layer_parameters
+    from ..presentation.tables import layer_parameters
 
     out.print(layer_parameters(rows, f"trainable parameters of {model or ' -> '.join(map(str, sizes))}"))
 
@@ -93,7 +93,7 @@ TokenizerOption = typer.Option("bert-base-cased", "--tokenizer", "-t", help="Hub
 def tokens_show(text: str = typer.Argument(..., help="Text to tokenize."), tokenizer: str = TokenizerOption) -> None:
     """Word tokens beside sub-word tokens; ## marks a continuation piece, [..] a special token."""
     from ..tokenization import WORD_PATTERN, load_tokenizer, word_tokens
-    from ..vocabulary import subword_pieces
+    from ..lessons.vocabulary import subword_pieces
 
     pieces = subword_pieces(load_tokenizer(tokenizer), text)
     words = word_tokens(text)
@@ -123,7 +123,7 @@ def tokens_explore(
     from ..artifacts import check_output_file, write_json
     from ..data import load_data, pick_split
     from ..tokenization import load_tokenizer
-    from ..vocabulary import explore_words
+    from ..lessons.vocabulary import explore_words
 
     if output is not None:
         check_output_file(output, inputs=(data, tokenizer))
@@ -161,9 +161,9 @@ def tokens_growth(
     from ..artifacts import check_output_file, write_json
     from ..data import load_data, pick_split
     from ..progress import progress_bar
-    from ..plots import plot_vocabulary_growth
+    from ..presentation.plots import plot_vocabulary_growth
     from ..tokenization import load_tokenizer
-    from ..vocabulary import vocabulary_growth
+    from ..lessons.vocabulary import vocabulary_growth
 
     for path in (output, output.with_suffix(".json")):
         check_output_file(path, inputs=(data, tokenizer))

@@ -113,7 +113,7 @@ def train(
     from ..artifacts import is_main_process
     from ..jobs import train as train_job
     from ..kinds import check_model_name
-    from ..settings_file import write_settings_file
+    from ..settings.files import write_settings_file
 
     kind = check_model_name(model)
     own, data, transformer = _kind_settings(settings)
@@ -168,7 +168,7 @@ def _check_decision(decision: str) -> None:
 
 
 def _print_metrics(metrics: dict, title: str) -> None:
-    from ..tables import confusion_table, metrics_table
+    from ..presentation.tables import confusion_table, metrics_table
 
     out.print(metrics_table(metrics, title))
     out.print(confusion_table(metrics))
@@ -237,7 +237,7 @@ def predict(
     if as_json:
         out.print_json(json.dumps([{"text": t, **r} for t, r in zip(texts, rows)]))
         return
-    from ..tables import predictions
+    from ..presentation.tables import predictions
 
     out.print(predictions(texts, rows, f"predictions of {model}"))
 
@@ -343,8 +343,8 @@ def data_stats_command(
     """Rows per split, class balance, and length percentiles (characters and word tokens)."""
     from ..artifacts import check_output_file, write_json
     from ..data import load_data
-    from ..stats import data_stats
-    from ..tables import stats_tables
+    from ..data.stats import data_stats
+    from ..presentation.tables import stats_tables
 
     if output is not None:
         check_output_file(output, inputs=(data,))
@@ -372,7 +372,7 @@ def compare(
 ) -> None:
     """The lesson in one command: train each model on the same data, score with error bars, add their ensemble, report."""
     from .. import compare as compare_module
-    from ..tables import leaderboard
+    from ..presentation.tables import leaderboard
 
     _check_decision(decision)
     own, data, transformer = _kind_settings(settings)

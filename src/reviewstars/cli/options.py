@@ -19,8 +19,8 @@ from typing import Any, Callable, Optional
 import typer
 
 from ..errors import ReviewstarsError
-from ..options import cli_fields, flag_of
-from ..settings_file import check_names, read_settings_file
+from ..settings.fields import cli_fields, flag_of
+from ..settings.files import check_names, read_settings_file
 
 INTERNAL = "reviewstars.internal"  # ctx.meta: a --config file's values for fields that are not options
 

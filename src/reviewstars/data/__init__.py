@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .. import NUM_CLASSES
 from ..errors import DataError
-from ..options import Settings, setting
+from ..settings.fields import Settings, setting
 from .files import (FILE_FORMATS, SPLITS, Columns, count_rows, first_line, iter_text_chunks, parse_label_scale, read_file,
                     read_texts, split_files, split_of, text_column_in)
 

@@ -13,7 +13,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data import DEFAULT_DATASET
 from ..models.folder import CARD_USE, CONFUSION_FILE, EXAMPLE_REVIEW, LEARNING_CURVE_PNG
-from ..results import TrainResult
+from ..training.result import TrainResult
 
 TAGS = ["text-classification", "sentiment", "star-rating", "reviewstars"]
 #: The Hub id of the weights each offline alias ships.

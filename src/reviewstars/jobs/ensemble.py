@@ -9,9 +9,9 @@ import numpy as np
 
 from ..artifacts import resolved, write_json
 from ..data import DataSettings, training_splits
-from ..ensemble import fit_ensemble_weights
+from ..models.probabilities import fit_ensemble_weights
 from ..errors import DataError, ReviewstarsError
-from ..evaluation import evaluate_predictor, predict_proba_batched
+from ..scoring.evaluation import evaluate_predictor, predict_proba_batched
 from ..models import load_predictor
 from ..models.ensemble import MAX_MEMBERS, EnsemblePredictor
 from ..models.folder import METRICS_FILE, check_model_output

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..artifacts import check_output_file, write_json
 from ..data import DEFAULT_DATASET, DEFAULT_SEED, Columns, load_data, pick_split, subset
-from ..evaluation import evaluate_predictor
+from ..scoring.evaluation import evaluate_predictor
 from ..models import load_predictor
 
 
@@ -27,7 +27,7 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
     if output is not None:
         output = Path(output)
         write_json(output, metrics)
-        from ..plots import plot_confusion_matrix  # here: matplotlib is slow to import
+        from ..presentation.plots import plot_confusion_matrix  # here: matplotlib is slow to import
 
         plot_confusion_matrix(metrics["confusion_matrix"], output.with_suffix(".confusion.png"), f"{Path(model).name} on {split}")
     return metrics

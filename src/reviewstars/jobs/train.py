@@ -13,10 +13,11 @@ from ..data import DataSettings, training_splits
 from ..errors import DataError, ReviewstarsError
 from ..ledger import open_ledger, spent
 from ..progress import note, warn
-from ..evaluation import evaluate_predictor, predict_proba_batched, save_scores, score_proba, scores_key
+from ..scoring.evaluation import evaluate_predictor, predict_proba_batched, save_scores, score_proba, scores_key
 from ..kinds import TrainingJob, check_model_name, trainable_kinds
+from .fit import fit_kind
 from ..models.folder import CARD_FILE, CONFUSION_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, METRICS_FILE, TIME_LEDGER_FILE
-from ..results import TrainResult
+from ..training.result import TrainResult
 from .guard import one_training_per_output, stage_of as staged_path, staged
 
 
@@ -73,7 +74,7 @@ def _train(model, data, output, transformer, device, kind_settings) -> TrainResu
         raise DataError(data.data, f"too few training reviews ({len(train_part)}) to carve a dev slice from")
     job = TrainingJob(model=model, train=train_part, dev=dev_part, output=output, own=kind.own_settings(kind_settings.get(kind.name)),
                       transformer=replace(transformer or TrainSettings(), seed=data.seed), device=device)
-    predictor, details = kind.train(job)
+    predictor, details = fit_kind(kind, job)
     with spent("calibration"):
         calibration, dev_proba = calibrate(predictor, dev_part, scored=details.pop("dev_proba_scored", None))
     result = TrainResult(model=model, kind=kind.name, output=str(output), data=asdict(data), parameters=predictor.num_parameters,
@@ -83,7 +84,7 @@ def _train(model, data, output, transformer, device, kind_settings) -> TrainResu
         return result  # under torchrun every process trained the same model; only the first one writes it
     # Imported here: `predict` imports this package and need not wait for matplotlib and the Hub client.
     with spent("loading libraries"):
-        from ..plots import learning_curve_points, plot_confusion_matrix, plot_learning_curve
+        from ..presentation.plots import learning_curve_points, plot_confusion_matrix, plot_learning_curve
         from .card import model_card
 
     output = staged(output)  # the new folder is built aside: it replaces the old one only when complete
@@ -150,7 +151,8 @@ def calibrate(predictor, dev, scored=None) -> tuple[dict[str, Any] | None, Any]:
     model for the first rows of the slice (its last evaluation): only the rest is scored."""
     import numpy as np
 
-    from ..calibration import apply_temperature, expected_calibration_error, fit_temperature
+    from ..scoring.calibration import expected_calibration_error
+    from ..models.probabilities import apply_temperature, fit_temperature
 
     if dev is None or len(dev) < MIN_CALIBRATION_REVIEWS:
         return None, None

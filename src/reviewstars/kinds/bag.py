@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..options import Settings, setting
+from ..settings.fields import Settings, setting
 from ..progress import library_bars
 from .base import Kind
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..options import Settings, setting
+from ..settings.fields import Settings, setting
 from ..progress import status
 from .base import Kind
 

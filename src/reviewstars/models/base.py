@@ -46,14 +46,14 @@ class StarPredictor(ABC):
     def weights_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
 
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        from ..calibration import apply_temperature
+        from .probabilities import apply_temperature
 
         given = self.weights_proba(texts, batch_size=batch_size)
         return given if self.folded else apply_temperature(given, self.temperature)
 
     def uncalibrated_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """The model's probabilities before its calibration (what calibration is fitted on and compared with)."""
-        from ..calibration import apply_temperature
+        from .probabilities import apply_temperature
 
         given = self.weights_proba(texts, batch_size=batch_size)
         return apply_temperature(given, 1 / self.temperature) if self.folded else given

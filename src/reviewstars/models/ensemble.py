@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..artifacts import write_text
-from ..ensemble import combine
+from .probabilities import combine
 from ..errors import ModelError
 from .base import StarPredictor
 from .folder import CONFIG_FILE, config_text, model_folder, read_section

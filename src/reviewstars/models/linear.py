@@ -22,7 +22,7 @@ from scipy.special import softmax
 
 from .. import STARS
 from ..errors import ModelError, ReviewstarsError
-from ..options import Settings, setting
+from ..settings.fields import Settings, setting
 from ..text import readable
 from ..tokenization import WORD_PATTERN
 from .base import StarPredictor

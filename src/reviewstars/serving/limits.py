@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..options import Settings, setting
+from ..settings.fields import Settings, setting
 
 
 def parse_port(text: str | int) -> int:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ReviewstarsError
-from ..options import Settings, setting
+from ..settings.fields import Settings, setting
 from ..tokenization import TRUNCATIONS
 
 

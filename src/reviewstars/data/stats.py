@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import STARS
-from .tokenization import word_tokens
+from .. import STARS
+from ..tokenization import word_tokens
 
 if TYPE_CHECKING:
     from datasets import DatasetDict

@@ -12,8 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import STARS  # noqa: E402
-from .artifacts import write_bytes  # noqa: E402
+from .. import STARS  # noqa: E402
+from ..artifacts import write_bytes  # noqa: E402
 
 
 def save_figure(figure, path: str | Path) -> Path:
@@ -72,7 +72,7 @@ def plot_learning_curve(log_history: list[dict], path: str | Path, title: str = 
 
 def plot_circles(lesson, path: str | Path) -> Path:
     """The data with the decision boundary of the hand rule, the line and the network; the loss curves."""
-    from .basics import hand_rule
+    from ..lessons.basics import hand_rule
 
     points, labels = lesson.points, lesson.labels
     grid = np.linspace(-1.4, 1.4, 300, dtype=np.float32)

@@ -11,9 +11,9 @@ import html
 import platform
 from pathlib import Path
 
-from .artifacts import write_text
+from ..artifacts import write_text
 from .plots import plot_accuracy_vs_time, plot_confusion_matrices, plot_learning_curves, plot_reliability
-from .results import calibration_verdict, leaderboard_table
+from ..scoring.leaderboard import calibration_verdict, leaderboard_table
 
 IMAGES = {
     "learning_curves.png": "Learning curves",

@@ -7,9 +7,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import STARS
-from .artifacts import read_json, write_bytes, write_json
-from .progress import progress_bar
+from .. import STARS
+from ..artifacts import read_json, write_bytes, write_json
+from ..progress import progress_bar
 
 #: Texts handed to a predictor at a time: large enough for it to sort by length and keep a GPU
 #: fed (it cuts its own batches), small enough for the progress bar to move.
@@ -71,7 +71,8 @@ def score_proba(proba: np.ndarray, labels: Sequence[int], decision: str = "argma
     """Every number of a model's predictions on labelled reviews: the metrics of its star
     decision, with 95% bootstrap intervals, and its calibration error (15 bins) beside the
     error a perfectly calibrated model would show on as many reviews (its noise floor)."""
-    from .calibration import ece_noise_floor, expected_calibration_error, star_decision
+    from .calibration import ece_noise_floor, expected_calibration_error
+    from ..models.probabilities import star_decision
     from .significance import bootstrap_interval
 
     labels = np.asarray(labels, dtype=int)
@@ -113,7 +114,8 @@ def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[int], b
                        decision: str = "argmax") -> tuple[dict[str, Any], np.ndarray]:
     """Score a predictor on labelled texts (labels 0..4); also times it, and says what
     its calibration did (the error of its uncalibrated probabilities beside)."""
-    from .calibration import apply_temperature, expected_calibration_error
+    from .calibration import expected_calibration_error
+    from ..models.probabilities import apply_temperature
 
     started = time.perf_counter()
     raw = predict_proba_batched(predictor, texts, batch_size, description="evaluating", calibrated=False)

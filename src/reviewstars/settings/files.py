@@ -17,8 +17,8 @@ from typing import Any, Iterable
 
 import yaml
 
-from .artifacts import write_text
-from .errors import ReviewstarsError
+from ..artifacts import write_text
+from ..errors import ReviewstarsError
 
 SETTINGS_FILE = "train_settings.yaml"
 HEADER = "# The settings of this run: `reviewstars train --config THIS_FILE --output NEW_FOLDER` repeats it.\n"

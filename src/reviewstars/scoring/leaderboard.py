@@ -1,51 +1,12 @@
-"""Typed results that flow from the jobs to the report and the benchmarks.
-
-Each field is declared once, with how a table shows it: the terminal table, report.md,
-report.html and leaderboard.json are all made from these declarations, so a new metric
-is one new field here.
+"""A leaderboard row: one model's scores on the held-out reviews beside what its training
+cost, each field declared once with how a table shows it. The terminal table, report.md,
+report.html and leaderboard.json are all made from these declarations.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
-
-
-@dataclass
-class TrainResult:
-    """What `reviewstars train` did: the folder it wrote, what the model saw, how it scored."""
-
-    model: str
-    kind: str
-    output: str
-    data: dict[str, Any]
-    train_examples: int
-    train_examples_seen: int
-    train_seconds: float
-    parameters: int
-    settings: dict[str, Any] = field(default_factory=dict)
-    dev_examples: int | None = None
-    steps: int | None = None
-    plan: dict[str, Any] | None = None
-    architecture: dict[str, Any] | None = None
-    base_model: str | None = None
-    best_dev_accuracy: float | None = None
-    final_dev_accuracy: float | None = None
-    kept: str | None = None
-    budget_share_in_steps: float | None = None
-    forward: str | None = None  # which forward trained it: "last layer at [CLS] only" (BERT classifiers) or "full"
-    calibration: dict[str, Any] | None = None
-    held_out: str | None = None         # the split scored: validation, test, or "held-out" (a slice of the training file)
-    held_out_examples: int = 0
-    data_notes: list[str] = field(default_factory=list)  # what the data did that a user would not expect
-    ended: str | None = None  # why training stopped: "deadline", "passes" (more would overfit), "steps", "epochs"
-    time_ledger: dict[str, float] | None = None  # seconds by what they were spent on, adding up to `wall`
-    metrics: dict[str, Any] | None = None
-    log_history: list[dict] = field(default_factory=list, repr=False)
-
-    def record(self) -> dict[str, Any]:
-        """What the model folder keeps about its training (the log has its own files)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("log_history", "metrics", "output")}
 
 
 def column(header: str, fmt: str | Callable[[Any], str] = "{}", *, default: Any = None, terminal: bool = True) -> Any:

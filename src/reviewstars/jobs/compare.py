@@ -21,22 +21,23 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import STARS
-from .artifacts import check_output_folder, mark_ours, owner_mark, read_json, write_json
-from .data import DataSettings, training_splits
-from .errors import DataError, ModelError
-from .calibration import reliability_bins, star_decision
-from .evaluation import evaluate_predictor, load_scores, save_scores, score_proba, scores_key
-from .jobs.train import as_data_settings, train
-from .kinds import KINDS, check_model_name
-from .models import looks_like_a_path
-from .models.pretrained import ALIASES, check_hub_model
-from .models import load_predictor
-from .models.ensemble import KIND as ENSEMBLE
-from .models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, recipe_of
-from .progress import note
-from .results import LeaderboardRow
-from .significance import rank_with_ties
+from .. import STARS
+from ..artifacts import check_output_folder, mark_ours, owner_mark, read_json, write_json
+from ..data import DataSettings, training_splits
+from ..errors import DataError, ModelError
+from ..scoring.calibration import reliability_bins
+from ..models.probabilities import star_decision
+from ..scoring.evaluation import evaluate_predictor, load_scores, save_scores, score_proba, scores_key
+from .train import as_data_settings, train
+from ..kinds import KINDS, check_model_name
+from ..models import looks_like_a_path
+from ..models.pretrained import ALIASES, check_hub_model
+from ..models import load_predictor
+from ..models.ensemble import KIND as ENSEMBLE
+from ..models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, recipe_of
+from ..progress import note
+from ..scoring.leaderboard import LeaderboardRow
+from ..scoring.significance import rank_with_ties
 
 DEFAULT_MODELS = ("linear", "scratch", "minilm")
 SETTINGS_FILE = "compare_settings.json"
@@ -83,9 +84,9 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
             ensemble: bool = True, **kind_settings: Any) -> dict[str, Any]:
     """Train (or reuse) `models`, score them and `evaluate_only` models, add their
     ensemble (weights fitted on the dev slice), rank them with ties, write the report."""
-    from .training import TrainSettings
+    from ..training import TrainSettings
 
-    from .devices import resolve_device
+    from ..devices import resolve_device
 
     kinds = _check_names(models, evaluate_only)
     resolve_device(device)  # before the first model trains, for every kind
@@ -153,7 +154,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     }
     write_json(output / "leaderboard.json", leaderboard)
 
-    from .report import write_compare_report
+    from ..presentation.report import write_compare_report
 
     curves = {r.model: _curve(r.folder) for r in rows if r.train_seconds is not None}
     confusions = {r.model: confusion(labels, star_decision(probas[r.model], decision) - 1) for r in rows}
@@ -189,8 +190,8 @@ def _ensemble(output: Path, members: list[LeaderboardRow], probas: dict, dev,
     """The trained models' calibrated probabilities, averaged with weights fitted (log-loss)
     on the dev slice carved from train, saved as a folder any command opens. None (and a
     note) when a member kept no scores on that slice (one too small to calibrate on)."""
-    from .ensemble import combine, fit_ensemble_weights
-    from .models.ensemble import EnsemblePredictor
+    from ..models.probabilities import combine, fit_ensemble_weights
+    from ..models.ensemble import EnsemblePredictor
 
     dev_key = scores_key("dev", dev["text"], dev["label"])
     dev_probas = []

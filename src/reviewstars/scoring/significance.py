@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import binomtest
 
-from . import NUM_CLASSES
+from .. import NUM_CLASSES
 
 #: Resampled reviews gathered per chunk: bounds memory (~32 MB of indices) for any n.
 _CHUNK_ELEMENTS = 1 << 22

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import MISSING, field, fields
 from typing import Any, Callable
 
-from .errors import ReviewstarsError
+from ..errors import ReviewstarsError
 
 
 def setting(

@@ -13,9 +13,9 @@ from typing import Any, Sequence
 from rich.markup import escape
 from rich.table import Table
 
-from . import STARS
-from .results import LeaderboardRow, calibration_verdict, leaderboard_table
-from .stats import PERCENTILES
+from .. import STARS
+from ..scoring.leaderboard import LeaderboardRow, calibration_verdict, leaderboard_table
+from ..data.stats import PERCENTILES
 
 
 def metrics_table(metrics: dict[str, Any], title: str = "metrics") -> Table:
