@@ -43,7 +43,7 @@ def main() -> None:
         run = {"budget": budget, "train_examples": result.train_examples, "steps": result.steps,
                "passes": round(result.train_examples_seen / result.train_examples, 2), "ended": result.ended,
                "plan": {k: plan[k] for k in ("expected_steps", "expected_passes_over_data", "ends", "stop_after_steps", "max_passes")},
-               "validation_accuracy": result.metrics["accuracy"], "macro_f1": result.metrics["macro_f1"],
+               "validation_accuracy": result.metrics.accuracy, "macro_f1": result.metrics.macro_f1,
                "time_ledger": result.time_ledger}
         print(f"{budget}: plan ~{plan['expected_steps']:,} steps ({plan['expected_passes_over_data']:g} passes, ends by "
               f"{plan['ends']}; at most {plan['stop_after_steps']:,} steps worth taking); ran {result.steps:,} steps, "

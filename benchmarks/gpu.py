@@ -178,7 +178,7 @@ def train_minilm(data: str, folder: Path, sizes: Sizes, batch_size: int | str, d
     seen, plan, ledger = result.train_examples_seen, result.plan, result.time_ledger
     print(f"train: plan {plan['expected_steps']:,} steps ({plan['expected_passes_over_data']:g} passes, ends by {plan['ends']}); "
           f"ran {result.steps:,} steps, {seen / result.train_examples:.2f} passes, ended by {result.ended}; "
-          f"validation {result.metrics['accuracy']:.4f}", flush=True)
+          f"validation {result.metrics.accuracy:.4f}", flush=True)
     print(f"train: where the {ledger['wall']:.0f} s went: {ledger_line(ledger, top=8)}", flush=True)
     return {
         "budget_seconds": plan["budget_seconds"], "train_seconds": result.train_seconds, "steps": result.steps,
@@ -190,7 +190,7 @@ def train_minilm(data: str, folder: Path, sizes: Sizes, batch_size: int | str, d
         "time_ledger": ledger,
         "batch_size": result.settings["batch_size"], "learning_rate": result.settings["learning_rate"],
         "max_length": result.settings["max_length"], "max_passes": result.settings.get("max_passes"),
-        "validation_accuracy": result.metrics["accuracy"], "validation_macro_f1": result.metrics["macro_f1"],
+        "validation_accuracy": result.metrics.accuracy, "validation_macro_f1": result.metrics.macro_f1,
         "final_dev_accuracy": result.final_dev_accuracy, "calibration": result.calibration, "plan": plan,
     }
 

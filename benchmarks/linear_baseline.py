@@ -16,7 +16,7 @@ import time
 from _common import SHARED_YELP, save
 
 from reviewstars.data import load_data
-from reviewstars.scoring.evaluation import star_metrics
+from reviewstars.scoring.scores import score_predictions
 from reviewstars.models import LinearPredictor, load_predictor
 
 
@@ -34,8 +34,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         model.save(folder)
         model = load_predictor(folder)  # score what a user would load
-        predicted = model.predict(validation["text"])
-        metrics = star_metrics([label + 1 for label in validation["label"]], predicted)
+        scores = score_predictions(model.predict_proba(validation["text"]), validation["label"])
 
         texts = (list(validation["text"]) * 10)[:20_000]
         started = time.perf_counter()
@@ -45,10 +44,10 @@ def main() -> None:
     result = {
         "train_rows": len(train),
         "validation_rows": len(validation),
-        "accuracy": round(metrics["accuracy"], 4),
-        "macro_f1": round(metrics["macro_f1"], 4),
-        "mae": round(metrics["mae"], 4),
-        "off_by_one_accuracy": round(metrics["off_by_one_accuracy"], 4),
+        "accuracy": round(scores.accuracy, 4),
+        "macro_f1": round(scores.macro_f1, 4),
+        "mae": round(scores.mae, 4),
+        "off_by_one_accuracy": round(scores.off_by_one_accuracy, 4),
         "train_seconds": round(train_seconds, 1),
         "predictions_per_second": round(len(texts) / predict_seconds),
         "parameters": model.num_parameters,

@@ -58,10 +58,10 @@ def main() -> None:
         "wall_seconds_with_final_evaluation": round(wall, 1),
         **{k: getattr(result, k) for k in ("train_seconds", "train_examples_seen", "steps", "plan", "best_dev_accuracy",
                                            "final_dev_accuracy", "kept", "budget_share_in_steps", "forward", "parameters", "settings")},
-        "validation_accuracy": round(metrics["accuracy"], 4),
-        "validation_macro_f1": round(metrics["macro_f1"], 4),
-        "validation_mae": round(metrics["mae"], 4),
-        "predictions_per_second": metrics["predictions_per_second"],
+        "validation_accuracy": round(metrics.accuracy, 4),
+        "validation_macro_f1": round(metrics.macro_f1, 4),
+        "validation_mae": round(metrics.mae, 4),
+        "predictions_per_second": metrics.predictions_per_second,
     }
     linear = RESULTS / "linear_baseline.json"
     if linear.is_file():

@@ -29,10 +29,10 @@ def test_bag_learns_and_its_folder_round_trips(tiny_data, tmp_path):
     output = tmp_path / "bag"
     settings = TrainSettings(epochs=8, eval_steps=20, max_length=64, early_stopping=None)
     result = train("bag", DataSettings(tiny_data, dev_size=50), output, transformer=settings, bag=BagSettings(dim=16, words=500, buckets=1000))
-    assert result.kind == "bag" and result.metrics["accuracy"] > 0.5, result.metrics["accuracy"]  # chance: 0.2
+    assert result.kind == "bag" and result.metrics.accuracy > 0.5, result.metrics.accuracy  # chance: 0.2
     assert json.loads((output / "config.json").read_text())["model_type"] == "reviewstars-bag"
     again = evaluate(output, tiny_data, split="validation")
-    assert again["accuracy"] == result.metrics["accuracy"]
+    assert again.accuracy == result.metrics.accuracy
 
     from transformers import pipeline
 

@@ -162,4 +162,4 @@ def test_a_budget_run_reads_and_tokenizes_only_what_it_trains_on(big_file, tmp_p
     assert tokenized["reviews"] == 400 + 50  # the training set and the dev slice, no more
     first = result.plan["first_step"]
     assert first["peak_memory_mb"] > 0 and first["started"] > 0
-    assert np.isfinite(result.metrics["accuracy"])
+    assert np.isfinite(result.metrics.accuracy)

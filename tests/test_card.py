@@ -12,7 +12,7 @@ from reviewstars.jobs import train
 from reviewstars.jobs.card import _dataset, card_data
 from reviewstars.kinds import PRETRAINED
 from reviewstars.models.linear import LinearSettings
-from reviewstars.training.result import TrainResult
+from reviewstars.jobs.result import TrainResult
 
 pytestmark = pytest.mark.trainer  # CI runs these again on the oldest transformers allowed
 

@@ -76,7 +76,7 @@ def test_median_decision_minimises_the_star_error(two_linear, tiny_data):
 
     argmax = evaluate(two_linear / "b", tiny_data, split="validation")
     median = evaluate(two_linear / "b", tiny_data, split="validation", decision="median")
-    assert median["decision"] == "median" and median["mae"] <= argmax["mae"] + 0.02
+    assert median.decision == "median" and median.mae <= argmax.mae + 0.02
 
 
 def test_an_ensemble_that_holds_itself_is_refused(two_linear, tmp_path):

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import pytest
 
-from reviewstars.scoring.evaluation import star_metrics
+import numpy as np
+
+from reviewstars.scoring.scores import Scores, score_predictions
+
+
+def star_metrics(true_stars, predicted_stars) -> Scores:
+    """The scores of predictions that put all their probability on the predicted star."""
+    proba = np.eye(5)[np.asarray(predicted_stars) - 1]
+    return score_predictions(proba, np.asarray(true_stars) - 1)
 
 
 def test_metrics_match_a_hand_computed_example():
     true = [1, 1, 2, 3, 5, 5]
     pred = [1, 2, 2, 5, 5, 4]
     m = star_metrics(true, pred)
-    assert m["n"] == 6
-    assert m["accuracy"] == pytest.approx(3 / 6)
+    assert m.n == 6
+    assert m.accuracy == pytest.approx(3 / 6)
     # distances 0,1,0,2,0,1 -> mean 4/6; within one star: 5 of 6
-    assert m["mae"] == pytest.approx(4 / 6)
-    assert m["off_by_one_accuracy"] == pytest.approx(5 / 6)
-    assert m["confusion_matrix"] == [
+    assert m.mae == pytest.approx(4 / 6)
+    assert m.off_by_one_accuracy == pytest.approx(5 / 6)
+    assert m.confusion_matrix == [
         [1, 1, 0, 0, 0],
         [0, 1, 0, 0, 0],
         [0, 0, 0, 0, 1],
@@ -24,14 +32,14 @@ def test_metrics_match_a_hand_computed_example():
         [0, 0, 0, 1, 1],
     ]
     # 1★: P=1/1, R=1/2; 2★: P=1/2, R=1/1; 3★: 0/0; 4★: P=0 (one wrong), no support; 5★: P=1/2, R=1/2
-    assert m["per_class"]["1"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
-    assert m["per_class"]["2"]["precision"] == 0.5 and m["per_class"]["2"]["recall"] == 1.0
-    assert m["per_class"]["3"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
-    assert m["per_class"]["5"]["f1"] == pytest.approx(0.5)
+    assert m.per_class["1"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert m.per_class["2"]["precision"] == 0.5 and m.per_class["2"]["recall"] == 1.0
+    assert m.per_class["3"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert m.per_class["5"]["f1"] == pytest.approx(0.5)
     # macro-F1 averages all five classes: (2/3 + 2/3 + 0 + 0 + 1/2) / 5
-    assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 0 + 0 + 0.5) / 5)
+    assert m.macro_f1 == pytest.approx((2 / 3 + 2 / 3 + 0 + 0 + 0.5) / 5)
 
 
 def test_perfect_predictions():
     m = star_metrics([1, 2, 3, 4, 5], [1, 2, 3, 4, 5])
-    assert m["accuracy"] == m["macro_f1"] == m["off_by_one_accuracy"] == 1.0 and m["mae"] == 0.0
+    assert m.accuracy == m.macro_f1 == m.off_by_one_accuracy == 1.0 and m.mae == 0.0

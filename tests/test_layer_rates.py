@@ -54,7 +54,7 @@ def test_a_scratch_encoder_still_learns_with_each_knob(tiny_data, tmp_path, over
                              **overrides)
     torch.manual_seed(0)
     result = train("scratch", DataSettings(tiny_data, dev_size=50), tmp_path / "m", transformer=settings, scratch=TINY_SCRATCH)
-    assert result.metrics["accuracy"] > 0.4, result.metrics["accuracy"]  # chance: 0.2
+    assert result.metrics.accuracy > 0.4, result.metrics.accuracy  # chance: 0.2
     from reviewstars.models import load_predictor
 
     trained = load_predictor(tmp_path / "m").model

@@ -11,7 +11,7 @@ import pandas as pd
 from datasets import Dataset, DatasetDict
 from rich.console import Console
 
-from reviewstars.scoring.evaluation import score_proba
+from reviewstars.scoring.scores import Scores, score_predictions
 from reviewstars.scoring.leaderboard import LeaderboardRow
 from reviewstars.data.stats import data_stats
 from reviewstars.presentation.tables import FULL_LEADERBOARD_WIDTH, leaderboard, metrics_table, stats_tables
@@ -24,15 +24,16 @@ def rendered(table, width: int) -> str:
 
 
 def rows() -> list[LeaderboardRow]:
-    common = dict(mae=0.755, off_by_one_accuracy=0.8365, ece=0.038, ece_uncalibrated=0.143, ece_noise_floor=0.027,
-                  budget_share_in_steps=0.89, ended="deadline", predictions_per_second=10451.0)
+    scores = dict(mae=0.755, off_by_one_accuracy=0.8365, ece=0.038, ece_uncalibrated=0.143, ece_noise_floor=0.027,
+                  predictions_per_second=10451.0)
+    common = dict(budget_share_in_steps=0.89, ended="deadline")
     return [
-        LeaderboardRow(model="ensemble-of-three", accuracy=0.4815, macro_f1=0.4583, accuracy_interval=[0.4600, 0.5030],
-                       macro_f1_interval=[0.4362, 0.4790], parameters=28_096_339, train_seconds=1234.5,
-                       train_examples_seen=1_234_567, rank=1, tied=True, **common),
-        LeaderboardRow(model="minilm", accuracy=0.6520, macro_f1=0.6488, accuracy_interval=[0.6310, 0.6730],
-                       macro_f1_interval=[0.6270, 0.6700], parameters=22_715_141, train_seconds=175.0,
-                       train_examples_seen=76_496, rank=2, **common),
+        LeaderboardRow(model="ensemble-of-three", scores=Scores(accuracy=0.4815, macro_f1=0.4583, **scores, intervals={
+                           "accuracy": [0.4600, 0.5030], "macro_f1": [0.4362, 0.4790]}), parameters=28_096_339,
+                       train_seconds=1234.5, train_examples_seen=1_234_567, rank=1, tied=True, **common),
+        LeaderboardRow(model="minilm", scores=Scores(accuracy=0.6520, macro_f1=0.6488, **scores, intervals={
+                           "accuracy": [0.6310, 0.6730], "macro_f1": [0.6270, 0.6700]}), parameters=22_715_141,
+                       train_seconds=175.0, train_examples_seen=76_496, rank=2, **common),
     ]
 
 
@@ -60,7 +61,7 @@ def test_the_evaluate_summary_and_data_stats_fit_80_columns_without_cutting_a_nu
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(5), 400)
     proba = rng.dirichlet(np.ones(5), size=len(labels))
-    metrics = score_proba(proba, labels)
+    metrics = score_predictions(proba, labels)
     metrics_text = rendered(metrics_table(metrics, "runs/a-rather-long-model-folder-name/linear on validation"), 80)
     long_review = "word " * 12_834  # a length with five digits, which used to be cut to `1283…`
     frame = pd.DataFrame({"text": ["short one", long_review] * 250, "label": list(range(5)) * 100})
@@ -69,7 +70,7 @@ def test_the_evaluate_summary_and_data_stats_fit_80_columns_without_cutting_a_nu
     for text in (metrics_text, stats_text):
         assert "…" not in text
         assert max(len(line) for line in text.splitlines()) <= 80
-    assert f"accuracy={metrics['accuracy']:.4f}" in metrics_text
+    assert f"accuracy={metrics.accuracy:.4f}" in metrics_text
     assert f"{stats['train']['characters']['max']:,.0f}" in stats_text and "64,170" in stats_text
 
 

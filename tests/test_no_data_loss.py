@@ -136,7 +136,7 @@ def test_evaluate_and_predict_never_write_over_what_they_read(model, tiny_data, 
     with pytest.raises(ReviewstarsError, match="which this command reads"):
         predict_file(model, source, source)
     assert _snapshot(model) == before
-    assert evaluate(model, tiny_data, output=model / "validation.json")["accuracy"] > 0.2  # a new file beside the model is fine
+    assert evaluate(model, tiny_data, output=model / "validation.json").accuracy > 0.2  # a new file beside the model is fine
 
 
 def test_compare_and_export_refuse_a_folder_of_the_users_before_any_work(model, project, tiny_data):

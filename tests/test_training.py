@@ -29,7 +29,7 @@ TINY_SCRATCH = tiny_scratch()
 def test_scratch_encoder_learns_and_its_folder_round_trips(tiny_data, tmp_path):
     output = tmp_path / "scratch"
     result = train("scratch", DataSettings(tiny_data, dev_size=50), output, transformer=fast(), scratch=TINY_SCRATCH)
-    assert result.metrics["accuracy"] > 0.5, result.metrics["accuracy"]  # chance: 0.2
+    assert result.metrics.accuracy > 0.5, result.metrics.accuracy  # chance: 0.2
     assert result.train_examples == 350 and result.dev_examples == 50
     for name in ("model.safetensors", "config.json", "tokenizer.json", "metrics.json", "README.md", "learning_curve.png", "learning_curve.json"):
         assert (output / name).is_file(), name
@@ -40,7 +40,7 @@ def test_scratch_encoder_learns_and_its_folder_round_trips(tiny_data, tmp_path):
     assert curve["eval_steps"] and curve["train_loss"][-1] < curve["train_loss"][0]
     # the saved folder scores exactly what training reported
     again = evaluate(output, tiny_data, split="validation")
-    assert again["accuracy"] == result.metrics["accuracy"]
+    assert again.accuracy == result.metrics.accuracy
     card = (output / "README.md").read_text()
     assert "reviewstars `scratch` model" in card and "Folder format: `transformer`" in card
 
@@ -148,7 +148,7 @@ def test_a_checkpoint_fine_tuned_elsewhere_with_label_k_names(tmp_path, tiny_dat
     predictor = load_predictor(tmp_path)
     assert isinstance(predictor, TransformerPredictor) and predictor.column_stars == [1, 2, 3, 4, 5]
     metrics = evaluate(tmp_path, tiny_data, split="validation", n=40)
-    assert metrics["n"] == 40 and sum(map(sum, metrics["confusion_matrix"])) == 40
+    assert metrics.n == 40 and sum(map(sum, metrics.confusion_matrix)) == 40
 
 
 @needs_bert_tokenizer

@@ -129,7 +129,7 @@ def train(
 
         out.print(f"where the {result.time_ledger['wall']:.0f} s went: {ledger_line(result.time_ledger)}", highlight=False)
     if result.metrics:
-        _print_metrics(result.metrics, f"{model} on {result.metrics['split']}")
+        _print_metrics(result.metrics, f"{model} on {result.metrics.split}")
     if result.calibration and not result.calibration.get("applied", True):
         out.print(f"calibration: {result.calibration['why_not']}", highlight=False)
 
@@ -155,9 +155,9 @@ def evaluate(
     from ..jobs import evaluate as evaluate_job
 
     _check_decision(decision)
-    metrics = evaluate_job(model, data, split=split, n=eval_size, seed=seed, output=output, device=device, decision=decision,
+    scores = evaluate_job(model, data, split=split, n=eval_size, seed=seed, output=output, device=device, decision=decision,
                            columns=_columns(text_column, label_column, label_scale))
-    _print_metrics(metrics, f"{model} on {metrics['split']}")
+    _print_metrics(scores, f"{model} on {scores.split}")
     if output is not None:
         out.print(f"wrote {escape(str(output))} and {escape(str(output.with_suffix('.confusion.png')))}", highlight=False)
 
@@ -167,12 +167,12 @@ def _check_decision(decision: str) -> None:
         raise ReviewstarsError(f"--decision must be argmax or median, got {decision!r}")
 
 
-def _print_metrics(metrics: dict, title: str) -> None:
+def _print_metrics(scores, title: str) -> None:
     from ..presentation.tables import confusion_table, metrics_table
 
-    out.print(metrics_table(metrics, title))
-    out.print(confusion_table(metrics))
-    for line in metrics.get("warnings") or []:
+    out.print(metrics_table(scores, title))
+    out.print(confusion_table(scores))
+    for line in scores.warnings:
         err.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=one_line(err))
 
 
@@ -371,7 +371,7 @@ def compare(
     device: str = DeviceOption,
 ) -> None:
     """The lesson in one command: train each model on the same data, score with error bars, add their ensemble, report."""
-    from .. import compare as compare_module
+    from ..jobs import compare as compare_module
     from ..presentation.tables import leaderboard
 
     _check_decision(decision)
@@ -410,7 +410,7 @@ def ensemble_command(
     weights = ", ".join(f"{Path(m).name} {w:.2f}" for m, w in zip(result["members"], result["weights"]))
     out.print(f"ensemble of {weights} -> {escape(str(output))}", highlight=False)
     if result.get("metrics"):
-        _print_metrics(result["metrics"], f"ensemble on {result['metrics']['split']}")
+        _print_metrics(result["metrics"], f"ensemble on {result['metrics'].split}")
 
 
 from . import lessons  # noqa: E402,F401  (registers basics and tokens)

@@ -13,7 +13,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data import DEFAULT_DATASET
 from ..models.folder import CARD_USE, CONFUSION_FILE, EXAMPLE_REVIEW, LEARNING_CURVE_PNG
-from ..training.result import TrainResult
+from ..scoring.scores import Scores
+from .result import TrainResult
 
 TAGS = ["text-classification", "sentiment", "star-rating", "reviewstars"]
 #: The Hub id of the weights each offline alias ships.
@@ -28,12 +29,13 @@ def model_card(predictor, result: TrainResult, kind) -> str:
 def card_data(result: TrainResult, kind) -> ModelCardData:
     """The card's metadata: what the Hub shows beside the model and lists it under."""
     dataset_type, dataset_name, is_yelp = _dataset(result.data["data"])
-    metrics = result.metrics
-    evaluated = [] if not metrics else [
+    scores = result.metrics
+    evaluated = [] if scores is None else [
         EvalResult(task_type="text-classification", dataset_type=dataset_type, dataset_name=dataset_name,
-                   dataset_split=metrics["split"], metric_type=metric, metric_name=name, metric_config=config,
-                   metric_value=float(metrics[key]))
-        for key, metric, name, config in (("accuracy", "accuracy", "accuracy", None), ("macro_f1", "f1", "macro-F1", "macro"))
+                   dataset_split=scores.split, metric_type=metric, metric_name=name, metric_config=config,
+                   metric_value=float(getattr(scores, item.name)))
+        for item in Scores.metrics() if item.metadata["card"] and getattr(scores, item.name) is not None
+        for metric, name, config in [item.metadata["card"]]
     ]
     return ModelCardData(
         model_name=Path(result.output).name or None,
@@ -44,7 +46,7 @@ def card_data(result: TrainResult, kind) -> ModelCardData:
         library_name="transformers" if kind.pretrained is not None else "reviewstars",
         pipeline_tag="text-classification",
         tags=TAGS + ["yelp"] * is_yelp,
-        metrics=["accuracy", "f1"] if evaluated else None,
+        metrics=[e.metric_type for e in evaluated] or None,
         eval_results=evaluated or None,
     )
 
@@ -97,18 +99,19 @@ def _body(predictor, result: TrainResult, kind) -> list[str]:
         lines += ["", "## Calibration", "", f"- temperature {calibration['temperature']} fitted on {calibration['dev_reviews']:,} "
                   f"dev reviews: calibration error {calibration['dev_ece_before']} -> {calibration['dev_ece_after']}"
                   + ("" if calibration.get("applied", True) else f"; not applied: {calibration.get('why_not', '')}")]
-    metrics = result.metrics
-    if metrics and metrics.get("warnings"):
-        lines += ["", "## Warnings", "", *[f"- {line}" for line in metrics["warnings"]]]
-    if metrics:
-        held_out = " (held out of the training file: the data has no validation or test split)" if metrics["split"] == "held-out" else ""
+    scores = result.metrics
+    if scores is not None and scores.warnings:
+        lines += ["", "## Warnings", "", *[f"- {line}" for line in scores.warnings]]
+    if scores is not None:
+        held_out = " (held out of the training file: the data has no validation or test split)" if scores.split == "held-out" else ""
+        shown = [f for f in Scores.metrics() if f.metadata["compute"] is not None and getattr(scores, f.name) is not None]
         lines += [
             "",
-            f"## Results on `{metrics['split']}` ({metrics['n']:,} reviews){held_out}",
+            f"## Results on `{scores.split}` ({scores.n:,} reviews){held_out}",
             "",
-            "| accuracy | macro-F1 | MAE (stars) | off-by-one accuracy |",
-            "|---|---|---|---|",
-            f"| {metrics['accuracy']:.4f} | {metrics['macro_f1']:.4f} | {metrics['mae']:.3f} | {metrics['off_by_one_accuracy']:.4f} |",
+            "| " + " | ".join(f.metadata["header"] for f in shown) + " |",
+            "|" + "---|" * len(shown),
+            "| " + " | ".join(f.metadata["format"].format(getattr(scores, f.name)) for f in shown) + " |",
             "",
             f"![confusion matrix]({CONFUSION_FILE})",
         ]

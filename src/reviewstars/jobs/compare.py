@@ -27,7 +27,8 @@ from ..data import DataSettings, training_splits
 from ..errors import DataError, ModelError
 from ..scoring.calibration import reliability_bins
 from ..models.probabilities import star_decision
-from ..scoring.evaluation import evaluate_predictor, load_scores, save_scores, score_proba, scores_key
+from ..scoring.evaluation import evaluate_predictor, load_scores, save_scores, scores_key
+from ..scoring.scores import score_predictions
 from .train import as_data_settings, train
 from ..kinds import KINDS, check_model_name
 from ..models import looks_like_a_path
@@ -109,7 +110,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     for model in [*models, *evaluate_only]:
         trained_here = model in kinds
         folder = output / "models" / _folder_name(model) if trained_here else Path(model)
-        row = LeaderboardRow(model=model, accuracy=0.0, macro_f1=0.0, mae=0.0, off_by_one_accuracy=0.0, folder=str(folder))
+        row = LeaderboardRow(model=model, folder=str(folder))
         if trained_here:
             kind = kinds[model]
             own = kind.own_settings(kind_settings.get(kind.name))
@@ -130,11 +131,10 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
                 row.reused = True
             row = replace(row, **{k: recorded.get(k) for k in ("train_seconds", "train_examples_seen", "parameters",
                                                                "budget_share_in_steps", "ended", "time_ledger", "settings")})
-        metrics, proba, row.format, parameters = _scores(folder, key, texts, labels, device, keep=trained_here)
+        kept, proba, row.format, parameters = _scores(folder, key, texts, labels, device, keep=trained_here)
         row.recipe = recipe_of(folder)
         row.parameters = row.parameters or parameters
-        row.predictions_per_second = metrics.get("predictions_per_second")
-        row.ece_uncalibrated = metrics.get("ece_uncalibrated")
+        row.scores = kept  # what only a run of the model measures (its speed, its ECE before calibration) is kept
         rows.append(row)
         probas[model] = proba
     built = _ensemble(output, [r for r in rows if r.model in kinds], probas, splits.dev, device) \
@@ -143,14 +143,16 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         row, probas["ensemble"] = built
         rows.append(row)
     for row in rows:
-        _fill_scores(row, score_proba(probas[row.model], labels, decision, seed=data.seed))
+        scores = score_predictions(probas[row.model], labels, decision, seed=data.seed)
+        scores.ece_uncalibrated, scores.predictions_per_second = row.scores.ece_uncalibrated, row.scores.predictions_per_second
+        row.scores, row.warnings = scores.rounded(4), list(scores.warnings)
         seen = row.train_examples_seen
         if row.model in kinds and kinds[row.model].uses_torch and seen is not None and seen < FEW_REVIEWS_SEEN:
             row.warnings.insert(0, f"saw only {seen:,} training reviews: too few to mean anything")
     rows = _ranked(rows, {r.model: star_decision(probas[r.model], decision) - 1 == np.asarray(labels) for r in rows})
     leaderboard = {
         "data": asdict(data), "split": held_out, "n": len(texts), "time_budget_seconds": transformer.time_budget, "decision": decision,
-        "models": [asdict(r) for r in rows], "written": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "models": [r.record() for r in rows], "written": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     write_json(output / "leaderboard.json", leaderboard)
 
@@ -164,19 +166,9 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     return {**leaderboard, "rows": rows}
 
 
-def _fill_scores(row: LeaderboardRow, metrics: dict[str, Any]) -> None:
-    row.accuracy, row.macro_f1 = round(metrics["accuracy"], 4), round(metrics["macro_f1"], 4)
-    row.mae, row.off_by_one_accuracy = round(metrics["mae"], 4), round(metrics["off_by_one_accuracy"], 4)
-    row.accuracy_interval = [round(x, 4) for x in metrics["intervals"]["accuracy"]]
-    row.macro_f1_interval = [round(x, 4) for x in metrics["intervals"]["macro_f1"]]
-    row.ece, row.decision = round(metrics["ece"], 4), metrics["decision"]
-    row.ece_noise_floor, row.ece_noise_95 = round(metrics["ece_noise_floor"], 4), round(metrics["ece_noise_95"], 4)
-    row.warnings = list(metrics.get("warnings") or [])
-
-
 def _ranked(rows: list[LeaderboardRow], correct: dict[str, np.ndarray]) -> list[LeaderboardRow]:
     """Best first; neighbours McNemar's test cannot separate at the 5% level share a rank."""
-    rows = sorted(rows, key=lambda r: (-r.accuracy, -r.macro_f1))
+    rows = sorted(rows, key=lambda r: (-r.scores.accuracy, -r.scores.macro_f1))
     ranks = rank_with_ties([correct[r.model] for r in rows])
     for row, found in zip(rows, ranks):
         row.rank, row.p_value_vs_leader = found.rank, found.p_value_vs_leader
@@ -205,8 +197,7 @@ def _ensemble(output: Path, members: list[LeaderboardRow], probas: dict, dev,
     folder = output / "models" / "ensemble"
     EnsemblePredictor.from_folders([r.folder for r in members], weights, device=device).save(folder)
     note("ensemble: " + ", ".join(f"{r.model} {w:.2f}" for r, w in zip(members, weights)) + f" -> {folder}")
-    row = LeaderboardRow(model="ensemble", recipe=ENSEMBLE, format=ENSEMBLE, accuracy=0.0, macro_f1=0.0, mae=0.0, off_by_one_accuracy=0.0,
-                         folder=str(folder), parameters=sum(r.parameters or 0 for r in members),
+    row = LeaderboardRow(model="ensemble", recipe=ENSEMBLE, format=ENSEMBLE, folder=str(folder), parameters=sum(r.parameters or 0 for r in members),
                          settings={"members": [r.model for r in members], "weights": [round(float(w), 4) for w in weights]})
     return row, combine([probas[r.model] for r in members], weights)
 

@@ -40,8 +40,8 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
     ensemble.save(output)
     result: dict[str, Any] = {"members": [str(m) for m in members], "weights": weights.tolist(), "dev_reviews": len(dev)}
     if splits.held_out is not None:
-        metrics, _ = evaluate_predictor(ensemble, splits.held_out["text"], splits.held_out["label"])
-        metrics["split"] = splits.held_out_name
-        write_json(output / METRICS_FILE, metrics)
-        result["metrics"] = metrics
+        scores, _ = evaluate_predictor(ensemble, splits.held_out["text"], splits.held_out["label"])
+        scores.context["split"] = splits.held_out_name
+        write_json(output / METRICS_FILE, scores.to_json())
+        result["metrics"] = scores
     return result

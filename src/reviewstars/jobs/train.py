@@ -13,11 +13,12 @@ from ..data import DataSettings, training_splits
 from ..errors import DataError, ReviewstarsError
 from ..ledger import open_ledger, spent
 from ..progress import note, warn
-from ..scoring.evaluation import evaluate_predictor, predict_proba_batched, save_scores, score_proba, scores_key
+from ..scoring.evaluation import evaluate_predictor, predict_proba_batched, save_scores, scores_key
+from ..scoring.scores import score_predictions
 from ..kinds import TrainingJob, check_model_name, trainable_kinds
 from .fit import fit_kind
 from ..models.folder import CARD_FILE, CONFUSION_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, METRICS_FILE, TIME_LEDGER_FILE
-from ..training.result import TrainResult
+from .result import TrainResult
 from .guard import one_training_per_output, stage_of as staged_path, staged
 
 
@@ -42,7 +43,7 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
     if is_main_process() and stage.is_dir():  # written last: the ledger covers everything before
         write_json(stage / TIME_LEDGER_FILE, result.time_ledger)
         if result.metrics is not None:
-            write_json(stage / METRICS_FILE, {**result.metrics, "time_ledger": result.time_ledger})
+            write_json(stage / METRICS_FILE, {**result.metrics.to_json(), "time_ledger": result.time_ledger})
     return result
 
 
@@ -93,7 +94,7 @@ def _train(model, data, output, transformer, device, kind_settings) -> TrainResu
         predictor.save(output)
         if dev_proba is not None:  # kept for the ensemble that `compare` weighs on the same slice
             texts, labels = dev_part["text"], dev_part["label"]
-            save_scores(output, scores_key("dev", texts, labels), score_proba(dev_proba, labels), dev_proba, predictor.kind,
+            save_scores(output, scores_key("dev", texts, labels), score_predictions(dev_proba, labels), dev_proba, predictor.kind,
                         predictor.num_parameters, what="dev")
         if result.log_history:
             write_json(output / LEARNING_CURVE_JSON, learning_curve_points(result.log_history))
@@ -102,15 +103,14 @@ def _train(model, data, output, transformer, device, kind_settings) -> TrainResu
     if held_out is not None:
         texts, labels = splits.held_out["text"], splits.held_out["label"]
         with spent("scoring held-out reviews"):
-            metrics, proba = evaluate_predictor(predictor, texts, labels)
-        metrics["split"] = held_out
-        metrics["held_out_reviews"] = len(texts)
+            scores, proba = evaluate_predictor(predictor, texts, labels)
+        scores.context.update(split=held_out, held_out_reviews=len(texts))
         with spent("saving the model"):
             # kept beside the model, so that `compare` never scores it on these reviews again
-            save_scores(output, scores_key(held_out, texts, labels), metrics, proba, predictor.kind, predictor.num_parameters)
-            write_json(output / METRICS_FILE, metrics)
-            plot_confusion_matrix(metrics["confusion_matrix"], output / CONFUSION_FILE, f"{model} on {held_out}")
-        result.metrics = metrics
+            save_scores(output, scores_key(held_out, texts, labels), scores, proba, predictor.kind, predictor.num_parameters)
+            write_json(output / METRICS_FILE, scores.to_json())
+            plot_confusion_matrix(scores.confusion_matrix, output / CONFUSION_FILE, f"{model} on {held_out}")
+        result.metrics = scores
     with spent("saving the model"):
         write_text(output / CARD_FILE, model_card(predictor, result, kind))
     return result

@@ -136,7 +136,7 @@ def plot_learning_curves(curves: dict, rows, split: str, path: str | Path) -> Pa
         if curve and curve["eval_steps"]:
             dev_ax.plot(np.asarray(curve["eval_steps"]) * batch, curve["eval_accuracy"], marker="o", markersize=3, label=f"{row.model} (dev)")
         elif not curve:
-            dev_ax.axhline(row.accuracy, linestyle="--", color="gray", alpha=0.7, label=f"{row.model} ({split})")
+            dev_ax.axhline(row.scores.accuracy, linestyle="--", color="gray", alpha=0.7, label=f"{row.model} ({split})")
     dev_ax.axhline(0.2, linestyle=":", color="black", label="chance (balanced)")
     loss_ax.set_title("training loss")
     dev_ax.set_title("accuracy on the balanced dev slice (carved from train)")
@@ -162,11 +162,12 @@ def plot_accuracy_vs_time(rows, split: str, path: str | Path) -> Path:
         else:
             seconds = row.train_seconds
         seconds = max(seconds, 1e-1)
-        if row.accuracy_interval:  # the 95% interval: overlapping bars are worth a look at the tie marks
-            low, high = row.accuracy_interval
-            ax.errorbar([seconds], [row.accuracy], yerr=[[row.accuracy - low], [high - row.accuracy]], fmt="none", ecolor="gray", capsize=3)
-        ax.scatter([seconds], [row.accuracy], s=60)
-        ax.annotate(row.model, (seconds, row.accuracy), textcoords="offset points", xytext=(6, 4), fontsize=9)
+        accuracy = row.scores.accuracy
+        if row.scores.intervals.get("accuracy"):  # the 95% interval: overlapping bars are worth a look at the tie marks
+            low, high = row.scores.intervals["accuracy"]
+            ax.errorbar([seconds], [accuracy], yerr=[[accuracy - low], [high - accuracy]], fmt="none", ecolor="gray", capsize=3)
+        ax.scatter([seconds], [accuracy], s=60)
+        ax.annotate(row.model, (seconds, accuracy), textcoords="offset points", xytext=(6, 4), fontsize=9)
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10))
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor tick labels overlapped the major ones

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..artifacts import write_text
 from .plots import plot_accuracy_vs_time, plot_confusion_matrices, plot_learning_curves, plot_reliability
-from ..scoring.leaderboard import calibration_verdict, leaderboard_table
+from ..scoring.leaderboard import leaderboard_table
+from ..scoring.scores import calibration_verdict
 
 IMAGES = {
     "learning_curves.png": "Learning curves",
@@ -98,9 +99,9 @@ def _sections(rows, confusions: dict, mistakes: dict) -> list[tuple[str, list[st
     calibration = ("Calibration (expected calibration error, 15 bins; temperature fitted on the dev slice; the noise floor is "
                    "what a perfectly calibrated model would show on these reviews)",
                    ["model", "ECE before", "ECE after", "noise floor: mean (95th percentile)", "after, read against the floor"],
-                   [[r.model, "-" if r.ece_uncalibrated is None else f"{r.ece_uncalibrated:.3f}", f"{r.ece:.3f}",
-                     *(["-", "-"] if r.ece_noise_95 is None else
-                       [f"{r.ece_noise_floor:.3f} ({r.ece_noise_95:.3f})", calibration_verdict(r.ece, r.ece_noise_floor, r.ece_noise_95)])]
+                   [[r.model, r.scores.shown("ece_uncalibrated"), r.scores.shown("ece"),
+                     *(["-", "-"] if (s := r.scores).ece_noise_95 is None else
+                       [f"{s.ece_noise_floor:.3f} ({s.ece_noise_95:.3f})", calibration_verdict(s.ece, s.ece_noise_floor, s.ece_noise_95)])]
                     for r in rows])
     out = [baselines, ties, settings, calibration, ("Per class: precision / recall / F1", per_class, per_class_rows)]
     for r in rows:

@@ -14,11 +14,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import STARS
-from ..scoring.leaderboard import LeaderboardRow, calibration_verdict, leaderboard_table
+from ..scoring.leaderboard import LeaderboardRow, leaderboard_table
+from ..scoring.scores import Scores, calibration_verdict
 from ..data.stats import PERCENTILES
 
 
-def metrics_table(metrics: dict[str, Any], title: str = "metrics") -> Table:
+def metrics_table(scores: Scores, title: str = "metrics") -> Table:
     """The numbers a person reads first, then per-class precision and recall."""
     table = Table(title=escape(title))
     table.add_column("stars", justify="right")
@@ -26,30 +27,37 @@ def metrics_table(metrics: dict[str, Any], title: str = "metrics") -> Table:
     table.add_column("recall", justify="right")
     table.add_column("f1", justify="right")
     table.add_column("support", justify="right")
-    for star, row in metrics["per_class"].items():
+    for star, row in scores.per_class.items():
         table.add_row(star, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
-    intervals = metrics.get("intervals") or {}
-    ci = lambda name: f" (95% CI {intervals[name][0]:.4f}-{intervals[name][1]:.4f})" if name in intervals else ""  # noqa: E731
-    calibration = f"  ECE={metrics['ece']:.3f}" if "ece" in metrics else ""
-    if "ece_uncalibrated" in metrics and metrics.get("temperature", 1.0) != 1.0:
-        calibration += f" (uncalibrated {metrics['ece_uncalibrated']:.3f}, temperature {metrics['temperature']:.2f})"
-    if "ece_noise_95" in metrics:
-        calibration += f"  {calibration_verdict(metrics['ece'], metrics['ece_noise_floor'], metrics['ece_noise_95'])}"
-    lines = [f"n={metrics['n']:,}  accuracy={metrics['accuracy']:.4f}{ci('accuracy')}",
-             f"macro-F1={metrics['macro_f1']:.4f}{ci('macro_f1')}",
-             f"MAE={metrics['mae']:.3f} stars  off-by-one={metrics['off_by_one_accuracy']:.4f}"]
-    if calibration:
-        lines.append(calibration.strip())
+    # The metrics computed from the predictions: each with its interval on a line of its own, the others on one line.
+    computed = [f for f in Scores.metrics()
+                if f.metadata["compute"] is not None and f.name != "ece" and getattr(scores, f.name) is not None]
+
+    def shown(item) -> str:
+        interval = scores.intervals.get(item.name) if item.metadata["interval"] else None
+        ci = f" (95% CI {interval[0]:.4f}-{interval[1]:.4f})" if interval else ""
+        return f"{item.metadata['header']}={item.metadata['format'].format(getattr(scores, item.name))}{ci}"
+
+    with_interval = [shown(f) for f in computed if f.metadata["interval"]]
+    lines = [f"n={scores.n:,}  " + (with_interval[0] if with_interval else ""), *with_interval[1:],
+             "  ".join(shown(f) for f in computed if not f.metadata["interval"])]
+    if scores.ece is not None:
+        calibration = f"ECE={scores.ece:.3f}"
+        if scores.ece_uncalibrated is not None and scores.temperature not in (None, 1.0):
+            calibration += f" (uncalibrated {scores.ece_uncalibrated:.3f}, temperature {scores.temperature:.2f})"
+        if scores.ece_noise_95 is not None:
+            calibration += f"  {calibration_verdict(scores.ece, scores.ece_noise_floor, scores.ece_noise_95)}"
+        lines.append(calibration)
     table.caption = "\n".join(lines)
     return table
 
 
-def confusion_table(metrics: dict[str, Any]) -> Table:
+def confusion_table(scores: Scores) -> Table:
     table = Table(title="confusion matrix (rows: true stars, columns: predicted)")
     table.add_column("true \\ pred", justify="right")
     for star in STARS:
         table.add_column(str(star), justify="right")
-    for star, row in zip(STARS, metrics["confusion_matrix"]):
+    for star, row in zip(STARS, scores.confusion_matrix):
         table.add_row(str(star), *[str(v) for v in row])
     return table
 

@@ -58,7 +58,7 @@ def bootstrap_interval(
     Reviews are resampled with replacement; with the same seed and the same number of
     reviews every model gets the same resamples, so their intervals are comparable.
     Macro-F1 averages all five classes (a class never true nor predicted scores 0, as
-    in `evaluation.star_metrics`). On very small samples the percentile interval of
+    in `scores.score_predictions`). On very small samples the percentile interval of
     macro-F1 can miss its point estimate (resamples drop rare classes, biasing it down);
     accuracy's always holds it.
     """

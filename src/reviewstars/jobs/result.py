@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..scoring.scores import Scores
+
 
 @dataclass
 class TrainResult:
@@ -36,7 +38,7 @@ class TrainResult:
     data_notes: list[str] = field(default_factory=list)  # what the data did that a user would not expect
     ended: str | None = None  # why training stopped: "deadline", "passes" (more would overfit), "steps", "epochs"
     time_ledger: dict[str, float] | None = None  # seconds by what they were spent on, adding up to `wall`
-    metrics: dict[str, Any] | None = None
+    metrics: Scores | None = None  # on the held-out reviews (None when none were held out)
     log_history: list[dict] = field(default_factory=list, repr=False)
 
     def record(self) -> dict[str, Any]:
