@@ -43,3 +43,30 @@ def test_metrics_match_a_hand_computed_example():
 def test_perfect_predictions():
     m = star_metrics([1, 2, 3, 4, 5], [1, 2, 3, 4, 5])
     assert m.accuracy == m.macro_f1 == m.off_by_one_accuracy == 1.0 and m.mae == 0.0
+
+
+def test_the_brier_score_is_zero_when_sure_and_right_and_point_eight_for_a_uniform_guess():
+    assert star_metrics([1, 2, 3, 4, 5], [1, 2, 3, 4, 5]).brier == 0.0
+    assert star_metrics([1, 2], [2, 1]).brier == pytest.approx(2.0)  # all the probability on a wrong star: 1 + 1
+    uniform = score_predictions(np.full((5, 5), 0.2), [0, 1, 2, 3, 4])
+    assert uniform.brier == pytest.approx(0.8)
+
+
+def test_a_metric_declared_once_reaches_every_view():
+    """The metrics a table or card shows are read from the declarations: the Brier score,
+    declared as one field, is in metrics.json, the evaluate caption and a leaderboard row."""
+    import io
+
+    from rich.console import Console
+
+    from reviewstars.presentation.tables import metrics_table
+    from reviewstars.scoring.leaderboard import LeaderboardRow, leaderboard_table
+
+    scores = score_predictions(np.full((5, 5), 0.2), [0, 1, 2, 3, 4])
+    assert scores.to_json()["brier"] == pytest.approx(0.8)
+    console = Console(file=io.StringIO(), width=100, color_system=None)
+    console.print(metrics_table(scores, "uniform"))
+    assert "Brier=0.800" in console.file.getvalue()
+    header, cells = leaderboard_table([LeaderboardRow(model="uniform", scores=scores)])
+    assert cells[0][header.index("Brier")] == "0.800"
+    assert Scores.from_json(scores.to_json()) == scores

@@ -63,6 +63,13 @@ def _off_by_one(p: Predictions) -> float:
     return float((p.distance <= 1).mean())
 
 
+def _brier(p: Predictions) -> float:
+    """Brier (1950): the squared distance between the five probabilities and the true star's
+    one-hot, averaged over reviews (0 is perfect, uniform guessing scores 0.8). Unlike
+    accuracy it rewards honest confidence; unlike ECE it cannot be gamed by a constant."""
+    return float(((p.proba - np.eye(p.proba.shape[1])[p.labels]) ** 2).sum(axis=1).mean())
+
+
 def _ece(p: Predictions) -> float:
     from .calibration import expected_calibration_error
 
@@ -79,6 +86,7 @@ class Scores:
     macro_f1: float | None = metric("macro-F1", "{:.4f}", _macro_f1, interval=True, card=("f1", "macro-F1", "macro"))
     mae: float | None = metric("MAE (stars)", "{:.3f}", _mae)
     off_by_one_accuracy: float | None = metric("off-by-one", "{:.4f}", _off_by_one, terminal=False)
+    brier: float | None = metric("Brier", "{:.3f}", _brier, terminal=False)
     ece: float | None = metric("ECE", "{:.3f}", _ece)
     ece_uncalibrated: float | None = metric("ECE uncalibrated", "{:.3f}", terminal=False)  # before the temperature
     ece_noise_floor: float | None = metric("ECE noise floor", "{:.3f}", terminal=False)    # a calibrated model's ECE here
