@@ -31,3 +31,17 @@ def test_compare_on_a_dev_slice_too_small_to_calibrate_skips_the_ensemble(tiny_d
     board = compare(DataSettings(tiny_data, dev_size=10), tmp_path, ["linear", "bag"], transformer=TrainSettings(epochs=1, max_length=32),
                     linear=LinearSettings(min_df=1), bag=BagSettings(dim=8, words=200, buckets=100))
     assert [r["model"] for r in board["models"]].count("ensemble") == 0 and len(board["models"]) == 2
+
+
+@pytest.mark.parametrize("command, option", [("train", "model"), ("compare", "models")])
+def test_the_model_help_names_every_registered_kind_and_alias(command, option):
+    """`--model`'s help is read from the registry: a kind added to `KINDS` is offered with no other change."""
+    import typer
+
+    from reviewstars.cli import app
+    from reviewstars.kinds import KINDS
+    from reviewstars.models.pretrained import ALIASES
+
+    commands = typer.main.get_command(app).commands
+    help_text = next(p.help for p in commands[command].params if p.name == option)
+    assert all(name in help_text for name in [*KINDS, *ALIASES]), help_text

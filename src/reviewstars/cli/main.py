@@ -80,6 +80,13 @@ def _root(
     pass  # read before any library is imported (see reviewstars.cli)
 
 
+def _model_help(several: bool = False) -> str:
+    """`--model`'s help, read from the kinds' registry (no list of kinds written here)."""
+    from ..kinds import model_help
+
+    return model_help(several)
+
+
 def _training_groups():
     """The settings every training command takes: data, the Trainer's, each kind's own."""
     from ..kinds import trainable_kinds
@@ -105,7 +112,7 @@ def _kind_settings(settings: dict) -> tuple[dict, object, object]:
 @with_settings(_training_groups)
 def train(
     settings: dict,
-    model: str = typer.Option("linear", "--model", "-m", help="linear | bag | scratch | minilm | a Hub id (bert-base-cased) | a model folder."),
+    model: str = typer.Option("linear", "--model", "-m", help=_model_help()),
     output: Path = typer.Option(..., "--output", "-o", help="Model folder to write.", rich_help_panel="Output"),
     device: str = DeviceOption,
 ) -> None:
@@ -364,7 +371,7 @@ def compare(
     settings: dict,
     output: Path = typer.Option(..., "--output", "-o", help="Folder for models, leaderboard.json and the report, e.g. runs/compare.",
                                 rich_help_panel="Output"),
-    models: str = typer.Option("linear,scratch,minilm", help="Models to train, comma-separated (linear, bag, scratch, minilm, Hub ids, folders)."),
+    models: str = typer.Option("linear,scratch,minilm", help=_model_help(several=True)),
     evaluate_only: Optional[str] = typer.Option(None, help="Already-trained folders or Hub ids to score too, comma-separated."),
     ensemble: bool = typer.Option(True, "--ensemble/--no-ensemble", help="Add the trained models' ensemble (weights fitted on the dev slice)."),
     decision: str = DecisionOption,

@@ -1,9 +1,7 @@
-"""The registry of model kinds: one line a kind. Every caller looks a kind up here.
-
-    linear      TF-IDF + logistic regression
-    scratch     our transformer encoder from random weights
-    bag         fastText-style bag of hashed word uni- and bigrams
-    pretrained  any pretrained encoder, fine-tuned (the kind of every other name)
+"""The registry of model kinds: one line a kind. Every caller looks a kind up here, and
+reads what a kind is from its `Kind(summary=...)`: the CLI's `--model` help is made
+from `KINDS` (`model_help()`), so no list of kinds is written anywhere else. Every name
+that is not a kind is the pretrained kind's (an alias, a Hub id or a folder).
 
 `check_model_name(name)` answers the kind of any name a user gives `--model`, or says in
 one line what is wrong with it before any long work starts.
@@ -29,13 +27,25 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     BAG,
 )}
 
-__all__ = ["KINDS", "Kind", "PRETRAINED", "ScratchSettings", "TrainingJob", "check_model_name", "trainable_kinds"]
+__all__ = ["KINDS", "Kind", "PRETRAINED", "ScratchSettings", "TrainingJob", "check_model_name", "model_help", "trainable_kinds"]
 
 
 def trainable_kinds() -> list[Kind]:
     """Every kind, the pretrained one last: their settings classes make the CLI's options."""
     return [*KINDS.values(), PRETRAINED]
 
+
+def model_names() -> list[str]:
+    """The names `--model` takes besides Hub ids and folders: every kind, then every alias."""
+    return [*KINDS, *ALIASES]
+
+
+def model_help(several: bool = False) -> str:
+    """The `--model` (or `--models`) help, made from the registry: a new kind appears in it by itself."""
+    names = model_names()
+    if several:
+        return f"Models to train, comma-separated ({', '.join(names)}, Hub ids, folders)."
+    return " | ".join([*names, "a Hub id (bert-base-cased)", "a model folder."])
 
 
 def check_model_name(model: str) -> Kind:
