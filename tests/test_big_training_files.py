@@ -163,3 +163,19 @@ def test_a_budget_run_reads_and_tokenizes_only_what_it_trains_on(big_file, tmp_p
     first = result.plan["first_step"]
     assert first["peak_memory_mb"] > 0 and first["started"] > 0
     assert np.isfinite(result.metrics.accuracy)
+
+
+def test_a_run_context_read_once_caps_to_the_very_reviews_a_capped_read_keeps(big_file):
+    """`compare` reads the data once and hands it to every model: a budget's cap taken from
+    that whole read must train on the reviews a model trained alone would, in their order."""
+    from reviewstars.jobs.context import RunContext
+
+    data = DataSettings(big_file, dev_size=50)
+    alone = training_splits(data, at_most=400, why="a 2m budget learns from at most 400")
+    context = RunContext.open(data, check_device=False)
+    whole = context.splits()
+    shared = context.splits(400, "a 2m budget learns from at most 400")
+    assert shared.train["text"] == alone.train["text"] and shared.train["label"] == alone.train["label"]
+    assert shared.dev["text"] == alone.dev["text"] and shared.held_out["text"] == alone.held_out["text"]
+    assert shared.describe() == alone.describe()
+    assert context.splits() is whole and len(whole.train) > 400  # the whole read stays for the next model

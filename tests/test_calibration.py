@@ -106,7 +106,7 @@ def test_the_noise_floor_holds_a_calibrated_model_and_not_an_over_confident_one(
 
 
 def test_calibration_verdict_reads_an_ece_against_its_floor():
-    from reviewstars.scoring.leaderboard import calibration_verdict
+    from reviewstars.scoring.scores import calibration_verdict
 
     assert calibration_verdict(0.024, 0.023, 0.034).startswith("within noise")
     assert calibration_verdict(0.049, 0.026, 0.036) == "0.023 above its noise floor of 0.026"

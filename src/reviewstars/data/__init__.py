@@ -193,6 +193,22 @@ class TrainingSplits:
     held_out_name: str | None
     notes: list[str]      # what it did that a user would not expect (a slice smaller than asked): warnings
     sampled: str | None = None  # "sampled 18,500 of 2,000,000 reviews in big.parquet (...)"
+    source_rows: int = 0        # reviews in the training file
+    source_name: str = ""
+
+    def capped(self, at_most: int | None, data: "DataSettings", why: str = "") -> "TrainingSplits":
+        """These splits with at most `at_most` reviews to train on: the very reviews, in the
+        same order, that `training_splits(data, at_most, why)` keeps (no cap with a
+        --train-size). The held-out reviews and the dev slice are unchanged."""
+        if at_most is None or data.train_size is not None or len(self.train) <= at_most:
+            return self
+        from dataclasses import replace
+
+        train = self.train.select(shuffled(len(self.train), data.seed)[:at_most])
+        held = len(self.held_out) if self.held_out_name == HELD_OUT and self.held_out is not None else 0
+        read = len(train) + len(self.dev) + held
+        reason = f" ({why})" if why else ""
+        return replace(self, train=train, sampled=f"sampled {read:,} of {self.source_rows:,} reviews in {self.source_name}{reason}")
 
     def describe(self) -> str:
         if self.held_out is None:
@@ -251,7 +267,7 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
     if read < source.rows:
         reason = f" (--train-size {data.train_size:,})" if data.train_size is not None else f" ({why})" if capped and why else ""
         sampled = f"sampled {read:,} of {source.rows:,} reviews in {source.name}{reason}"
-    return TrainingSplits(train, dev, held_out, held_out_name, notes, sampled)
+    return TrainingSplits(train, dev, held_out, held_out_name, notes, sampled, source.rows, source.name)
 
 
 def _take_together(source: LabelledFile | InMemorySplit, *parts: np.ndarray) -> list[Dataset]:

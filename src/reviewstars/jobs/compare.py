@@ -23,22 +23,23 @@ import numpy as np
 
 from .. import STARS
 from ..artifacts import check_output_folder, mark_ours, owner_mark, read_json, write_json
-from ..data import DataSettings, training_splits
-from ..errors import DataError, ModelError
-from ..scoring.calibration import reliability_bins
-from ..models.probabilities import star_decision
-from ..scoring.evaluation import evaluate_predictor, load_scores, save_scores, scores_key
-from ..scoring.scores import score_predictions
-from .train import as_data_settings, train
+from ..data import DataSettings
+from ..errors import ModelError
 from ..kinds import KINDS, check_model_name
 from ..models import looks_like_a_path
-from ..models.pretrained import ALIASES, check_hub_model
-from ..models import load_predictor
 from ..models.ensemble import KIND as ENSEMBLE
 from ..models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, recipe_of
+from ..models.pretrained import ALIASES, check_hub_model
+from ..models.probabilities import combine, star_decision
 from ..progress import note
+from ..scoring.calibration import reliability_bins
 from ..scoring.leaderboard import LeaderboardRow
+from ..scoring.scores import score_predictions
 from ..scoring.significance import rank_with_ties
+from .context import RunContext
+from .ensemble import weigh_members
+from .evaluate import scores_of
+from .train import train
 
 DEFAULT_MODELS = ("linear", "scratch", "minilm")
 SETTINGS_FILE = "compare_settings.json"
@@ -87,23 +88,16 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     ensemble (weights fitted on the dev slice), rank them with ties, write the report."""
     from ..training import TrainSettings
 
-    from ..devices import resolve_device
-
     kinds = _check_names(models, evaluate_only)
-    resolve_device(device)  # before the first model trains, for every kind
-    data = as_data_settings(data)
+    context = RunContext.open(data, device)  # the device before the first model trains, for every kind
+    data = context.data
     output = check_output_folder(output, _is_comparison, "comparison", inputs=(data.data,) if Path(data.data).exists() else ())
     transformer = replace(transformer or TrainSettings(), seed=data.seed)
-    splits = training_splits(data)  # as each model's training cuts them: the same reviews held out, the same dev slice
-    held_out = splits.held_out_name
-    if held_out is None:
-        raise DataError(data.data, "too few reviews to hold any out to score the models on")
-    for line in splits.notes:
+    held_out, texts, labels = context.held_out()  # read once: every model trains on the same cut and is scored on these
+    for line in context.splits().notes:
         note(line)
     output.mkdir(parents=True, exist_ok=True)
     mark_ours(output, COMPARISON)
-    texts, labels = list(splits.held_out["text"]), list(splits.held_out["label"])
-    key = scores_key(held_out, texts, labels)
 
     rows: list[LeaderboardRow] = []
     probas: dict[str, np.ndarray] = {}
@@ -120,7 +114,8 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
             recorded = _reusable(folder, _settings_key(settings))
             if recorded is None:
                 note(f"training {model} -> {folder}")
-                result = train(model, data, folder, transformer=transformer, device=device, **{kind.name: own} if own is not None else {})
+                result = train(model, data, folder, transformer=transformer, context=context,
+                               **{kind.name: own} if own is not None else {})
                 recorded = {"train_seconds": result.train_seconds, "train_examples_seen": result.train_examples_seen,
                             "parameters": result.parameters, "budget_share_in_steps": result.budget_share_in_steps,
                             "ended": result.ended, "time_ledger": result.time_ledger,
@@ -131,13 +126,13 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
                 row.reused = True
             row = replace(row, **{k: recorded.get(k) for k in ("train_seconds", "train_examples_seen", "parameters",
                                                                "budget_share_in_steps", "ended", "time_ledger", "settings")})
-        kept, proba, row.format, parameters = _scores(folder, key, texts, labels, device, keep=trained_here)
+        kept, proba, row.format, parameters = scores_of(folder, "held_out", held_out, texts, labels, device, keep=trained_here)
         row.recipe = recipe_of(folder)
         row.parameters = row.parameters or parameters
         row.scores = kept  # what only a run of the model measures (its speed, its ECE before calibration) is kept
         rows.append(row)
         probas[model] = proba
-    built = _ensemble(output, [r for r in rows if r.model in kinds], probas, splits.dev, device) \
+    built = _ensemble(output, [r for r in rows if r.model in kinds], probas, context.splits().dev, device) \
         if ensemble and len(kinds) >= 2 else None
     if built is not None:
         row, probas["ensemble"] = built
@@ -180,38 +175,19 @@ def _ranked(rows: list[LeaderboardRow], correct: dict[str, np.ndarray]) -> list[
 def _ensemble(output: Path, members: list[LeaderboardRow], probas: dict, dev,
               device: str | None) -> tuple[LeaderboardRow, np.ndarray] | None:
     """The trained models' calibrated probabilities, averaged with weights fitted (log-loss)
-    on the dev slice carved from train, saved as a folder any command opens. None (and a
-    note) when a member kept no scores on that slice (one too small to calibrate on)."""
-    from ..models.probabilities import combine, fit_ensemble_weights
-    from ..models.ensemble import EnsemblePredictor
-
-    dev_key = scores_key("dev", dev["text"], dev["label"])
-    dev_probas = []
-    for row in members:
-        kept = load_scores(row.folder, dev_key, what="dev")
-        if kept is None:
-            note(f"no ensemble: {row.model} kept no scores on a dev slice of {len(dev)} reviews (--dev-size)")
-            return None
-        dev_probas.append(kept[1])
-    weights = fit_ensemble_weights(dev_probas, dev["label"])
+    on the dev slice carved from train, saved as a folder any command opens (the
+    `ensemble` job's own weighing). None (and a note) when a member kept no scores on that
+    slice (one too small to calibrate on)."""
     folder = output / "models" / "ensemble"
-    EnsemblePredictor.from_folders([r.folder for r in members], weights, device=device).save(folder)
-    note("ensemble: " + ", ".join(f"{r.model} {w:.2f}" for r, w in zip(members, weights)) + f" -> {folder}")
-    row = LeaderboardRow(model="ensemble", recipe=ENSEMBLE, format=ENSEMBLE, folder=str(folder), parameters=sum(r.parameters or 0 for r in members),
-                         settings={"members": [r.model for r in members], "weights": [round(float(w), 4) for w in weights]})
-    return row, combine([probas[r.model] for r in members], weights)
-
-
-def _scores(folder: Path, key: str, texts, labels, device, keep: bool):
-    """A model's scores on the held-out reviews: those kept beside it, else computed now (and kept)."""
-    cached = load_scores(folder, key)
-    if cached is not None:
-        return cached
-    predictor = load_predictor(folder, device=device)
-    metrics, proba = evaluate_predictor(predictor, texts, labels)
-    if keep:
-        save_scores(folder, key, metrics, proba, predictor.kind, predictor.num_parameters)
-    return metrics, proba, predictor.kind, predictor.num_parameters
+    built = weigh_members([r.folder for r in members], dev, folder, device, names=[r.model for r in members],
+                          score_missing=False)
+    if built is None:
+        return None
+    note("ensemble: " + ", ".join(f"{r.model} {w:.2f}" for r, w in zip(members, built.weights)) + f" -> {folder}")
+    row = LeaderboardRow(model="ensemble", recipe=ENSEMBLE, format=ENSEMBLE, folder=str(folder),
+                         parameters=sum(r.parameters or 0 for r in members),
+                         settings={"members": [r.model for r in members], "weights": [round(float(w), 4) for w in built.weights]})
+    return row, combine([probas[r.model] for r in members], built.weights)
 
 
 def _reusable(folder: Path, key: str) -> dict | None:

@@ -1,4 +1,5 @@
-"""`reviewstars ensemble`: combine trained model folders into one, weighed on a dev slice."""
+"""`reviewstars ensemble`: combine trained model folders into one, weighed on a dev slice.
+`compare` builds its ensemble with the same `weigh_members`."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..artifacts import resolved, write_json
-from ..data import DataSettings, training_splits
-from ..models.probabilities import fit_ensemble_weights
-from ..errors import DataError, ReviewstarsError
-from ..scoring.evaluation import evaluate_predictor, predict_proba_batched
+from ..data import DataSettings
+from ..errors import ReviewstarsError
 from ..models import load_predictor
 from ..models.ensemble import MAX_MEMBERS, EnsemblePredictor
 from ..models.folder import METRICS_FILE, check_model_output
+from ..models.probabilities import fit_ensemble_weights
+from ..progress import note
+from ..scoring.evaluation import evaluate_predictor, load_scores, predict_proba_batched, scores_key
+from .context import RunContext
 
 
 def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Path, device: str | None = None) -> dict[str, Any]:
@@ -28,20 +31,45 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
         raise ReviewstarsError("--models names a model twice: give each once (the fitted weights say how much each counts)")
     check_model_output(output, inputs=(*members, data.data))  # never over a member: the ensemble reads them
     predictors = [load_predictor(member, device=device) for member in members]  # every name checked before any work
-    splits = training_splits(data)  # as the members' training cut them: the same dev slice, the same reviews held out
-    dev = splits.dev
-    if len(dev) == 0:
-        raise DataError(data.data, "too few training reviews to carve a dev slice from")
-    dev_probas = [predict_proba_batched(p, dev["text"], description=f"scoring {Path(m).name} on the dev slice")
-                  for p, m in zip(predictors, members)]
-    weights = fit_ensemble_weights(dev_probas, np.asarray(dev["label"]))
-    ensemble = EnsemblePredictor(predictors, weights, members)
-    output = Path(output)
-    ensemble.save(output)
-    result: dict[str, Any] = {"members": [str(m) for m in members], "weights": weights.tolist(), "dev_reviews": len(dev)}
+    context = RunContext.open(data, device, check_device=False)
+    dev = context.dev()  # as the members' training cut it: the same dev slice, the same reviews held out
+    ensemble = weigh_members(members, dev, output, device, predictors=predictors)
+    result: dict[str, Any] = {"members": [str(m) for m in members], "weights": ensemble.weights.tolist(), "dev_reviews": len(dev)}
+    splits = context.splits()
     if splits.held_out is not None:
         scores, _ = evaluate_predictor(ensemble, splits.held_out["text"], splits.held_out["label"])
         scores.context["split"] = splits.held_out_name
-        write_json(output / METRICS_FILE, scores.to_json())
+        write_json(Path(output) / METRICS_FILE, scores.to_json())
         result["metrics"] = scores
     return result
+
+
+def weigh_members(members: Sequence[str | Path], dev, output: str | Path, device: str | None, *,
+                  predictors: Sequence[Any] | None = None, names: Sequence[str] | None = None,
+                  score_missing: bool = True) -> EnsemblePredictor | None:
+    """Fit the weights on the members' calibrated probabilities on the dev slice, and save
+    the ensemble at `output`. A member's probabilities are those `train` kept beside it for
+    this very slice, else scored now (`predictors`: the members, already open); with
+    `score_missing=False` a member that kept none means no ensemble (None, and a note)."""
+    texts, labels = list(dev["text"]), list(dev["label"])
+    key = scores_key("dev", texts, labels)
+    names = list(names or [Path(m).name for m in members])
+    predictors = list(predictors) if predictors is not None else None
+    dev_probas = []
+    for index, (member, name) in enumerate(zip(members, names)):
+        kept = load_scores(member, key, what="dev")
+        if kept is not None:
+            dev_probas.append(kept[1])
+        elif not score_missing:
+            note(f"no ensemble: {name} kept no scores on a dev slice of {len(dev)} reviews (--dev-size)")
+            return None
+        else:
+            predictor = predictors[index] if predictors is not None else load_predictor(member, device=device)
+            dev_probas.append(predict_proba_batched(predictor, texts, description=f"scoring {name} on the dev slice"))
+    weights = fit_ensemble_weights(dev_probas, np.asarray(labels))
+    if predictors is not None:
+        ensemble = EnsemblePredictor(predictors, weights, [str(m) for m in members])
+    else:
+        ensemble = EnsemblePredictor.from_folders([str(m) for m in members], weights, device=device)
+    ensemble.save(Path(output))
+    return ensemble

@@ -1,14 +1,20 @@
-"""`reviewstars evaluate`: score a model folder on a split, or a seeded sample of it."""
+"""`reviewstars evaluate`: score a model folder on a split, or a seeded sample of it; and
+the scoring job the other jobs share (`scores_of`: the scores kept beside a model, else
+scored now)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
+
+import numpy as np
 
 from ..artifacts import check_output_file, write_json
-from ..data import DEFAULT_DATASET, DEFAULT_SEED, Columns, load_data, pick_split, subset
-from ..scoring.evaluation import evaluate_predictor
-from ..scoring.scores import Scores
+from ..data import DEFAULT_DATASET, DEFAULT_SEED, Columns, DataSettings
 from ..models import load_predictor
+from ..scoring.evaluation import evaluate_predictor, load_scores, save_scores, scores_key
+from ..scoring.scores import Scores
+from .context import RunContext
 
 
 def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: str | None = None, n: int | None = None,
@@ -18,10 +24,11 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
     if output is not None:  # before any work: never over the model or the data read
         output = check_output_file(output, inputs=(model, data))
         check_output_file(output.with_suffix(".confusion.png"), "--output's confusion matrix", inputs=(model, data))
+    columns = columns or Columns()
+    context = RunContext.open(DataSettings(data=str(data), seed=seed, text_column=columns.text, label_column=columns.label,
+                                           label_scale=columns.scale), device, check_device=False)
     predictor = load_predictor(model, device=device)
-    dataset = load_data(data, columns=columns)
-    split = pick_split(dataset, split)
-    rows = subset(dataset[split], n, seed)
+    split, rows = context.scored_split(split, n)
     scores, _ = evaluate_predictor(predictor, rows["text"], rows["label"], decision=decision)
     scores.context.update(model=str(model), data=str(data), split=split, seed=seed, sample=n)
     if output is not None:
@@ -31,3 +38,19 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
 
         plot_confusion_matrix(scores.confusion_matrix, output.with_suffix(".confusion.png"), f"{Path(model).name} on {split}")
     return scores
+
+
+def scores_of(folder: str | Path, what: str, split: str, texts: Sequence[str], labels: Sequence[int], device: str | None,
+              keep: bool) -> tuple[Scores, np.ndarray, str, int]:
+    """(scores, probabilities, format, parameters) of a model folder on labelled reviews:
+    those kept beside it for these very reviews (`train` keeps its held-out and dev
+    scores), else scored now, and kept when `keep` (a folder this run wrote)."""
+    key = scores_key(split, texts, labels)
+    kept = load_scores(folder, key, what=what)
+    if kept is not None:
+        return kept
+    predictor = load_predictor(folder, device=device)
+    scores, proba = evaluate_predictor(predictor, texts, labels)
+    if keep:
+        save_scores(folder, key, scores, proba, predictor.kind, predictor.num_parameters, what=what)
+    return scores, proba, predictor.kind, predictor.num_parameters

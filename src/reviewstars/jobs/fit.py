@@ -23,8 +23,6 @@ def fit_kind(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
 
 def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
     """The one Trainer path: every torch kind's network trained by `training.train_transformer`."""
-    from dataclasses import replace
-
     with spent("loading libraries"):
         from ..models.folder import check_max_length
         from ..models.transformer import TransformerPredictor
@@ -35,14 +33,7 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
         load_training_libraries()
 
     started = time.time()  # a time budget covers all of it: a vocabulary learned, reviews tokenized, steps
-    settings = job.transformer
-    if settings.learning_rate is None:
-        settings = replace(settings, learning_rate=kind.learning_rate)
-    if settings.max_passes is None:
-        settings = replace(settings, max_passes=kind.max_passes)
-    if settings.max_length is None:
-        budget_length = kind.budget_max_length if settings.time_budget else None
-        settings = replace(settings, max_length=budget_length or kind.max_length)
+    settings = job.transformer  # the kind's own choices already made (`Kind.trainer_settings`)
     if len(job.train) < 2:
         raise DataError("--data", f"too few training reviews ({len(job.train)}) to train a transformer")
     last = last_complete_checkpoint(checkpoints_of(job.output)) if settings.resume else None

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import STARS
 from ..artifacts import is_main_process, write_json, write_text
-from ..data import DataSettings, training_splits
+from ..data import DataSettings
 from ..errors import DataError, ReviewstarsError
 from ..ledger import open_ledger, spent
 from ..progress import note, warn
@@ -18,26 +18,24 @@ from ..scoring.scores import score_predictions
 from ..kinds import TrainingJob, check_model_name, trainable_kinds
 from .fit import fit_kind
 from ..models.folder import CARD_FILE, CONFUSION_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, METRICS_FILE, TIME_LEDGER_FILE
+from .context import RunContext
 from .result import TrainResult
 from .guard import one_training_per_output, stage_of as staged_path, staged
 
 
-def as_data_settings(data: DataSettings | str | Path) -> DataSettings:
-    return data if isinstance(data, DataSettings) else DataSettings(data=str(data))
-
-
 @one_training_per_output
 def train(model: str, data: DataSettings | str | Path, output: str | Path, *, transformer=None, device: str | None = None,
-          **kind_settings: Any) -> TrainResult:
+          context: RunContext | None = None, **kind_settings: Any) -> TrainResult:
     """Train `model` (a kind, an alias, a Hub id or a folder) on `data` into `output`.
 
     `transformer` is the `TrainSettings` of torch kinds; `kind_settings` holds a kind's own
     settings by kind name (`scratch=ScratchSettings(...)`, `linear=LinearSettings(...)`).
     Transformers follow their progress on a balanced dev slice carved from train, so the
     reported split stays unseen. The result's `time_ledger` says where the run's wall time went.
+    `context`: a run's data and device, already opened (`compare` trains every model on one).
     """
     with open_ledger() as ledger:
-        result = _train(model, data, output, transformer, device, kind_settings)
+        result = _train(model, context or RunContext.open(data, device, check_device=False), output, transformer, kind_settings)
         result.time_ledger = ledger.record()
     stage = staged_path(output)
     if is_main_process() and stage.is_dir():  # written last: the ledger covers everything before
@@ -47,25 +45,17 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
     return result
 
 
-def _train(model, data, output, transformer, device, kind_settings) -> TrainResult:
-    from dataclasses import replace
-
-    from ..devices import resolve_device
-    from ..training import TrainSettings
-
+def _train(model, context: RunContext, output, transformer, kind_settings) -> TrainResult:
     kind = check_model_name(model)
     unknown = set(kind_settings) - {k.name for k in trainable_kinds()}
     if unknown:
         raise ReviewstarsError(f"unknown settings for kinds: {', '.join(sorted(unknown))}")
-    if device not in (None, "auto"):  # a device that is not here fails now, for every kind, before the data is read
-        resolve_device(device)
-    data = as_data_settings(data)
-    at_most, why = reviews_the_budget_can_use(kind, transformer, device)
-    with spent("loading data"):
-        splits = training_splits(data, at_most, why)
-        train_part, dev_part = splits.train, splits.dev
-        if len(set(train_part["label"])) < 2:
-            raise DataError(data.data, "the train split needs reviews of at least two star ratings")
+    data, device = context.data, context.device
+    at_most, why = reviews_the_budget_can_use(kind, transformer, context)
+    splits = context.splits(at_most, why)
+    train_part, dev_part = splits.train, splits.dev
+    if len(set(train_part["label"])) < 2:
+        raise DataError(data.data, "the train split needs reviews of at least two star ratings")
     if is_main_process():
         note(f"{model}: {splits.describe()}")
         for line in splits.notes:
@@ -74,7 +64,7 @@ def _train(model, data, output, transformer, device, kind_settings) -> TrainResu
     if kind.uses_torch and len(dev_part) == 0:
         raise DataError(data.data, f"too few training reviews ({len(train_part)}) to carve a dev slice from")
     job = TrainingJob(model=model, train=train_part, dev=dev_part, output=output, own=kind.own_settings(kind_settings.get(kind.name)),
-                      transformer=replace(transformer or TrainSettings(), seed=data.seed), device=device)
+                      transformer=kind.trainer_settings(transformer, data.seed), device=device)
     predictor, details = fit_kind(kind, job)
     with spent("calibration"):
         calibration, dev_proba = calibrate(predictor, dev_part, scored=details.pop("dev_proba_scored", None))
@@ -116,7 +106,7 @@ def _train(model, data, output, transformer, device, kind_settings) -> TrainResu
     return result
 
 
-def reviews_the_budget_can_use(kind, transformer, device: str | None) -> tuple[int | None, str]:
+def reviews_the_budget_can_use(kind, transformer, context: RunContext) -> tuple[int | None, str]:
     """The most training reviews a torch kind's `--time-budget` can learn from here, and a
     note saying so (None: no budget, nothing to cap): a larger training file is sampled
     down to them before its reviews are read (`training.budget.reviews_a_budget_can_use`)."""
@@ -127,11 +117,10 @@ def reviews_the_budget_can_use(kind, transformer, device: str | None) -> tuple[i
     with spent("loading libraries"):
         import torch
 
-        from ..devices import resolve_device
         from ..training.budget import reviews_a_budget_can_use
         from ..training.settings import format_duration
 
-    where = resolve_device(device)
+    where = context.resolved_device()
     cores = torch.get_num_threads()
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     most = reviews_a_budget_can_use(transformer.time_budget, where, cores, processes)

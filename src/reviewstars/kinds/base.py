@@ -52,3 +52,18 @@ class Kind:
 
     def own_settings(self, given: Any = None) -> Any:
         return given if given is not None else (self.settings() if self.settings else None)
+
+    def trainer_settings(self, given: Any, seed: int) -> Any:
+        """The Trainer settings this kind trains with, made once: the given ones (or the
+        defaults), the data's seed, and every choice left to the kind (None) filled from it:
+        learning rate, passes worth taking, tokens kept per review."""
+        from dataclasses import replace
+
+        from ..training.settings import TrainSettings
+
+        given = given or TrainSettings()
+        budget_length = self.budget_max_length if given.time_budget else None
+        return replace(given, seed=seed,
+                       learning_rate=self.learning_rate if given.learning_rate is None else given.learning_rate,
+                       max_passes=self.max_passes if given.max_passes is None else given.max_passes,
+                       max_length=(budget_length or self.max_length) if given.max_length is None else given.max_length)
