@@ -101,3 +101,48 @@ def test_a_file_that_is_not_a_mapping_is_one_line(tmp_path, text, fault):
 @pytest.mark.parametrize("seconds", [1800.0, 90.5, 3600.0, 45.0])
 def test_durations_are_written_as_text_that_reads_back(seconds):
     assert parse_duration(format_duration(seconds)) == seconds
+
+
+def test_a_later_kind_with_an_option_an_earlier_one_has_gets_it_in_its_own_name(monkeypatch, tmp_path):
+    """Two kinds may both have a dropout: the first registered keeps `--dropout`, the later
+    one's is `--KIND-dropout`, in its own panel; each value reaches its own kind, a bad value
+    names the option typed, and the settings file writes and reads the option's name."""
+    from dataclasses import dataclass
+
+    import typer
+
+    from reviewstars import kinds
+    from reviewstars.cli.main import _training_groups
+    from reviewstars.cli.options import with_settings
+    from reviewstars.kinds import Kind, ScratchSettings
+    from reviewstars.settings.fields import Settings, setting
+    from reviewstars.settings.files import write_settings_file
+
+    @dataclass
+    class DemoSettings(Settings):
+        dropout: float = setting(0.5, "The demo's dropout.", at_least=0, at_most=0.9)
+        filters: int = setting(100, "The demo's filters.", at_least=1)
+
+    monkeypatch.setitem(kinds.KINDS, "demo", Kind(name="demo", summary="a kind for this test", settings=DemoSettings))
+    groups = _training_groups()
+    assert {cls: renamed for cls, _, renamed in groups}[DemoSettings] == {"dropout": "demo_dropout"}
+    demo = typer.Typer()
+    seen = {}
+
+    @demo.command()
+    @with_settings(lambda: groups)
+    def run(settings: dict, model: str = typer.Option("demo", "--model")) -> None:
+        seen.update(settings)
+
+    help_text = CliRunner().invoke(demo, ["--help"], env={"COLUMNS": "200"}).output
+    assert "--demo-dropout" in help_text and "demo model" in help_text and "scratch model" in help_text
+    assert CliRunner().invoke(demo, ["--dropout", "0.3", "--demo-dropout", "0.7", "--filters", "8"]).exit_code == 0
+    assert seen[ScratchSettings].dropout == 0.3 and seen[DemoSettings].dropout == 0.7 and seen[DemoSettings].filters == 8
+    refused = CliRunner().invoke(demo, ["--demo-dropout", "5"])
+    assert refused.exit_code != 0 and "--demo-dropout" in str(refused.exception or refused.output)
+    write_settings_file(tmp_path, "demo", seen[DemoSettings], renamed={cls: renamed for cls, _, renamed in groups})
+    written = yaml.safe_load((tmp_path / SETTINGS_FILE).read_text())
+    assert written["demo_dropout"] == 0.7 and "dropout" not in written
+    seen.clear()
+    assert CliRunner().invoke(demo, ["--config", str(tmp_path / SETTINGS_FILE)]).exit_code == 0
+    assert seen[DemoSettings].dropout == 0.7 and seen[ScratchSettings].dropout == ScratchSettings().dropout

@@ -14,11 +14,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from .. import __version__
-from ..data import DEFAULT_DATASET, DEFAULT_SEED, DataSettings
+from ..data import DEFAULT_SEED, DataSettings
 from ..devices import DEVICE_HELP
 from ..errors import ReviewstarsError
 from ..progress import one_line
-from .options import with_settings
+from .options import option_of, with_settings
 
 out = Console()
 err = Console(stderr=True)
@@ -41,14 +41,11 @@ app = typer.Typer(
 data_app = typer.Typer(help="Look at a data set before training on it.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-DataOption = typer.Option(DEFAULT_DATASET, "--data", "-d", help="Hub dataset name, or a local file or folder.")
+DataOption = option_of(DataSettings, "data")
 DeviceOption = typer.Option("auto", "--device", help=DEVICE_HELP)
-TextColumnOption = typer.Option(None, "--text-column", help="The column of reviews (default: the first of text, review, "
-                                "content, ... found).")
-LabelColumnOption = typer.Option(None, "--label-column", help="The column of ratings (default: the first of label, stars, "
-                                 "rating, ... found).")
-LabelScaleOption = typer.Option("auto", "--label-scale", help="What a rating means: 0-4 or 1-5 (the lowest is one star), "
-                                "value=stars pairs (negative=1,neutral=3,positive=5), or auto.")
+TextColumnOption = option_of(DataSettings, "text_column")
+LabelColumnOption = option_of(DataSettings, "label_column")
+LabelScaleOption = option_of(DataSettings, "label_scale")
 
 
 def _columns(text_column, label_column, label_scale):
@@ -88,12 +85,23 @@ def _model_help(several: bool = False) -> str:
 
 
 def _training_groups():
-    """The settings every training command takes: data, the Trainer's, each kind's own."""
+    """The settings every training command takes: data, the Trainer's, each kind's own,
+    each kind in a panel of its own. A kind's option whose name an earlier group took is
+    named after the kind (a second kind with a dropout gets `--KIND-dropout`), so the
+    options of the kinds registered first never change."""
     from ..kinds import trainable_kinds
+    from ..settings.fields import cli_fields
     from ..training.settings import TrainSettings
 
-    return [(DataSettings, "Data"), (TrainSettings, "Training (torch kinds)"),
-            *[(kind.settings, f"{kind.name} model") for kind in trainable_kinds() if kind.settings is not None]]
+    groups = [(DataSettings, "Data", {}), (TrainSettings, "Training (torch kinds)", {})]
+    taken = {item.name for cls, _, _ in groups for item in cli_fields(cls)}
+    for kind in trainable_kinds():
+        if kind.settings is None:
+            continue
+        renamed = {item.name: f"{kind.name}_{item.name}" for item in cli_fields(kind.settings) if item.name in taken}
+        taken |= {renamed.get(item.name, item.name) for item in cli_fields(kind.settings)}
+        groups.append((kind.settings, f"{kind.name} model", renamed))
+    return groups
 
 
 def _kind_settings(settings: dict) -> tuple[dict, object, object]:
@@ -126,7 +134,8 @@ def train(
     own, data, transformer = _kind_settings(settings)
     result = train_job(model, data, output, transformer=transformer, device=device, **{kind.name: own[kind.name]} if kind.name in own else {})
     if is_main_process():
-        write_settings_file(output, model, data, transformer, *[own[kind.name]] if kind.name in own else [])
+        renamed = {cls: names for cls, _, names in _training_groups()}
+        write_settings_file(output, model, data, transformer, *[own[kind.name]] if kind.name in own else [], renamed=renamed)
     seen = f" ({result.train_examples_seen:,} seen)" if result.train_examples_seen != result.train_examples else ""
     share = f", {result.budget_share_in_steps:.0%} of the budget in optimizer steps" if result.budget_share_in_steps is not None else ""
     out.print(f"trained {escape(model)} on {result.train_examples:,} reviews{seen} in {result.train_seconds} s{share} -> {escape(str(output))}",
@@ -395,25 +404,20 @@ def _names(text: str | None) -> list[str]:
 
 
 @app.command("ensemble")
+@with_settings(lambda: [(DataSettings, "Data")])
 def ensemble_command(
+    settings: dict,
     models: str = typer.Option(..., "--models", help="Trained model folders to combine, comma-separated."),
-    data: str = DataOption,
-    output: Path = typer.Option(..., "--output", "-o", help="The ensemble folder to write (it names its members' folders)."),
-    dev_size: int = typer.Option(500, "--dev-size", help="Reviews carved from train (balanced) to fit the weights on."),
-    train_size: Optional[int] = typer.Option(None, "--train-size", help="The --train-size the members were trained with: "
-                                             "the dev slice is carved from the same sample, so it holds no review they learned from."),
-    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the dev slice."),
+    output: Path = typer.Option(..., "--output", "-o", help="The ensemble folder to write (it names its members' folders).",
+                                rich_help_panel="Output"),
     device: str = DeviceOption,
-    text_column: Optional[str] = TextColumnOption,
-    label_column: Optional[str] = LabelColumnOption,
-    label_scale: str = LabelScaleOption,
 ) -> None:
-    """Combine trained models: weights fitted on a dev slice (log-loss), scored on the held-out split."""
+    """Combine trained models: weights fitted on a dev slice (log-loss), scored on the held-out split.
+    Give the --data, --train-size, --dev-size and --seed the members were trained with: the dev slice
+    is then carved as theirs was, so it holds no review they learned from."""
     from ..jobs.ensemble import build_ensemble
 
-    settings = DataSettings(data=data, train_size=train_size, dev_size=dev_size, seed=seed, text_column=text_column,
-                            label_column=label_column, label_scale=label_scale)
-    result = build_ensemble(_names(models), settings, output, device=device)
+    result = build_ensemble(_names(models), settings[DataSettings], output, device=device)
     weights = ", ".join(f"{Path(m).name} {w:.2f}" for m, w in zip(result["members"], result["weights"]))
     out.print(f"ensemble of {weights} -> {escape(str(output))}", highlight=False)
     if result.get("metrics"):

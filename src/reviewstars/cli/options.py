@@ -33,12 +33,27 @@ def _cli_type(item, hint) -> tuple[Any, bool]:
     return (str if item.metadata.get("parse") else base), optional
 
 
-def settings_parameters(settings_class, panel: str) -> list[inspect.Parameter]:
+def _group(group: tuple) -> tuple[type, str, dict[str, str]]:
+    """(settings class, help panel, renamed): `renamed` maps a field to its option's name
+    when an earlier group took the field's own (`--scratch`'s dropout stays `--dropout`, a
+    later kind's becomes `--cnn-dropout`)."""
+    cls, panel, *rest = group
+    return cls, panel, (rest[0] if rest else {})
+
+
+def option_name(item, renamed: dict[str, str]) -> tuple[str, str]:
+    """(parameter name, flag) of a settings field's option."""
+    if item.name in renamed:
+        return renamed[item.name], "--" + renamed[item.name].replace("_", "-")
+    return item.name, flag_of(item)
+
+
+def settings_parameters(settings_class, panel: str, renamed: dict[str, str] | None = None) -> list[inspect.Parameter]:
     hints = typing.get_type_hints(settings_class)
     parameters = []
     for item in cli_fields(settings_class):
         base, optional = _cli_type(item, hints[item.name])
-        flag = flag_of(item)
+        name, flag = option_name(item, renamed or {})
         decls = [f"{flag}/--no-{flag[2:]}" if base is bool and item.default else flag]
         if item.metadata.get("short"):
             decls.append(item.metadata["short"])
@@ -47,23 +62,41 @@ def settings_parameters(settings_class, panel: str) -> list[inspect.Parameter]:
             help_text += f" One of: {', '.join(map(str, item.metadata['choices']))}."
         option = typer.Option(item.default, *decls, help=help_text, rich_help_panel=panel, show_default=item.default is not None)
         annotation = Optional[base] if optional else base
-        parameters.append(inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation))
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation))
     return parameters
 
 
-def build_settings(settings_class, values: dict[str, Any], internal: dict[str, Any] | None = None):
+def option_of(settings_class, name: str, **changes: Any):
+    """A Typer option made from one field of a settings class (its flag, default and help),
+    for a command that takes that one setting alone: the default and the help keep one home."""
+    item = next(f for f in cli_fields(settings_class) if f.name == name)
+    decls = [flag_of(item), *([item.metadata["short"]] if item.metadata.get("short") else [])]
+    return typer.Option(changes.pop("default", item.default), *decls, help=changes.pop("help", item.metadata["help"]), **changes)
+
+
+def build_settings(settings_class, values: dict[str, Any], internal: dict[str, Any] | None = None,
+                   renamed: dict[str, str] | None = None):
     """A settings object from the CLI's values: parsed ("30m" -> 1800.0) and checked.
     `internal` holds values for fields that are not options (from a --config file)."""
+    renamed = renamed or {}
     chosen = {item.name: internal[item.name] for item in fields(settings_class) if item.name in (internal or {})}
     for item in cli_fields(settings_class):
-        value, parse = values[item.name], item.metadata.get("parse")
+        name, flag = option_name(item, renamed)
+        value, parse = values[name], item.metadata.get("parse")
         if parse is not None and value is not None:
             try:
                 value = parse(value)
             except ValueError as error:
-                raise ReviewstarsError(f"{flag_of(item)}: {error}") from None
+                raise ReviewstarsError(f"{flag}: {error}") from None
         chosen[item.name] = value
-    return settings_class(**chosen)
+    try:
+        return settings_class(**chosen)
+    except ReviewstarsError as error:  # a renamed option's check names the option the user typed
+        message = str(error)
+        for item in cli_fields(settings_class):
+            if item.name in renamed and message.startswith(flag_of(item)):
+                message = option_name(item, renamed)[1] + message[len(flag_of(item)):]
+        raise ReviewstarsError(message) from None
 
 
 def config_parameter(groups: Callable[[], list[tuple[type, str]]]) -> inspect.Parameter:
@@ -75,7 +108,7 @@ def config_parameter(groups: Callable[[], list[tuple[type, str]]]) -> inspect.Pa
             return None
         values = read_settings_file(path)
         options = [p.name for p in ctx.command.params if p.name != "config"]
-        internal = [item.name for cls, _ in groups() for item in fields(cls) if item.name not in options]
+        internal = [item.name for cls, _, _ in map(_group, groups()) for item in fields(cls) if item.name not in options]
         check_names(path, values, options + internal)
         ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in values.items() if k in options}}
         ctx.meta[INTERNAL] = {k: v for k, v in values.items() if k not in options}
@@ -95,7 +128,8 @@ def with_settings(groups: Callable[[], list[tuple[type, str]]]):
         own = inspect.signature(command)
         hints = typing.get_type_hints(command)
         own_parameters = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in own.parameters.values() if p.name != "settings"]
-        generated = [p for cls, panel in groups() for p in settings_parameters(cls, panel)] + [config_parameter(groups)]
+        generated = [p for cls, panel, renamed in map(_group, groups()) for p in settings_parameters(cls, panel, renamed)]
+        generated.append(config_parameter(groups))
         names = [p.name for p in own_parameters + generated]
         duplicated = {n for n in names if names.count(n) > 1}
         if duplicated:
@@ -104,7 +138,7 @@ def with_settings(groups: Callable[[], list[tuple[type, str]]]):
         @functools.wraps(command)
         def run(ctx: typer.Context, **values):
             internal = ctx.meta.get(INTERNAL)
-            built = {cls: build_settings(cls, values, internal) for cls, _ in groups()}
+            built = {cls: build_settings(cls, values, internal, renamed) for cls, _, renamed in map(_group, groups())}
             return command(settings=built, **{p.name: values[p.name] for p in own_parameters})
 
         context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)

@@ -56,24 +56,28 @@ def check_names(path: str | Path, values: dict[str, Any], valid: Iterable[str]) 
             raise ReviewstarsError(f"{path}: unknown setting {key!r}" + (f" (the nearest is {near[0]!r})" if near else ""))
 
 
-def settings_values(*settings: Any) -> dict[str, Any]:
+def settings_values(*settings: Any, renamed: dict[type, dict[str, str]] | None = None) -> dict[str, Any]:
     """Every field of the settings objects by name, written as the command line reads it.
 
     Two classes may share a name (`seed` is the data's option and the Trainer's internal
     copy of it): the command-line option's value takes the name, as it does on reading.
+    `renamed`: by class, the option names of fields whose own name another class's option
+    took (a second kind's `dropout` is `cnn_dropout`), as the command line names them.
     """
     values: dict[str, Any] = {}
     for each in settings:
+        names = (renamed or {}).get(type(each), {})
         for item in fields(each):
-            if item.name not in values or item.metadata.get("cli"):
+            name = names.get(item.name, item.name)
+            if name not in values or item.metadata.get("cli"):
                 value, show = getattr(each, item.name), item.metadata.get("show")
-                values[item.name] = show(value) if show and value is not None else value
+                values[name] = show(value) if show and value is not None else value
     return values
 
 
-def write_settings_file(folder: str | Path, model: str, *settings: Any) -> Path:
+def write_settings_file(folder: str | Path, model: str, *settings: Any, renamed: dict[type, dict[str, str]] | None = None) -> Path:
     """`train_settings.yaml` in `folder`: the model name and every field of `settings`."""
     # Not `resume`: the file repeats the run, and a new run into a new folder has nothing to resume from.
-    values = {name: value for name, value in settings_values(*settings).items() if name != "resume"}
+    values = {name: value for name, value in settings_values(*settings, renamed=renamed).items() if name != "resume"}
     text = yaml.safe_dump({"model": model, **values}, sort_keys=False, allow_unicode=True)
     return write_text(Path(folder) / SETTINGS_FILE, HEADER + text)
