@@ -14,7 +14,7 @@ import pytest
 from reviewstars.models import LinearPredictor, load_predictor
 from reviewstars.models.hashed import HashedFeatures, take
 from reviewstars.models.linear import LinearSettings, features_for
-from reviewstars.tokenization import WORD_PATTERN
+from reviewstars.text import WORD_PATTERN
 
 from conftest import YELP, needs_yelp, reviewstars
 from support import ODD_TEXTS

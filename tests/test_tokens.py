@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from reviewstars.tokenization import load_tokenizer, word_tokens
+from reviewstars.text import word_tokens
+from reviewstars.tokenization import load_tokenizer
 from reviewstars.lessons.vocabulary import explore_words, log_grid, subword_pieces, vocabulary_growth, word_splits
 
 from conftest import BERT_TOKENIZER, YELP, needs_bert_tokenizer, needs_yelp

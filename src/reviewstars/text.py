@@ -1,4 +1,4 @@
-"""Text as the rest of the chain can take it: what a model reads of a review."""
+"""Text as the rest of the chain can take it: what a model reads of a review, and the lesson's word tokens."""
 
 from __future__ import annotations
 
@@ -32,3 +32,12 @@ def readable(text: str) -> str:
     if text.isascii():
         return text
     return unicodedata.normalize("NFKC", _INVISIBLE.sub("", without_lone_surrogates(text)))
+
+
+#: The lesson's (and scikit-learn's) word pattern: runs of two or more word characters.
+WORD_PATTERN = r"(?u)\b\w\w+\b"
+_WORD_RE = re.compile(WORD_PATTERN)
+
+
+def word_tokens(text: str, lowercase: bool = False) -> list[str]:
+    return _WORD_RE.findall(text.lower() if lowercase else text)

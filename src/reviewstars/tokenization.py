@@ -1,31 +1,19 @@
-"""How text becomes tokens: the lesson's word tokens, and sub-word tokenizers."""
+"""How text becomes tokens: sub-word tokenizers (WordPiece, or a pretrained model's), truncation,
+and tokenized splits cached on disk. The lesson's word tokens are `text.word_tokens`."""
 
 from __future__ import annotations
 
-import re
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
 
-#: The lesson's (and scikit-learn's) word pattern: runs of two or more word characters.
-WORD_PATTERN = r"(?u)\b\w\w+\b"
-_WORD_RE = re.compile(WORD_PATTERN)
-
-
-def word_tokens(text: str, lowercase: bool = False) -> list[str]:
-    return _WORD_RE.findall(text.lower() if lowercase else text)
-
-
-# --------------------------------------------------------------------------- sub-word tokenizers
-
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Iterable, Sequence  # noqa: E402
-
-from .errors import ModelError  # noqa: E402
-from .text import readable  # noqa: E402
+from .errors import ModelError
+from .text import readable
 
 #: Where to cut a review longer than the model's window. Sun et al. (2019) found keeping
 #: the head and the tail of a long review better than either alone.

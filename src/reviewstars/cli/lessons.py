@@ -92,7 +92,8 @@ TokenizerOption = typer.Option("bert-base-cased", "--tokenizer", "-t", help="Hub
 @tokens_app.command("show")
 def tokens_show(text: str = typer.Argument(..., help="Text to tokenize."), tokenizer: str = TokenizerOption) -> None:
     """Word tokens beside sub-word tokens; ## marks a continuation piece, [..] a special token."""
-    from ..tokenization import WORD_PATTERN, load_tokenizer, word_tokens
+    from ..text import WORD_PATTERN, word_tokens
+    from ..tokenization import load_tokenizer
     from ..lessons.vocabulary import subword_pieces
 
     pieces = subword_pieces(load_tokenizer(tokenizer), text)

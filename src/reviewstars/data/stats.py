@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import STARS
-from ..tokenization import word_tokens
+from ..text import word_tokens
 
 if TYPE_CHECKING:
     from datasets import DatasetDict

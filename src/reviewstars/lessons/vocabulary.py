@@ -7,7 +7,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..tokenization import word_tokens
+from ..text import word_tokens
 
 
 def subword_pieces(tokenizer, text: str, special_tokens: bool = True) -> list[dict]:

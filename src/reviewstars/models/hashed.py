@@ -20,7 +20,7 @@ from scipy import sparse
 from .. import STARS
 from ..errors import ModelError
 from ..text import readable
-from ..tokenization import WORD_PATTERN
+from ..text import WORD_PATTERN
 from .tfidf import scan_words, unit_rows
 
 TERMS_SAMPLE = 3_000   # reviews of the first chunk whose frequent n-grams are kept to name features

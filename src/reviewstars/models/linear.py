@@ -24,7 +24,7 @@ from .. import STARS
 from ..errors import ModelError, ReviewstarsError
 from ..settings.fields import Settings, setting
 from ..text import readable
-from ..tokenization import WORD_PATTERN
+from ..text import WORD_PATTERN
 from .base import StarPredictor
 from .folder import CONFIG_FILE, FOLDED, calibration_of, check_finite, config_text, info_of, model_folder, read_section
 from .hashed import HashedFeatures, fit_hashed

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import sparse
 
 from ..errors import ModelError
-from ..tokenization import WORD_PATTERN
+from ..text import WORD_PATTERN
 
 if TYPE_CHECKING:
     from sklearn.feature_extraction.text import TfidfVectorizer
