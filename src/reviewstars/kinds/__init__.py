@@ -13,7 +13,7 @@ import difflib
 from pathlib import Path
 
 from ..errors import ModelError
-from ..models import folder_kind, looks_like_a_path
+from ..models import can_fine_tune, folder_kind, looks_like_a_path
 from ..models.pretrained import ALIASES, resolve
 from .bag import BAG
 from .base import Kind, TrainingJob
@@ -67,7 +67,7 @@ def check_model_name(model: str) -> Kind:
         if not (path / "config.json").is_file():
             raise ModelError(f"{model}: not a model folder (no config.json)")
         found = folder_kind(path)
-        if found not in (None, "transformer"):
+        if not can_fine_tune(found):
             raise ModelError(f"{model}: a {found} model folder; only transformer folders can be fine-tuned further")
         return PRETRAINED
     near = difflib.get_close_matches(model, [*KINDS, *ALIASES], n=1, cutoff=0.7)

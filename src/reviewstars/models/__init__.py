@@ -22,9 +22,18 @@ PREDICTORS = {
 }
 
 
+#: The format of a folder that declares none (a checkpoint from elsewhere), and the only one fine-tuned further.
+TRANSFORMER = "transformer"
+
+
+def can_fine_tune(folder_format: str | None) -> bool:
+    """Whether a folder of this format holds weights a Trainer can go on training."""
+    return folder_format in (None, TRANSFORMER)
+
+
 def predictor_class(kind: str | None) -> type[StarPredictor]:
     """A folder that declares no kind is a checkpoint from elsewhere: a transformer."""
-    target = PREDICTORS.get(kind or "transformer")
+    target = PREDICTORS.get(kind or TRANSFORMER)
     if target is None:
         raise ModelError(f"unknown model kind {kind!r} (known: {', '.join(PREDICTORS)})")
     module, name = target.split(":")
@@ -64,4 +73,4 @@ def load_predictor(name_or_path: str | Path, device: str | None = None) -> StarP
         return predictor
     if looks_like_a_path(name):
         raise ModelError(f"{name}: no such model folder")
-    return predictor_class("transformer").load(name, device=device)
+    return predictor_class(TRANSFORMER).load(name, device=device)
