@@ -17,7 +17,6 @@ from ..models import can_fine_tune, folder_kind, looks_like_a_path
 from ..models.pretrained import ALIASES, resolve
 from .bag import BAG
 from .base import Kind, TrainingJob
-from .cnn import CNN
 from .linear import LINEAR
 from .pretrained import PRETRAINED
 from .scratch import SCRATCH, ScratchSettings
@@ -26,7 +25,6 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     LINEAR,
     SCRATCH,
     BAG,
-    CNN,
 )}
 
 __all__ = ["KINDS", "Kind", "PRETRAINED", "ScratchSettings", "TrainingJob", "check_model_name", "model_help", "trainable_kinds"]
