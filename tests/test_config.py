@@ -112,7 +112,7 @@ def test_a_later_kind_with_an_option_an_earlier_one_has_gets_it_in_its_own_name(
     import typer
 
     from reviewstars import kinds
-    from reviewstars.cli.main import _training_groups
+    from reviewstars.cli.app import _training_groups
     from reviewstars.cli.options import with_settings
     from reviewstars.kinds import Kind, ScratchSettings
     from reviewstars.settings.fields import Settings, setting

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..data import DEFAULT_SEED
 from ..errors import ReviewstarsError
-from .main import DataOption, app, out
+from .app import DataOption, app, out
 
 SeedOption = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the random data or sample.")
 

@@ -1,0 +1,126 @@
+"""What every command shares: the app, the consoles, the options several commands take, and
+how scores are printed. The commands register themselves on `app` from their own modules."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .. import __version__
+from ..data import DataSettings
+from ..devices import DEVICE_HELP
+from ..errors import ReviewstarsError
+from ..progress import one_line
+from .options import option_of
+
+
+out = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    help=(
+        "Predict a review's star rating (1-5): from a TF-IDF baseline to fine-tuned transformers.\n\n"
+        "Quick start (offline, with the shared Yelp data):\n\n"
+        "  reviewstars train --model linear --data ../shared/data/yelp --output runs/linear\n\n"
+        "  reviewstars evaluate --model runs/linear --data ../shared/data/yelp --output metrics.json\n\n"
+        '  reviewstars predict --model runs/linear "Great food, slow service."\n\n'
+        "--data takes a Hub dataset name (default yelp_review_full) or a local .parquet/.csv/.jsonl "
+        "file or a folder of train.*/validation.*/test.* files."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+data_app = typer.Typer(help="Look at a data set before training on it.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+DataOption = option_of(DataSettings, "data")
+DeviceOption = typer.Option("auto", "--device", help=DEVICE_HELP)
+TextColumnOption = option_of(DataSettings, "text_column")
+LabelColumnOption = option_of(DataSettings, "label_column")
+LabelScaleOption = option_of(DataSettings, "label_scale")
+
+
+def _columns(text_column, label_column, label_scale):
+    from ..data import Columns, parse_label_scale
+
+    try:
+        parse_label_scale(label_scale)
+    except ValueError as error:
+        raise ReviewstarsError(f"--label-scale: {error}") from None
+    return Columns(text_column, label_column, label_scale)
+
+
+DecisionOption = typer.Option("argmax", "--decision", help="How stars are chosen from the five probabilities: argmax (the most "
+                              "likely) or median (minimises the expected error in stars).")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"reviewstars {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show the libraries' own logs, warnings and progress bars too "
+                                 "(give it first: reviewstars --verbose train ...)."),
+) -> None:
+    pass  # read before any library is imported (see reviewstars.cli)
+
+
+def _model_help(several: bool = False) -> str:
+    """`--model`'s help, read from the kinds' registry (no list of kinds written here)."""
+    from ..kinds import model_help
+
+    return model_help(several)
+
+
+def _training_groups():
+    """The settings every training command takes: data, the Trainer's, each kind's own,
+    each kind in a panel of its own. A kind's option whose name an earlier group took is
+    named after the kind (a second kind with a dropout gets `--KIND-dropout`), so the
+    options of the kinds registered first never change."""
+    from ..kinds import trainable_kinds
+    from ..settings.fields import cli_fields
+    from ..training.settings import TrainSettings
+
+    groups = [(DataSettings, "Data", {}), (TrainSettings, "Training (torch kinds)", {})]
+    taken = {item.name for cls, _, _ in groups for item in cli_fields(cls)}
+    for kind in trainable_kinds():
+        if kind.settings is None:
+            continue
+        renamed = {item.name: f"{kind.name}_{item.name}" for item in cli_fields(kind.settings) if item.name in taken}
+        taken |= {renamed.get(item.name, item.name) for item in cli_fields(kind.settings)}
+        groups.append((kind.settings, f"{kind.name} model", renamed))
+    return groups
+
+
+def _kind_settings(settings: dict) -> tuple[dict, object, object]:
+    """(each kind's own settings by kind name, the data settings, the Trainer settings)."""
+    from ..kinds import trainable_kinds
+    from ..training.settings import TrainSettings
+
+    own = {kind.name: settings[kind.settings] for kind in trainable_kinds() if kind.settings is not None}
+    return own, settings[DataSettings], settings[TrainSettings]
+
+
+def _check_decision(decision: str) -> None:
+    if decision not in ("argmax", "median"):
+        raise ReviewstarsError(f"--decision must be argmax or median, got {decision!r}")
+
+
+def _print_metrics(scores, title: str) -> None:
+    from ..presentation.tables import confusion_table, metrics_table
+
+    out.print(metrics_table(scores, title))
+    out.print(confusion_table(scores))
+    for line in scores.warnings:
+        err.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=one_line(err))
+
+
+def _names(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]

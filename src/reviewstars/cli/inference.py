@@ -1,0 +1,169 @@
+"""`predict`, `merge`, `serve` and `export`: a trained model at work."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.markup import escape
+
+from ..errors import ReviewstarsError
+from ..progress import one_line
+from .app import DeviceOption, app, err, out
+from .options import with_settings
+
+
+# --------------------------------------------------------------------------- predict
+
+
+@app.command()
+def predict(
+    texts: Optional[List[str]] = typer.Argument(None, help="Reviews to rate; - (or none, with input piped in) reads them from "
+                                                "standard input, one a line."),
+    model: str = typer.Option(..., "--model", "-m", help="Model folder or Hub id."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Rate every row of a .csv/.parquet/.jsonl file."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --file: where to write the predictions."),
+    column: Optional[str] = typer.Option(None, help="With --file: the column holding the reviews (default: the first of "
+                                         "text, review, content, ... found)."),
+    shard: Optional[str] = typer.Option(
+        None, help="With --file: i/N reads and rates only the i-th of N runs of consecutive rows (one process of N); "
+                   "join the outputs with `reviewstars merge`."
+    ),
+    engine: str = typer.Option("local", help="With --file: local (this process) or ray (Ray Data workers on this machine "
+                               "or a cluster; --file may be a folder or a glob; --output a folder of Parquet parts, or one file). "
+                               "Needs pip install 'reviewstars[ray]'."),
+    ray_address: Optional[str] = typer.Option(None, help="With --engine ray: the cluster to join (ray://host:10001 or auto; "
+                                                         "default: start Ray on this machine)."),
+    workers: Optional[int] = typer.Option(None, min=1, help="With --engine ray: model workers (default: one per GPU, else one "
+                                                              "per CPU of the cluster)."),
+    batch_size: Optional[int] = typer.Option(None, help="Texts per model call (default: the model's own, 16 for transformers on a CPU)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    device: str = DeviceOption,
+) -> None:
+    """Predict stars for reviews given as arguments, or for a whole file (streamed: any size)."""
+    from ..jobs import predict_file, predict_texts
+
+    if file is not None:
+        if output is None:
+            raise ReviewstarsError("--file needs --output (a .csv, .parquet or .jsonl path)")
+        if engine not in ("local", "ray"):
+            raise ReviewstarsError(f"--engine {engine!r}: expected local or ray")
+        if engine == "ray":
+            summary = _predict_with_ray(model, file, output, column, shard, ray_address, workers, batch_size, device)
+        else:
+            if ray_address or workers:
+                raise ReviewstarsError("--ray-address and --workers go with --engine ray")
+            summary = predict_file(model, file, output, column, shard=shard, batch_size=batch_size, device=device)
+        resumed = f", {summary['rows'] - summary['rated']:,} kept from the stopped run" if summary["rated"] != summary["rows"] else ""
+        out.print(f"rated {summary['rows']:,} reviews ({summary['predictions_per_second']:,.0f}/s{resumed}) -> "
+                  f"{escape(summary['output'])}", highlight=False)
+        if summary.get("texts_cut"):
+            out.print(f"{summary['texts_cut']:,} reviews over {summary['chars_read_at_most']:,} characters were read by their first "
+                      f"and last {summary['chars_read_at_most'] // 2:,}", highlight=False)
+        return
+    if output is not None:
+        raise ReviewstarsError("--output needs --file: predictions of texts given as arguments are printed (--json for JSON)")
+    if texts == ["-"] or (not texts and not sys.stdin.isatty()):
+        texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+        if not texts:
+            raise ReviewstarsError("no reviews on standard input: give one a line, or as arguments")
+    if not texts:
+        raise ReviewstarsError('give reviews to rate, e.g. reviewstars predict --model DIR "Great food!", or --file')
+    texts = [text.encode("utf-8", "replace").decode("utf-8") for text in texts]  # a lone surrogate from the shell
+    rows = predict_texts(model, texts, device=device)
+    if as_json:
+        out.print_json(json.dumps([{"text": t, **r} for t, r in zip(texts, rows)]))
+        return
+    from ..presentation.tables import predictions
+
+    out.print(predictions(texts, rows, f"predictions of {model}"))
+
+
+def _predict_with_ray(model, file, output, column, shard, address, workers, batch_size, device) -> dict:
+    if shard:
+        raise ReviewstarsError("--shard goes with --engine local: Ray shares the rows among its workers itself")
+    try:
+        from ..integrations.ray import predict_with_ray
+    except ImportError as missing:
+        raise ReviewstarsError(f"--engine ray needs Ray Data ({missing.name} is not installed): "
+                               "pip install 'reviewstars[ray]'") from None
+    from ..progress import library_bars
+
+    return predict_with_ray(model, file, output, column, address=address, workers=workers, batch_size=batch_size,
+                            device=device, verbose=library_bars())
+
+
+@app.command()
+def merge(
+    parts: List[Path] = typer.Argument(..., help="The outputs of `predict --file ... --shard i/N`, i = 0..N-1."),
+    output: Path = typer.Option(..., "--output", "-o", help="The merged predictions, in input order."),
+) -> None:
+    """Join the outputs of sharded `predict` runs back into one file, in input order."""
+    from ..jobs import merge_predictions
+
+    summary = merge_predictions(parts, output)
+    out.print(f"merged {summary['parts']} parts, {summary['rows']:,} rows -> {escape(summary['output'])}", highlight=False)
+
+
+def _serve_groups():
+    from ..serving.limits import ServeLimits
+
+    return [(ServeLimits, "Limits")]
+
+
+@app.command()
+@with_settings(_serve_groups)
+def serve(
+    settings: dict,
+    model: str = typer.Option(..., "--model", "-m", help="Model folder (any kind, ONNX included) or Hub id."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind: loopback by default; 0.0.0.0 opens it to the network."),
+    port: int = typer.Option(8000, help="TCP port (1-65535)."),
+    api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="A file holding the key clients must send "
+                                                "(Authorization: Bearer KEY); or set REVIEWSTARS_API_KEY. /health, / and /docs stay open."),
+    device: str = DeviceOption,
+) -> None:
+    """Serve a model over HTTP: a page at /, POST /predict, GET /health, /model, /metrics, docs at /docs."""
+    import os
+
+    from ..serving import serve as run_server
+    from ..serving.limits import ServeLimits
+
+    if not 1 <= port <= 65_535:
+        raise ReviewstarsError(f"--port must be between 1 and 65535, got {port}")
+    api_key = _api_key(api_key_file) or os.environ.get("REVIEWSTARS_API_KEY") or None
+    if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[bold yellow]warning:[/] serving on {escape(host)} without a key: anyone who reaches this address can use "
+                  "the model (--api-key-file, or REVIEWSTARS_API_KEY)", highlight=False, soft_wrap=one_line(err))
+    err.print(f"serving {escape(model)} on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops", highlight=False)
+    run_server(model, host=host, port=port, limits=settings[ServeLimits], device=device, api_key=api_key)
+
+
+def _api_key(path: Optional[Path]) -> str | None:
+    if path is None:
+        return None
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReviewstarsError(f"--api-key-file {path}: cannot be read ({getattr(error, 'strerror', None) or error})") from None
+    if len(key) < 16 or any(c.isspace() for c in key):
+        raise ReviewstarsError(f"--api-key-file {path}: the key must be one word of at least 16 characters")
+    return key
+
+
+@app.command()
+def export(
+    model: str = typer.Option(..., "--model", "-m", help="A transformer model folder or Hub id."),
+    output: Path = typer.Option(..., "--output", "-o", help="The ONNX model folder to write."),
+    format: str = typer.Option("onnx", "--format", help="The format to export to: onnx (ONNX Runtime)."),
+    quantize: Optional[str] = typer.Option(None, help="int8: dynamic quantisation (smaller, faster on CPU)."),
+) -> None:
+    """Export a transformer to an ONNX folder that `predict` and `serve` load like any model."""
+    from ..models.onnx import KIND as ONNX, export_onnx
+
+    if format != ONNX:
+        raise ReviewstarsError(f"--format {format!r}: the one format for now is {ONNX}")
+    summary = export_onnx(model, output, quantize=quantize)
+    out.print(f"wrote {escape(summary['output'])} ({summary['bytes'] / 1e6:.1f} MB{', int8' if quantize else ''})", highlight=False)

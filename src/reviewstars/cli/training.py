@@ -1,0 +1,79 @@
+"""`train` and `evaluate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from ..data import DEFAULT_SEED
+from .app import (DataOption, DecisionOption, DeviceOption, LabelColumnOption, LabelScaleOption, TextColumnOption,
+                  _check_decision, _columns, _kind_settings, _model_help, _print_metrics, _training_groups, app, out)
+from .options import with_settings
+
+
+# --------------------------------------------------------------------------- train
+
+
+@app.command()
+@with_settings(_training_groups)
+def train(
+    settings: dict,
+    model: str = typer.Option("linear", "--model", "-m", help=_model_help()),
+    output: Path = typer.Option(..., "--output", "-o", help="Model folder to write.", rich_help_panel="Output"),
+    device: str = DeviceOption,
+) -> None:
+    """Train a model and save it as a folder (config, weights, tokenizer, metrics, plots, model card, train_settings.yaml)."""
+    from ..artifacts import is_main_process
+    from ..jobs import train as train_job
+    from ..kinds import check_model_name
+    from ..settings.files import write_settings_file
+
+    kind = check_model_name(model)
+    own, data, transformer = _kind_settings(settings)
+    result = train_job(model, data, output, transformer=transformer, device=device, **{kind.name: own[kind.name]} if kind.name in own else {})
+    if is_main_process():
+        renamed = {cls: names for cls, _, names in _training_groups()}
+        write_settings_file(output, model, data, transformer, *[own[kind.name]] if kind.name in own else [], renamed=renamed)
+    seen = f" ({result.train_examples_seen:,} seen)" if result.train_examples_seen != result.train_examples else ""
+    share = f", {result.budget_share_in_steps:.0%} of the budget in optimizer steps" if result.budget_share_in_steps is not None else ""
+    out.print(f"trained {escape(model)} on {result.train_examples:,} reviews{seen} in {result.train_seconds} s{share} -> {escape(str(output))}",
+              highlight=False)
+    if result.time_ledger:
+        from ..ledger import ledger_line
+
+        out.print(f"where the {result.time_ledger['wall']:.0f} s went: {ledger_line(result.time_ledger)}", highlight=False)
+    if result.metrics:
+        _print_metrics(result.metrics, f"{model} on {result.metrics.split}")
+    if result.calibration and not result.calibration.get("applied", True):
+        out.print(f"calibration: {result.calibration['why_not']}", highlight=False)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@app.command()
+def evaluate(
+    model: str = typer.Option(..., "--model", "-m", help="Model folder or Hub id."),
+    data: str = DataOption,
+    split: Optional[str] = typer.Option(None, help="Split to score (default: test, else validation, else train)."),
+    eval_size: Optional[int] = typer.Option(None, "--eval-size", "--n", help="Score a seeded random sample of N rows."),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the --eval-size sample."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here (and a confusion-matrix PNG beside it)."),
+    decision: str = DecisionOption,
+    device: str = DeviceOption,
+    text_column: Optional[str] = TextColumnOption,
+    label_column: Optional[str] = LabelColumnOption,
+    label_scale: str = LabelScaleOption,
+) -> None:
+    """Score a model: accuracy and macro-F1 with 95% intervals, per-class precision/recall, MAE, calibration, confusion matrix."""
+    from ..jobs import evaluate as evaluate_job
+
+    _check_decision(decision)
+    scores = evaluate_job(model, data, split=split, n=eval_size, seed=seed, output=output, device=device, decision=decision,
+                           columns=_columns(text_column, label_column, label_scale))
+    _print_metrics(scores, f"{model} on {scores.split}")
+    if output is not None:
+        out.print(f"wrote {escape(str(output))} and {escape(str(output.with_suffix('.confusion.png')))}", highlight=False)
