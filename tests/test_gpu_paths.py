@@ -16,7 +16,8 @@ from reviewstars.errors import ReviewstarsError
 from reviewstars.models import load_predictor
 from reviewstars.models.base import PredictStages, ahead, prediction_rows
 from reviewstars.tokenization import BatchPacker, ShapeBuckets, encode_pieces, pieces_tokenizer
-from reviewstars.training.budget import TrainingClock, plan_budget, replan, typical_step
+from reviewstars.training.budget import plan_budget
+from reviewstars.training.clock import TrainingClock, replan, typical_step
 
 from support import ODD_TEXTS
 

@@ -13,7 +13,8 @@ from reviewstars.jobs import train
 from reviewstars.ledger import TimeLedger
 from reviewstars.models.linear import LinearSettings
 from reviewstars.training import TrainSettings
-from reviewstars.training.budget import MIN_EXAMPLES, TrainingClock, examples_worth_learning, plan_budget
+from reviewstars.training.budget import MIN_EXAMPLES, examples_worth_learning, plan_budget
+from reviewstars.training.clock import TrainingClock
 
 from conftest import tiny_scratch
 

@@ -9,10 +9,10 @@ from importlib import import_module
 
 _HOME = {
     "CHECKPOINTS": "checkpoints",
-    "ClockScheduleTrainer": "budget",
+    "ClockScheduleTrainer": "clock",
     "PLAN_FILE": "checkpoints",
     "TrainSettings": "settings",
-    "TrainingClock": "budget",
+    "TrainingClock": "clock",
     "checkpoints_of": "checkpoints",
     "class_weights": "trainer",
     "kept_tokenizer": "checkpoints",

@@ -31,7 +31,8 @@ from ..ledger import spent
 from ..progress import note, warn
 from ..tokenization import ShapeBuckets
 from .autobatch import DEFAULT_LEARNING_RATE, FIRST, settle_batch_size, training_autocast
-from .budget import ClockScheduleTrainer, TrainingClock, measure_seconds_per_step, plan_budget, too_small_budget
+from .budget import measure_seconds_per_step, plan_budget, too_small_budget
+from .clock import ClockScheduleTrainer, TrainingClock
 from .checkpoints import PLAN_FILE, StopOnInterrupt, checkpoints_of, last_complete_checkpoint, signals_save
 from .display import TrainingProgress
 from .distributed import from_main_process, main_process_first, several_processes
