@@ -16,6 +16,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("REVIEWSTARS_QUIET", "1")
 os.environ.setdefault("REVIEWSTARS_CACHE", tempfile.mkdtemp(prefix="reviewstars-test-cache-"))  # never the user's cache
+# One torch (and BLAS) thread, here and in every command the tests start (they inherit it): the
+# models here are width 32, where a second thread only adds synchronisation (a tiny training
+# took 0.6 s on one thread, 1.7 s on two), and on a busy machine two spinning threads per process
+# wait on each other (13-24 s for the same training). Set before torch is imported: it reads it then.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "torch" in sys.modules:  # imported by a plugin before this file: tell it as well
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 YELP = SHARED / "data" / "yelp"
