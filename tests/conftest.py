@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,24 +30,6 @@ BERT_TOKENIZER = SHARED / "models" / "bert-base-cased-tokenizer"
 needs_yelp = pytest.mark.skipif(not (YELP / "train.parquet").is_file(), reason=f"shared Yelp data not found at {YELP}")
 needs_bert_tokenizer = pytest.mark.skipif(not (BERT_TOKENIZER / "tokenizer.json").is_file(), reason=f"bert-base-cased tokenizer not found at {BERT_TOKENIZER}")
 
-
-
-def reviewstars(*args, env: dict | None = None, columns: int = 160, timeout: float = 300,
-                python_flags: tuple = ()) -> subprocess.CompletedProcess:
-    """The CLI as a shell runs it, in a process of its own (start-up, exit code, what it prints):
-    for what an in-process call cannot show. `env` replaces the environment (default: this one)."""
-    base = dict(os.environ if env is None else env)
-    return subprocess.run([sys.executable, *python_flags, "-m", "reviewstars.cli", *map(str, args)], capture_output=True,
-                          text=True, env={**base, "COLUMNS": str(columns)}, timeout=timeout)
-
-
-def tiny_scratch(**changes):
-    """The smallest scratch encoder that still learns the synthetic reviews: one layer, width 32."""
-    from dataclasses import replace
-
-    from reviewstars.kinds import ScratchSettings
-
-    return replace(ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200), **changes)
 
 
 @pytest.fixture(scope="session")
@@ -118,11 +99,11 @@ def scratch_model(tiny_data, tmp_path_factory) -> Path:
     """A tiny from-scratch encoder folder trained on `tiny_data` (a few seconds)."""
     from reviewstars.data import DataSettings
     from reviewstars.jobs import train
-    from reviewstars.training import TrainSettings
+
+    from support import fast, tiny_scratch
 
     folder = tmp_path_factory.mktemp("models") / "scratch"
-    settings = TrainSettings(learning_rate=3e-3, epochs=6, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
-    train("scratch", DataSettings(tiny_data, dev_size=50), folder, transformer=settings, scratch=tiny_scratch())
+    train("scratch", DataSettings(tiny_data, dev_size=50), folder, transformer=fast(), scratch=tiny_scratch())
     return folder
 
 

@@ -1,8 +1,10 @@
 """Helpers the test files share (fixtures live in conftest.py): one home for each.
 
     serving   free_port, running (an app under a real uvicorn in a thread), scrape (/metrics), post_json
-    training  fast (TrainSettings that learn the synthetic reviews in seconds), tiny_run (a tiny encoder, trained)
-    processes TINY_CLI (the same, as CLI flags), cli_env, run_command, train_command, start_and_signal
+    training  fast (TrainSettings that learn the synthetic reviews in seconds), tiny_scratch (the smallest
+              scratch encoder that learns them), tiny_run (a tiny encoder, trained)
+    commands  reviewstars (the CLI in a process of its own), tiny_cli / TINY_CLI (the tiny settings as CLI
+              flags), cli_command, cli_env, run_command, train_command, start_and_signal
     inputs    ODD_TEXTS (texts that have broken tokenizers and scanners before)
 """
 
@@ -78,8 +80,19 @@ def post_json(client, url: str, body) -> httpx.Response:
 
 
 def fast(**overrides) -> TrainSettings:
+    """Trainer settings that learn the synthetic reviews in a few seconds (6 passes unless told)."""
     settings = dict(learning_rate=3e-3, epochs=6, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
     return TrainSettings(**{**settings, **overrides})
+
+
+def tiny_scratch(**changes):
+    """The smallest scratch encoder that still learns the synthetic reviews: one layer, width 32."""
+    from dataclasses import replace
+
+    from reviewstars.kinds import ScratchSettings
+
+    return replace(ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200), **changes)
+
 
 TOKENIZERS = {}
 
@@ -95,11 +108,31 @@ def tiny_run(tiny_data, output, settings, callbacks=None):
     return model, outcome
 
 
-# --------------------------------------------------------------------------- processes
+# --------------------------------------------------------------------------- commands
 
-TINY_CLI = ["--model", "scratch", "--layers", "1", "--width", "32", "--heads", "2", "--vocab-size", "200", "--dropout", "0",
-        "--max-length", "32", "--learning-rate", "3e-3", "--epochs", "4", "--eval-steps", "10", "--early-stopping", "0",
-        "--dev-size", "48"]
+
+def tiny_cli(epochs: int = 4) -> list[str]:
+    """`tiny_scratch()` and quick Trainer settings as `train` flags."""
+    return ["--model", "scratch", "--layers", "1", "--width", "32", "--heads", "2", "--vocab-size", "200", "--dropout", "0",
+            "--max-length", "32", "--learning-rate", "3e-3", "--epochs", str(epochs), "--eval-steps", "10",
+            "--early-stopping", "0", "--dev-size", "48"]
+
+
+TINY_CLI = tiny_cli()
+
+
+def cli_command(*args) -> list[str]:
+    """The command line that runs the CLI in a new process."""
+    return [sys.executable, "-m", "reviewstars.cli", *map(str, args)]
+
+
+def reviewstars(*args, env: dict | None = None, columns: int = 160, timeout: float = 300,
+                python_flags: tuple = ()) -> subprocess.CompletedProcess:
+    """The CLI as a shell runs it, in a process of its own (start-up, exit code, what it prints):
+    for what an in-process call cannot show. `env` replaces the environment (default: this one)."""
+    base = dict(os.environ if env is None else env)
+    return subprocess.run([sys.executable, *python_flags, "-m", "reviewstars.cli", *map(str, args)], capture_output=True,
+                          text=True, env={**base, "COLUMNS": str(columns)}, timeout=timeout)
 
 
 def cli_env() -> dict[str, str]:
@@ -124,7 +157,7 @@ def start_and_signal(command: list[str], checkpoints: Path, signum: int, timeout
 
 
 def train_command(data: Path, output: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "reviewstars.cli", "train", "--data", str(data), "--output", str(output), *TINY_CLI, *extra]
+    return cli_command("train", "--data", data, "--output", output, *TINY_CLI, *extra)
 
 
 def run_command(command: list[str], timeout: float = 300) -> subprocess.CompletedProcess:

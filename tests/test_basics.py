@@ -9,7 +9,7 @@ import pytest
 
 from reviewstars.basics import circles, circles_lesson, hand_rule, hand_rule_score, linear_stack_parameters
 
-from conftest import reviewstars
+from support import reviewstars
 
 
 def test_circles_are_an_inner_disc_and_an_outer_ring():

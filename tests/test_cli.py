@@ -10,7 +10,8 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import YELP, needs_yelp, reviewstars
+from conftest import YELP, needs_yelp
+from support import reviewstars
 
 
 def run(*args, check=True):

@@ -18,7 +18,7 @@ from reviewstars.settings_file import SETTINGS_FILE, read_settings_file
 from reviewstars.training import TrainSettings
 from reviewstars.training.settings import format_duration, parse_duration
 
-from conftest import reviewstars
+from support import reviewstars
 
 
 def cli(*args):

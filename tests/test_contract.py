@@ -22,14 +22,12 @@ from reviewstars.models import PREDICTORS, folder_kind, load_predictor
 from reviewstars.models.base import prediction_rows
 from reviewstars.models.folder import recipe_of
 from reviewstars.models.transformer import TransformerPredictor
-from reviewstars.training import TrainSettings
 
-from conftest import tiny_scratch
-from support import ODD_TEXTS
+from support import ODD_TEXTS, fast, tiny_scratch
 
 KIND_NAMES = [kind.name for kind in trainable_kinds()]
 DERIVED = ("onnx", "ensemble")  # formats made from trained folders rather than trained
-SMALL = TrainSettings(learning_rate=3e-3, epochs=2, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
+SMALL = fast(epochs=2)
 TEXTS = ["Amazing food, excellent service, the best ever!", "Awful, rude staff; never again.", "", "   ", "🍕🍕 !!",
          *ODD_TEXTS[:12]]
 

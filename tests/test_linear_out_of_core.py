@@ -16,8 +16,8 @@ from reviewstars.models.hashed import HashedFeatures, take
 from reviewstars.models.linear import LinearSettings, features_for
 from reviewstars.tokenization import WORD_PATTERN
 
-from conftest import YELP, needs_yelp, reviewstars
-from support import ODD_TEXTS
+from conftest import YELP, needs_yelp
+from support import ODD_TEXTS, reviewstars
 
 # Small columns and chunks: several chunks a pass, and a fit in a fraction of a second.
 HASHED = LinearSettings(features="hashing", n_features=1 << 16, chunk_size=200, sgd_passes=5)

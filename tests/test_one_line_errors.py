@@ -19,7 +19,8 @@ from reviewstars.errors import DataError
 from reviewstars.jobs import ScratchSettings, train
 from reviewstars.models import load_predictor
 
-from conftest import reviewstars, synthetic_reviews
+from conftest import synthetic_reviews
+from support import reviewstars
 
 
 def _edit_config(folder: Path, edit) -> None:

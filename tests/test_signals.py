@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from reviewstars.models import load_predictor
 from reviewstars.training import last_complete_checkpoint
 
 from conftest import synthetic_reviews
-from support import cli_env, run_command, start_and_signal, train_command
+from support import cli_command, cli_env, run_command, start_and_signal, train_command
 
 
 def _state(checkpoint: str | None) -> dict:
@@ -91,8 +90,7 @@ def test_sigterm_during_predict_file_leaves_no_temporary_file(linear_model, tmp_
     synthetic_reviews(40_000, seed=3)[["text"]].to_csv(source, index=False)
     folder = tmp_path / "predictions"
     folder.mkdir()
-    command = [sys.executable, "-m", "reviewstars.cli", "predict", "--model", str(linear_model), "--file", str(source),
-               "--output", str(folder / "stars.csv")]
+    command = cli_command("predict", "--model", linear_model, "--file", source, "--output", folder / "stars.csv")
     with open(tmp_path / "stderr", "w") as stderr:
         process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=stderr)
         while not any(folder.iterdir()) and process.poll() is None:  # its temporary output appeared: mid-write

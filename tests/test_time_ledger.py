@@ -15,7 +15,7 @@ from reviewstars.models.linear import LinearSettings
 from reviewstars.training import TrainSettings
 from reviewstars.training.budget import MIN_EXAMPLES, TrainingClock, examples_worth_learning, plan_budget
 
-from conftest import tiny_scratch
+from support import tiny_scratch
 
 TINY_SCRATCH = tiny_scratch()
 

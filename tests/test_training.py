@@ -18,8 +18,8 @@ from reviewstars.models.transformer import TransformerPredictor
 from reviewstars.tokenization import load_tokenizer, truncate
 from reviewstars.training import TrainSettings, TrainingClock, class_weights, parse_duration, plan_budget
 
-from conftest import BERT_TOKENIZER, needs_bert_tokenizer, tiny_scratch
-from support import fast, tiny_run
+from conftest import BERT_TOKENIZER, needs_bert_tokenizer
+from support import fast, tiny_run, tiny_scratch
 
 pytestmark = pytest.mark.trainer  # CI runs these again on the oldest transformers allowed
 
