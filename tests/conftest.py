@@ -22,6 +22,15 @@ os.environ.setdefault("REVIEWSTARS_CACHE", tempfile.mkdtemp(prefix="reviewstars-
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 if "torch" in sys.modules:  # imported by a plugin before this file: tell it as well
     sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+# Each command gets the width a test gives it (`support.run_cli` and `support.reviewstars` take `columns`):
+# rich fixes a console's width from a COLUMNS it sees when the console is made, at import.
+os.environ.pop("COLUMNS", None)
+# This process is set up as the `reviewstars` script sets up its own, whichever test file comes first:
+# the libraries' logs, warnings and bars silenced before any of them is imported (they read their
+# settings then), so a command run here (`support.run_cli`) prints what it prints from a shell.
+from reviewstars.progress import silence_libraries  # noqa: E402
+
+silence_libraries()
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 YELP = SHARED / "data" / "yelp"

@@ -1,7 +1,9 @@
 """Real processes, real signals: SIGKILL mid-run, Ctrl-C, and two processes under torchrun.
 
 Each test drives `reviewstars train` in a child process on a tiny encoder and 400
-synthetic reviews, so what is checked is what a user's terminal would see.
+synthetic reviews, so what is checked is what a user's terminal would see; the runs
+that no signal reaches (the uninterrupted one, the resumes) go through the same
+script in this process.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from reviewstars.tokenization import load_tokenizer, train_wordpiece
 from reviewstars.training import kept_tokenizer
 from reviewstars.training import last_complete_checkpoint
 
-from support import TINY_CLI, fast, run_command, start_and_signal, tiny_run, train_command
+from support import TINY_CLI, fast, run_cli, run_command, start_and_signal, tiny_run, train_args, train_command
 
 def _same_model(a: Path, b: Path) -> None:
     ours, theirs = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
@@ -40,7 +42,7 @@ def _same_model(a: Path, b: Path) -> None:
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_data, tmp_path_factory, vocabulary) -> Path:
     output = tmp_path_factory.mktemp("faults") / "whole"
-    done = run_command(train_command(tiny_data, output, "--tokenizer", str(vocabulary)))
+    done = run_cli(*train_args(tiny_data, output, "--tokenizer", vocabulary))
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((output / "metrics.json").read_text())["accuracy"] > 0.4  # it learned (chance: 0.2)
     return output
@@ -54,7 +56,7 @@ def test_a_training_killed_with_sigkill_resumes_to_the_same_model(tiny_data, tmp
     # Nothing half-written looks like a model: the folder holds only checkpoints so far.
     assert not (output / "config.json").exists() and not (output / "model.safetensors").exists()
 
-    resumed = run_command(train_command(tiny_data, output, *fixed, "--resume"))
+    resumed = run_cli(*train_args(tiny_data, output, *fixed, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     _same_model(output, uninterrupted)
 
@@ -69,7 +71,7 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tiny_data, tmp_path, u
     step = int(message.split("interrupted at step ")[1].split()[0])
     assert Path(last_complete_checkpoint(output / "checkpoints")).name == f"checkpoint-{step}"
 
-    resumed = run_command(train_command(tiny_data, output, *fixed, "--resume"))
+    resumed = run_cli(*train_args(tiny_data, output, *fixed, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     _same_model(output, uninterrupted)
 
