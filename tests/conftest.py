@@ -104,16 +104,45 @@ def linear_model(tiny_data, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def scratch_model(tiny_data, tmp_path_factory) -> Path:
-    """A tiny from-scratch encoder folder trained on `tiny_data` (a few seconds)."""
+def scratch_training(tiny_data, tmp_path_factory):
+    """(the folder, what `train` returned) of a tiny from-scratch encoder trained on `tiny_data`
+    (a few seconds), once for the suite: read it, copy it to change it."""
     from reviewstars.data import DataSettings
     from reviewstars.jobs import train
 
     from support import fast, tiny_scratch
 
     folder = tmp_path_factory.mktemp("models") / "scratch"
-    train("scratch", DataSettings(tiny_data, dev_size=50), folder, transformer=fast(), scratch=tiny_scratch())
+    result = train("scratch", DataSettings(tiny_data, dev_size=50), folder, transformer=fast(), scratch=tiny_scratch())
+    return folder, result
+
+
+@pytest.fixture(scope="session")
+def scratch_model(scratch_training) -> Path:
+    """The folder of `scratch_training`."""
+    return scratch_training[0]
+
+
+@pytest.fixture(scope="session")
+def scratch_onnx(scratch_model, tmp_path_factory) -> Path:
+    """`scratch_model` exported to ONNX (fp32), once for the suite (skipped without onnxruntime)."""
+    pytest.importorskip("onnxruntime")
+    from reviewstars.models.onnx import export_onnx
+
+    folder = tmp_path_factory.mktemp("models") / "scratch-onnx"
+    export_onnx(scratch_model, folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def whole_tiny_run(tiny_data, tmp_path_factory):
+    """`support.tiny_run` trained to its end, no crash, no Ctrl-C: what the interrupted and
+    resumed runs of test_training and test_faults must equal. (model, outcome, its settings)."""
+    from support import fast, tiny_run
+
+    settings = fast(epochs=2, eval_steps=10, logging_steps=10)
+    model, outcome = tiny_run(tiny_data, tmp_path_factory.mktemp("tiny_run") / "whole", settings)
+    return model, outcome, settings
 
 
 @pytest.fixture(scope="module")

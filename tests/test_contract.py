@@ -33,7 +33,7 @@ TEXTS = ["Amazing food, excellent service, the best ever!", "Awful, rude staff; 
 
 
 @pytest.fixture(scope="module")
-def folders(tiny_data, tiny_bert, scratch_model, tmp_path_factory):
+def folders(tiny_data, tiny_bert, scratch_model, tmp_path_factory, request):
     """`folders(name)`: the folder of a kind trained here, or of a derived format, made once."""
     root = tmp_path_factory.mktemp("contract")
     made = {"scratch": scratch_model}  # the suite's own, trained by `train` as here
@@ -46,7 +46,11 @@ def folders(tiny_data, tiny_bert, scratch_model, tmp_path_factory):
             pytest.importorskip("onnxruntime")
             from reviewstars.models.onnx import export_onnx
 
-            export_onnx(folder(next(k for k in KIND_NAMES if folder_kind(folder(k)) == "transformer")), output)
+            source = folder(next(k for k in KIND_NAMES if folder_kind(folder(k)) == "transformer"))
+            if source == scratch_model:  # the suite's own export of it
+                output = request.getfixturevalue("scratch_onnx")
+            else:
+                export_onnx(source, output)
         elif name == "ensemble":
             from reviewstars.jobs.ensemble import build_ensemble
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from reviewstars.tokenization import load_tokenizer, train_wordpiece
 from reviewstars.training import kept_tokenizer
 from reviewstars.training import last_complete_checkpoint
 
-from support import TINY_CLI, fast, run_cli, run_command, start_and_signal, tiny_run, train_args, train_command
+from support import TINY_CLI, run_cli, run_command, start_and_signal, tiny_run, train_args, train_command
 
 def _same_model(a: Path, b: Path) -> None:
     ours, theirs = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
@@ -100,15 +101,14 @@ class PressCtrlC(TrainerCallback):
             signal.raise_signal(signal.SIGINT)
 
 
-def test_ctrl_c_between_checkpoints_resumes_exactly(tiny_data, tmp_path):
-    settings = fast(epochs=2, eval_steps=10, logging_steps=10)
-    whole, _ = tiny_run(tiny_data, tmp_path / "whole", settings)
+def test_ctrl_c_between_checkpoints_resumes_exactly(tiny_data, tmp_path, whole_tiny_run):
+    whole, _, settings = whole_tiny_run  # tiny_run to its end with these settings (shared with test_training)
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN when the suite runs in the background (nohup, &)
     with pytest.raises(TrainingInterrupted, match="interrupted at step 13 .* --resume"):
         tiny_run(tiny_data, tmp_path / "stopped", settings, [PressCtrlC(13)])
     assert last_complete_checkpoint(tmp_path / "stopped" / "checkpoints").endswith("checkpoint-13")
     assert signal.getsignal(signal.SIGINT) is before  # handler given back
-    resumed, _ = tiny_run(tiny_data, tmp_path / "stopped", fast(epochs=2, eval_steps=10, logging_steps=10, resume=True))
+    resumed, _ = tiny_run(tiny_data, tmp_path / "stopped", replace(settings, resume=True))
     for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
 
