@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -16,6 +15,22 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("REVIEWSTARS_QUIET", "1")
 os.environ.setdefault("REVIEWSTARS_CACHE", tempfile.mkdtemp(prefix="reviewstars-test-cache-"))  # never the user's cache
+# One torch (and BLAS) thread, here and in every command the tests start (they inherit it): the
+# models here are width 32, where a second thread only adds synchronisation (a tiny training
+# took 0.6 s on one thread, 1.7 s on two), and on a busy machine two spinning threads per process
+# wait on each other (13-24 s for the same training). Set before torch is imported: it reads it then.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "torch" in sys.modules:  # imported by a plugin before this file: tell it as well
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+# Each command gets the width a test gives it (`support.run_cli` and `support.reviewstars` take `columns`):
+# rich fixes a console's width from a COLUMNS it sees when the console is made, at import.
+os.environ.pop("COLUMNS", None)
+# This process is set up as the `reviewstars` script sets up its own, whichever test file comes first:
+# the libraries' logs, warnings and bars silenced before any of them is imported (they read their
+# settings then), so a command run here (`support.run_cli`) prints what it prints from a shell.
+from reviewstars.progress import silence_libraries  # noqa: E402
+
+silence_libraries()
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 YELP = SHARED / "data" / "yelp"
@@ -24,24 +39,6 @@ BERT_TOKENIZER = SHARED / "models" / "bert-base-cased-tokenizer"
 needs_yelp = pytest.mark.skipif(not (YELP / "train.parquet").is_file(), reason=f"shared Yelp data not found at {YELP}")
 needs_bert_tokenizer = pytest.mark.skipif(not (BERT_TOKENIZER / "tokenizer.json").is_file(), reason=f"bert-base-cased tokenizer not found at {BERT_TOKENIZER}")
 
-
-
-def reviewstars(*args, env: dict | None = None, columns: int = 160, timeout: float = 300,
-                python_flags: tuple = ()) -> subprocess.CompletedProcess:
-    """The CLI as a shell runs it, in a process of its own (start-up, exit code, what it prints):
-    for what an in-process call cannot show. `env` replaces the environment (default: this one)."""
-    base = dict(os.environ if env is None else env)
-    return subprocess.run([sys.executable, *python_flags, "-m", "reviewstars.cli", *map(str, args)], capture_output=True,
-                          text=True, env={**base, "COLUMNS": str(columns)}, timeout=timeout)
-
-
-def tiny_scratch(**changes):
-    """The smallest scratch encoder that still learns the synthetic reviews: one layer, width 32."""
-    from dataclasses import replace
-
-    from reviewstars.kinds import ScratchSettings
-
-    return replace(ScratchSettings(layers=1, width=32, heads=2, feed_forward=64, vocab_size=200), **changes)
 
 
 @pytest.fixture(scope="session")
@@ -107,16 +104,45 @@ def linear_model(tiny_data, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def scratch_model(tiny_data, tmp_path_factory) -> Path:
-    """A tiny from-scratch encoder folder trained on `tiny_data` (a few seconds)."""
+def scratch_training(tiny_data, tmp_path_factory):
+    """(the folder, what `train` returned) of a tiny from-scratch encoder trained on `tiny_data`
+    (a few seconds), once for the suite: read it, copy it to change it."""
     from reviewstars.data import DataSettings
     from reviewstars.jobs import train
-    from reviewstars.training import TrainSettings
+
+    from support import fast, tiny_scratch
 
     folder = tmp_path_factory.mktemp("models") / "scratch"
-    settings = TrainSettings(learning_rate=3e-3, epochs=6, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
-    train("scratch", DataSettings(tiny_data, dev_size=50), folder, transformer=settings, scratch=tiny_scratch())
+    result = train("scratch", DataSettings(tiny_data, dev_size=50), folder, transformer=fast(), scratch=tiny_scratch())
+    return folder, result
+
+
+@pytest.fixture(scope="session")
+def scratch_model(scratch_training) -> Path:
+    """The folder of `scratch_training`."""
+    return scratch_training[0]
+
+
+@pytest.fixture(scope="session")
+def scratch_onnx(scratch_model, tmp_path_factory) -> Path:
+    """`scratch_model` exported to ONNX (fp32), once for the suite (skipped without onnxruntime)."""
+    pytest.importorskip("onnxruntime")
+    from reviewstars.models.onnx import export_onnx
+
+    folder = tmp_path_factory.mktemp("models") / "scratch-onnx"
+    export_onnx(scratch_model, folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def whole_tiny_run(tiny_data, tmp_path_factory):
+    """`support.tiny_run` trained to its end, no crash, no Ctrl-C: what the interrupted and
+    resumed runs of test_training and test_faults must equal. (model, outcome, its settings)."""
+    from support import fast, tiny_run
+
+    settings = fast(epochs=2, eval_steps=10, logging_steps=10)
+    model, outcome = tiny_run(tiny_data, tmp_path_factory.mktemp("tiny_run") / "whole", settings)
+    return model, outcome, settings
 
 
 @pytest.fixture(scope="module")

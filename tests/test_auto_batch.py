@@ -71,7 +71,7 @@ def test_a_run_with_auto_batch_on_the_cpu_trains_at_16_and_says_so(tiny_data, tm
     from reviewstars.data import DataSettings
     from reviewstars.jobs import train
 
-    from conftest import tiny_scratch
+    from support import tiny_scratch
 
     tiny = tiny_scratch()
     settings = TrainSettings(batch_size="auto", learning_rate=3e-3, epochs=1, eval_steps=20, max_length=32, early_stopping=None)

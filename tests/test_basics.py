@@ -9,7 +9,7 @@ import pytest
 
 from reviewstars.lessons.basics import circles, circles_lesson, hand_rule, hand_rule_score, linear_stack_parameters
 
-from conftest import reviewstars
+from support import run_cli
 
 
 def test_circles_are_an_inner_disc_and_an_outer_ring():
@@ -48,7 +48,7 @@ def test_linear_stack_parameters():
 
 
 def cli(*args):
-    return reviewstars(*args, columns=200)
+    return run_cli(*args, columns=200)
 
 
 def test_params_cli_for_a_stack_and_for_model_folders(tiny_data, tmp_path):

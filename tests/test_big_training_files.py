@@ -16,7 +16,8 @@ from reviewstars.data import DataSettings, carve_dev, read_file, subset, trainin
 from reviewstars.data.files import _RowChecker
 from reviewstars.errors import DataError
 
-from conftest import synthetic_reviews, tiny_scratch
+from conftest import synthetic_reviews
+from support import tiny_scratch
 
 ROWS = 5000
 

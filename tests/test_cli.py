@@ -1,4 +1,5 @@
-"""The CLI forms the issues promise, run as a user would run them."""
+"""The CLI forms the issues promise, run as a user would run them (in this process, through the
+script's own `main()`; the import probe below in fresh ones)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import YELP, needs_yelp, reviewstars
+from conftest import YELP, needs_yelp
+from support import run_cli
 
 
 def run(*args, check=True):
-    result = reviewstars(*args)
+    result = run_cli(*args)
     if check:
         assert result.returncode == 0, result.stderr
     return result

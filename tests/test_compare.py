@@ -12,12 +12,11 @@ import pytest
 from reviewstars.jobs.compare import compare, worst_mistakes
 from reviewstars.data import DataSettings
 from reviewstars.jobs import train
-from reviewstars.training import TrainSettings
 
-from conftest import tiny_scratch
+from support import fast, tiny_scratch
 
 TINY = tiny_scratch()
-FAST = TrainSettings(learning_rate=3e-3, epochs=4, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
+FAST = fast(epochs=4)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import fields
 
 import pytest
@@ -18,11 +17,11 @@ from reviewstars.settings.files import SETTINGS_FILE, read_settings_file
 from reviewstars.training import TrainSettings
 from reviewstars.training.settings import format_duration, parse_duration
 
-from conftest import reviewstars
+from support import run_cli
 
 
 def cli(*args):
-    return reviewstars(*args, env={**os.environ, "REVIEWSTARS_QUIET": "1", "HF_HUB_OFFLINE": "1"})
+    return run_cli(*args, env={"REVIEWSTARS_QUIET": "1", "HF_HUB_OFFLINE": "1"})
 
 
 def scores(folder) -> dict:

@@ -22,20 +22,18 @@ from reviewstars.models import PREDICTORS, folder_kind, load_predictor
 from reviewstars.models.base import prediction_rows
 from reviewstars.models.folder import recipe_of
 from reviewstars.models.transformer import TransformerPredictor
-from reviewstars.training import TrainSettings
 
-from conftest import tiny_scratch
-from support import ODD_TEXTS
+from support import ODD_TEXTS, fast, tiny_scratch
 
 KIND_NAMES = [kind.name for kind in trainable_kinds()]
 DERIVED = ("onnx", "ensemble")  # formats made from trained folders rather than trained
-SMALL = TrainSettings(learning_rate=3e-3, epochs=2, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None)
+SMALL = fast(epochs=2)
 TEXTS = ["Amazing food, excellent service, the best ever!", "Awful, rude staff; never again.", "", "   ", "🍕🍕 !!",
          *ODD_TEXTS[:12]]
 
 
 @pytest.fixture(scope="module")
-def folders(tiny_data, tiny_bert, scratch_model, tmp_path_factory):
+def folders(tiny_data, tiny_bert, scratch_model, tmp_path_factory, request):
     """`folders(name)`: the folder of a kind trained here, or of a derived format, made once."""
     root = tmp_path_factory.mktemp("contract")
     made = {"scratch": scratch_model}  # the suite's own, trained by `train` as here
@@ -48,7 +46,11 @@ def folders(tiny_data, tiny_bert, scratch_model, tmp_path_factory):
             pytest.importorskip("onnxruntime")
             from reviewstars.models.onnx import export_onnx
 
-            export_onnx(folder(next(k for k in KIND_NAMES if folder_kind(folder(k)) == "transformer")), output)
+            source = folder(next(k for k in KIND_NAMES if folder_kind(folder(k)) == "transformer"))
+            if source == scratch_model:  # the suite's own export of it
+                output = request.getfixturevalue("scratch_onnx")
+            else:
+                export_onnx(source, output)
         elif name == "ensemble":
             from reviewstars.jobs.ensemble import build_ensemble
 

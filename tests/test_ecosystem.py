@@ -13,6 +13,7 @@ from reviewstars.models import load_predictor
 from reviewstars.models.linear import LinearPredictor, LinearSettings
 
 from conftest import synthetic_reviews
+from support import run_cli
 
 
 def test_the_commands_import_without_fcntl():
@@ -37,8 +38,7 @@ def test_trigrams_train_save_load_and_predict(tmp_path):
 
 
 def test_predict_reads_reviews_from_standard_input(linear_model):
-    done = subprocess.run([sys.executable, "-m", "reviewstars.cli", "predict", "--model", str(linear_model), "--json", "-"],
-                          input="amazing food, excellent\n\nawful, rude staff\n", capture_output=True, text=True, timeout=120)
+    done = run_cli("predict", "--model", linear_model, "--json", "-", input="amazing food, excellent\n\nawful, rude staff\n")
     assert done.returncode == 0, done.stderr
     import json
 

@@ -5,8 +5,6 @@ an ensemble folder round-trips through load / predict / serve / evaluate."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,6 +13,8 @@ from reviewstars.data import DataSettings
 from reviewstars.jobs import train
 from reviewstars.models import load_predictor
 from reviewstars.models.linear import LinearSettings
+
+from support import run_cli
 
 TEXTS = ["amazing excellent perfect", "awful rude worst", "decent okay average", "good tasty friendly", "bad cold slow"]
 
@@ -42,7 +42,7 @@ def test_a_trained_model_is_calibrated_on_the_dev_slice_and_keeps_its_argmax(two
 
 
 def test_the_ensemble_command_writes_a_folder_every_command_opens(two_linear, tiny_data, tmp_path):
-    run = lambda *args: subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True)  # noqa: E731
+    run = run_cli
     folder = tmp_path / "ensemble"
     done = run("ensemble", "--models", f"{two_linear / 'a'},{two_linear / 'b'}", "--data", tiny_data, "--dev-size", 80, "--output", folder)
     assert done.returncode == 0, done.stderr

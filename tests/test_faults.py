@@ -1,7 +1,9 @@
 """Real processes, real signals: SIGKILL mid-run, Ctrl-C, and two processes under torchrun.
 
 Each test drives `reviewstars train` in a child process on a tiny encoder and 400
-synthetic reviews, so what is checked is what a user's terminal would see.
+synthetic reviews, so what is checked is what a user's terminal would see; the runs
+that no signal reaches (the uninterrupted one, the resumes) go through the same
+script in this process.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,7 @@ from reviewstars.tokenization import load_tokenizer, train_wordpiece
 from reviewstars.training import kept_tokenizer
 from reviewstars.training import last_complete_checkpoint
 
-from support import TINY_CLI, fast, run_command, start_and_signal, tiny_run, train_command
+from support import TINY_CLI, run_cli, run_command, start_and_signal, tiny_run, train_args, train_command
 
 def _same_model(a: Path, b: Path) -> None:
     ours, theirs = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
@@ -40,7 +43,7 @@ def _same_model(a: Path, b: Path) -> None:
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_data, tmp_path_factory, vocabulary) -> Path:
     output = tmp_path_factory.mktemp("faults") / "whole"
-    done = run_command(train_command(tiny_data, output, "--tokenizer", str(vocabulary)))
+    done = run_cli(*train_args(tiny_data, output, "--tokenizer", vocabulary))
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((output / "metrics.json").read_text())["accuracy"] > 0.4  # it learned (chance: 0.2)
     return output
@@ -54,7 +57,7 @@ def test_a_training_killed_with_sigkill_resumes_to_the_same_model(tiny_data, tmp
     # Nothing half-written looks like a model: the folder holds only checkpoints so far.
     assert not (output / "config.json").exists() and not (output / "model.safetensors").exists()
 
-    resumed = run_command(train_command(tiny_data, output, *fixed, "--resume"))
+    resumed = run_cli(*train_args(tiny_data, output, *fixed, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     _same_model(output, uninterrupted)
 
@@ -69,7 +72,7 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tiny_data, tmp_path, u
     step = int(message.split("interrupted at step ")[1].split()[0])
     assert Path(last_complete_checkpoint(output / "checkpoints")).name == f"checkpoint-{step}"
 
-    resumed = run_command(train_command(tiny_data, output, *fixed, "--resume"))
+    resumed = run_cli(*train_args(tiny_data, output, *fixed, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     _same_model(output, uninterrupted)
 
@@ -98,15 +101,14 @@ class PressCtrlC(TrainerCallback):
             signal.raise_signal(signal.SIGINT)
 
 
-def test_ctrl_c_between_checkpoints_resumes_exactly(tiny_data, tmp_path):
-    settings = fast(epochs=2, eval_steps=10, logging_steps=10)
-    whole, _ = tiny_run(tiny_data, tmp_path / "whole", settings)
+def test_ctrl_c_between_checkpoints_resumes_exactly(tiny_data, tmp_path, whole_tiny_run):
+    whole, _, settings = whole_tiny_run  # tiny_run to its end with these settings (shared with test_training)
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN when the suite runs in the background (nohup, &)
     with pytest.raises(TrainingInterrupted, match="interrupted at step 13 .* --resume"):
         tiny_run(tiny_data, tmp_path / "stopped", settings, [PressCtrlC(13)])
     assert last_complete_checkpoint(tmp_path / "stopped" / "checkpoints").endswith("checkpoint-13")
     assert signal.getsignal(signal.SIGINT) is before  # handler given back
-    resumed, _ = tiny_run(tiny_data, tmp_path / "stopped", fast(epochs=2, eval_steps=10, logging_steps=10, resume=True))
+    resumed, _ = tiny_run(tiny_data, tmp_path / "stopped", replace(settings, resume=True))
     for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
 

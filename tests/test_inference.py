@@ -92,25 +92,25 @@ def test_a_bad_row_mid_file_names_it_and_leaves_no_output(linear_model, tmp_path
     assert list(tmp_path.iterdir()) == [source]  # no output, no temporary file
 
 
-def test_onnx_export_predicts_like_torch(scratch_model, tiny_data, tmp_path):
+def test_onnx_export_predicts_like_torch(scratch_model, tiny_data, tmp_path, request):
     pytest.importorskip("onnxruntime")
     from reviewstars.models.onnx import OnnxPredictor, export_onnx
 
     texts = pd.read_parquet(tiny_data / "validation.parquet")["text"].tolist() + ODD_TEXTS
     torch_proba = load_predictor(scratch_model).predict_proba(texts)
 
-    export_onnx(scratch_model, tmp_path / "fp32")
-    fp32 = load_predictor(tmp_path / "fp32")
+    exported = request.getfixturevalue("scratch_onnx")  # export_onnx(scratch_model, ...), shared with test_contract
+    fp32 = load_predictor(exported)
     assert isinstance(fp32, OnnxPredictor)
     assert np.abs(fp32.predict_proba(texts, batch_size=7) - torch_proba).max() < 1e-4
     assert fp32.describe()["quantize"] is None and fp32.num_parameters > 0
-    _check_onnx_card(tmp_path / "fp32", scratch_model, fp32)
+    _check_onnx_card(exported, scratch_model, fp32)
 
     export_onnx(scratch_model, tmp_path / "int8", quantize="int8")
     int8 = load_predictor(tmp_path / "int8")
     agreement = (int8.predict(texts) == torch_proba.argmax(axis=1) + 1).mean()
     assert agreement > 0.9, agreement
-    assert (tmp_path / "int8" / "model.onnx").stat().st_size < (tmp_path / "fp32" / "model.onnx").stat().st_size
+    assert (tmp_path / "int8" / "model.onnx").stat().st_size < (exported / "model.onnx").stat().st_size
 
 
 def _check_onnx_card(folder, source, predictor):

@@ -7,14 +7,16 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from reviewstars.data import DataSettings
-from reviewstars.jobs import ScratchSettings, train
+from reviewstars.jobs import train
 from reviewstars.models.encoder import EncoderConfig, EncoderForStarRating
 from reviewstars.training import TrainSettings
 from reviewstars.training.trainer import decay_by_layer, layer_depths
 
+from support import fast, tiny_scratch
+
 pytestmark = pytest.mark.trainer  # CI runs these again on the oldest transformers allowed
 
-TINY_SCRATCH = ScratchSettings(layers=2, width=32, heads=2, feed_forward=64, vocab_size=200)
+TINY_SCRATCH = tiny_scratch(layers=2)
 
 
 def test_depths_of_a_bert_and_of_our_encoder():
@@ -50,8 +52,7 @@ def test_each_layer_learns_at_decay_times_the_rate_of_the_one_above():
 def test_a_scratch_encoder_still_learns_with_each_knob(tiny_data, tmp_path, overrides):
     # 10 passes: with its embeddings frozen at random the encoder learns slower (about 0.4 after 6, 0.6 after 10,
     # whatever WordPiece vocabulary the tie-breaking of the tokenizers' trainer gives it this session)
-    settings = TrainSettings(learning_rate=3e-3, epochs=10, eval_steps=20, logging_steps=20, max_length=32, early_stopping=None,
-                             **overrides)
+    settings = fast(epochs=10, **overrides)
     torch.manual_seed(0)
     result = train("scratch", DataSettings(tiny_data, dev_size=50), tmp_path / "m", transformer=settings, scratch=TINY_SCRATCH)
     assert result.metrics.accuracy > 0.4, result.metrics.accuracy  # chance: 0.2

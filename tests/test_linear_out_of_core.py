@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -16,8 +15,8 @@ from reviewstars.models.hashed import HashedFeatures, take
 from reviewstars.models.linear import LinearSettings, features_for
 from reviewstars.text import WORD_PATTERN
 
-from conftest import YELP, needs_yelp, reviewstars
-from support import ODD_TEXTS
+from conftest import YELP, needs_yelp
+from support import ODD_TEXTS, run_cli
 
 # Small columns and chunks: several chunks a pass, and a fit in a fraction of a second.
 HASHED = LinearSettings(features="hashing", n_features=1 << 16, chunk_size=200, sgd_passes=5)
@@ -135,8 +134,8 @@ def test_an_old_tfidf_folder_still_loads(tiny_data, tmp_path):
 
 def test_the_cli_trains_hashed_features_and_says_so(tiny_data, tmp_path):
     output = tmp_path / "hashed"
-    env = {k: v for k, v in os.environ.items() if k != "REVIEWSTARS_QUIET"}  # the plan line is a note
-    result = reviewstars("train", "--model", "linear", "--features", "hashing", "--data", tiny_data, "--output", output, env=env)
+    result = run_cli("train", "--model", "linear", "--features", "hashing", "--data", tiny_data, "--output", output,
+                     env={"REVIEWSTARS_QUIET": None})  # the plan line is a note
     assert result.returncode == 0, result.stderr
     assert "fitting hashed features + SGD (--features hashing)" in " ".join(result.stderr.split())
     assert not (output / "vocabulary.json").exists()

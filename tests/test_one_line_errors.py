@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +18,8 @@ from reviewstars.errors import DataError
 from reviewstars.jobs import ScratchSettings, train
 from reviewstars.models import load_predictor
 
-from conftest import reviewstars, synthetic_reviews
+from conftest import synthetic_reviews
+from support import run_cli
 
 
 def _edit_config(folder: Path, edit) -> None:
@@ -61,11 +61,11 @@ def _broken_models(linear_model: Path, scratch_model: Path, root: Path) -> dict[
 
 
 def _cli(*args) -> subprocess.CompletedProcess:
-    return reviewstars(*args, columns=400)  # one line stays one line
+    return run_cli(*args, columns=400)  # one line stays one line
 
 
 def test_the_cli_says_what_is_broken_in_one_line(linear_model, scratch_model, tiny_data, tmp_path):
-    """Each broken model folder and out-of-range option, as a shell runs them (a bad --output: test_outputs.py)."""
+    """Each broken model folder and out-of-range option, as the script answers them (a bad --output: test_outputs.py)."""
     train_linear = ("train", "--model", "linear", "--data", tiny_data, "--output", tmp_path / "new")
     cases = {name: (("predict", "--model", folder, "great food"), expected)
              for name, (folder, expected) in _broken_models(linear_model, scratch_model, tmp_path).items()}
@@ -74,8 +74,7 @@ def test_the_cli_says_what_is_broken_in_one_line(linear_model, scratch_model, ti
         "C": ((*train_linear, "--C", "-1"), "--C must be greater than 0, got -1"),
         "ngram-max": ((*train_linear, "--ngram-max", "0"), "--ngram-max must be at least 1, got 0"),
     })
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        results = dict(zip(cases, pool.map(lambda case: _cli(*case[0]), cases.values())))
+    results = {name: _cli(*command) for name, (command, _) in cases.items()}
     for name, (_, expected) in cases.items():
         result = results[name]
         lines = result.stderr.strip().splitlines()

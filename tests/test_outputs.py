@@ -8,7 +8,6 @@ import importlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,8 @@ from reviewstars.models import LinearPredictor, load_predictor
 from reviewstars.models.linear import LinearSettings
 from reviewstars.training import TrainSettings
 
-from conftest import synthetic_reviews, tiny_scratch
+from conftest import synthetic_reviews
+from support import cli_command, tiny_scratch
 
 TINY_SCRATCH = tiny_scratch()
 
@@ -123,8 +123,8 @@ def test_replacing_a_folder_keeps_its_other_entries_and_a_held_lock(tmp_path, mo
 
 def test_a_second_training_into_the_same_folder_fails_at_once_naming_the_first(linear_folder, tiny_data):
     with output_lock(linear_folder):
-        started = subprocess.run([sys.executable, "-m", "reviewstars.cli", "train", "--model", "linear", "--data", str(tiny_data),
-                                  "--output", str(linear_folder)], capture_output=True, text=True, timeout=120)
+        started = subprocess.run(cli_command("train", "--model", "linear", "--data", tiny_data, "--output", linear_folder),
+                                 capture_output=True, text=True, timeout=120)
     assert started.returncode == 2 and "Traceback" not in started.stderr
     assert started.stderr.strip().splitlines() == [
         f"error: --output {linear_folder}: another training (pid {os.getpid()}) is writing this folder; "

@@ -13,10 +13,8 @@ import pytest
 
 import reviewstars
 
-from conftest import reviewstars as run_cli
+from support import reviewstars as fresh_process, tiny_cli
 
-TINY = ["--model", "scratch", "--layers", "1", "--width", "32", "--heads", "2", "--vocab-size", "200", "--dropout", "0",
-        "--max-length", "32", "--learning-rate", "3e-3", "--eval-steps", "10", "--early-stopping", "0", "--dev-size", "48"]
 #: What only a library prints: load reports, weight-loading and shard bars, tqdm rates,
 #: warnings (ours start with "warning:" and none is expected here), torch's glog lines.
 NOISE = re.compile(r"LOAD REPORT|Loading weights|Writing model shards|warning|pin_memory|it/s\]|examples/s\]|Traceback"
@@ -32,7 +30,7 @@ def reviewstars_cli(*args, python_flags=()) -> str:
     # REVIEWSTARS_QUIET is the suite's; the libraries' switches are what importing our CLI
     # in this process set (it silences them): a user's shell has neither.
     env = {k: v for k, v in os.environ.items() if k != "REVIEWSTARS_QUIET" and k not in SILENCING}
-    done = run_cli(*args, env={**env, "HF_HUB_OFFLINE": "1"}, python_flags=python_flags)
+    done = fresh_process(*args, env={**env, "HF_HUB_OFFLINE": "1"}, python_flags=python_flags)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout + done.stderr
 
@@ -47,7 +45,7 @@ def assert_quiet(printed: str) -> None:
 def trained(tiny_data, tmp_path_factory):
     """(the folder, what `train` printed) of a tiny scratch model, trained under -W error::SyntaxWarning."""
     folder = tmp_path_factory.mktemp("quiet") / "scratch"
-    printed = reviewstars_cli("train", "--data", tiny_data, "--output", folder, *TINY, "--epochs", "2",
+    printed = reviewstars_cli("train", "--data", tiny_data, "--output", folder, *tiny_cli(epochs=2),
                               python_flags=["-W", "error::SyntaxWarning"])
     return folder, printed
 
@@ -79,7 +77,7 @@ def test_using_a_model_prints_only_ours(trained, tiny_data, tmp_path, command):
 
 
 def test_verbose_first_brings_the_libraries_back(tiny_data, tmp_path):
-    printed = reviewstars_cli("--verbose", "train", "--data", tiny_data, "--output", tmp_path / "m", *TINY, "--epochs", "1")
+    printed = reviewstars_cli("--verbose", "train", "--data", tiny_data, "--output", tmp_path / "m", *tiny_cli(epochs=1))
     assert "Writing model shards" in printed  # the Hub's bar, shown at each save
 
 

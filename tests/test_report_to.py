@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -13,6 +11,8 @@ from reviewstars.cli import app
 from reviewstars.errors import ReviewstarsError
 from reviewstars.training import TrainSettings
 from reviewstars.training.loop import _arguments
+
+from support import run_cli
 
 
 @pytest.mark.parametrize("command", ["train", "compare"])
@@ -56,8 +56,7 @@ def test_a_missing_package_is_named_before_training(monkeypatch):
 
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed here")
 def test_the_cli_says_it_in_one_line(tiny_data, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "reviewstars.cli", "train", "--model", "scratch", "--data", str(tiny_data),
-                           "--output", str(tmp_path / "m"), "--report-to", "wandb"], capture_output=True, text=True, timeout=120)
+    done = run_cli("train", "--model", "scratch", "--data", tiny_data, "--output", tmp_path / "m", "--report-to", "wandb")
     assert done.returncode == 2
     assert done.stderr.strip() == "error: --report-to wandb needs the wandb package: pip install wandb"
     assert not (tmp_path / "m").exists()

@@ -7,7 +7,6 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import pandas as pd
@@ -24,7 +23,7 @@ from reviewstars.jobs import merge_predictions, predict_file
 from reviewstars.models import load_predictor
 
 from conftest import synthetic_reviews
-from support import cli_env
+from support import cli_command, cli_env
 
 ODD = ['line one\n\nline "quoted" two\r\n,comma', "", '"', "a,b", "ünï\u2028cödé"]
 
@@ -167,8 +166,7 @@ def test_sigterm_mid_file_keeps_the_rated_rows_and_says_how_to_go_on(linear_mode
     synthetic_reviews(40_000, seed=3)[["text"]].to_csv(source, index=False)
     output = tmp_path / "stars.parquet"
     partial = tmp_path / ".stars.parquet.partial"
-    command = [sys.executable, "-m", "reviewstars.cli", "predict", "--model", str(linear_model), "--file", str(source),
-               "--output", str(output)]
+    command = cli_command("predict", "--model", linear_model, "--file", source, "--output", output)
     process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,15 +19,14 @@ import pytest
 
 from reviewstars.models import load_predictor
 
-from support import free_port, scrape
+from support import cli_command, free_port, scrape
 
 
 @pytest.fixture(scope="module")
 def server(linear_model):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "reviewstars.cli", "serve", "--model", str(linear_model), "--port", str(port),
-         "--max-texts", "8", "--max-chars", "1000", "--max-wait-ms", "20"],
+        cli_command("serve", "--model", linear_model, "--port", port, "--max-texts", 8, "--max-chars", 1000, "--max-wait-ms", 20),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ},
     )
     url = f"http://127.0.0.1:{port}"

@@ -1,12 +1,12 @@
 """Real processes, real signals: SIGTERM during training and during `predict --file`, and a
-resumed `--time-budget` run that goes on with the clock of the run it continues."""
+resumed `--time-budget` run that goes on with the clock of the run it continues (the resumes,
+which no signal reaches, go through the same script in this process)."""
 
 from __future__ import annotations
 
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from reviewstars.models import load_predictor
 from reviewstars.training import last_complete_checkpoint
 
 from conftest import synthetic_reviews
-from support import cli_env, run_command, start_and_signal, train_command
+from support import cli_command, cli_env, run_cli, start_and_signal, train_args, train_command
 
 
 def _state(checkpoint: str | None) -> dict:
@@ -39,7 +39,7 @@ def test_sigterm_saves_a_checkpoint_like_ctrl_c_and_the_run_resumes(tiny_data, t
     assert Path(last_complete_checkpoint(output / "checkpoints")).name == f"checkpoint-{step}"
     assert not (output / "config.json").exists()  # no model yet, only the checkpoint
 
-    resumed = run_command(train_command(tiny_data, output, *fixed, "--resume"))
+    resumed = run_cli(*train_args(tiny_data, output, *fixed, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     final = _state(last_complete_checkpoint(output / "checkpoints"))
     assert final["global_step"] == final["max_steps"] > step
@@ -60,15 +60,15 @@ def _signal_when(command: list[str], appears: Path, after_seconds: float, signum
 def test_a_resumed_time_budget_run_continues_the_same_clock(tiny_data, tmp_path, vocabulary):
     output = tmp_path / "budget"
     # As many passes as the clock allows (the default would end this tiny run at its passes worth taking, well before)
-    command = train_command(tiny_data, output, "--tokenizer", str(vocabulary), "--time-budget", "16s", "--max-passes", "100000")
+    arguments = train_args(tiny_data, output, "--tokenizer", vocabulary, "--time-budget", "16s", "--max-passes", "100000")
     plan_file = output / "checkpoints" / "plan.json"  # written when the plan is made, as training starts
-    code = _signal_when(command, plan_file, 6.0, signal.SIGINT, tmp_path / "first.stderr")
+    code = _signal_when(cli_command(*arguments), plan_file, 6.0, signal.SIGINT, tmp_path / "first.stderr")
     assert code == 130, (tmp_path / "first.stderr").read_text()[-2000:]
     plan = json.loads(plan_file.read_text())
     stopped = _state(last_complete_checkpoint(output / "checkpoints"))
     clock_at_stop = stopped["stateful_callbacks"]["TrainingClock"]["attributes"]["elapsed"]
 
-    resumed = run_command(command + ["--resume"])
+    resumed = run_cli(*arguments, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads(plan_file.read_text())["deadline"] == plan["deadline"]
     final = _state(last_complete_checkpoint(output / "checkpoints"))
@@ -91,8 +91,7 @@ def test_sigterm_during_predict_file_leaves_no_temporary_file(linear_model, tmp_
     synthetic_reviews(40_000, seed=3)[["text"]].to_csv(source, index=False)
     folder = tmp_path / "predictions"
     folder.mkdir()
-    command = [sys.executable, "-m", "reviewstars.cli", "predict", "--model", str(linear_model), "--file", str(source),
-               "--output", str(folder / "stars.csv")]
+    command = cli_command("predict", "--model", linear_model, "--file", source, "--output", folder / "stars.csv")
     with open(tmp_path / "stderr", "w") as stderr:
         process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=stderr)
         while not any(folder.iterdir()) and process.poll() is None:  # its temporary output appeared: mid-write

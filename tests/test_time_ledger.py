@@ -16,7 +16,7 @@ from reviewstars.training import TrainSettings
 from reviewstars.training.budget import MIN_EXAMPLES, examples_worth_learning, plan_budget
 from reviewstars.training.clock import TrainingClock
 
-from conftest import tiny_scratch
+from support import tiny_scratch
 
 TINY_SCRATCH = tiny_scratch()
 

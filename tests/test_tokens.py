@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -13,6 +11,7 @@ from reviewstars.tokenization import load_tokenizer
 from reviewstars.lessons.vocabulary import explore_words, log_grid, subword_pieces, vocabulary_growth, word_splits
 
 from conftest import BERT_TOKENIZER, YELP, needs_bert_tokenizer, needs_yelp
+from support import run_cli
 
 LESSON = "In this course we unravel the mysteries of nevral networks."
 
@@ -78,8 +77,7 @@ def test_vocabulary_growth_is_monotone_and_subwords_end_smaller(bert):
 @needs_yelp
 def test_tokens_cli_commands(tmp_path):
     def cli(*args):
-        result = subprocess.run([sys.executable, "-m", "reviewstars.cli", *map(str, args)], capture_output=True, text=True,
-                                env={**__import__("os").environ, "COLUMNS": "200"})
+        result = run_cli(*args, columns=200)
         assert result.returncode == 0, result.stderr
         return result.stdout
 

@@ -10,25 +10,21 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, TrainerCallback
 
-from reviewstars.data import DataSettings
 from reviewstars.errors import ModelError
-from reviewstars.jobs import evaluate, train
+from reviewstars.jobs import evaluate
 from reviewstars.models import load_predictor
 from reviewstars.models.transformer import TransformerPredictor
 from reviewstars.tokenization import load_tokenizer, truncate
 from reviewstars.training import TrainSettings, TrainingClock, class_weights, parse_duration, plan_budget
 
-from conftest import BERT_TOKENIZER, needs_bert_tokenizer, tiny_scratch
+from conftest import BERT_TOKENIZER, needs_bert_tokenizer
 from support import fast, tiny_run
 
 pytestmark = pytest.mark.trainer  # CI runs these again on the oldest transformers allowed
 
-TINY_SCRATCH = tiny_scratch()
 
-
-def test_scratch_encoder_learns_and_its_folder_round_trips(tiny_data, tmp_path):
-    output = tmp_path / "scratch"
-    result = train("scratch", DataSettings(tiny_data, dev_size=50), output, transformer=fast(), scratch=TINY_SCRATCH)
+def test_scratch_encoder_learns_and_its_folder_round_trips(tiny_data, scratch_training):
+    output, result = scratch_training  # the suite's scratch_model: fast() settings, tiny_scratch(), dev_size=50
     assert result.metrics.accuracy > 0.5, result.metrics.accuracy  # chance: 0.2
     assert result.train_examples == 350 and result.dev_examples == 50
     for name in ("model.safetensors", "config.json", "tokenizer.json", "metrics.json", "README.md", "learning_curve.png", "learning_curve.json"):
@@ -58,9 +54,8 @@ class CrashAfterSave(TrainerCallback):
             raise SimulatedCrash(f"killed after saving step {self.step}")
 
 
-def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_data, tmp_path):
-    settings = fast(epochs=2, eval_steps=10, logging_steps=10)
-    whole, whole_outcome = tiny_run(tiny_data, tmp_path / "whole", settings)
+def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_data, tmp_path, whole_tiny_run):
+    whole, whole_outcome, settings = whole_tiny_run  # tiny_run to its end with these settings, in no tmp_path of this test
 
     with pytest.raises(SimulatedCrash):
         tiny_run(tiny_data, tmp_path / "crashed", settings, [CrashAfterSave(20)])

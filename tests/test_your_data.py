@@ -14,6 +14,7 @@ from reviewstars.jobs import predict_file, train
 from reviewstars.models.linear import LinearSettings
 
 from conftest import synthetic_reviews
+from support import cli_command
 
 LINEAR = {"linear": LinearSettings(min_df=1)}
 
@@ -95,13 +96,12 @@ def test_an_unreachable_hub_is_found_out_in_seconds_and_named(tmp_path):
     """Offline without HF_HUB_OFFLINE set: the one-line error comes at once, and says to set it."""
     import os
     import subprocess
-    import sys
     import time
 
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens there: refused at once, as a missing network is
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "reviewstars.cli", "train", "--model", "linear", "--output", str(tmp_path / "m")],
+    done = subprocess.run(cli_command("train", "--model", "linear", "--output", tmp_path / "m"),
                           capture_output=True, text=True, env=env, timeout=120)
     assert time.perf_counter() - started < 20  # it took 25-56 s of retries
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
