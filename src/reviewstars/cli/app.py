@@ -72,13 +72,6 @@ def _root(
     pass  # read before any library is imported (see reviewstars.cli)
 
 
-def _model_help(several: bool = False) -> str:
-    """`--model`'s help, read from the kinds' registry (no list of kinds written here)."""
-    from ..kinds import model_help
-
-    return model_help(several)
-
-
 def _training_groups():
     """The settings every training command takes: data, the Trainer's, each kind's own,
     each kind in a panel of its own. A kind's option whose name an earlier group took is

@@ -9,8 +9,9 @@ import typer
 from rich.markup import escape
 
 from ..data import DataSettings
+from ..kinds import model_help
 from .app import (DataOption, DecisionOption, DeviceOption, LabelColumnOption, LabelScaleOption, TextColumnOption,
-                  _check_decision, _columns, _kind_settings, _model_help, _names, _print_metrics, _training_groups,
+                  _check_decision, _columns, _kind_settings, _names, _print_metrics, _training_groups,
                   app, data_app, out)
 from .options import with_settings
 
@@ -50,7 +51,7 @@ def compare(
     settings: dict,
     output: Path = typer.Option(..., "--output", "-o", help="Folder for models, leaderboard.json and the report, e.g. runs/compare.",
                                 rich_help_panel="Output"),
-    models: str = typer.Option("linear,scratch,minilm", help=_model_help(several=True)),
+    models: str = typer.Option("linear,scratch,minilm", help=model_help(several=True)),
     evaluate_only: Optional[str] = typer.Option(None, help="Already-trained folders or Hub ids to score too, comma-separated."),
     ensemble: bool = typer.Option(True, "--ensemble/--no-ensemble", help="Add the trained models' ensemble (weights fitted on the dev slice)."),
     decision: str = DecisionOption,

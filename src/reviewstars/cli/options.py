@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 import typer
 
 from ..errors import ReviewstarsError
-from ..settings.fields import cli_fields, flag_of
+from ..settings.fields import check_value, cli_fields, flag_of
 from ..settings.files import check_names, read_settings_file
 
 INTERNAL = "reviewstars.internal"  # ctx.meta: a --config file's values for fields that are not options
@@ -66,12 +66,12 @@ def settings_parameters(settings_class, panel: str, renamed: dict[str, str] | No
     return parameters
 
 
-def option_of(settings_class, name: str, **changes: Any):
+def option_of(settings_class, name: str):
     """A Typer option made from one field of a settings class (its flag, default and help),
     for a command that takes that one setting alone: the default and the help keep one home."""
     item = next(f for f in cli_fields(settings_class) if f.name == name)
     decls = [flag_of(item), *([item.metadata["short"]] if item.metadata.get("short") else [])]
-    return typer.Option(changes.pop("default", item.default), *decls, help=changes.pop("help", item.metadata["help"]), **changes)
+    return typer.Option(item.default, *decls, help=item.metadata["help"])
 
 
 def build_settings(settings_class, values: dict[str, Any], internal: dict[str, Any] | None = None,
@@ -88,15 +88,10 @@ def build_settings(settings_class, values: dict[str, Any], internal: dict[str, A
                 value = parse(value)
             except ValueError as error:
                 raise ReviewstarsError(f"{flag}: {error}") from None
+        if item.name in renamed:  # checked here, so that the error names the option the user typed
+            check_value(item, value, flag)
         chosen[item.name] = value
-    try:
-        return settings_class(**chosen)
-    except ReviewstarsError as error:  # a renamed option's check names the option the user typed
-        message = str(error)
-        for item in cli_fields(settings_class):
-            if item.name in renamed and message.startswith(flag_of(item)):
-                message = option_name(item, renamed)[1] + message[len(flag_of(item)):]
-        raise ReviewstarsError(message) from None
+    return settings_class(**chosen)
 
 
 def config_parameter(groups: Callable[[], list[tuple[type, str]]]) -> inspect.Parameter:

@@ -9,8 +9,9 @@ import typer
 from rich.markup import escape
 
 from ..data import DEFAULT_SEED
+from ..kinds import model_help
 from .app import (DataOption, DecisionOption, DeviceOption, LabelColumnOption, LabelScaleOption, TextColumnOption,
-                  _check_decision, _columns, _kind_settings, _model_help, _print_metrics, _training_groups, app, out)
+                  _check_decision, _columns, _kind_settings, _print_metrics, _training_groups, app, out)
 from .options import with_settings
 
 
@@ -21,7 +22,7 @@ from .options import with_settings
 @with_settings(_training_groups)
 def train(
     settings: dict,
-    model: str = typer.Option("linear", "--model", "-m", help=_model_help()),
+    model: str = typer.Option("linear", "--model", "-m", help=model_help()),
     output: Path = typer.Option(..., "--output", "-o", help="Model folder to write.", rich_help_panel="Output"),
     device: str = DeviceOption,
 ) -> None:

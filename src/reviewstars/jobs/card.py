@@ -104,7 +104,7 @@ def _body(predictor, result: TrainResult, kind) -> list[str]:
         lines += ["", "## Warnings", "", *[f"- {line}" for line in scores.warnings]]
     if scores is not None:
         held_out = " (held out of the training file: the data has no validation or test split)" if scores.split == "held-out" else ""
-        shown = [f for f in Scores.metrics() if f.metadata["compute"] is not None and getattr(scores, f.name) is not None]
+        shown = scores.computed()
         lines += [
             "",
             f"## Results on `{scores.split}` ({scores.n:,} reviews){held_out}",

@@ -70,7 +70,7 @@ def check_model_name(model: str) -> Kind:
         if not can_fine_tune(found):
             raise ModelError(f"{model}: a {found} model folder; only transformer folders can be fine-tuned further")
         return PRETRAINED
-    near = difflib.get_close_matches(model, [*KINDS, *ALIASES], n=1, cutoff=0.7)
+    near = difflib.get_close_matches(model, model_names(), n=1, cutoff=0.7)
     if near and "/" not in model:
         raise ModelError(f"unknown model {model!r}: did you mean {near[0]!r}? "
                          f"Kinds: {', '.join(KINDS)}; pretrained: {', '.join(ALIASES)}, a Hub id or a model folder")

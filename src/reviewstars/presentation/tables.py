@@ -30,8 +30,7 @@ def metrics_table(scores: Scores, title: str = "metrics") -> Table:
     for star, row in scores.per_class.items():
         table.add_row(star, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
     # The metrics computed from the predictions: each with its interval on a line of its own, the others on one line.
-    computed = [f for f in Scores.metrics()
-                if f.metadata["compute"] is not None and f.name != "ece" and getattr(scores, f.name) is not None]
+    computed = [f for f in scores.computed() if f.name != "ece"]
 
     def shown(item) -> str:
         interval = scores.intervals.get(item.name) if item.metadata["interval"] else None

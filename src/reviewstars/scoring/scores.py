@@ -106,6 +106,11 @@ class Scores:
         """The metric fields, in the order every table shows them."""
         return [f for f in fields(Scores) if "header" in f.metadata and (f.metadata["terminal"] or not terminal)]
 
+    def computed(self) -> list:
+        """The metric fields computed from the predictions (not measured elsewhere, like speed)
+        that these scores hold: what a results table lists."""
+        return [f for f in self.metrics() if f.metadata["compute"] is not None and getattr(self, f.name) is not None]
+
     def shown(self, name: str) -> str:
         """A metric as a table shows it ("-" when not measured), with its interval when it has one."""
         item = next(f for f in fields(self) if f.name == name)

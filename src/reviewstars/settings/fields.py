@@ -53,12 +53,13 @@ class Settings:
             check_value(item, getattr(self, item.name))
 
 
-def check_value(item, value: Any) -> None:
-    """One line naming the option and what is wrong, never a traceback three modules later."""
+def check_value(item, value: Any, flag: str | None = None) -> None:
+    """One line naming the option (`flag`: the name the command line gave it, when not its
+    own) and what is wrong, never a traceback three modules later."""
     meta = item.metadata
     if value is None or not meta:
         return
-    name = flag_of(item)
+    name = flag or flag_of(item)
     if meta.get("choices") and value not in meta["choices"]:
         raise ReviewstarsError(f"{name} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
