@@ -180,3 +180,6 @@ def test_a_run_context_read_once_caps_to_the_very_reviews_a_capped_read_keeps(bi
     assert shared.dev["text"] == alone.dev["text"] and shared.held_out["text"] == alone.held_out["text"]
     assert shared.describe() == alone.describe()
     assert context.splits() is whole and len(whole.train) > 400  # the whole read stays for the next model
+    capped_first = RunContext.open(data, check_device=False)
+    assert len(capped_first.splits(400).train) == 400
+    assert capped_first.splits().train["text"] == whole.train["text"]  # a capped read first: the whole one is read again

@@ -28,6 +28,7 @@ class RunContext:
     device: str | None = None   # as given: None or "auto" picks the accelerator found
     _splits: TrainingSplits | None = field(default=None, repr=False)
     _device: str | None = field(default=None, repr=False)
+    _cap: int | None = field(default=None, repr=False)  # the cap the splits held were read under
 
     @classmethod
     def open(cls, data: DataSettings | str | Path, device: str | None = None, *, check_device: bool = True) -> "RunContext":
@@ -52,9 +53,10 @@ class RunContext:
         (`data.training_splits`). `at_most` caps the reviews trained on (what a time budget
         can use): a capped run reads only the reviews it keeps, and the held-out reviews and
         dev slice stay the same whatever the cap."""
-        if self._splits is None:
+        wider = self._cap is not None and (at_most is None or at_most > self._cap)
+        if self._splits is None or wider:  # a capped read holds too few reviews for a wider cut: read again
             with spent("loading data"):
-                self._splits = training_splits(self.data, at_most, why)
+                self._splits, self._cap = training_splits(self.data, at_most, why), at_most
             return self._splits
         return self._splits.capped(at_most, self.data, why)
 
