@@ -382,33 +382,41 @@ def short_reviews(texts: list[str], count: int = 256, most_chars: int = 300) -> 
 
 
 def against_bare_endpoint(model: str, texts: list[str], connections: int, seconds: float, one_at_a_time: bool = True,
-                          rounds: int = 3) -> dict:
-    """The bare endpoints, ours micro-batched and (optionally) ours one request at a time, all
-    started at once and loaded in turn, `rounds` times each for `seconds` (a shared machine's
-    speed drifts by tens of percent from minute to minute: interleaved rounds see the same
-    drift); each server's median, and ours as a share of the bare endpoint's requests/s."""
+                          rounds: int = 3, variants: dict[str, tuple[str, ...]] | None = None) -> dict:
+    """The bare endpoints, ours micro-batched, ours with each of `variants`' extra `serve`
+    options and (optionally) ours one request at a time, all started at once and loaded in
+    turn, `rounds` times each for `seconds` (a shared machine's speed drifts by tens of
+    percent from minute to minute: interleaved rounds see the same drift); each server's
+    median, its start-up seconds, and ours as a share of the bare endpoint's requests/s."""
     import statistics
 
-    servers = [("bare_endpoint", BARE + "app", 64), ("bare_bytes_endpoint", BARE + "bytes_app", 64), ("batched", model, 64)]
-    servers += [("one_at_a_time", model, 1)] if one_at_a_time else []
-    started = {}
+    servers = [("bare_endpoint", BARE + "app", 64, ()), ("bare_bytes_endpoint", BARE + "bytes_app", 64, ()), ("batched", model, 64, ())]
+    servers += [(name, model, 64, extra) for name, extra in (variants or {}).items()]
+    servers += [("one_at_a_time", model, 1, ())] if one_at_a_time else []
+    started, start_seconds = {}, {}
     try:
-        for name, served, max_batch in servers:
-            started[name] = start_server(served, max_batch)
+        for name, served, max_batch, extra in servers:
+            began = time.perf_counter()
+            started[name] = start_server(served, max_batch, extra)
+            start_seconds[name] = round(time.perf_counter() - began, 1)  # loading, and a GPU's warm-up or graph captures
             generator_load(started[name][1], texts, connections, min(3.0, seconds))  # warm-up
-        runs: dict[str, list[dict]] = {name: [] for name, _, _ in servers}
+        runs: dict[str, list[dict]] = {name: [] for name, *_ in servers}
         for _ in range(rounds):
-            for name, _, _ in servers:
+            for name, *_ in servers:
                 runs[name].append(generator_load(started[name][1], texts, connections, seconds))
         results = {}
-        for name, served, _ in servers:
+        for name, served, *_ in servers:
             median = lambda key: statistics.median(run[key] for run in runs[name])  # noqa: E731
             results[name] = {"requests_per_second": round(median("requests_per_second"), 1), "p50_ms": median("p50_ms"),
                              "p99_ms": median("p99_ms"), "failed": sum(run["failed"] for run in runs[name]),
                              "requests": sum(run["requests"] for run in runs[name]), "generator": runs[name][0]["generator"],
-                             "each_run_per_second": [run["requests_per_second"] for run in runs[name]]}
+                             "each_run_per_second": [run["requests_per_second"] for run in runs[name]],
+                             "start_seconds": start_seconds[name]}
             if not served.startswith(BARE):
-                results[name]["served"] = httpx.get(f"{started[name][1]}/model").json()["served"]
+                described = httpx.get(f"{started[name][1]}/model").json()
+                results[name]["served"] = described["served"]
+                if "cuda_graphs" in described:
+                    results[name]["cuda_graphs"] = described["cuda_graphs"]
             print(name, results[name], flush=True)
     finally:
         for process, _ in started.values():

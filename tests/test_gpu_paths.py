@@ -50,7 +50,7 @@ def test_bucketed_batches_predict_what_plain_ones_do(tiny_bert, tiny_data, monke
     predictor = TransformerPredictor(model, tokenizer, max_length=64)
     texts = pd.read_parquet(tiny_data / "validation.parquet")["text"].tolist()[:70] + ODD_TEXTS
     expected = predictor.proba_in_batches(texts, predictor.batching())
-    monkeypatch.setattr(predictor, "_shapes", lambda: ShapeBuckets(width_step=32))
+    monkeypatch.setattr(predictor, "_shapes", lambda device=None: ShapeBuckets(width_step=32))
     bucketed = predictor.proba_in_batches(texts, Batching(rows=1024, tokens=700, chunk=24))
     np.testing.assert_allclose(bucketed, expected, atol=1e-5)
     assert predictor.last_stages["reviews"] == len(texts) and predictor.last_stages["tokenize"] > 0

@@ -61,7 +61,7 @@ def test_a_slow_request_at_the_model_is_not_cut_by_the_deadline(linear_model):
     """The deadline is for sending a request, not for the model's answer."""
     model = load_predictor(linear_model)
     slow = type("Slow", (), {"predict_proba": lambda self, texts, batch_size=None: (time.sleep(1.5), model.predict_proba(texts))[1],
-                             "describe": lambda self: model.describe(), "warm_up": lambda self, n: 0})()
+                             "describe": lambda self: model.describe(), "warm_up": lambda self, n, cuda_graphs=True: 0})()
     limits = ServeLimits(request_timeout_s=0.5)
     app = create_app(slow, limits=limits)
     with guarded(app, limits) as url, httpx.Client(timeout=10) as client:

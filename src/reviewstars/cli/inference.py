@@ -124,6 +124,8 @@ def serve(
     api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="A file holding the key clients must send "
                                                 "(Authorization: Bearer KEY); or set REVIEWSTARS_API_KEY. /health, / and /docs stay open."),
     device: str = DeviceOption,
+    cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--no-cuda-graphs", help="On a GPU, capture each batch shape of a "
+                                     "transformer as a CUDA graph at start-up: one launch a batch instead of hundreds."),
 ) -> None:
     """Serve a model over HTTP: a page at /, POST /predict, GET /health, /model, /metrics, docs at /docs."""
     import os
@@ -138,7 +140,7 @@ def serve(
         err.print(f"[bold yellow]warning:[/] serving on {escape(host)} without a key: anyone who reaches this address can use "
                   "the model (--api-key-file, or REVIEWSTARS_API_KEY)", highlight=False, soft_wrap=one_line(err))
     err.print(f"serving {escape(model)} on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops", highlight=False)
-    run_server(model, host=host, port=port, limits=settings[ServeLimits], device=device, api_key=api_key)
+    run_server(model, host=host, port=port, limits=settings[ServeLimits], device=device, api_key=api_key, cuda_graphs=cuda_graphs)
 
 
 def _api_key(path: Optional[Path]) -> str | None:

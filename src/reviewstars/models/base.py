@@ -61,9 +61,10 @@ class StarPredictor(ABC):
     def predict(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return stars_from_proba(self.predict_proba(texts, batch_size=batch_size))
 
-    def warm_up(self, max_batch: int) -> int:
-        """Make the first requests as fast as the rest (a GPU's kernels loaded before any arrives);
-        returns how many batch shapes were run. Nothing to do for most kinds."""
+    def warm_up(self, max_batch: int, cuda_graphs: bool = True) -> int:
+        """Make the first requests as fast as the rest (a GPU's kernels loaded before any arrives,
+        with `cuda_graphs` each batch shape captured as one); returns how many batch shapes were
+        run. Nothing to do for most kinds."""
         return 0
 
     @abstractmethod

@@ -51,8 +51,8 @@ class EnsemblePredictor(StarPredictor):
                 raise ModelError(f"ensemble member {index}: no model folder at {folder}")
         return cls([load_predictor(folder, device=device) for folder in member_folders], weights, member_folders)
 
-    def warm_up(self, max_batch: int) -> int:
-        return sum(member.warm_up(max_batch) for member in self.members)
+    def warm_up(self, max_batch: int, cuda_graphs: bool = True) -> int:
+        return sum(member.warm_up(max_batch, cuda_graphs) for member in self.members)
 
     def weights_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         texts = list(texts)

@@ -16,6 +16,7 @@ from ..errors import ModelError
 from ..tokenization import TRUNCATIONS, BatchPacker, ShapeBuckets, encode_pieces, pieces_tokenizer
 from .base import PredictStages, StarPredictor, ahead, torch_layer_parameters
 from .first_token import FirstTokenClassifier
+from .graphs import ShapeGraphs
 from .folder import FOLDED, SECTION, calibration_of, check_finite, info_of, model_folder, section
 from .pretrained import hub_error, resolve, stars_of_labels
 
@@ -53,12 +54,23 @@ class TransformerPredictor(StarPredictor):
 
     def __init__(self, model, tokenizer, max_length: int = 256, truncation: str = "head+tail", info: dict | None = None):
         self.model, self.tokenizer = model.eval(), tokenizer
+        self.graphs: ShapeGraphs | None = None  # CUDA graphs of a server's batch shapes (`warm_up`)
         self.mixed_precision = True  # bf16 (or fp16) on CUDA; False: fp32 everywhere (to compare)
         self.max_length, self.truncation = max_length, truncation
         self.info = dict(info or {})
         self.column_stars = stars_of_labels(model.config.id2label)
         self.last_stages: dict[str, float] = {}  # seconds by stage of the latest prediction (`PredictStages`)
         self._backend = pieces_tokenizer(tokenizer)
+        self._packers: dict[tuple, BatchPacker] = {}
+
+    @property
+    def mixed_precision(self) -> bool:
+        return self._mixed_precision
+
+    @mixed_precision.setter
+    def mixed_precision(self, value: bool) -> None:
+        self._mixed_precision = bool(value)
+        self.graphs = None  # captured at the other precision
 
     @property
     def device(self) -> torch.device:
@@ -68,6 +80,11 @@ class TransformerPredictor(StarPredictor):
         if FirstTokenClassifier.supports(self.model):
             return FirstTokenClassifier(self.model)(input_ids, attention_mask)
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def probabilities(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (float32) of one batch already on the device, at this predictor's precision."""
+        with self._precision():
+            return self.logits(input_ids, attention_mask).float().softmax(dim=-1)
 
     def weights_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return self.star_order(self.proba_in_batches(list(texts), self.batching(batch_size)))
@@ -96,8 +113,10 @@ class TransformerPredictor(StarPredictor):
         for the device until the end: one copy back for all batches. `last_stages` says where
         the time went."""
         stages = PredictStages()
-        packer = BatchPacker(self.tokenizer, self.max_length, self.truncation, self._shapes())
+        device = self.device
+        packer = self._packer(device)
         chunk = batching.chunk or max(len(texts), 1)
+        graphs = self.graphs if self.graphs is not None and self.graphs.device == device else None
 
         def batches():  # on the producer thread when there are several chunks
             for first in range(0, len(texts), chunk):
@@ -105,19 +124,21 @@ class TransformerPredictor(StarPredictor):
                     pieces = encode_pieces(self.tokenizer, texts[first : first + chunk], self._backend)
                 made = stages.started("batch")
                 for rows, input_ids, attention_mask in packer.batches(pieces, batching.rows, batching.tokens):
-                    tensors = self._host_tensors(input_ids, attention_mask)
+                    tensors = self._host_tensors(input_ids, attention_mask, device)
                     stages.stop("batch", made)
                     yield first + rows, tensors
                     made = stages.started("batch")
                 stages.stop("batch", made)
 
         where, parts = [], []
-        with torch.inference_mode(), self._precision():
+        with torch.inference_mode():
             for rows, (input_ids, attention_mask) in ahead(batches(), BATCHES_AHEAD, stages) if len(texts) > chunk else batches():
                 with stages.timed("forward"):
                     where.append(rows)
-                    logits = self.logits(input_ids.to(self.device, non_blocking=True), attention_mask.to(self.device, non_blocking=True))
-                    parts.append(logits[: len(rows)].float().softmax(dim=-1))  # not the rows that pad a batch to its bucket
+                    replayed = graphs.run(input_ids, attention_mask) if graphs is not None else None
+                    proba = replayed if replayed is not None else self.probabilities(
+                        input_ids.to(device, non_blocking=True), attention_mask.to(device, non_blocking=True))
+                    parts.append(proba[: len(rows)])  # not the rows that pad a batch to its bucket
         proba = np.zeros((len(texts), len(STARS)), dtype=np.float32)
         if parts:
             with stages.timed("device"):  # waiting for the device to finish, and the one copy back
@@ -127,40 +148,57 @@ class TransformerPredictor(StarPredictor):
         self.last_stages = stages.record(len(texts))
         return proba
 
-    def _shapes(self) -> ShapeBuckets | None:
+    def _shapes(self, device: torch.device | None = None) -> ShapeBuckets | None:
         """On CUDA batches come in a few shapes, each warmed once (`ShapeBuckets`); a CPU gains nothing from them."""
-        return ShapeBuckets() if self.device.type == "cuda" else None
+        return ShapeBuckets() if (device or self.device).type == "cuda" else None
 
-    def warm_up(self, max_batch: int) -> int:
+    def _packer(self, device: torch.device) -> BatchPacker:
+        """One per settings: making one asks the tokenizer for its special tokens, a tenth of a
+        server's small batch."""
+        key = (self.max_length, self.truncation, self._shapes(device))
+        if key not in self._packers:
+            self._packers[key] = BatchPacker(self.tokenizer, *key)
+        return self._packers[key]
+
+    def warm_up(self, max_batch: int, cuda_graphs: bool = True) -> int:
         """Run every batch shape a server's batches of up to `max_batch` texts can have, so that no
-        request pays for the first use of a shape's kernels (seconds on a cold GPU). Returns
-        how many shapes were run (none off CUDA)."""
-        shapes = self._shapes()
-        if shapes is None or self.device.type != "cuda":
+        request pays for the first use of a shape's kernels (seconds on a cold GPU); with
+        `cuda_graphs`, capture each shape as a CUDA graph (`models.graphs`: one launch a batch).
+        Returns how many shapes were run (none off CUDA)."""
+        device = self.device
+        shapes = self._shapes(device)
+        if shapes is None or device.type != "cuda":
             return 0
-        pad = self.tokenizer.pad_token_id or 0
-        with torch.inference_mode(), self._precision():
-            for rows, width in shapes.all_shapes(max_batch, self.max_length):
-                ids = torch.full((rows, width), pad, dtype=torch.long, device=self.device)
-                self.logits(ids, torch.ones_like(ids)).float().softmax(dim=-1)
-        torch.cuda.synchronize(self.device)
-        return len(shapes.all_shapes(max_batch, self.max_length))
+        every_shape = shapes.all_shapes(max_batch, self.max_length)
+        if cuda_graphs:  # the captures run each shape several times: the warm-up itself
+            self.graphs = ShapeGraphs(self.probabilities)
+            self.graphs.capture(every_shape, getattr(self.model.config, "vocab_size", None) or len(self.tokenizer), device)
+        else:
+            self.graphs = None
+            pad = self.tokenizer.pad_token_id or 0
+            with torch.inference_mode():
+                for rows, width in every_shape:
+                    ids = torch.full((rows, width), pad, dtype=torch.long, device=device)
+                    self.probabilities(ids, torch.ones_like(ids))
+        torch.cuda.synchronize(device)
+        return len(every_shape)
 
-    def _host_tensors(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def _host_tensors(self, input_ids: np.ndarray, attention_mask: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """For CUDA in pinned memory (copied without a sync; torch's host allocator reuses the
         pages), elsewhere plain."""
         tensors = torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
-        if self.device.type == "cuda":
+        if device.type == "cuda":
             return tuple(t.pin_memory() for t in tensors)
         return tensors
 
     def _precision(self):
         """bf16 autocast on CUDA (fp16 where bf16 is missing): tensor cores, many times fp32's
         rate. The target is the same star as fp32 on >= 99.5% of reviews (`benchmarks/gpu.py`
-        measures it). Elsewhere, or with `mixed_precision` off, fp32 as the model was trained."""
+        measures it). Elsewhere, or with `mixed_precision` off, fp32 as the model was trained.
+        No cast cache: a CUDA graph cannot hold one (and inference casts each weight once a batch anyway)."""
         if self.device.type != "cuda" or not self.mixed_precision:
             return nullcontext()
-        return torch.autocast("cuda", dtype=half_precision_dtype())
+        return torch.autocast("cuda", dtype=half_precision_dtype(), cache_enabled=False)
 
     @property
     def num_parameters(self) -> int:
@@ -170,7 +208,8 @@ class TransformerPredictor(StarPredictor):
         return torch_layer_parameters(self.model)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "architecture": type(self.model).__name__, "max_length": self.max_length, "truncation": self.truncation}
+        return {**super().describe(), "architecture": type(self.model).__name__, "max_length": self.max_length, "truncation": self.truncation,
+                **({"cuda_graphs": self.graphs.describe()} if self.graphs is not None else {})}
 
     def fold_temperature(self) -> bool:
         """Divide the last layer's weights and bias by the temperature (the same softmax), so

@@ -243,8 +243,9 @@ def uvicorn_options() -> dict[str, str]:
 
 
 def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: ServeLimits | None = None,
-          device: str | None = None, api_key: str | None = None) -> None:
-    """Load `model` on `device` (default: auto) and serve it until interrupted."""
+          device: str | None = None, api_key: str | None = None, cuda_graphs: bool = True) -> None:
+    """Load `model` on `device` (default: auto) and serve it until interrupted; on a GPU each batch
+    shape runs as a CUDA graph unless `cuda_graphs` is off (`models.graphs`)."""
     import uvicorn
 
     from ..models import load_predictor
@@ -252,7 +253,7 @@ def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: 
 
     limits = limits or ServeLimits()
     predictor = load_predictor(model, device=device)
-    predictor.warm_up(limits.max_batch)  # before the port opens: no client waits for a GPU's first kernels
+    predictor.warm_up(limits.max_batch, cuda_graphs)  # before the port opens: no client waits for a GPU's first kernels
     info = {"metrics": read_metrics(model) if Path(str(model)).is_dir() else None}
     app = create_app(predictor, name=Path(str(model)).name or str(model), info=info, limits=limits, api_key=api_key)
     options = uvicorn_options()
