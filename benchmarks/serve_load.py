@@ -71,6 +71,12 @@ def start_server(model: str, max_batch: int = 64, extra: tuple[str, ...] = ()) -
                    "--port", str(port), "--log-level", "warning", *options]
     else:
         command = [sys.executable, "-m", "reviewstars.cli", "serve", "--model", model, "--port", str(port), "--max-batch", str(max_batch), *extra]
+    return start_command(command, port, log)
+
+
+def start_command(command: list[str], port: int, log=None) -> tuple[subprocess.Popen, str]:
+    """Start a server `command` listening on `port` and wait until its /health answers."""
+    log = log or tempfile.TemporaryFile()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log,
                                env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])})  # this checkout's server first, then what PYTHONPATH adds (the device kit's packages)
     url = f"http://127.0.0.1:{port}"
