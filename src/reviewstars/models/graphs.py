@@ -34,7 +34,7 @@ Capture = Callable[[Forward, torch.Tensor, torch.Tensor], tuple[torch.Tensor, Ca
 AGREEMENT = 1e-3
 
 
-@dataclass
+@dataclass(eq=False)
 class Replay:
     """One captured forward pass: the static tensors it reads and writes, and its replay."""
 
@@ -47,7 +47,7 @@ class Replay:
         self.input_ids.copy_(input_ids, non_blocking=True)  # from pinned host memory: no sync
         self.attention_mask.copy_(attention_mask, non_blocking=True)
         self.replay()
-        return self.output.clone()  # the next replay of this shape writes over `output`
+        return self.output.clone()  # any later replay may write over `output`: the graphs share one pool
 
 
 class CudaGraphCapture:
@@ -58,33 +58,37 @@ class CudaGraphCapture:
 
     def __call__(self, forward: Forward, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         device = input_ids.device
-        side = torch.cuda.Stream(device=device)  # warm-up runs off the default stream, as capture needs
+        side = torch.cuda.Stream(device=device)  # warm-up and capture off the default stream, as capture needs
         side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):
-            for _ in range(2):  # kernels loaded, cuBLAS's workspace made: nothing left to set up inside the capture
-                forward(input_ids, attention_mask)
-        torch.cuda.current_stream(device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):
-            output = forward(input_ids, attention_mask)
+        # On the inputs' device (not the current one), and on `side` throughout: a capture that
+        # fails leaves the caller's own stream as it was, whatever the graph's exit raises.
+        with torch.cuda.device(device), torch.cuda.stream(side):
+            for _ in range(2):  # kernels loaded and chosen: nothing left to set up inside the capture
+                forward(input_ids, attention_mask)
+            with torch.cuda.graph(graph, pool=self.pool, stream=side):
+                output = forward(input_ids, attention_mask)
+        torch.cuda.current_stream(device).wait_stream(side)
         return output, graph.replay
 
 
 class ShapeGraphs:
-    """A captured forward pass for each of a few batch shapes; `run` gives None for any other shape."""
+    """A captured forward pass for each of a few batch shapes; `run` gives None for any other shape.
+
+    Not for two threads at once: a replay's inputs and outputs are shared tensors. The server
+    calls it from its one model thread."""
 
     def __init__(self, forward: Forward, capture: Capture | None = None):
         self.forward = forward
         self.capture_one = capture
         self.replays: dict[tuple[int, int], Replay] = {}
         self.failed: dict[tuple[int, int], str] = {}
-        self.device: torch.device | None = None  # where the graphs were captured: they run there alone
 
     def capture(self, shapes: Iterable[tuple[int, int]], vocabulary: int, device: torch.device) -> int:
         """Capture a graph for each (rows, width) shape, largest first; returns how many were kept.
-        A capture that raises ends the captures (the forward pass holds something a graph cannot)."""
+        Out of memory skips that shape (a smaller one may fit); any other error ends the captures
+        (the forward pass holds something a graph cannot)."""
         capture = self.capture_one or CudaGraphCapture()
-        self.device = device
         for rows, width in sorted(set(shapes), key=lambda shape: shape[0] * shape[1], reverse=True):
             static_ids, static_mask = sample_batch(rows, width, vocabulary, device, seed=0)  # what the graph reads
             input_ids, attention_mask = sample_batch(rows, width, vocabulary, device, seed=1)  # what it is checked on
@@ -92,6 +96,9 @@ class ShapeGraphs:
                 with torch.inference_mode():
                     kept = Replay(static_ids, static_mask, *capture(self.forward, static_ids, static_mask))
                     gap = float((kept(input_ids, attention_mask) - self.forward(input_ids, attention_mask)).abs().max())
+            except torch.OutOfMemoryError:
+                self.failed[(rows, width)] = "capture failed: out of GPU memory"
+                continue
             except Exception as error:  # noqa: BLE001  an operation a graph cannot hold (a sync, a host read)
                 self.failed[(rows, width)] = f"capture failed: {(str(error).splitlines() or [type(error).__name__])[0]}"
                 break  # the same forward pass fails the same way at every shape: the rest run eagerly

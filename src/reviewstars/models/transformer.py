@@ -16,7 +16,7 @@ from ..errors import ModelError
 from ..tokenization import TRUNCATIONS, BatchPacker, ShapeBuckets, encode_pieces, pieces_tokenizer
 from .base import PredictStages, StarPredictor, ahead, torch_layer_parameters
 from .first_token import FirstTokenClassifier
-from .graphs import ShapeGraphs
+from .graphs import Capture, ShapeGraphs
 from .folder import FOLDED, SECTION, calibration_of, check_finite, info_of, model_folder, section
 from .pretrained import hub_error, resolve, stars_of_labels
 
@@ -55,6 +55,7 @@ class TransformerPredictor(StarPredictor):
     def __init__(self, model, tokenizer, max_length: int = 256, truncation: str = "head+tail", info: dict | None = None):
         self.model, self.tokenizer = model.eval(), tokenizer
         self.graphs: ShapeGraphs | None = None  # CUDA graphs of a server's batch shapes (`warm_up`)
+        self._graphs_weights: tuple = ()  # `_weights()` when the graphs were captured
         self.mixed_precision = True  # bf16 (or fp16) on CUDA; False: fp32 everywhere (to compare)
         self.max_length, self.truncation = max_length, truncation
         self.info = dict(info or {})
@@ -69,8 +70,9 @@ class TransformerPredictor(StarPredictor):
 
     @mixed_precision.setter
     def mixed_precision(self, value: bool) -> None:
-        self._mixed_precision = bool(value)
-        self.graphs = None  # captured at the other precision
+        if bool(value) != getattr(self, "_mixed_precision", None):
+            self._mixed_precision = bool(value)
+            self.graphs = None  # captured at the other precision
 
     @property
     def device(self) -> torch.device:
@@ -116,7 +118,7 @@ class TransformerPredictor(StarPredictor):
         device = self.device
         packer = self._packer(device)
         chunk = batching.chunk or max(len(texts), 1)
-        graphs = self.graphs if self.graphs is not None and self.graphs.device == device else None
+        graphs = self.graphs if self.graphs is not None and self._graphs_weights == self._weights() else None
 
         def batches():  # on the producer thread when there are several chunks
             for first in range(0, len(texts), chunk):
@@ -170,18 +172,28 @@ class TransformerPredictor(StarPredictor):
         if shapes is None or device.type != "cuda":
             return 0
         every_shape = shapes.all_shapes(max_batch, self.max_length)
-        if cuda_graphs:  # the captures run each shape several times: the warm-up itself
-            self.graphs = ShapeGraphs(self.probabilities)
-            self.graphs.capture(every_shape, getattr(self.model.config, "vocab_size", None) or len(self.tokenizer), device)
-        else:
-            self.graphs = None
-            pad = self.tokenizer.pad_token_id or 0
-            with torch.inference_mode():
-                for rows, width in every_shape:
+        self.graphs = self.capture_graphs(every_shape) if cuda_graphs else None  # each capture runs its shape: a warm-up
+        pad = self.tokenizer.pad_token_id or 0
+        with torch.inference_mode():
+            for rows, width in every_shape:  # every shape without a graph, warmed eagerly
+                if self.graphs is None or (rows, width) not in self.graphs.replays:
                     ids = torch.full((rows, width), pad, dtype=torch.long, device=device)
                     self.probabilities(ids, torch.ones_like(ids))
         torch.cuda.synchronize(device)
         return len(every_shape)
+
+    def capture_graphs(self, shapes: list[tuple[int, int]], capture: Capture | None = None) -> ShapeGraphs:
+        """A CUDA graph of `probabilities` for each (rows, width) shape, used by every later
+        prediction on these weights (`capture`: a stand-in for tests)."""
+        self.graphs = ShapeGraphs(self.probabilities, capture)
+        self.graphs.capture(shapes, getattr(self.model.config, "vocab_size", None) or len(self.tokenizer), self.device)
+        self._graphs_weights = self._weights()
+        return self.graphs
+
+    def _weights(self) -> tuple:
+        """Where the weights are and in what type: graphs read them there, so a model moved or
+        cast since (new memory, even on the same device) must not replay them."""
+        return tuple((p.data_ptr(), p.dtype) for p in self.model.parameters())
 
     def _host_tensors(self, input_ids: np.ndarray, attention_mask: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """For CUDA in pinned memory (copied without a sync; torch's host allocator reuses the
