@@ -87,6 +87,19 @@ def test_rerun_with_the_same_settings_reuses_the_models(compared, tiny_data):
     assert not changed["models"][0]["reused"]  # another seed is another experiment
 
 
+def test_a_data_file_edited_in_place_is_another_experiment(tiny_data, tmp_path):
+    import pandas as pd
+
+    data = tmp_path / "reviews.csv"
+    frame = pd.read_parquet(tiny_data / "train.parquet")
+    frame.to_csv(data, index=False)
+    first = compare(DataSettings(str(data), dev_size=50), tmp_path / "out", ["linear"], ensemble=False)
+    frame.assign(label=4 - frame["label"]).to_csv(data, index=False)  # the same path, every rating turned over
+    second = compare(DataSettings(str(data), dev_size=50), tmp_path / "out", ["linear"], ensemble=False)
+    assert not second["models"][0]["reused"]
+    assert first["models"][0]["accuracy"] > 0.4 and second["models"][0]["accuracy"] > 0.4  # trained on what it is scored on
+
+
 def test_worst_mistakes_are_the_furthest_then_most_confident():
     import numpy as np
 

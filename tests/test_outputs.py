@@ -24,7 +24,7 @@ from reviewstars.models.linear import LinearSettings
 from reviewstars.training import TrainSettings
 
 from conftest import synthetic_reviews
-from support import cli_command, tiny_scratch
+from support import cli_command, fast, tiny_scratch
 
 TINY_SCRATCH = tiny_scratch()
 
@@ -187,3 +187,65 @@ def test_a_command_whose_product_is_files_needs_output_and_writes_nothing_withou
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 2 and "--output" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- --resume continues only the run it names
+
+def test_resume_with_nothing_to_resume_stops_before_any_work_and_keeps_the_folder(linear_folder, tiny_data, tmp_path):
+    before = _files(linear_folder)
+    with pytest.raises(ReviewstarsError, match="--resume: nothing to resume in .*no run's checkpoints"):
+        train("scratch", tiny_data, linear_folder, transformer=TrainSettings(resume=True), scratch=TINY_SCRATCH)
+    assert _files(linear_folder) == before
+    with pytest.raises(ReviewstarsError, match="nothing to resume"):
+        train("scratch", tiny_data, tmp_path / "new", transformer=TrainSettings(resume=True), scratch=TINY_SCRATCH)
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(ReviewstarsError, match="trains in one call"):
+        train("linear", tiny_data, linear_folder, transformer=TrainSettings(resume=True))
+    assert _files(linear_folder) == before
+
+
+def _started_run(tiny_data, output: Path, **scratch_changes) -> dict:
+    """The settings file a scratch run into `output` writes when it starts (as if killed then)."""
+    from reviewstars.jobs.guard import run_record, start_run
+
+    record = run_record({"model": "scratch", "data": tiny_data, "transformer": fast(),
+                         "kind_settings": {"scratch": tiny_scratch(**scratch_changes)}})
+    start_run(output, record)
+    return record
+
+
+def test_resume_refuses_other_settings_than_the_run_it_continues(tiny_data, tmp_path):
+    output = tmp_path / "stopped"
+    _started_run(tiny_data, output)
+    with pytest.raises(ReviewstarsError, match=r"started with other settings \(--width 32, not 24; --learning-rate 0.003, not 0.01\)"):
+        train("scratch", tiny_data, output, transformer=fast(resume=True, learning_rate=0.01), scratch=tiny_scratch(width=24))
+    with pytest.raises(ReviewstarsError, match="--seed 42, not 7"):
+        train("scratch", DataSettings(str(tiny_data), seed=7), output, transformer=fast(resume=True), scratch=tiny_scratch())
+    with pytest.raises(ReviewstarsError, match="--kind scratch, not pretrained"):
+        train("minilm", tiny_data, output, transformer=fast(resume=True))
+
+
+def test_a_finished_run_has_nothing_to_resume_and_a_new_run_replaces_its_checkpoints(tiny_data, tmp_path):
+    output = tmp_path / "model"
+    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    run = json.loads((output / "checkpoints" / "run.json").read_text())
+    assert run["finished"] is True and run["kind"] == "scratch" and run["own"]["width"] == TINY_SCRATCH.width
+    with pytest.raises(ReviewstarsError, match="nothing to resume in .*its run finished"):
+        train("scratch", tiny_data, output, transformer=fast(resume=True), scratch=TINY_SCRATCH)
+    # A stale checkpoint of an older run, numbered past this run's: a new run clears it.
+    stale = output / "checkpoints" / "checkpoint-99999"
+    (output / "checkpoints" / next(p.name for p in (output / "checkpoints").glob("checkpoint-*"))).rename(stale)
+    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    assert not stale.exists() and any((output / "checkpoints").glob("checkpoint-*"))
+
+
+def test_a_new_run_over_an_interrupted_one_says_to_resume_it(tiny_data, tmp_path):
+    output = tmp_path / "stopped"
+    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    (output / "config.json").unlink()  # as a run stopped before its model was written
+    run = output / "checkpoints" / "run.json"
+    run.write_text(json.dumps({k: v for k, v in json.loads(run.read_text()).items() if k != "finished"}))
+    before = _files(output)
+    with pytest.raises(ReviewstarsError, match=r"an interrupted run's checkpoint is there \(checkpoint-\d+\); add --resume"):
+        train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    assert _files(output) == before

@@ -39,6 +39,7 @@ from ..scoring.significance import rank_with_ties
 from .context import RunContext
 from .ensemble import weigh_members
 from .evaluate import scores_of
+from .guard import NOT_THE_RUN, run_state
 from .train import train
 
 DEFAULT_MODELS = ("linear", "scratch", "minilm")
@@ -55,6 +56,21 @@ def _folder_name(model: str) -> str:
 
 def _settings_key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _run_settings(transformer) -> dict[str, Any]:
+    """The Trainer settings that make the model: not where it logs, nor --resume."""
+    return {key: value for key, value in asdict(transformer).items() if key not in NOT_THE_RUN}
+
+
+def _data_digest(context: RunContext) -> str:
+    """The reviews and ratings every model of the run is cut from: what a data file edited in place changes."""
+    splits = context.splits()
+    digest = hashlib.sha256()
+    for part in (splits.train, splits.dev, splits.held_out):
+        if part is not None:
+            digest.update(json.dumps([list(part["text"]), [int(label) for label in part["label"]]]).encode())
+    return digest.hexdigest()[:16]
 
 
 def _is_comparison(folder: Path) -> bool:
@@ -96,6 +112,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     held_out, texts, labels = context.held_out()  # read once: every model trains on the same cut and is scored on these
     for line in context.splits().notes:
         note(line)
+    data_digest = _data_digest(context)  # a model trained on other reviews under the same path is not reused
     output.mkdir(parents=True, exist_ok=True)
     mark_ours(output, COMPARISON)
 
@@ -108,13 +125,15 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         if trained_here:
             kind = kinds[model]
             own = kind.own_settings(kind_settings.get(kind.name))
-            settings = {"model": model, "data": asdict(data), "splits": SPLITS_VERSION,
-                        "transformer": asdict(transformer) if kind.uses_torch else None,
+            settings = {"model": model, "data": asdict(data), "data_sha256": data_digest, "splits": SPLITS_VERSION,
+                        "transformer": _run_settings(transformer) if kind.uses_torch else None,
                         "own": asdict(own) if own is not None else None}
             recorded = _reusable(folder, _settings_key(settings))
             if recorded is None:
                 note(f"training {model} -> {folder}")
-                result = train(model, data, folder, transformer=transformer, context=context,
+                # --resume continues the runs a stopped compare left; the others start
+                resume = transformer.resume and kind.uses_torch and run_state(folder)[0] == "interrupted"
+                result = train(model, data, folder, transformer=replace(transformer, resume=resume), context=context,
                                **{kind.name: own} if own is not None else {})
                 recorded = {"train_seconds": result.train_seconds, "train_examples_seen": result.train_examples_seen,
                             "parameters": result.parameters, "budget_share_in_steps": result.budget_share_in_steps,

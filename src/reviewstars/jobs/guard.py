@@ -4,6 +4,11 @@ is replaced only by a complete new model, and no half-written file left by SIGTE
 A training writes its checkpoints into `--output` as it goes (so `--resume` finds them),
 but builds the new model folder beside the old one: the old model stays whole and
 loadable until the new one is complete, and a failed run leaves it as it was.
+
+A torch run also writes the settings it started with (`checkpoints/run.json`). `--resume`
+continues only that run, with those settings: with nothing to continue, or other
+settings, it stops before any work instead of training a model nobody asked for over
+the folder. A new run without `--resume` never mixes with an interrupted one's checkpoints.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..artifacts import check_output_folder, is_main_process, mark_ours, replace_dir, resolved
+from ..artifacts import check_output_folder, is_main_process, mark_ours, read_json, replace_dir, resolved, write_json
 from ..errors import ReviewstarsError, Terminated
-from ..models.folder import CHECKPOINTS, LOCK_FILE, LOGS, MODEL, is_model_folder_of_ours, is_our_file
+from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOCK_FILE, LOGS, MODEL, is_model_folder_of_ours, is_our_file
+
+RUN_FILE = "run.json"  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
+NOT_THE_RUN = ("resume", "report_to", "run_name", "logging_steps")  # where it logs is not what it trains
 
 
 def one_training_per_output(train: Callable) -> Callable:
@@ -35,10 +43,15 @@ def one_training_per_output(train: Callable) -> Callable:
         arguments = signature.bind(*args, **kwargs).arguments
         output = resolved(arguments["output"])
         check_training_output(output, inputs=training_inputs(arguments.get("model"), arguments.get("data")))
+        record = run_record(arguments)
+        resume = bool(getattr(arguments.get("transformer"), "resume", False))
+        check_resume(output, record, resume)
         before = {entry.name for entry in output.iterdir()} if output.is_dir() else None
         with output_lock(output):
             if not before:
                 mark_ours(output, MODEL)  # now: a run killed before its first save leaves a folder it may resume in
+            if record is not None and not resume:
+                start_run(output, record)
             try:
                 result = train(*args, **kwargs)
             except BaseException:
@@ -47,9 +60,111 @@ def one_training_per_output(train: Callable) -> Callable:
                 raise
             if stage_of(output).is_dir():  # our files of the old model are replaced; checkpoints, logs and the user's stay
                 replace_dir(stage_of(output), output, replaced=is_our_file)
+            if record is not None:
+                finish_run(output)
             return result
 
     return guarded
+
+
+def run_record(arguments: dict) -> dict | None:
+    """What shapes a torch kind's run (the model, its data, its own and the Trainer's settings,
+    each filled in as the kind fills it), or None for a kind trained in one call."""
+    from dataclasses import asdict
+
+    from ..kinds import check_model_name
+    from .context import as_data_settings
+
+    kind = check_model_name(arguments["model"])
+    if not kind.uses_torch:
+        return None
+    data = asdict(as_data_settings(arguments["data"]))
+    if Path(data["data"]).expanduser().exists():
+        data["data"] = str(Path(data["data"]).expanduser().resolve())
+    own = kind.own_settings((arguments.get("kind_settings") or {}).get(kind.name))
+    training = asdict(kind.trainer_settings(arguments.get("transformer"), data["seed"]))
+    return {"model": arguments["model"], "kind": kind.name, "data": data,
+            "own": asdict(own) if own is not None else {},
+            "training": {key: value for key, value in training.items() if key not in NOT_THE_RUN}}
+
+
+def run_state(output: Path) -> tuple[str, str | None]:
+    """("none" | "interrupted" | "finished", the last complete checkpoint) of the run in `output`."""
+    from ..training.checkpoints import last_complete_checkpoint
+
+    checkpoints = Path(output) / CHECKPOINTS
+    last = last_complete_checkpoint(checkpoints)
+    started = _read_run(checkpoints) if (checkpoints / RUN_FILE).is_file() else None
+    if started is not None:
+        return ("finished" if started.get("finished") else "interrupted"), last
+    if last is None:
+        return "none", None
+    # A run from before its settings were written: a model folder means it finished.
+    return ("finished" if (Path(output) / CONFIG_FILE).is_file() else "interrupted"), last
+
+
+def _read_run(checkpoints: Path) -> dict:
+    try:
+        started = read_json(checkpoints / RUN_FILE)
+    except (OSError, ValueError):
+        started = None
+    if not isinstance(started, dict):
+        raise ReviewstarsError(f"{checkpoints / RUN_FILE} cannot be read; remove {checkpoints} to start afresh")
+    return started
+
+
+def check_resume(output: Path, record: dict | None, resume: bool) -> None:
+    """One line, before any work: `--resume` with nothing to continue, or with other settings
+    than the run it continues; a new run over an interrupted one's checkpoints."""
+    state, last = run_state(output) if record is not None or resume else ("none", None)
+    if not resume:
+        if state == "interrupted" and last is not None:
+            raise ReviewstarsError(f"--output {output}: an interrupted run's checkpoint is there ({Path(last).name}); "
+                                   f"add --resume to continue it, or remove {output / CHECKPOINTS} to start afresh")
+        return
+    if record is None:
+        raise ReviewstarsError("--resume: this kind trains in one call, with no checkpoints to continue from; drop --resume")
+    if state != "interrupted":
+        why = "its run finished" if state == "finished" else "no run's checkpoints there"
+        raise ReviewstarsError(f"--resume: nothing to resume in {output} ({why}); drop --resume to train a new model")
+    if not (output / CHECKPOINTS / RUN_FILE).is_file():
+        return  # a run from before its settings were written: its checkpoint is all there is to check
+    changed = _differences(_read_run(output / CHECKPOINTS), record)
+    if changed:
+        raise ReviewstarsError(f"--resume: the run in {output} was started with other settings ({'; '.join(changed[:4])}); "
+                               "give the same ones to continue it, or drop --resume to start afresh")
+
+
+def _differences(started: dict, now: dict) -> list[str]:
+    """'--width 64, not 128' for each setting that differs."""
+    changed = []
+    for section in ("model", "kind", "data", "own", "training"):  # not "finished"
+        was, is_ = started.get(section), now.get(section)
+        pairs = [(section, was, is_)] if not isinstance(was, dict) or not isinstance(is_, dict) else \
+            [(key, was.get(key), is_.get(key)) for key in sorted(set(was) | set(is_))]
+        for key, before, after in pairs:
+            if before != after:
+                changed.append(f"--{key.replace('_', '-')} {before}, not {after}")
+    return changed
+
+
+def start_run(output: Path, record: dict) -> None:
+    """A new run's checkpoints folder: the checkpoints of the finished model it replaces go
+    (a later --resume must not mix them with this run's), and its settings are written."""
+    checkpoints = output / CHECKPOINTS
+    if checkpoints.is_dir():
+        for entry in checkpoints.iterdir():
+            if entry.name.startswith("checkpoint-") or entry.name == RUN_FILE:
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    write_json(checkpoints / RUN_FILE, record)
+
+
+def finish_run(output: Path) -> None:
+    """The run's model is complete: nothing is left to `--resume`."""
+    path = output / CHECKPOINTS / RUN_FILE
+    if path.is_file():
+        write_json(path, {**_read_run(path.parent), "finished": True})
 
 
 def stage_of(output: Path) -> Path:
