@@ -57,6 +57,37 @@ def test_idle_and_half_sent_connections_neither_starve_the_server_nor_stay(linea
             sock.close()
 
 
+def test_half_sent_bodies_cannot_hold_every_slot(linear_model):
+    """More half-sent bodies than the cap, re-sent as they are closed (slowloris): every real
+    request is still answered, well before the attackers' deadline."""
+    limits = ServeLimits(max_connections=8, request_timeout_s=30.0)
+    app = create_app(load_predictor(linear_model), limits=limits)
+    half_body = (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 1000\r\n\r\n{\"texts\": [")
+    with guarded(app, limits) as url:
+        port = int(url.rsplit(":", 1)[1])
+        attackers = []
+        for _ in range(12):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(half_body)
+            attackers.append(sock)
+        time.sleep(0.2)
+        answered = []
+        with httpx.Client(timeout=5) as client:
+            for _ in range(5):
+                answered.append(client.post(f"{url}/predict", json={"texts": ["great food"]}, headers={"Connection": "close"}).status_code)
+                for _ in range(3):  # the attacker opens more as its connections are closed
+                    sock = socket.create_connection(("127.0.0.1", port))
+                    sock.sendall(half_body)
+                    attackers.append(sock)
+        assert answered == [200] * 5
+        samples = scrape(url)
+        assert samples['reviewstars_connections_closed_total{reason="shed"}'] >= 4
+        assert samples['reviewstars_connections_closed_total{reason="refused"}'] == 0
+        for sock in attackers:
+            sock.close()
+
+
 def test_a_slow_request_at_the_model_is_not_cut_by_the_deadline(linear_model):
     """The deadline is for sending a request, not for the model's answer."""
     model = load_predictor(linear_model)

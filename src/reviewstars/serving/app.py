@@ -257,7 +257,7 @@ def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: 
     info = {"metrics": read_metrics(model) if Path(str(model)).is_dir() else None}
     app = create_app(predictor, name=Path(str(model)).name or str(model), info=info, limits=limits, api_key=api_key)
     options = uvicorn_options()
-    if options["http"] == "httptools":  # a deadline per request, idle connections closed at the cap
+    if options["http"] == "httptools":  # a deadline per request, connections waiting on their client closed at the cap
         from .connections import guarded_protocol
 
         options["http"] = guarded_protocol(limits, app.state.connections)

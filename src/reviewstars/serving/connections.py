@@ -7,9 +7,12 @@ connections (or half-sent headers) made it answer 503 to everyone for as long as
 stayed open. Here a connection must send a whole request within `request_timeout_s` of
 opening (or of its last answer, which also covers a keep-alive connection that starts a
 request and stalls); one still sending when the deadline comes is closed, one whose
-request the model is working on is not. Past `max_connections` a new connection closes the
-idle one (no request in flight) that has been idle longest to take its place, or is itself
-closed when every connection is busy. What happened is counted for /metrics.
+request the model is working on is not. Past `max_connections` a new connection takes the
+place of the one that has waited on its client longest: idle, or still sending its request
+(headers or body, however slowly: 300 half-sent bodies held every slot until their deadline,
+and a client that reconnected held them for good). Only connections whose whole request is
+at the model keep their place; when every one is, the new connection is closed. What
+happened is counted for /metrics.
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
             counts.open, counts.opened = len(self.connections), counts.opened + 1
             self._arm()
             if len(self.connections) > limits.max_connections:
-                idle = min((c for c in self.connections if c is not self and c._idle()), key=lambda c: c._active, default=None)
-                if idle is not None:
+                waiting = [c for c in self.connections if c is not self and c._waiting_on_client()]
+                oldest = min(waiting, key=lambda c: c._active, default=None)
+                if oldest is not None:
                     counts.shed += 1
-                    idle.transport.close()
+                    oldest.transport.close()
                 else:
                     counts.refused += 1
                     transport.close()
@@ -54,8 +58,10 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
             if not self.transport.is_closing():
                 self._arm()  # the next request, if it starts, must end in time too
 
-        def _idle(self) -> bool:
-            return self.cycle is None or self.cycle.response_complete
+        def _waiting_on_client(self) -> bool:
+            """No whole request of its own at the model: idle, or still sending one."""
+            cycle = self.cycle
+            return cycle is None or cycle.response_complete or cycle.more_body
 
         def _arm(self) -> None:
             self._active = self.loop.time()

@@ -24,7 +24,7 @@ class ServeLimits(Settings):
                                       "busy the next batch gathers by itself).", at_least=0, at_most=10_000)
     max_queue: int = setting(1024, "Most texts waiting for the model; past it: 503 with Retry-After.", at_least=1, at_most=10_000_000)
     max_queue_wait_s: float = setting(10.0, "Longest wait in the queue before a 503.", above=0, at_most=3600)
-    max_connections: int = setting(256, "Most open connections: past it an idle one is closed to make room "
-                                        "(an idle connection cannot hold a slot).", at_least=1, at_most=65_535)
+    max_connections: int = setting(256, "Most open connections: past it the one waiting on its client longest "
+                                        "(idle, or still sending) is closed to make room.", at_least=1, at_most=65_535)
     request_timeout_s: float = setting(15.0, "A connection must send a whole request within this many seconds "
                                              "(of opening, or of its last answer), or it is closed.", above=0, at_most=3600)

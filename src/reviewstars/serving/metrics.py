@@ -56,7 +56,7 @@ class ConnectionCounts:
     open: int = 0
     opened: int = 0
     timed_out: int = 0      # closed: no whole request within request_timeout_s
-    shed: int = 0           # idle ones closed to make room at max_connections
+    shed: int = 0           # waiting on their client (idle or still sending), closed to make room at max_connections
     refused: int = 0        # new ones closed because every open one was busy
 
 
@@ -94,7 +94,7 @@ class ServerMetrics:
         yield GaugeMetricFamily("reviewstars_queue_texts", "Texts waiting for the model now.", value=queue_texts)
         yield GaugeMetricFamily("reviewstars_open_connections", "Connections open now.", value=self.connections.open)
         closed = CounterMetricFamily("reviewstars_connections_closed", "Connections the server closed, by why: no whole "
-                                     "request in time (timeout), idle at the cap to make room (shed), new while every one "
+                                     "request in time (timeout), waiting on its client at the cap to make room (shed), new while every one "
                                      "was busy (refused).", labels=["reason"])
         for reason, attribute in (("timeout", "timed_out"), ("shed", "shed"), ("refused", "refused")):
             closed.add_metric([reason], getattr(self.connections, attribute))
