@@ -66,12 +66,13 @@ def check_value(item, value: Any, flag: str | None = None) -> None:
         return
     if value != value or value in (float("inf"), float("-inf")):
         raise ReviewstarsError(f"{name} must be a finite number, got {value!r}")
+    show = meta.get("show") or (lambda number: f"{number:g}")  # a duration as one, not as seconds
     if meta.get("at_least") is not None and value < meta["at_least"]:
-        raise ReviewstarsError(f"{name} must be at least {meta['at_least']:g}, got {value:g}")
+        raise ReviewstarsError(f"{name} must be at least {show(meta['at_least'])}, got {show(value)}")
     if meta.get("above") is not None and value <= meta["above"]:
-        raise ReviewstarsError(f"{name} must be greater than {meta['above']:g}, got {value:g}")
+        raise ReviewstarsError(f"{name} must be greater than {show(meta['above'])}, got {show(value)}")
     if meta.get("at_most") is not None and value > meta["at_most"]:
-        raise ReviewstarsError(f"{name} must be at most {meta['at_most']:g}, got {value:g}")
+        raise ReviewstarsError(f"{name} must be at most {show(meta['at_most'])}, got {show(value)}")
 
 
 def cli_fields(settings_class) -> list:

@@ -40,7 +40,10 @@ def parse_duration(text: str | float | None) -> float | None:
 
 
 def format_duration(seconds: float) -> str:
-    """1800.0 -> '30m', 90.5 -> '90.5s': the text `parse_duration` reads back as the same seconds."""
+    """1800.0 -> '30m', 90.5 -> '90.5s': the text `parse_duration` reads back as the same seconds
+    (a duration too long to write in minutes: in hours, rounded)."""
+    if seconds >= 1e9:
+        return f"{seconds / 3600:.3g}h"
     return f"{int(seconds) // 60}m" if seconds % 60 == 0 else f"{seconds!r}s"
 
 
@@ -76,8 +79,8 @@ class TrainSettings(Settings):
     """The Trainer's knobs for every torch kind; the lesson's values by default."""
 
     time_budget: float | None = setting(
-        None, "Train as well as possible within this wall-clock time (30m, 1h, 90s).", parse=parse_duration, show=format_duration,
-        above=0)
+        None, "Train as well as possible within this wall-clock time (30m, 1h, 90s; at most 30 days).", parse=parse_duration,
+        show=format_duration, above=0, at_most=30 * 24 * 3600)
     batch_size: int | str = setting(
         16, "Reviews per step (the lesson's 16), or auto: on a CUDA GPU the largest that still speeds up a step "
         "(up to 128, the learning rate scaled by the square root of the batch from batch 16's); 16 without one.", at_least=1, parse=parse_batch_size)
