@@ -142,6 +142,17 @@ def test_merged_csv_shards_keep_their_columns_types(linear_model, source, tmp_pa
     assert merged["stars"].dtype.kind == "i" and merged["p_1"].dtype.kind == "f"
 
 
+def test_parquet_and_csv_shards_merge_into_the_unsharded_output(linear_model, source, tmp_path):
+    """A CSV part between Parquet ones: its probabilities were read back as float64 beside float32 (a traceback)."""
+    parts = [tmp_path / name for name in ("part0.parquet", "part1.csv", "part2.parquet")]
+    for i, part in enumerate(parts):
+        predict_file(linear_model, source, part, shard=f"{i}/3")
+    predict_file(linear_model, source, tmp_path / "whole.parquet")
+    merge_predictions(parts, tmp_path / "merged.parquet")
+    merged, whole = pd.read_parquet(tmp_path / "merged.parquet"), pd.read_parquet(tmp_path / "whole.parquet")
+    assert merged.dtypes.to_dict() == whole.dtypes.to_dict() and merged.equals(whole)
+
+
 def test_merge_refuses_shards_of_inputs_that_differ_only_in_the_middle(linear_model, tmp_path):
     case("shards of two inputs differing only in the middle")
     rows = synthetic_reviews(3000, seed=5)[["text"]]

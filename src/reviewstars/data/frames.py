@@ -58,6 +58,11 @@ class FrameWriter:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self.parquet is None:
                 self.parquet = pq.ParquetWriter(self.path, table.schema)
+            elif not table.schema.equals(self.parquet.schema):  # e.g. a column of float64 after float32 ones
+                try:
+                    table = table.cast(self.parquet.schema)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as error:
+                    raise DataError(self.output, f"the rows do not fit the columns written before them ({error})") from None
             self.parquet.write_table(table)
         elif self.suffix == ".csv":
             frame.to_csv(self.handle, index=False, header=self.handle.tell() == 0)

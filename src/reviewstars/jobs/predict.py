@@ -154,7 +154,8 @@ def with_output_types(frame):
     reviews must stay as written), and "False" is a true string."""
     import pandas as pd
 
-    types = {"row": "int64", "stars": "int64", "expected_stars": "float64", **{f"p_{star}": "float64" for star in STARS}}
+    # the probabilities as `predict` writes them (float32), so CSV and Parquet parts merge into one schema
+    types = {"row": "int64", "stars": "int64", "expected_stars": "float64", **{f"p_{star}": "float32" for star in STARS}}
     frame = frame.astype({name: kind for name, kind in types.items() if name in frame.columns})
     if "empty" in frame.columns and not pd.api.types.is_bool_dtype(frame["empty"]):
         frame["empty"] = frame["empty"].astype(str).map({"True": True, "False": False}).fillna(False).astype(bool)
