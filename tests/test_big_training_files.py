@@ -64,6 +64,16 @@ def test_only_the_sample_is_read_and_the_plan_line_says_of_what(big_file, rows_c
     assert len(set(rows)) == 450  # three disjoint parts
 
 
+def test_train_size_is_what_is_trained_on_even_beside_a_larger_dev_slice(big_file, tiny_data):
+    """--train-size 200 with the default dev slice of 500 trained on 560 reviews and followed 140."""
+    splits = training_splits(DataSettings(big_file, train_size=200, dev_size=500))
+    assert (len(splits.train), len(splits.dev)) == (200, 500) and not splits.notes
+    small = training_splits(DataSettings(tiny_data, train_size=300, dev_size=200))  # 400 reviews: not enough for both
+    assert (len(small.train), len(small.dev)) == (300, 100)
+    assert small.notes == ["the dev slice holds 100 reviews, not --dev-size 200: the training data has 400 "
+                           "(--train-size takes 300)"]
+
+
 def test_the_sample_is_the_one_a_whole_read_would_give(big_file):
     """Small files behave as before: the same rows, in the same order, for the same seed."""
     data = DataSettings(big_file, train_size=300, dev_size=50, seed=9)

@@ -245,9 +245,11 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
         size = data.eval_size or min(MAX_HELD_OUT, int(HELD_OUT_SHARE * len(rows)))
         rows, held_rows = carve_rows(labels, size, data.seed + 1, at_most=len(rows) // 2)
         held_out_name = HELD_OUT if len(held_rows) else None
+    dev_cap = None  # a fifth of the reviews at most...
     if data.train_size is not None:  # the reviews trained on: the dev slice comes on top
         rows = rows[shuffled(len(rows), data.seed)[: data.train_size + data.dev_size]]
-    kept, dev_positions = carve_rows(labels[rows], data.dev_size, data.seed)
+        dev_cap = max(len(rows) - data.train_size, len(rows) // 5)  # ...or what --train-size leaves, when more
+    kept, dev_positions = carve_rows(labels[rows], data.dev_size, data.seed, at_most=dev_cap)
     rows, dev_rows = rows[kept], rows[dev_positions]
     available = len(rows)
     capped = data.train_size is None and at_most is not None and available > at_most
@@ -258,8 +260,10 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
         held_out = others[held_out_name] if held_out_name else None
     notes = []
     if len(dev) < data.dev_size and data.dev_size:
+        why_short = f"--train-size takes {available:,}" if data.train_size is not None and len(dev) * 5 > available + len(dev) \
+            else "a dev slice takes at most a fifth"
         notes.append(f"the dev slice holds {len(dev):,} reviews, not --dev-size {data.dev_size:,}: the training data has "
-                     f"{available + len(dev):,} (a dev slice takes at most a fifth)")
+                     f"{available + len(dev):,} ({why_short})")
     if data.train_size is not None and available < data.train_size:
         notes.append(f"--train-size {data.train_size:,}, but the data has {available:,} reviews to train on beside the dev slice")
     read = len(train) + len(dev) + len(held_rows)
