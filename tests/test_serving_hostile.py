@@ -164,3 +164,19 @@ def test_the_serve_command_refuses_nonsense_in_one_line_before_loading_anything(
 
     result = CliRunner().invoke(app, ["serve", "--model", str(linear_model), *args])
     assert isinstance(result.exception, ReviewstarsError) and message in str(result.exception)
+
+
+def test_a_port_in_use_is_one_line_before_the_model_loads_and_nothing_says_serving(linear_model):
+    from support import free_port, run_cli
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", free_port()))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--model", linear_model, "--port", str(port), columns=400)
+    finally:
+        taken.close()
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: --port {port}: cannot listen on 127.0.0.1:{port} (Address already in use): "
+                                                  "is another server there? Give another --port"]

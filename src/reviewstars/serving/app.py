@@ -8,7 +8,7 @@ from dataclasses import asdict
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
+from ..errors import ReviewstarsError
 from ..models.base import StarPredictor
 from .batcher import MicroBatcher
 from .bodies import BodyReader, Refusal, stop_isolated_parser
@@ -242,16 +243,41 @@ def uvicorn_options() -> dict[str, str]:
             "http": "httptools" if importlib.util.find_spec("httptools") else "h11"}
 
 
+def listening_socket(host: str, port: int):
+    """The server's socket, bound now: a port in use (or an address not here) is one line
+    before the model loads, not uvicorn's log after a line saying it serves."""
+    import socket
+
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise ReviewstarsError(f"--host {host}: not an address of this machine ({error.strerror})") from None
+    family, kind, proto, _, address = found[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart need not wait for TIME_WAIT
+    try:
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        raise ReviewstarsError(f"--port {port}: cannot listen on {host}:{port} ({error.strerror}): "
+                               "is another server there? Give another --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: ServeLimits | None = None,
-          device: str | None = None, api_key: str | None = None, cuda_graphs: bool = True) -> None:
+          device: str | None = None, api_key: str | None = None, cuda_graphs: bool = True,
+          on_ready: Callable[[], None] | None = None) -> None:
     """Load `model` on `device` (default: auto) and serve it until interrupted; on a GPU each batch
-    shape runs as a CUDA graph unless `cuda_graphs` is off (`models.graphs`)."""
+    shape runs as a CUDA graph unless `cuda_graphs` is off (`models.graphs`). `on_ready` is
+    called once the port is held and the model loaded and warmed: what a "serving" line waits for."""
     import uvicorn
 
     from ..models import load_predictor
     from ..models.folder import read_metrics
 
     limits = limits or ServeLimits()
+    sock = listening_socket(host, port)
     predictor = load_predictor(model, device=device)
     predictor.warm_up(limits.max_batch, cuda_graphs)  # before the port opens: no client waits for a GPU's first kernels
     info = {"metrics": read_metrics(model) if Path(str(model)).is_dir() else None}
@@ -264,4 +290,7 @@ def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: 
         concurrency = None
     else:  # h11 alone: uvicorn's own cap on open connections
         concurrency = limits.max_connections
-    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=concurrency, **options)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", limit_concurrency=concurrency, **options))
+    if on_ready is not None:
+        on_ready()
+    server.run(sockets=[sock])
