@@ -133,6 +133,10 @@ def test_only_json_is_read_and_a_key_is_asked_when_set(linear_model):
         assert client.post(f"{url}/predict", json={"texts": ["good"]}, headers={"authorization": f"Bearer {key}x"}).status_code == 401
         ok = client.post(f"{url}/predict", json={"texts": ["good"]}, headers={"authorization": f"Bearer {key}"})
         assert ok.status_code == 200 and len(ok.json()["predictions"]) == 1
+        for scheme in ("bearer", "BEARER"):  # the scheme in any case (RFC 7235); never the key
+            assert client.post(f"{url}/predict", json={"texts": ["good"]}, headers={"authorization": f"{scheme} {key}"}).status_code == 200
+        assert client.post(f"{url}/predict", json={"texts": ["good"]}, headers={"authorization": f"Bearer {key.upper()}"}).status_code == 401
+        assert client.post(f"{url}/predict", json={"texts": ["good"]}, headers={"authorization": f"Basic {key}"}).status_code == 401
         assert client.get(f"{url}/health").status_code == 200 and client.get(f"{url}/").status_code == 200
 
 

@@ -82,7 +82,7 @@ class HotPath:
 
     def __init__(self, app, endpoint: PredictEndpoint, metrics, api_key: str | None = None):
         self.app, self.endpoint, self.metrics = app, endpoint, metrics
-        self.expected = f"Bearer {api_key}".encode() if api_key else None
+        self.expected = api_key.encode() if api_key else None
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -100,8 +100,10 @@ class HotPath:
         self.metrics.observe_request("/predict", status or 499, time.perf_counter() - started)
 
     def _authorized(self, scope) -> bool:
+        """`Authorization: Bearer KEY`, the scheme in any case (RFC 7235), the key exactly."""
         given = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
-        return hmac.compare_digest(given, self.expected)
+        scheme, _, key = given.strip().partition(b" ")
+        return hmac.compare_digest(scheme.lower(), b"bearer") & hmac.compare_digest(key.strip(), self.expected)
 
 
 _STAR_VALUES = np.asarray(STARS, dtype=np.float64)
