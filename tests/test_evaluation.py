@@ -70,3 +70,20 @@ def test_a_metric_declared_once_reaches_every_view():
     header, cells = leaderboard_table([LeaderboardRow(model="uniform", scores=scores)])
     assert cells[0][header.index("Brier")] == "0.800"
     assert Scores.from_json(scores.to_json()) == scores
+
+
+def test_a_score_on_reviews_the_model_was_trained_on_says_how_many(tiny_data, tmp_path):
+    import pandas as pd
+
+    from reviewstars.jobs import evaluate, train
+
+    result = train("linear", tiny_data, tmp_path / "model")
+    on_train = evaluate(tmp_path / "model", tiny_data, split="train")
+    trained = result.train_examples
+    assert on_train.context["reviews_trained_on"] == trained and 0 < trained < 400
+    assert on_train.warnings[0].startswith(f"{trained:,} of the 400 reviews scored ({trained / 400:.0%}) are ones the model was trained on")
+    on_validation = evaluate(tmp_path / "model", tiny_data, split="validation")
+    assert on_validation.context["reviews_trained_on"] == 0 and not any("trained on" in w for w in on_validation.warnings)
+    # the same reviews in another file and format are still the same reviews
+    pd.read_parquet(tiny_data / "train.parquet").to_csv(tmp_path / "copy.csv", index=False)
+    assert evaluate(tmp_path / "model", tmp_path / "copy.csv").context["reviews_trained_on"] == trained

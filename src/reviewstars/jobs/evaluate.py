@@ -12,7 +12,7 @@ import numpy as np
 from ..artifacts import check_output_file, write_json
 from ..data import DEFAULT_DATASET, DEFAULT_SEED, Columns, DataSettings
 from ..models import load_predictor
-from ..scoring.evaluation import evaluate_predictor, load_scores, save_scores, scores_key
+from ..scoring.evaluation import evaluate_predictor, load_scores, save_scores, scores_key, seen_in_training, seen_warning
 from ..scoring.scores import Scores
 from .context import RunContext
 
@@ -31,6 +31,12 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
     split, rows = context.scored_split(split, n)
     scores, _ = evaluate_predictor(predictor, rows["text"], rows["label"], decision=decision)
     scores.context.update(model=str(model), data=str(data), split=split, seed=seed, sample=n)
+    seen = seen_in_training(model, rows["text"]) if Path(str(model)).is_dir() else None
+    if seen is not None:
+        scores.context["reviews_trained_on"] = seen
+        warning = seen_warning(seen, len(rows))
+        if warning:
+            scores.warnings.insert(0, warning)
     if output is not None:
         output = Path(output)
         write_json(output, scores.to_json())

@@ -13,7 +13,7 @@ from ..data import DataSettings
 from ..errors import DataError, ReviewstarsError
 from ..ledger import open_ledger, spent
 from ..progress import note, warn
-from ..scoring.evaluation import evaluate_predictor, predict_proba_batched, save_scores, scores_key
+from ..scoring.evaluation import evaluate_predictor, predict_proba_batched, save_scores, save_trained_texts, scores_key
 from ..scoring.scores import score_predictions
 from ..kinds import TrainingJob, check_model_name, trainable_kinds
 from .fit import fit_kind
@@ -82,6 +82,7 @@ def _train(model, context: RunContext, output, transformer, kind_settings) -> Tr
     with spent("saving the model"):
         predictor.info = {"training": result.record()}
         predictor.save(output)
+        save_trained_texts(output, train_part["text"])  # so that a score on these reviews says so
         if dev_proba is not None:  # kept for the ensemble that `compare` weighs on the same slice
             texts, labels = dev_part["text"], dev_part["label"]
             save_scores(output, scores_key("dev", texts, labels), score_predictions(dev_proba, labels), dev_proba, predictor.kind,

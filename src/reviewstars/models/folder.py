@@ -53,7 +53,7 @@ OUR_FILES = (
     OWNER_FILE, CONFIG_FILE, "*.safetensors", "model.onnx", "linear.npz", "vocabulary.json", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt", "chat_template.*",
     METRICS_FILE, CONFUSION_FILE, CARD_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, TIME_LEDGER_FILE, "source_metrics.json",
-    "train_settings.yaml", "compare_settings.json", "compare_scores.*", "dev_scores.*",
+    "train_settings.yaml", "compare_settings.json", "compare_scores.*", "dev_scores.*", "trained_texts.npz",
 )
 MODEL = "model"  # what a model folder's mark says
 
