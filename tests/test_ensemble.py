@@ -96,7 +96,9 @@ def test_save_and_load_predict_the_same(ensemble_folder, texts):
 
     ensemble.save(ensemble_folder)
     config = json.loads((ensemble_folder / "config.json").read_text())["reviewstars"]
+    digests = config.pop("member_digests")
     assert config == {"kind": "ensemble", "labels": [1, 2, 3, 4, 5], "recipe": "ensemble", "members": ["members/first", "members/second"], "weights": [0.7, 0.3]}
+    assert [set(d) for d in digests] == [{"config_sha256", "weights_sha256"}] * 2 and digests[0] != digests[1]
     assert "members/first" in (ensemble_folder / "README.md").read_text()
 
     loaded = EnsemblePredictor.load(ensemble_folder)
@@ -116,6 +118,17 @@ def test_a_self_contained_ensemble_folder_can_be_moved(ensemble_folder, texts, t
     loaded = EnsemblePredictor.load(moved)
     assert loaded.member_folders == [(tmp_path / "moved" / "members" / "first").resolve()]
     np.testing.assert_array_equal(loaded.predict_proba(texts), LinearPredictor.load(ensemble_folder / "members" / "first").predict_proba(texts))
+
+
+def test_an_ensemble_refuses_a_member_retrained_since_it_was_weighed(ensemble_folder, texts, tmp_path):
+    shutil.copytree(ensemble_folder / "members", tmp_path / "members")
+    members = [tmp_path / "members" / name for name in ("first", "second")]
+    EnsemblePredictor.from_folders(members, [0.7, 0.3]).save(tmp_path / "pair")
+    EnsemblePredictor.load(tmp_path / "pair")  # as saved
+    data = synthetic_reviews(300, seed=5)
+    LinearPredictor(LinearSettings(min_df=1, C=0.01)).fit(data["text"].tolist(), data["label"].tolist()).save(members[0])
+    with pytest.raises(ModelError, match=r"its member ../members/first has changed since the ensemble was weighed .*reviewstars ensemble"):
+        EnsemblePredictor.load(tmp_path / "pair")
 
 
 def test_members_are_stored_relative_so_a_folder_of_models_moves_whole(ensemble_folder, tmp_path):

@@ -14,11 +14,9 @@ from typing import Any, Sequence
 
 from ..artifacts import read_json, write_json
 from ..errors import DataError, ReviewstarsError
-from ..models.folder import CONFIG_FILE
+from ..models.folder import CONFIG_FILE, model_digests
 
 READ_BYTES = 1 << 20  # read a MiB at a time
-#: The files that hold a model's numbers, whatever its format.
-WEIGHT_FILES = ("*.safetensors", "linear.npz", "vocabulary.json", "*.onnx", "tokenizer.json")
 
 
 def record_path(output: Path) -> Path:
@@ -48,11 +46,7 @@ def model_identity(model: Any) -> dict[str, Any]:
     config = folder / CONFIG_FILE
     if not config.is_file():
         return {"name": str(model)}  # a Hub id
-    weights = hashlib.sha256()
-    for file in sorted(p for pattern in WEIGHT_FILES for p in folder.glob(pattern)):
-        weights.update(file.name.encode() + b"\0" + fingerprint(file)["sha256"].encode())
-    return {"name": config.parent.resolve().name, "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
-            "weights_sha256": weights.hexdigest()}
+    return {"name": config.parent.resolve().name, **model_digests(folder)}
 
 
 def write_record(output: Path, source: Path, model: Any, index: int, count: int, rows: int) -> None:

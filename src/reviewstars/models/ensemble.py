@@ -19,7 +19,7 @@ from ..artifacts import write_text
 from .probabilities import combine
 from ..errors import ModelError
 from .base import StarPredictor
-from .folder import CONFIG_FILE, config_text, model_folder, read_section
+from .folder import CONFIG_FILE, config_text, model_digests, model_folder, read_section
 
 KIND = "ensemble"
 #: Ensemble folders being opened right now: a member naming one of them would recurse forever.
@@ -77,7 +77,9 @@ class EnsemblePredictor(StarPredictor):
                 raise ModelError(f"ensemble member {index}: its folder {folder} is gone; save the member first")
         stored = [_relative_to(folder, path.resolve()) for folder in self.member_folders]
         with model_folder(path) as stage:
-            write_text(stage / CONFIG_FILE, config_text(KIND, recipe=KIND, members=stored, weights=self.weights.tolist()))
+            digests = [model_digests(folder) for folder in self.member_folders]  # what the weights were fitted to
+            write_text(stage / CONFIG_FILE, config_text(KIND, recipe=KIND, members=stored, weights=self.weights.tolist(),
+                                                        member_digests=digests))
             write_text(stage / "README.md", _readme(stored, self.weights, self.members))
         return path
 
@@ -104,6 +106,12 @@ class EnsemblePredictor(StarPredictor):
             raise ModelError(f"{config_file}: an ensemble cannot hold itself (directly or through another ensemble)")
         if len(_OPENING) >= MAX_DEPTH:
             raise ModelError(f"{config_file}: ensembles nested more than {MAX_DEPTH} deep")
+        digests = settings.get("member_digests")  # absent in ensembles saved before they were kept
+        if isinstance(digests, list) and len(digests) == len(folders):
+            for member, folder, digest in zip(members, folders, digests):
+                if (folder / CONFIG_FILE).is_file() and model_digests(folder) != digest:
+                    raise ModelError(f"{config_file}: its member {member} has changed since the ensemble was weighed "
+                                     "(other weights or config): weigh it again with `reviewstars ensemble`")
         _OPENING.add(path.resolve())
         try:
             return cls.from_folders(folders, settings.get("weights"), device=device)

@@ -57,6 +57,22 @@ OUR_FILES = (
 )
 MODEL = "model"  # what a model folder's mark says
 
+#: The files that hold a model's numbers, whatever its format.
+WEIGHT_FILES = ("*.safetensors", "linear.npz", "vocabulary.json", "*.onnx", "tokenizer.json")
+
+
+def model_digests(folder: Path) -> dict[str, str]:
+    """Hashes of a model folder's config and of every file of its weights: two folders of one
+    name and config but other weights are two models (and a folder retrained since, another)."""
+    import hashlib
+
+    folder = Path(folder)
+    weights = hashlib.sha256()
+    for file in sorted(p for pattern in WEIGHT_FILES for p in folder.glob(pattern)):
+        with file.open("rb") as handle:
+            weights.update(file.name.encode() + b"\0" + hashlib.file_digest(handle, "sha256").hexdigest().encode())
+    return {"config_sha256": hashlib.sha256((folder / CONFIG_FILE).read_bytes()).hexdigest(), "weights_sha256": weights.hexdigest()}
+
 
 def is_our_file(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in OUR_FILES)
