@@ -44,11 +44,15 @@ def files(tmp_path_factory):
         for i, text in enumerate(frame["text"]):
             handle.write(json.dumps({"text": text}, ensure_ascii=False) + "\n" + ("\n   \n" if i % 97 == 0 else ""))
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / "in.parquet", row_group_size=130)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / "one-group.parquet")  # as pandas writes
     return folder, frame["text"].tolist()
 
 
-@pytest.mark.parametrize("name", ["in.csv", "in.jsonl", "in.parquet"])
-def test_any_run_of_rows_reads_as_the_whole_file_does(files, name):
+@pytest.mark.parametrize("name", ["in.csv", "in.jsonl", "in.parquet", "one-group.parquet"])
+def test_any_run_of_rows_reads_as_the_whole_file_does(files, name, monkeypatch):
+    import reviewstars.data.formats as formats
+
+    monkeypatch.setattr(formats, "PARQUET_BATCH_ROWS", 64)  # a row group is streamed in batches, never read whole
     folder, texts = files
     index = index_rows(folder / name)
     assert index.rows == len(texts) == len([t for chunk in iter_text_chunks(folder / name) for t in chunk])
@@ -85,8 +89,9 @@ def test_a_shard_reads_only_its_own_rows(linear_model, tmp_path, monkeypatch):
     table = tmp_path / "in.parquet"
     pq.write_table(pa.table({"text": [f"review {i}" for i in range(1000)]}), table, row_group_size=100)
     read = []
-    original = pq.ParquetFile.read_row_group
-    monkeypatch.setattr(pq.ParquetFile, "read_row_group", lambda self, i, **kw: read.append(i) or original(self, i, **kw))
+    original = pq.ParquetFile.iter_batches
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", lambda self, *a, row_groups=None, **kw: read.extend(row_groups or []) or original(
+        self, *a, row_groups=row_groups, **kw))
     predict_file(linear_model, table, tmp_path / "q.parquet", shard="2/4")  # rows 500..749
     assert sorted(set(read)) == [5, 6, 7]
 
