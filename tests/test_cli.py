@@ -140,3 +140,19 @@ def test_commands_import_none_of_the_slow_libraries_they_do_not_use(args, code, 
     exit_code, loaded = json.loads(done.stderr.strip().splitlines()[-1])
     assert exit_code == code and says in done.stdout + done.stderr and "Traceback" not in done.stderr, (args, done.stderr[-1500:])
     assert loaded == [], (args, loaded)
+
+
+def test_options_that_would_do_nothing_are_said_not_swallowed(linear_model, tiny_data, tmp_path):
+    trained = run_cli("train", "--model", "linear", "--data", tiny_data, "--output", tmp_path / "m", "--epochs", "7",
+                      "--layers", "9", "--min-df", "1", columns=400)
+    assert trained.returncode == 0, trained.stderr[-1500:]
+    assert "warning: linear: --epochs, --layers do not apply to a linear model: ignored" in trained.stderr
+    for args, message in [
+        (("--file", tiny_data / "validation.parquet", "--output", tmp_path / "p.csv", "hi"), "give reviews as arguments or --file, not both"),
+        (("--shard", "0/2", "hi"), "--shard goes with --file"),
+        (("--column", "x", "--engine", "ray", "hi"), "--column, --engine go with --file"),
+        (("--batch-size", "0", "hi"), "--batch-size must be at least 1, got 0"),
+    ]:
+        result = run_cli("predict", "--model", linear_model, *args, columns=400)
+        assert result.returncode == 2 and result.stderr.strip() == f"error: {message}", (args, result.stderr)
+    assert not (tmp_path / "p.csv").exists()

@@ -46,7 +46,11 @@ def predict(
     """Predict stars for reviews given as arguments, or for a whole file (streamed: any size)."""
     from ..jobs import predict_file, predict_texts
 
+    if batch_size is not None and batch_size < 1:
+        raise ReviewstarsError(f"--batch-size must be at least 1, got {batch_size}")
     if file is not None:
+        if texts:
+            raise ReviewstarsError("give reviews as arguments or --file, not both")
         if output is None:
             raise ReviewstarsError("--file needs --output (a .csv, .parquet or .jsonl path)")
         if engine not in ("local", "ray"):
@@ -66,6 +70,10 @@ def predict(
         return
     if output is not None:
         raise ReviewstarsError("--output needs --file: predictions of texts given as arguments are printed (--json for JSON)")
+    file_only = [flag for flag, value in (("--column", column), ("--shard", shard), ("--ray-address", ray_address),
+                                          ("--workers", workers)) if value is not None] + (["--engine"] if engine != "local" else [])
+    if file_only:
+        raise ReviewstarsError(f"{', '.join(file_only)} go{'es' if len(file_only) == 1 else ''} with --file")
     if texts == ["-"] or (not texts and not sys.stdin.isatty()):
         texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
         if not texts:

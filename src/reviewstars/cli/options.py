@@ -23,6 +23,7 @@ from ..settings.fields import check_value, cli_fields, flag_of
 from ..settings.files import check_names, read_settings_file
 
 INTERNAL = "reviewstars.internal"  # ctx.meta: a --config file's values for fields that are not options
+GIVEN = "given"  # in a command's settings: the names of the options typed on the command line
 
 
 def _cli_type(item, hint) -> tuple[Any, bool]:
@@ -133,7 +134,9 @@ def with_settings(groups: Callable[[], list[tuple[type, str]]]):
         @functools.wraps(command)
         def run(ctx: typer.Context, **values):
             internal = ctx.meta.get(INTERNAL)
-            built = {cls: build_settings(cls, values, internal, renamed) for cls, _, renamed in map(_group, groups())}
+            built: dict = {cls: build_settings(cls, values, internal, renamed) for cls, _, renamed in map(_group, groups())}
+            # (by name: typer may carry its own copy of click, whose ParameterSource is another class)
+            built[GIVEN] = {name for name in values if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"}
             return command(settings=built, **{p.name: values[p.name] for p in own_parameters})
 
         context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)

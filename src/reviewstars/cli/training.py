@@ -8,11 +8,11 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from ..data import DEFAULT_SEED
+from ..data import DEFAULT_SEED, DataSettings
 from ..kinds import model_help
 from .app import (DataOption, DecisionOption, DeviceOption, LabelColumnOption, LabelScaleOption, TextColumnOption,
                   _check_decision, _columns, _kind_settings, _print_metrics, _training_groups, app, out)
-from .options import with_settings
+from .options import GIVEN, with_settings
 
 
 # --------------------------------------------------------------------------- train
@@ -33,6 +33,7 @@ def train(
     from ..settings.files import write_settings_file
 
     kind = check_model_name(model)
+    _warn_of_options_for_other_kinds(model, kind, settings[GIVEN])
     own, data, transformer = _kind_settings(settings)
     result = train_job(model, data, output, transformer=transformer, device=device, **{kind.name: own[kind.name]} if kind.name in own else {})
     if is_main_process():
@@ -50,6 +51,26 @@ def train(
         _print_metrics(result.metrics, f"{model} on {result.metrics.split}")
     if result.calibration and not result.calibration.get("applied", True):
         out.print(f"calibration: {result.calibration['why_not']}", highlight=False)
+
+
+def _warn_of_options_for_other_kinds(model: str, kind, given: set[str]) -> None:
+    """One line naming the options typed that this kind does not read (--epochs for the linear
+    model, --layers for a pretrained one): silently ignored, they look like they did something."""
+    from ..progress import warn
+    from ..settings.fields import cli_fields
+    from ..training.settings import TrainSettings
+    from .options import option_name
+
+    ignored = []
+    for cls, _, renamed in _training_groups():
+        if cls is DataSettings or cls is kind.settings or (cls is TrainSettings and kind.uses_torch):
+            continue
+        for item in cli_fields(cls):
+            name, flag = option_name(item, renamed)
+            if name in given:
+                ignored.append(flag)
+    if ignored:
+        warn(f"{model}: {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to a {kind.name} model: ignored")
 
 
 # --------------------------------------------------------------------------- evaluate
