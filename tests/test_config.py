@@ -89,6 +89,26 @@ def test_a_misspelt_name_is_one_line_naming_the_nearest(tmp_path):
     assert done.stderr.strip() == f"error: {config}: unknown setting 'learning_rat' (the nearest is 'learning_rate')"
 
 
+@pytest.mark.parametrize("text, fault", [
+    ("train_size: true\n", "train_size: expected a value, got true"),  # not --train-size 1
+    ("C: abc\n", "C: Input should be a valid number"),  # the file's name, not a --C the user never typed
+    ("seed: 1.5\n", "seed: Input should be a valid integer"),
+    ("max_length: [128]\n", "max_length: expected one value, got a list"),
+])
+def test_a_wrong_value_in_a_file_is_one_line_naming_the_file(tmp_path, text, fault):
+    config = tmp_path / "run.yaml"
+    config.write_text("model: linear\n" + text)
+    done = cli("train", "--config", config, "--output", tmp_path / "m")
+    assert done.returncode == 2 and not (tmp_path / "m").exists()
+    assert done.stderr.strip().startswith(f"error: {config}: {fault}") and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_label_given_two_ratings_is_refused():
+    with pytest.raises(ReviewstarsError, match="--label-scale: 'pos' is given twice, as 5 and 1 stars"):
+        DataSettings(label_scale="neg=1,pos=5,pos=1")
+    assert DataSettings(label_scale="neg=1,pos=5,pos=5").label_scale  # the same twice says nothing wrong
+
+
 @pytest.mark.parametrize("text, fault", [("[1, 2]", "must hold a mapping"), ("model: [linear\n", "not valid YAML")])
 def test_a_file_that_is_not_a_mapping_is_one_line(tmp_path, text, fault):
     config = tmp_path / "run.yaml"

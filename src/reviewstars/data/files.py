@@ -56,6 +56,8 @@ def parse_label_scale(text: str) -> str | dict[str, int]:
         value, _, stars = pair.rpartition("=")
         if not value or not stars.strip().isdigit() or not 1 <= int(stars) <= NUM_CLASSES:
             raise ValueError(f"expected auto, 0-4, 1-5 or value=stars pairs with stars 1..5 (neg=1,pos=5), got {text!r}")
+        if value.strip() in mapping and mapping[value.strip()] != int(stars):
+            raise ValueError(f"{value.strip()!r} is given twice, as {mapping[value.strip()]} and {int(stars)} stars")
         mapping[value.strip()] = int(stars)
     if not mapping:
         raise ValueError(f"expected auto, 0-4, 1-5 or value=stars pairs (neg=1,pos=5), got {text!r}")
