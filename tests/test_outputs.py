@@ -249,3 +249,20 @@ def test_a_new_run_over_an_interrupted_one_says_to_resume_it(tiny_data, tmp_path
     with pytest.raises(ReviewstarsError, match=r"an interrupted run's checkpoint is there \(checkpoint-\d+\); add --resume"):
         train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
     assert _files(output) == before
+
+
+def test_predict_writes_over_its_own_predictions_but_never_a_file_of_the_users(linear_model, tiny_data, tmp_path):
+    from reviewstars.jobs import predict_file
+
+    source = tiny_data / "validation.parquet"
+    mine = tmp_path / "notes.csv"
+    mine.write_text("my,own\nnotes,here\n")
+    with pytest.raises(ReviewstarsError, match="a file that is not predictions is already there"):
+        predict_file(linear_model, source, mine)
+    assert mine.read_text() == "my,own\nnotes,here\n"
+    rated = tmp_path / "rated.csv"
+    predict_file(linear_model, source, rated)
+    predict_file(linear_model, source, rated)  # a rerun replaces its own output
+    (tmp_path / "empty.jsonl").touch()
+    predict_file(linear_model, source, tmp_path / "empty.jsonl")
+    assert len(rated.read_text().splitlines()) == 151

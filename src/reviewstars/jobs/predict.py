@@ -75,6 +75,7 @@ def predict_file(
         raise ReviewstarsError(f"--column {column!r}: the predictions have a column of that name; rename the reviews' "
                                f"column (the output's own are {', '.join(OUTPUT_COLUMNS)})")
     check_output_file(output, inputs=(source, *([model] if isinstance(model, (str, Path)) else [])))
+    check_replaces_predictions(output)
     sharded = count > 1
     if sharded:
         check_output_file(record_path(output), "--output's shard record", inputs=(source,))
@@ -176,6 +177,7 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
     output = check_output_file(output, inputs=(*parts, *(record_path(Path(part)) for part in parts)))
     if output.is_file() and same_content(fingerprint(output), shards[0].record["input"]):
         raise ReviewstarsError(f"--output {output}: is the file the shards rated (an input is never written over): give another path")
+    check_replaces_predictions(output)
     expected = 0
     with terminate_cleanly(), FrameWriter(output, _empty_like(shards[0].path)) as writer:
         for shard in sorted(shards, key=lambda shard: shard.index):
@@ -187,6 +189,21 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
                 expected += len(rows)
                 writer.write(frame.drop(columns="row"))
     return {"rows": expected, "output": str(output), "parts": len(parts)}
+
+
+def check_replaces_predictions(output: Path) -> None:
+    """An existing `--output` is written over only when it holds predictions (a rerun): a file
+    of the user's own that happens to have the name is never lost."""
+    if not output.is_file() or output.stat().st_size == 0:
+        return
+    try:
+        first = next(read_frames(output, batch_rows=1), None)
+        columns = set(first.columns) if first is not None else set(_empty_like(output).columns)
+    except Exception:  # unreadable as a table in its format: not ours either
+        columns = set()
+    if not {"stars", "p_1", "p_5"} <= columns:
+        raise ReviewstarsError(f"--output {output}: a file that is not predictions is already there; give another path "
+                               "(or remove it first: nothing of yours is written over)")
 
 
 def read_frames(path: Path, batch_rows: int = 16384):
