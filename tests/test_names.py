@@ -15,6 +15,17 @@ def test_a_model_folder_that_is_not_a_transformer_cannot_be_fine_tuned(linear_mo
         check_model_name(str(linear_model))
 
 
+def test_a_hub_id_the_hub_cannot_give_fails_before_the_data_is_read(tiny_data, tmp_path, monkeypatch):
+    import reviewstars.jobs.context as context
+    from reviewstars.jobs import train
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(context, "training_splits", lambda *a, **k: pytest.fail("the data was read first"))
+    with pytest.raises(ModelError, match="could not load 'nosuch-model' from the Hugging Face Hub"):
+        train("nosuch-model", tiny_data, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_hub_ids_with_dots_are_hub_ids_and_local_parents_make_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert not looks_like_a_path("Qwen/Qwen2.5-0.5B") and not looks_like_a_path("bert-base-cased")

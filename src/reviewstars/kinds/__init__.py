@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from ..models import can_fine_tune, folder_kind, looks_like_a_path
-from ..models.pretrained import ALIASES, resolve
+from ..models.pretrained import ALIASES, check_hub_model, resolve
 from .bag import BAG
 from .base import Kind, TrainingJob
 from .linear import LINEAR
@@ -74,4 +74,5 @@ def check_model_name(model: str) -> Kind:
     if near and "/" not in model:
         raise ModelError(f"unknown model {model!r}: did you mean {near[0]!r}? "
                          f"Kinds: {', '.join(KINDS)}; pretrained: {', '.join(ALIASES)}, a Hub id or a model folder")
+    check_hub_model(model)  # now, not after the data is read
     return PRETRAINED

@@ -74,6 +74,7 @@ def hub_error(name: str, error: BaseException) -> ModelError:
     )
 
 
+@functools.lru_cache(maxsize=None)  # a name found is found for the run (a failure raises, and is not kept)
 def check_hub_model(name: str) -> None:
     """A Hub id, checked before any long work: its config fetched (a small file), or found in
     the cache when the Hub is out of reach; else the one-line error, at once."""
