@@ -261,7 +261,7 @@ def test_a_full_or_read_only_disk_is_one_line_and_leaves_nothing_behind(linear_m
     from reviewstars.data import frames
 
     def full(*_args, **_kwargs):
-        raise OSError(code, os.strerror(code), str(tmp_path / "out.csv"))
+        raise OSError(code, os.strerror(code))  # as a write() raises it: no file named
     monkeypatch.setattr(frames.FrameWriter, "write", full)
     monkeypatch.setattr(sys, "argv", ["reviewstars", "predict", "--model", str(linear_model), "--file", str(source),
                                       "--output", str(tmp_path / "out.csv")])
@@ -269,6 +269,7 @@ def test_a_full_or_read_only_disk_is_one_line_and_leaves_nothing_behind(linear_m
         main()
     said = capsys.readouterr().err.strip().splitlines()
     assert stopped.value.code == 1 and len(said) == 1 and words in said[0] and "Traceback" not in said[0]
+    assert said[0].startswith(f"error: {tmp_path / 'out.csv'}: cannot write or read there")  # the file it was writing
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out") or p.name == "out.csv") == []
 
 

@@ -64,10 +64,17 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        raise _naming(error, path)
     return path
+
+
+def _naming(error: BaseException, path: Path) -> BaseException:
+    """A write's OSError (a full disk) with the file it was writing, so the one line names it."""
+    if isinstance(error, OSError) and not error.filename:
+        error.filename = str(path)
+    return error
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -106,9 +113,9 @@ def atomic_dir(path: str | Path, keep_existing: bool = False, replaced: Callable
     staging = _temporary_dir(path)
     try:
         yield staging
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
+        raise _naming(error, path)
     if not path.exists():
         try:
             os.replace(staging, path)
@@ -182,9 +189,9 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         os.close(fd)
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        raise _naming(error, path)
 
 
 # --------------------------------------------------------------------------- what a command may write over

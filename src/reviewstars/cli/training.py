@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..data import DEFAULT_SEED, DataSettings
+from ..errors import ReviewstarsError
 from ..kinds import model_help
 from .app import (DataOption, DecisionOption, DeviceOption, LabelColumnOption, LabelScaleOption, TextColumnOption,
                   _check_decision, _columns, _kind_settings, _print_metrics, _training_groups, app, out)
@@ -94,6 +95,8 @@ def evaluate(
     from ..jobs import evaluate as evaluate_job
 
     _check_decision(decision)
+    if eval_size is not None and eval_size < 1:
+        raise ReviewstarsError(f"--eval-size must be at least 1, got {eval_size}")
     scores = evaluate_job(model, data, split=split, n=eval_size, seed=seed, output=output, device=device, decision=decision,
                            columns=_columns(text_column, label_column, label_scale))
     _print_metrics(scores, f"{model} on {scores.split}")
