@@ -73,6 +73,10 @@ def test_the_cli_says_what_is_broken_in_one_line(linear_model, scratch_model, ti
         "min-df": ((*train_linear, "--min-df", "0"), "--min-df must be at least 1, got 0"),
         "C": ((*train_linear, "--C", "-1"), "--C must be greater than 0, got -1"),
         "ngram-max": ((*train_linear, "--ngram-max", "0"), "--ngram-max must be at least 1, got 0"),
+        "tokenizer-missing": (("train", "--model", "scratch", "--data", tiny_data, "--output", tmp_path / "new", "--tokenizer",
+                               tmp_path / "nowhere"), f"cannot load a tokenizer from '{tmp_path / 'nowhere'}': no such folder"),
+        "tokenizer-none": (("train", "--model", "scratch", "--data", tiny_data, "--output", tmp_path / "new", "--tokenizer",
+                            linear_model), "the folder holds no tokenizer (tokenizer.json, tokenizer_config.json or vocab.txt)"),
         # a budget past the clock's range: refused before the data is read, as a duration
         "time-budget": (("train", "--model", "scratch", "--data", tiny_data, "--output", tmp_path / "new", "--time-budget",
                          "99999999999999h"), "--time-budget must be at most 43200m, got 1e+14h"),

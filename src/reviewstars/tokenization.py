@@ -21,11 +21,24 @@ TRUNCATIONS = ("head", "tail", "head+tail")
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"}
 
 
+def check_tokenizer_name(name_or_path: str | Path) -> Path:
+    """A tokenizer folder that is not there, or holds none, is one line at once; a Hub id only
+    the Hub can check."""
+    path = Path(name_or_path).expanduser()
+    if str(name_or_path).startswith(("/", ".", "~")) and not path.exists():
+        raise ModelError(f"cannot load a tokenizer from {str(name_or_path)!r}: no such folder")
+    if path.is_dir() and not any((path / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
+        raise ModelError(f"cannot load a tokenizer from {str(name_or_path)!r}: the folder holds no tokenizer "
+                         "(tokenizer.json, tokenizer_config.json or vocab.txt)")
+    return path
+
+
 def load_tokenizer(name_or_path: str | Path):
     """Any Hugging Face tokenizer: a Hub id, or a local folder with tokenizer files."""
     from transformers import AutoTokenizer
 
-    if not Path(name_or_path).exists():
+    path = check_tokenizer_name(name_or_path)
+    if not path.exists():
         from .hub import offline_unless_reachable
 
         offline_unless_reachable()

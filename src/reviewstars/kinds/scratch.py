@@ -30,6 +30,10 @@ class ScratchSettings(Settings):
             raise ReviewstarsError(f"--width {self.width} must be a multiple of --heads {self.heads}")
         if self.feed_forward is None:
             self.feed_forward = 4 * self.width
+        if self.tokenizer:
+            from ..tokenization import check_tokenizer_name
+
+            check_tokenizer_name(self.tokenizer)  # before the data is read
 
 
 def _learn_tokenizer(texts: list[str], settings: ScratchSettings):
