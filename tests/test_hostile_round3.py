@@ -283,6 +283,9 @@ def test_a_loop_of_links_as_input_or_output_is_one_line(linear_model, tmp_path):
     pd.DataFrame({"text": ["fine"]}).to_csv(good, index=False)
     with pytest.raises(ReviewstarsError, match="a loop of symbolic links"):
         predict_file(linear_model, good, tmp_path / "a.csv")
+    (tmp_path / "zero.csv").symlink_to("/dev/zero")  # a link that leads somewhere: to a device
+    with pytest.raises(DataError, match=r"not a regular file \(a folder, a device or a pipe\)"):
+        predict_file(linear_model, tmp_path / "zero.csv", tmp_path / "out.csv")
 
 
 def test_report_cases_tried():

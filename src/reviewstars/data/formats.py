@@ -88,8 +88,8 @@ def open_records(path: str | Path, wanted: Sequence[str] = (), span: Span | None
     if suffix not in FILE_FORMATS:
         raise DataError(path, f"unknown format '{suffix}': use one of {', '.join(FILE_FORMATS)}")
     if not path.is_file():
-        raise DataError(path, "a link that leads nowhere, or a loop of links" if path.is_symlink() else
-                        "not a regular file" if path.exists() else "no such file")
+        raise DataError(path, "not a regular file (a folder, a device or a pipe)" if path.exists() else
+                        "a link that leads nowhere, or a loop of links" if path.is_symlink() else "no such file")
     if path.stat().st_size == 0:
         raise DataError(path, "file is empty")
     if suffix == ".parquet":
