@@ -94,6 +94,8 @@ def test_a_misspelt_name_is_one_line_naming_the_nearest(tmp_path):
     ("C: abc\n", "C: Input should be a valid number"),  # the file's name, not a --C the user never typed
     ("seed: 1.5\n", "seed: Input should be a valid integer"),
     ("max_length: [128]\n", "max_length: expected one value, got a list"),
+    ("time_budget: 40d\n", "time_budget: cannot read the duration '40d'"),  # its setting's own parsing, too
+    ("train_size: 0\n", "train_size must be at least 1, got 0"),  # and its bounds
 ])
 def test_a_wrong_value_in_a_file_is_one_line_naming_the_file(tmp_path, text, fault):
     config = tmp_path / "run.yaml"

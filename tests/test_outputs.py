@@ -8,6 +8,7 @@ import importlib
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -239,6 +240,54 @@ def test_a_finished_run_has_nothing_to_resume_and_a_new_run_replaces_its_checkpo
     assert not stale.exists() and any((output / "checkpoints").glob("checkpoint-*"))
 
 
+def test_a_new_run_over_a_finished_one_keeps_nothing_of_it_for_a_resume(tiny_data, tmp_path, monkeypatch):
+    """Stopped before it learned its own vocabulary, a new run with --vocab-size 300 resumed
+    with the finished run's 200-piece one."""
+    import reviewstars.jobs.context as context
+
+    output = tmp_path / "model"
+    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    assert (output / "checkpoints" / "vocabulary").is_dir()
+
+    def stopped(*_args, **_kwargs):
+        raise KeyboardInterrupt
+    with monkeypatch.context() as patch:
+        patch.setattr(context.RunContext, "splits", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            train("scratch", tiny_data, output, transformer=fast(), scratch=tiny_scratch(vocab_size=300))
+    assert not (output / "checkpoints" / "vocabulary").exists() and not any((output / "checkpoints").glob("checkpoint-*"))
+
+
+def test_paths_typed_another_way_are_the_same_run(tiny_data, tmp_path, monkeypatch):
+    from reviewstars.jobs.guard import run_record
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").symlink_to(tiny_data)
+    given = {"model": "scratch", "transformer": fast(), "kind_settings": {"scratch": tiny_scratch()}}
+    assert run_record({**given, "data": "data"}) == run_record({**given, "data": str(tmp_path / "data")}) \
+        == run_record({**given, "data": "./data"})
+
+
+def test_a_second_training_into_a_folder_still_training_is_told_so_not_to_resume(tiny_data, tmp_path):
+    output = tmp_path / "busy"
+    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    (output / "config.json").unlink()  # as a run that is still training
+    run = output / "checkpoints" / "run.json"
+    run.write_text(json.dumps({k: v for k, v in json.loads(run.read_text()).items() if k != "finished"}))
+    script = f"from pathlib import Path; from reviewstars.jobs.guard import output_lock; import time\nwith output_lock(Path({str(output)!r})): time.sleep(30)"
+    holder = subprocess.Popen([*cli_command()[:1], "-c", script])
+    try:
+        deadline = time.time() + 20
+        while not (output / ".lock").exists() or not (output / ".lock").read_text().strip():
+            assert time.time() < deadline
+            time.sleep(0.1)
+        with pytest.raises(ReviewstarsError, match="another training .* is writing this folder"):
+            train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_new_run_over_an_interrupted_one_says_to_resume_it(tiny_data, tmp_path):
     output = tmp_path / "stopped"
     train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
@@ -266,3 +315,36 @@ def test_predict_writes_over_its_own_predictions_but_never_a_file_of_the_users(l
     (tmp_path / "empty.jsonl").touch()
     predict_file(linear_model, source, tmp_path / "empty.jsonl")
     assert len(rated.read_text().splitlines()) == 151
+
+
+def test_a_run_from_before_run_json_is_finished_only_if_its_model_came_after_its_last_checkpoint(tiny_data, tmp_path):
+    from reviewstars.jobs.guard import run_state
+
+    output = tmp_path / "old"
+    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    (output / "checkpoints" / "run.json").unlink()  # as a folder written before the run's settings were kept
+    state, last = run_state(output)
+    assert state == "finished"
+    later = (output / "config.json").stat().st_mtime + 60  # a retraining over the model, stopped after a checkpoint
+    os.utime(Path(last) / "trainer_state.json", (later, later))
+    assert run_state(output)[0] == "interrupted"
+
+
+def test_a_write_error_names_its_file_only_when_it_has_an_errno(tmp_path):
+    import errno
+
+    from reviewstars.artifacts import _naming
+
+    named = _naming(OSError(errno.ENOSPC, "No space left on device"), tmp_path / "out.csv")
+    assert named.filename == str(tmp_path / "out.csv")
+    plain = _naming(OSError("the reader's own words"), tmp_path / "out.csv")
+    assert str(plain) == "the reader's own words"
+
+
+def test_an_empty_shard_output_in_json_lines_is_its_own_to_replace(linear_model, tmp_path):
+    from reviewstars.jobs import predict_file
+
+    source = tmp_path / "two.jsonl"
+    source.write_text('{"text": "good food"}\n{"text": "awful"}\n')
+    for _ in range(2):  # shard 1 of 4 gets no rows: its output is one empty line
+        predict_file(linear_model, source, tmp_path / "shard1.jsonl", shard="1/4")

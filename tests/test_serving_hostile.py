@@ -88,6 +88,34 @@ def test_half_sent_bodies_cannot_hold_every_slot(linear_model):
             sock.close()
 
 
+def _slow(linear_model, seconds: float):
+    model = load_predictor(linear_model)
+    return type("Slow", (), {"predict_proba": lambda self, texts, batch_size=None: (time.sleep(seconds), model.predict_proba(texts))[1],
+                             "describe": lambda self: model.describe(), "warm_up": lambda self, n, cuda_graphs=True: 0})()
+
+
+def test_at_the_cap_idle_connections_go_first_and_a_request_at_the_model_never(linear_model):
+    """Pipelined: a whole request at the model, then part of the next (the connection's latest
+    request is the half-sent one). At the cap an idle connection goes, not that one."""
+    limits = ServeLimits(max_connections=2, request_timeout_s=30.0)
+    whole = b'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{"texts": ["good"]}'
+    half = b'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"te'
+    with guarded(create_app(_slow(linear_model, 1.0), limits=limits), limits) as url:
+        port = int(url.rsplit(":", 1)[1])
+        busy = socket.create_connection(("127.0.0.1", port))
+        busy.sendall(whole + half)
+        time.sleep(0.3)  # its first request is at the model
+        idle = socket.create_connection(("127.0.0.1", port))
+        time.sleep(0.1)
+        sending = socket.create_connection(("127.0.0.1", port))  # past the cap: the idle one makes room
+        sending.sendall(half)
+        assert _closed(idle, within=3)
+        busy.settimeout(5)
+        assert busy.recv(64).startswith(b"HTTP/1.1 200")
+        for sock in (busy, idle, sending):
+            sock.close()
+
+
 def test_a_slow_request_at_the_model_is_not_cut_by_the_deadline(linear_model):
     """The deadline is for sending a request, not for the model's answer."""
     model = load_predictor(linear_model)

@@ -72,7 +72,7 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 def _naming(error: BaseException, path: Path) -> BaseException:
     """A write's OSError (a full disk) with the file it was writing, so the one line names it."""
-    if isinstance(error, OSError) and not error.filename:
+    if isinstance(error, OSError) and error.errno is not None and not error.filename:  # (without an errno, str() would lose the message)
         error.filename = str(path)
     return error
 

@@ -147,7 +147,7 @@ def serve(
     if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[bold yellow]warning:[/] serving on {escape(host)} without a key: anyone who reaches this address can use "
                   "the model (--api-key-file, or REVIEWSTARS_API_KEY)", highlight=False, soft_wrap=one_line(err))
-    def ready() -> None:  # the port held and the model loaded: only now is it true
+    def ready() -> None:  # the port free and the model loaded: only now is it true
         err.print(f"serving {escape(model)} on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops", highlight=False)
 
     run_server(model, host=host, port=port, limits=settings[ServeLimits], device=device, api_key=api_key, cuda_graphs=cuda_graphs,

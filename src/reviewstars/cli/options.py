@@ -107,9 +107,10 @@ def config_parameter(groups: Callable[[], list[tuple[type, str]]]) -> inspect.Pa
         internal = [item.name for cls, _, _ in map(_group, groups()) for item in fields(cls) if item.name not in options]
         check_names(path, values, options + internal)
         by_name = {p.name: p for p in ctx.command.params}
+        settings_fields = {option_name(item, renamed)[0]: item for cls, _, renamed in map(_group, groups()) for item in cli_fields(cls)}
         for key, value in values.items():
             if key in by_name and value is not None:
-                _check_file_value(path, key, value, by_name[key], ctx)
+                _check_file_value(path, key, value, by_name[key], ctx, settings_fields.get(key))
         ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in values.items() if k in options}}
         ctx.meta[INTERNAL] = {k: v for k, v in values.items() if k not in options}
         return path
@@ -120,18 +121,30 @@ def config_parameter(groups: Callable[[], list[tuple[type, str]]]) -> inspect.Pa
     return inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[Path])
 
 
-def _check_file_value(path: Path, key: str, value: Any, param, ctx) -> None:
-    """A settings file's value, read as its option would read it, or one line naming the file
-    (not the option: the user typed none). `true` is not the number 1."""
+def _check_file_value(path: Path, key: str, value: Any, param, ctx, item=None) -> None:
+    """A settings file's value, read as its option would read it (its type, then its setting's
+    parsing and bounds), or one line naming the file (not the option: the user typed none).
+    `true` is not the number 1."""
     if isinstance(value, bool) and not getattr(param, "is_flag", False):
         raise ReviewstarsError(f"{path}: {key}: expected a value, got {str(value).lower()}")
     if isinstance(value, (dict, list)):
         raise ReviewstarsError(f"{path}: {key}: expected one value, got a {type(value).__name__}")
     try:
-        param.process_value(ctx, value)
+        value = param.process_value(ctx, value)
     except Exception as error:  # the CLI library's own BadParameter (typer may carry its own click)
         message = getattr(error, "message", None) or str(error)
         raise ReviewstarsError(f"{path}: {key}: {message}") from None
+    if item is None or value is None:
+        return
+    try:
+        parse = item.metadata.get("parse")
+        check_value(item, parse(value) if parse is not None else value, flag=f"{path}: {key}")
+    except ValueError as error:
+        raise ReviewstarsError(f"{path}: {key}: {error}") from None
+    except ReviewstarsError as error:
+        if str(error).startswith(f"{path}:"):
+            raise
+        raise ReviewstarsError(f"{path}: {error}") from None
 
 
 def with_settings(groups: Callable[[], list[tuple[type, str]]]):

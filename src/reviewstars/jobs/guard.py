@@ -45,9 +45,16 @@ def one_training_per_output(train: Callable) -> Callable:
         check_training_output(output, inputs=training_inputs(arguments.get("model"), arguments.get("data")))
         record = run_record(arguments)
         resume = bool(getattr(arguments.get("transformer"), "resume", False))
-        check_resume(output, record, resume)
         before = {entry.name for entry in output.iterdir()} if output.is_dir() else None
         with output_lock(output):
+            try:  # under the lock: a run still training there is "another training", not an interrupted one
+                check_resume(output, record, resume)
+            except ReviewstarsError:
+                if before is None:
+                    with suppress(OSError):
+                        (output / LOCK_FILE).unlink()
+                        output.rmdir()  # the folder the lock made, still empty
+                raise
             if not before:
                 mark_ours(output, MODEL)  # now: a run killed before its first save leaves a folder it may resume in
             if record is not None and not resume:
@@ -72,20 +79,29 @@ def run_record(arguments: dict) -> dict | None:
     each filled in as the kind fills it), or None for a kind trained in one call."""
     from dataclasses import asdict
 
-    from ..kinds import check_model_name
+    from ..kinds import KINDS, check_model_name
+    from ..models.pretrained import resolve
     from .context import as_data_settings
 
     kind = check_model_name(arguments["model"])
     if not kind.uses_torch:
         return None
     data = asdict(as_data_settings(arguments["data"]))
-    if Path(data["data"]).expanduser().exists():
-        data["data"] = str(Path(data["data"]).expanduser().resolve())
+    data["data"] = _as_found(data["data"])
     own = kind.own_settings((arguments.get("kind_settings") or {}).get(kind.name))
+    own = asdict(own) if own is not None else {}
+    if own.get("tokenizer"):
+        own["tokenizer"] = _as_found(own["tokenizer"])
     training = asdict(kind.trainer_settings(arguments.get("transformer"), data["seed"]))
-    return {"model": arguments["model"], "kind": kind.name, "data": data,
-            "own": asdict(own) if own is not None else {},
+    model = arguments["model"] if arguments["model"] in KINDS else _as_found(resolve(arguments["model"]))
+    return {"model": model, "kind": kind.name, "data": data, "own": own,
             "training": {key: value for key, value in training.items() if key not in NOT_THE_RUN}}
+
+
+def _as_found(name: str) -> str:
+    """A path as one absolute name however it was typed (./s1, s1, /tmp/s1); a Hub id as it is."""
+    path = Path(str(name)).expanduser()
+    return str(path.resolve()) if path.exists() else str(name)
 
 
 def run_state(output: Path) -> tuple[str, str | None]:
@@ -99,8 +115,10 @@ def run_state(output: Path) -> tuple[str, str | None]:
         return ("finished" if started.get("finished") else "interrupted"), last
     if last is None:
         return "none", None
-    # A run from before its settings were written: a model folder means it finished.
-    return ("finished" if (Path(output) / CONFIG_FILE).is_file() else "interrupted"), last
+    # A run from before its settings were written: it finished if its model was written after its last checkpoint.
+    config = Path(output) / CONFIG_FILE
+    finished = config.is_file() and config.stat().st_mtime >= (Path(last) / "trainer_state.json").stat().st_mtime
+    return ("finished" if finished else "interrupted"), last
 
 
 def _read_run(checkpoints: Path) -> dict:
@@ -149,13 +167,13 @@ def _differences(started: dict, now: dict) -> list[str]:
 
 
 def start_run(output: Path, record: dict) -> None:
-    """A new run's checkpoints folder: the checkpoints of the finished model it replaces go
-    (a later --resume must not mix them with this run's), and its settings are written."""
+    """A new run's checkpoints folder: what the run it replaces left there goes (its checkpoints,
+    plan and learned vocabulary: a later --resume must not mix them with this run's), and its
+    settings are written."""
     checkpoints = output / CHECKPOINTS
     if checkpoints.is_dir():
         for entry in checkpoints.iterdir():
-            if entry.name.startswith("checkpoint-") or entry.name == RUN_FILE:
-                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     checkpoints.mkdir(parents=True, exist_ok=True)
     write_json(checkpoints / RUN_FILE, record)
 

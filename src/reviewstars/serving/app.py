@@ -243,26 +243,30 @@ def uvicorn_options() -> dict[str, str]:
             "http": "httptools" if importlib.util.find_spec("httptools") else "h11"}
 
 
-def listening_socket(host: str, port: int):
-    """The server's socket, bound now: a port in use (or an address not here) is one line
-    before the model loads, not uvicorn's log after a line saying it serves."""
+def check_port_free(host: str, port: int) -> None:
+    """A port in use (or an address not here) is one line before the model loads, not
+    uvicorn's log after a line saying it serves. Each address the host names is tried and let
+    go again: uvicorn binds them itself (all of them, as before)."""
+    import errno
+    import os
     import socket
 
     try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as error:
         raise ReviewstarsError(f"--host {host}: not an address of this machine ({error.strerror})") from None
-    family, kind, proto, _, address = found[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart need not wait for TIME_WAIT
-    try:
-        sock.bind(address)
-    except OSError as error:
-        sock.close()
-        raise ReviewstarsError(f"--port {port}: cannot listen on {host}:{port} ({error.strerror}): "
-                               "is another server there? Give another --port") from None
-    sock.set_inheritable(True)
-    return sock
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as probe:
+            if os.name == "posix":  # as asyncio does: a restart need not wait for TIME_WAIT (on Windows it would share the port)
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise ReviewstarsError(f"--port {port}: cannot listen on {host}:{port} ({error.strerror}): "
+                                           "is another server there? Give another --port") from None
+                if error.errno != errno.EADDRNOTAVAIL or len(found) == 1:  # (one family of several may be off here)
+                    raise ReviewstarsError(f"--host {host}: cannot listen there ({error.strerror})") from None
 
 
 def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: ServeLimits | None = None,
@@ -270,14 +274,14 @@ def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: 
           on_ready: Callable[[], None] | None = None) -> None:
     """Load `model` on `device` (default: auto) and serve it until interrupted; on a GPU each batch
     shape runs as a CUDA graph unless `cuda_graphs` is off (`models.graphs`). `on_ready` is
-    called once the port is held and the model loaded and warmed: what a "serving" line waits for."""
+    called once the port is known free and the model loaded and warmed: what a "serving" line waits for."""
     import uvicorn
 
     from ..models import load_predictor
     from ..models.folder import read_metrics
 
     limits = limits or ServeLimits()
-    sock = listening_socket(host, port)
+    check_port_free(host, port)
     predictor = load_predictor(model, device=device)
     predictor.warm_up(limits.max_batch, cuda_graphs)  # before the port opens: no client waits for a GPU's first kernels
     info = {"metrics": read_metrics(model) if Path(str(model)).is_dir() else None}
@@ -290,7 +294,6 @@ def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: 
         concurrency = None
     else:  # h11 alone: uvicorn's own cap on open connections
         concurrency = limits.max_connections
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", limit_concurrency=concurrency, **options))
     if on_ready is not None:
         on_ready()
-    server.run(sockets=[sock])
+    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=concurrency, **options)

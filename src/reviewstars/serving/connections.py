@@ -29,6 +29,7 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
     class GuardedConnection(HttpToolsProtocol):
         _deadline = None
         _active = 0.0  # when it last opened, or last finished an answer
+        _whole = 0     # its whole requests not yet answered (pipelined ones too): at the model, never shed
 
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
@@ -36,7 +37,7 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
             self._arm()
             if len(self.connections) > limits.max_connections:
                 waiting = [c for c in self.connections if c is not self and c._waiting_on_client()]
-                oldest = min(waiting, key=lambda c: c._active, default=None)
+                oldest = min(waiting, key=lambda c: (c._sending(), c._active), default=None)  # idle ones first
                 if oldest is not None:
                     counts.shed += 1
                     oldest.transport.close()
@@ -50,18 +51,25 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
             counts.open = len(self.connections)
 
         def on_message_complete(self) -> None:
+            answered = self.cycle is None or self.cycle.response_complete  # already answered (a 413 before the body ended)
             super().on_message_complete()
+            if not answered:
+                self._whole += 1
             self._disarm()  # the request is whole: the app has it
 
         def on_response_complete(self) -> None:
+            self._whole = max(self._whole - 1, 0)
             super().on_response_complete()
             if not self.transport.is_closing():
                 self._arm()  # the next request, if it starts, must end in time too
 
         def _waiting_on_client(self) -> bool:
             """No whole request of its own at the model: idle, or still sending one."""
-            cycle = self.cycle
-            return cycle is None or cycle.response_complete or cycle.more_body
+            return self._whole == 0
+
+        def _sending(self) -> bool:
+            """Part of a request is in (headers or body): shed after the idle ones."""
+            return self.cycle is not None and not self.cycle.response_complete
 
         def _arm(self) -> None:
             self._active = self.loop.time()
