@@ -77,6 +77,11 @@ def test_the_cli_says_what_is_broken_in_one_line(linear_model, scratch_model, ti
                                tmp_path / "nowhere"), f"cannot load a tokenizer from '{tmp_path / 'nowhere'}': no such folder"),
         "tokenizer-none": (("train", "--model", "scratch", "--data", tiny_data, "--output", tmp_path / "new", "--tokenizer",
                             linear_model), "the folder holds no tokenizer (tokenizer.json, tokenizer_config.json or vocab.txt)"),
+        "circles-points": (("basics", "circles", "-o", tmp_path / "c.png", "--points", "-5"), "--points must be between 2 and 10,000,000, got -5"),
+        "circles-restarts": (("basics", "circles", "-o", tmp_path / "c.png", "--restarts", "0"), "--restarts must be between 1 and 1,000, got 0"),
+        "circles-folder": (("basics", "circles", "-o", tmp_path), "the plot is a PNG: give a path ending in .png"),
+        "same-column": (("data", "stats", "--data", tiny_data / "train.parquet", "--label-column", "text"),
+                        "the column 'text' cannot hold both the reviews and their ratings"),
         # a budget past the clock's range: refused before the data is read, as a duration
         "time-budget": (("train", "--model", "scratch", "--data", tiny_data, "--output", tmp_path / "new", "--time-budget",
                          "99999999999999h"), "--time-budget must be at most 43200m, got 1e+14h"),

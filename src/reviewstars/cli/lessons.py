@@ -32,10 +32,18 @@ def basics_circles(
     seed: int = SeedOption,
 ) -> None:
     """Inside or outside a circle: the hand-made rule, a 4-ReLU network (SGD, then Adam), and a line."""
-    from ..artifacts import write_json
+    from ..artifacts import check_output_file, write_json
     from ..lessons.basics import circles_lesson
     from ..presentation.plots import plot_circles
 
+    for flag, value, low, high in (("--points", points, 2, 10_000_000), ("--epochs", epochs, 1, 10_000_000),
+                                   ("--restarts", restarts, 1, 1000)):
+        if not low <= value <= high:  # before any training, not a traceback after it
+            raise ReviewstarsError(f"{flag} must be between {low:,} and {high:,}, got {value:,}")
+    if output.suffix.lower() != ".png":
+        raise ReviewstarsError(f"--output {output}: the plot is a PNG: give a path ending in .png (its JSON goes beside it)")
+    check_output_file(output)
+    check_output_file(output.with_suffix(".json"), "--output's JSON")
     starts: dict[str, int] = {}
 
     def report(name: str, epoch: int, loss: float, accuracy: float) -> None:
@@ -96,6 +104,7 @@ def tokens_show(text: str = typer.Argument(..., help="Text to tokenize."), token
     from ..tokenization import load_tokenizer
     from ..lessons.vocabulary import subword_pieces
 
+    text = text.encode("utf-8", "replace").decode("utf-8")  # a shell's undecodable byte (a lone surrogate), as predict reads it
     pieces = subword_pieces(load_tokenizer(tokenizer), text)
     words = word_tokens(text)
     out.print(f"[bold]word tokens[/] ({len(words)}, regex {escape(WORD_PATTERN)}): " + " | ".join(map(escape, words)), highlight=False)
@@ -126,6 +135,8 @@ def tokens_explore(
     from ..tokenization import load_tokenizer
     from ..lessons.vocabulary import explore_words
 
+    if top < 1:
+        raise ReviewstarsError(f"--top must be at least 1, got {top}")
     if output is not None:
         check_output_file(output, inputs=(data, tokenizer))
     dataset = load_data(data)

@@ -44,6 +44,9 @@ class LabelledFile:
         self.path, records = open_records(path, wanted=tuple(filter(None, (columns.text, columns.label))))
         self.text_column = text_column_of(self.path, records.columns, columns.text)
         self.label_column = _label_column(self.path, records.columns, columns.label)
+        if self.text_column == self.label_column:
+            raise DataError(self.path, f"the column {self.text_column!r} cannot hold both the reviews and their ratings: "
+                                       "give --text-column and --label-column two different columns")
         self.parquet = self.path.suffix.lower() == ".parquet"
         self._rows: int | None = self._parquet_file().metadata.num_rows if self.parquet else None
         self._labels: np.ndarray | None = None
