@@ -100,6 +100,18 @@ def test_a_data_file_edited_in_place_is_another_experiment(tiny_data, tmp_path):
     assert first["models"][0]["accuracy"] > 0.4 and second["models"][0]["accuracy"] > 0.4  # trained on what it is scored on
 
 
+def test_a_model_scored_on_reviews_it_was_trained_on_says_so_on_the_leaderboard(tiny_data, tmp_path):
+    import pandas as pd
+
+    single = tmp_path / "reviews.parquet"  # one file: the held-out reviews are carved from it
+    pd.read_parquet(tiny_data / "train.parquet").to_parquet(single)
+    elsewhere = tmp_path / "elsewhere"
+    train("linear", DataSettings(str(single), seed=7), elsewhere)  # another seed: another cut, so it saw held-out reviews
+    board = compare(DataSettings(str(single), dev_size=50), tmp_path / "out", [], [str(elsewhere)], ensemble=False)
+    row = board["models"][0]
+    assert row["warnings"] and "are ones the model was trained on" in row["warnings"][0]
+
+
 def test_worst_mistakes_are_the_furthest_then_most_confident():
     import numpy as np
 

@@ -87,3 +87,28 @@ def test_a_score_on_reviews_the_model_was_trained_on_says_how_many(tiny_data, tm
     # the same reviews in another file and format are still the same reviews
     pd.read_parquet(tiny_data / "train.parquet").to_csv(tmp_path / "copy.csv", index=False)
     assert evaluate(tmp_path / "model", tmp_path / "copy.csv").context["reviews_trained_on"] == trained
+
+
+def test_an_ensemble_says_when_its_members_learned_the_reviews_it_is_weighed_or_scored_on(tiny_data, tmp_path, monkeypatch):
+    import reviewstars.jobs.ensemble as ensemble_module
+    from reviewstars.data import DataSettings
+    from reviewstars.jobs import evaluate, train
+    from reviewstars.models.linear import LinearSettings
+
+    data = DataSettings(tiny_data, dev_size=80)
+    train("linear", data, tmp_path / "a", linear=LinearSettings(min_df=1))
+    train("linear", data, tmp_path / "b", linear=LinearSettings(min_df=1, ngram_max=1))
+    warned: list[str] = []
+    monkeypatch.setattr(ensemble_module, "warn", warned.append)
+    members = [str(tmp_path / "a"), str(tmp_path / "b")]
+
+    ensemble_module.build_ensemble(members, data, tmp_path / "same_cut")  # the members' own cut: nothing to say
+    assert warned == []
+    ensemble_module.build_ensemble(members, DataSettings(tiny_data, dev_size=80, seed=7), tmp_path / "other_cut")
+    assert len(warned) == 2 and all("dev reviews the weights are fitted on" in line for line in warned)
+    assert "--seed it was trained with" in warned[0]
+
+    on_train = evaluate(tmp_path / "same_cut", tiny_data, split="train")  # an ensemble learned what its members did
+    trained = train("linear", data, tmp_path / "c", linear=LinearSettings(min_df=1)).train_examples
+    assert on_train.context["reviews_trained_on"] == trained and "ones the model was trained on" in on_train.warnings[0]
+    assert evaluate(tmp_path / "same_cut", tiny_data, split="validation").context["reviews_trained_on"] == 0

@@ -56,3 +56,21 @@ def test_the_model_help_names_every_registered_kind_and_alias(command, option):
     commands = typer.main.get_command(app).commands
     help_text = next(p.help for p in commands[command].params if p.name == option)
     assert all(name in help_text for name in [*KINDS, *ALIASES]), help_text
+
+
+def test_a_tokenizer_hub_id_the_hub_cannot_give_fails_before_any_model_trains(tiny_data, tmp_path, monkeypatch):
+    import reviewstars.jobs.compare as compare_module
+    from reviewstars.jobs import train
+    from reviewstars.kinds.scratch import ScratchSettings
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(compare_module, "train", lambda *a, **k: pytest.fail("a model trained first"))
+    scratch = ScratchSettings(tokenizer="nosuch-org/nosuch-tokenizer")
+    with pytest.raises(ModelError, match="cannot load a tokenizer from 'nosuch-org/nosuch-tokenizer'"):
+        compare_module.compare(tiny_data, tmp_path / "compare", ["linear", "scratch"], scratch=scratch)
+    assert not (tmp_path / "compare").exists()
+    import reviewstars.jobs.context as context
+
+    monkeypatch.setattr(context, "training_splits", lambda *a, **k: pytest.fail("the data was split first"))
+    with pytest.raises(ModelError, match="cannot load a tokenizer from 'nosuch-org/nosuch-tokenizer'"):
+        train("scratch", tiny_data, tmp_path / "out", scratch=scratch)

@@ -168,3 +168,86 @@ def test_predict_output_without_file_is_refused(model, tmp_path):
     result = CliRunner().invoke(app, ["predict", "--model", str(model), "--output", str(tmp_path / "x.csv"), "good food"])
     assert isinstance(result.exception, ReviewstarsError) and "--output needs --file" in str(result.exception)
     assert not (tmp_path / "x.csv").exists()
+
+
+# --------------------------------------------------------------------------- a file of the user's under an output's name
+
+def _users_files(tmp_path: Path) -> dict[str, bytes]:
+    """Files of the user's that happen to have the names a command was told to write."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure = plt.figure()
+    plt.plot([0, 1])
+    figure.savefig(tmp_path / "photo.png")  # a PNG of the user's, drawn by matplotlib too
+    plt.close(figure)
+    (tmp_path / "notes.json").write_text('{"todo": ["call mum"]}')
+    (tmp_path / "notes.confusion.png").write_bytes((tmp_path / "photo.png").read_bytes())
+    return {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+
+def test_json_and_png_outputs_never_replace_a_file_of_the_users_but_do_replace_their_own(model, tiny_data, tmp_path, vocabulary):
+    from support import run_cli
+
+    users = _users_files(tmp_path)
+    refusals = [
+        (("evaluate", "--model", model, "--data", tiny_data, "-o", tmp_path / "notes.json"), "notes.json: a file that is not scores"),
+        (("data", "stats", "--data", tiny_data, "-o", tmp_path / "notes.json"), "notes.json: a file that is not data statistics"),
+        (("tokens", "explore", "--data", tiny_data, "--tokenizer", vocabulary, "--top", 50, "-o", tmp_path / "notes.json"),
+         "notes.json: a file that is not findings"),
+        (("tokens", "growth", "--data", tiny_data, "--tokenizer", vocabulary, "-o", tmp_path / "photo.png"),
+         "photo.png: a file that is not a plot of ours"),
+        (("tokens", "growth", "--data", tiny_data, "--tokenizer", vocabulary, "-o", tmp_path / "notes.png"),
+         "notes.json: a file that is not numbers of ours"),
+        (("basics", "circles", "--points", 20, "--epochs", 1, "--restarts", 1, "-o", tmp_path / "photo.png"),
+         "photo.png: a file that is not a plot of ours"),
+    ]
+    for args, message in refusals:
+        done = run_cli(*args)
+        assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+    # evaluate's confusion matrix goes beside its JSON: that PNG is checked before any work as well
+    (tmp_path / "notes.json").unlink()
+    done = run_cli("evaluate", "--model", model, "--data", tiny_data, "-o", tmp_path / "notes.json")
+    assert done.returncode != 0 and "notes.confusion.png: a file that is not a plot of ours" in done.stderr
+    assert not (tmp_path / "notes.json").exists()
+    (tmp_path / "notes.json").write_bytes(users["notes.json"])
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == users
+
+    # a rerun replaces what the command wrote itself (and an empty file is nobody's)
+    (tmp_path / "empty.json").touch()
+    for args in (("evaluate", "--model", model, "--data", tiny_data, "-o", tmp_path / "scores.json"),
+                 ("data", "stats", "--data", tiny_data, "-o", tmp_path / "empty.json"),
+                 ("tokens", "growth", "--data", tiny_data, "--tokenizer", vocabulary, "-o", tmp_path / "growth.png"),
+                 ("basics", "circles", "--points", 20, "--epochs", 1, "--restarts", 1, "-o", tmp_path / "circles.png")):
+        for attempt in range(2):
+            done = run_cli(*args)
+            assert done.returncode == 0, (args, attempt, done.stderr)
+    assert json.loads((tmp_path / "empty.json").read_text())["train"]["rows"] > 0
+    assert json.loads((tmp_path / "scores.json").read_text())["accuracy"] > 0.2
+
+
+def test_a_png_is_ours_only_when_reviewstars_drew_it(tmp_path):
+    from reviewstars.artifacts import png_of_ours
+    from reviewstars.presentation.plots import plot_confusion_matrix
+
+    users = _users_files(tmp_path)
+    assert not png_of_ours(tmp_path / "photo.png") and not png_of_ours(tmp_path / "notes.json")
+    assert png_of_ours(plot_confusion_matrix([[1, 0], [0, 1]], tmp_path / "ours.png"))
+    (tmp_path / "cut.png").write_bytes(users["photo.png"][:20])  # cut short: not a PNG anything can say more of
+    assert not png_of_ours(tmp_path / "cut.png")
+
+
+def test_compare_never_writes_into_a_model_it_scores_or_the_tokenizer_it_reads(model, tiny_data, vocabulary, tmp_path):
+    from reviewstars.jobs.compare import compare
+    from reviewstars.kinds.scratch import ScratchSettings
+
+    before = _snapshot(model)
+    with pytest.raises(ReviewstarsError, match=r"--output .*model: is .*model, which this command reads"):
+        compare(tiny_data, model, ["linear"], [str(model)])
+    with pytest.raises(ReviewstarsError, match=r"--output .*inside: is inside .*model, which this command reads"):
+        compare(tiny_data, model / "inside", ["linear"], [str(model)])
+    with pytest.raises(ReviewstarsError, match="which this command reads"):
+        compare(tiny_data, vocabulary / "runs", ["scratch"], scratch=ScratchSettings(tokenizer=str(vocabulary)))
+    assert _snapshot(model) == before and not (model / "inside").exists() and not (vocabulary / "runs").exists()

@@ -263,9 +263,12 @@ def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: 
     return folder
 
 
-def check_output_file(path: str | Path, option: str = "--output", inputs: tuple[str | Path, ...] = ()) -> Path:
+def check_output_file(path: str | Path, option: str = "--output", inputs: tuple[str | Path, ...] = (),
+                      ours: Callable[[Path], bool] | None = None, what: str = "") -> Path:
     """`path` resolved, when it is not one of the command's `inputs` (a file it reads, or a
-    file already in a folder it reads) and not a folder. Else one line saying why."""
+    file already in a folder it reads) and not a folder; and, given `ours`, when a file already
+    there is one `ours` recognises as this command's `what` (a rerun), never a file of the
+    user's that happens to have the name. Else one line saying why."""
     path = Path(path).expanduser()
     where = resolved(path, option)
     if path.is_dir():
@@ -278,7 +281,60 @@ def check_output_file(path: str | Path, option: str = "--output", inputs: tuple[
         if where == source or (given.is_dir() and source in where.parents and path.exists()):
             raise_output_error(option, path, f"is {'' if where == source else 'a file of '}{given}, which this "
                                              "command reads: give another path (an input is never written over)")
+    if ours is not None and path.is_file() and path.stat().st_size:
+        if not ours(path):
+            raise_output_error(option, path, f"a file that is not {what} is already there; give another path "
+                                             "(or remove it first: nothing of yours is written over)")
     return path
+
+
+#: What a file of ours may weigh at most when it is read to be recognised (a large file is not one of ours).
+OURS_AT_MOST_BYTES = 64 << 20
+
+#: The `Software` text of every PNG reviewstars draws: how a rerun recognises its own plot.
+PNG_SOFTWARE = "reviewstars"
+
+
+def json_where(looks_ours: Callable[[Any], bool]) -> Callable[[Path], bool]:
+    """Recognises a JSON file that a command of ours wrote, by its content (`looks_ours`)."""
+
+    def ours(path: Path) -> bool:
+        if path.stat().st_size > OURS_AT_MOST_BYTES:
+            return False
+        try:
+            return bool(looks_ours(read_json(path)))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return False
+
+    return ours
+
+
+def json_with_keys(*keys: str) -> Callable[[Path], bool]:
+    """Recognises a JSON object that a command of ours wrote: one with all of `keys`."""
+    return json_where(lambda found: isinstance(found, dict) and all(key in found for key in keys))
+
+
+def png_of_ours(path: Path) -> bool:
+    """A PNG whose `Software` text chunk names reviewstars (matplotlib writes its text chunks
+    before the image data, so the first 64 KiB hold them)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError:
+        return False
+    if not head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return False
+    at = 8
+    while at + 8 <= len(head):
+        length, kind = int.from_bytes(head[at:at + 4], "big"), head[at + 4:at + 8]
+        if kind == b"tEXt":
+            key, _, value = head[at + 8:at + 8 + length].partition(b"\0")
+            if key == b"Software" and value.startswith(PNG_SOFTWARE.encode()):
+                return True
+        if kind in (b"IDAT", b"IEND"):
+            return False
+        at += 12 + length
+    return False
 
 
 def raise_output_error(option: str, path: Path, why: str):

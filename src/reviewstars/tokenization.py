@@ -3,6 +3,7 @@ and tokenized splits cached on disk. The lesson's word tokens are `text.word_tok
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -31,6 +32,13 @@ def check_tokenizer_name(name_or_path: str | Path) -> Path:
         raise ModelError(f"cannot load a tokenizer from {str(name_or_path)!r}: the folder holds no tokenizer "
                          "(tokenizer.json, tokenizer_config.json or vocab.txt)")
     return path
+
+
+@functools.lru_cache(maxsize=None)  # a name found is found for the run (a failure raises, and is not kept)
+def check_tokenizer_loads(name_or_path: str) -> None:
+    """A tokenizer checked before any long work by loading it (a few small files): a Hub id
+    that is misspelt, or out of reach and not in the cache, is one line at once."""
+    load_tokenizer(name_or_path)
 
 
 def load_tokenizer(name_or_path: str | Path):

@@ -28,18 +28,24 @@ def data_stats_command(
     label_scale: str = LabelScaleOption,
 ) -> None:
     """Rows per split, class balance, and length percentiles (characters and word tokens)."""
-    from ..artifacts import check_output_file, write_json
+    from ..artifacts import check_output_file, json_where, write_json
     from ..data import load_data
     from ..data.stats import data_stats
     from ..presentation.tables import stats_tables
 
     if output is not None:
-        check_output_file(output, inputs=(data,))
+        check_output_file(output, inputs=(data,), ours=json_where(_looks_like_stats), what="data statistics of ours")
     stats = data_stats(load_data(data, columns=_columns(text_column, label_column, label_scale)))
     for table in stats_tables(stats):
         out.print(table)
     if output is not None:
         write_json(output, stats)
+
+
+def _looks_like_stats(found) -> bool:
+    """`data stats` JSON: per split, its rows and stars."""
+    return isinstance(found, dict) and bool(found) and all(isinstance(split, dict) and {"rows", "stars"} <= set(split)
+                                                            for split in found.values())
 
 
 # --------------------------------------------------------------------------- compare

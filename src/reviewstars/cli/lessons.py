@@ -32,7 +32,7 @@ def basics_circles(
     seed: int = SeedOption,
 ) -> None:
     """Inside or outside a circle: the hand-made rule, a 4-ReLU network (SGD, then Adam), and a line."""
-    from ..artifacts import check_output_file, write_json
+    from ..artifacts import check_output_file, json_with_keys, png_of_ours, write_json
     from ..lessons.basics import circles_lesson
     from ..presentation.plots import plot_circles
 
@@ -42,8 +42,9 @@ def basics_circles(
             raise ReviewstarsError(f"{flag} must be between {low:,} and {high:,}, got {value:,}")
     if output.suffix.lower() != ".png":
         raise ReviewstarsError(f"--output {output}: the plot is a PNG: give a path ending in .png (its JSON goes beside it)")
-    check_output_file(output)
-    check_output_file(output.with_suffix(".json"), "--output's JSON")
+    check_output_file(output, ours=png_of_ours, what="a plot of ours")
+    check_output_file(output.with_suffix(".json"), "--output's JSON", ours=json_with_keys("points", "hand_rule_accuracy"),
+                      what="this lesson's numbers")
     starts: dict[str, int] = {}
 
     def report(name: str, epoch: int, loss: float, accuracy: float) -> None:
@@ -130,7 +131,7 @@ def tokens_explore(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the findings as JSON."),
 ) -> None:
     """Which frequent words stay whole, which are split, and which pieces they share."""
-    from ..artifacts import check_output_file, write_json
+    from ..artifacts import check_output_file, json_with_keys, write_json
     from ..data import load_data, pick_split
     from ..tokenization import load_tokenizer
     from ..lessons.vocabulary import explore_words
@@ -138,7 +139,8 @@ def tokens_explore(
     if top < 1:
         raise ReviewstarsError(f"--top must be at least 1, got {top}")
     if output is not None:
-        check_output_file(output, inputs=(data, tokenizer))
+        check_output_file(output, inputs=(data, tokenizer), ours=json_with_keys("words_considered", "kept_whole"),
+                          what="findings of ours")
     dataset = load_data(data)
     texts = dataset[pick_split(dataset, for_eval=False)]["text"]
     found = explore_words(load_tokenizer(tokenizer), texts, top)
@@ -170,15 +172,16 @@ def tokens_growth(
     seed: int = SeedOption,
 ) -> None:
     """Vocabulary size against number of reviews, for word tokens and for sub-word tokens."""
-    from ..artifacts import check_output_file, write_json
+    from ..artifacts import check_output_file, json_with_keys, png_of_ours, write_json
     from ..data import load_data, pick_split
     from ..progress import progress_bar
     from ..presentation.plots import plot_vocabulary_growth
     from ..tokenization import load_tokenizer
     from ..lessons.vocabulary import vocabulary_growth
 
-    for path in (output, output.with_suffix(".json")):
-        check_output_file(path, inputs=(data, tokenizer))
+    check_output_file(output, inputs=(data, tokenizer), ours=png_of_ours, what="a plot of ours")
+    check_output_file(output.with_suffix(".json"), "--output's JSON", inputs=(data, tokenizer),
+                      ours=json_with_keys("reviews", "word_vocabulary", "subword_vocabulary"), what="numbers of ours")
     dataset = load_data(data)
     split = dataset[pick_split(dataset, for_eval=False)].shuffle(seed=seed)
     texts = list(split["text"])

@@ -33,6 +33,7 @@ from ..models.pretrained import ALIASES, check_hub_model
 from ..models.probabilities import combine, star_decision
 from ..progress import note
 from ..scoring.calibration import reliability_bins
+from ..scoring.evaluation import seen_in_training, seen_warning
 from ..scoring.leaderboard import LeaderboardRow
 from ..scoring.scores import score_predictions
 from ..scoring.significance import rank_with_ties
@@ -105,9 +106,13 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     from ..training import TrainSettings
 
     kinds = _check_names(models, evaluate_only)
+    for kind in set(kinds.values()):  # a tokenizer's Hub id too, before the first model trains
+        kind.check_names(kind.own_settings(kind_settings.get(kind.name)))
     context = RunContext.open(data, device)  # the device before the first model trains, for every kind
     data = context.data
-    output = check_output_folder(output, _is_comparison, "comparison", inputs=(data.data,) if Path(data.data).exists() else ())
+    read = (data.data, *models, *evaluate_only, *(kind.inputs(kind_settings.get(kind.name)) for kind in set(kinds.values())))
+    output = check_output_folder(output, _is_comparison, "comparison",
+                                 inputs=tuple(path for path in map(str, _flat(read)) if Path(path).expanduser().exists()))
     transformer = replace(transformer or TrainSettings(), seed=data.seed)
     held_out, texts, labels = context.held_out()  # read once: every model trains on the same cut and is scored on these
     for line in context.splits().notes:
@@ -163,6 +168,10 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         seen = row.train_examples_seen
         if row.model in kinds and kinds[row.model].uses_torch and seen is not None and seen < FEW_REVIEWS_SEEN:
             row.warnings.insert(0, f"saw only {seen:,} training reviews: too few to mean anything")
+        if row.model in evaluate_only:  # trained elsewhere: perhaps on these very reviews
+            warning = seen_warning(seen_in_training(row.folder, texts), len(texts))
+            if warning:
+                row.warnings.insert(0, warning)
     rows = _ranked(rows, {r.model: star_decision(probas[r.model], decision) - 1 == np.asarray(labels) for r in rows})
     leaderboard = {
         "data": asdict(data), "split": held_out, "n": len(texts), "time_budget_seconds": transformer.time_budget, "decision": decision,
@@ -178,6 +187,11 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     reliability = {r.model: reliability_bins(probas[r.model], labels) for r in rows}
     write_compare_report(output, leaderboard, rows, curves, confusions, mistakes, reliability)
     return {**leaderboard, "rows": rows}
+
+
+def _flat(items) -> list:
+    """Names and tuples of names, as one list of names."""
+    return [name for item in items for name in (item if isinstance(item, tuple) else (item,))]
 
 
 def _ranked(rows: list[LeaderboardRow], correct: dict[str, np.ndarray]) -> list[LeaderboardRow]:

@@ -15,8 +15,8 @@ from ..models import load_predictor
 from ..models.ensemble import MAX_MEMBERS, EnsemblePredictor
 from ..models.folder import METRICS_FILE, check_model_output
 from ..models.probabilities import fit_ensemble_weights
-from ..progress import note
-from ..scoring.evaluation import evaluate_predictor, load_scores, predict_proba_batched, scores_key
+from ..progress import note, warn
+from ..scoring.evaluation import evaluate_predictor, load_scores, predict_proba_batched, scores_key, seen_in_training, seen_warning
 from .context import RunContext
 
 
@@ -33,12 +33,22 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
     predictors = [load_predictor(member, device=device) for member in members]  # every name checked before any work
     context = RunContext.open(data, device, check_device=False)
     dev = context.dev()  # as the members' training cut it: the same dev slice, the same reviews held out
+    for member in members:  # weights fitted on reviews a member learned favour that member
+        seen = seen_in_training(member, dev["text"])
+        if seen:
+            warn(f"{member} was trained on {seen:,} of the {len(dev):,} dev reviews the weights are fitted on: give the "
+                 "--data, --train-size, --dev-size and --seed it was trained with, or its weight is too large")
     ensemble = weigh_members(members, dev, output, device, predictors=predictors)
     result: dict[str, Any] = {"members": [str(m) for m in members], "weights": ensemble.weights.tolist(), "dev_reviews": len(dev)}
     splits = context.splits()
     if splits.held_out is not None:
         scores, _ = evaluate_predictor(ensemble, splits.held_out["text"], splits.held_out["label"])
         scores.context["split"] = splits.held_out_name
+        seen = seen_in_training(output, splits.held_out["text"])  # the members' reviews, together
+        if seen is not None:
+            scores.context["reviews_trained_on"] = seen
+            if seen_warning(seen, len(splits.held_out)):
+                scores.warnings.insert(0, seen_warning(seen, len(splits.held_out)))
         write_json(Path(output) / METRICS_FILE, scores.to_json())
         result["metrics"] = scores
     return result

@@ -9,21 +9,25 @@ from typing import Sequence
 
 import numpy as np
 
-from ..artifacts import check_output_file, write_json
+from ..artifacts import check_output_file, json_with_keys, png_of_ours, write_json
 from ..data import DEFAULT_DATASET, DEFAULT_SEED, Columns, DataSettings
 from ..models import load_predictor
 from ..scoring.evaluation import evaluate_predictor, load_scores, save_scores, scores_key, seen_in_training, seen_warning
 from ..scoring.scores import Scores
 from .context import RunContext
 
+#: How a rerun knows the `--output` JSON is scores it wrote (and may be replaced).
+SCORES_JSON = json_with_keys("accuracy", "confusion_matrix")
+
 
 def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: str | None = None, n: int | None = None,
              seed: int = DEFAULT_SEED, output: str | Path | None = None, device: str | None = None,
              decision: str = "argmax", columns: Columns | None = None) -> Scores:
     """The scores of `model` on `split` (default: test, else validation); JSON and a confusion PNG at `output`."""
-    if output is not None:  # before any work: never over the model or the data read
-        output = check_output_file(output, inputs=(model, data))
-        check_output_file(output.with_suffix(".confusion.png"), "--output's confusion matrix", inputs=(model, data))
+    if output is not None:  # before any work: never over the model, the data read, or a file of the user's
+        output = check_output_file(output, inputs=(model, data), ours=SCORES_JSON, what="scores of ours")
+        check_output_file(output.with_suffix(".confusion.png"), "--output's confusion matrix", inputs=(model, data),
+                          ours=png_of_ours, what="a plot of ours")
     columns = columns or Columns()
     context = RunContext.open(DataSettings(data=str(data), seed=seed, text_column=columns.text, label_column=columns.label,
                                            label_scale=columns.scale), device, check_device=False)

@@ -50,6 +50,7 @@ def _train(model, context: RunContext, output, transformer, kind_settings) -> Tr
     unknown = set(kind_settings) - {k.name for k in trainable_kinds()}
     if unknown:
         raise ReviewstarsError(f"unknown settings for kinds: {', '.join(sorted(unknown))}")
+    kind.check_names(kind.own_settings(kind_settings.get(kind.name)))  # a tokenizer's Hub id, before the data is split
     data, device = context.data, context.device
     at_most, why = reviews_the_budget_can_use(kind, transformer, context)
     splits = context.splits(at_most, why)

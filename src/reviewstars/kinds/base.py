@@ -45,10 +45,23 @@ class Kind:
     new_network: Callable[[Any, Any, Any], Any] | None = None        # (tokenizer, own settings, TrainSettings) -> network
     pretrained: Callable[[str], tuple[Any, Any]] | None = None       # (name) -> (network, tokenizer)
     card: Callable[[Any], list[str]] | None = None                   # predictor -> extra model-card lines
+    names_in: Callable[[Any], tuple[str, ...]] | None = None         # own settings -> the folders or Hub ids it reads
+    check_name: Callable[[str], None] | None = None                  # one of those -> one line if it cannot be used
 
     @property
     def uses_torch(self) -> bool:
         return self.fit is None
+
+    def inputs(self, own: Any) -> tuple[str, ...]:
+        """What this kind reads besides the data (a tokenizer's folder, say): never written over."""
+        return self.names_in(own) if self.names_in is not None and own is not None else ()
+
+    def check_names(self, own: Any) -> None:
+        """Every name in the kind's own settings checked before any data is read: a Hub id only
+        the Hub can check is found now, not after the models before it trained."""
+        if self.check_name is not None:
+            for name in self.inputs(own):
+                self.check_name(name)
 
     def own_settings(self, given: Any = None) -> Any:
         return given if given is not None else (self.settings() if self.settings else None)

@@ -61,6 +61,16 @@ def _new_network(tokenizer, settings: ScratchSettings, training):
     return EncoderForStarRating(config)
 
 
+def _names_in(settings: ScratchSettings) -> tuple[str, ...]:
+    return (settings.tokenizer,) if settings.tokenizer else ()
+
+
+def _check_tokenizer(name: str) -> None:
+    from ..tokenization import check_tokenizer_loads
+
+    check_tokenizer_loads(name)
+
+
 SCRATCH = Kind(
     name="scratch",
     summary="a transformer encoder written from scratch, trained from random weights",
@@ -69,4 +79,6 @@ SCRATCH = Kind(
     max_passes=10,  # it learns everything from this data: more passes than a fine-tuning, fewer than memorising it
     learn_tokenizer=_learn_tokenizer,
     new_network=_new_network,
+    names_in=_names_in,
+    check_name=_check_tokenizer,
 )

@@ -13,12 +13,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .. import STARS  # noqa: E402
-from ..artifacts import write_bytes  # noqa: E402
+from .. import __version__  # noqa: E402
+from ..artifacts import PNG_SOFTWARE, write_bytes  # noqa: E402
 
 
 def save_figure(figure, path: str | Path) -> Path:
+    """The PNG names reviewstars as its software: a rerun then knows the plot is its own to replace."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    software = f"{PNG_SOFTWARE} {__version__} (Matplotlib {matplotlib.__version__})"
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight", metadata={"Software": software})
     plt.close(figure)
     return write_bytes(path, buffer.getvalue())
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -68,7 +69,6 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
 
 def save_trained_texts(folder, texts: Sequence[str]) -> None:
     import io
-    from pathlib import Path
 
     buffer = io.BytesIO()
     np.savez_compressed(buffer, blake2b_8=np.unique(text_hashes(list(texts))))
@@ -76,18 +76,31 @@ def save_trained_texts(folder, texts: Sequence[str]) -> None:
 
 
 def seen_in_training(folder, texts: Sequence[str]) -> int | None:
-    """How many of `texts` the model in `folder` was trained on (None: it does not say)."""
-    from pathlib import Path
+    """How many of `texts` the model in `folder` was trained on (None: it does not say). An
+    ensemble was trained on what its members were: the union of theirs."""
+    trained = _trained_hashes(Path(folder))
+    return None if trained is None else int(np.isin(text_hashes(list(texts)), trained).sum())
 
-    path = Path(folder) / TRAINED_TEXTS_FILE
-    if not path.is_file():
-        return None
+
+def _trained_hashes(folder: Path, depth: int = 0) -> np.ndarray | None:
+    from ..errors import ModelError
+    from ..models.folder import read_section
+
+    path = folder / TRAINED_TEXTS_FILE
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                return saved["blake2b_8"]
+        except (OSError, ValueError, KeyError):
+            return None
     try:
-        with np.load(path, allow_pickle=False) as saved:
-            trained = saved["blake2b_8"]
-    except (OSError, ValueError, KeyError):
+        members = read_section(folder).get("members") if depth < 8 else None  # (an ensemble's load refuses deeper)
+    except (ModelError, OSError, ValueError):
         return None
-    return int(np.isin(text_hashes(list(texts)), trained).sum())
+    if not isinstance(members, list) or not all(isinstance(member, str) for member in members):
+        return None
+    found = [hashes for hashes in (_trained_hashes(folder / member, depth + 1) for member in members) if hashes is not None]
+    return np.unique(np.concatenate(found)) if found else None
 
 
 def seen_warning(seen: int | None, scored: int) -> str | None:
@@ -114,7 +127,6 @@ def scores_key(split: str, texts: Sequence[str], labels: Sequence[int]) -> str:
 def save_scores(folder, key: str, scores: Scores, proba: np.ndarray, kind: str, parameters: int, what: str = "held_out") -> None:
     """A model's scores on some reviews, so that nothing scores it on them twice."""
     import io
-    from pathlib import Path
 
     buffer = io.BytesIO()
     np.savez(buffer, proba=np.asarray(proba, dtype=np.float32))
