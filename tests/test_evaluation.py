@@ -112,3 +112,18 @@ def test_an_ensemble_says_when_its_members_learned_the_reviews_it_is_weighed_or_
     trained = train("linear", data, tmp_path / "c", linear=LinearSettings(min_df=1)).train_examples
     assert on_train.context["reviews_trained_on"] == trained and "ones the model was trained on" in on_train.warnings[0]
     assert evaluate(tmp_path / "same_cut", tiny_data, split="validation").context["reviews_trained_on"] == 0
+
+
+def test_an_ensemble_with_a_member_that_does_not_say_what_it_learned_does_not_say_either(tiny_data, tmp_path):
+    from reviewstars.data import DataSettings
+    from reviewstars.jobs import train
+    from reviewstars.jobs.ensemble import build_ensemble
+    from reviewstars.models.linear import LinearSettings
+    from reviewstars.scoring.evaluation import TRAINED_TEXTS_FILE, seen_in_training
+
+    data = DataSettings(tiny_data, dev_size=80)
+    for name in "ab":
+        train("linear", data, tmp_path / name, linear=LinearSettings(min_df=1))
+    (tmp_path / "b" / TRAINED_TEXTS_FILE).unlink()  # as a folder from before the record, or from elsewhere
+    build_ensemble([str(tmp_path / "a"), str(tmp_path / "b")], data, tmp_path / "ensemble")
+    assert seen_in_training(tmp_path / "a", ["x"]) == 0 and seen_in_training(tmp_path / "ensemble", ["x"]) is None

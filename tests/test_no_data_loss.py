@@ -251,3 +251,38 @@ def test_compare_never_writes_into_a_model_it_scores_or_the_tokenizer_it_reads(m
     with pytest.raises(ReviewstarsError, match="which this command reads"):
         compare(tiny_data, vocabulary / "runs", ["scratch"], scratch=ScratchSettings(tokenizer=str(vocabulary)))
     assert _snapshot(model) == before and not (model / "inside").exists() and not (vocabulary / "runs").exists()
+
+
+def test_what_passes_for_a_file_of_ours_is_strict_and_plots_from_before_the_mark_still_rerun(model, tiny_data, tmp_path):
+    from support import run_cli
+
+    thesis = tmp_path / "thesis.json"  # another tool's scores: the two obvious keys are not enough
+    thesis.write_text('{"accuracy": 0.91, "confusion_matrix": [[5, 1], [2, 7]], "notes": "my thesis"}')
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)  # nested past Python's stack: not ours, and no traceback
+    shutil.copytree(model, tmp_path / "other")
+    for path in (thesis, deep, tmp_path / "other" / "metrics.json"):  # another model's metrics are train's, not evaluate's
+        before = path.read_bytes()
+        done = run_cli("evaluate", "--model", model, "--data", tiny_data, "-o", path)
+        assert done.returncode != 0 and "a file that is not scores of ours" in done.stderr, done.stderr
+        assert path.read_bytes() == before and "Traceback" not in done.stderr
+    done = run_cli("tokens", "growth", "--data", tiny_data, "-o", tmp_path / "growth.json")
+    assert done.returncode != 0 and "give a path ending in .png" in done.stderr
+
+    # a confusion matrix drawn before plots were marked: an unmarked Matplotlib PNG beside scores of ours
+    assert run_cli("evaluate", "--model", model, "--data", tiny_data, "-o", tmp_path / "old.json").returncode == 0
+    import matplotlib.pyplot as plt
+
+    figure = plt.figure()
+    figure.savefig(tmp_path / "old.confusion.png")
+    plt.close(figure)
+    done = run_cli("evaluate", "--model", model, "--data", tiny_data, "-o", tmp_path / "old.json")
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_compare_folder_named_like_a_kind_reruns(tiny_data, tmp_path, monkeypatch):
+    from reviewstars.jobs.compare import compare
+
+    monkeypatch.chdir(tmp_path)
+    for attempt in range(2):  # "linear" names a kind here, not a folder this command reads
+        assert compare(tiny_data, "linear", ["linear"], ensemble=False)["models"][0]["model"] == "linear"

@@ -216,7 +216,7 @@ def owner_mark(folder: Path) -> str | None:
         return None
     try:
         found = read_json(marker)
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):  # (a JSON nested past Python's stack)
         return None
     what = found.get("what") if isinstance(found, dict) else None
     return what if isinstance(what, str) else None
@@ -303,7 +303,7 @@ def json_where(looks_ours: Callable[[Any], bool]) -> Callable[[Path], bool]:
             return False
         try:
             return bool(looks_ours(read_json(path)))
-        except (OSError, ValueError, UnicodeDecodeError):
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError):
             return False
 
     return ours
@@ -314,27 +314,43 @@ def json_with_keys(*keys: str) -> Callable[[Path], bool]:
     return json_where(lambda found: isinstance(found, dict) and all(key in found for key in keys))
 
 
-def png_of_ours(path: Path) -> bool:
-    """A PNG whose `Software` text chunk names reviewstars (matplotlib writes its text chunks
-    before the image data, so the first 64 KiB hold them)."""
+def png_software(path: Path) -> str | None:
+    """The `Software` text chunk of a PNG (None: not a PNG, or none there). Matplotlib writes
+    its text chunks before the image data, so the first 64 KiB hold them."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(1 << 16)
     except OSError:
-        return False
+        return None
     if not head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return False
+        return None
     at = 8
     while at + 8 <= len(head):
         length, kind = int.from_bytes(head[at:at + 4], "big"), head[at + 4:at + 8]
         if kind == b"tEXt":
             key, _, value = head[at + 8:at + 8 + length].partition(b"\0")
-            if key == b"Software" and value.startswith(PNG_SOFTWARE.encode()):
-                return True
+            if key == b"Software":
+                return value.decode("latin-1")
         if kind in (b"IDAT", b"IEND"):
-            return False
+            return None
         at += 12 + length
-    return False
+    return None
+
+
+def png_of_ours(path: Path) -> bool:
+    """A PNG whose `Software` text names reviewstars: a plot a command of ours drew."""
+    return (png_software(path) or "").startswith(PNG_SOFTWARE)
+
+
+def plot_beside(numbers: Path, numbers_ours: Callable[[Path], bool]) -> Callable[[Path], bool]:
+    """Recognises a plot of ours, or one drawn before plots were marked (0.1.0): a Matplotlib
+    PNG whose numbers, the JSON drawn with it, are ours."""
+
+    def ours(path: Path) -> bool:
+        return png_of_ours(path) or ((png_software(path) or "").startswith("Matplotlib") and numbers.is_file()
+                                     and numbers_ours(numbers))
+
+    return ours
 
 
 def raise_output_error(option: str, path: Path, why: str):

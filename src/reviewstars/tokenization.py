@@ -34,11 +34,17 @@ def check_tokenizer_name(name_or_path: str | Path) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)  # a name found is found for the run (a failure raises, and is not kept)
 def check_tokenizer_loads(name_or_path: str) -> None:
-    """A tokenizer checked before any long work by loading it (a few small files): a Hub id
-    that is misspelt, or out of reach and not in the cache, is one line at once."""
-    load_tokenizer(name_or_path)
+    """A tokenizer checked before any long work: a folder by its files, a Hub id by loading it
+    (a few small files), so one misspelt, or out of reach and not in the cache, is one line at once."""
+    if check_tokenizer_name(name_or_path).exists():
+        return
+    _load_hub_tokenizer_once(str(name_or_path))
+
+
+@functools.lru_cache(maxsize=None)  # a Hub id found is found for the run (a failure raises, and is not kept)
+def _load_hub_tokenizer_once(name: str) -> None:
+    load_tokenizer(name)
 
 
 def load_tokenizer(name_or_path: str | Path):

@@ -44,7 +44,7 @@ def data_stats_command(
 
 def _looks_like_stats(found) -> bool:
     """`data stats` JSON: per split, its rows and stars."""
-    return isinstance(found, dict) and bool(found) and all(isinstance(split, dict) and {"rows", "stars"} <= set(split)
+    return isinstance(found, dict) and bool(found) and all(isinstance(split, dict) and {"rows", "stars", "star_shares", "characters"} <= set(split)
                                                             for split in found.values())
 
 

@@ -17,6 +17,18 @@ from .app import DataOption, app, out
 SeedOption = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the random data or sample.")
 
 
+def check_plot_output(output: Path, numbers_ours, inputs: tuple = ()) -> None:
+    """A lesson's `--output`: a PNG, with its numbers as JSON beside it; neither written over a
+    file of the user's, nor over an input (checked before any work)."""
+    from ..artifacts import check_output_file, plot_beside
+
+    if output.suffix.lower() != ".png":
+        raise ReviewstarsError(f"--output {output}: the plot is a PNG: give a path ending in .png (its JSON goes beside it)")
+    numbers = output.with_suffix(".json")
+    check_output_file(output, inputs=inputs, ours=plot_beside(numbers, numbers_ours), what="a plot of ours")
+    check_output_file(numbers, "--output's JSON", inputs=inputs, ours=numbers_ours, what="numbers of ours")
+
+
 # --------------------------------------------------------------------------- basics
 
 basics_app = typer.Typer(help="Foundations: a first neural network, and counting parameters.", no_args_is_help=True)
@@ -32,7 +44,7 @@ def basics_circles(
     seed: int = SeedOption,
 ) -> None:
     """Inside or outside a circle: the hand-made rule, a 4-ReLU network (SGD, then Adam), and a line."""
-    from ..artifacts import check_output_file, json_with_keys, png_of_ours, write_json
+    from ..artifacts import json_with_keys, write_json
     from ..lessons.basics import circles_lesson
     from ..presentation.plots import plot_circles
 
@@ -40,11 +52,7 @@ def basics_circles(
                                    ("--restarts", restarts, 1, 1000)):
         if not low <= value <= high:  # before any training, not a traceback after it
             raise ReviewstarsError(f"{flag} must be between {low:,} and {high:,}, got {value:,}")
-    if output.suffix.lower() != ".png":
-        raise ReviewstarsError(f"--output {output}: the plot is a PNG: give a path ending in .png (its JSON goes beside it)")
-    check_output_file(output, ours=png_of_ours, what="a plot of ours")
-    check_output_file(output.with_suffix(".json"), "--output's JSON", ours=json_with_keys("points", "hand_rule_accuracy"),
-                      what="this lesson's numbers")
+    check_plot_output(output, json_with_keys("points", "hand_rule_accuracy"))
     starts: dict[str, int] = {}
 
     def report(name: str, epoch: int, loss: float, accuracy: float) -> None:
@@ -172,16 +180,14 @@ def tokens_growth(
     seed: int = SeedOption,
 ) -> None:
     """Vocabulary size against number of reviews, for word tokens and for sub-word tokens."""
-    from ..artifacts import check_output_file, json_with_keys, png_of_ours, write_json
+    from ..artifacts import json_with_keys, write_json
     from ..data import load_data, pick_split
     from ..progress import progress_bar
     from ..presentation.plots import plot_vocabulary_growth
     from ..tokenization import load_tokenizer
     from ..lessons.vocabulary import vocabulary_growth
 
-    check_output_file(output, inputs=(data, tokenizer), ours=png_of_ours, what="a plot of ours")
-    check_output_file(output.with_suffix(".json"), "--output's JSON", inputs=(data, tokenizer),
-                      ours=json_with_keys("reviews", "word_vocabulary", "subword_vocabulary"), what="numbers of ours")
+    check_plot_output(output, json_with_keys("reviews", "word_vocabulary", "subword_vocabulary"), inputs=(data, tokenizer))
     dataset = load_data(data)
     split = dataset[pick_split(dataset, for_eval=False)].shuffle(seed=seed)
     texts = list(split["text"])

@@ -110,9 +110,10 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         kind.check_names(kind.own_settings(kind_settings.get(kind.name)))
     context = RunContext.open(data, device)  # the device before the first model trains, for every kind
     data = context.data
-    read = (data.data, *models, *evaluate_only, *(kind.inputs(kind_settings.get(kind.name)) for kind in set(kinds.values())))
+    read = (data.data, *(model for model in models if model not in KINDS and model not in ALIASES), *evaluate_only,
+            *(name for kind in set(kinds.values()) for name in kind.inputs(kind.own_settings(kind_settings.get(kind.name)))))
     output = check_output_folder(output, _is_comparison, "comparison",
-                                 inputs=tuple(path for path in map(str, _flat(read)) if Path(path).expanduser().exists()))
+                                 inputs=tuple(path for path in map(str, read) if Path(path).expanduser().exists()))
     transformer = replace(transformer or TrainSettings(), seed=data.seed)
     held_out, texts, labels = context.held_out()  # read once: every model trains on the same cut and is scored on these
     for line in context.splits().notes:
@@ -187,11 +188,6 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     reliability = {r.model: reliability_bins(probas[r.model], labels) for r in rows}
     write_compare_report(output, leaderboard, rows, curves, confusions, mistakes, reliability)
     return {**leaderboard, "rows": rows}
-
-
-def _flat(items) -> list:
-    """Names and tuples of names, as one list of names."""
-    return [name for item in items for name in (item if isinstance(item, tuple) else (item,))]
 
 
 def _ranked(rows: list[LeaderboardRow], correct: dict[str, np.ndarray]) -> list[LeaderboardRow]:

@@ -16,7 +16,7 @@ from ..models.ensemble import MAX_MEMBERS, EnsemblePredictor
 from ..models.folder import METRICS_FILE, check_model_output
 from ..models.probabilities import fit_ensemble_weights
 from ..progress import note, warn
-from ..scoring.evaluation import evaluate_predictor, load_scores, predict_proba_batched, scores_key, seen_in_training, seen_warning
+from ..scoring.evaluation import evaluate_predictor, load_scores, predict_proba_batched, scores_key, note_seen, seen_in_training
 from .context import RunContext
 
 
@@ -44,11 +44,7 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
     if splits.held_out is not None:
         scores, _ = evaluate_predictor(ensemble, splits.held_out["text"], splits.held_out["label"])
         scores.context["split"] = splits.held_out_name
-        seen = seen_in_training(output, splits.held_out["text"])  # the members' reviews, together
-        if seen is not None:
-            scores.context["reviews_trained_on"] = seen
-            if seen_warning(seen, len(splits.held_out)):
-                scores.warnings.insert(0, seen_warning(seen, len(splits.held_out)))
+        note_seen(scores, output, splits.held_out["text"])  # the members' reviews, together
         write_json(Path(output) / METRICS_FILE, scores.to_json())
         result["metrics"] = scores
     return result

@@ -9,15 +9,16 @@ from typing import Sequence
 
 import numpy as np
 
-from ..artifacts import check_output_file, json_with_keys, png_of_ours, write_json
+from ..artifacts import check_output_file, json_with_keys, plot_beside, write_json
 from ..data import DEFAULT_DATASET, DEFAULT_SEED, Columns, DataSettings
 from ..models import load_predictor
-from ..scoring.evaluation import evaluate_predictor, load_scores, save_scores, scores_key, seen_in_training, seen_warning
+from ..scoring.evaluation import evaluate_predictor, load_scores, note_seen, save_scores, scores_key
 from ..scoring.scores import Scores
 from .context import RunContext
 
-#: How a rerun knows the `--output` JSON is scores it wrote (and may be replaced).
-SCORES_JSON = json_with_keys("accuracy", "confusion_matrix")
+#: How a rerun knows the `--output` JSON is scores `evaluate` wrote (and may be replaced): keys
+#: no other tool's file has together, nor a model's own metrics.json (it names no model).
+SCORES_JSON = json_with_keys("model", "data", "split", "accuracy", "confusion_matrix", "per_class", "ece_noise_floor")
 
 
 def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: str | None = None, n: int | None = None,
@@ -27,7 +28,7 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
     if output is not None:  # before any work: never over the model, the data read, or a file of the user's
         output = check_output_file(output, inputs=(model, data), ours=SCORES_JSON, what="scores of ours")
         check_output_file(output.with_suffix(".confusion.png"), "--output's confusion matrix", inputs=(model, data),
-                          ours=png_of_ours, what="a plot of ours")
+                          ours=plot_beside(output, SCORES_JSON), what="a plot of ours")
     columns = columns or Columns()
     context = RunContext.open(DataSettings(data=str(data), seed=seed, text_column=columns.text, label_column=columns.label,
                                            label_scale=columns.scale), device, check_device=False)
@@ -35,12 +36,8 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
     split, rows = context.scored_split(split, n)
     scores, _ = evaluate_predictor(predictor, rows["text"], rows["label"], decision=decision)
     scores.context.update(model=str(model), data=str(data), split=split, seed=seed, sample=n)
-    seen = seen_in_training(model, rows["text"]) if Path(str(model)).is_dir() else None
-    if seen is not None:
-        scores.context["reviews_trained_on"] = seen
-        warning = seen_warning(seen, len(rows))
-        if warning:
-            scores.warnings.insert(0, warning)
+    if Path(str(model)).is_dir():
+        note_seen(scores, model, rows["text"])
     if output is not None:
         output = Path(output)
         write_json(output, scores.to_json())

@@ -99,8 +99,21 @@ def _trained_hashes(folder: Path, depth: int = 0) -> np.ndarray | None:
         return None
     if not isinstance(members, list) or not all(isinstance(member, str) for member in members):
         return None
-    found = [hashes for hashes in (_trained_hashes(folder / member, depth + 1) for member in members) if hashes is not None]
-    return np.unique(np.concatenate(found)) if found else None
+    found = [_trained_hashes(folder / member, depth + 1) for member in members]
+    if not found or any(hashes is None for hashes in found):  # a member that does not say: nor does the ensemble
+        return None
+    return np.unique(np.concatenate(found))
+
+
+def note_seen(scores: Scores, folder, texts: Sequence[str]) -> None:
+    """Keep in `scores` how many of the reviews scored the model in `folder` learned, and warn
+    when it learned any: such a score says how well it remembers, not how it reads."""
+    seen = seen_in_training(folder, texts)
+    if seen is not None:
+        scores.context["reviews_trained_on"] = seen
+        warning = seen_warning(seen, len(texts))
+        if warning:
+            scores.warnings.insert(0, warning)
 
 
 def seen_warning(seen: int | None, scored: int) -> str | None:
