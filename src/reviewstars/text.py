@@ -41,3 +41,14 @@ _WORD_RE = re.compile(WORD_PATTERN)
 
 def word_tokens(text: str, lowercase: bool = False) -> list[str]:
     return _WORD_RE.findall(text.lower() if lowercase else text)
+
+
+def text_hashes(texts):
+    """An 8-byte BLAKE2b hash of each text (uint64): how a review is recognised as one seen
+    before (trained on, held out) without keeping the review."""
+    import hashlib
+
+    import numpy as np
+
+    return np.fromiter((int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+                        for text in texts), dtype=np.uint64, count=len(texts))

@@ -195,20 +195,25 @@ class TrainingSplits:
     sampled: str | None = None  # "sampled 18,500 of 2,000,000 reviews in big.parquet (...)"
     source_rows: int = 0        # reviews in the training file
     source_name: str = ""
+    copies_left_out: int = 0    # training reviews left out as copies of a dev or held-out review
+    train_with_copies: Dataset | None = None  # the reviews to train on before that (None: no copies)
 
     def capped(self, at_most: int | None, data: "DataSettings", why: str = "") -> "TrainingSplits":
         """These splits with at most `at_most` reviews to train on: the very reviews, in the
         same order, that `training_splits(data, at_most, why)` keeps (no cap with a
         --train-size). The held-out reviews and the dev slice are unchanged."""
-        if at_most is None or data.train_size is not None or len(self.train) <= at_most:
+        whole = self.train_with_copies if self.train_with_copies is not None else self.train
+        if at_most is None or data.train_size is not None or len(whole) <= at_most:
             return self
         from dataclasses import replace
 
-        train = self.train.select(shuffled(len(self.train), data.seed)[:at_most])
+        train, copies = without_copies(whole.select(shuffled(len(whole), data.seed)[:at_most]), self.dev, self.held_out)
+        notes = [line for line in self.notes if line != copies_note(self.copies_left_out)] + ([copies_note(copies)] if copies else [])
         held = len(self.held_out) if self.held_out_name == HELD_OUT and self.held_out is not None else 0
         read = len(train) + len(self.dev) + held
         reason = f" ({why})" if why else ""
-        return replace(self, train=train, sampled=f"sampled {read:,} of {self.source_rows:,} reviews in {self.source_name}{reason}")
+        return replace(self, train=train, sampled=f"sampled {read:,} of {self.source_rows:,} reviews in {self.source_name}{reason}",
+                       notes=notes, copies_left_out=copies, train_with_copies=None)
 
     def describe(self) -> str:
         if self.held_out is None:
@@ -258,7 +263,9 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
     train, dev, held_out = _take_together(source, rows, dev_rows, held_rows)
     if held_out_name != HELD_OUT:
         held_out = others[held_out_name] if held_out_name else None
-    notes = []
+    train_with_copies = train
+    train, copies = without_copies(train, dev, held_out)
+    notes = [copies_note(copies)] if copies else []
     if len(dev) < data.dev_size and data.dev_size:
         why_short = f"--train-size takes {available:,}" if data.train_size is not None and len(dev) * 5 > available + len(dev) \
             else "a dev slice takes at most a fifth"
@@ -271,7 +278,32 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
     if read < source.rows:
         reason = f" (--train-size {data.train_size:,})" if data.train_size is not None else f" ({why})" if capped and why else ""
         sampled = f"sampled {read:,} of {source.rows:,} reviews in {source.name}{reason}"
-    return TrainingSplits(train, dev, held_out, held_out_name, notes, sampled, source.rows, source.name)
+    return TrainingSplits(train, dev, held_out, held_out_name, notes, sampled, source.rows, source.name, copies,
+                          train_with_copies if copies else None)
+
+
+def without_copies(train: Dataset, dev: Dataset, held_out: Dataset | None) -> tuple[Dataset, int]:
+    """`train` less its reviews whose very text is also in the dev slice or the scored split,
+    and how many: a file that repeats reviews (a scrape run twice, a test file cut from the
+    training file) would otherwise score a model on reviews it learned, and report memory
+    as reading (0.93 against 0.45 measured on a file of three copies)."""
+    import numpy as np
+
+    from ..text import text_hashes
+
+    others = [part["text"] for part in (dev, held_out) if part is not None and len(part)]
+    if not others or not len(train):
+        return train, 0
+    kept_apart = np.concatenate([text_hashes(texts) for texts in others])
+    copies = np.isin(text_hashes(train["text"]), kept_apart)
+    if not copies.any():
+        return train, 0
+    return train.select(np.flatnonzero(~copies)), int(copies.sum())
+
+
+def copies_note(copies: int) -> str:
+    return (f"left out {copies:,} training reviews that are copies of reviews in the dev slice or the scored split "
+            "(the file repeats reviews): a model is scored only on reviews it did not learn")
 
 
 def _take_together(source: LabelledFile | InMemorySplit, *parts: np.ndarray) -> list[Dataset]:

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 #: Rows read (and checked) at a time: bounds the Python objects alive at once.
 BATCH_ROWS = 8192
 UNUSABLE = -1  # a rating that is no star: found (and reported with its row) only if its row is chosen
+#: Ratings in a `label` column, none of them 0, that make it more likely 1-5 than 0-4: a 0-4
+#: file with even 5% one-star reviews has a 0 among 50 rows 92% of the time (a balanced one: all but 1 in 70,000).
+SCALE_EVIDENCE_ROWS = 50
 
 
 class LabelledFile:
@@ -74,11 +77,13 @@ class LabelledFile:
             self._rows = len(self._labels)
             if not self._rows:
                 raise DataError(self.path, "file has no rows")
+            self._check_scale(self._labels)
         return self._labels
 
     def read(self) -> Dataset:
         """Every row, checked, in file order."""
         if self.parquet:
+            self.labels()  # (the rating column alone: its scale checked)
             return self.take(np.arange(self.rows))
         checker, texts, labels = self.checker(), [], array("q")
         for row, line, record in open_records(self.path, self._wanted())[1]:
@@ -87,7 +92,21 @@ class LabelledFile:
             labels.append(label)
         if not texts:
             raise DataError(self.path, "file has no rows")
+        self._check_scale(np.frombuffer(labels, dtype=np.int64))
         return _dataset(texts, labels)
+
+    def _check_scale(self, classes: np.ndarray) -> None:
+        """A column named `label` is read as 0-4 (0 is one star, as in yelp_review_full) unless
+        told otherwise; one that is never 0 in `SCALE_EVIDENCE_ROWS` ratings or more is more likely
+        1-5 without its 5s, and read as 0-4 every rating would move up a star, silently. Such a
+        file must say its scale. (In fewer rows a missing one-star rating is mere chance.)"""
+        if self.columns.scale != "auto" or self.columns.stars_of(self.label_column) != 0:
+            return
+        found = classes[classes != UNUSABLE]
+        if len(found) >= SCALE_EVIDENCE_ROWS and found.min() > 0:
+            raise DataError(self.path, f"{self.label_column} runs {found.min()}..{found.max()} and is never 0: say which "
+                                       f"rating is one star: --label-scale 1-5 (1 is one star) or --label-scale 0-4 "
+                                       f"(0 is, as in yelp_review_full; a column named {self.label_column!r} is read so)")
 
     def take(self, rows: np.ndarray) -> Dataset:
         """The rows at these positions (0-based, in this order), checked in file order."""

@@ -126,10 +126,7 @@ def iter_text_chunks(path: str | Path, column: str | None = None, rows_per_chunk
     chunk: list[str] = []
     seen = 0
     for row, line, record in records:
-        text = record.get(column)
-        if not isinstance(text, str):
-            raise DataError(path, f"{column} must be a string, got {type(text).__name__}", row=row, line=line)
-        chunk.append(text)
+        chunk.append(text_to_rate(record.get(column), path, column, row, line))
         seen += 1
         if len(chunk) == rows_per_chunk:
             yield chunk
@@ -138,6 +135,16 @@ def iter_text_chunks(path: str | Path, column: str | None = None, rows_per_chunk
         raise DataError(path, "file has no rows")
     if chunk:
         yield chunk
+
+
+def text_to_rate(text: Any, path: Path, column: str, row: int, line: int | None) -> str:
+    """A cell of a file to rate: a review, or none (an empty CSV cell, a null in Parquet or
+    JSON Lines alike: rated, and flagged empty); anything else names its row."""
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise DataError(path, f"{column} must be a string, got {type(text).__name__}", row=row, line=line)
+    return text
 
 
 class _RowChecker:

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import DataError
-from .files import text_column_of
+from .files import text_column_of, text_to_rate
 from .formats import Span, count_rows, open_records
 
 #: Keep the start of every EVERY-th record.
@@ -105,10 +104,7 @@ def iter_span_texts(path: str | Path, column: str, span: Span, rows_per_chunk: i
     column = text_column_of(path, records.columns, column, option="--column")
     chunk: list[str] = []
     for row, line, record in records:
-        text = record.get(column)
-        if not isinstance(text, str):
-            raise DataError(path, f"{column} must be a string, got {type(text).__name__}", row=row, line=line)
-        chunk.append(text)
+        chunk.append(text_to_rate(record.get(column), path, column, row, line))
         if len(chunk) == rows_per_chunk:
             yield chunk
             chunk = []

@@ -12,6 +12,7 @@ import numpy as np
 from .. import STARS
 from ..artifacts import read_json, write_bytes, write_json
 from ..progress import progress_bar
+from ..text import text_hashes
 from .scores import Scores, score_predictions
 
 #: Texts handed to a predictor at a time: large enough for it to sort by length and keep a GPU
@@ -58,13 +59,6 @@ def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[int], b
 #: Beside a model: an 8-byte hash of each review it was trained on (not the reviews: 8 bytes
 #: each, 0.3 MB for our 38k), so a score on reviews it has seen can say so.
 TRAINED_TEXTS_FILE = "trained_texts.npz"
-
-
-def text_hashes(texts: Sequence[str]) -> np.ndarray:
-    import hashlib
-
-    return np.fromiter((int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
-                        for text in texts), dtype=np.uint64, count=len(texts))
 
 
 def save_trained_texts(folder, texts: Sequence[str]) -> None:
