@@ -85,7 +85,7 @@ def test_errors_are_one_line_without_traceback(tmp_path):
     result = run("train", "--model", "linear", "--data", bad, "--output", tmp_path / "m", check=False)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip() == f"error: {bad}: row 1 (line 2): label 9 is out of range 0..4 (if label counts from 1, say --label-scale 1-5)"
+    assert result.stderr.strip() == f"error: {bad}: row 1 (line 2): label 9 is out of range 0..4 (a wider scale (1-10, 0-100, ...): map its values to stars with --label-scale, e.g. 1=1,2=1,3=2,...,10=5)"
     assert not (tmp_path / "m").exists()
 
     result = run("evaluate", "--model", tmp_path / "missing", "--data", bad, check=False)

@@ -128,7 +128,7 @@ def write(tmp_path, name, content: str | bytes):
                   "its columns: 'text', 'grade': name it with --label-column (and its scale with --label-scale)"),
         ("a.csv", "text,label\nnice,3\nbad,7\n", "a.csv: row 2 (line 3): label 7 is out of range 0..4"),
         ("a.csv", "text,stars\nnice,0\n", "a.csv: row 1 (line 2): stars 0 is out of range 1..5"),
-        ("a.csv", "text,label\nnice,3\nbad,2.5\n", "a.csv: row 2 (line 3): label 2.5 is out of range 0..4"),
+        ("a.csv", "text,label\nnice,3\nbad,2.5\n", "a.csv: row 2 (line 3): label 2.5 is not a whole number of stars: map each value"),
         ("a.csv", "text,label\nnice,three\n", "a.csv: row 1 (line 2): label 'three' is not a number (expected 0..4; for words, map them"),
         ("a.csv", "text,label\nnice,\n", "a.csv: row 1 (line 2): label missing is not a number (expected 0..4"),
         ("a.csv", "text,label\nnice,1\n   ,2\n", "a.csv: row 2 (line 3): text is empty"),
@@ -162,7 +162,7 @@ def test_bad_parquet_rows(tmp_path):
     pd.DataFrame({"text": ["fine", None], "label": [1, 2]}).to_parquet(path)
     assert error_of(path).endswith("a.parquet: row 2: text is missing")
     pd.DataFrame({"text": ["fine", "ok"], "label": [1, 9]}).to_parquet(path)
-    assert error_of(path).endswith("a.parquet: row 2: label 9 is out of range 0..4 (if label counts from 1, say --label-scale 1-5)")
+    assert error_of(path).endswith("a.parquet: row 2: label 9 is out of range 0..4 (a wider scale (1-10, 0-100, ...): map its values to stars with --label-scale, e.g. 1=1,2=1,3=2,...,10=5)")
     pd.DataFrame({"text": [], "label": []}).to_parquet(path)
     assert error_of(path).endswith("a.parquet: file has no rows")
 

@@ -45,6 +45,7 @@ def test_predict_reads_reviews_from_standard_input(linear_model):
     rows = json.loads(done.stdout)
     assert [row["text"] for row in rows] == ["amazing food, excellent", "awful, rude staff"]
     assert rows[0]["stars"] > rows[1]["stars"]
+    assert "skipped 1 blank line of standard input" in done.stderr  # 3 lines in, 2 answers out: said
 
 
 def test_the_minilm_alias_is_checked_against_its_pinned_sums(tmp_path, monkeypatch):

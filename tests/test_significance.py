@@ -37,10 +37,17 @@ def test_point_estimates_match_scikit_learn_and_lie_inside_their_intervals():
         assert interval.high - interval.low < 0.06  # about +-2 points at n = 2000
 
 
-def test_macro_f1_counts_a_class_nobody_used_as_zero_like_star_metrics():
-    labels, predictions = [0, 0, 1, 1], [0, 0, 1, 0]
-    expected = f1_score(labels, predictions, labels=range(5), average="macro", zero_division=0)
+def test_macro_f1_averages_the_classes_true_or_predicted_as_scikit_learn_and_the_scores_do():
+    """Reviews rated negative/neutral/positive (1, 3, 5 stars): two stars nobody has or got
+    must not pull the average down (0.308 over five, against 0.513 over the three)."""
+    from reviewstars.scoring.scores import score_predictions
+
+    labels, predictions = [0, 0, 2, 2, 4, 4], [0, 2, 2, 2, 4, 0]
+    expected = f1_score(labels, predictions, average="macro")  # scikit-learn's own: the labels present
     assert bootstrap_interval(labels, predictions).macro_f1.point == pytest.approx(expected)
+    scores = score_predictions(np.eye(5)[predictions], labels)
+    assert scores.macro_f1 == pytest.approx(expected) and expected > f1_score(labels, predictions, labels=range(5), average="macro")
+    assert "macro-F1 averages the 3 star ratings these reviews have or were given (1, 3, 5), not all 5" in scores.warnings
 
 
 def test_intervals_shrink_with_more_reviews():

@@ -14,7 +14,7 @@ from reviewstars.jobs import predict_file, train
 from reviewstars.models.linear import LinearSettings
 
 from conftest import synthetic_reviews
-from support import cli_command
+from support import cli_command, run_cli
 
 LINEAR = {"linear": LinearSettings(min_df=1)}
 
@@ -169,3 +169,52 @@ def test_a_null_review_is_rated_and_flagged_empty_as_an_empty_csv_cell_is(linear
     predict_file(linear_model, path, tmp_path / "out.csv")
     rated = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
     assert rated["empty"].tolist() == [False, True, False] and rated["text"].tolist() == ["great food", "", "awful service"]
+
+
+def test_reviews_without_words_are_marked_in_the_table_and_counted_in_a_files_summary(linear_model, tmp_path):
+    done = run_cli("predict", "--model", linear_model, "great food", "   ")
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.replace("│", " ")
+    assert table.count("no words: these stars say nothing of a review") == 1
+    path = tmp_path / "some_empty.csv"
+    pd.DataFrame({"text": ["great food", "", "  ", "awful service"]}).to_csv(path, index=False)
+    done = run_cli("predict", "--model", linear_model, "--file", path, "--output", tmp_path / "out.csv")
+    assert done.returncode == 0 and "2 of them have no words (flagged in the empty column)" in done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_spreadsheets_semicolons_or_tabs_and_its_review_text_header_are_read_as_a_csv_is(reviews_csv, tmp_path, separator):
+    frame = pd.read_csv(reviews_csv).rename(columns={"review": "Review Text", "rating": "Rating"})
+    frame["review"] = frame.pop("Review Text").str.replace(",", ";") + " (50,5 km away)"  # the other separator inside cells
+    frame = frame.rename(columns={"review": "Review Text"})
+    path = tmp_path / "export.csv"
+    frame.to_csv(path, index=False, sep=separator)
+    read = load_data(str(path))["train"]
+    assert len(read) == 600 and read["text"] == frame["Review Text"].tolist()
+    assert read["label"] == (frame["Rating"] - 1).tolist()
+    rated = predict_file(train("linear", str(path), tmp_path / "model", **LINEAR).output, path, tmp_path / "out.csv", shard="1/3")
+    assert rated["rows"] == 200  # a shard's byte ranges hold whole rows of this file too
+    (tmp_path / "export.tsv").write_bytes(path.read_bytes())
+    with pytest.raises(DataError, match=r"unknown format '\.tsv'.*a tab- or semicolon-separated file is read as one: name it \.csv"):
+        load_data(str(tmp_path / "export.tsv"))
+
+
+def test_a_file_with_many_bad_rows_says_how_many_and_where_in_one_line(tmp_path):
+    rows = synthetic_reviews(100, seed=2).assign(rating=lambda f: (f["label"] + 1).astype(object)).drop(columns="label")
+    rows.loc[rows.index % 10 == 0, "rating"] = ""  # every tenth rating missing, as an export leaves them
+    path = tmp_path / "gaps.csv"
+    rows.to_csv(path, index=False)
+    for read in (lambda: load_data(str(path)), lambda: training_splits(DataSettings(str(path)))):
+        with pytest.raises(DataError) as caught:
+            read()
+        assert str(caught.value).endswith("gaps.csv: row 1 (line 2): rating missing is not a number (expected 1..5; for words, map "
+                                          "them: --label-scale negative=1,positive=5) (and 9 more bad rows: 11, 21, 31, 41, 51, ...)")
+
+
+def test_label_scale_pairs_match_values_as_a_file_spells_them(tmp_path, linear_model):
+    path = tmp_path / "spelt.csv"
+    pd.DataFrame({"text": ["a", "b", "c", "d"], "verdict": ["Negative", "POSITIVE", "3.0", "neutral "]}).to_csv(path, index=False)
+    read = load_data(str(path), columns=Columns(label="verdict", scale="negative=1,neutral=3,positive=5,3=2"))["train"]
+    assert read["label"] == [0, 4, 1, 2]
+    with pytest.raises(DataError, match=r"is a folder: give one of its files"):
+        predict_file(linear_model, tmp_path, tmp_path / "out.csv")

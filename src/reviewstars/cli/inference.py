@@ -22,7 +22,8 @@ from .options import with_settings
 @app.command()
 def predict(
     texts: Optional[List[str]] = typer.Argument(None, help="Reviews to rate; - (or none, with input piped in) reads them from "
-                                                "standard input, one a line."),
+                                                "standard input, one a line. A review that starts with a dash goes "
+                                                "after --: predict -m M -- \"-terrible service\"."),
     model: str = typer.Option(..., "--model", "-m", help="Model folder or Hub id."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Rate every row of a .csv/.parquet/.jsonl file."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --file: where to write the predictions."),
@@ -64,6 +65,9 @@ def predict(
         resumed = f", {summary['rows'] - summary['rated']:,} kept from the stopped run" if summary["rated"] != summary["rows"] else ""
         out.print(f"rated {summary['rows']:,} reviews ({summary['predictions_per_second']:,.0f}/s{resumed}) -> "
                   f"{escape(summary['output'])}", highlight=False)
+        if summary.get("empty"):
+            out.print(f"{summary['empty']:,} of them have no words (flagged in the empty column): their stars say nothing "
+                      "of a review", highlight=False)
         if summary.get("texts_cut"):
             out.print(f"{summary['texts_cut']:,} reviews over {summary['chars_read_at_most']:,} characters were read by their first "
                       f"and last {summary['chars_read_at_most'] // 2:,}", highlight=False)
@@ -75,9 +79,13 @@ def predict(
     if file_only:
         raise ReviewstarsError(f"{', '.join(file_only)} go{'es' if len(file_only) == 1 else ''} with --file")
     if texts == ["-"] or (not texts and not sys.stdin.isatty()):
-        texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+        lines = [line.rstrip("\r\n") for line in sys.stdin]
+        texts = [line for line in lines if line.strip()]
         if not texts:
             raise ReviewstarsError("no reviews on standard input: give one a line, or as arguments")
+        if len(texts) < len(lines):  # one review a line: a blank line is no review
+            err.print(f"skipped {len(lines) - len(texts):,} blank line{'s' if len(lines) - len(texts) > 1 else ''} of "
+                      "standard input", highlight=False)
     if not texts:
         raise ReviewstarsError('give reviews to rate, e.g. reviewstars predict --model DIR "Great food!", or --file')
     texts = [text.encode("utf-8", "replace").decode("utf-8") for text in texts]  # a lone surrogate from the shell

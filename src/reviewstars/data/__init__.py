@@ -219,7 +219,8 @@ class TrainingSplits:
         if self.held_out is None:
             scored = "nothing held out to score on"
         elif self.held_out_name == HELD_OUT:
-            scored = f"scored on {len(self.held_out):,} reviews held out of the training file (it has no validation or test split)"
+            scored = (f"scored on {len(self.held_out):,} reviews held out of the training file, balanced by star "
+                      "(it has no validation or test split)")
         else:
             scored = f"scored on {len(self.held_out):,} {self.held_out_name} reviews"
         sampled = f"{self.sampled}: " if self.sampled else ""

@@ -85,11 +85,16 @@ class LabelledFile:
         if self.parquet:
             self.labels()  # (the rating column alone: its scale checked)
             return self.take(np.arange(self.rows))
-        checker, texts, labels = self.checker(), [], array("q")
+        checker, texts, labels, faults = self.checker(), [], array("q"), _Faults()
         for row, line, record in open_records(self.path, self._wanted())[1]:
-            text, label = checker.check(row, record.get(self.text_column), record.get(self.label_column), line)
+            try:
+                text, label = checker.check(row, record.get(self.text_column), record.get(self.label_column), line)
+            except DataError as fault:
+                faults.add(fault)
+                continue
             texts.append(text)
             labels.append(label)
+        faults.raise_any()
         if not texts:
             raise DataError(self.path, "file has no rows")
         self._check_scale(np.frombuffer(labels, dtype=np.int64))
@@ -210,9 +215,13 @@ class LabelledFile:
         return iter(open_records(self.path, self._wanted())[1])
 
     def _stream_labels(self) -> np.ndarray:
-        checker, labels = self.checker(), array("b")
+        checker, labels, faults = self.checker(), array("b"), _Faults()
         for row, line, record in self._records():
-            labels.append(checker.check(row, record.get(self.text_column), record.get(self.label_column), line)[1])
+            try:
+                labels.append(checker.check(row, record.get(self.text_column), record.get(self.label_column), line)[1])
+            except DataError as fault:
+                faults.add(fault)
+        faults.raise_any()
         return np.frombuffer(labels, dtype=np.int8).copy() if labels else np.zeros(0, dtype=np.int8)
 
     def _stream_take(self, wanted: np.ndarray) -> tuple[list[str], array]:
@@ -229,6 +238,34 @@ class LabelledFile:
                 labels.append(label)
                 wanted_row = next(numbers, None)
         return texts, labels
+
+
+class _Faults:
+    """The bad rows of a whole read: the first one's fault, with how many more there are and
+    where, so a file is fixed in one go rather than a row a run."""
+
+    SHOWN = 5
+
+    def __init__(self):
+        self.first: DataError | None = None
+        self.more: list[int] = []
+        self.count = 0
+
+    def add(self, fault: DataError) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = fault
+        elif len(self.more) < self.SHOWN:
+            self.more.append(fault.row)
+
+    def raise_any(self) -> None:
+        if self.first is None:
+            return
+        if self.count == 1:
+            raise self.first
+        rest = ", ".join(map(str, self.more)) + (", ..." if self.count - 1 > len(self.more) else "")
+        first = self.first
+        raise DataError(first.source, f"{first.fault} (and {self.count - 1:,} more bad rows: {rest})", row=first.row, line=first.line)
 
 
 def _dataset(texts, labels: array, order: np.ndarray | None = None) -> Dataset:

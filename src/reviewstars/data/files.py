@@ -154,6 +154,9 @@ class _RowChecker:
         self.path, self.label_column = path, label_column
         self.mapping = scale if isinstance(scale, dict) else None
         self.offset = 0 if isinstance(scale, dict) else scale
+        if self.mapping is not None:  # a value as the file spells it: "Negative" for negative, "3.0" for 3
+            self.folded = {key.casefold(): stars for key, stars in self.mapping.items()}
+            self.numbers = {as_number(key): stars for key, stars in self.mapping.items() if as_number(key) is not None}
 
     def check(self, row: int, text: Any, label: Any, line: int | None = None) -> tuple[str, int]:
         """(the text, its star class 0..4), or a DataError naming the row's first fault."""
@@ -175,19 +178,25 @@ class _RowChecker:
         column, low = self.label_column, self.offset
         if self.mapping is not None:
             key = str(int(value)) if isinstance(value, float) and value == int(value) else str(value).strip()
-            if key not in self.mapping:
+            stars = self.mapping.get(key) or self.folded.get(key.casefold()) or self.numbers.get(as_number(value))
+            if stars is None:
                 raise self.fail(row, f"{column} {value!r} is not in --label-scale ({', '.join(self.mapping)})", line)
-            return self.mapping[key] - 1
+            return stars - 1
         number = as_number(value)
         if number is None:
             shown = "missing" if value is None or value == "" else repr(value)
             raise self.fail(row, f"{column} {shown} is not a number (expected {low}..{low + NUM_CLASSES - 1}; for words, "
                                  "map them: --label-scale negative=1,positive=5)", line)
-        if number != int(number) or not low <= number <= low + NUM_CLASSES - 1:
-            shown = int(number) if number == int(number) else number
-            other = "0-4" if low == 1 else "1-5"
-            raise self.fail(row, f"{column} {shown} is out of range {low}..{low + NUM_CLASSES - 1} "
-                                 f"(if {column} counts from {other[0]}, say --label-scale {other})", line)
+        if number != int(number):
+            raise self.fail(row, f"{column} {number:g} is not a whole number of stars: map each value to stars with "
+                                 f"--label-scale (e.g. 1=1,1.5=2,...,4.5=5,5=5)", line)
+        if not low <= number <= low + NUM_CLASSES - 1:
+            other = 1 - low  # the other numeric scale's lowest value
+            if other <= number <= other + NUM_CLASSES - 1:
+                hint = f"if {column} counts from {other}, say --label-scale {other}-{other + NUM_CLASSES - 1}"
+            else:
+                hint = "a wider scale (1-10, 0-100, ...): map its values to stars with --label-scale, e.g. 1=1,2=1,3=2,...,10=5"
+            raise self.fail(row, f"{column} {int(number)} is out of range {low}..{low + NUM_CLASSES - 1} ({hint})", line)
         return int(number) - low
 
 

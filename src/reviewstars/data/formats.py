@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from itertools import islice
@@ -30,12 +31,20 @@ TEXT_COLUMNS = ("text", "review", "review_text", "reviews", "content", "body", "
 
 
 def find_column(wanted: str, columns: Sequence[str]) -> str | None:
-    """The column of that name, else the one of that name in any case (a CSV header
-    "Review" for `--text-column review`), else None."""
+    """The column of that name, else the one of that name in any case and with spaces or
+    hyphens for underscores (a CSV header "Review" for `--text-column review`, a spreadsheet's
+    "Review Text" for `review_text`), else None."""
     if wanted in columns:
         return wanted
-    folded = [name for name in columns if str(name).lower() == wanted.lower()]
-    return folded[0] if len(folded) == 1 else None
+    for fold in (str.lower, _folded):
+        found = [name for name in columns if fold(str(name)) == fold(wanted)]
+        if found:
+            return found[0] if len(found) == 1 else None
+    return None
+
+
+def _folded(name: str) -> str:
+    return re.sub(r"[\s_-]+", "_", name.strip().lower())
 
 
 def first_line(error: BaseException) -> str:
@@ -85,8 +94,11 @@ def open_records(path: str | Path, wanted: Sequence[str] = (), span: Span | None
     """A file's columns and rows; with a `span`, only that run of rows, numbered as in the whole file."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise DataError(path, "is a folder: give one of its files (predict --engine ray reads a folder of them)")
     if suffix not in FILE_FORMATS:
-        raise DataError(path, f"unknown format '{suffix}': use one of {', '.join(FILE_FORMATS)}")
+        delimited = " (a tab- or semicolon-separated file is read as one: name it .csv)" if suffix in (".tsv", ".tab", ".txt") else ""
+        raise DataError(path, f"unknown format '{suffix}': use one of {', '.join(FILE_FORMATS)}{delimited}")
     if not path.is_file():
         raise DataError(path, "not a regular file (a folder, a device or a pipe)" if path.exists() else
                         "a link that leads nowhere, or a loop of links" if path.is_symlink() else "no such file")
@@ -199,19 +211,29 @@ def _text_lines(path: Path, start: int = 0, first_line: int = 1) -> Iterator[str
 MAX_CSV_FIELD = 64 << 20
 
 
+def csv_delimiter(path: Path) -> str:
+    """What separates a CSV file's fields: a comma, or what its header line uses when it has no
+    comma (a tab, or the semicolon of a spreadsheet saved where the comma is the decimal mark)."""
+    header = next(_text_lines(path), "")
+    if "," in header:
+        return ","
+    return next((mark for mark in ("\t", ";", "|") if mark in header), ",")
+
+
 def _csv_records(path: Path, wanted: Sequence[str] = (), span: Span | None = None) -> _Records:
     csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
-    lines = _csv_lines(path, _text_lines(path))
+    delimiter = csv_delimiter(path)
+    lines = _csv_lines(path, _text_lines(path), delimiter=delimiter)
     try:
         first_at, first = next(lines)
     except StopIteration:
         raise DataError(path, "file is empty") from None
     header = [cell.strip() for cell in first]
-    known = {name.lower() for name in (*TEXT_COLUMNS, *LABEL_COLUMNS, *wanted)}
+    known = {_folded(name) for name in (*TEXT_COLUMNS, *LABEL_COLUMNS, *wanted)}
     if span is not None:  # the header said what the columns are: now read the span's own bytes
-        lines = islice(_csv_lines(path, _text_lines(path, span.start, span.first_line), span.first_line - 1),
+        lines = islice(_csv_lines(path, _text_lines(path, span.start, span.first_line), span.first_line - 1, delimiter),
                        span.skip, span.skip + span.rows)
-    if any(cell.lower() in known for cell in header):
+    if any(_folded(cell) in known for cell in header):
         refuse_duplicates(path, [cell.lower() for cell in header])
         return _Records(header, _csv_header_rows(path, header, lines, span.first_row if span else 0), header_records=1)
     if len(first) == 2 and as_number(first[0]) is not None:
@@ -221,13 +243,13 @@ def _csv_records(path: Path, wanted: Sequence[str] = (), span: Span | None = Non
         path,
         f"its first line ({', '.join(repr(cell[:30]) for cell in first[:6])}{', ...' if len(first) > 6 else ''}) names no column "
         f"of reviews ({', '.join(TEXT_COLUMNS[:4])}, ...) and it is not the yelp_review_full_csv format (no header, "
-        '"class","text"): name the columns with --text-column and --label-column',
+        '"class","text"): name the reviews\' column (--text-column; --column for predict) and the ratings\' (--label-column)',
     )
 
 
-def _csv_lines(path: Path, text_lines: Iterable[str], line_offset: int = 0) -> Iterator[tuple[int, list[str]]]:
+def _csv_lines(path: Path, text_lines: Iterable[str], line_offset: int = 0, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
     """(first line of the record, cells), skipping blank lines; bad quoting names its line."""
-    reader = csv.reader(text_lines, strict=True)
+    reader = csv.reader(text_lines, strict=True, delimiter=delimiter)
     previous_end = 0
     while True:
         try:

@@ -90,7 +90,7 @@ def predict_file(
                                      "model": model_identity(model) if model_is_a_folder else uuid.uuid4().hex,
                                      "column": column, "rows": [first, stop]})
     at = resumed_from = first
-    cut = 0
+    cut = without_words = 0
     empty = prediction_frame([], np.zeros((0, len(STARS))), column, [] if sharded else None)
     with terminate_cleanly():
         try:
@@ -108,6 +108,7 @@ def predict_file(
                         advance(len(texts))
             with FrameWriter(output, empty) as writer:
                 for frame in partial.frames():
+                    without_words += int(frame["empty"].sum())
                     writer.write(frame if sharded else frame.drop(columns="row"))
             if sharded:
                 write_record(output, Path(source), model, index, count, stop - first)
@@ -128,7 +129,7 @@ def predict_file(
             "rows_in_input": rows_of.rows, "first_row": first, "rated": at - resumed_from,
             "predictions_per_second": round((at - resumed_from) / max(seconds, 1e-9), 1),
             # a model reads at most MAX_TEXT_CHARS of a text: its first and last halves of them (`text.readable`)
-            "texts_cut": cut, "chars_read_at_most": MAX_TEXT_CHARS}
+            "texts_cut": cut, "chars_read_at_most": MAX_TEXT_CHARS, "empty": without_words}
 
 
 #: The columns `predict --file` writes beside the reviews (a shard's output starts with `row` too).

@@ -52,7 +52,8 @@ def _accuracy(p: Predictions) -> float:
 def _macro_f1(p: Predictions) -> float:
     from sklearn.metrics import f1_score
 
-    return float(f1_score(p.labels + 1, p.stars, labels=list(STARS), average="macro", zero_division=0))
+    present = sorted(set((p.labels + 1).tolist()) | set(np.asarray(p.stars).tolist()))  # a star no review has nor got: not averaged
+    return float(f1_score(p.labels + 1, p.stars, labels=present, average="macro", zero_division=0))
 
 
 def _mae(p: Predictions) -> float:
@@ -195,6 +196,10 @@ def result_warnings(scores: Scores, labels: np.ndarray, stars: np.ndarray) -> li
     if len(stars) and counts.max() >= ONE_STAR_SHARE * len(stars):
         found.append(f"predicts {int(counts.argmax()) + 1} stars for {counts.max() / len(stars):.0%} of the reviews: it has "
                      "learned little more than that")
+    present = sorted(set((np.asarray(labels) + 1).tolist()) | set(np.asarray(stars, dtype=int).tolist()))
+    if len(present) < len(STARS):
+        found.append(f"macro-F1 averages the {len(present)} star ratings these reviews have or were given "
+                     f"({', '.join(map(str, present))}), not all {len(STARS)}")
     constant = float(np.bincount(labels, minlength=len(STARS)).max() / max(len(labels), 1))
     low = scores.intervals["accuracy"][0]
     if low <= constant:

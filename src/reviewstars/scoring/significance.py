@@ -57,8 +57,8 @@ def bootstrap_interval(
 
     Reviews are resampled with replacement; with the same seed and the same number of
     reviews every model gets the same resamples, so their intervals are comparable.
-    Macro-F1 averages all five classes (a class never true nor predicted scores 0, as
-    in `scores.score_predictions`). On very small samples the percentile interval of
+    Macro-F1 averages the classes true or predicted among the scored reviews (as
+    `scores.score_predictions` and scikit-learn do), the same classes in every resample. On very small samples the percentile interval of
     macro-F1 can miss its point estimate (resamples drop rare classes, biasing it down);
     accuracy's always holds it.
     """
@@ -68,12 +68,13 @@ def bootstrap_interval(
     if not 0 < level < 1:
         raise ValueError(f"level must lie strictly between 0 and 1, not {level}")
     cells = y_true * NUM_CLASSES + y_pred  # one confusion-matrix cell per review
+    present = np.union1d(y_true, y_pred)
     point = _confusions(cells[np.newaxis, :])
     resampled = _bootstrap_confusions(cells, resamples, np.random.default_rng(seed))
     tail = (1 - level) / 2
     return BootstrapIntervals(
         accuracy=_interval(_accuracy(point)[0], _accuracy(resampled), tail),
-        macro_f1=_interval(_macro_f1(point)[0], _macro_f1(resampled), tail),
+        macro_f1=_interval(_macro_f1(point, present)[0], _macro_f1(resampled, present), tail),
         level=level,
         resamples=resamples,
     )
@@ -150,11 +151,11 @@ def _accuracy(confusions: np.ndarray) -> np.ndarray:
     return np.trace(confusions, axis1=1, axis2=2) / confusions.sum(axis=(1, 2))
 
 
-def _macro_f1(confusions: np.ndarray) -> np.ndarray:
+def _macro_f1(confusions: np.ndarray, classes: np.ndarray) -> np.ndarray:
     true_positive = np.diagonal(confusions, axis1=1, axis2=2)
     true_plus_predicted = confusions.sum(axis=2) + confusions.sum(axis=1)  # = 2TP + FP + FN
     f1 = np.divide(2 * true_positive, true_plus_predicted, out=np.zeros(true_positive.shape), where=true_plus_predicted > 0)
-    return f1.mean(axis=1)
+    return f1[:, classes].mean(axis=1)
 
 
 def _interval(point: float, resampled: np.ndarray, tail: float) -> Interval:
