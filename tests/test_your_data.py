@@ -218,3 +218,81 @@ def test_label_scale_pairs_match_values_as_a_file_spells_them(tmp_path, linear_m
     assert read["label"] == [0, 4, 1, 2]
     with pytest.raises(DataError, match=r"is a folder: give one of its files"):
         predict_file(linear_model, tmp_path, tmp_path / "out.csv")
+
+
+# --------------------------------------------------------------------------- predict --file --keep-columns
+
+def _with_columns_of_the_users(n: int = 50):
+    rows = synthetic_reviews(n, seed=8)
+    return pd.DataFrame({"id": [f"{i:03d}" for i in range(n)], "text": rows["text"], "stars": rows["label"] + 1,
+                         "p_1": "mine", "when": pd.Timestamp("2026-01-01") + pd.to_timedelta(range(n), unit="h")})
+
+
+@pytest.mark.parametrize("suffix, out_suffix", [(".csv", ".csv"), (".parquet", ".parquet"), (".jsonl", ".jsonl"), (".csv", ".parquet"),
+                                                (".parquet", ".jsonl")])
+def test_keep_columns_keeps_every_column_of_the_input_beside_the_predictions_row_for_row(linear_model, tmp_path, suffix, out_suffix):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    users = _with_columns_of_the_users()
+    path = tmp_path / f"mine{suffix}"
+    if suffix == ".csv":
+        users.to_csv(path, index=False)
+    elif suffix == ".parquet":  # small row groups, read in chunks of another size: rows must still meet their predictions
+        pq.write_table(pa.Table.from_pandas(users.assign(n=pd.array([1, None] * 25, dtype="Int64")), preserve_index=False),
+                       path, row_group_size=6)
+    else:
+        users.assign(when=users["when"].astype(str), tags=[{"lang": "en"}] * len(users)).to_json(path, orient="records", lines=True)
+    plain = predict_file(linear_model, path, tmp_path / f"plain{out_suffix}", chunk_rows=8)
+    kept = predict_file(linear_model, path, tmp_path / f"kept{out_suffix}", chunk_rows=8, keep_columns=True)
+    assert plain["rows"] == kept["rows"] == 50
+    from reviewstars.data.frames import read_frame
+
+    with_columns, without = read_frame(tmp_path / f"kept{out_suffix}"), read_frame(tmp_path / f"plain{out_suffix}")
+    assert list(with_columns.columns[:5]) == ["id", "text", "input_stars", "input_p_1", "when"]
+    assert list(with_columns.columns[-8:]) == list(without.columns[-8:]) == ["stars", *(f"p_{s}" for s in range(1, 6)), "expected_stars", "empty"]
+    pd.testing.assert_frame_equal(with_columns[without.columns], without)  # the predictions are the same ones
+    assert [str(i) for i in with_columns["id"]] == users["id"].tolist() or suffix == ".jsonl"
+    assert [int(s) for s in with_columns["input_stars"]] == users["stars"].tolist() and set(with_columns["input_p_1"]) == {"mine"}
+    if suffix == ".parquet" and out_suffix == ".jsonl":
+        first, second = (json.loads(line) for line in (tmp_path / "kept.jsonl").read_text().splitlines()[:2])
+        assert (first["n"], second["n"]) == (1, None) and second["when"].startswith("2026-01-01T01:00")  # an integer stays one
+    if suffix == ".jsonl":
+        assert json.loads(with_columns["tags"][0]) == {"lang": "en"}
+
+
+def test_keep_columns_in_shards_merges_into_the_whole_files_output(linear_model, tmp_path):
+    from reviewstars.jobs import merge_predictions
+
+    path = tmp_path / "mine.csv"
+    _with_columns_of_the_users(60).to_csv(path, index=False)
+    predict_file(linear_model, path, tmp_path / "whole.csv", keep_columns=True)
+    parts = [tmp_path / f"part{i}.csv" for i in range(3)]
+    for i, part in enumerate(parts):
+        predict_file(linear_model, path, part, shard=f"{i}/3", keep_columns=True)
+    merge_predictions(parts, tmp_path / "merged.csv")
+    assert (tmp_path / "merged.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    done = run_cli("predict", "--model", linear_model, "--file", path, "-o", tmp_path / "ray.csv", "--engine", "ray", "--keep-columns")
+    assert done.returncode != 0 and "--keep-columns goes with --engine local" in done.stderr
+
+
+def test_evaluate_reads_a_models_own_kind_of_file_as_it_was_trained_to(tmp_path):
+    rows = synthetic_reviews(300, seed=4)
+    rows = rows[rows["label"].isin([0, 2, 4])]
+    path = tmp_path / "sentiment.csv"
+    pd.DataFrame({"text": rows["text"], "verdict": rows["label"].map({0: "negative", 2: "neutral", 4: "positive"})}).to_csv(path, index=False)
+    scale = "negative=1,neutral=3,positive=5"
+    assert run_cli("train", "--model", "linear", "--data", path, "--label-column", "verdict", "--label-scale", scale,
+                   "--min-df", 1, "-o", tmp_path / "model").returncode == 0
+    done = run_cli("evaluate", "--model", tmp_path / "model", "--data", path, env={"REVIEWSTARS_QUIET": None})
+    assert done.returncode == 0, done.stderr
+    assert f"reading the reviews as model was trained to: --label-column verdict, --label-scale {scale}" in done.stdout + done.stderr
+    assert "accuracy" in done.stdout
+
+
+def test_a_file_whose_reviews_are_all_the_same_text_says_so(tmp_path):
+    path = tmp_path / "same.csv"
+    pd.DataFrame({"text": ["the very same words"] * 200, "stars": [1, 2, 3, 4, 5] * 40}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="reviews to train on are copies of reviews held out to score or follow the model "
+                                        r"\(the file repeats its reviews\): none is left to learn from"):
+        train("linear", str(path), tmp_path / "model")

@@ -29,6 +29,8 @@ def predict(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --file: where to write the predictions."),
     column: Optional[str] = typer.Option(None, help="With --file: the column holding the reviews (default: the first of "
                                          "text, review, content, ... found)."),
+    keep_columns: bool = typer.Option(False, "--keep-columns", help="With --file: keep the input's other columns (an id, "
+                                      "a date) beside the predictions; one named like a prediction becomes input_<name>."),
     shard: Optional[str] = typer.Option(
         None, help="With --file: i/N reads and rates only the i-th of N runs of consecutive rows (one process of N); "
                    "join the outputs with `reviewstars merge`."
@@ -57,11 +59,14 @@ def predict(
         if engine not in ("local", "ray"):
             raise ReviewstarsError(f"--engine {engine!r}: expected local or ray")
         if engine == "ray":
+            if keep_columns:
+                raise ReviewstarsError("--keep-columns goes with --engine local")
             summary = _predict_with_ray(model, file, output, column, shard, ray_address, workers, batch_size, device)
         else:
             if ray_address or workers:
                 raise ReviewstarsError("--ray-address and --workers go with --engine ray")
-            summary = predict_file(model, file, output, column, shard=shard, batch_size=batch_size, device=device)
+            summary = predict_file(model, file, output, column, shard=shard, batch_size=batch_size, device=device,
+                                   keep_columns=keep_columns)
         resumed = f", {summary['rows'] - summary['rated']:,} kept from the stopped run" if summary["rated"] != summary["rows"] else ""
         out.print(f"rated {summary['rows']:,} reviews ({summary['predictions_per_second']:,.0f}/s{resumed}) -> "
                   f"{escape(summary['output'])}", highlight=False)
@@ -75,7 +80,8 @@ def predict(
     if output is not None:
         raise ReviewstarsError("--output needs --file: predictions of texts given as arguments are printed (--json for JSON)")
     file_only = [flag for flag, value in (("--column", column), ("--shard", shard), ("--ray-address", ray_address),
-                                          ("--workers", workers)) if value is not None] + (["--engine"] if engine != "local" else [])
+                                          ("--workers", workers)) if value is not None] + (["--engine"] if engine != "local" else []) \
+        + (["--keep-columns"] if keep_columns else [])
     if file_only:
         raise ReviewstarsError(f"{', '.join(file_only)} go{'es' if len(file_only) == 1 else ''} with --file")
     if texts == ["-"] or (not texts and not sys.stdin.isatty()):

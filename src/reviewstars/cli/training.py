@@ -98,7 +98,8 @@ def evaluate(
     if eval_size is not None and eval_size < 1:
         raise ReviewstarsError(f"--eval-size must be at least 1, got {eval_size}")
     scores = evaluate_job(model, data, split=split, n=eval_size, seed=seed, output=output, device=device, decision=decision,
-                           columns=_columns(text_column, label_column, label_scale))
+                           columns=_columns(text_column, label_column, label_scale)
+                           if (text_column, label_column, label_scale) != (None, None, "auto") else None)  # None: the model's own
     _print_metrics(scores, f"{model} on {scores.split}")
     if output is not None:
         out.print(f"wrote {escape(str(output))} and {escape(str(output.with_suffix('.confusion.png')))}", highlight=False)

@@ -266,6 +266,9 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
         held_out = others[held_out_name] if held_out_name else None
     train_with_copies = train
     train, copies = without_copies(train, dev, held_out)
+    if copies and not len(train):
+        raise DataError(data.data, f"all {copies:,} reviews to train on are copies of reviews held out to score or follow the "
+                                   "model (the file repeats its reviews): none is left to learn from")
     notes = [copies_note(copies)] if copies else []
     if len(dev) < data.dev_size and data.dev_size:
         why_short = f"--train-size takes {available:,}" if data.train_size is not None and len(dev) * 5 > available + len(dev) \

@@ -67,7 +67,7 @@ class FrameWriter:
         elif self.suffix == ".csv":
             frame.to_csv(self.handle, index=False, header=self.handle.tell() == 0)
         else:
-            text = frame.to_json(orient="records", lines=True, force_ascii=False)
+            text = frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")  # (a kept date, as ISO 8601)
             self.handle.write(text if text.endswith("\n") else text + "\n")
 
     def __exit__(self, kind, error, trace):

@@ -11,10 +11,11 @@ error still names the file's own row.
 
 from __future__ import annotations
 
+import json
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .files import text_column_of, text_to_rate
 from .formats import Span, count_rows, open_records
@@ -110,3 +111,58 @@ def iter_span_texts(path: str | Path, column: str, span: Span, rows_per_chunk: i
             chunk = []
     if chunk:
         yield chunk
+
+
+def input_columns(path: str | Path) -> list[str]:
+    """A file's columns as it names them: its header, its Parquet schema, or its first JSON record's keys."""
+    return list(open_records(path)[1].columns)
+
+
+def iter_span_columns(path: str | Path, columns: Sequence[str], span: Span, rows_per_chunk: int = 8192) -> Iterator:
+    """The span's rows of `columns` as frames of at most `rows_per_chunk` rows, with the file's
+    own types: Parquet's (as Arrow types, so an integer id with gaps stays an integer), a
+    CSV's cells as written, JSON's values (a nested one as its JSON text, which every output
+    format holds)."""
+    import pandas as pd
+
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        from .formats import _parquet_batches
+
+        for batch in _parquet_batches(pq.ParquetFile(path), list(columns), span):
+            yield batch.to_pandas(types_mapper=pd.ArrowDtype)
+        return
+    _, records = open_records(path, wanted=tuple(columns), span=span)
+    values: dict[str, list] = {name: [] for name in columns}
+    for _, _, record in records:
+        for name in columns:
+            value = record.get(name)
+            values[name].append(json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value)
+        if len(values[columns[0]]) == rows_per_chunk:
+            yield pd.DataFrame({name: pd.Series(found, dtype=object) for name, found in values.items()})
+            values = {name: [] for name in columns}
+    if values[columns[0]]:
+        yield pd.DataFrame({name: pd.Series(found, dtype=object) for name, found in values.items()})
+
+
+class RowsInOrder:
+    """Frames of a file's rows handed out `take(n)` rows at a time, whatever their own lengths:
+    how columns read again meet the predictions made of the same rows."""
+
+    def __init__(self, frames: Iterator):
+        self.frames, self.held = frames, None
+
+    def take(self, rows: int):
+        import pandas as pd
+
+        parts, count = [], 0
+        while count < rows:
+            if self.held is None or not len(self.held):
+                self.held = next(self.frames)  # (fewer rows than predictions: a StopIteration, a bug)
+            part = self.held.iloc[: rows - count]
+            self.held = self.held.iloc[len(part):]
+            parts.append(part)
+            count += len(part)
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)

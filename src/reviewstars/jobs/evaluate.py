@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ..artifacts import check_output_file, json_with_keys, plot_beside, write_json
-from ..data import DEFAULT_DATASET, DEFAULT_SEED, Columns, DataSettings
+from ..data import DEFAULT_DATASET, DEFAULT_SEED, Columns, DataSettings, parse_label_scale
 from ..models import load_predictor
 from ..scoring.evaluation import evaluate_predictor, load_scores, note_seen, save_scores, scores_key
 from ..scoring.scores import Scores
@@ -29,7 +29,7 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
         output = check_output_file(output, inputs=(model, data), ours=SCORES_JSON, what="scores of ours")
         check_output_file(output.with_suffix(".confusion.png"), "--output's confusion matrix", inputs=(model, data),
                           ours=plot_beside(output, SCORES_JSON), what="a plot of ours")
-    columns = columns or Columns()
+    columns = columns or columns_trained_with(model) or Columns()
     context = RunContext.open(DataSettings(data=str(data), seed=seed, text_column=columns.text, label_column=columns.label,
                                            label_scale=columns.scale), device, check_device=False)
     predictor = load_predictor(model, device=device)
@@ -45,6 +45,32 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
 
         plot_confusion_matrix(scores.confusion_matrix, output.with_suffix(".confusion.png"), f"{Path(model).name} on {split}")
     return scores
+
+
+def columns_trained_with(model: str | Path) -> Columns | None:
+    """The columns and rating scale a model folder was trained with, when they were not the
+    defaults (a file rated negative/neutral/positive): its own data is then read as it was
+    in training, with a line saying so. None: the defaults, or a folder that does not say."""
+    from ..models.folder import read_section
+    from ..progress import note
+
+    try:
+        data = ((read_section(model) if (Path(str(model)) / "config.json").is_file() else {}).get("training") or {}).get("data")
+    except Exception:  # a folder written elsewhere: it says nothing of its data (load_predictor says what is wrong)
+        return None
+    if not isinstance(data, dict):
+        return None
+    found = Columns(data.get("text_column"), data.get("label_column"), data.get("label_scale") or "auto")
+    if found == Columns() or not all(isinstance(value, str) for value in (found.scale, *filter(None, (found.text, found.label)))):
+        return None
+    try:
+        parse_label_scale(found.scale)
+    except ValueError:  # (a config edited by hand: the defaults, then)
+        return None
+    given = [f"{flag} {value}" for flag, value in (("--text-column", found.text), ("--label-column", found.label),
+                                                   ("--label-scale", found.scale if found.scale != "auto" else None)) if value]
+    note(f"reading the reviews as {Path(str(model)).name} was trained to: {', '.join(given)} (give them to read otherwise)")
+    return found
 
 
 def scores_of(folder: str | Path, what: str, split: str, texts: Sequence[str], labels: Sequence[int], device: str | None,

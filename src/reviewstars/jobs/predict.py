@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from .. import STARS
 from ..data import FILE_FORMATS, text_column_in
-from ..data.pieces import index_rows, iter_span_texts, shard_rows
+from ..data.pieces import RowsInOrder, index_rows, input_columns, iter_span_columns, iter_span_texts, shard_rows
 from ..artifacts import check_output_file
 from ..data.frames import FrameWriter
 from ..errors import DataError, ReviewstarsError, Terminated
@@ -56,8 +57,11 @@ def predict_file(
     chunk_rows: int = 8192,
     batch_size: int | None = None,
     device: str | None = None,
+    keep_columns: bool = False,
 ) -> dict[str, Any]:
-    """Rate every text of a .csv/.parquet/.jsonl file of any size into `output`.
+    """Rate every text of a .csv/.parquet/.jsonl file of any size into `output`: the reviews'
+    column and the predictions, or with `keep_columns` every column of the input beside them
+    (read again as the output is written, with the file's own types: `KeptColumns`).
 
     Reads, rates and keeps `chunk_rows` rows at a time (memory stays bounded; see
     `partial.py`: a stopped run goes on where it stopped), then writes the output in input
@@ -74,6 +78,7 @@ def predict_file(
     if column in OUTPUT_COLUMNS:  # the texts would come back as a column of predictions
         raise ReviewstarsError(f"--column {column!r}: the predictions have a column of that name; rename the reviews' "
                                f"column (the output's own are {', '.join(OUTPUT_COLUMNS)})")
+    kept = KeptColumns.of(source, column) if keep_columns else None
     check_output_file(output, inputs=(source, *([model] if isinstance(model, (str, Path)) else [])))
     check_replaces_predictions(output)
     sharded = count > 1
@@ -92,6 +97,8 @@ def predict_file(
     at = resumed_from = first
     cut = without_words = 0
     empty = prediction_frame([], np.zeros((0, len(STARS))), column, [] if sharded else None)
+    if kept is not None:
+        empty = kept.beside(empty, None)
     with terminate_cleanly():
         try:
             at = resumed_from = partial.resume(first)
@@ -106,9 +113,13 @@ def predict_file(
                         row += len(texts)
                         at += len(texts)
                         advance(len(texts))
+            inputs = None if kept is None or not kept.renamed else \
+                RowsInOrder(iter_span_columns(source, list(kept.renamed), rows_of.span(first, stop - first), chunk_rows))
             with FrameWriter(output, empty) as writer:
                 for frame in partial.frames():
                     without_words += int(frame["empty"].sum())
+                    if inputs is not None and len(frame):
+                        frame = kept.beside(frame, inputs.take(len(frame)))
                     writer.write(frame if sharded else frame.drop(columns="row"))
             if sharded:
                 write_record(output, Path(source), model, index, count, stop - first)
@@ -134,6 +145,37 @@ def predict_file(
 
 #: The columns `predict --file` writes beside the reviews (a shard's output starts with `row` too).
 OUTPUT_COLUMNS = ("row", "stars", *(f"p_{star}" for star in STARS), "expected_stars", "empty")
+
+
+@dataclass(frozen=True)
+class KeptColumns:
+    """`--keep-columns`: the input's other columns, each by the name it gets in the output (its
+    own, or `input_<name>` when a prediction has that name: a labelled file's `stars`), and
+    the output's columns in the input's order, the reviews where they were."""
+
+    renamed: dict[str, str]
+    layout: list[str]
+
+    @classmethod
+    def of(cls, source: str | Path, column: str) -> "KeptColumns":
+        names = input_columns(source)
+        renamed = {name: f"input_{name}" if name in OUTPUT_COLUMNS else name for name in names if name != column}
+        taken = [name for name, new in renamed.items() if new != name and new in names]
+        if taken:
+            raise ReviewstarsError(f"{source}: its column {taken[0]!r} is named like a prediction and 'input_{taken[0]}' is "
+                                   "taken too: rename one of them to keep the columns")
+        return cls(renamed, [renamed.get(name, name) for name in names])
+
+    def beside(self, frame, inputs):
+        """The predictions of some rows with the input's own columns of those rows (`inputs`;
+        None: the header of an output with no rows)."""
+        import pandas as pd
+
+        if inputs is None:
+            inputs = pd.DataFrame({name: pd.Series([], dtype=object) for name in self.renamed})
+        together = pd.concat([inputs.rename(columns=self.renamed).reset_index(drop=True), frame.reset_index(drop=True)], axis=1)
+        first = ["row"] if "row" in frame.columns else []
+        return together[[*first, *self.layout, *(name for name in frame.columns if name not in first and name not in self.layout)]]
 
 
 def prediction_frame(texts: Sequence[str], proba: np.ndarray, column: str = "text", rows: Sequence[int] | None = None):

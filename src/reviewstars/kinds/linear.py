@@ -40,8 +40,10 @@ def _fit_tfidf(predictor: LinearPredictor, train) -> None:
     try:
         predictor.fit(train["text"], train["label"])
     except ValueError as error:  # scikit-learn's TF-IDF finds no n-gram in --min-df of so few reviews
+        why = ("every training review is the same text: there is nothing to tell one rating from another"
+               if len(set(train["text"])) <= 1 else "give more reviews or a lower --min-df")
         raise DataError("--data", f"cannot fit TF-IDF + logistic regression on {len(train)} training reviews "
-                                  f"({first_line(error)}): give more reviews or a lower --min-df") from None
+                                  f"({first_line(error)}): {why}") from None
 
 
 def _card(predictor: LinearPredictor) -> list[str]:
