@@ -134,7 +134,9 @@ def test_a_file_that_repeats_its_reviews_is_still_scored_on_reviews_the_model_di
     splits = training_splits(DataSettings(str(path), dev_size=60))
     kept_apart = set(splits.held_out["text"]) | set(splits.dev["text"])
     assert splits.copies_left_out > 0 and not kept_apart & set(splits.train["text"])
-    assert f"left out {splits.copies_left_out:,} training reviews that are copies" in splits.notes[0]
+    assert not set(splits.held_out["text"]) & set(splits.dev["text"])  # the dev slice steers training: no copies there either
+    assert splits.sampled is None  # every row was read: none was sampled away
+    assert f"left out {splits.copies_left_out:,} training and dev reviews that are copies" in splits.notes[0]
     # a capped cut keeps the very reviews a capped read keeps, copies left out alike
     data = DataSettings(str(path), dev_size=60)
     read_capped = training_splits(data, at_most=300)
@@ -258,7 +260,7 @@ def test_keep_columns_keeps_every_column_of_the_input_beside_the_predictions_row
         first, second = (json.loads(line) for line in (tmp_path / "kept.jsonl").read_text().splitlines()[:2])
         assert (first["n"], second["n"]) == (1, None) and second["when"].startswith("2026-01-01T01:00")  # an integer stays one
     if suffix == ".jsonl":
-        assert json.loads(with_columns["tags"][0]) == {"lang": "en"}
+        assert with_columns["tags"][0] == {"lang": "en"}  # JSON to JSON: a nested value stays one
 
 
 def test_keep_columns_in_shards_merges_into_the_whole_files_output(linear_model, tmp_path):
@@ -288,6 +290,10 @@ def test_evaluate_reads_a_models_own_kind_of_file_as_it_was_trained_to(tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"reading the reviews as model was trained to: --label-column verdict, --label-scale {scale}" in done.stdout + done.stderr
     assert "accuracy" in done.stdout
+    other = tmp_path / "other.csv"  # another data set is read by its own names: nothing remembered applies to it
+    synthetic_reviews(100, seed=9).to_csv(other, index=False)
+    done = run_cli("evaluate", "--model", tmp_path / "model", "--data", other, env={"REVIEWSTARS_QUIET": None})
+    assert done.returncode == 0 and "trained to" not in done.stdout + done.stderr, done.stderr
 
 
 def test_a_file_whose_reviews_are_all_the_same_text_says_so(tmp_path):
@@ -296,3 +302,48 @@ def test_a_file_whose_reviews_are_all_the_same_text_says_so(tmp_path):
     with pytest.raises(DataError, match="reviews to train on are copies of reviews held out to score or follow the model "
                                         r"\(the file repeats its reviews\): none is left to learn from"):
         train("linear", str(path), tmp_path / "model")
+
+
+def test_keep_columns_from_json_lines_whose_rows_differ(linear_model, tmp_path):
+    import pyarrow.parquet as pq
+
+    from support import run_cli as cli
+
+    rows = synthetic_reviews(30, seed=6)
+    records = []
+    for i, text in enumerate(rows["text"]):
+        record = {"id": i if i % 4 else f"a{i}", "text": text}  # an id that is a number or a text
+        if i % 3 == 0:
+            record["extra"] = "only some rows"  # a field the first row has and others lack
+        if i == 7:
+            record["late"] = True  # a field the first row lacks
+        records.append(record)
+    records[0]["tag"] = None  # null in the first rows of a chunk...
+    records[-1]["tag"] = "x"  # ...a text later: one type a column all the same
+    path = tmp_path / "differ.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    done = cli("predict", "--model", linear_model, "--file", path, "-o", tmp_path / "out.parquet", "--keep-columns")
+    assert done.returncode == 0, done.stderr
+    assert "not kept: late, fields some rows have but the first one lacks" in done.stderr
+    out = pq.read_table(tmp_path / "out.parquet").to_pandas().astype(object).where(lambda f: f.notna(), None)
+    assert out["id"].tolist() == [str(r["id"]) if not isinstance(r["id"], str) else r["id"] for r in records]
+    assert out["extra"].tolist() == ["only some rows" if i % 3 == 0 else None for i in range(30)]
+    assert out["tag"].tolist() == [None] * 29 + ["x"]
+    done = cli("predict", "--model", linear_model, "--file", path, "-o", tmp_path / "out.jsonl", "--keep-columns")
+    assert done.returncode == 0, done.stderr
+    first = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[1])
+    assert first["id"] == 1 and first["extra"] is None  # JSON to JSON: its own types
+
+
+def test_a_semicolon_file_whose_header_holds_a_comma_and_yelp_csv_keep_their_separators(tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text('id;"review, full text";rating\n1;"great, really";5\n2;awful;1\n')
+    read = load_data(str(path), columns=Columns(text="review, full text"))["train"]
+    assert read["text"] == ["great, really", "awful"] and read["label"] == [4, 0]
+    yelp = tmp_path / "yelp.csv"
+    yelp.write_text('"5","I love it; really; great"\n"1","no; never"\n')
+    assert load_data(str(yelp))["train"]["text"] == ["I love it; really; great", "no; never"]
+    with pytest.raises(ValueError, match="'bad' is given twice, as 1 and 5 stars"):
+        from reviewstars.data import parse_label_scale
+
+        parse_label_scale("Bad=1,bad=5")

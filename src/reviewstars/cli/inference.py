@@ -70,6 +70,9 @@ def predict(
         resumed = f", {summary['rows'] - summary['rated']:,} kept from the stopped run" if summary["rated"] != summary["rows"] else ""
         out.print(f"rated {summary['rows']:,} reviews ({summary['predictions_per_second']:,.0f}/s{resumed}) -> "
                   f"{escape(summary['output'])}", highlight=False)
+        if summary.get("columns_not_kept"):
+            err.print(f"[bold yellow]warning:[/] not kept: {escape(', '.join(summary['columns_not_kept']))}, fields some rows "
+                      "have but the first one lacks (the first row names the columns)", highlight=False)
         if summary.get("empty"):
             out.print(f"{summary['empty']:,} of them have no words (flagged in the empty column): their stars say nothing "
                       "of a review", highlight=False)

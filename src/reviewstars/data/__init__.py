@@ -195,8 +195,9 @@ class TrainingSplits:
     sampled: str | None = None  # "sampled 18,500 of 2,000,000 reviews in big.parquet (...)"
     source_rows: int = 0        # reviews in the training file
     source_name: str = ""
-    copies_left_out: int = 0    # training reviews left out as copies of a dev or held-out review
+    copies_left_out: int = 0    # training and dev reviews left out as copies of a dev or held-out review
     train_with_copies: Dataset | None = None  # the reviews to train on before that (None: no copies)
+    dev_copies_left_out: int = 0  # ... of which dev reviews (copies of held-out ones)
 
     def capped(self, at_most: int | None, data: "DataSettings", why: str = "") -> "TrainingSplits":
         """These splits with at most `at_most` reviews to train on: the very reviews, in the
@@ -207,10 +208,12 @@ class TrainingSplits:
             return self
         from dataclasses import replace
 
-        train, copies = without_copies(whole.select(shuffled(len(whole), data.seed)[:at_most]), self.dev, self.held_out)
+        kept = whole.select(shuffled(len(whole), data.seed)[:at_most])
+        train, copies = without_copies(kept, self.dev, self.held_out)
+        copies += self.dev_copies_left_out
         notes = [line for line in self.notes if line != copies_note(self.copies_left_out)] + ([copies_note(copies)] if copies else [])
         held = len(self.held_out) if self.held_out_name == HELD_OUT and self.held_out is not None else 0
-        read = len(train) + len(self.dev) + held
+        read = len(kept) + len(self.dev) + self.dev_copies_left_out + held
         reason = f" ({why})" if why else ""
         return replace(self, train=train, sampled=f"sampled {read:,} of {self.source_rows:,} reviews in {self.source_name}{reason}",
                        notes=notes, copies_left_out=copies, train_with_copies=None)
@@ -264,8 +267,10 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
     train, dev, held_out = _take_together(source, rows, dev_rows, held_rows)
     if held_out_name != HELD_OUT:
         held_out = others[held_out_name] if held_out_name else None
-    train_with_copies = train
+    train_with_copies, dev_read = train, len(dev)
+    dev, dev_copies = without_copies(dev, None, held_out)  # the dev slice steers training and calibration: no copies either
     train, copies = without_copies(train, dev, held_out)
+    copies += dev_copies
     if copies and not len(train):
         raise DataError(data.data, f"all {copies:,} reviews to train on are copies of reviews held out to score or follow the "
                                    "model (the file repeats its reviews): none is left to learn from")
@@ -277,20 +282,21 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
                      f"{available + len(dev):,} ({why_short})")
     if data.train_size is not None and available < data.train_size:
         notes.append(f"--train-size {data.train_size:,}, but the data has {available:,} reviews to train on beside the dev slice")
-    read = len(train) + len(dev) + len(held_rows)
+    read = len(train_with_copies) + dev_read + len(held_rows)
     sampled = None
     if read < source.rows:
         reason = f" (--train-size {data.train_size:,})" if data.train_size is not None else f" ({why})" if capped and why else ""
         sampled = f"sampled {read:,} of {source.rows:,} reviews in {source.name}{reason}"
     return TrainingSplits(train, dev, held_out, held_out_name, notes, sampled, source.rows, source.name, copies,
-                          train_with_copies if copies else None)
+                          train_with_copies if copies else None, dev_copies)
 
 
-def without_copies(train: Dataset, dev: Dataset, held_out: Dataset | None) -> tuple[Dataset, int]:
+def without_copies(train: Dataset, dev: Dataset | None, held_out: Dataset | None) -> tuple[Dataset, int]:
     """`train` less its reviews whose very text is also in the dev slice or the scored split,
     and how many: a file that repeats reviews (a scrape run twice, a test file cut from the
     training file) would otherwise score a model on reviews it learned, and report memory
-    as reading (0.93 against 0.45 measured on a file of three copies)."""
+    as reading (0.93 against 0.45 measured on a file of three copies). (The dev slice is
+    kept apart from the scored split the same way.)"""
     import numpy as np
 
     from ..text import text_hashes
@@ -306,8 +312,8 @@ def without_copies(train: Dataset, dev: Dataset, held_out: Dataset | None) -> tu
 
 
 def copies_note(copies: int) -> str:
-    return (f"left out {copies:,} training reviews that are copies of reviews in the dev slice or the scored split "
-            "(the file repeats reviews): a model is scored only on reviews it did not learn")
+    return (f"left out {copies:,} training and dev reviews that are copies of reviews in the dev slice or the scored split "
+            "(the file repeats reviews): a model is scored only on reviews it did not learn from")
 
 
 def _take_together(source: LabelledFile | InMemorySplit, *parts: np.ndarray) -> list[Dataset]:

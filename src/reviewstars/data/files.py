@@ -56,8 +56,9 @@ def parse_label_scale(text: str) -> str | dict[str, int]:
         value, _, stars = pair.rpartition("=")
         if not value or not stars.strip().isdigit() or not 1 <= int(stars) <= NUM_CLASSES:
             raise ValueError(f"expected auto, 0-4, 1-5 or value=stars pairs with stars 1..5 (neg=1,pos=5), got {text!r}")
-        if value.strip() in mapping and mapping[value.strip()] != int(stars):
-            raise ValueError(f"{value.strip()!r} is given twice, as {mapping[value.strip()]} and {int(stars)} stars")
+        same = next((key for key in mapping if key.casefold() == value.strip().casefold()), None)  # values match in any case
+        if same is not None and mapping[same] != int(stars):
+            raise ValueError(f"{value.strip()!r} is given twice, as {mapping[same]} and {int(stars)} stars (values match in any case)")
         mapping[value.strip()] = int(stars)
     if not mapping:
         raise ValueError(f"expected auto, 0-4, 1-5 or value=stars pairs (neg=1,pos=5), got {text!r}")

@@ -90,8 +90,11 @@ class Span:
     skip: int = 0
 
 
-def open_records(path: str | Path, wanted: Sequence[str] = (), span: Span | None = None) -> tuple[Path, _Records]:
-    """A file's columns and rows; with a `span`, only that run of rows, numbered as in the whole file."""
+def open_records(path: str | Path, wanted: Sequence[str] = (), span: Span | None = None, *,
+                 every_row_has: bool = True) -> tuple[Path, _Records]:
+    """A file's columns and rows; with a `span`, only that run of rows, numbered as in the whole
+    file. A JSON Lines row lacking a field the first one has is an error, unless not
+    `every_row_has` (columns kept beside predictions: a missing field is a null there)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if path.is_dir():
@@ -108,7 +111,7 @@ def open_records(path: str | Path, wanted: Sequence[str] = (), span: Span | None
         return path, _parquet_records(path, wanted, span)
     if suffix == ".csv":
         return path, _csv_records(path, wanted, span)
-    return path, _jsonl_records(path, wanted, span)
+    return path, _jsonl_records(path, wanted, span, every_row_has)
 
 
 def as_number(value: Any) -> float | None:
@@ -211,18 +214,28 @@ def _text_lines(path: Path, start: int = 0, first_line: int = 1) -> Iterator[str
 MAX_CSV_FIELD = 64 << 20
 
 
-def csv_delimiter(path: Path) -> str:
-    """What separates a CSV file's fields: a comma, or what its header line uses when it has no
-    comma (a tab, or the semicolon of a spreadsheet saved where the comma is the decimal mark)."""
+def csv_delimiter(path: Path, wanted: Sequence[str] = ()) -> str:
+    """What separates a CSV file's fields: a comma when the header line cut at commas names a
+    column we look for, else the mark that cuts it into the most fields, quotes respected (a
+    tab, or the semicolon of a spreadsheet saved where the comma is the decimal mark:
+    `id;"review, full";rating`), a comma when none does better."""
     header = next(_text_lines(path), "")
-    if "," in header:
+    known = {_folded(name) for name in (*TEXT_COLUMNS, *LABEL_COLUMNS, *wanted)}
+
+    def cells(mark: str) -> list[str]:
+        try:
+            return next(csv.reader([header], delimiter=mark, strict=True), [])
+        except csv.Error:  # quotes that only another mark explains
+            return []
+
+    if any(_folded(cell) in known for cell in cells(",")):
         return ","
-    return next((mark for mark in ("\t", ";", "|") if mark in header), ",")
+    return max((",", "\t", ";", "|"), key=lambda mark: len(cells(mark)))  # (max keeps the first of equals: the comma)
 
 
 def _csv_records(path: Path, wanted: Sequence[str] = (), span: Span | None = None) -> _Records:
     csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
-    delimiter = csv_delimiter(path)
+    delimiter = csv_delimiter(path, wanted)
     lines = _csv_lines(path, _text_lines(path), delimiter=delimiter)
     try:
         first_at, first = next(lines)
@@ -285,14 +298,14 @@ def unescape_yelp_csv(text: str) -> str:
     return text.replace('\\"', '"').replace("\\n", "\n")
 
 
-def _jsonl_records(path: Path, wanted: Sequence[str] = (), span: Span | None = None) -> _Records:
+def _jsonl_records(path: Path, wanted: Sequence[str] = (), span: Span | None = None, every_row_has: bool = True) -> _Records:
     # Lines end at "\n" only: JSON strings may hold U+2028 and friends, which splitlines() splits on.
     lines = ((number, line) for number, line in enumerate(_text_lines(path), start=1) if line.strip())
     head = next(lines, None)
     if head is None:
         raise DataError(path, "file is empty")
     first = _json_record(path, 1, *head)
-    needed = [column for column in first if column in (*TEXT_COLUMNS, *LABEL_COLUMNS) or column in wanted]
+    needed = [column for column in first if column in (*TEXT_COLUMNS, *LABEL_COLUMNS) or column in wanted] if every_row_has else []
     if span is not None:
         lines = islice(((number, line) for number, line in enumerate(_text_lines(path, span.start, span.first_line),
                                                                       start=span.first_line) if line.strip()),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from ..errors import DataError
 from .files import text_column_of, text_to_rate
 from .formats import Span, count_rows, open_records
 
@@ -118,12 +119,16 @@ def input_columns(path: str | Path) -> list[str]:
     return list(open_records(path)[1].columns)
 
 
-def iter_span_columns(path: str | Path, columns: Sequence[str], span: Span, rows_per_chunk: int = 8192) -> Iterator:
+def iter_span_columns(path: str | Path, columns: Sequence[str], span: Span, rows_per_chunk: int = 8192,
+                      for_format: str = ".jsonl", unseen: set | None = None) -> Iterator:
     """The span's rows of `columns` as frames of at most `rows_per_chunk` rows, with the file's
-    own types: Parquet's (as Arrow types, so an integer id with gaps stays an integer), a
-    CSV's cells as written, JSON's values (a nested one as its JSON text, which every output
-    format holds)."""
+    own types as far as `for_format` (the output's) holds them: Parquet's Arrow types (an
+    integer id with gaps stays an integer; a nested value is its JSON text in a CSV), a CSV's
+    cells as written, JSON's values (in a CSV or Parquet output, a value that is not a text
+    is its JSON text: one type a column, whatever the rows hold). A JSON field missing from
+    a row is null there; one the first row lacks is not kept, and added to `unseen`."""
     import pandas as pd
+    import pyarrow as pa
 
     path = Path(path)
     if path.suffix.lower() == ".parquet":
@@ -132,27 +137,42 @@ def iter_span_columns(path: str | Path, columns: Sequence[str], span: Span, rows
         from .formats import _parquet_batches
 
         for batch in _parquet_batches(pq.ParquetFile(path), list(columns), span):
-            yield batch.to_pandas(types_mapper=pd.ArrowDtype)
+            frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
+            if for_format == ".csv":
+                for name in columns:
+                    if pa.types.is_nested(batch.schema.field(name).type):
+                        frame[name] = pd.Series([None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+                                                 for value in batch.column(name).to_pylist()], dtype=pd.ArrowDtype(pa.string()))
+            yield frame
         return
-    _, records = open_records(path, wanted=tuple(columns), span=span)
+    as_text = path.suffix.lower() == ".jsonl" and for_format != ".jsonl"
+    _, records = open_records(path, wanted=tuple(columns), span=span, every_row_has=False)
     values: dict[str, list] = {name: [] for name in columns}
+
+    def frame():
+        kind = pd.ArrowDtype(pa.string()) if as_text else object
+        return pd.DataFrame({name: pd.Series(found, dtype=kind) for name, found in values.items()})
+
     for _, _, record in records:
         for name in columns:
             value = record.get(name)
-            values[name].append(json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value)
+            values[name].append(json.dumps(value, ensure_ascii=False) if as_text and value is not None and not isinstance(value, str)
+                                else value)
+        if unseen is not None:
+            unseen.update(key for key in record if key not in values and key not in unseen)
         if len(values[columns[0]]) == rows_per_chunk:
-            yield pd.DataFrame({name: pd.Series(found, dtype=object) for name, found in values.items()})
+            yield frame()
             values = {name: [] for name in columns}
     if values[columns[0]]:
-        yield pd.DataFrame({name: pd.Series(found, dtype=object) for name, found in values.items()})
+        yield frame()
 
 
 class RowsInOrder:
     """Frames of a file's rows handed out `take(n)` rows at a time, whatever their own lengths:
     how columns read again meet the predictions made of the same rows."""
 
-    def __init__(self, frames: Iterator):
-        self.frames, self.held = frames, None
+    def __init__(self, frames: Iterator, path: str | Path):
+        self.frames, self.path, self.held = frames, path, None
 
     def take(self, rows: int):
         import pandas as pd
@@ -160,7 +180,9 @@ class RowsInOrder:
         parts, count = [], 0
         while count < rows:
             if self.held is None or not len(self.held):
-                self.held = next(self.frames)  # (fewer rows than predictions: a StopIteration, a bug)
+                self.held = next(self.frames, None)
+                if self.held is None:
+                    raise DataError(self.path, "has fewer rows than were rated: was it changed while it was read?")
             part = self.held.iloc[: rows - count]
             self.held = self.held.iloc[len(part):]
             parts.append(part)

@@ -29,7 +29,7 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
         output = check_output_file(output, inputs=(model, data), ours=SCORES_JSON, what="scores of ours")
         check_output_file(output.with_suffix(".confusion.png"), "--output's confusion matrix", inputs=(model, data),
                           ours=plot_beside(output, SCORES_JSON), what="a plot of ours")
-    columns = columns or columns_trained_with(model) or Columns()
+    columns = columns or columns_trained_with(model, data) or Columns()
     context = RunContext.open(DataSettings(data=str(data), seed=seed, text_column=columns.text, label_column=columns.label,
                                            label_scale=columns.scale), device, check_device=False)
     predictor = load_predictor(model, device=device)
@@ -47,19 +47,28 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
     return scores
 
 
-def columns_trained_with(model: str | Path) -> Columns | None:
+def columns_trained_with(model: str | Path, data: str | Path) -> Columns | None:
     """The columns and rating scale a model folder was trained with, when they were not the
-    defaults (a file rated negative/neutral/positive): its own data is then read as it was
-    in training, with a line saying so. None: the defaults, or a folder that does not say."""
+    defaults (a file rated negative/neutral/positive) and `data` is the very file or folder it
+    was trained on: read as it was in training, with a line saying so. Another data set is
+    read by its own names (a scale remembered would read another file's ratings wrongly).
+    None: the defaults, another data set, or a folder that does not say."""
+    from ..artifacts import resolved
     from ..models.folder import read_section
     from ..progress import note
 
     try:
-        data = ((read_section(model) if (Path(str(model)) / "config.json").is_file() else {}).get("training") or {}).get("data")
+        recorded = ((read_section(model) if (Path(str(model)) / "config.json").is_file() else {}).get("training") or {}).get("data")
     except Exception:  # a folder written elsewhere: it says nothing of its data (load_predictor says what is wrong)
         return None
-    if not isinstance(data, dict):
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("data"), str) or not Path(str(data)).exists():
         return None
+    try:
+        if resolved(recorded["data"], "--data") != resolved(data, "--data"):
+            return None
+    except Exception:  # a recorded path that cannot be resolved here: not the same data
+        return None
+    data = recorded
     found = Columns(data.get("text_column"), data.get("label_column"), data.get("label_scale") or "auto")
     if found == Columns() or not all(isinstance(value, str) for value in (found.scale, *filter(None, (found.text, found.label)))):
         return None

@@ -79,6 +79,7 @@ def predict_file(
         raise ReviewstarsError(f"--column {column!r}: the predictions have a column of that name; rename the reviews' "
                                f"column (the output's own are {', '.join(OUTPUT_COLUMNS)})")
     kept = KeptColumns.of(source, column) if keep_columns else None
+    unseen: set[str] = set()  # JSON fields the first record lacks: not kept (a CSV's header is its first row's)
     check_output_file(output, inputs=(source, *([model] if isinstance(model, (str, Path)) else [])))
     check_replaces_predictions(output)
     sharded = count > 1
@@ -113,8 +114,8 @@ def predict_file(
                         row += len(texts)
                         at += len(texts)
                         advance(len(texts))
-            inputs = None if kept is None or not kept.renamed else \
-                RowsInOrder(iter_span_columns(source, list(kept.renamed), rows_of.span(first, stop - first), chunk_rows))
+            inputs = None if kept is None or not kept.renamed else RowsInOrder(iter_span_columns(
+                source, list(kept.renamed), rows_of.span(first, stop - first), chunk_rows, output.suffix.lower(), unseen), source)
             with FrameWriter(output, empty) as writer:
                 for frame in partial.frames():
                     without_words += int(frame["empty"].sum())
@@ -124,10 +125,12 @@ def predict_file(
             if sharded:
                 write_record(output, Path(source), model, index, count, stop - first)
         except Terminated:
-            if at == first:
+            # the parts on disk say what is kept (a signal may land between a part written and `at` counting it)
+            kept = sum(min(end, stop) - max(start, first) for start, end, _ in (partial.parts() if partial.folder.is_dir() else []) if end > first and start < stop)
+            if kept == 0:
                 partial.remove()
                 raise
-            raise Terminated(f"terminated (SIGTERM): {at - first:,} of {stop - first:,} rows are rated and kept in "
+            raise Terminated(f"terminated (SIGTERM): {kept:,} of {stop - first:,} rows are rated and kept in "
                              f"{partial.folder}: run the same command again to go on from there") from None
         except KeyboardInterrupt:  # Ctrl-C: what is rated stays for the next run
             raise
@@ -140,7 +143,7 @@ def predict_file(
             "rows_in_input": rows_of.rows, "first_row": first, "rated": at - resumed_from,
             "predictions_per_second": round((at - resumed_from) / max(seconds, 1e-9), 1),
             # a model reads at most MAX_TEXT_CHARS of a text: its first and last halves of them (`text.readable`)
-            "texts_cut": cut, "chars_read_at_most": MAX_TEXT_CHARS, "empty": without_words}
+            "texts_cut": cut, "chars_read_at_most": MAX_TEXT_CHARS, "empty": without_words, "columns_not_kept": sorted(unseen - {column})}
 
 
 #: The columns `predict --file` writes beside the reviews (a shard's output starts with `row` too).
