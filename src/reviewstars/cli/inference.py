@@ -68,7 +68,8 @@ def predict(
             summary = predict_file(model, file, output, column, shard=shard, batch_size=batch_size, device=device,
                                    keep_columns=keep_columns)
         resumed = f", {summary['rows'] - summary['rated']:,} kept from the stopped run" if summary["rated"] != summary["rows"] else ""
-        out.print(f"rated {summary['rows']:,} reviews ({summary['predictions_per_second']:,.0f}/s{resumed}) -> "
+        out.print(f"rated {summary['rows']:,} review{'' if summary['rows'] == 1 else 's'} "
+                  f"({summary['predictions_per_second']:,.0f}/s{resumed}) -> "
                   f"{escape(summary['output'])}", highlight=False)
         if summary.get("columns_not_kept"):
             err.print(f"[bold yellow]warning:[/] not kept: {escape(', '.join(summary['columns_not_kept']))}, fields some rows "

@@ -59,7 +59,7 @@ class LabelledFile:
         return self.path.name
 
     def checker(self) -> _RowChecker:
-        return _RowChecker(self.path, self.label_column, self.columns.stars_of(self.label_column))
+        return _RowChecker(self.path, self.label_column, self.columns.stars_of(self.label_column), self.text_column)
 
     @property
     def rows(self) -> int:

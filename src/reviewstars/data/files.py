@@ -151,8 +151,8 @@ def text_to_rate(text: Any, path: Path, column: str, row: int, line: int | None)
 class _RowChecker:
     """Validates rows one at a time so each fault can name its row (and line)."""
 
-    def __init__(self, path: Path, label_column: str, scale: dict[str, int] | int):
-        self.path, self.label_column = path, label_column
+    def __init__(self, path: Path, label_column: str, scale: dict[str, int] | int, text_column: str = "text"):
+        self.path, self.label_column, self.text_column = path, label_column, text_column
         self.mapping = scale if isinstance(scale, dict) else None
         self.offset = 0 if isinstance(scale, dict) else scale
         if self.mapping is not None:  # a value as the file spells it: "Negative" for negative, "3.0" for 3
@@ -168,11 +168,11 @@ class _RowChecker:
 
     def _text(self, text: Any, row: int, line: int | None) -> str:
         if text is None:
-            raise self.fail(row, "text is missing", line)
+            raise self.fail(row, f"{self.text_column} is missing", line)
         if not isinstance(text, str):
-            raise self.fail(row, f"text must be a string, got {type(text).__name__} {text!r:.40}", line)
+            raise self.fail(row, f"{self.text_column} must be a string, got {type(text).__name__} {text!r:.40}", line)
         if not text.strip():
-            raise self.fail(row, "text is empty", line)
+            raise self.fail(row, f"{self.text_column} is empty", line)
         return text
 
     def label(self, value: Any, row: int, line: int | None) -> int:

@@ -114,9 +114,10 @@ def iter_span_texts(path: str | Path, column: str, span: Span, rows_per_chunk: i
         yield chunk
 
 
-def input_columns(path: str | Path) -> list[str]:
-    """A file's columns as it names them: its header, its Parquet schema, or its first JSON record's keys."""
-    return list(open_records(path)[1].columns)
+def input_columns(path: str | Path, reviews: str | None = None) -> list[str]:
+    """A file's columns as it names them: its header, its Parquet schema, or its first JSON
+    record's keys (`reviews`: the reviews' column, when the header names it otherwise than usual)."""
+    return list(open_records(path, wanted=(reviews,) if reviews else ())[1].columns)
 
 
 def iter_span_columns(path: str | Path, columns: Sequence[str], span: Span, rows_per_chunk: int = 8192,

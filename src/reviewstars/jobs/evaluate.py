@@ -53,7 +53,6 @@ def columns_trained_with(model: str | Path, data: str | Path) -> Columns | None:
     was trained on: read as it was in training, with a line saying so. Another data set is
     read by its own names (a scale remembered would read another file's ratings wrongly).
     None: the defaults, another data set, or a folder that does not say."""
-    from ..artifacts import resolved
     from ..models.folder import read_section
     from ..progress import note
 
@@ -63,14 +62,10 @@ def columns_trained_with(model: str | Path, data: str | Path) -> Columns | None:
         return None
     if not isinstance(recorded, dict) or not isinstance(recorded.get("data"), str) or not Path(str(data)).exists():
         return None
-    try:
-        if resolved(recorded["data"], "--data") != resolved(data, "--data"):
-            return None
-    except Exception:  # a recorded path that cannot be resolved here: not the same data
-        return None
-    data = recorded
-    found = Columns(data.get("text_column"), data.get("label_column"), data.get("label_scale") or "auto")
+    found = Columns(recorded.get("text_column"), recorded.get("label_column"), recorded.get("label_scale") or "auto")
     if found == Columns() or not all(isinstance(value, str) for value in (found.scale, *filter(None, (found.text, found.label)))):
+        return None
+    if not (_same_path(recorded["data"], data) or _names_columns(data, found)):
         return None
     try:
         parse_label_scale(found.scale)
@@ -80,6 +75,35 @@ def columns_trained_with(model: str | Path, data: str | Path) -> Columns | None:
                                                    ("--label-scale", found.scale if found.scale != "auto" else None)) if value]
     note(f"reading the reviews as {Path(str(model)).name} was trained to: {', '.join(given)} (give them to read otherwise)")
     return found
+
+
+def _same_path(first: str | Path, second: str | Path) -> bool:
+    from ..artifacts import resolved
+
+    try:
+        return resolved(first, "--data") == resolved(second, "--data")
+    except Exception:  # a recorded path that cannot be resolved here: not the same data
+        return False
+
+
+def _names_columns(data: str | Path, columns: Columns) -> bool:
+    """Whether `data` (a file, or a folder's first split) has the very columns a model was
+    trained reading, by name: a file of the same kind (a survey's test file), read alike.
+    A model that named no column (a scale alone) reads only its own data so."""
+    from ..data.files import split_files
+    from ..data.formats import find_column
+    from ..data.pieces import input_columns
+
+    named = [name for name in (columns.text, columns.label) if name]
+    if not named:
+        return False
+    path = Path(str(data))
+    try:
+        file = next(iter(split_files(path).values())) if path.is_dir() else path
+        header = input_columns(file, columns.text)
+    except Exception:  # unreadable here: the defaults, and their own one-line error
+        return False
+    return all(find_column(name, header) for name in named)
 
 
 def scores_of(folder: str | Path, what: str, split: str, texts: Sequence[str], labels: Sequence[int], device: str | None,

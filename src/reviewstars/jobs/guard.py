@@ -69,6 +69,8 @@ def one_training_per_output(train: Callable) -> Callable:
                 replace_dir(stage_of(output), output, replaced=is_our_file)
             if record is not None:
                 finish_run(output)
+            else:  # a model trained in one call has taken the folder: an older torch run's checkpoints go
+                shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
             return result
 
     return guarded

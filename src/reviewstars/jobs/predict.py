@@ -161,7 +161,7 @@ class KeptColumns:
 
     @classmethod
     def of(cls, source: str | Path, column: str) -> "KeptColumns":
-        names = input_columns(source)
+        names = input_columns(source, column)
         renamed = {name: f"input_{name}" if name in OUTPUT_COLUMNS else name for name in names if name != column}
         taken = [name for name, new in renamed.items() if new != name and new in names]
         if taken:

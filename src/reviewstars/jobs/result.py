@@ -36,7 +36,7 @@ class TrainResult:
     held_out: str | None = None         # the split scored: validation, test, or "held-out" (a slice of the training file)
     held_out_examples: int = 0
     data_notes: list[str] = field(default_factory=list)  # what the data did that a user would not expect
-    ended: str | None = None  # why training stopped: "deadline", "passes" (more would overfit), "steps", "epochs"
+    ended: str | None = None  # why training stopped: "deadline", "passes" (more would overfit), "steps", "epochs", "early stopping"
     time_ledger: dict[str, float] | None = None  # seconds by what they were spent on, adding up to `wall`
     metrics: Scores | None = None  # on the held-out reviews (None when none were held out)
     log_history: list[dict] = field(default_factory=list, repr=False)

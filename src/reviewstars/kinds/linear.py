@@ -53,7 +53,8 @@ def _card(predictor: LinearPredictor) -> list[str]:
             return lines + ["Hashed features keep no vocabulary, and no n-gram was named: the strongest cannot be shown."]
         lines += [f"Hashed features keep no vocabulary: the strongest of the {len(predictor.terms):,} most frequent n-grams "
                   f"(of a sample of up to {TERMS_SAMPLE:,} reviews; at most {TERMS_KEPT:,} kept).", ""]
-    return lines + [f"- {star}★: {', '.join(terms)}" for star, terms in predictor.top_features(8).items()]
+    return lines + [f"- {star}★: {', '.join(terms) if terms else '(no training review had this rating: the model never predicts it)'}"
+                    for star, terms in predictor.top_features(8).items()]
 
 
 LINEAR = Kind(

@@ -196,11 +196,17 @@ class LinearPredictor(StarPredictor):
     def top_features(self, k: int = 10) -> dict[int, list[str]]:
         """The n-grams that push hardest towards each star rating: the model, explained.
         Hashed features keep no vocabulary: they name only the frequent n-grams kept (`terms`)."""
+        unseen = {star for star in STARS if self.never_trained_on(star)}  # nothing pushes towards them: no list
         if self.hashed is not None:
             terms, columns = self.terms, self.hashed.columns_of(self.terms)
-            return {star: [terms[i] for i in np.argsort(-self.coef[star - 1, columns], kind="stable")[:k]] for star in STARS}
+            return {star: [] if star in unseen else [terms[i] for i in np.argsort(-self.coef[star - 1, columns], kind="stable")[:k]]
+                    for star in STARS}
         terms = self.vectorizer.get_feature_names_out()
-        return {star: [str(terms[i]) for i in np.argsort(-self.coef[star - 1])[:k]] for star in STARS}
+        return {star: [] if star in unseen else [str(terms[i]) for i in np.argsort(-self.coef[star - 1])[:k]] for star in STARS}
+
+    def never_trained_on(self, star: int) -> bool:
+        """A star no training review had: `fit` leaves its weights at zero and its intercept far below the others."""
+        return not np.any(self.coef[star - 1]) and float(self.intercept[star - 1]) < -100
 
     # ------------------------------------------------------------------ persistence
     def fold_temperature(self) -> bool:

@@ -211,6 +211,11 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
             "run the same command with --resume to continue from there",
             interrupt.signal_number,
         )
+    ended = (clock.ended if clock else None) or \
+        ("steps" if under_budget else "early stopping" if state.global_step < state.max_steps else "epochs")
+    if is_main_process() and ended == "early stopping":
+        note(f"{name}: stopped early at step {state.global_step:,} of {state.max_steps:,}: the dev accuracy did not rise for "
+             f"{settings.early_stopping} evaluations" + (f" (best {state.best_metric:.4f}, kept)" if state.best_metric is not None else ""))
     if is_main_process() and clock is not None and clock.ended == "passes":
         note(f"{name}: {state.global_step * global_batch / max(len(train_tokens), 1):.1f} passes in "
              f"{clock.elapsed() - plan['clock_start']:.0f} s; more would overfit {len(train_tokens):,} reviews: stopped "
@@ -227,7 +232,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         "best_dev_accuracy": state.best_metric,
         "final_dev_accuracy": next((e["eval_accuracy"] for e in reversed(state.log_history) if "eval_accuracy" in e), None),
         "kept": "final" if under_budget else "best",
-        "ended": (clock.ended if clock else None) or ("steps" if under_budget else "epochs"),
+        "ended": ended,
         # The final model's logits on the first dev rows, when its last evaluation was at the last
         # step and that model is the one kept: calibration need not score those reviews again.
         "final_dev_logits": trainer.last_evaluation[1] if under_budget and trainer.last_evaluation
@@ -243,7 +248,8 @@ def _announce(name: str, plan: dict[str, Any], started: float) -> None:
         note(f"{name}: --batch-size auto: {auto['batch_size']} reviews a step, learning rate {auto['learning_rate']:.3g} "
              f"({auto['learning_rate_scaling']})")
     if "deadline" not in plan:
-        note(f"{name}: {plan['max_steps']:,} steps, {plan['passes_over_data']:g} passes over {plan['train_examples']:,} reviews")
+        note(f"{name}: {plan['max_steps']:,} steps, {plan['passes_over_data']:g} pass{'' if plan['passes_over_data'] == 1 else 'es'} "
+             f"over {plan['train_examples']:,} reviews")
         return
     ends = time.strftime("%H:%M:%S", time.localtime(started + plan["budget_seconds"]))
     if plan.get("ends") == "passes":
