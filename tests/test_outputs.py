@@ -298,6 +298,8 @@ def test_a_new_run_over_an_interrupted_one_says_to_resume_it(tiny_data, tmp_path
     before = _files(output)
     with pytest.raises(ReviewstarsError, match=r"an interrupted run's checkpoint is there \(checkpoint-\d+\); add --resume"):
         train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    with pytest.raises(ReviewstarsError, match=r"an interrupted run's checkpoint is there"):  # a linear model would take them too
+        train("linear", tiny_data, output)
     assert _files(output) == before
 
 

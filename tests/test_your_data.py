@@ -296,6 +296,14 @@ def test_evaluate_reads_a_models_own_kind_of_file_as_it_was_trained_to(tmp_path)
         .drop(columns="label").to_csv(tmp_path / "survey_test.csv", index=False)  # another file of the same kind: read alike
     done = run_cli("evaluate", "--model", tmp_path / "model", "--data", tmp_path / "survey_test.csv", env={"REVIEWSTARS_QUIET": None})
     assert done.returncode == 0 and "was trained to" in done.stdout + done.stderr, done.stderr
+    scale_only = tmp_path / "scale_only"  # a model that named no ratings' column: its scale is for its own file alone
+    assert run_cli("train", "--model", "linear", "--data", path, "--text-column", "text", "--label-column", "verdict",
+                   "--label-scale", scale, "--min-df", 1, "-o", scale_only).returncode == 0
+    from reviewstars.jobs.evaluate import columns_trained_with
+
+    yelp_like = tmp_path / "yelp_like.csv"
+    synthetic_reviews(60, seed=1).to_csv(yelp_like, index=False)  # text, label 0..4
+    assert columns_trained_with(scale_only, yelp_like) == Columns("text", None, "auto")
     other = tmp_path / "other.csv"  # another data set is read by its own names: nothing remembered applies to it
     synthetic_reviews(100, seed=9).to_csv(other, index=False)
     done = run_cli("evaluate", "--model", tmp_path / "model", "--data", other, env={"REVIEWSTARS_QUIET": None})
@@ -373,3 +381,17 @@ def test_predict_keep_columns_with_a_column_named_otherwise_than_usual(linear_mo
     pd.DataFrame({"Resp ID": [1, 2], "Customer Comment": ["great food", "awful"]}).to_csv(path, index=False)
     predict_file(linear_model, path, tmp_path / "out.csv", column="Customer Comment", keep_columns=True)
     assert list(pd.read_csv(tmp_path / "out.csv").columns[:2]) == ["Resp ID", "Customer Comment"]
+
+
+def test_a_balanced_carve_is_as_it_always_was_and_only_a_rare_star_is_spared():
+    import numpy as np
+
+    from reviewstars.data import carve_rows
+
+    balanced = np.repeat(np.arange(5), 140)
+    np.random.default_rng(0).shuffle(balanced)
+    kept, carved = carve_rows(balanced, 500, seed=42, at_most=500)  # --train-size 200 beside --dev-size 500
+    assert np.bincount(balanced[carved]).tolist() == [100] * 5 and len(kept) == 200
+    rare = np.concatenate([np.repeat(np.arange(4), 30), np.repeat(4, 580)])  # 30 of each star but five: 700 in all
+    kept, carved = carve_rows(rare, 500, seed=42, at_most=500)
+    assert all(np.bincount(rare[kept], minlength=5)[:4] >= 8)  # each rare star keeps reviews to learn from

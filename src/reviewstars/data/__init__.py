@@ -345,12 +345,14 @@ def carve_rows(labels: np.ndarray, size: int, seed: int = DEFAULT_SEED, at_most:
         return np.arange(len(labels)), np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng(seed)
     per_class = [rng.permutation(np.flatnonzero(labels == k)) for k in range(NUM_CLASSES)]
-    # A slice takes no larger a share of a star's reviews than of all of them, and at most half
-    # (more only when asked: --train-size 200 beside --dev-size 500): the held-out slice and then
-    # the dev slice leave every star reviews to train on (50 one-star reviews among 2,000
-    # five-star ones all went to the slices, and nothing learned one star).
+    # A rare star (under half of an even share of the reviews) gives a slice at most half of its
+    # reviews (more only when asked: --train-size 200 beside --dev-size 500) and keeps one: the
+    # held-out slice and then the dev slice leave it reviews to train on (50 one-star reviews
+    # among 2,000 five-star ones all went to the slices, and nothing learned one star). Other
+    # stars are carved as they always were.
     share = max(0.5, size / len(labels))
-    per_class = [rows[: len(rows) - max(1, int(len(rows) * (1 - share)))] for rows in per_class]
+    per_class = [rows[: len(rows) - max(1, int(len(rows) * (1 - share)))] if len(rows) * NUM_CLASSES < len(labels) / 2 else rows
+                 for rows in per_class]
     quota = size // NUM_CLASSES
     chosen = [rows[:quota] for rows in per_class]
     short = size - sum(len(rows) for rows in chosen)

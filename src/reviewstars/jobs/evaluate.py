@@ -49,10 +49,9 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
 
 def columns_trained_with(model: str | Path, data: str | Path) -> Columns | None:
     """The columns and rating scale a model folder was trained with, when they were not the
-    defaults (a file rated negative/neutral/positive) and `data` is the very file or folder it
-    was trained on: read as it was in training, with a line saying so. Another data set is
-    read by its own names (a scale remembered would read another file's ratings wrongly).
-    None: the defaults, another data set, or a folder that does not say."""
+    defaults (a file rated negative/neutral/positive), for `data`: all of them on the very file
+    or folder it was trained on; on another, those it has by name (`_alike`). Said in a line.
+    None: the defaults, another data set with none of them, or a folder that does not say."""
     from ..models.folder import read_section
     from ..progress import note
 
@@ -65,8 +64,10 @@ def columns_trained_with(model: str | Path, data: str | Path) -> Columns | None:
     found = Columns(recorded.get("text_column"), recorded.get("label_column"), recorded.get("label_scale") or "auto")
     if found == Columns() or not all(isinstance(value, str) for value in (found.scale, *filter(None, (found.text, found.label)))):
         return None
-    if not (_same_path(recorded["data"], data) or _names_columns(data, found)):
-        return None
+    if not _same_path(recorded["data"], data):
+        found = _alike(data, found)
+        if found is None:
+            return None
     try:
         parse_label_scale(found.scale)
     except ValueError:  # (a config edited by hand: the defaults, then)
@@ -86,24 +87,28 @@ def _same_path(first: str | Path, second: str | Path) -> bool:
         return False
 
 
-def _names_columns(data: str | Path, columns: Columns) -> bool:
-    """Whether `data` (a file, or a folder's first split) has the very columns a model was
-    trained reading, by name: a file of the same kind (a survey's test file), read alike.
-    A model that named no column (a scale alone) reads only its own data so."""
+def _alike(data: str | Path, columns: Columns) -> Columns | None:
+    """What of a model's columns applies to another file (`data`, or a folder's first split):
+    a column the model named, where the file has it by that name (a survey's test file); the
+    rating scale only with its named ratings' column (a scale alone would read another
+    file's `label` wrongly). None: nothing applies."""
     from ..data.files import split_files
     from ..data.formats import find_column
     from ..data.pieces import input_columns
 
-    named = [name for name in (columns.text, columns.label) if name]
-    if not named:
-        return False
+    if not columns.text and not columns.label:
+        return None
     path = Path(str(data))
     try:
         file = next(iter(split_files(path).values())) if path.is_dir() else path
         header = input_columns(file, columns.text)
     except Exception:  # unreadable here: the defaults, and their own one-line error
-        return False
-    return all(find_column(name, header) for name in named)
+        return None
+    text = columns.text if columns.text and find_column(columns.text, header) else None
+    label = columns.label if columns.label and find_column(columns.label, header) else None
+    if text is None and label is None:
+        return None
+    return Columns(text, label, columns.scale if label else "auto")
 
 
 def scores_of(folder: str | Path, what: str, split: str, texts: Sequence[str], labels: Sequence[int], device: str | None,

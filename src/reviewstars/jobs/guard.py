@@ -69,7 +69,7 @@ def one_training_per_output(train: Callable) -> Callable:
                 replace_dir(stage_of(output), output, replaced=is_our_file)
             if record is not None:
                 finish_run(output)
-            else:  # a model trained in one call has taken the folder: an older torch run's checkpoints go
+            elif run_state(output)[0] != "interrupted":  # a model trained in one call took the folder: a finished run's checkpoints go
                 shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
             return result
 
@@ -136,8 +136,8 @@ def _read_run(checkpoints: Path) -> dict:
 def check_resume(output: Path, record: dict | None, resume: bool) -> None:
     """One line, before any work: `--resume` with nothing to continue, or with other settings
     than the run it continues; a new run over an interrupted one's checkpoints."""
-    state, last = run_state(output) if record is not None or resume else ("none", None)
-    if not resume:
+    state, last = run_state(output) if (output / CHECKPOINTS).is_dir() else ("none", None)
+    if not resume:  # (a kind trained in one call is refused too: it would take the folder, and the checkpoints with it)
         if state == "interrupted" and last is not None:
             raise ReviewstarsError(f"--output {output}: an interrupted run's checkpoint is there ({Path(last).name}); "
                                    f"add --resume to continue it, or remove {output / CHECKPOINTS} to start afresh")

@@ -215,7 +215,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         ("steps" if under_budget else "early stopping" if state.global_step < state.max_steps else "epochs")
     if is_main_process() and ended == "early stopping":
         note(f"{name}: stopped early at step {state.global_step:,} of {state.max_steps:,}: the dev accuracy did not rise for "
-             f"{settings.early_stopping} evaluations" + (f" (best {state.best_metric:.4f}, kept)" if state.best_metric is not None else ""))
+             f"{settings.early_stopping} evaluation{'' if settings.early_stopping == 1 else 's'}" + (f" (best {state.best_metric:.4f}, kept)" if state.best_metric is not None else ""))
     if is_main_process() and clock is not None and clock.ended == "passes":
         note(f"{name}: {state.global_step * global_batch / max(len(train_tokens), 1):.1f} passes in "
              f"{clock.elapsed() - plan['clock_start']:.0f} s; more would overfit {len(train_tokens):,} reviews: stopped "
