@@ -181,11 +181,11 @@ class _RowChecker:
             key = str(int(value)) if isinstance(value, float) and value == int(value) else str(value).strip()
             stars = self.mapping.get(key) or self.folded.get(key.casefold()) or self.numbers.get(as_number(value))
             if stars is None:
-                raise self.fail(row, f"{column} {value!r} is not in --label-scale ({', '.join(self.mapping)})", line)
+                raise self.fail(row, f"{column} {value!r:.60} is not in --label-scale ({', '.join(self.mapping)[:200]})", line)
             return stars - 1
         number = as_number(value)
         if number is None:
-            shown = "missing" if value is None or value == "" else repr(value)
+            shown = "missing" if value is None or value == "" else f"{value!r:.60}"  # (a cell of a megabyte: its start)
             raise self.fail(row, f"{column} {shown} is not a number (expected {low}..{low + NUM_CLASSES - 1}; for words, "
                                  "map them: --label-scale negative=1,positive=5)", line)
         if number != int(number):
@@ -197,7 +197,8 @@ class _RowChecker:
                 hint = f"if {column} counts from {other}, say --label-scale {other}-{other + NUM_CLASSES - 1}"
             else:
                 hint = "a wider scale (1-10, 0-100, ...): map its values to stars with --label-scale, e.g. 1=1,2=1,3=2,...,10=5"
-            raise self.fail(row, f"{column} {int(number)} is out of range {low}..{low + NUM_CLASSES - 1} ({hint})", line)
+            shown = str(int(number)) if abs(number) < 1e15 else f"{number:.6g}"  # (not a 300-digit line)
+            raise self.fail(row, f"{column} {shown} is out of range {low}..{low + NUM_CLASSES - 1} ({hint})", line)
         return int(number) - low
 
 
