@@ -169,3 +169,15 @@ def test_concurrent_requests_are_batched_and_none_fail(server):
     after = httpx.get(f"{server}/model").json()["served"]
     assert after["texts"] - before["texts"] == 64
     assert after["batches"] - before["batches"] < 64  # gathered: fewer model calls than requests
+
+
+def test_metrics_name_each_route_of_the_v2_protocol_apart():
+    from reviewstars.serving.metrics import ServerMetrics
+
+    metrics = ServerMetrics()
+    for path in ("/v2/health/ready", "/v2/health/live", "/v2", "/v2/models/stars", "/v2/models/stars/ready",
+                 "/v2/models/other/infer", "/v2/models/stars/infer", "/v2/unknown"):
+        metrics.observe_request(path, 200, 0.001)
+    assert {path for path, _ in metrics.requests} == {"/v2/health/ready", "/v2/health/live", "/v2", "/v2/models/{name}",
+                                                      "/v2/models/{name}/ready", "/v2/models/{name}/infer", "other"}
+    assert metrics.requests[("/v2/models/{name}/infer", 200)] == 2

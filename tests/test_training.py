@@ -180,3 +180,27 @@ def test_a_run_that_early_stopping_ends_says_so(tiny_data, tmp_path):
                    transformer=fast(learning_rate=1e-9, epochs=30, eval_steps=5, early_stopping=1))
     assert result.ended == "early stopping" and result.steps < 100
     assert json.loads((tmp_path / "model" / "config.json").read_text())["reviewstars"]["training"]["ended"] == "early stopping"
+
+
+def test_sigterm_after_training_before_the_model_is_written_says_how_to_finish(tiny_data, tmp_path, monkeypatch):
+    """It exited 143 with no word when SIGTERM came while calibrating."""
+    import importlib
+    import os
+    import signal
+
+    from reviewstars.data import DataSettings
+    from reviewstars.errors import Terminated
+
+    from support import fast, tiny_scratch
+
+    def terminated(*_args, **_kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    train_module = importlib.import_module("reviewstars.jobs.train")  # (the package's `train` is the function)
+    handler = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(train_module, "calibrate", terminated)
+    with pytest.raises(Terminated, match=r"terminated \(SIGTERM\) before the model was written; its checkpoint is kept "
+                                         r"\(checkpoint-\d+\): run the same command with --resume to finish"):
+        train_module.train("scratch", DataSettings(tiny_data, dev_size=50), tmp_path / "model", scratch=tiny_scratch(),
+                           transformer=fast(epochs=1))
+    assert not (tmp_path / "model" / "config.json").exists() and signal.getsignal(signal.SIGTERM) == handler

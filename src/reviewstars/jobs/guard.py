@@ -60,10 +60,15 @@ def one_training_per_output(train: Callable) -> Callable:
             if record is not None and not resume:
                 start_run(output, record)
             try:
-                result = train(*args, **kwargs)
-            except BaseException:
+                with terminate_cleanly():  # (the Trainer's own handler saves a checkpoint while it trains)
+                    result = train(*args, **kwargs)
+            except BaseException as stopped:
                 shutil.rmtree(stage_of(output), ignore_errors=True)
                 undo_additions(output, before)
+                state, last = run_state(output) if record is not None else ("none", None)
+                if isinstance(stopped, Terminated) and state == "interrupted" and last is not None:
+                    raise Terminated(f"terminated (SIGTERM) before the model was written; its checkpoint is kept "
+                                     f"({Path(last).name}): run the same command with --resume to finish") from None
                 raise
             if stage_of(output).is_dir():  # our files of the old model are replaced; checkpoints, logs and the user's stay
                 replace_dir(stage_of(output), output, replaced=is_our_file)

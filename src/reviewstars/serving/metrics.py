@@ -21,7 +21,8 @@ from prometheus_client.exposition import choose_encoder
 
 #: Paths with their own label; anything else (scanners, typos) counts as "other",
 #: so a client cannot grow the label set without bound.
-KNOWN_PATHS = frozenset({"/", "/predict", "/health", "/model", "/metrics", "/docs", "/openapi.json", "/v2", "/v2/models/{name}/infer"})
+KNOWN_PATHS = frozenset({"/", "/predict", "/health", "/model", "/metrics", "/docs", "/openapi.json", "/v2", "/v2/health/live",
+                         "/v2/health/ready", "/v2/models/{name}", "/v2/models/{name}/ready", "/v2/models/{name}/infer"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -71,8 +72,9 @@ class ServerMetrics:
         self.texts_predicted = 0
 
     def observe_request(self, path: str, status: int, seconds: float) -> None:
-        if path.startswith("/v2/"):  # one label per route of the protocol, whatever model name the path holds
-            path = "/v2/models/{name}/infer" if path.endswith("/infer") else "/v2"
+        if path.startswith("/v2/models/"):  # one label per route of the protocol, whatever model name the path holds
+            tail = path[len("/v2/models/"):].partition("/")[2]
+            path = "/v2/models/{name}" + (f"/{tail}" if tail else "")
         self.requests[(path if path in KNOWN_PATHS else "other", status)] += 1
         if path == "/predict":
             self.predict_seconds.observe(seconds)
