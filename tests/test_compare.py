@@ -156,3 +156,11 @@ def test_html_report_renders_its_table_and_images_in_headless_chromium(browser, 
     subprocess.run([browser, *flags, f"--print-to-pdf={printed}", "--no-pdf-header-footer", (output / "report.html").as_uri()],
                    capture_output=True, timeout=120)
     assert printed.read_bytes()[:5] == b"%PDF-" and printed.stat().st_size > 50_000
+
+
+def test_the_datas_notes_are_said_once_for_a_compare_not_once_a_model(tiny_data, tmp_path):
+    from support import run_cli
+
+    done = run_cli("compare", "--data", tiny_data, "--models", "linear", "--no-ensemble", "-o", tmp_path / "compare")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("the dev slice holds") == 1 and "warning: the dev slice holds" in done.stderr

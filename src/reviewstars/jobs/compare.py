@@ -31,7 +31,7 @@ from ..models.ensemble import KIND as ENSEMBLE
 from ..models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, recipe_of
 from ..models.pretrained import ALIASES, check_hub_model
 from ..models.probabilities import combine, star_decision
-from ..progress import note
+from ..progress import note, warn
 from ..scoring.calibration import reliability_bins
 from ..scoring.evaluation import seen_in_training, seen_warning
 from ..scoring.leaderboard import LeaderboardRow
@@ -116,8 +116,9 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
                                  inputs=tuple(path for path in map(str, read) if Path(path).expanduser().exists()))
     transformer = replace(transformer or TrainSettings(), seed=data.seed)
     held_out, texts, labels = context.held_out()  # read once: every model trains on the same cut and is scored on these
-    for line in context.splits().notes:
-        note(line)
+    for line in context.splits().notes:  # said once for the run: each model's training does not repeat them
+        warn(line)
+        context.said.add(line)
     data_digest = _data_digest(context)  # a model trained on other reviews under the same path is not reused
     output.mkdir(parents=True, exist_ok=True)
     mark_ours(output, COMPARISON)

@@ -29,6 +29,7 @@ class RunContext:
     _splits: TrainingSplits | None = field(default=None, repr=False)
     _device: str | None = field(default=None, repr=False)
     _cap: int | None = field(default=None, repr=False)  # the cap the splits held were read under
+    said: set = field(default_factory=set, repr=False)  # the data's notes already said in this run (once, not once a model)
 
     @classmethod
     def open(cls, data: DataSettings | str | Path, device: str | None = None, *, check_device: bool = True) -> "RunContext":

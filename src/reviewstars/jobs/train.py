@@ -60,7 +60,8 @@ def _train(model, context: RunContext, output, transformer, kind_settings) -> Tr
     if is_main_process():
         note(f"{model}: {splits.describe()}")
         for line in splits.notes:
-            warn(f"{model}: {line}")
+            if line not in context.said:  # (a compare said its data's notes once, for every model)
+                warn(f"{model}: {line}")
     output = Path(output)
     if kind.uses_torch and len(dev_part) == 0:
         raise DataError(data.data, f"too few training reviews ({len(train_part)}) to carve a dev slice from")
