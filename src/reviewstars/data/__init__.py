@@ -209,7 +209,7 @@ class TrainingSplits:
         from dataclasses import replace
 
         kept = whole.select(shuffled(len(whole), data.seed)[:at_most])
-        train, copies = without_copies(kept, self.dev, self.held_out)
+        train, copies = without_copies(kept, hashes_of(self.dev, self.held_out))
         copies += self.dev_copies_left_out
         notes = [line for line in self.notes if line != copies_note(self.copies_left_out)] + ([copies_note(copies)] if copies else [])
         held = len(self.held_out) if self.held_out_name == HELD_OUT and self.held_out is not None else 0
@@ -268,8 +268,9 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
     if held_out_name != HELD_OUT:
         held_out = others[held_out_name] if held_out_name else None
     train_with_copies, dev_read = train, len(dev)
-    dev, dev_copies = without_copies(dev, None, held_out)  # the dev slice steers training and calibration: no copies either
-    train, copies = without_copies(train, dev, held_out)
+    held_hashes = hashes_of(held_out)
+    dev, dev_copies = without_copies(dev, held_hashes)  # the dev slice steers training and calibration: no copies either
+    train, copies = without_copies(train, np.concatenate([held_hashes, hashes_of(dev)]))
     copies += dev_copies
     if copies and not len(train):
         raise DataError(data.data, f"all {copies:,} reviews to train on are copies of reviews held out to score or follow the "
@@ -291,24 +292,30 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
                           train_with_copies if copies else None, dev_copies)
 
 
-def without_copies(train: Dataset, dev: Dataset | None, held_out: Dataset | None) -> tuple[Dataset, int]:
-    """`train` less its reviews whose very text is also in the dev slice or the scored split,
-    and how many: a file that repeats reviews (a scrape run twice, a test file cut from the
-    training file) would otherwise score a model on reviews it learned, and report memory
-    as reading (0.93 against 0.45 measured on a file of three copies). (The dev slice is
-    kept apart from the scored split the same way.)"""
+def without_copies(part: Dataset, kept_apart: np.ndarray) -> tuple[Dataset, int]:
+    """`part` less its reviews whose very text hashes to one of `kept_apart` (the dev slice's
+    and the scored split's), and how many: a file that repeats reviews (a scrape run twice, a
+    test file cut from the training file) would otherwise score a model on reviews it learned,
+    and report memory as reading (0.93 against 0.45 measured on a file of three copies)."""
     import numpy as np
 
     from ..text import text_hashes
 
-    others = [part["text"] for part in (dev, held_out) if part is not None and len(part)]
-    if not others or not len(train):
-        return train, 0
-    kept_apart = np.concatenate([text_hashes(texts) for texts in others])
-    copies = np.isin(text_hashes(train["text"]), kept_apart)
+    if not len(kept_apart) or not len(part):
+        return part, 0
+    copies = np.isin(text_hashes(part["text"]), kept_apart)
     if not copies.any():
-        return train, 0
-    return train.select(np.flatnonzero(~copies)), int(copies.sum())
+        return part, 0
+    return part.select(np.flatnonzero(~copies)), int(copies.sum())
+
+
+def hashes_of(*parts: Dataset | None) -> np.ndarray:
+    """The text hashes of the reviews of `parts` (None: no such part), together."""
+    import numpy as np
+
+    from ..text import text_hashes
+
+    return np.concatenate([np.zeros(0, dtype=np.uint64), *(text_hashes(part["text"]) for part in parts if part is not None)])
 
 
 def copies_note(copies: int) -> str:

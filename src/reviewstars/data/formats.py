@@ -214,13 +214,12 @@ def _text_lines(path: Path, start: int = 0, first_line: int = 1) -> Iterator[str
 MAX_CSV_FIELD = 64 << 20
 
 
-def csv_delimiter(path: Path, wanted: Sequence[str] = ()) -> str:
+def csv_delimiter(path: Path, known: set[str]) -> str:
     """What separates a CSV file's fields: a comma when the header line cut at commas names a
-    column we look for, else the mark that cuts it into the most fields, quotes respected (a
-    tab, or the semicolon of a spreadsheet saved where the comma is the decimal mark:
-    `id;"review, full";rating`), a comma when none does better."""
+    column we look for (`known`, folded), else the mark that cuts it into the most fields,
+    quotes respected (a tab, or the semicolon of a spreadsheet saved where the comma is the
+    decimal mark: `id;"review, full";rating`), a comma when none does better."""
     header = next(_text_lines(path), "")
-    known = {_folded(name) for name in (*TEXT_COLUMNS, *LABEL_COLUMNS, *wanted)}
 
     def cells(mark: str) -> list[str]:
         try:
@@ -235,14 +234,14 @@ def csv_delimiter(path: Path, wanted: Sequence[str] = ()) -> str:
 
 def _csv_records(path: Path, wanted: Sequence[str] = (), span: Span | None = None) -> _Records:
     csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
-    delimiter = csv_delimiter(path, wanted)
+    known = {_folded(name) for name in (*TEXT_COLUMNS, *LABEL_COLUMNS, *wanted)}
+    delimiter = csv_delimiter(path, known)
     lines = _csv_lines(path, _text_lines(path), delimiter=delimiter)
     try:
         first_at, first = next(lines)
     except StopIteration:
         raise DataError(path, "file is empty") from None
     header = [cell.strip() for cell in first]
-    known = {_folded(name) for name in (*TEXT_COLUMNS, *LABEL_COLUMNS, *wanted)}
     if span is not None:  # the header said what the columns are: now read the span's own bytes
         lines = islice(_csv_lines(path, _text_lines(path, span.start, span.first_line), span.first_line - 1, delimiter),
                        span.skip, span.skip + span.rows)

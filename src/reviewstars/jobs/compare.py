@@ -106,12 +106,13 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     from ..training import TrainSettings
 
     kinds = _check_names(models, evaluate_only)
-    for kind in set(kinds.values()):  # a tokenizer's Hub id too, before the first model trains
-        kind.check_names(kind.own_settings(kind_settings.get(kind.name)))
+    owns = {kind: kind.own_settings(kind_settings.get(kind.name)) for kind in set(kinds.values())}
+    for kind, own in owns.items():  # a tokenizer's Hub id too, before the first model trains
+        kind.check_names(own)
     context = RunContext.open(data, device)  # the device before the first model trains, for every kind
     data = context.data
     read = (data.data, *(model for model in models if model not in KINDS and model not in ALIASES), *evaluate_only,
-            *(name for kind in set(kinds.values()) for name in kind.inputs(kind.own_settings(kind_settings.get(kind.name)))))
+            *(name for kind, own in owns.items() for name in kind.inputs(own)))
     output = check_output_folder(output, _is_comparison, "comparison",
                                  inputs=tuple(path for path in map(str, read) if Path(path).expanduser().exists()))
     transformer = replace(transformer or TrainSettings(), seed=data.seed)

@@ -126,11 +126,12 @@ def predict_file(
                 write_record(output, Path(source), model, index, count, stop - first)
         except Terminated:
             # the parts on disk say what is kept (a signal may land between a part written and `at` counting it)
-            kept = sum(min(end, stop) - max(start, first) for start, end, _ in (partial.parts() if partial.folder.is_dir() else []) if end > first and start < stop)
-            if kept == 0:
+            missing = partial.missing(first, stop) if partial.folder.is_dir() else [(first, stop)]
+            rated = (stop - first) - sum(end - start for start, end in missing)
+            if rated == 0:
                 partial.remove()
                 raise
-            raise Terminated(f"terminated (SIGTERM): {kept:,} of {stop - first:,} rows are rated and kept in "
+            raise Terminated(f"terminated (SIGTERM): {rated:,} of {stop - first:,} rows are rated and kept in "
                              f"{partial.folder}: run the same command again to go on from there") from None
         except KeyboardInterrupt:  # Ctrl-C: what is rated stays for the next run
             raise

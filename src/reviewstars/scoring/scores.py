@@ -52,8 +52,13 @@ def _accuracy(p: Predictions) -> float:
 def _macro_f1(p: Predictions) -> float:
     from sklearn.metrics import f1_score
 
-    present = sorted(set((p.labels + 1).tolist()) | set(np.asarray(p.stars).tolist()))  # a star no review has nor got: not averaged
-    return float(f1_score(p.labels + 1, p.stars, labels=present, average="macro", zero_division=0))
+    return float(f1_score(p.labels + 1, p.stars, labels=stars_present(p.labels, p.stars), average="macro", zero_division=0))
+
+
+def stars_present(labels: np.ndarray, stars: np.ndarray) -> list[int]:
+    """The stars the reviews have or were given: what macro-F1 averages (a star no review has
+    nor got is not averaged, as in scikit-learn)."""
+    return sorted(set((np.asarray(labels) + 1).tolist()) | set(np.asarray(stars, dtype=int).tolist()))
 
 
 def _mae(p: Predictions) -> float:
@@ -196,7 +201,7 @@ def result_warnings(scores: Scores, labels: np.ndarray, stars: np.ndarray) -> li
     if len(stars) and counts.max() >= ONE_STAR_SHARE * len(stars):
         found.append(f"predicts {int(counts.argmax()) + 1} stars for {counts.max() / len(stars):.0%} of the reviews: it has "
                      "learned little more than that")
-    present = sorted(set((np.asarray(labels) + 1).tolist()) | set(np.asarray(stars, dtype=int).tolist()))
+    present = stars_present(labels, stars)
     if len(present) < len(STARS):
         found.append(f"macro-F1 averages the {len(present)} star ratings these reviews have or were given "
                      f"({', '.join(map(str, present))}), not all {len(STARS)}")
