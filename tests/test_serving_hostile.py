@@ -127,6 +127,38 @@ def test_a_slow_request_at_the_model_is_not_cut_by_the_deadline(linear_model):
         assert client.post(f"{url}/predict", json={"texts": ["good"]}).status_code == 200
 
 
+def test_a_client_that_asks_to_close_reads_the_413_of_a_body_too_big_not_a_reset(linear_model):
+    """urllib sends `Connection: close` and reads nothing until its whole body is sent: a close
+    at once with the body unread reset its connection ("connection reset by peer"), curl and
+    httpx got the 413. The rest of the body is read and dropped, within the request's deadline."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    limits = ServeLimits(max_body_bytes=64 * 1024, request_timeout_s=2.0)
+    body = json.dumps({"texts": ["x" * 10_000] * 300}).encode()  # 3 MB: more than the socket buffers hold
+    with guarded(create_app(load_predictor(linear_model), limits=limits), limits) as url:
+        for _ in range(3):
+            request = urllib.request.Request(f"{url}/predict", data=body, headers={"Content-Type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == 413
+            assert "over the 65,536-byte limit" in json.loads(refused.value.read())["detail"]
+        port = int(url.rsplit(":", 1)[1])
+        stalled = socket.create_connection(("127.0.0.1", port))  # asks to close, sends a little of the body, then stalls
+        stalled.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 9000000\r\n\r\n" + b"[" * 1000)
+        stalled.settimeout(5)
+        answer = b""
+        while not answer.endswith(b"}"):
+            answer += stalled.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 413")
+        assert _closed(stalled, within=limits.request_timeout_s + 3)  # lingering ends at the deadline
+        stalled.close()
+        with httpx.Client(timeout=10) as client:
+            assert client.post(f"{url}/predict", json={"texts": ["great food"]}).status_code == 200
+
+
 def test_a_body_of_nested_lists_is_refused_while_health_answers(linear_model):
     body = b'{"texts": [' + b"[]," * 2_000_000 + b"[]]}"
     with guarded(create_app(load_predictor(linear_model)), ServeLimits()) as url:

@@ -13,6 +13,13 @@ place of the one that has waited on its client longest: idle, or still sending i
 and a client that reconnected held them for good). Only connections whose whole request is
 at the model keep their place; when every one is, the new connection is closed. What
 happened is counted for /metrics.
+
+An answer given before its request's body has all arrived (a 413 on the declared length)
+to a client that asked to close (`Connection: close`: urllib, HTTP/1.0) is not followed by
+a close at once: with the rest of the body unread, the kernel resets the connection and the
+client sees "connection reset" instead of the 413. The answer goes out with the write side
+shut (`write_eof`), and what the client still sends is read and dropped until it closes,
+or the request's deadline or uvicorn's keep-alive timeout closes it (nginx's lingering close).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
         _deadline = None
         _active = 0.0  # when it last opened, or last finished an answer
         _whole = 0     # its whole requests not yet answered (pipelined ones too): at the model, never shed
+        _lingering = False  # answered before its body ended, and closing: reading what is left, to drop it
 
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
@@ -44,6 +52,19 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
                 else:
                     counts.refused += 1
                     transport.close()
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            self.cycle.transport = _LingeringClose(self.transport, self)  # what the cycle closes when it has answered
+
+        def data_received(self, data: bytes) -> None:
+            if not self._lingering:  # else: the answer is out and the connection is closing; the rest is dropped
+                super().data_received(data)
+
+        def _linger(self) -> None:
+            self._lingering = True
+            self.transport.write_eof()
+            self.flow.resume_reading()
 
         def connection_lost(self, exc) -> None:
             self._disarm()
@@ -89,3 +110,22 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
                 self.transport.close()
 
     return GuardedConnection
+
+
+class _LingeringClose:
+    """The transport a request's cycle writes to, whose `close` lingers while the request's
+    body is still arriving (see the module's docstring); everything else is the transport's."""
+
+    def __init__(self, transport, connection):
+        self._transport, self._connection = transport, connection
+
+    def close(self) -> None:
+        cycle = self._connection.cycle
+        body_unread = cycle is not None and cycle.more_body
+        if body_unread and not self._transport.is_closing() and self._transport.can_write_eof():
+            self._connection._linger()
+        else:
+            self._transport.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
