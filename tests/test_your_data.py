@@ -182,6 +182,9 @@ def test_reviews_without_words_are_marked_in_the_table_and_counted_in_a_files_su
     pd.DataFrame({"text": ["great food", "", "  ", "awful service"]}).to_csv(path, index=False)
     done = run_cli("predict", "--model", linear_model, "--file", path, "--output", tmp_path / "out.csv")
     assert done.returncode == 0 and "2 of them have no words (flagged in the empty column)" in done.stdout, done.stderr
+    pd.DataFrame({"text": ["great food", "", "awful service"]}).to_csv(path, index=False)
+    done = run_cli("predict", "--model", linear_model, "--file", path, "--output", tmp_path / "one.csv")
+    assert "1 of them has no words (flagged in the empty column): its stars say nothing" in done.stdout, done.stderr
 
 
 @pytest.mark.parametrize("separator", [";", "\t"])

@@ -75,11 +75,13 @@ def predict(
             err.print(f"[bold yellow]warning:[/] not kept: {escape(', '.join(summary['columns_not_kept']))}, fields some rows "
                       "have but the first one lacks (the first row names the columns)", highlight=False)
         if summary.get("empty"):
-            out.print(f"{summary['empty']:,} of them have no words (flagged in the empty column): their stars say nothing "
-                      "of a review", highlight=False)
+            empty = summary["empty"]
+            out.print(f"{empty:,} of them {'has' if empty == 1 else 'have'} no words (flagged in the empty column): "
+                      f"{'its' if empty == 1 else 'their'} stars say nothing of a review", highlight=False)
         if summary.get("texts_cut"):
-            out.print(f"{summary['texts_cut']:,} reviews over {summary['chars_read_at_most']:,} characters were read by their first "
-                      f"and last {summary['chars_read_at_most'] // 2:,}", highlight=False)
+            cut, most = summary["texts_cut"], summary["chars_read_at_most"]
+            out.print(f"{cut:,} {'review' if cut == 1 else 'reviews'} over {most:,} characters {'was' if cut == 1 else 'were'} "
+                      f"read by {'its' if cut == 1 else 'their'} first and last {most // 2:,}", highlight=False)
         return
     if output is not None:
         raise ReviewstarsError("--output needs --file: predictions of texts given as arguments are printed (--json for JSON)")
