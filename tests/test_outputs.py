@@ -229,7 +229,7 @@ def test_resume_refuses_other_settings_than_the_run_it_continues(tiny_data, tmp_
 
 def test_a_finished_run_has_nothing_to_resume_and_a_new_run_replaces_its_checkpoints(tiny_data, tmp_path):
     output = tmp_path / "model"
-    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    train("scratch", tiny_data, output, transformer=fast(keep_checkpoints=True), scratch=TINY_SCRATCH)
     run = json.loads((output / "checkpoints" / "run.json").read_text())
     assert run["finished"] is True and run["kind"] == "scratch" and run["own"]["width"] == TINY_SCRATCH.width
     with pytest.raises(ReviewstarsError, match="nothing to resume in .*its run finished"):
@@ -237,8 +237,24 @@ def test_a_finished_run_has_nothing_to_resume_and_a_new_run_replaces_its_checkpo
     # A stale checkpoint of an older run, numbered past this run's: a new run clears it.
     stale = output / "checkpoints" / "checkpoint-99999"
     (output / "checkpoints" / next(p.name for p in (output / "checkpoints").glob("checkpoint-*"))).rename(stale)
-    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    train("scratch", tiny_data, output, transformer=fast(keep_checkpoints=True), scratch=TINY_SCRATCH)
     assert not stale.exists() and any((output / "checkpoints").glob("checkpoint-*"))
+
+
+def test_a_finished_run_removes_its_checkpoints_unless_asked_to_keep_them(tiny_data, tmp_path):
+    """Nothing can resume a finished run, and its checkpoints weigh 3x its model (MiniLM: 261 MB
+    beside 87): they go once the model is written. A run stopped before that keeps them."""
+    output = tmp_path / "model"
+    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    checkpoints = output / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["plan.json", "run.json"]
+    assert json.loads((checkpoints / "run.json").read_text())["finished"] is True
+    with pytest.raises(ReviewstarsError, match="nothing to resume in .*its run finished"):
+        train("scratch", tiny_data, output, transformer=fast(resume=True), scratch=TINY_SCRATCH)
+    assert load_predictor(output).predict(["great food"]).shape == (1,)
+    kept = tmp_path / "kept"
+    train("scratch", tiny_data, kept, transformer=fast(keep_checkpoints=True), scratch=TINY_SCRATCH)
+    assert any((kept / "checkpoints").glob("checkpoint-*/trainer_state.json")) and (kept / "checkpoints" / "vocabulary").is_dir()
 
 
 def test_a_new_run_over_a_finished_one_keeps_nothing_of_it_for_a_resume(tiny_data, tmp_path, monkeypatch):
@@ -247,7 +263,7 @@ def test_a_new_run_over_a_finished_one_keeps_nothing_of_it_for_a_resume(tiny_dat
     import reviewstars.jobs.context as context
 
     output = tmp_path / "model"
-    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    train("scratch", tiny_data, output, transformer=fast(keep_checkpoints=True), scratch=TINY_SCRATCH)
     assert (output / "checkpoints" / "vocabulary").is_dir()
 
     def stopped(*_args, **_kwargs):
@@ -271,7 +287,7 @@ def test_paths_typed_another_way_are_the_same_run(tiny_data, tmp_path, monkeypat
 
 def test_a_second_training_into_a_folder_still_training_is_told_so_not_to_resume(tiny_data, tmp_path):
     output = tmp_path / "busy"
-    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    train("scratch", tiny_data, output, transformer=fast(keep_checkpoints=True), scratch=TINY_SCRATCH)
     (output / "config.json").unlink()  # as a run that is still training
     run = output / "checkpoints" / "run.json"
     run.write_text(json.dumps({k: v for k, v in json.loads(run.read_text()).items() if k != "finished"}))
@@ -291,7 +307,7 @@ def test_a_second_training_into_a_folder_still_training_is_told_so_not_to_resume
 
 def test_a_new_run_over_an_interrupted_one_says_to_resume_it(tiny_data, tmp_path):
     output = tmp_path / "stopped"
-    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    train("scratch", tiny_data, output, transformer=fast(keep_checkpoints=True), scratch=TINY_SCRATCH)
     (output / "config.json").unlink()  # as a run stopped before its model was written
     run = output / "checkpoints" / "run.json"
     run.write_text(json.dumps({k: v for k, v in json.loads(run.read_text()).items() if k != "finished"}))
@@ -324,7 +340,7 @@ def test_a_run_from_before_run_json_is_finished_only_if_its_model_came_after_its
     from reviewstars.jobs.guard import run_state
 
     output = tmp_path / "old"
-    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    train("scratch", tiny_data, output, transformer=fast(keep_checkpoints=True), scratch=TINY_SCRATCH)
     (output / "checkpoints" / "run.json").unlink()  # as a folder written before the run's settings were kept
     state, last = run_state(output)
     assert state == "finished"

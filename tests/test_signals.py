@@ -39,7 +39,7 @@ def test_sigterm_saves_a_checkpoint_like_ctrl_c_and_the_run_resumes(tiny_data, t
     assert Path(last_complete_checkpoint(output / "checkpoints")).name == f"checkpoint-{step}"
     assert not (output / "config.json").exists()  # no model yet, only the checkpoint
 
-    resumed = run_cli(*train_args(tiny_data, output, *fixed, "--resume"))
+    resumed = run_cli(*train_args(tiny_data, output, *fixed, "--resume", "--keep-checkpoints"))  # (its last one is read below)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     final = _state(last_complete_checkpoint(output / "checkpoints"))
     assert final["global_step"] == final["max_steps"] > step
@@ -68,7 +68,7 @@ def test_a_resumed_time_budget_run_continues_the_same_clock(tiny_data, tmp_path,
     stopped = _state(last_complete_checkpoint(output / "checkpoints"))
     clock_at_stop = stopped["stateful_callbacks"]["TrainingClock"]["attributes"]["elapsed"]
 
-    resumed = run_cli(*arguments, "--resume")
+    resumed = run_cli(*arguments, "--resume", "--keep-checkpoints")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads(plan_file.read_text())["deadline"] == plan["deadline"]
     final = _state(last_complete_checkpoint(output / "checkpoints"))

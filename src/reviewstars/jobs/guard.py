@@ -28,7 +28,7 @@ from ..errors import ReviewstarsError, Terminated
 from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOCK_FILE, LOGS, MODEL, is_model_folder_of_ours, is_our_file
 
 RUN_FILE = "run.json"  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
-NOT_THE_RUN = ("resume", "report_to", "run_name", "logging_steps")  # where it logs is not what it trains
+NOT_THE_RUN = ("resume", "keep_checkpoints", "report_to", "run_name", "logging_steps")  # where it logs is not what it trains
 
 
 def one_training_per_output(train: Callable) -> Callable:
@@ -45,6 +45,7 @@ def one_training_per_output(train: Callable) -> Callable:
         check_training_output(output, inputs=training_inputs(arguments.get("model"), arguments.get("data")))
         record = run_record(arguments)
         resume = bool(getattr(arguments.get("transformer"), "resume", False))
+        keep_checkpoints = bool(getattr(arguments.get("transformer"), "keep_checkpoints", False))
         before = {entry.name for entry in output.iterdir()} if output.is_dir() else None
         with output_lock(output):
             try:  # under the lock: a run still training there is "another training", not an interrupted one
@@ -73,7 +74,7 @@ def one_training_per_output(train: Callable) -> Callable:
             if stage_of(output).is_dir():  # our files of the old model are replaced; checkpoints, logs and the user's stay
                 replace_dir(stage_of(output), output, replaced=is_our_file)
             if record is not None:
-                finish_run(output)
+                finish_run(output, keep_checkpoints)
             elif run_state(output)[0] != "interrupted":  # a model trained in one call took the folder: a finished run's checkpoints go
                 shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
             return result
@@ -185,11 +186,19 @@ def start_run(output: Path, record: dict) -> None:
     write_json(checkpoints / RUN_FILE, record)
 
 
-def finish_run(output: Path) -> None:
-    """The run's model is complete: nothing is left to `--resume`."""
+def finish_run(output: Path, keep_checkpoints: bool = False) -> None:
+    """The run's model is complete: nothing is left to `--resume`. Its checkpoints (and the
+    vocabulary kept for a resume) go unless asked to stay: for MiniLM 261 MB beside an 87 MB
+    model, which nothing reads again. `run.json`, marked finished, and the plan stay."""
+    from ..training.checkpoints import VOCABULARY, is_checkpoint
+
     path = output / CHECKPOINTS / RUN_FILE
     if path.is_file():
         write_json(path, {**_read_run(path.parent), "finished": True})
+    if not keep_checkpoints and path.parent.is_dir():
+        for entry in path.parent.iterdir():
+            if entry.is_dir() and (is_checkpoint(entry) or entry.name == VOCABULARY):
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def stage_of(output: Path) -> Path:

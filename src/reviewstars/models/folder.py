@@ -8,7 +8,7 @@ section of `config.json` in one place.
     metrics.json           scores on the held-out split, confusion_matrix.png beside them
     learning_curve.json/png
     README.md              the model card
-    checkpoints/, runs/    a training's checkpoints (to --resume from) and TensorBoard logs
+    checkpoints/, runs/    a training's checkpoints (to --resume from; a finished run keeps only its settings and plan) and TensorBoard logs
     .lock                  held while a training writes the folder
     .reviewstars           the mark of a folder reviewstars wrote: only such a folder is written over
 

@@ -35,6 +35,10 @@ def checkpoint_is_complete(folder: Path) -> bool:
     return any(folder.glob("*.safetensors"))
 
 
+def is_checkpoint(folder: Path) -> bool:
+    return re.fullmatch(r"checkpoint-\d+", folder.name) is not None
+
+
 def last_complete_checkpoint(checkpoints: Path, remove_incomplete: bool = False) -> str | None:
     """The newest checkpoint that was written whole; newer, broken ones are skipped
     (and removed when asked, so that the resumed run can write them again)."""

@@ -106,6 +106,9 @@ class TrainSettings(Settings):
         False, "Keep the word-embedding matrix as it is (MiniLM's is half its weights: "
         "not updated, so more steps fit a budget).")
     resume: bool = setting(False, "Continue from the last complete checkpoint in --output.")
+    keep_checkpoints: bool = setting(
+        False, "Keep the run's checkpoints (weights and optimizer state: 3x the model's size) in OUTPUT/checkpoints "
+        "once its model is written; by default they go then, as nothing can resume a finished run.")
     report_to: str = setting(
         "tensorboard", f"Where the Trainer logs the run (under OUTPUT/runs for tensorboard): any of its integrations "
         f"({', '.join(REPORTERS)}), several with commas, {EVERY_INSTALLED} (every one installed) or {NO_REPORTING}.",
