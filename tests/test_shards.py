@@ -95,3 +95,20 @@ def test_merge_refuses_an_output_its_record_does_not_describe(linear_model, sour
     predict_file(linear_model, source, unsharded)
     with pytest.raises(ReviewstarsError, match="no whole.csv.shard.json beside it: not an output of `predict --shard i/N`"):
         merge_predictions([unsharded], tmp_path / "merged.csv")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_merge_refuses_shards_rated_with_and_without_keep_columns(linear_model, tmp_path, suffix):
+    source = tmp_path / "mine.csv"
+    rows = synthetic_reviews(30, seed=4)
+    rows.assign(id=range(30), shop="A")[["id", "text", "shop"]].to_csv(source, index=False)
+    parts = [tmp_path / f"part{i}{suffix}" for i in range(2)]
+    predict_file(linear_model, source, parts[0], shard="0/2", keep_columns=True)
+    predict_file(linear_model, source, parts[1], shard="1/2")
+    with pytest.raises(ReviewstarsError, match=f"^{parts[1]}: has other columns than {parts[0]} \\(10 columns against 12 "
+                                               "columns\\): rate every shard with the same options"):
+        merge_predictions(parts, tmp_path / f"merged{suffix}")
+    assert not (tmp_path / f"merged{suffix}").exists()
+    predict_file(linear_model, source, parts[1], shard="1/2", keep_columns=True)  # the same options: they merge
+    assert merge_predictions(parts, tmp_path / f"merged{suffix}")["rows"] == 30
+    assert list(read_frame(tmp_path / f"merged{suffix}").columns)[:3] == ["id", "text", "shop"]

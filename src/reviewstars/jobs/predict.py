@@ -123,7 +123,7 @@ def predict_file(
                         frame = kept.beside(frame, inputs.take(len(frame)))
                     writer.write(frame if sharded else frame.drop(columns="row"))
             if sharded:
-                write_record(output, Path(source), model, index, count, stop - first)
+                write_record(output, Path(source), model, index, count, stop - first, empty.columns)
         except Terminated:
             # the parts on disk say what is kept (a signal may land between a part written and `at` counting it)
             missing = partial.missing(first, stop) if partial.folder.is_dir() else [(first, stop)]

@@ -49,10 +49,12 @@ def model_identity(model: Any) -> dict[str, Any]:
     return {"name": config.parent.resolve().name, **model_digests(folder)}
 
 
-def write_record(output: Path, source: Path, model: Any, index: int, count: int, rows: int) -> None:
+def write_record(output: Path, source: Path, model: Any, index: int, count: int, rows: int,
+                 columns: Sequence[str]) -> None:
     """Written after the output is in place: a crash between the two leaves a record
-    whose output fingerprint does not match, never a wrong one that does."""
-    write_json(record_path(output), {"shard": [index, count], "rows": rows,
+    whose output fingerprint does not match, never a wrong one that does. `columns`: the
+    output's, so shards rated with and without `--keep-columns` never merge into one file."""
+    write_json(record_path(output), {"shard": [index, count], "rows": rows, "columns": list(columns),
                                      "input": {"name": source.name, **fingerprint(source)},
                                      "model": model_identity(model), "output": fingerprint(output)})
 
@@ -84,13 +86,17 @@ def read_shard(path: Path) -> Shard:
 
 
 def check_complete_set(shards: Sequence[Shard]) -> None:
-    """All from one input, one model and one N, each i of N once: else one line naming the odd one."""
+    """All from one input, one model, one set of columns and one N, each i of N once: else one
+    line naming the odd one."""
     first = shards[0]
     for shard in shards[1:]:
         for what, same in (("input", same_content), ("model", dict.__eq__)):
             if not same(shard.record[what], first.record[what]):
                 raise ReviewstarsError(f"{shard.path}: made from another {what} ({shard.record[what].get('name')}) "
                                        f"than {first.path} ({first.record[what].get('name')})")
+        if shard.record.get("columns") != first.record.get("columns"):
+            raise ReviewstarsError(f"{shard.path}: has other columns than {first.path} ({described(shard)} against "
+                                   f"{described(first)}): rate every shard with the same options (--keep-columns, --column)")
         if shard.count != first.count:
             raise ReviewstarsError(f"{shard.path}: shard {shard.index}/{shard.count}, but {first.path} is one of {first.count}")
     seen: dict[int, Path] = {}
@@ -101,6 +107,11 @@ def check_complete_set(shards: Sequence[Shard]) -> None:
     missing = [f"{i}/{first.count}" for i in range(first.count) if i not in seen]
     if missing:
         raise ReviewstarsError(f"shard {', '.join(missing)} missing: give the outputs of all {first.count} shards")
+
+
+def described(shard: Shard) -> str:
+    columns = shard.record.get("columns")
+    return f"{len(columns)} columns" if isinstance(columns, list) else "no list of columns: an older reviewstars"
 
 
 def same_content(first: dict[str, Any], second: dict[str, Any]) -> bool:
