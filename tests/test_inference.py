@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -106,6 +107,7 @@ def test_onnx_export_predicts_like_torch(scratch_model, tiny_data, tmp_path, req
     assert fp32.describe()["quantize"] is None and fp32.num_parameters > 0
     _check_onnx_card(exported, scratch_model, fp32)
 
+    shutil.copytree(exported, tmp_path / "int8")  # an export writes over an earlier export of its own
     export_onnx(scratch_model, tmp_path / "int8", quantize="int8")
     int8 = load_predictor(tmp_path / "int8")
     agreement = (int8.predict(texts) == torch_proba.argmax(axis=1) + 1).mean()
@@ -139,6 +141,13 @@ def test_export_refuses_what_it_cannot_export(linear_model, scratch_model, tmp_p
     with pytest.raises(ModelError, match="unknown quantization 'int4'"):
         export_onnx(scratch_model, tmp_path / "x", quantize="int4")
     assert not (tmp_path / "x").exists()
+    trained = tmp_path / "trained"  # a trained model is ours, but export never writes over one
+    shutil.copytree(linear_model, trained)
+    before = {path.name: path.read_bytes() for path in trained.iterdir() if path.is_file()}
+    with pytest.raises(ModelError, match=f"^--output {trained}: holds a trained linear model, and export writes over "
+                                         "an earlier ONNX export only: give another folder$"):
+        export_onnx(scratch_model, trained)
+    assert {path.name: path.read_bytes() for path in trained.iterdir() if path.is_file()} == before
 
 
 def test_first_token_classifier_gives_the_full_models_logits(tiny_bert, scratch_model):

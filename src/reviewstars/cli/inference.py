@@ -189,7 +189,7 @@ def _api_key(path: Optional[Path]) -> str | None:
 @app.command()
 def export(
     model: str = typer.Option(..., "--model", "-m", help="A transformer model folder or Hub id."),
-    output: Path = typer.Option(..., "--output", "-o", help="The ONNX model folder to write."),
+    output: Path = typer.Option(..., "--output", "-o", help="The ONNX model folder to write: a new one, or an earlier export (never a trained model)."),
     format: str = typer.Option("onnx", "--format", help="The format to export to: onnx (ONNX Runtime)."),
     quantize: Optional[str] = typer.Option(None, help="int8: dynamic quantisation (smaller, faster on CPU)."),
 ) -> None:

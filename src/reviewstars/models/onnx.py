@@ -27,7 +27,7 @@ from .. import STARS
 from ..errors import ModelError
 from ..tokenization import TRUNCATIONS, encode, padded_batches
 from .base import StarPredictor
-from .folder import CARD_FILE, CARD_USE, CONFIG_FILE, EXAMPLE_REVIEW, FOLDED, METRICS_FILE, SECTION, calibration_of, check_model_output, model_folder, read_config, section
+from .folder import CARD_FILE, CARD_USE, CONFIG_FILE, EXAMPLE_REVIEW, FOLDED, METRICS_FILE, SECTION, calibration_of, check_model_output, folder_kind, model_folder, read_config, section
 from .pretrained import stars_of_labels
 
 KIND = "onnx"
@@ -158,6 +158,7 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
     except ImportError:
         raise ModelError(INSTALL_HINT) from None
     check_model_output(output, inputs=(model,))  # before the long trace: never over the model exported
+    check_replaces_an_export(Path(output))
     predictor = load_predictor(model, device="cpu")  # traced on the CPU; the folder runs anywhere
     if not isinstance(predictor, TransformerPredictor):
         raise ModelError(f"{model}: only transformer models export to ONNX (this one is '{predictor.kind}')")
@@ -198,6 +199,21 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
             (stage / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
             (stage / CARD_FILE).write_text(onnx_card(Path(str(model)), predictor, quantize), encoding="utf-8")
     return {"output": str(output), "quantize": quantize, "bytes": (output / MODEL_FILE).stat().st_size}
+
+
+def check_replaces_an_export(output: Path) -> None:
+    """An export writes over an earlier export only: a trained model in `output` (ours, so
+    `check_model_output` lets a new model replace it) is a model nobody asked to lose."""
+    if not output.is_dir() or not any(output.iterdir()):
+        return
+    try:
+        kind = folder_kind(output)
+    except ModelError:
+        kind = None
+    if kind != KIND:
+        held = f"a trained {kind} model" if kind else "models of reviewstars"
+        raise ModelError(f"--output {output}: holds {held}, and export writes over an earlier ONNX export only: "
+                         "give another folder")
 
 
 def onnx_card(source: Path, predictor, quantize: str | None) -> str:
