@@ -70,6 +70,9 @@ class BagForStarRating(PreTrainedModel):
                 labels: torch.Tensor | None = None, **kwargs) -> SequenceClassifierOutput:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        if input_ids.shape[1] == 0:  # reviews of no words (pipeline("")): one padding id each, weighing nothing
+            input_ids = input_ids.new_full((input_ids.shape[0], 1), self.config.pad_token_id)
+            attention_mask = torch.zeros_like(input_ids)
         ids, weights = ngram_bags(input_ids, attention_mask, self.config.vocab_size, self.config.buckets)
         logits = self.classifier(self.bag(ids, per_sample_weights=weights))
         loss = F.cross_entropy(logits, labels) if labels is not None else None
