@@ -67,3 +67,25 @@ def test_open_inference_protocol_v2_gives_the_same_probabilities(server):
     assert missing.status_code == 404 and "error" in missing.json()
     bad = httpx.post(f"{server}/v2/models/linear/infer", json={"inputs": [{"name": "text", "datatype": "FP32", "data": [1]}]})
     assert bad.status_code == 400 and "BYTES" in bad.json()["error"]
+
+
+def test_v2_answers_the_version_it_advertises_and_the_outputs_a_request_names(server):
+    body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(TEXTS)], "data": TEXTS}]}
+    assert httpx.get(f"{server}/v2/models/linear").json()["versions"] == ["1"]
+    assert httpx.get(f"{server}/v2/models/linear/versions/1").json()["name"] == "linear"
+    assert httpx.get(f"{server}/v2/models/linear/versions/1/ready").json()["ready"] is True
+    whole = httpx.post(f"{server}/v2/models/linear/versions/1/infer", json=body).json()
+    assert whole == httpx.post(f"{server}/v2/models/linear/infer", json=body).json() and whole["model_version"] == "1"
+    for path in ("versions/2", "versions/2/ready"):
+        gone = httpx.get(f"{server}/v2/models/linear/{path}")
+        assert gone.status_code == 404 and gone.json()["error"] == "no version '2' of 'linear'; it has version 1"
+    assert httpx.post(f"{server}/v2/models/linear/versions/2/infer", json=body).status_code == 404
+
+    stars_only = httpx.post(f"{server}/v2/models/linear/infer", json={**body, "outputs": [{"name": "stars"}]}).json()
+    assert stars_only["outputs"] == [whole["outputs"][1]]
+    both = httpx.post(f"{server}/v2/models/linear/infer", json={**body, "outputs": [{"name": "stars"}, {"name": "probabilities"}]})
+    assert [o["name"] for o in both.json()["outputs"]] == ["stars", "probabilities"]
+    unknown = httpx.post(f"{server}/v2/models/linear/infer", json={**body, "outputs": [{"name": "logits"}]})
+    assert unknown.status_code == 400 and unknown.json()["error"] == "no output 'logits': this model's outputs are probabilities, stars"
+    malformed = httpx.post(f"{server}/v2/models/linear/infer", json={**body, "outputs": ["stars"]})
+    assert malformed.status_code == 400 and '"outputs": [{"name": "stars"}' in malformed.json()["error"]

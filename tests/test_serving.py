@@ -176,8 +176,10 @@ def test_metrics_name_each_route_of_the_v2_protocol_apart():
 
     metrics = ServerMetrics()
     for path in ("/v2/health/ready", "/v2/health/live", "/v2", "/v2/models/stars", "/v2/models/stars/ready",
-                 "/v2/models/other/infer", "/v2/models/stars/infer", "/v2/unknown"):
+                 "/v2/models/other/infer", "/v2/models/stars/infer", "/v2/models/stars/versions/1/infer",
+                 "/v2/models/stars/versions/1", "/v2/unknown"):
         metrics.observe_request(path, 200, 0.001)
     assert {path for path, _ in metrics.requests} == {"/v2/health/ready", "/v2/health/live", "/v2", "/v2/models/{name}",
                                                       "/v2/models/{name}/ready", "/v2/models/{name}/infer", "other"}
-    assert metrics.requests[("/v2/models/{name}/infer", 200)] == 2
+    assert metrics.requests[("/v2/models/{name}/infer", 200)] == 3
+    assert metrics.requests[("/v2/models/{name}", 200)] == 2

@@ -140,30 +140,41 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
     async def v2_ready() -> dict[str, bool]:
         return {"live": True, "ready": True}
 
-    @app.get("/v2/models/{model_name}", tags=["other protocols"])
-    async def v2_model(model_name: str) -> JSONResponse:
-        """The model's metadata: a BYTES input of reviews, FP32 probabilities and INT32 stars out."""
+    def v2_unknown(model_name: str, version: str | None) -> JSONResponse | None:
+        """The protocol's 404 for a model or a version this server does not have (each route
+        answers with and without `/versions/{version}`)."""
         if model_name != name:
             return JSONResponse({"error": f"no model {model_name!r} here; this server serves {name!r}"}, status_code=404)
-        return JSONResponse(protocols.v2_metadata(name))
+        if version is not None and version != protocols.V2_VERSION:
+            return JSONResponse({"error": f"no version {version!r} of {name!r}; it has version {protocols.V2_VERSION}"},
+                                status_code=404)
+        return None
+
+    @app.get("/v2/models/{model_name}", tags=["other protocols"])
+    @app.get("/v2/models/{model_name}/versions/{version}", tags=["other protocols"])
+    async def v2_model(model_name: str, version: str | None = None) -> JSONResponse:
+        """The model's metadata: a BYTES input of reviews, FP32 probabilities and INT32 stars out."""
+        return v2_unknown(model_name, version) or JSONResponse(protocols.v2_metadata(name))
 
     @app.get("/v2/models/{model_name}/ready", tags=["other protocols"])
-    async def v2_model_ready(model_name: str) -> JSONResponse:
-        if model_name != name:
-            return JSONResponse({"error": f"no model {model_name!r} here; this server serves {name!r}"}, status_code=404)
-        return JSONResponse({"name": name, "ready": True})
+    @app.get("/v2/models/{model_name}/versions/{version}/ready", tags=["other protocols"])
+    async def v2_model_ready(model_name: str, version: str | None = None) -> JSONResponse:
+        return v2_unknown(model_name, version) or JSONResponse({"name": name, "ready": True})
 
     @app.post("/v2/models/{model_name}/infer", tags=["other protocols"])
-    async def v2_infer(model_name: str, request: Request) -> JSONResponse:
+    @app.post("/v2/models/{model_name}/versions/{version}/infer", tags=["other protocols"])
+    async def v2_infer(model_name: str, request: Request, version: str | None = None) -> JSONResponse:
         """Open Inference Protocol v2 (KServe, Triton): one BYTES input tensor of reviews; the outputs
-        `probabilities` (FP32, n x 5, P(1..5 stars)) and `stars` (INT32)."""
-        if model_name != name:
-            return JSONResponse({"error": f"no model {model_name!r} here; this server serves {name!r}"}, status_code=404)
+        `probabilities` (FP32, n x 5, P(1..5 stars)) and `stars` (INT32), or those the request's
+        `outputs` names."""
+        unknown = v2_unknown(model_name, version)
+        if unknown is not None:
+            return unknown
         try:
-            (texts, request_id), proba = await model_rows(request, lambda payload: protocols.v2_request(reader, payload))
+            (texts, request_id, outputs), proba = await model_rows(request, lambda payload: protocols.v2_request(reader, payload))
         except Refusal as refusal:  # the protocol's own error shape
             return JSONResponse({"error": refusal.detail}, status_code=refusal.status, headers=refusal.headers)
-        return JSONResponse(protocols.v2_answer(name, proba, request_id))
+        return JSONResponse(protocols.v2_answer(name, proba, request_id, outputs))
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

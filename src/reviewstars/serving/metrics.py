@@ -72,8 +72,10 @@ class ServerMetrics:
         self.texts_predicted = 0
 
     def observe_request(self, path: str, status: int, seconds: float) -> None:
-        if path.startswith("/v2/models/"):  # one label per route of the protocol, whatever model name the path holds
+        if path.startswith("/v2/models/"):  # one label per route of the protocol, whatever model name (and version) the path holds
             tail = path[len("/v2/models/"):].partition("/")[2]
+            if tail.startswith("versions/"):
+                tail = tail[len("versions/"):].partition("/")[2]
             path = "/v2/models/{name}" + (f"/{tail}" if tail else "")
         self.requests[(path if path in KNOWN_PATHS else "other", status)] += 1
         if path == "/predict":

@@ -6,13 +6,14 @@ same micro-batches, limits and errors, another shape of request and answer.
   with a list per review of `{"label": "4 stars", "score": p}`, most likely first.
 - The Open Inference Protocol v2 (KServe, Triton, Seldon): `GET /v2/health/ready`,
   `GET /v2/models/{name}`, `POST /v2/models/{name}/infer` with a BYTES input tensor of
-  reviews, answered with `probabilities` (FP32, n x 5, star order) and `stars` (INT32).
+  reviews, answered with `probabilities` (FP32, n x 5, star order) and `stars` (INT32), or
+  the outputs the request names; each model route also under `/versions/1`.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -70,19 +71,21 @@ def hf_answer(proba: np.ndarray, top_k: int | None) -> list[list[dict[str, Any]]
 # --------------------------------------------------------------------------- Open Inference Protocol v2
 
 V2_INPUT = "text"
+V2_VERSION = "1"  # one model per server: its one version
+V2_OUTPUTS = {"probabilities": ("FP32", [-1, len(STARS)]), "stars": ("INT32", [-1])}
 
 
 def v2_metadata(name: str) -> dict[str, Any]:
     return {
-        "name": name, "versions": ["1"], "platform": "reviewstars",
+        "name": name, "versions": [V2_VERSION], "platform": "reviewstars",
         "inputs": [{"name": V2_INPUT, "datatype": "BYTES", "shape": [-1]}],
-        "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(STARS)]},
-                    {"name": "stars", "datatype": "INT32", "shape": [-1]}],
+        "outputs": [{"name": output, "datatype": datatype, "shape": shape} for output, (datatype, shape) in V2_OUTPUTS.items()],
     }
 
 
-def v2_request(reader: BodyReader, payload: Any) -> tuple[list[str], str | None]:
-    """(texts, the request's id) of an infer body: one BYTES input tensor of reviews."""
+def v2_request(reader: BodyReader, payload: Any) -> tuple[list[str], str | None, list[str]]:
+    """(texts, the request's id, the outputs it asks for) of an infer body: one BYTES input
+    tensor of reviews, and optionally `"outputs": [{"name": "stars"}, ...]` (all when absent)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list) or len(payload["inputs"]) != 1:
         raise Refusal(400, 'send {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [n], "data": ["a review", ...]}]}')
     tensor = payload["inputs"][0]
@@ -93,15 +96,30 @@ def v2_request(reader: BodyReader, payload: Any) -> tuple[list[str], str | None]
     if shape is not None and shape not in ([len(texts)], [len(texts), 1]):
         raise Refusal(400, f"the input's shape {shape!r} does not hold its {len(texts)} texts")
     request_id = payload.get("id")
-    return texts, request_id if isinstance(request_id, str) else None
+    return texts, request_id if isinstance(request_id, str) else None, v2_outputs_asked(payload.get("outputs"))
 
 
-def v2_answer(name: str, proba: np.ndarray, request_id: str | None) -> dict[str, Any]:
+def v2_outputs_asked(asked: Any) -> list[str]:
+    """The outputs a request names, in its order; every output when it names none."""
+    if asked is None:
+        return list(V2_OUTPUTS)
+    if not isinstance(asked, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in asked):
+        raise Refusal(400, 'ask for outputs as "outputs": [{"name": "stars"}, {"name": "probabilities"}]')
+    names = [o["name"] for o in asked]
+    unknown = [n for n in names if n not in V2_OUTPUTS]
+    if unknown:
+        raise Refusal(400, f"no output {unknown[0]!r}: this model's outputs are {', '.join(V2_OUTPUTS)}")
+    return list(dict.fromkeys(names)) or list(V2_OUTPUTS)
+
+
+def v2_answer(name: str, proba: np.ndarray, request_id: str | None, outputs: Sequence[str] = tuple(V2_OUTPUTS)) -> dict[str, Any]:
     proba = np.asarray(proba, dtype=np.float32)
-    answer = {"model_name": name, "model_version": "1", "outputs": [
-        {"name": "probabilities", "datatype": "FP32", "shape": list(proba.shape), "data": [float(p) for p in proba.ravel()]},
-        {"name": "stars", "datatype": "INT32", "shape": [len(proba)], "data": [int(s) for s in proba.argmax(axis=1) + 1]},
-    ]}
+    tensors = {
+        "probabilities": {"name": "probabilities", "datatype": "FP32", "shape": list(proba.shape),
+                          "data": [float(p) for p in proba.ravel()]},
+        "stars": {"name": "stars", "datatype": "INT32", "shape": [len(proba)], "data": [int(s) for s in proba.argmax(axis=1) + 1]},
+    }
+    answer = {"model_name": name, "model_version": V2_VERSION, "outputs": [tensors[output] for output in outputs]}
     if request_id is not None:
         answer["id"] = request_id
     return answer
