@@ -108,7 +108,8 @@ class TrainSettings(Settings):
     resume: bool = setting(False, "Continue from the last complete checkpoint in --output.")
     keep_checkpoints: bool = setting(
         False, "Keep the run's checkpoints (weights and optimizer state: 3x the model's size) in OUTPUT/checkpoints "
-        "once its model is written; by default they go then, as nothing can resume a finished run.")
+        "once its model is written; by default they go then, as nothing can resume a finished run (its run.json "
+        "and plan.json stay: what it ran with).")
     report_to: str = setting(
         "tensorboard", f"Where the Trainer logs the run (under OUTPUT/runs for tensorboard): any of its integrations "
         f"({', '.join(REPORTERS)}), several with commas, {EVERY_INSTALLED} (every one installed) or {NO_REPORTING}.",
