@@ -288,9 +288,24 @@ def test_a_compare_folder_named_like_a_kind_reruns(tiny_data, tmp_path, monkeypa
         assert compare(tiny_data, "linear", ["linear"], ensemble=False)["models"][0]["model"] == "linear"
 
 
-def test_a_linear_model_trained_into_a_torch_models_folder_takes_its_checkpoints_with_it(scratch_model, tiny_data, tmp_path):
+def test_a_linear_model_trained_into_a_stopped_torch_runs_folder_takes_its_checkpoints_with_it(scratch_model, tiny_data, tmp_path):
     folder = tmp_path / "model"
-    shutil.copytree(scratch_model, folder)
-    assert (folder / "checkpoints" / "run.json").is_file()  # (a finished run's, its checkpoints already gone)
+    shutil.copytree(scratch_model / "checkpoints", folder / "checkpoints")  # a run stopped before its model was written
+    assert (folder / "checkpoints" / "run.json").is_file()
     train("linear", tiny_data, folder, **LINEAR)
     assert not (folder / "checkpoints").exists() and isinstance(load_predictor(folder), LinearPredictor)
+
+
+def test_a_trained_model_is_replaced_only_by_a_model_of_its_own_recipe(model, scratch_model, tiny_data, tmp_path):
+    """A probe's ensemble went over a trained bag model, a linear one over a fine-tuned MiniLM:
+    each folder is ours, so nothing stopped it. A rerun of the folder's own recipe still replaces it."""
+    before = _snapshot(model)
+    with pytest.raises(ReviewstarsError, match=f"^--output {model}: holds a trained linear model, which a new scratch model "
+                                               "would replace: give another folder"):
+        train("scratch", tiny_data, model)
+    other = tmp_path / "other"
+    shutil.copytree(model, other)
+    with pytest.raises(ReviewstarsError, match="holds a trained linear model, which a new ensemble model would replace"):
+        build_ensemble([str(model), str(scratch_model)], DataSettings(tiny_data), other)
+    assert _snapshot(model) == before and _snapshot(other) == before
+    assert train("linear", tiny_data, model, **LINEAR).kind == "linear"  # a rerun of its own recipe

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -53,13 +54,19 @@ def _fail_evaluation(monkeypatch) -> None:
     monkeypatch.setattr(importlib.import_module("reviewstars.jobs.train"), "evaluate_predictor", evaluate)
 
 
-def test_a_run_that_fails_leaves_the_model_folder_it_would_replace_as_it_was(linear_folder, tiny_data, monkeypatch):
-    before = _files(linear_folder)
-    # Settings that fail once the run has started (after the vocabulary is saved): nothing is left behind.
+def test_a_run_that_fails_leaves_the_model_folder_it_would_replace_as_it_was(linear_folder, scratch_model, tiny_data,
+                                                                              tmp_path, monkeypatch):
+    torch_folder = tmp_path / "scratch"
+    shutil.copytree(scratch_model, torch_folder)
+    the_model = sorted(entry.name for entry in torch_folder.iterdir())
+    before_torch = _files(torch_folder, skip=("checkpoints", "runs"))  # a run's own records there are its, not the model's
+    # Settings that fail once the run has started (after the vocabulary is saved): the model is left as it was.
     with pytest.raises(ReviewstarsError, match="--max-length 2 leaves no room for text"):
-        train("scratch", tiny_data, linear_folder, transformer=TrainSettings(max_length=2), scratch=TINY_SCRATCH)
-    assert _files(linear_folder) == before and sorted(p.name for p in linear_folder.iterdir()) == sorted(before)
+        train("scratch", tiny_data, torch_folder, transformer=TrainSettings(max_length=2), scratch=TINY_SCRATCH)
+    assert _files(torch_folder, skip=("checkpoints", "runs")) == before_torch
+    assert sorted(entry.name for entry in torch_folder.iterdir()) == the_model
 
+    before = _files(linear_folder)
     _fail_evaluation(monkeypatch)
     with pytest.raises(DiskFull):
         train("linear", tiny_data, linear_folder, linear=LinearSettings(min_df=1, C=0.1))
@@ -68,10 +75,10 @@ def test_a_run_that_fails_leaves_the_model_folder_it_would_replace_as_it_was(lin
     # A torch run that fails after training keeps its checkpoints (to --resume from); the model is untouched.
     settings = TrainSettings(learning_rate=3e-3, epochs=1, eval_steps=10, max_length=32, early_stopping=None)
     with pytest.raises(DiskFull):
-        train("scratch", DataSettings(tiny_data, dev_size=50), linear_folder, transformer=settings, scratch=TINY_SCRATCH)
-    assert _files(linear_folder, skip=("checkpoints", "runs")) == before
-    assert any((linear_folder / "checkpoints").glob("checkpoint-*/trainer_state.json"))
-    assert not list(linear_folder.parent.glob(".model*"))  # no staging folder left beside it
+        train("scratch", DataSettings(tiny_data, dev_size=50), torch_folder, transformer=settings, scratch=TINY_SCRATCH)
+    assert _files(torch_folder, skip=("checkpoints", "runs")) == before_torch
+    assert any((torch_folder / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+    assert not list(tmp_path.glob(".scratch*"))  # no staging folder left beside it
 
 
 def test_a_new_model_replaces_the_whole_old_folder(linear_folder, tiny_data):
@@ -195,7 +202,7 @@ def test_a_command_whose_product_is_files_needs_output_and_writes_nothing_withou
 
 def test_resume_with_nothing_to_resume_stops_before_any_work_and_keeps_the_folder(linear_folder, tiny_data, tmp_path):
     before = _files(linear_folder)
-    with pytest.raises(ReviewstarsError, match="--resume: nothing to resume in .*no run's checkpoints"):
+    with pytest.raises(ReviewstarsError, match="holds a trained linear model, which a new scratch model would replace"):
         train("scratch", tiny_data, linear_folder, transformer=TrainSettings(resume=True), scratch=TINY_SCRATCH)
     assert _files(linear_folder) == before
     with pytest.raises(ReviewstarsError, match="nothing to resume"):

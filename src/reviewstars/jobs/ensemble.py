@@ -12,7 +12,7 @@ from ..artifacts import resolved, write_json
 from ..data import DataSettings
 from ..errors import ReviewstarsError
 from ..models import load_predictor
-from ..models.ensemble import MAX_MEMBERS, EnsemblePredictor
+from ..models.ensemble import KIND as ENSEMBLE_RECIPE, MAX_MEMBERS, EnsemblePredictor
 from ..models.folder import METRICS_FILE, check_model_output
 from ..models.probabilities import fit_ensemble_weights
 from ..progress import note, warn
@@ -29,7 +29,7 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
         raise ReviewstarsError(f"--models: {len(members)} models; an ensemble holds at most {MAX_MEMBERS}")
     if len({resolved(member, "--models") for member in members}) != len(members):
         raise ReviewstarsError("--models names a model twice: give each once (the fitted weights say how much each counts)")
-    check_model_output(output, inputs=(*members, data.data))  # never over a member: the ensemble reads them
+    check_model_output(output, inputs=(*members, data.data), recipe=ENSEMBLE_RECIPE)  # never over a member: the ensemble reads them
     predictors = [load_predictor(member, device=device) for member in members]  # every name checked before any work
     context = RunContext.open(data, device, check_device=False)
     dev = context.dev()  # as the members' training cut it: the same dev slice, the same reviews held out

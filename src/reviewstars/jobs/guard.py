@@ -23,9 +23,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..artifacts import check_output_folder, is_main_process, mark_ours, read_json, replace_dir, resolved, write_json
+from ..artifacts import is_main_process, mark_ours, read_json, replace_dir, resolved, write_json
 from ..errors import ReviewstarsError, Terminated
-from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOCK_FILE, LOGS, MODEL, is_model_folder_of_ours, is_our_file
+from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOCK_FILE, LOGS, MODEL, check_model_output, is_our_file, recipe_named
 
 RUN_FILE = "run.json"  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
 NOT_THE_RUN = ("resume", "keep_checkpoints", "report_to", "run_name", "logging_steps")  # where it logs is not what it trains
@@ -42,7 +42,8 @@ def one_training_per_output(train: Callable) -> Callable:
             return train(*args, **kwargs)
         arguments = signature.bind(*args, **kwargs).arguments
         output = resolved(arguments["output"])
-        check_training_output(output, inputs=training_inputs(arguments.get("model"), arguments.get("data")))
+        check_training_output(output, inputs=training_inputs(arguments.get("model"), arguments.get("data")),
+                              recipe=recipe_named(str(arguments["model"])) if isinstance(arguments.get("model"), (str, Path)) else None)
         record = run_record(arguments)
         resume = bool(getattr(arguments.get("transformer"), "resume", False))
         keep_checkpoints = bool(getattr(arguments.get("transformer"), "keep_checkpoints", False))
@@ -213,12 +214,13 @@ def staged(output: str | Path) -> Path:
     return stage
 
 
-def check_training_output(output: Path, inputs: tuple[str | Path, ...] = ()) -> None:
+def check_training_output(output: Path, inputs: tuple[str | Path, ...] = (), recipe: str | None = None) -> None:
     """One line, before any work, when `--output` cannot become a model folder: a file, an
-    input of the run, or a folder holding files that reviewstars did not write."""
+    input of the run, a folder holding files that reviewstars did not write, or a trained
+    model of another recipe (retraining a folder's own recipe replaces it: a rerun)."""
     if output.is_dir() and _training_by_products(output):
         return
-    check_output_folder(output, is_model_folder_of_ours, "model", inputs=inputs)
+    check_model_output(output, inputs=inputs, recipe=recipe)
 
 
 def _training_by_products(folder: Path) -> bool:

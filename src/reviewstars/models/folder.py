@@ -103,9 +103,33 @@ def _only_models_of_ours(folder: Path, depth: int = 2) -> bool:
         for entry in entries)
 
 
-def check_model_output(folder: str | Path, option: str = "--output", inputs: tuple[str | Path, ...] = ()) -> Path:
-    """One line, before any work, when a model cannot be written to `folder` (see `artifacts.check_output_folder`)."""
-    return check_output_folder(folder, is_model_folder_of_ours, "model", option, inputs)
+def check_model_output(folder: str | Path, option: str = "--output", inputs: tuple[str | Path, ...] = (),
+                       recipe: str | None = None) -> Path:
+    """One line, before any work, when a model cannot be written to `folder` (see
+    `artifacts.check_output_folder`); with `recipe`, also when the folder holds a trained
+    model of another recipe (`check_replaces_its_own_recipe`)."""
+    found = check_output_folder(folder, is_model_folder_of_ours, "model", option, inputs)
+    if recipe is not None:
+        check_replaces_its_own_recipe(found, recipe, option)
+    return found
+
+
+def check_replaces_its_own_recipe(folder: str | Path, recipe: str, option: str = "--output") -> None:
+    """A trained model is replaced by a model of its own recipe only: `train --model linear`
+    again, an ensemble weighed again. An ensemble over a bag model, a linear one over a
+    fine-tuned MiniLM, is a model nobody asked to lose."""
+    folder = Path(folder)
+    if not (folder / CONFIG_FILE).is_file():
+        return
+    held = recipe_of(folder)
+    if held and held != recipe:
+        raise ReviewstarsError(f"{option} {folder}: holds a trained {held} model, which a new {recipe} model would replace: "
+                               "give another folder (or remove that one first)")
+
+
+def recipe_named(model: str) -> str:
+    """The recipe a model of `model` (a kind, an alias, a Hub id, a local base folder) records."""
+    return Path(model).name if Path(model).is_absolute() or Path(model).exists() else model
 
 
 @contextmanager
@@ -220,7 +244,7 @@ def recipe_of(folder: str | Path) -> str:
     training = found.get("training") or {}
     base = training.get("base_model")
     if isinstance(base, str) and base:
-        return Path(base).name if Path(base).is_absolute() or Path(base).exists() else base
+        return recipe_named(base)
     return str(training.get("kind") or "")
 
 
