@@ -398,3 +398,27 @@ def test_a_balanced_carve_is_as_it_always_was_and_only_a_rare_star_is_spared():
     rare = np.concatenate([np.repeat(np.arange(4), 30), np.repeat(4, 580)])  # 30 of each star but five: 700 in all
     kept, carved = carve_rows(rare, 500, seed=42, at_most=500)
     assert all(np.bincount(rare[kept], minlength=5)[:4] >= 8)  # each rare star keeps reviews to learn from
+
+
+def test_a_file_of_three_stars_gives_slices_balanced_among_them_and_says_so_only_when_they_are(tmp_path):
+    """A survey of bad=1, ok=3, good=5: the slices take an even share of each star it has (a
+    probe saw 32/30/58 called 'balanced by star': the absent stars' share was drawn at random)."""
+    import numpy as np
+
+    from reviewstars.data import DataSettings, carve_rows, is_balanced, training_splits
+
+    three = np.repeat([0, 2, 4], [69, 120, 200])
+    np.random.default_rng(1).shuffle(three)
+    kept, carved = carve_rows(three, 120, seed=42, at_most=120)
+    assert np.bincount(three[carved], minlength=5).tolist() == [40, 0, 40, 0, 40] and len(kept) == len(three) - 120
+    odd = carve_rows(three, 121, seed=42, at_most=121)[1]
+    assert sorted(np.bincount(three[odd], minlength=5)[[0, 2, 4]].tolist()) == [40, 40, 41]
+    assert is_balanced([0, 2, 4, 0]) and not is_balanced([0, 0, 0, 2, 4])
+
+    path = tmp_path / "survey.csv"
+    pd.DataFrame({"text": [f"review number {i} of a survey" for i in range(len(three))], "label": three}).to_csv(path, index=False)
+    splits = training_splits(DataSettings(path, dev_size=60))
+    assert "balanced by star (it has no validation" in splits.describe()
+    lopsided = np.repeat([0, 4], [6, 400])  # one star too rare for an even share: said as it is
+    pd.DataFrame({"text": [f"review number {i} of a survey" for i in range(406)], "label": lopsided}).to_csv(path, index=False)
+    assert "as balanced by star as the file's stars allow" in training_splits(DataSettings(path, dev_size=60)).describe()

@@ -222,8 +222,10 @@ class TrainingSplits:
         if self.held_out is None:
             scored = "nothing held out to score on"
         elif self.held_out_name == HELD_OUT:
-            scored = (f"scored on {len(self.held_out):,} reviews held out of the training file, balanced by star "
-                      "(it has no validation or test split)")
+            balance = ("balanced by star" if is_balanced(self.held_out["label"]) else
+                       "as balanced by star as the file's stars allow")
+            scored = (f"scored on {len(self.held_out):,} review{'s' if len(self.held_out) != 1 else ''} held out of the "
+                      f"training file, {balance} (it has no validation or test split)")
         else:
             scored = f"scored on {len(self.held_out):,} {self.held_out_name} reviews"
         sampled = f"{self.sampled}: " if self.sampled else ""
@@ -360,16 +362,42 @@ def carve_rows(labels: np.ndarray, size: int, seed: int = DEFAULT_SEED, at_most:
     share = max(0.5, size / len(labels))
     per_class = [rows[: len(rows) - max(1, int(len(rows) * (1 - share)))] if len(rows) * NUM_CLASSES < len(labels) / 2 else rows
                  for rows in per_class]
-    quota = size // NUM_CLASSES
-    chosen = [rows[:quota] for rows in per_class]
-    short = size - sum(len(rows) for rows in chosen)
-    if short > 0:  # a rare class gave fewer: fill from the rest, still seeded
-        rest = rng.permutation(np.concatenate([rows[quota:] for rows in per_class]))
-        chosen.append(rest[:short])
+    counts = even_counts([len(rows) for rows in per_class], size, rng)
+    chosen = [rows[:count] for rows, count in zip(per_class, counts)]
     carved = np.sort(np.concatenate(chosen)).astype(np.int64)
     keep = np.ones(len(labels), dtype=bool)
     keep[carved] = False
     return np.flatnonzero(keep), carved
+
+
+def even_counts(available: list[int], size: int, rng) -> list[int]:
+    """How many rows of each class a slice of `size` takes: an even share of each, and the
+    share of a class that has too few shared evenly among the others (a file of 1, 3 and 5
+    stars gives 40 of each to a slice of 120, not 24 of each and 48 drawn from the rest).
+    What no even share can split goes one row each to classes drawn with `rng`."""
+    counts = [0] * len(available)
+    left = min(size, sum(available))
+    while left > 0:
+        open_classes = [k for k, have in enumerate(available) if counts[k] < have]
+        each = left // len(open_classes)
+        if each == 0:  # fewer rows left than classes: one each, to classes drawn at random
+            for k in rng.permutation(open_classes)[:left]:
+                counts[int(k)] += 1
+            break
+        for k in open_classes:
+            take = min(each, available[k] - counts[k])
+            counts[k] += take
+            left -= take
+    return counts
+
+
+def is_balanced(labels) -> bool:
+    """Every star present in the slice as often as any other, to one review."""
+    import numpy as np
+
+    present = np.bincount(np.asarray(labels, dtype=np.int64)[np.asarray(labels) >= 0], minlength=NUM_CLASSES)
+    present = present[present > 0]
+    return len(present) == 0 or int(present.max() - present.min()) <= 1
 
 
 # --------------------------------------------------------------------------- the Hub
