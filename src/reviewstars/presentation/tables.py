@@ -92,12 +92,14 @@ def predictions(texts: Sequence[str], rows: Sequence[dict], title: str) -> Table
     table.add_column("stars", justify="center")
     for star in STARS:
         table.add_column(f"P({star}★)", justify="right")
+    table.add_column("expected", justify="right")  # the mean star: 3.4 says "between 3 and 4, nearer 3"
     table.add_column("review")
     for text, row in zip(texts, rows):
         shown = escape(text if len(text) <= 60 else text[:57] + "...")
         if row.get("empty"):  # rated, as every text is, but there was nothing to read
             shown = f"{shown}[dim italic](no words: these stars say nothing of a review)[/]"
-        table.add_row("★" * row["stars"], *[f"{row['probabilities'][str(s)]:.3f}" for s in STARS], shown)
+        table.add_row("★" * row["stars"], *[f"{row['probabilities'][str(s)]:.3f}" for s in STARS],
+                      f"{row['expected_stars']:.2f}", shown)
     return table
 
 
