@@ -15,8 +15,8 @@ from conftest import YELP, needs_yelp
 from support import run_cli
 
 
-def run(*args, check=True):
-    result = run_cli(*args)
+def run(*args, check=True, env=None):
+    result = run_cli(*args, env=env)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -58,6 +58,9 @@ def test_predict_texts_and_file(trained, tmp_path):
     assert [r["empty"] for r in rows] == [False, False, True]
     # the server's fields, plus the text they rate
     assert all(set(r) == {"text", "stars", "probabilities", "expected_stars", "empty"} for r in rows)
+    table = run("predict", "--model", trained, "amazing excellent perfect", env={"COLUMNS": "120"}).stdout
+    assert "expected" in table and f"{rows[0]['expected_stars']:.2f}" in table  # the table shows the mean star too
+    assert "pip install 'reviewstars[ray]'" in " ".join(run("predict", "--help", env={"COLUMNS": "300"}).stdout.split())
 
     source = tmp_path / "reviews.csv"
     pd.DataFrame({"id": [1, 2, 3, 4], "text": ["awful rude worst", "amazing perfect", "decent okay average", " "]}).to_csv(source, index=False)

@@ -37,7 +37,7 @@ def predict(
     ),
     engine: str = typer.Option("local", help="With --file: local (this process) or ray (Ray Data workers on this machine "
                                "or a cluster; --file may be a folder or a glob; --output a folder of Parquet parts, or one file). "
-                               "Needs pip install 'reviewstars[ray]'."),
+                               "Needs pip install 'reviewstars\[ray]'."),
     ray_address: Optional[str] = typer.Option(None, help="With --engine ray: the cluster to join (ray://host:10001 or auto; "
                                                          "default: start Ray on this machine)."),
     workers: Optional[int] = typer.Option(None, min=1, help="With --engine ray: model workers (default: one per GPU, else one "
