@@ -309,3 +309,21 @@ def test_a_trained_model_is_replaced_only_by_a_model_of_its_own_recipe(model, sc
         build_ensemble([str(model), str(scratch_model)], DataSettings(tiny_data), other)
     assert _snapshot(model) == before and _snapshot(other) == before
     assert train("linear", tiny_data, model, **LINEAR).kind == "linear"  # a rerun of its own recipe
+
+
+def test_a_folder_of_ours_of_another_kind_is_named_for_what_it_is(model, tiny_data, tmp_path):
+    """A probe's compare into a model folder was told it 'holds files that reviewstars did not write'."""
+    from reviewstars.jobs.compare import compare
+
+    with pytest.raises(ReviewstarsError, match=f"^--output {model}: is a model folder written by reviewstars, not a "
+                                               "comparison folder: give a new or empty folder for the comparison$"):
+        compare(tiny_data, model, ["linear"])
+    comparison = tmp_path / "comparison"
+    comparison.mkdir()
+    (comparison / "leaderboard.json").write_text("[]")
+    from reviewstars.artifacts import mark_ours
+
+    mark_ours(comparison, "compare")
+    with pytest.raises(ReviewstarsError, match="is a comparison folder \\(compare's leaderboard and models\\) written by "
+                                               "reviewstars, not a model folder"):
+        train("linear", tiny_data, comparison, **LINEAR)

@@ -209,6 +209,10 @@ def mark_ours(folder: Path, what: str) -> None:
     write_json(Path(folder) / OWNER_FILE, {"written_by": "reviewstars", "what": what})
 
 
+#: How an output error names what a folder's mark says it holds.
+WRITTEN_AS = {"model": "model folder", "compare": "comparison folder (compare's leaderboard and models)"}
+
+
 def owner_mark(folder: Path) -> str | None:
     """What `folder` was written as by reviewstars ("model", "compare"), or None when it bears no mark."""
     marker = Path(folder) / OWNER_FILE
@@ -257,6 +261,10 @@ def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: 
         except OSError as error:
             raise_output_error(option, folder, f"cannot be read ({error.strerror})")
         if names and not ours(folder):
+            written_as = owner_mark(folder)
+            if written_as is not None:  # ours, but another thing: a model folder is not a comparison
+                raise_output_error(option, folder, f"is a {WRITTEN_AS.get(written_as, written_as + ' folder')} written by "
+                                                   f"reviewstars, not a {what} folder: give a new or empty folder for the {what}")
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             raise_output_error(option, folder, f"holds files that reviewstars did not write ({shown}): give a new or "
                                                f"empty folder for the {what} (nothing of yours is written over)")
