@@ -150,6 +150,10 @@ def test_options_that_would_do_nothing_are_said_not_swallowed(linear_model, tiny
                       "--layers", "9", "--min-df", "1", columns=400)
     assert trained.returncode == 0, trained.stderr[-1500:]
     assert "warning: linear: --epochs, --layers do not apply to a linear model: ignored" in trained.stderr
+    resumed = run_cli("train", "--model", "linear", "--data", tiny_data, "--output", tmp_path / "m", "--resume", columns=400)
+    assert resumed.returncode != 0 and "warning" not in resumed.stderr  # refused in one line, not also 'ignored'
+    assert resumed.stderr.strip().splitlines() == ["error: --resume: this kind trains in one call, with no checkpoints to "
+                                                   "continue from; drop --resume"]
     for args, message in [
         (("--file", tiny_data / "validation.parquet", "--output", tmp_path / "p.csv", "hi"), "give reviews as arguments or --file, not both"),
         (("--shard", "0/2", "hi"), "--shard goes with --file"),

@@ -68,7 +68,7 @@ def _warn_of_options_for_other_kinds(model: str, kind, given: set[str]) -> None:
             continue
         for item in cli_fields(cls):
             name, flag = option_name(item, renamed)
-            if name in given:
+            if name in given and name != "resume":  # --resume is refused, not ignored: one line says so (`jobs.guard`)
                 ignored.append(flag)
     if ignored:
         warn(f"{model}: {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to a {kind.name} model: ignored")
