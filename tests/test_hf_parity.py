@@ -59,6 +59,14 @@ def test_pipeline_and_from_pretrained_give_our_calibrated_probabilities(fine_tun
     np.testing.assert_allclose(plain, ours, atol=1e-4)
 
 
+def test_the_card_names_the_recipe_as_the_leaderboard_does(fine_tuned):
+    """A probe's MiniLM card said 'Recipe `pretrained`' where leaderboard.json and report.md said minilm."""
+    from reviewstars.models.folder import recipe_of
+
+    assert recipe_of(fine_tuned) == "tiny-bert"
+    assert "\nRecipe `tiny-bert`: a pretrained encoder fine-tuned" in (fine_tuned / "README.md").read_text()
+
+
 def test_the_tokenizer_knows_the_trained_length_so_a_pipeline_cuts_there(fine_tuned):
     from transformers import AutoTokenizer, pipeline
 

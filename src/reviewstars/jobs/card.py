@@ -12,7 +12,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data import DEFAULT_DATASET
-from ..models.folder import CARD_USE, CONFUSION_FILE, EXAMPLE_REVIEW, LEARNING_CURVE_PNG
+from ..models.folder import CARD_USE, CONFUSION_FILE, EXAMPLE_REVIEW, LEARNING_CURVE_PNG, recipe_named
 from ..scoring.scores import Scores
 from .result import TrainResult
 
@@ -72,11 +72,11 @@ def _body(predictor, result: TrainResult, kind) -> list[str]:
     """The human part: training, settings, plan, results, the kind's own lines, usage."""
     data = result.data
     base = result.base_model
-    recipe = (Path(base).name if Path(base).exists() else base) if base else kind.name  # as leaderboard rows name it
+    recipe = recipe_named(base) if base else kind.name  # as leaderboard rows name it (`models.folder.recipe_of`)
     lines = [
         f"# reviewstars `{recipe}` model: review -> stars (1 to 5)",
         "",
-        f"Recipe `{kind.name}`: {kind.summary}. Folder format: `{predictor.kind}`.",
+        f"Recipe `{recipe}`: {kind.summary}. Folder format: `{predictor.kind}`.",
         "",
         "## Training",
         "",
