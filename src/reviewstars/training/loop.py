@@ -172,7 +172,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
                 write_json(plan_path, new_plan)
                 note(f"{name}: steps take {new_plan['replanned']['measured_seconds_per_step']:.3g} s, not "
                      f"{new_plan['replanned']['probe_seconds_per_step']:.3g} s: re-planned ~{new_plan['expected_steps']:,} steps "
-                     f"({new_plan['expected_passes_over_data']:g} passes), {new_plan['evaluations']} dev evaluations")
+                     f"({new_plan['expected_passes_over_data']:g} passes), {evaluations(new_plan['evaluations'])}")
 
         clock = TrainingClock(plan, settings.warmup, run_started=started, on_replan=replanned)
         callbacks.append(clock)
@@ -259,7 +259,11 @@ def _announce(name: str, plan: dict[str, Any], started: float) -> None:
         ends = f"ends at {ends}"
     note(f"{name}: plan ~{plan['expected_steps']:,} steps, ~{plan['expected_examples']:,} reviews "
          f"({plan['expected_passes_over_data']:g} passes over {plan['train_examples']:,}), "
-         f"{plan['evaluations']} dev evaluations of {plan['dev_rows']} reviews, {ends}")
+         f"{evaluations(plan['evaluations'])} of {plan['dev_rows']} reviews, {ends}")
     problem = too_small_budget(plan)
     if problem:
         warn(f"{name}: {problem}")
+
+
+def evaluations(count: int) -> str:
+    return f"{count} dev evaluation{'' if count == 1 else 's'}"
