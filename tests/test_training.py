@@ -95,6 +95,26 @@ def test_budget_plan_fits_steps_and_evaluations_into_the_time():
     assert slow["dev_rows"] == 90 and slow["evaluations"] == 1
 
 
+def test_evaluations_slower_than_planned_are_spaced_to_keep_their_share_of_the_budget():
+    """A 20 s bag run planned 70 evaluations of 0.01 s; each took 0.055 s (the Trainer's fixed
+    cost), 19% of the budget. The clock measures them and spaces the rest to keep 5%."""
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl
+
+    clock = TrainingClock(_clock_plan(0.0, 100.0, evaluation_every_seconds=0.2), warmup=0.1)
+    readings = iter([0.3, 0.36, 0.6, 1.4, 1.6])  # step end, evaluation end, step ends
+    clock.elapsed = lambda: next(readings)
+    state = SimpleNamespace(global_step=1)
+    assert clock.on_step_end(None, state, TrainerControl()).should_evaluate  # 0.3 s after the start: the plan's cadence
+    clock.on_evaluate(None, state, TrainerControl())
+    assert clock.evaluation_seconds == [pytest.approx(0.06)]
+    assert clock.evaluation_every_seconds() == pytest.approx(0.06 * 19)  # 0.06 s of every 1.2 s: 5%
+    assert not clock.on_step_end(None, state, TrainerControl()).should_evaluate  # 0.24 s after it: the plan would have
+    assert not clock.on_step_end(None, state, TrainerControl()).should_evaluate
+    assert clock.on_step_end(None, state, TrainerControl()).should_evaluate  # 1.24 s after it
+
+
 def test_learning_rate_follows_the_clock():
     now = time.time()
     plan = _clock_plan(0.0, 100.0)
