@@ -79,7 +79,11 @@ def test_data_stats(tiny_data, tmp_path):
     stats = json.loads(output.read_text())
     assert stats["train"]["rows"] == 400 and stats["train"]["stars"] == {str(s): 80 for s in range(1, 6)}
     assert stats["validation"]["word_tokens"]["p50"] > 5
-    assert "class balance" in result.stdout
+    assert "class balance" in result.stdout and f"wrote {output}" in " ".join(result.stdout.split())
+    for args in (("data", "stats", "--data", tiny_data), ("evaluate", "--model", "nowhere", "--data", tiny_data)):
+        refused = run(*args, "--output", tmp_path / "stats.csv", check=False)  # JSON under a .csv name: refused first
+        assert refused.returncode != 0 and refused.stderr.strip() == (f"error: --output {tmp_path / 'stats.csv'}: this writes "
+                                                                     "JSON: give a file name ending in .json")
 
 
 def test_errors_are_one_line_without_traceback(tmp_path):

@@ -272,15 +272,18 @@ def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: 
 
 
 def check_output_file(path: str | Path, option: str = "--output", inputs: tuple[str | Path, ...] = (),
-                      ours: Callable[[Path], bool] | None = None, what: str = "") -> Path:
+                      ours: Callable[[Path], bool] | None = None, what: str = "", suffix: str | None = None) -> Path:
     """`path` resolved, when it is not one of the command's `inputs` (a file it reads, or a
     file already in a folder it reads) and not a folder; and, given `ours`, when a file already
     there is one `ours` recognises as this command's `what` (a rerun), never a file of the
-    user's that happens to have the name. Else one line saying why."""
+    user's that happens to have the name; given `suffix`, when its name ends so (JSON in a
+    file named .csv is a surprise later). Else one line saying why."""
     path = Path(path).expanduser()
     where = resolved(path, option)
     if path.is_dir():
         raise_output_error(option, path, "is a folder; give a file path")
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise_output_error(option, path, f"this writes {suffix.lstrip('.').upper()}: give a file name ending in {suffix}")
     for given in inputs:
         given = Path(given)
         if not given.exists():

@@ -34,12 +34,13 @@ def data_stats_command(
     from ..presentation.tables import stats_tables
 
     if output is not None:
-        check_output_file(output, inputs=(data,), ours=json_where(_looks_like_stats), what="data statistics of ours")
+        check_output_file(output, inputs=(data,), ours=json_where(_looks_like_stats), what="data statistics of ours", suffix=".json")
     stats = data_stats(load_data(data, columns=_columns(text_column, label_column, label_scale)))
     for table in stats_tables(stats):
         out.print(table)
     if output is not None:
         write_json(output, stats)
+        out.print(f"wrote {escape(str(output))}", highlight=False)
 
 
 def _looks_like_stats(found) -> bool:

@@ -148,7 +148,7 @@ def tokens_explore(
         raise ReviewstarsError(f"--top must be at least 1, got {top}")
     if output is not None:
         check_output_file(output, inputs=(data, tokenizer), ours=json_with_keys("words_considered", "kept_whole"),
-                          what="findings of ours")
+                          what="findings of ours", suffix=".json")
     dataset = load_data(data)
     texts = dataset[pick_split(dataset, for_eval=False)]["text"]
     found = explore_words(load_tokenizer(tokenizer), texts, top)
@@ -170,6 +170,7 @@ def tokens_explore(
         out.print(table)
     if output is not None:
         write_json(output, found)
+        out.print(f"wrote {escape(str(output))}", highlight=False)
 
 
 @tokens_app.command("growth")

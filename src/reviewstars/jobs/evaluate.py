@@ -26,7 +26,7 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
              decision: str = "argmax", columns: Columns | None = None) -> Scores:
     """The scores of `model` on `split` (default: test, else validation); JSON and a confusion PNG at `output`."""
     if output is not None:  # before any work: never over the model, the data read, or a file of the user's
-        output = check_output_file(output, inputs=(model, data), ours=SCORES_JSON, what="scores of ours")
+        output = check_output_file(output, inputs=(model, data), ours=SCORES_JSON, what="scores of ours", suffix=".json")
         check_output_file(output.with_suffix(".confusion.png"), "--output's confusion matrix", inputs=(model, data),
                           ours=plot_beside(output, SCORES_JSON), what="a plot of ours")
     columns = columns or columns_trained_with(model, data) or Columns()
