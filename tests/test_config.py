@@ -45,6 +45,18 @@ def test_a_folder_settings_file_repeats_its_run(tiny_data, tmp_path):
     assert scores(again) == scores(first)
 
 
+def test_a_settings_file_written_from_one_folder_repeats_its_run_from_another(tiny_data, tmp_path, monkeypatch):
+    """`data: my_reviews.csv`, as typed in the folder the run started in, failed from anywhere else."""
+    monkeypatch.chdir(tiny_data.parent)
+    first = tmp_path / "first"
+    assert cli("train", "--model", "linear", "--data", tiny_data.name, "--output", first, "--min-df", 1).returncode == 0
+    assert yaml.safe_load((first / SETTINGS_FILE).read_text())["data"] == str(tiny_data.resolve())
+    monkeypatch.chdir(tmp_path)
+    done = cli("train", "--config", first / SETTINGS_FILE, "--output", tmp_path / "again")
+    assert done.returncode == 0, done.stderr
+    assert scores(tmp_path / "again") == scores(first)
+
+
 @pytest.fixture
 def captured(monkeypatch):
     """Run `train` and `compare` up to their jobs, keeping what the jobs were handed."""

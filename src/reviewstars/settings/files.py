@@ -79,5 +79,18 @@ def write_settings_file(folder: str | Path, model: str, *settings: Any, renamed:
     """`train_settings.yaml` in `folder`: the model name and every field of `settings`."""
     # Not `resume`: the file repeats the run, and a new run into a new folder has nothing to resume from.
     values = {name: value for name, value in settings_values(*settings, renamed=renamed).items() if name != "resume"}
-    text = yaml.safe_dump({"model": model, **values}, sort_keys=False, allow_unicode=True)
+    found = {name: absolute(name, value) for name, value in {"model": model, **values}.items()}
+    text = yaml.safe_dump(found, sort_keys=False, allow_unicode=True)
     return write_text(Path(folder) / SETTINGS_FILE, HEADER + text)
+
+
+def absolute(name: str, value: Any) -> Any:
+    """A local path as an absolute one, so that the file repeats its run from any folder
+    (`data: my_reviews.csv` failed when run from elsewhere). The data is a path whenever
+    one exists by that name; other values only when they look like one (`runs/base`, not
+    `linear`, a kind, beside a folder of that name)."""
+    if not isinstance(value, str) or not value:
+        return value
+    looks_like_a_path = name == "data" or "/" in value or value.startswith((".", "~"))
+    path = Path(value).expanduser()
+    return str(path.resolve()) if looks_like_a_path and path.exists() else value
