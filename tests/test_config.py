@@ -98,7 +98,12 @@ def test_a_misspelt_name_is_one_line_naming_the_nearest(tmp_path):
     config.write_text("model: linear\nlearning_rat: 1.0e-4\n")
     done = cli("train", "--config", config, "--output", tmp_path / "m")
     assert done.returncode == 2 and not (tmp_path / "m").exists()
-    assert done.stderr.strip() == f"error: {config}: unknown setting 'learning_rat' (the nearest is 'learning_rate')"
+    assert done.stderr.strip() == f"error: {config}: unknown setting 'learning_rat' for this command (did you mean 'learning_rate'?)"
+    # A name no setting is near gets no guess: serve given a training's settings was told "the nearest is 'cuda_graphs'"
+    served = tmp_path / "train_settings.yaml"
+    served.write_text("data: reviews.csv\n")
+    done = cli("serve", "--model", tmp_path / "m", "--config", served)
+    assert done.returncode == 2 and done.stderr.strip() == f"error: {served}: unknown setting 'data' for this command"
 
 
 @pytest.mark.parametrize("text, fault", [

@@ -115,9 +115,10 @@ def config_parameter(groups: Callable[[], list[tuple[type, str]]]) -> inspect.Pa
         ctx.meta[INTERNAL] = {k: v for k, v in values.items() if k not in options}
         return path
 
-    option = typer.Option(None, "--config", is_eager=True, callback=load, dir_okay=False, rich_help_panel="Output",
-                          help="A YAML or JSON file of settings by name (time_budget: 30m); options given here win. "
-                               "A trained folder's train_settings.yaml repeats its run.")
+    option = typer.Option(None, "--config", is_eager=True, callback=load, dir_okay=False, rich_help_panel="Settings file",
+                          help="A YAML or JSON file of this command's settings by name (max_length: 128), as its options "
+                               "read them; options given here win. For train, a trained folder's train_settings.yaml "
+                               "repeats its run.")
     return inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[Path])
 
 

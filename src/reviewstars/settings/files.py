@@ -52,8 +52,9 @@ def check_names(path: str | Path, values: dict[str, Any], valid: Iterable[str]) 
     valid = list(valid)
     for key in values:
         if key not in valid:
-            near = difflib.get_close_matches(key, valid, n=1, cutoff=0)
-            raise ReviewstarsError(f"{path}: unknown setting {key!r}" + (f" (the nearest is {near[0]!r})" if near else ""))
+            near = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)  # a typo's, not any name at all
+            raise ReviewstarsError(f"{path}: unknown setting {key!r} for this command"
+                                   + (f" (did you mean {near[0]!r}?)" if near else ""))
 
 
 def settings_values(*settings: Any, renamed: dict[type, dict[str, str]] | None = None) -> dict[str, Any]:
