@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml $(BIN)/activate
 setup: $(VENV)/.installed
 
 # The main job: the lesson's ladder on the same data, leaderboard + report (~40 min on 2 CPU cores;
-# a re-run with the same settings reuses the trained models and takes under a minute).
+# a re-run with the same settings reuses the trained models and takes seconds).
 run: setup
 	$(BIN)/reviewstars compare --data $(DATA) --output $(OUT) --models $(MODELS) --time-budget $(BUDGET)
 
