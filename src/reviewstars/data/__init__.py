@@ -395,7 +395,8 @@ def is_balanced(labels) -> bool:
     """Every star present in the slice as often as any other, to one review."""
     import numpy as np
 
-    present = np.bincount(np.asarray(labels, dtype=np.int64)[np.asarray(labels) >= 0], minlength=NUM_CLASSES)
+    labels = np.asarray(labels, dtype=np.int64)
+    present = np.bincount(labels[labels >= 0], minlength=NUM_CLASSES)
     present = present[present > 0]
     return len(present) == 0 or int(present.max() - present.min()) <= 1
 

@@ -114,12 +114,16 @@ def v2_outputs_asked(asked: Any) -> list[str]:
 
 def v2_answer(name: str, proba: np.ndarray, request_id: str | None, outputs: Sequence[str] = tuple(V2_OUTPUTS)) -> dict[str, Any]:
     proba = np.asarray(proba, dtype=np.float32)
-    tensors = {
-        "probabilities": {"name": "probabilities", "datatype": "FP32", "shape": list(proba.shape),
-                          "data": [float(p) for p in proba.ravel()]},
-        "stars": {"name": "stars", "datatype": "INT32", "shape": [len(proba)], "data": [int(s) for s in proba.argmax(axis=1) + 1]},
-    }
-    answer = {"model_name": name, "model_version": V2_VERSION, "outputs": [tensors[output] for output in outputs]}
+    answer = {"model_name": name, "model_version": V2_VERSION, "outputs": [v2_tensor(output, proba) for output in outputs]}
     if request_id is not None:
         answer["id"] = request_id
     return answer
+
+
+def v2_tensor(output: str, proba: np.ndarray) -> dict[str, Any]:
+    """One output tensor, made only when the request asks for it."""
+    if output == "stars":
+        shape, data = [len(proba)], (proba.argmax(axis=1) + 1).tolist()
+    else:
+        shape, data = list(proba.shape), proba.ravel().tolist()
+    return {"name": output, "datatype": V2_OUTPUTS[output][0], "shape": shape, "data": data}
