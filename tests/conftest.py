@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import shutil
@@ -14,7 +15,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("REVIEWSTARS_QUIET", "1")
-os.environ.setdefault("REVIEWSTARS_CACHE", tempfile.mkdtemp(prefix="reviewstars-test-cache-"))  # never the user's cache
+if "REVIEWSTARS_CACHE" not in os.environ:  # never the user's cache; and gone when the suite ends
+    os.environ["REVIEWSTARS_CACHE"] = tempfile.mkdtemp(prefix="reviewstars-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["REVIEWSTARS_CACHE"], ignore_errors=True)
 # One torch (and BLAS) thread, here and in every command the tests start (they inherit it): the
 # models here are width 32, where a second thread only adds synchronisation (a tiny training
 # took 0.6 s on one thread, 1.7 s on two), and on a busy machine two spinning threads per process
