@@ -7,7 +7,8 @@ random BERT saved as a folder); the derived formats are made from those folders 
 transformer folder, an ensemble of the first two kinds). Then every folder must: give five
 finite probabilities summing to one for any text (empty ones included, and marked), stars
 that are their most likely star, the same most likely star before and after calibration,
-the same probabilities after a save and load, and a card.
+the same probabilities after a save and load, words that `explain` weighs with the model's own
+probabilities, and a card.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 from reviewstars.data import DataSettings
 from reviewstars.jobs import train
+from reviewstars.jobs.explain import explain_one, without_span, word_spans
 from reviewstars.kinds import PRETRAINED, trainable_kinds
 from reviewstars.models import PREDICTORS, folder_kind, load_predictor
 from reviewstars.models.base import prediction_rows
@@ -81,6 +83,13 @@ def test_every_kind_and_format_keeps_the_contract(folders, name, tmp_path):
     assert (predictor.uncalibrated_proba(TEXTS).argmax(axis=1) == proba.argmax(axis=1)).all()
     rows = prediction_rows(TEXTS, proba)
     assert [row["empty"] for row in rows[:5]] == [False, False, True, True, True]  # no word in the last three
+
+    # `explain` asks every kind the same question: a word's effect is the expected stars with it minus without it
+    explained = explain_one(predictor, TEXTS[0])
+    assert explained.stars == rows[0]["stars"] and len(explained.words) == len(word_spans(TEXTS[0]))
+    variants = [without_span(TEXTS[0], w.start, w.end) for w in explained.words]
+    with_and_without = predictor.predict_proba([TEXTS[0], *variants]) @ np.arange(1, 6)
+    np.testing.assert_allclose([w.stars_effect for w in explained.words], with_and_without[0] - with_and_without[1:], atol=2e-3)
 
     copy = predictor.save(tmp_path / "copy")  # and back: the same probabilities
     np.testing.assert_allclose(load_predictor(copy).predict_proba(TEXTS), proba, atol=1e-6)

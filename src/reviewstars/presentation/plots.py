@@ -203,3 +203,39 @@ def plot_reliability(reliability: dict, path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(figure, path)
+
+
+# --------------------------------------------------------------------------- explain
+
+#: Reviews drawn in one `explain` plot (the JSON has them all): more panels do not read.
+PLOT_REVIEWS_AT_MOST = 12
+
+
+def literal(text: str) -> str:
+    """A review's words as written: a `$` would start Matplotlib's mathematics ("$12 for $3 fries")."""
+    return text.replace("$", r"\$")
+
+
+def plot_word_effects(explanations, path: str | Path, top: int = 8) -> Path:
+    """Per review, the words that raised its rating most (green) and lowered it most (red), in stars."""
+    shown = list(explanations)[:PLOT_REVIEWS_AT_MOST]
+    heights = [max(len(e.strongest(top, True)) + len(e.strongest(top, False)), 1) for e in shown]
+    # One scale for all: a review whose words hardly move it shows short bars, not a zoomed-in axis.
+    figure, axes = plt.subplots(len(shown), 1, figsize=(7, sum(0.32 * h + 1.1 for h in heights)), squeeze=False, sharex=True,
+                                gridspec_kw={"height_ratios": heights}, layout="constrained")
+    for ax, explanation in zip(axes[:, 0], shown):
+        words = explanation.strongest(top, True)[::-1] + explanation.strongest(top, False)
+        words = sorted(words, key=lambda w: w.stars_effect)  # most lowering at the bottom, most raising on top
+        effects = [w.stars_effect for w in words]
+        ax.barh(range(len(words)), effects, color=["tab:green" if e > 0 else "tab:red" for e in effects])
+        ax.set_yticks(range(len(words)), [literal(w.word) for w in words], fontsize=9)
+        ax.axvline(0, color="black", linewidth=0.8)
+        head = " ".join(explanation.text.split())
+        head = head if len(head) <= 70 else head[:67] + "..."
+        ax.set_title(f"{explanation.stars}★ (expected {explanation.expected_stars:.2f}): {literal(head)}", fontsize=9, loc="left")
+        if not words:
+            ax.text(0.5, 0.5, "no word moved the rating" if explanation.words else "no words to explain", ha="center", va="center", transform=ax.transAxes, fontsize=9)
+        ax.grid(alpha=0.3, axis="x")
+        ax.tick_params(axis="x", labelbottom=True)  # each panel keeps its scale, though they share it
+    axes[-1, 0].set_xlabel("effect on the expected stars (with the word - without it)")
+    return save_figure(figure, path)
