@@ -30,6 +30,19 @@ def compared(tiny_data, tmp_path_factory):
     return output, board, time.perf_counter() - started, elsewhere
 
 
+def test_the_leaderboard_scores_a_model_as_evaluate_does(compared, tiny_data):
+    """The same predictions, the same scores: intervals and the calibration's noise floor
+    come out of one fixed seed, not the run's data seed (42 here, as by default)."""
+    from reviewstars.jobs import evaluate
+
+    output, board, _, _ = compared
+    row = next(r for r in board["models"] if r["model"] == "linear")
+    scores = evaluate(output / "models" / "linear", tiny_data, split="validation").rounded(4)
+    assert row["accuracy"] == scores.accuracy
+    assert row["accuracy_interval"] == scores.intervals["accuracy"] and row["macro_f1_interval"] == scores.intervals["macro_f1"]
+    assert (row["ece_noise_floor"], row["ece_noise_95"]) == (scores.ece_noise_floor, scores.ece_noise_95)
+
+
 def test_leaderboard_ranks_every_model_honestly(compared):
     output, board, _, elsewhere = compared
     saved = json.loads((output / "leaderboard.json").read_text())

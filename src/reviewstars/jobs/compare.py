@@ -166,7 +166,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         row, probas["ensemble"] = built
         rows.append(row)
     for row in rows:
-        scores = score_predictions(probas[row.model], labels, decision, seed=data.seed)
+        scores = score_predictions(probas[row.model], labels, decision)
         scores.ece_uncalibrated, scores.predictions_per_second = row.scores.ece_uncalibrated, row.scores.predictions_per_second
         row.scores, row.warnings = scores.rounded(4), list(scores.warnings)
         seen = row.train_examples_seen

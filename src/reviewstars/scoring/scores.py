@@ -155,10 +155,19 @@ class Scores:
                        intervals={k: [cut(x) for x in v] if isinstance(v, list) else v for k, v in self.intervals.items()})
 
 
-def score_predictions(proba: np.ndarray, labels: Sequence[int], decision: str = "argmax", seed: int = 0) -> Scores:
+#: The seed of every resampling behind a score (bootstrap intervals, the ECE's noise floor).
+SCORING_SEED = 0
+
+
+def score_predictions(proba: np.ndarray, labels: Sequence[int], decision: str = "argmax") -> Scores:
     """Every metric of a model's probabilities on labelled reviews (labels 0..4): each
     declared metric's computation, 95% bootstrap intervals, per-class precision and recall,
-    the confusion matrix, the calibration error's noise floor, and warnings."""
+    the confusion matrix, the calibration error's noise floor, and warnings.
+
+    The same predictions always get the same scores, whichever command scores them: the
+    bootstrap and the noise floor draw from one fixed seed (`SCORING_SEED`), never from a
+    run's data seed (`compare` once drew from it, and its intervals and calibration verdict
+    differed from `train`'s and `evaluate`'s for the very same predictions)."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     from ..models.probabilities import star_decision
@@ -174,7 +183,7 @@ def score_predictions(proba: np.ndarray, labels: Sequence[int], decision: str = 
     for item in Scores.metrics():
         if item.metadata["compute"] is not None:
             setattr(scores, item.name, item.metadata["compute"](predictions))
-    bootstrap = bootstrap_interval(labels, predictions.stars - 1, seed=seed)
+    bootstrap = bootstrap_interval(labels, predictions.stars - 1, seed=SCORING_SEED)
     scores.intervals = {"level": bootstrap.level, "resamples": bootstrap.resamples,
                         **{f.name: [getattr(bootstrap, f.name).low, getattr(bootstrap, f.name).high]
                            for f in Scores.metrics() if f.metadata["interval"]}}
@@ -183,7 +192,7 @@ def score_predictions(proba: np.ndarray, labels: Sequence[int], decision: str = 
     scores.per_class = {str(star): {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
                                     "support": int(support[i])} for i, star in enumerate(STARS)}
     scores.confusion_matrix = confusion_matrix(labels + 1, predictions.stars, labels=list(STARS)).tolist()
-    scores.ece_noise_floor, scores.ece_noise_95 = ece_noise_floor(proba, seed=seed)
+    scores.ece_noise_floor, scores.ece_noise_95 = ece_noise_floor(proba, seed=SCORING_SEED)
     scores.warnings = result_warnings(scores, labels, predictions.stars)
     return scores
 
