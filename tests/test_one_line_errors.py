@@ -49,6 +49,8 @@ def _broken_models(linear_model: Path, scratch_model: Path, root: Path) -> dict[
     (cut_weights / "model.safetensors").write_bytes(whole[: len(whole) // 2])
     negative_length = copy(scratch_model, "negative-length")
     _edit_config(negative_length, lambda c: c["reviewstars"].update(max_length=-5))
+    past_positions = copy(scratch_model, "past-positions")  # trained with 32 positions
+    _edit_config(past_positions, lambda c: c["reviewstars"].update(max_length=1000))
     return {
         "not-an-object": (not_an_object, "must hold a JSON object, not list"),
         "unknown-setting": (unknown_setting, "unusable linear settings"),
@@ -57,6 +59,7 @@ def _broken_models(linear_model: Path, scratch_model: Path, root: Path) -> dict[
         "empty-weights": (empty_weights, "model.safetensors: truncated or not a safetensors file (0 bytes)"),
         "cut-weights": (cut_weights, "model.safetensors: truncated or not a safetensors file"),
         "negative-length": (negative_length, "max_length -5 leaves no room for text"),
+        "past-positions": (past_positions, "max_length 1000: the model reads at most 32 tokens (its position embeddings)"),
     }
 
 
@@ -82,6 +85,9 @@ def test_the_cli_says_what_is_broken_in_one_line(linear_model, scratch_model, ti
         "circles-folder": (("basics", "circles", "-o", tmp_path), "the plot is a PNG: give a path ending in .png"),
         "same-column": (("data", "stats", "--data", tiny_data / "train.parquet", "--label-column", "text"),
                         "the column 'text' cannot hold both the reviews and their ratings"),
+        # fine-tuning a model past its position embeddings: refused before the first step, not at the first long review
+        "max-length-past-positions": (("train", "--model", scratch_model, "--data", tiny_data, "--output", tmp_path / "new",
+                                       "--max-length", "64", "--dev-size", "50"), "--max-length 64: the model reads at most 32 tokens"),
         # a budget past the clock's range: refused before the data is read, as a duration
         "time-budget": (("train", "--model", "scratch", "--data", tiny_data, "--output", tmp_path / "new", "--time-budget",
                          "99999999999999h"), "--time-budget must be at most 43200m, got 1e+14h"),
