@@ -31,13 +31,33 @@ def test_metrics_match_a_hand_computed_example():
         [0, 0, 0, 0, 0],
         [0, 0, 0, 1, 1],
     ]
-    # 1★: P=1/1, R=1/2; 2★: P=1/2, R=1/1; 3★: 0/0; 4★: P=0 (one wrong), no support; 5★: P=1/2, R=1/2
+    # 1★: P=1/1, R=1/2; 2★: P=1/2, R=1/1; 3★: never predicted (no precision), R=0/1; 4★: P=0/1, no
+    # review (no recall); 5★: P=1/2, R=1/2. F1 = 2tp / (2tp + fp + fn): 0 for 3★ and 4★.
     assert m.per_class["1"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
     assert m.per_class["2"]["precision"] == 0.5 and m.per_class["2"]["recall"] == 1.0
-    assert m.per_class["3"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert m.per_class["3"] == {"precision": None, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert m.per_class["4"] == {"precision": 0.0, "recall": None, "f1": 0.0, "support": 0}
     assert m.per_class["5"]["f1"] == pytest.approx(0.5)
     # macro-F1 averages all five classes: (2/3 + 2/3 + 0 + 0 + 1/2) / 5
     assert m.macro_f1 == pytest.approx((2 / 3 + 2 / 3 + 0 + 0 + 0.5) / 5)
+
+
+def test_a_star_neither_in_the_reviews_nor_predicted_has_no_figures_not_zeros():
+    """Reviews rated 1, 3 or 5 only: 2★ and 4★ are undefined ("-"), as macro-F1 leaves them out."""
+    import io
+
+    from rich.console import Console
+
+    from reviewstars.presentation.tables import metrics_table
+
+    m = star_metrics([1, 1, 3, 3, 5], [1, 3, 3, 3, 5])
+    assert m.per_class["2"] == m.per_class["4"] == {"precision": None, "recall": None, "f1": None, "support": 0}
+    assert m.macro_f1 == pytest.approx((2 / 3 + 0.8 + 1.0) / 3)
+    assert Scores.from_json(m.to_json()).per_class == m.per_class
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(metrics_table(m, "three stars"))
+    shown = console.file.getvalue()
+    assert "│     2 │         - │      - │     - │       0 │" in shown and "undefined for 2★, 4★" in shown
 
 
 def test_perfect_predictions():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..artifacts import write_text
 from .plots import plot_accuracy_vs_time, plot_confusion_matrices, plot_learning_curves, plot_reliability
+from .tables import cell
 from ..scoring.leaderboard import leaderboard_table
 from ..scoring.scores import calibration_verdict
 
@@ -83,17 +84,9 @@ def _sections(rows, confusions: dict, mistakes: dict) -> list[tuple[str, list[st
     settings = ("Settings each model used", ["model", "recipe", "format", "settings"], [[r.model, r.recipe, r.format, _settings_line(r)] for r in rows])
     per_class = ["model", *[f"{s}★ P / R / F1" for s in range(1, 6)]]
     per_class_rows = []
-    for r in rows:
-        matrix = confusions[r.model]
-        cells = []
-        for k in range(5):
-            tp = matrix[k][k]
-            predicted, actual = sum(row[k] for row in matrix), sum(matrix[k])
-            p = tp / predicted if predicted else 0.0
-            rc = tp / actual if actual else 0.0
-            f1 = 2 * p * rc / (p + rc) if p + rc else 0.0
-            cells.append(f"{p:.2f} / {rc:.2f} / {f1:.2f}")
-        per_class_rows.append([r.model, *cells])
+    for r in rows:  # the scores' own figures ("-": undefined, a star never predicted or not among the reviews)
+        per_class_rows.append([r.model, *[" / ".join(cell(r.scores.per_class[str(s)][name], 2) for name in ("precision", "recall", "f1"))
+                                          for s in range(1, 6)]])
     ties = ("How sure the ranking is", ["rank", "model", "p-value vs the first of its rank (McNemar, exact)"],
             [[f"{r.rank}{'=' if r.tied else ''}", r.model, "-" if r.p_value_vs_leader is None else f"{r.p_value_vs_leader:.3g}"] for r in rows])
     calibration = ("Calibration (expected calibration error, 15 bins; temperature fitted on the dev slice; the noise floor is "

@@ -28,7 +28,7 @@ def metrics_table(scores: Scores, title: str = "metrics") -> Table:
     table.add_column("f1", justify="right")
     table.add_column("support", justify="right")
     for star, row in scores.per_class.items():
-        table.add_row(star, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+        table.add_row(star, *[cell(row[name]) for name in ("precision", "recall", "f1")], str(row["support"]))
     # The metrics computed from the predictions: each with its interval on a line of its own, the others on one line.
     computed = [f for f in scores.computed() if f.name != "ece"]
 
@@ -47,8 +47,16 @@ def metrics_table(scores: Scores, title: str = "metrics") -> Table:
         if scores.ece_noise_95 is not None:
             calibration += f"  {calibration_verdict(scores.ece, scores.ece_noise_floor, scores.ece_noise_95)}"
         lines.append(calibration)
+    undefined = [star for star, row in scores.per_class.items() if None in (row["precision"], row["recall"])]
+    if undefined:
+        lines.append(f"-: undefined for {', '.join(s + '★' for s in undefined)} (never predicted: no precision; no such review: no recall)")
     table.caption = "\n".join(lines)
     return table
+
+
+def cell(value: float | None, digits: int = 3) -> str:
+    """A per-class figure, or '-' where it is undefined (a star never predicted, or not in the reviews)."""
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def confusion_table(scores: Scores) -> Table:

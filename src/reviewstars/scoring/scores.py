@@ -187,14 +187,20 @@ def score_predictions(proba: np.ndarray, labels: Sequence[int], decision: str = 
     scores.intervals = {"level": bootstrap.level, "resamples": bootstrap.resamples,
                         **{f.name: [getattr(bootstrap, f.name).low, getattr(bootstrap, f.name).high]
                            for f in Scores.metrics() if f.metadata["interval"]}}
+    # A star never predicted has no precision, one no review has no recall, and one with neither
+    # no F1 (macro-F1 leaves it out): None (null in JSON, "-" in tables), never a 0 that reads as a failure.
     precision, recall, f1, support = precision_recall_fscore_support(labels + 1, predictions.stars, labels=list(STARS),
-                                                                     zero_division=0)
-    scores.per_class = {str(star): {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                                                                     zero_division=np.nan)
+    scores.per_class = {str(star): {"precision": defined(precision[i]), "recall": defined(recall[i]), "f1": defined(f1[i]),
                                     "support": int(support[i])} for i, star in enumerate(STARS)}
     scores.confusion_matrix = confusion_matrix(labels + 1, predictions.stars, labels=list(STARS)).tolist()
     scores.ece_noise_floor, scores.ece_noise_95 = ece_noise_floor(proba, seed=SCORING_SEED)
     scores.warnings = result_warnings(scores, labels, predictions.stars)
     return scores
+
+
+def defined(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
 
 
 #: Past this share of the reviews on one star, a model says little more than that star.
