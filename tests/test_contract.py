@@ -18,7 +18,7 @@ import pytest
 
 from reviewstars.data import DataSettings
 from reviewstars.jobs import train
-from reviewstars.jobs.explain import explain_one, without_span, word_spans
+from reviewstars.models.explanation import explain_one, without_span, word_spans
 from reviewstars.kinds import PRETRAINED, trainable_kinds
 from reviewstars.models import PREDICTORS, folder_kind, load_predictor
 from reviewstars.models.base import prediction_rows

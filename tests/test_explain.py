@@ -15,7 +15,8 @@ import pytest
 
 from reviewstars import STARS
 from reviewstars.artifacts import png_of_ours
-from reviewstars.jobs.explain import explain_one, explain_texts, without_span, word_spans
+from reviewstars.jobs.explain import explain_texts
+from reviewstars.models.explanation import explain_one, without_span, word_spans
 from reviewstars.models import load_predictor
 
 from support import ODD_TEXTS, run_cli

@@ -107,6 +107,30 @@ def test_hugging_face_inputs_form_answers_like_texts(server):
     assert httpx.post(f"{server}/predict", json={"inputs": ["ok"] * 9}).status_code == 413
 
 
+def test_explain_answers_each_words_effect_as_the_command_does(server, linear_model):
+    """The server caps the words rated at --max-texts - 1 (7 here): an explanation costs the model
+    what one full /predict request does, and counts the words it left."""
+    from reviewstars.models.explanation import explain_one, word_spans
+
+    text = "Amazing food and excellent dinner but the staff was rude and the table awful."
+    answer = httpx.post(f"{server}/explain", json={"text": text})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    expected = explain_one(load_predictor(linear_model), text, max_words=7)
+    assert [w["word"] for w in body["words"]] == [w.word for w in expected.words] == text.split()[:7]
+    np.testing.assert_allclose([w["stars_effect"] for w in body["words"]], [w.stars_effect for w in expected.words], atol=1e-3)
+    assert body["words_not_rated"] == len(word_spans(text)) - 7 == 8 and body["stars"] == expected.stars and body["empty"] is False
+    assert "occlusion" in body["method"]
+    fewer = httpx.post(f"{server}/explain", json={"text": text, "max_words": 2}).json()
+    assert [w["word"] for w in fewer["words"]] == ["Amazing", "food"]
+    assert httpx.post(f"{server}/explain", json={"text": "!!!"}).json()["empty"] is True
+    for body, status in (({"text": "x" * 1001}, 413), ({"texts": ["ok"]}, 422), ({"text": 5}, 422), ({"text": "ok", "max_words": 0}, 422),
+                         ({"text": "ok", "max_words": True}, 422), ({"text": "ok", "colour": 1}, 422)):
+        refused = httpx.post(f"{server}/explain", json=body)
+        assert refused.status_code == status and len(refused.json()["detail"]) < 200, (body, refused.text)
+    assert httpx.post(f"{server}/explain", content=b"ok", headers={"content-type": "text/plain"}).status_code == 415
+
+
 def test_health_and_model_without_server_paths(server, linear_model):
     assert httpx.get(f"{server}/health").json()["status"] == "ok"
     model = httpx.get(f"{server}/model").json()

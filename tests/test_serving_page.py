@@ -38,6 +38,13 @@ def test_the_page_predicts_a_review_given_in_its_address(browser, page_server, t
     widths = {int(k): float(w) for k, w in re.findall(r'<div class="row[^"]*" id="row-(\d)">.*?style="width: ([\d.]+)%;"', dom)}
     assert widths == pytest.approx({k: 100 * expected["probabilities"][str(k)] for k in range(1, 6)}, abs=0.06)
     assert "accuracy 0.612 · macro-F1 0.601 on 150 validation reviews" in dom and "linear · linear ·" in dom
+    # and why: the review with the words that raised its rating marked, as /explain weighs them
+    explanation = httpx.post(f"{page_server}/explain", json={"text": REVIEW}).json()
+    raising = max(explanation["words"], key=lambda w: w["stars_effect"])
+    assert raising["stars_effect"] > 0 and re.search(rf'<mark class="up"[^>]*title="\+{raising["stars_effect"]:.2f} stars"[^>]*>'
+                                                     rf'{re.escape(raising["word"])}</mark>', dom)
+    assert re.search(r'<p id="raised" class="words">Raised it: ' + re.escape(raising["word"]), dom)
+    assert re.sub(r"<[^>]+>", "", re.search(r'<p id="explained">(.*?)</p>', dom).group(1)) == REVIEW  # the review, whole
 
 
 def test_the_page_renders_at_1280_wide(browser, page_server, tmp_path):

@@ -197,7 +197,7 @@ def serve(
     cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--no-cuda-graphs", help="On a GPU, capture each batch shape of a "
                                      "transformer as a CUDA graph at start-up: one launch a batch instead of hundreds."),
 ) -> None:
-    """Serve a model over HTTP: a page at /, POST /predict, GET /health, /model, /metrics, docs at /docs."""
+    """Serve a model over HTTP: a page at /, POST /predict and /explain, GET /health, /model, /metrics, docs at /docs."""
     import os
 
     from ..serving import serve as run_server

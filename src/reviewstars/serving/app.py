@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..errors import ReviewstarsError
-from ..models.base import StarPredictor
+from ..models.base import StarPredictor, has_no_words
+from ..models.explanation import METHOD, explanation_from, occlusions
 from .batcher import MicroBatcher
 from .bodies import BodyReader, Refusal, stop_isolated_parser
 from . import protocols
@@ -54,6 +55,28 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
+class ExplainBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="A review to explain")
+    text: str = Field(description="The review.")
+    max_words: int | None = Field(default=None, ge=1, description="Words rated, from the start (default and most: the "
+                                  "server's max_texts - 1: one explanation costs the model what one full /predict request does).")
+
+
+class WordEffectBody(BaseModel):
+    word: str
+    start: int = Field(description="Offset of the word's first character in the text.")
+    end: int = Field(description="Offset just past its last character: text[start:end] is the word.")
+    stars_effect: float = Field(description="Expected stars with the word minus without it: > 0, it raised the rating.")
+    probability_effect: float = Field(description="The predicted star's probability with the word minus without it.")
+
+
+class ExplanationBody(Prediction):
+    text: str
+    words: list[WordEffectBody] = Field(description="Each word (or run of marks) rated, in the text's order.")
+    words_not_rated: int = Field(description="Words after those rated (max_words).")
+    method: str
+
+
 class ErrorBody(BaseModel):
     detail: str = Field(description="One line saying what was wrong.")
 
@@ -80,7 +103,8 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
     app = ServingApp(
         endpoint, metrics, api_key,
         title="reviewstars",
-        description="Predict the star rating (1..5) of reviews. POST texts to /predict; a page to try it at /.",
+        description="Predict the star rating (1..5) of reviews. POST texts to /predict, a review to /explain (which words "
+                    "moved its rating); a page to try it at /.",
         lifespan=lifespan,
         docs_url=None,  # FastAPI's pages load their scripts from a CDN; /docs below needs nothing from outside
         redoc_url=None,
@@ -112,7 +136,8 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
     next(route for route in app.router.routes if getattr(route, "path", None) == "/predict").app = endpoint
 
     async def model_rows(request: Request, parse_body) -> tuple[Any, np.ndarray]:
-        """A request of another protocol through the same limits, queue and batches as /predict."""
+        """A request of another protocol through the same limits, queue and batches as /predict:
+        `parse_body` gives the texts (first) from the JSON payload."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/json" and not kind.endswith("+json"):
             raise Refusal(415, f"send the body as JSON with Content-Type: application/json (got {kind or 'none'!r})")
@@ -121,6 +146,34 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
         if not np.isfinite(proba).all():
             raise Refusal(500, "the model gave probabilities that are not numbers (NaN or infinite): its weights are broken")
         return parsed, proba
+
+    words_at_most = max(limits.max_texts - 1, 0)
+
+    @app.post(
+        "/explain",
+        response_model=ExplanationBody,
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ExplainBody.model_json_schema()}}}},
+        responses={413: {"model": ErrorBody, "description": f"Over {limits.max_chars:,} characters, or {limits.max_body_bytes:,} bytes"},
+                   422: {"model": ErrorBody, "description": 'Not JSON, or not {"text": string, "max_words": n}'},
+                   503: {"model": ErrorBody, "description": "Busy: retry after `Retry-After` seconds"}},
+    )
+    async def explain(request: Request) -> JSONResponse:
+        """Which words raised or lowered one review's rating: the review is rated again with each
+        word left out in turn, and a word's effect is the expected stars with it minus without it.
+
+        One request rates up to `max_texts` texts (the review and one per word), through the same
+        queue and batches as /predict: it costs the model what a full /predict request does.
+        """
+        occluded = None
+
+        def parse_body(payload):
+            nonlocal occluded
+            text, max_words = protocols.explain_request(reader, payload, words_at_most)
+            occluded = occlusions(text, max_words)
+            return (occluded.texts,)
+
+        _, proba = await model_rows(request, parse_body)
+        return JSONResponse({**explanation_from(occluded, proba).to_json(), "empty": has_no_words(occluded.text), "method": METHOD})
 
     @app.post("/", summary="The Hugging Face inference shape", tags=["other protocols"])
     async def hugging_face(request: Request) -> JSONResponse:

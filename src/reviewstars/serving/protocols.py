@@ -38,6 +38,26 @@ def parse(reader: BodyReader, body: bytes) -> Any:
         raise Refusal(422, f"the body is not valid JSON: {error}") from None
 
 
+# --------------------------------------------------------------------------- our own: /explain
+
+
+def explain_request(reader: BodyReader, payload: Any, words_at_most: int) -> tuple[str, int]:
+    """(the review, how many of its words to rate) of `{"text": "...", "max_words": n}`."""
+    if not isinstance(payload, dict) or "text" not in payload or set(payload) - {"text", "max_words"}:
+        raise Refusal(422, 'send {"text": "a review"} (and "max_words": n, if you like)')
+    text = payload["text"]
+    if not isinstance(text, str):
+        raise Refusal(422, '"text" must be a string')
+    if len(text) > reader.max_chars:
+        raise Refusal(413, f'"text" has {len(text):,} characters; the limit is {reader.max_chars:,}')
+    max_words = payload.get("max_words")
+    if max_words is None:
+        return text, words_at_most
+    if isinstance(max_words, bool) or not isinstance(max_words, int) or max_words < 1:
+        raise Refusal(422, '"max_words" must be a positive whole number')
+    return text, min(max_words, words_at_most)
+
+
 # --------------------------------------------------------------------------- Hugging Face
 
 
