@@ -55,5 +55,5 @@ def explanation_lines(explanation, top: int) -> Group:
 
 def explanations(items: Sequence, top: int) -> Group:
     """Every review explained, with the key to the effects once."""
-    key = Text("effect of a word: expected stars with it minus without it (+ raised the rating, - lowered it)", style="dim")
+    key = Text("a word's effect: the expected stars with it minus without it", style="dim")
     return Group(key, Text(), *(explanation_lines(item, top) for item in items))
