@@ -130,6 +130,86 @@ def test_replacing_a_folder_keeps_its_other_entries_and_a_held_lock(tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
+def test_a_failed_run_takes_away_only_what_a_training_writes_never_what_the_user_put_there_meanwhile(linear_folder, tiny_data,
+                                                                                                     tmp_path, monkeypatch):
+    """A probe's notes and another model's predictions, written into the folder while it trained,
+    were deleted when the run was stopped (and a new folder went whole, with them)."""
+    fit = importlib.import_module("reviewstars.jobs.fit")
+
+    def stopped_while_the_user_writes(kind, job):
+        (Path(job.output) / "notes.txt").write_text("my notes")
+        (Path(job.output) / "predictions").mkdir(exist_ok=True)
+        (Path(job.output) / "predictions" / "june.csv").write_text("text,stars\n")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(fit, "fit_kind", stopped_while_the_user_writes)
+    monkeypatch.setattr(importlib.import_module("reviewstars.jobs.train"), "fit_kind", stopped_while_the_user_writes)
+    before = _files(linear_folder)
+    for folder in (linear_folder, tmp_path / "new"):
+        with pytest.raises(KeyboardInterrupt):
+            train("linear", tiny_data, folder, linear=LinearSettings(min_df=1, C=0.3))
+        assert (folder / "notes.txt").read_text() == "my notes" and (folder / "predictions" / "june.csv").is_file()
+        assert not {".lock", ".reviewstars"} & {p.name for p in folder.iterdir()} or folder == linear_folder
+    assert _files(linear_folder, skip=("notes.txt", "predictions")) == before
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["notes.txt", "predictions"]  # ours went, theirs stayed
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(importlib.import_module("reviewstars.jobs.train"), "fit_kind", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        train("linear", tiny_data, tmp_path / "made", linear=LinearSettings(min_df=1))
+    assert not (tmp_path / "made").exists()  # a folder the run made, with nothing of the user's in it, goes
+
+
+def test_the_users_folders_left_beside_a_model_by_a_kill_mid_swap_come_back(linear_folder, tiny_data):
+    """Killed between the swap and moving the user's folders over, the old folder (holding them)
+    is left as `.NAME.new`; the next run put them back, where it deleted them before."""
+    stage = linear_folder.with_name(f".{linear_folder.name}.new")
+    shutil.copytree(linear_folder, stage)  # the old model's files ...
+    (stage / "my_predictions").mkdir()
+    (stage / "my_predictions" / "keep.txt").write_text("precious")  # ... and a folder of the user's, not yet moved
+    (stage / "checkpoints").mkdir()
+    train("linear", tiny_data, linear_folder, linear=LinearSettings(min_df=1, C=0.2))
+    assert (linear_folder / "my_predictions" / "keep.txt").read_text() == "precious"
+    assert not stage.exists() and load_predictor(linear_folder).settings.C == 0.2
+
+
+def test_the_settings_file_is_in_the_folder_before_it_is_swapped_in(linear_folder, tiny_data, monkeypatch):
+    """Written after the swap, a kill between the two left a model without train_settings.yaml."""
+    from support import run_cli
+
+    seen = {}
+    replace_dir = importlib.import_module("reviewstars.jobs.guard").replace_dir
+
+    def swap(stage, output, replaced=None):
+        seen["staged"] = sorted(p.name for p in stage.iterdir())
+        return replace_dir(stage, output, replaced)
+    monkeypatch.setattr(importlib.import_module("reviewstars.jobs.guard"), "replace_dir", swap)
+    result = run_cli("train", "--model", "linear", "--data", tiny_data, "--output", linear_folder, "--min-df", "1")
+    assert result.returncode == 0, result.stderr
+    assert "train_settings.yaml" in seen["staged"] and "metrics.json" in seen["staged"]
+
+
+def test_an_ensemble_waits_for_no_training_and_swaps_its_folder_in_whole(linear_folder, tiny_data, tmp_path, monkeypatch):
+    """An ensemble wrote into a folder a training held (the training then replaced it), and a kill
+    after its save left it without metrics.json."""
+    from reviewstars.jobs.ensemble import build_ensemble
+
+    other = tmp_path / "other"
+    train("linear", tiny_data, other, linear=LinearSettings(min_df=1, C=0.1))
+    ensemble = tmp_path / "ensemble"
+    with output_lock(ensemble):
+        with pytest.raises(ReviewstarsError, match="is writing this folder"):
+            build_ensemble([str(linear_folder), str(other)], DataSettings(tiny_data, dev_size=50), ensemble)
+    seen = {}
+    replace_dir = importlib.import_module("reviewstars.jobs.ensemble").replace_dir
+
+    def swap(stage, output, replaced=None):
+        seen["staged"] = sorted(p.name for p in stage.iterdir())
+        return replace_dir(stage, output, replaced)
+    monkeypatch.setattr(importlib.import_module("reviewstars.jobs.ensemble"), "replace_dir", swap)
+    build_ensemble([str(linear_folder), str(other)], DataSettings(tiny_data, dev_size=50), ensemble)
+    assert {"config.json", "metrics.json"} <= set(seen["staged"]) and (ensemble / "metrics.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 def test_a_second_training_into_the_same_folder_fails_at_once_naming_the_first(linear_folder, tiny_data):
     with output_lock(linear_folder):
         started = subprocess.run(cli_command("train", "--model", "linear", "--data", tiny_data, "--output", linear_folder),

@@ -202,6 +202,9 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
 
 #: Written into every folder reviewstars creates (a model, a compare run): only such a folder is written over.
 OWNER_FILE = ".reviewstars"
+#: Held in a folder while a run of ours writes it (`jobs.guard.output_lock`): a folder holding only
+#: this one is being made by a run that has just started, and is refused as that run's, not as the user's.
+LOCK_FILE = ".lock"
 
 
 def mark_ours(folder: Path, what: str) -> None:
@@ -260,7 +263,7 @@ def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: 
             names = sorted(entry.name for entry in folder.iterdir())
         except OSError as error:
             raise_output_error(option, folder, f"cannot be read ({error.strerror})")
-        if names and not ours(folder):
+        if names and names != [LOCK_FILE] and not ours(folder):
             written_as = owner_mark(folder)
             if written_as is not None:  # ours, but another thing: a model folder is not a comparison
                 raise_output_error(option, folder, f"is a {WRITTEN_AS.get(written_as, written_as + ' folder')} written by "

@@ -28,7 +28,6 @@ def train(
     device: str = DeviceOption,
 ) -> None:
     """Train a model and save it as a folder (config, weights, tokenizer, metrics, plots, model card, train_settings.yaml)."""
-    from ..artifacts import is_main_process
     from ..jobs import train as train_job
     from ..kinds import check_model_name
     from ..settings.files import write_settings_file
@@ -36,10 +35,13 @@ def train(
     kind = check_model_name(model)
     _warn_of_options_for_other_kinds(model, kind, settings[GIVEN])
     own, data, transformer = _kind_settings(settings)
-    result = train_job(model, data, output, transformer=transformer, device=device, **{kind.name: own[kind.name]} if kind.name in own else {})
-    if is_main_process():
-        renamed = {cls: names for cls, _, names in _training_groups()}
-        write_settings_file(output, model, data, transformer, *[own[kind.name]] if kind.name in own else [], renamed=renamed)
+    renamed = {cls: names for cls, _, names in _training_groups()}
+
+    def settings_file(folder: Path) -> None:  # in the new model folder, before it replaces the old one
+        write_settings_file(folder, model, data, transformer, *[own[kind.name]] if kind.name in own else [], renamed=renamed)
+
+    result = train_job(model, data, output, transformer=transformer, device=device, also_write=settings_file,
+                       **{kind.name: own[kind.name]} if kind.name in own else {})
     seen = f" ({result.train_examples_seen:,} seen)" if result.train_examples_seen != result.train_examples else ""
     share = f", {result.budget_share_in_steps:.0%} of the budget in optimizer steps" if result.budget_share_in_steps is not None else ""
     out.print(f"trained {escape(model)} on {result.train_examples:,} reviews{seen} in {result.train_seconds} s{share} -> {escape(str(output))}",

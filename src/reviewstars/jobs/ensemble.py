@@ -3,21 +3,24 @@
 
 from __future__ import annotations
 
+import shutil
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..artifacts import resolved, write_json
+from ..artifacts import replace_dir, resolved, write_json
 from ..data import DataSettings
 from ..errors import ReviewstarsError
 from ..models import load_predictor
 from ..models.ensemble import KIND as ENSEMBLE_RECIPE, MAX_MEMBERS, EnsemblePredictor
-from ..models.folder import METRICS_FILE, check_model_output
+from ..models.folder import METRICS_FILE, check_model_output, is_our_file
 from ..models.probabilities import fit_ensemble_weights
 from ..progress import note, warn
 from ..scoring.evaluation import evaluate_predictor, load_scores, predict_proba_batched, scores_key, note_seen, seen_in_training
 from .context import RunContext
+from .guard import output_lock, recover_stage, staged, terminate_cleanly
 
 
 def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Path, device: str | None = None) -> dict[str, Any]:
@@ -31,6 +34,27 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
         raise ReviewstarsError("--models names a model twice: give each once (the fitted weights say how much each counts)")
     check_model_output(output, inputs=(*members, data.data), recipe=ENSEMBLE_RECIPE)  # never over a member: the ensemble reads them
     predictors = [load_predictor(member, device=device) for member in members]  # every name checked before any work
+    output = resolved(output)
+    new = not output.exists()
+    try:  # as a training does: one writer at a time, and the new folder swapped in whole, metrics and all
+        with output_lock(output):
+            recover_stage(output)
+            stage = staged(output)
+            try:
+                with terminate_cleanly():
+                    result = _build(members, predictors, data, stage, device)
+            except BaseException:
+                shutil.rmtree(stage, ignore_errors=True)
+                raise
+            replace_dir(stage, output, replaced=is_our_file)
+            return result
+    finally:
+        if new:  # the folder the lock made, left empty by a run that failed
+            with suppress(OSError):
+                output.rmdir()
+
+
+def _build(members: Sequence[str], predictors: list, data: DataSettings, output: Path, device: str | None) -> dict[str, Any]:
     context = RunContext.open(data, device, check_device=False)
     dev = context.dev()  # as the members' training cut it: the same dev slice, the same reviews held out
     for member in members:  # weights fitted on reviews a member learned favour that member

@@ -23,9 +23,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..artifacts import is_main_process, mark_ours, read_json, replace_dir, resolved, write_json
+from ..artifacts import LOCK_FILE, OWNER_FILE, is_main_process, mark_ours, read_json, replace_dir, resolved, write_json
 from ..errors import ReviewstarsError, Terminated
-from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOCK_FILE, LOGS, MODEL, check_model_output, is_our_file, recipe_named
+from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_output, is_our_file, recipe_named
 
 RUN_FILE = "run.json"  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
 NOT_THE_RUN = ("resume", "keep_checkpoints", "report_to", "run_name", "logging_steps")  # where it logs is not what it trains
@@ -48,39 +48,46 @@ def one_training_per_output(train: Callable) -> Callable:
         resume = bool(getattr(arguments.get("transformer"), "resume", False))
         keep_checkpoints = bool(getattr(arguments.get("transformer"), "keep_checkpoints", False))
         before = {entry.name for entry in output.iterdir()} if output.is_dir() else None
-        with output_lock(output):
-            try:  # under the lock: a run still training there is "another training", not an interrupted one
-                check_resume(output, record, resume)
-            except ReviewstarsError:
-                if before is None:
-                    with suppress(OSError):
-                        (output / LOCK_FILE).unlink()
-                        output.rmdir()  # the folder the lock made, still empty
-                raise
-            if not before:
-                mark_ours(output, MODEL)  # now: a run killed before its first save leaves a folder it may resume in
-            if record is not None and not resume:
-                start_run(output, record)
-            try:
-                with terminate_cleanly():  # (the Trainer's own handler saves a checkpoint while it trains)
-                    result = train(*args, **kwargs)
-            except BaseException as stopped:
-                shutil.rmtree(stage_of(output), ignore_errors=True)
-                undo_additions(output, before)
-                state, last = run_state(output) if record is not None else ("none", None)
-                if isinstance(stopped, Terminated) and state == "interrupted" and last is not None:
-                    raise Terminated(f"terminated (SIGTERM) before the model was written; its checkpoint is kept "
-                                     f"({Path(last).name}): run the same command with --resume to finish") from None
-                raise
-            if stage_of(output).is_dir():  # our files of the old model are replaced; checkpoints, logs and the user's stay
-                replace_dir(stage_of(output), output, replaced=is_our_file)
-            if record is not None:
-                finish_run(output, keep_checkpoints)
-            elif run_state(output)[0] != "interrupted":  # a model trained in one call took the folder: a finished run's checkpoints go
-                shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
-            return result
+        try:
+            return _train_locked(train, args, kwargs, output, record, resume, keep_checkpoints, before)
+        finally:
+            if before is None:  # a folder this run made, left empty by a run that failed: it goes
+                with suppress(OSError):
+                    output.rmdir()
 
     return guarded
+
+
+def _train_locked(train, args, kwargs, output: Path, record: dict | None, resume: bool, keep_checkpoints: bool,
+                  before: set[str] | None):
+    """`train` under the folder's lock, and the new folder swapped in when it returns. The swap
+    stays outside the undo below: the folder left after it is the old one and the user's."""
+    with output_lock(output):
+        recover_stage(output)  # what a run killed mid-swap left beside the folder goes back into it
+        # under the lock: a run still training there is "another training", not an interrupted one
+        check_resume(output, record, resume)
+        if not before:
+            mark_ours(output, MODEL)  # now: a run killed before its first save leaves a folder it may resume in
+        if record is not None and not resume:
+            start_run(output, record)
+        try:
+            with terminate_cleanly():  # (the Trainer's own handler saves a checkpoint while it trains)
+                result = train(*args, **kwargs)
+        except BaseException as stopped:
+            shutil.rmtree(stage_of(output), ignore_errors=True)
+            undo_additions(output, before)
+            state, last = run_state(output) if record is not None else ("none", None)
+            if isinstance(stopped, Terminated) and state == "interrupted" and last is not None:
+                raise Terminated(f"terminated (SIGTERM) before the model was written; its checkpoint is kept "
+                                 f"({Path(last).name}): run the same command with --resume to finish") from None
+            raise
+        if stage_of(output).is_dir():  # our files of the old model are replaced; checkpoints, logs and the user's stay
+            replace_dir(stage_of(output), output, replaced=is_our_file)
+        if record is not None:
+            finish_run(output, keep_checkpoints)
+        elif run_state(output)[0] != "interrupted":  # a model trained in one call took the folder: a finished run's checkpoints go
+            shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
+        return result
 
 
 def run_record(arguments: dict) -> dict | None:
@@ -209,9 +216,24 @@ def stage_of(output: Path) -> Path:
 
 def staged(output: str | Path) -> Path:
     """Where to build the new model folder; `one_training_per_output` swaps it in whole."""
-    stage = stage_of(Path(output))
-    shutil.rmtree(stage, ignore_errors=True)  # left by a run killed while writing it
-    return stage
+    recover_stage(Path(output))
+    return stage_of(Path(output))
+
+
+def recover_stage(output: Path) -> None:
+    """A folder left beside `output` by a run that was killed goes, once what is the user's in
+    it is back in `output`. Killed while building, it holds only files of ours (a half-written
+    model); killed just after the swap, it is the old folder, still holding the entries that
+    `replace_dir` moves over after the swap: the user's folders, the run's checkpoints."""
+    stage = stage_of(output)
+    for left in (stage, stage.with_name(stage.name + ".old")):  # (.old: where the swap takes two renames)
+        if not left.is_dir():
+            continue
+        if output.is_dir():
+            for entry in list(left.iterdir()):
+                if not is_our_file(entry.name) and entry.name != LOCK_FILE and not (output / entry.name).exists():
+                    os.replace(entry, output / entry.name)
+        shutil.rmtree(left, ignore_errors=True)
 
 
 def check_training_output(output: Path, inputs: tuple[str | Path, ...] = (), recipe: str | None = None) -> None:
@@ -282,24 +304,29 @@ def _holder(path: Path) -> str:
         return "unknown"
 
 
+#: What a training writes into `--output` itself while it runs (the model is built aside, in
+#: `stage_of(output)`): all that a failed run may take away again. Anything else that appears
+#: in the folder meanwhile is the user's (notes, predictions of another model) and stays.
+WRITTEN_WHILE_TRAINING = (OWNER_FILE, CHECKPOINTS, LOGS)
+
+
 def undo_additions(output: Path, before: set[str] | None) -> None:
     """After a failed run: what it added to the folder goes, unless it holds a checkpoint
-    to `--resume` from (a Ctrl-C, a crash after hours of training)."""
+    to `--resume` from (a Ctrl-C, a crash after hours of training). A folder it made goes
+    too once nothing else is in it (`output_lock` removes its lock at release)."""
     if (output / CHECKPOINTS).is_dir():
         from ..training.checkpoints import last_complete_checkpoint
 
         if last_complete_checkpoint(output / CHECKPOINTS):
             return
-    if before is None:
-        shutil.rmtree(output, ignore_errors=True)
-        return
-    for entry in output.iterdir():
-        if entry.name in before or entry.name == LOCK_FILE:
+    for name in WRITTEN_WHILE_TRAINING:
+        entry = output / name
+        if name in (before or ()) or not (entry.exists() or entry.is_symlink()):
             continue
         if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
+            shutil.rmtree(entry, ignore_errors=True)
         else:
-            entry.unlink()
+            entry.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .. import STARS
 from ..artifacts import is_main_process, write_json, write_text
@@ -25,7 +25,7 @@ from .guard import one_training_per_output, stage_of as staged_path, staged
 
 @one_training_per_output
 def train(model: str, data: DataSettings | str | Path, output: str | Path, *, transformer=None, device: str | None = None,
-          context: RunContext | None = None, **kind_settings: Any) -> TrainResult:
+          context: RunContext | None = None, also_write: Callable[[Path], Any] | None = None, **kind_settings: Any) -> TrainResult:
     """Train `model` (a kind, an alias, a Hub id or a folder) on `data` into `output`.
 
     `transformer` is the `TrainSettings` of torch kinds; `kind_settings` holds a kind's own
@@ -33,6 +33,8 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
     Transformers follow their progress on a balanced dev slice carved from train, so the
     reported split stays unseen. The result's `time_ledger` says where the run's wall time went.
     `context`: a run's data and device, already opened (`compare` trains every model on one).
+    `also_write(folder)`: more files of the run (the CLI's train_settings.yaml), written into
+    the new folder before it replaces the old one, so that no stop can leave a model without them.
     """
     with open_ledger() as ledger:
         result = _train(model, context or RunContext.open(data, device, check_device=False), output, transformer, kind_settings)
@@ -42,6 +44,8 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
         write_json(stage / TIME_LEDGER_FILE, result.time_ledger)
         if result.metrics is not None:
             write_json(stage / METRICS_FILE, {**result.metrics.to_json(), "time_ledger": result.time_ledger})
+        if also_write is not None:
+            also_write(stage)
     return result
 
 

@@ -43,7 +43,6 @@ LEARNING_CURVE_JSON = "learning_curve.json"
 LEARNING_CURVE_PNG = "learning_curve.png"
 CHECKPOINTS = "checkpoints"
 LOGS = "runs"
-LOCK_FILE = ".lock"
 TIME_LEDGER_FILE = "time_ledger.json"
 
 
