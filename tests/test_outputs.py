@@ -423,6 +423,22 @@ def test_predict_writes_over_its_own_predictions_but_never_a_file_of_the_users(l
     assert len(rated.read_text().splitlines()) == 151
 
 
+def test_two_predicts_into_one_output_never_mix_their_models(linear_model, tiny_data, tmp_path):
+    """The second run took the first's kept parts for its own: the first exited 0 with the other
+    model's predictions in most of its rows, the second with a traceback. Now the second stops
+    at once, naming the first."""
+    from reviewstars.jobs import predict_file
+    from reviewstars.jobs.guard import output_file_lock
+
+    rated = tmp_path / "rated.csv"
+    with output_file_lock(rated, "predict"):
+        with pytest.raises(ReviewstarsError, match=rf"--output {rated}: another predict \(pid {os.getpid()}\) is writing it"):
+            predict_file(linear_model, tiny_data / "validation.parquet", rated)
+    assert not rated.exists() and not (tmp_path / ".rated.csv.partial").exists()
+    predict_file(linear_model, tiny_data / "validation.parquet", rated)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rated.csv"]  # no lock or part left
+
+
 def test_a_run_from_before_run_json_is_finished_only_if_its_model_came_after_its_last_checkpoint(tiny_data, tmp_path):
     from reviewstars.jobs.guard import run_state
 

@@ -266,21 +266,37 @@ def output_lock(output: Path) -> Iterator[None]:
     """Hold `output/.lock` (`filelock`: flock on POSIX, msvcrt on Windows, both let go by the
     kernel when the process dies, so a lock is never stale); a second training into the same
     folder fails at once, naming the first. The file holds the holder's pid, and goes at release."""
-    from filelock import FileLock, Timeout
-
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ReviewstarsError(f"--output {output}: cannot create it ({error.strerror})") from None
-    path = output / LOCK_FILE
+    with held(output / LOCK_FILE, f"--output {output}", "another training (pid {pid}) is writing this folder; "
+                                                        "wait for it to end, or give another --output"):
+        yield
+
+
+@contextmanager
+def output_file_lock(output: Path, command: str) -> Iterator[None]:
+    """The same for an output file (`predict --file`): `.NAME.lock` beside it. Two runs into
+    one output would share its kept parts, and the one to finish first would write rows
+    rated by the other's model."""
+    with held(output.with_name(f".{output.name}.lock"), f"--output {output}",
+              f"another {command} (pid {{pid}}) is writing it; wait for it to end, or give another --output"):
+        yield
+
+
+@contextmanager
+def held(path: Path, where: str, busy: str) -> Iterator[None]:
+    """Hold the lock file `path`, or say in one line `where`: `busy` (its `{pid}`: the holder's)."""
+    from filelock import FileLock, Timeout
+
     lock = FileLock(path, timeout=0, on_acquired=_write_pid)
     try:
         lock.acquire()
     except Timeout:
-        raise ReviewstarsError(f"--output {output}: another training (pid {_holder(path)}) is writing this folder; "
-                               "wait for it to end, or give another --output") from None
+        raise ReviewstarsError(f"{where}: {busy.format(pid=_holder(path))}") from None
     except OSError as error:
-        raise ReviewstarsError(f"--output {output}: cannot write there ({error.strerror})") from None
+        raise ReviewstarsError(f"{where}: cannot write there ({error.strerror})") from None
     try:
         yield
     finally:

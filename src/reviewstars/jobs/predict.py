@@ -20,7 +20,7 @@ from ..text import MAX_TEXT_CHARS
 from ..models import StarPredictor, load_predictor
 from ..models.base import has_no_words, prediction_rows, stars_from_proba
 from ..progress import progress_bar
-from .guard import terminate_cleanly
+from .guard import output_file_lock, terminate_cleanly
 from .partial import PartialOutput, input_identity
 from .shards import check_complete_set, fingerprint, model_identity, read_shard, record_path, same_content, write_record
 
@@ -100,7 +100,7 @@ def predict_file(
     empty = prediction_frame([], np.zeros((0, len(STARS))), column, [] if sharded else None)
     if kept is not None:
         empty = kept.beside(empty, None)
-    with terminate_cleanly():
+    with terminate_cleanly(), output_file_lock(output, "predict"):
         try:
             at = resumed_from = partial.resume(first)
             with progress_bar("predicting", total=stop - first) as advance:
