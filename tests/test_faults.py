@@ -114,16 +114,20 @@ def test_ctrl_c_between_checkpoints_resumes_exactly(tiny_data, tmp_path, whole_t
 
 
 def test_a_checkpoint_cut_short_is_skipped_and_removed(tmp_path):
+    from safetensors.torch import save_file
+
     checkpoints = tmp_path / "checkpoints"
-    whole, cut = checkpoints / "checkpoint-10", checkpoints / "checkpoint-20"
-    for folder in (whole, cut):
+    whole, cut, cut_weights = checkpoints / "checkpoint-10", checkpoints / "checkpoint-20", checkpoints / "checkpoint-30"
+    for folder in (whole, cut, cut_weights):
         folder.mkdir(parents=True)
-        (folder / "model.safetensors").write_bytes(b"weights")
-    (whole / "trainer_state.json").write_text('{"global_step": 10}')
+        save_file({"w": torch.ones(64)}, folder / "model.safetensors")
+        (folder / "trainer_state.json").write_text('{"global_step": 1}')
     (cut / "trainer_state.json").write_text('{"global_st')  # killed while writing its last file
-    assert last_complete_checkpoint(checkpoints) == str(whole) and cut.exists()
+    weights = (cut_weights / "model.safetensors").read_bytes()
+    (cut_weights / "model.safetensors").write_bytes(weights[:100])  # its state whole, its weights cut (a copy, a full disk)
+    assert last_complete_checkpoint(checkpoints) == str(whole) and cut.exists() and cut_weights.exists()
     assert last_complete_checkpoint(checkpoints, remove_incomplete=True) == str(whole) and not cut.exists()
-    assert last_complete_checkpoint(tmp_path / "nothing") is None
+    assert not cut_weights.exists() and last_complete_checkpoint(tmp_path / "nothing") is None
 
 
 def test_a_learned_vocabulary_is_saved_before_training_and_reused_on_resume(tiny_data, tmp_path):
@@ -136,3 +140,15 @@ def test_a_learned_vocabulary_is_saved_before_training_and_reused_on_resume(tiny
     assert (tmp_path / "checkpoints" / "vocabulary" / "tokenizer.json").is_file()
     again = kept_tokenizer(tmp_path, True, learn, load_tokenizer)
     assert again.get_vocab() == first.get_vocab()
+
+
+def test_a_resume_with_no_whole_checkpoint_left_says_it_starts_again(tiny_data, tmp_path, whole_tiny_run, capsys):
+    """Its weights cut short, the only checkpoint was skipped and the run began again from step 0, saying nothing."""
+    _, _, settings = whole_tiny_run
+    with pytest.raises(TrainingInterrupted):
+        tiny_run(tiny_data, tmp_path / "stopped", settings, [PressCtrlC(13)])
+    for weights in (tmp_path / "stopped" / "checkpoints").glob("checkpoint-*/model.safetensors"):
+        weights.write_bytes(weights.read_bytes()[:100])
+    capsys.readouterr()
+    _, outcome = tiny_run(tiny_data, tmp_path / "stopped", replace(settings, resume=True))
+    assert "--resume: no complete checkpoint in" in capsys.readouterr().err and outcome["steps"] > 13

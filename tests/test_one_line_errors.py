@@ -49,6 +49,8 @@ def _broken_models(linear_model: Path, scratch_model: Path, root: Path) -> dict[
     (cut_weights / "model.safetensors").write_bytes(whole[: len(whole) // 2])
     negative_length = copy(scratch_model, "negative-length")
     _edit_config(negative_length, lambda c: c["reviewstars"].update(max_length=-5))
+    other_shapes = copy(scratch_model, "other-shapes")  # a config.json edited to another width than its weights
+    _edit_config(other_shapes, lambda c: c.update(intermediate_size=c["intermediate_size"] * 2))
     past_positions = copy(scratch_model, "past-positions")  # trained with 32 positions
     _edit_config(past_positions, lambda c: c["reviewstars"].update(max_length=1000))
     return {
@@ -59,6 +61,7 @@ def _broken_models(linear_model: Path, scratch_model: Path, root: Path) -> dict[
         "empty-weights": (empty_weights, "model.safetensors: truncated or not a safetensors file (0 bytes)"),
         "cut-weights": (cut_weights, "model.safetensors: truncated or not a safetensors file"),
         "negative-length": (negative_length, "max_length -5 leaves no room for text"),
+        "other-shapes": (other_shapes, "its config.json does not describe its weights"),
         "past-positions": (past_positions, "max_length 1000: the model reads at most 32 tokens (its position embeddings)"),
     }
 

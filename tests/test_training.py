@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,3 +225,23 @@ def test_sigterm_after_training_before_the_model_is_written_says_how_to_finish(t
         train_module.train("scratch", DataSettings(tiny_data, dev_size=50), tmp_path / "model", scratch=tiny_scratch(),
                            transformer=fast(epochs=1))
     assert not (tmp_path / "model" / "config.json").exists() and signal.getsignal(signal.SIGTERM) == handler
+
+
+def test_a_checkpoint_the_disk_cannot_hold_is_one_line_and_removed(tiny_data, tmp_path, monkeypatch):
+    """A full disk while a checkpoint was written: torch's RuntimeError went up as a 91-line
+    traceback, and the half-written checkpoint (72 MB for a bag model) kept the disk full."""
+    from transformers import Trainer
+
+    from reviewstars.data import DataSettings
+    from reviewstars.errors import ReviewstarsError
+    from reviewstars.jobs import train
+
+    from support import tiny_scratch
+
+    def disk_full(self, output_dir):
+        (Path(output_dir) / "optimizer.pt").write_bytes(b"half")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1728 vs 1620")
+    monkeypatch.setattr(Trainer, "_save_optimizer_and_scheduler", disk_full)
+    with pytest.raises(ReviewstarsError, match=r"checkpoint-\d+: the checkpoint could not be written \(\[enforce fail.*is the disk full"):
+        train("scratch", DataSettings(tiny_data, dev_size=50), tmp_path / "model", scratch=tiny_scratch(), transformer=fast(epochs=1))
+    assert not list(tmp_path.glob("model/checkpoints/checkpoint-*"))

@@ -307,6 +307,10 @@ def described_parameters(config: dict[str, Any]) -> int | None:
     return max(layers, 0) * (4 * width * width + 2 * width * feed_forward) + vocabulary * width
 
 
+def is_whole_safetensors(file: Path) -> bool:
+    return _whole_safetensors(file) is not None
+
+
 def _whole_safetensors(file: Path) -> int | None:
     """The number of values the file holds when its layout is whole (an 8-byte header length,
     a JSON header, then the tensors it lists, to the last byte), else None."""

@@ -270,6 +270,13 @@ class TransformerPredictor(StarPredictor):
             tokenizer = AutoTokenizer.from_pretrained(name)
         except (OSError, ValueError) as error:
             raise hub_error(str(path), error, to_fine_tune=False) from None
+        except RuntimeError as error:  # weights of other shapes than config.json describes ("size mismatch for ...")
+            if Path(name).is_dir():
+                from ..data.formats import first_line
+
+                raise ModelError(f"{path}: its config.json does not describe its weights ({first_line(error)[:300]}): "
+                                 "copy the model folder again, or train it again") from None
+            raise
         check_finite(((name, parameter.detach()) for name, parameter in model.named_parameters()), path)
         settings = dict(getattr(model.config, SECTION, None) or {})
         predictor = cls(

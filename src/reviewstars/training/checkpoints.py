@@ -14,7 +14,7 @@ from typing import Callable
 from transformers import TrainerCallback
 
 from ..artifacts import atomic_dir, is_main_process
-from ..models.folder import CHECKPOINTS
+from ..models.folder import CHECKPOINTS, is_whole_safetensors
 from .distributed import main_process_first, shared_max
 
 PLAN_FILE = "plan.json"
@@ -32,7 +32,8 @@ def checkpoint_is_complete(folder: Path) -> bool:
         json.loads((folder / "trainer_state.json").read_text())
     except (OSError, ValueError):
         return False
-    return any(folder.glob("*.safetensors"))
+    weights = list(folder.glob("*.safetensors"))  # each whole too: a copy or a disk cut one short after the state was written
+    return bool(weights) and all(is_whole_safetensors(file) for file in weights)
 
 
 def is_checkpoint(folder: Path) -> bool:

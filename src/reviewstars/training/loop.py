@@ -133,6 +133,8 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
 
     plan_path = checkpoints / PLAN_FILE
     resume_from = last_complete_checkpoint(checkpoints, remove_incomplete=is_main_process()) if settings.resume else None
+    if settings.resume and resume_from is None and is_main_process():  # stopped before its first checkpoint was whole
+        warn(f"{name}: --resume: no complete checkpoint in {checkpoints}: training from the start")
     saved_plan = json.loads(plan_path.read_text()) if resume_from and plan_path.is_file() else None
     if auto_batch:  # the batch it settles on sets the Trainer's batch sizes and learning rate
         with spent("probing speed and batch size"):

@@ -211,7 +211,19 @@ class StarTrainer(Trainer):
 
     def _save_checkpoint(self, *args, **kwargs):
         with spent("checkpoints"):
-            return super()._save_checkpoint(*args, **kwargs)
+            try:
+                return super()._save_checkpoint(*args, **kwargs)
+            except (OSError, RuntimeError) as error:  # torch.save reports a full disk as a RuntimeError
+                import shutil
+                from pathlib import Path
+
+                from ..data.formats import first_line
+                from ..errors import ReviewstarsError
+
+                folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+                shutil.rmtree(folder, ignore_errors=True)  # half a checkpoint: nothing resumes from it, and it holds the space
+                raise ReviewstarsError(f"{folder}: the checkpoint could not be written ({first_line(error)}); is the disk full? "
+                                       "What it had written is removed; earlier checkpoints and the model are as they were") from None
 
     def _get_eval_sampler(self, eval_dataset):
         """Dev reviews longest first (less padding than the Trainer's random length groups),
