@@ -18,7 +18,7 @@ import reviewstars.jobs.predict as predict_module
 from reviewstars.data import iter_text_chunks
 from reviewstars.data.frames import read_frame
 from reviewstars.data.pieces import EVERY, index_rows, iter_span_texts, shard_rows
-from reviewstars.errors import DataError, ReviewstarsError
+from reviewstars.errors import DataError, Interrupted, ReviewstarsError
 from reviewstars.jobs import merge_predictions, predict_file
 from reviewstars.models import load_predictor
 
@@ -143,7 +143,7 @@ def test_a_stopped_prediction_goes_on_where_it_stopped(linear_model, files, tmp_
     stopping = _StopsAfter(load_predictor(linear_model), calls=3)
     monkeypatch.setattr(predict_module, "opened", lambda model, device=None: stopping)
     output = tmp_path / "out.parquet"
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted):  # Ctrl-C, said in one line
         predict_file(linear_model, folder / "in.csv", output, chunk_rows=100)
     assert not output.exists() and len(list((tmp_path / ".out.parquet.partial").glob("rows-*.parquet"))) == 3
 
@@ -156,7 +156,7 @@ def test_a_stopped_prediction_goes_on_where_it_stopped(linear_model, files, tmp_
 
     stopping = _StopsAfter(load_predictor(linear_model), calls=2)  # the input changed meanwhile: nothing is kept
     monkeypatch.setattr(predict_module, "opened", lambda model, device=None: stopping)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted):  # Ctrl-C, said in one line
         predict_file(linear_model, folder / "in.csv", tmp_path / "again.parquet", chunk_rows=100)
     changed = tmp_path / "changed.csv"
     _reviews(1000, seed=9).to_csv(changed, index=False)

@@ -4,11 +4,15 @@ which no signal reaches, go through the same script in this process)."""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import signal
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from reviewstars.models import load_predictor
 from reviewstars.training import last_complete_checkpoint
@@ -101,3 +105,41 @@ def test_sigterm_during_predict_file_leaves_no_temporary_file(linear_model, tmp_
     assert code == 143
     assert "SIGTERM" in _one_error_line((tmp_path / "stderr").read_text())
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("stopping", ["predict", "linear", "export"])
+def test_ctrl_c_says_in_one_line_what_is_kept(stopping, linear_model, scratch_model, tiny_data, tmp_path, monkeypatch):
+    """Ctrl-C ended predict --file, a linear training and export with code 130 and no word."""
+    import importlib
+
+    from support import run_cli
+
+    if stopping == "predict":  # a Ctrl-C once the first chunk is kept
+        predict = importlib.import_module("reviewstars.jobs.predict")
+        real, calls = predict.prediction_frame, []
+
+        def rated_then_stopped(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:  # (the first call makes the output's empty frame)
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+        monkeypatch.setattr(predict, "prediction_frame", rated_then_stopped)
+        source = tmp_path / "reviews.csv"
+        synthetic_reviews(300, seed=3)[["text"]].to_csv(source, index=False)
+        command = ("predict", "--model", linear_model, "--file", source, "--output", tmp_path / "stars.csv")
+        monkeypatch.setattr(predict, "predict_file", functools.partial(predict.predict_file, chunk_rows=100))
+        monkeypatch.setattr(importlib.import_module("reviewstars.jobs"), "predict_file", predict.predict_file)
+        said = r"stopped \(Ctrl-C\): 100 of 300 rows are rated and kept in .*\.stars\.csv\.partial: run the same command again to go on from there"
+    elif stopping == "linear":
+        monkeypatch.setattr(importlib.import_module("reviewstars.jobs.train"), "fit_kind", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        command = ("train", "--model", "linear", "--data", tiny_data, "--output", tmp_path / "new", "--dev-size", "50")
+        said = r"stopped \(Ctrl-C\) before the model was written: nothing was written"
+    else:
+        pytest.importorskip("onnxruntime")
+        onnx = importlib.import_module("reviewstars.models.onnx")
+        monkeypatch.setattr(onnx, "export_onnx", lambda *_a, **_k: (_ for _ in ()).throw(KeyboardInterrupt()))
+        command = ("export", "--model", scratch_model, "--output", tmp_path / "onnx")
+        said = r"stopped \(Ctrl-C\): every write is atomic, so nothing half-written was left"
+    result = run_cli(*command)
+    assert result.returncode == 130 and re.fullmatch(said, _one_error_line(result.stderr).removeprefix("error: ")), result.stderr
+    assert not (tmp_path / "new").exists() and not (tmp_path / "stars.csv").exists() and not (tmp_path / "onnx").exists()

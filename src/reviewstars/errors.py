@@ -26,6 +26,12 @@ class Terminated(ReviewstarsError):
     exit_code = 143  # the shell's convention for "ended by SIGTERM"
 
 
+class Interrupted(ReviewstarsError):
+    """Ctrl-C during a job that writes: it stopped, left nothing half-written, and says what is kept."""
+
+    exit_code = 130  # the shell's convention for "ended by SIGINT"
+
+
 class DataError(ReviewstarsError):
     """Bad input data: names the file, the row (when there is one) and the fault."""
 

@@ -33,6 +33,11 @@ def main() -> None:
     except ReviewstarsError as error:
         err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=one_line(err))
         sys.exit(error.exit_code)
+    except SystemExit as exit:
+        if exit.code == 130:  # Typer's silent answer to Ctrl-C in a job that says nothing more of it (export, merge)
+            err.print("[bold red]error:[/] stopped (Ctrl-C): every write is atomic, so nothing half-written was left", highlight=False,
+                      soft_wrap=one_line(err))
+        raise
     except OSError as error:
         if error.errno not in DISK_ERRORS:
             raise

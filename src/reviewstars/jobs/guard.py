@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..artifacts import LOCK_FILE, OWNER_FILE, is_main_process, mark_ours, read_json, replace_dir, resolved, write_json
-from ..errors import ReviewstarsError, Terminated
+from ..errors import Interrupted, ReviewstarsError, Terminated
 from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_output, is_our_file, recipe_named
 
 RUN_FILE = "run.json"  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
@@ -77,9 +77,15 @@ def _train_locked(train, args, kwargs, output: Path, record: dict | None, resume
             shutil.rmtree(stage_of(output), ignore_errors=True)
             undo_additions(output, before)
             state, last = run_state(output) if record is not None else ("none", None)
-            if isinstance(stopped, Terminated) and state == "interrupted" and last is not None:
-                raise Terminated(f"terminated (SIGTERM) before the model was written; its checkpoint is kept "
-                                 f"({Path(last).name}): run the same command with --resume to finish") from None
+            if isinstance(stopped, (Terminated, KeyboardInterrupt)):
+                sigterm = isinstance(stopped, Terminated)
+                how, error = ("terminated (SIGTERM)", Terminated) if sigterm else ("stopped (Ctrl-C)", Interrupted)
+                if state == "interrupted" and last is not None:
+                    raise error(f"{how} before the model was written; its checkpoint is kept "
+                                f"({Path(last).name}): run the same command with --resume to finish") from None
+                if not sigterm:  # (SIGTERM's own line says so already)
+                    left = "nothing was written" if before is None else f"{output} is as it was"
+                    raise error(f"{how} before the model was written: {left}") from None
             raise
         if stage_of(output).is_dir():  # our files of the old model are replaced; checkpoints, logs and the user's stay
             replace_dir(stage_of(output), output, replaced=is_our_file)

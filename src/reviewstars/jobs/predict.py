@@ -15,7 +15,7 @@ from ..data import FILE_FORMATS, text_column_in
 from ..data.pieces import RowsInOrder, index_rows, input_columns, iter_span_columns, iter_span_texts, shard_rows
 from ..artifacts import check_output_file
 from ..data.frames import FrameWriter
-from ..errors import DataError, ReviewstarsError, Terminated
+from ..errors import DataError, Interrupted, ReviewstarsError, Terminated
 from ..text import MAX_TEXT_CHARS
 from ..models import StarPredictor, load_predictor
 from ..models.base import has_no_words, prediction_rows, stars_from_proba
@@ -124,17 +124,19 @@ def predict_file(
                     writer.write(frame if sharded else frame.drop(columns="row"))
             if sharded:
                 write_record(output, Path(source), model, index, count, stop - first, empty.columns)
-        except Terminated:
+        except (Terminated, KeyboardInterrupt) as stopped:  # SIGTERM or Ctrl-C: what is rated stays for the next run
             # the parts on disk say what is kept (a signal may land between a part written and `at` counting it)
             missing = partial.missing(first, stop) if partial.folder.is_dir() else [(first, stop)]
             rated = (stop - first) - sum(end - start for start, end in missing)
+            sigterm = isinstance(stopped, Terminated)
             if rated == 0:
                 partial.remove()
-                raise
-            raise Terminated(f"terminated (SIGTERM): {rated:,} of {stop - first:,} rows are rated and kept in "
-                             f"{partial.folder}: run the same command again to go on from there") from None
-        except KeyboardInterrupt:  # Ctrl-C: what is rated stays for the next run
-            raise
+                if sigterm:
+                    raise
+                raise Interrupted(f"stopped (Ctrl-C) before any row was rated: {output} was not written") from None
+            raise (Terminated if sigterm else Interrupted)(
+                f"{'terminated (SIGTERM)' if sigterm else 'stopped (Ctrl-C)'}: {rated:,} of {stop - first:,} rows are rated "
+                f"and kept in {partial.folder}: run the same command again to go on from there") from None
         except BaseException:
             partial.remove()  # bad data or a failing model: the same run would fail again
             raise
