@@ -470,3 +470,53 @@ def test_an_empty_shard_output_in_json_lines_is_its_own_to_replace(linear_model,
     source.write_text('{"text": "good food"}\n{"text": "awful"}\n')
     for _ in range(2):  # shard 1 of 4 gets no rows: its output is one empty line
         predict_file(linear_model, source, tmp_path / "shard1.jsonl", shard="1/4")
+
+
+def test_a_temporary_file_left_by_a_killed_writer_goes_with_the_next_write(tmp_path):
+    """`kill -9` mid-write left `.stars.csv.<random>.tmp` (50 MB) beside the output for good."""
+    dead = next(pid for pid in range(4_000_000, 4_100_000) if not artifacts._alive(pid))
+    output = tmp_path / "stars.csv"
+    stale = tmp_path / f".stars.csv.{dead}.x1y2.tmp"
+    stale.write_bytes(b"half" * 1000)
+    mine = tmp_path / f".stars.csv.{os.getpid()}.a1b2.tmp"  # a write of this very process, in flight
+    mine.write_bytes(b"in flight")
+    folder = tmp_path / f".stars.csv.{dead}.dir.tmp"  # a folder is never taken: it may be an old model holding the user's
+    folder.mkdir()
+    other = tmp_path / f".other.csv.{dead}.x1y2.tmp"  # another file's: not this write's business
+    other.write_bytes(b"x")
+    artifacts.write_text(output, "text,stars\n")
+    assert not stale.exists() and mine.exists() and folder.is_dir() and other.exists()
+    assert output.read_text() == "text,stars\n"
+
+
+def test_a_named_pipe_is_not_replaced_by_a_file(linear_model, tiny_data, tmp_path):
+    from reviewstars.jobs import predict_file
+
+    pipe = tmp_path / "stars.csv"
+    os.mkfifo(pipe)
+    with pytest.raises(ReviewstarsError, match="is not a regular file"):
+        predict_file(linear_model, tiny_data / "validation.parquet", pipe)
+    assert pipe.is_fifo()
+
+
+def test_a_full_disk_during_predict_keeps_the_rows_rated_to_go_on_later(linear_model, tiny_data, tmp_path, monkeypatch):
+    import errno
+
+    from reviewstars.jobs import predict_file
+
+    partial = importlib.import_module("reviewstars.jobs.partial")
+    real, written = partial.write_part, []
+
+    def fills_up(folder, frame, start):
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device", str(folder))
+        written.append(start)
+        return real(folder, frame, start)
+    monkeypatch.setattr(partial, "write_part", fills_up)
+    output = tmp_path / "stars.csv"
+    with pytest.raises(ReviewstarsError, match=r"no space left on the device; 50 of 150 rows are rated and kept in .*\.stars\.csv\.partial: "
+                                               "free some space and run the same command again"):
+        predict_file(linear_model, tiny_data / "validation.parquet", output, chunk_rows=50)
+    monkeypatch.setattr(partial, "write_part", real)
+    summary = predict_file(linear_model, tiny_data / "validation.parquet", output, chunk_rows=50)
+    assert summary["rated"] == 100 and summary["rows"] == 150

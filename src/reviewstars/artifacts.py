@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import glob
 import json
 import os
 import shutil
@@ -37,8 +38,38 @@ def current_umask() -> int:
     return mask
 
 
+def _temporary_prefix(path: Path) -> str:
+    """`.NAME.PID.`: a temporary sibling names the process writing it, so that a file left by
+    a process that was killed (`kill -9`, a lost machine: nothing of ours ran to remove it) is
+    recognised and removed by the next write of the same path (a 50 MB `.stars.csv.*.tmp`
+    stayed beside its output for good)."""
+    remove_stale_temporaries(path)
+    return f".{path.name}.{os.getpid()}."
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """The temporary files of `path` whose writer is dead. Not folders: killed in the middle of
+    `replace_dir`, one is the old folder, still holding the user's entries."""
+    for left in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = left.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)) and left.is_file() and not left.is_symlink():
+            left.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process: alive (or on a system that cannot tell)
+        return True
+    return True
+
+
 def _temporary_file(path: Path) -> tuple[int, str]:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
     except BaseException:  # SIGTERM raises: the new file must not outlive this call
@@ -49,7 +80,7 @@ def _temporary_file(path: Path) -> tuple[int, str]:
 
 
 def _temporary_dir(path: Path) -> Path:
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=".tmp"))
     os.chmod(staging, 0o777 & ~current_umask())
     return staging
 
@@ -285,6 +316,8 @@ def check_output_file(path: str | Path, option: str = "--output", inputs: tuple[
     where = resolved(path, option)
     if path.is_dir():
         raise_output_error(option, path, "is a folder; give a file path")
+    if path.exists() and not path.is_file():  # a named pipe a reader waits on would become a plain file
+        raise_output_error(option, path, "is not a regular file (a pipe, a device or a socket); give a file path")
     if suffix is not None and path.suffix.lower() != suffix:
         raise_output_error(option, path, f"this writes {suffix.lstrip('.').upper()}: give a file name ending in {suffix}")
     for given in inputs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import time
 import uuid
 from dataclasses import dataclass
@@ -124,6 +125,15 @@ def predict_file(
                     writer.write(frame if sharded else frame.drop(columns="row"))
             if sharded:
                 write_record(output, Path(source), model, index, count, stop - first, empty.columns)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT) or not partial.folder.is_dir():
+                partial.remove()
+                raise
+            missing = partial.missing(first, stop)  # a full disk: what is rated stays, to go on once there is room
+            rated = (stop - first) - sum(end - start for start, end in missing)
+            raise ReviewstarsError(f"{error.filename or output}: no space left on the device; {rated:,} of {stop - first:,} rows "
+                                   f"are rated and kept in {partial.folder}: free some space and run the same command again "
+                                   "to go on from there") from None
         except (Terminated, KeyboardInterrupt) as stopped:  # SIGTERM or Ctrl-C: what is rated stays for the next run
             # the parts on disk say what is kept (a signal may land between a part written and `at` counting it)
             missing = partial.missing(first, stop) if partial.folder.is_dir() else [(first, stop)]
