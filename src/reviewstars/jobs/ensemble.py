@@ -20,7 +20,7 @@ from ..models.probabilities import fit_ensemble_weights
 from ..progress import note, warn
 from ..scoring.evaluation import evaluate_predictor, load_scores, predict_proba_batched, scores_key, note_seen, seen_in_training
 from .context import RunContext
-from .guard import output_lock, recover_stage, staged, terminate_cleanly
+from .guard import output_lock, staged, terminate_cleanly
 
 
 def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Path, device: str | None = None) -> dict[str, Any]:
@@ -38,8 +38,7 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
     new = not output.exists()
     try:  # as a training does: one writer at a time, and the new folder swapped in whole, metrics and all
         with output_lock(output):
-            recover_stage(output)
-            stage = staged(output)
+            stage = staged(output)  # (what a run killed mid-swap left beside the folder goes back into it first)
             try:
                 with terminate_cleanly():
                     result = _build(members, predictors, data, stage, device)
