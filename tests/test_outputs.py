@@ -158,6 +158,62 @@ def test_a_failed_run_takes_away_only_what_a_training_writes_never_what_the_user
     assert not (tmp_path / "made").exists()  # a folder the run made, with nothing of the user's in it, goes
 
 
+def _one_label(tmp_path: Path) -> Path:
+    """Data a training refuses once it has the folder's lock: a run that fails."""
+    data = tmp_path / "one_label.csv"
+    data.write_text("review,rating\n" + "".join(f"good food {i},5\n" for i in range(40)))
+    return data
+
+
+def test_a_kill_mid_swap_is_recovered_whole_before_a_run_that_then_fails(linear_folder, tmp_path):
+    """Left after the swap, the old folder (it took the lock file along) holds the run's logs and
+    checkpoints and the user's folders: they go back into the model folder, merged with a folder
+    of the same name made meanwhile, and a run that then fails keeps them (it took them for its own)."""
+    stage = linear_folder.with_name(f".{linear_folder.name}.new")
+    shutil.copytree(linear_folder, stage)
+    (stage / ".lock").write_text("123\n")
+    for name, text in (("runs/old_run/events.out", "logs"), ("checkpoints/run.json", "{}"), ("notes/n1.txt", "one"),
+                       ("my_notes/a.txt", "a")):
+        (stage / name).parent.mkdir(parents=True, exist_ok=True)
+        (stage / name).write_text(text)
+    (linear_folder / "notes").mkdir()
+    (linear_folder / "notes" / "today.txt").write_text("today")
+    (linear_folder / "notes" / "n1.txt").write_text("another one")
+    with pytest.raises(ReviewstarsError, match="at least two star ratings"):
+        train("linear", _one_label(tmp_path), linear_folder, linear=LinearSettings(min_df=1))
+    assert (linear_folder / "runs" / "old_run" / "events.out").read_text() == "logs"
+    assert (linear_folder / "checkpoints" / "run.json").is_file() and (linear_folder / "my_notes" / "a.txt").is_file()
+    assert {p.name: p.read_text() for p in (linear_folder / "notes").iterdir()} == {
+        "today.txt": "today", "n1.txt": "another one", "n1.txt.recovered": "one"}
+    assert not stage.exists() and isinstance(load_predictor(linear_folder), LinearPredictor)
+
+
+def test_a_half_built_folder_left_by_a_kill_goes_whole(linear_folder, tiny_data):
+    """Killed while building the new folder: its files (temporaries, tokenizer files of no name of
+    ours) are not the user's, and were moved into the model folder for good."""
+    stage = linear_folder.with_name(f".{linear_folder.name}.new")
+    stage.mkdir()
+    for name in ("config.json", "merges.txt", ".trained_texts.npz.99999.abcdefgh.tmp"):
+        (stage / name).write_text("half")
+    train("linear", tiny_data, linear_folder, linear=LinearSettings(min_df=1, C=0.2))
+    assert not {"merges.txt", ".trained_texts.npz.99999.abcdefgh.tmp"} & {p.name for p in linear_folder.iterdir()}
+    assert not stage.exists()
+
+
+def test_a_swap_of_two_renames_killed_between_them_leaves_the_new_model_in_place(linear_folder, tmp_path):
+    """Where there is no renameat2: the old folder renamed aside (.NAME.new.old), the new one
+    (.NAME.new) complete but not yet in place. Both models were deleted."""
+    output = tmp_path / "swapped"
+    stage, old = tmp_path / ".swapped.new", tmp_path / ".swapped.new.old"
+    shutil.copytree(linear_folder, stage)
+    shutil.copytree(linear_folder, old)
+    (old / "notes.txt").write_text("mine")
+    with pytest.raises(ReviewstarsError, match="at least two star ratings"):
+        train("linear", _one_label(tmp_path), output, linear=LinearSettings(min_df=1))
+    assert isinstance(load_predictor(output), LinearPredictor) and (output / "notes.txt").read_text() == "mine"
+    assert not stage.exists() and not old.exists()
+
+
 def test_the_users_folders_left_beside_a_model_by_a_kill_mid_swap_come_back(linear_folder, tiny_data):
     """Killed between the swap and moving the user's folders over, the old folder (holding them)
     is left as `.NAME.new`; the next run put them back, where it deleted them before."""
@@ -166,6 +222,7 @@ def test_the_users_folders_left_beside_a_model_by_a_kill_mid_swap_come_back(line
     (stage / "my_predictions").mkdir()
     (stage / "my_predictions" / "keep.txt").write_text("precious")  # ... and a folder of the user's, not yet moved
     (stage / "checkpoints").mkdir()
+    (stage / ".lock").write_text("123\n")  # the folder's lock file went along with it in the swap
     train("linear", tiny_data, linear_folder, linear=LinearSettings(min_df=1, C=0.2))
     assert (linear_folder / "my_predictions" / "keep.txt").read_text() == "precious"
     assert not stage.exists() and load_predictor(linear_folder).settings.C == 0.2
@@ -476,7 +533,7 @@ def test_a_temporary_file_left_by_a_killed_writer_goes_with_the_next_write(tmp_p
     """`kill -9` mid-write left `.stars.csv.<random>.tmp` (50 MB) beside the output for good."""
     dead = next(pid for pid in range(4_000_000, 4_100_000) if not artifacts._alive(pid))
     output = tmp_path / "stars.csv"
-    stale = tmp_path / f".stars.csv.{dead}.x1y2.tmp"
+    stale = tmp_path / f".stars.csv.{dead}.x1y2z3w4.tmp"
     stale.write_bytes(b"half" * 1000)
     mine = tmp_path / f".stars.csv.{os.getpid()}.a1b2.tmp"  # a write of this very process, in flight
     mine.write_bytes(b"in flight")
@@ -484,8 +541,10 @@ def test_a_temporary_file_left_by_a_killed_writer_goes_with_the_next_write(tmp_p
     folder.mkdir()
     other = tmp_path / f".other.csv.{dead}.x1y2.tmp"  # another file's: not this write's business
     other.write_bytes(b"x")
+    dated = tmp_path / f".stars.csv.2024.{os.getpid()}.a1b2c3d4.tmp"  # of `stars.csv.2024`, whose 2024 is no pid
+    dated.write_bytes(b"in flight")
     artifacts.write_text(output, "text,stars\n")
-    assert not stale.exists() and mine.exists() and folder.is_dir() and other.exists()
+    assert not stale.exists() and mine.exists() and folder.is_dir() and other.exists() and dated.exists()
     assert output.read_text() == "text,stars\n"
 
 

@@ -12,6 +12,7 @@ import errno
 import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -50,9 +51,10 @@ def _temporary_prefix(path: Path) -> str:
 def remove_stale_temporaries(path: Path) -> None:
     """The temporary files of `path` whose writer is dead. Not folders: killed in the middle of
     `replace_dir`, one is the old folder, still holding the user's entries."""
+    ours = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}\.tmp")  # not those of `NAME.2024`, say
     for left in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = left.name[len(path.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)) and left.is_file() and not left.is_symlink():
+        found = ours.fullmatch(left.name)
+        if found and not _alive(int(found[1])) and left.is_file() and not left.is_symlink():
             left.unlink(missing_ok=True)
 
 

@@ -63,7 +63,7 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
         with spent("loading the model"):
             torch.manual_seed(settings.seed)  # the same first weights on every process and every run
             network = kind.new_network(tokenizer, job.own, settings)
-    check_max_length(tokenizer, settings.max_length, "--max-length", network.config)
+    check_max_length(tokenizer, settings.max_length, "--max-length", network)
     outcome = train_transformer(network, tokenizer, job.train, job.dev, job.output, settings, name=job.model,
                                 use_cpu=_training_device(job.device) == "cpu", run_started=started)
     details.update({k: outcome[k] for k in ("train_examples_seen", "train_seconds", "steps", "plan", "best_dev_accuracy", "ended",

@@ -47,23 +47,24 @@ def one_training_per_output(train: Callable) -> Callable:
         record = run_record(arguments)
         resume = bool(getattr(arguments.get("transformer"), "resume", False))
         keep_checkpoints = bool(getattr(arguments.get("transformer"), "keep_checkpoints", False))
-        before = {entry.name for entry in output.iterdir()} if output.is_dir() else None
+        made = not output.is_dir()
         try:
-            return _train_locked(train, args, kwargs, output, record, resume, keep_checkpoints, before)
+            return _train_locked(train, args, kwargs, output, record, resume, keep_checkpoints, made)
         finally:
-            if before is None:  # a folder this run made, left empty by a run that failed: it goes
+            if made:  # a folder this run made, left empty by a run that failed: it goes
                 with suppress(OSError):
                     output.rmdir()
 
     return guarded
 
 
-def _train_locked(train, args, kwargs, output: Path, record: dict | None, resume: bool, keep_checkpoints: bool,
-                  before: set[str] | None):
+def _train_locked(train, args, kwargs, output: Path, record: dict | None, resume: bool, keep_checkpoints: bool, made: bool):
     """`train` under the folder's lock, and the new folder swapped in when it returns. The swap
     stays outside the undo below: the folder left after it is the old one and the user's."""
     with output_lock(output):
         recover_stage(output)  # what a run killed mid-swap left beside the folder goes back into it
+        # what the folder holds now (the lock aside; what was just recovered too): what a failed run must leave there
+        before = {entry.name for entry in output.iterdir()} - {LOCK_FILE}
         # under the lock: a run still training there is "another training", not an interrupted one
         check_resume(output, record, resume)
         if not before:
@@ -227,19 +228,47 @@ def staged(output: str | Path) -> Path:
 
 
 def recover_stage(output: Path) -> None:
-    """A folder left beside `output` by a run that was killed goes, once what is the user's in
-    it is back in `output`. Killed while building, it holds only files of ours (a half-written
-    model); killed just after the swap, it is the old folder, still holding the entries that
-    `replace_dir` moves over after the swap: the user's folders, the run's checkpoints."""
+    """What a run killed in the middle of making or swapping in a model folder left beside it:
+
+    - killed while building, `.NAME.new` is a half-built model (files of ours, temporaries,
+      tokenizer files): it goes whole;
+    - killed just after the swap, `.NAME.new` is the old folder (it took the folder's lock file
+      along), still holding what `replace_dir` moves over after the swap: the user's entries,
+      the run's checkpoints and logs. They go back into the folder, then the rest goes;
+    - where a swap takes two renames (`.NAME.new.old`: no `renameat2`), the new folder is
+      complete once the old one is renamed aside: it takes the folder's place if that is empty
+      (or holds only the lock of the run that recovers it).
+
+    A name the folder holds meanwhile is merged with, never written over (`_merge_into`)."""
     stage = stage_of(output)
-    for left in (stage, stage.with_name(stage.name + ".old")):  # (.old: where the swap takes two renames)
+    old = stage.with_name(stage.name + ".old")
+    if old.is_dir() and stage.is_dir() and (not output.exists() or {e.name for e in output.iterdir()} <= {LOCK_FILE}):
+        output.mkdir(exist_ok=True)  # (the run that recovers it may hold its lock there already)
+        _merge_into(stage, output)
+    for left in (stage, old):
         if not left.is_dir():
             continue
-        if output.is_dir():
-            for entry in list(left.iterdir()):
-                if not is_our_file(entry.name) and entry.name != LOCK_FILE and not (output / entry.name).exists():
-                    os.replace(entry, output / entry.name)
+        if left == old or (left / LOCK_FILE).exists():  # the old folder, not a half-built one
+            output.mkdir(exist_ok=True)
+            _merge_into(left, output, keep=lambda name: not is_our_file(name) and name != LOCK_FILE)
         shutil.rmtree(left, ignore_errors=True)
+
+
+def _merge_into(source: Path, target: Path, keep: Callable[[str], bool] = lambda name: True) -> None:
+    """Move `source`'s entries (those `keep` names) into `target`: a folder into one of the same
+    name entry by entry; a name taken otherwise as NAME.recovered (.recovered-2, ...)."""
+    for entry in list(source.iterdir()):
+        if not keep(entry.name):
+            continue
+        there = target / entry.name
+        if not (there.exists() or there.is_symlink()):
+            os.replace(entry, there)
+        elif entry.is_dir() and not entry.is_symlink() and there.is_dir() and not there.is_symlink():
+            _merge_into(entry, there)
+        else:
+            free = next(target / f"{entry.name}.recovered{'' if n == 1 else f'-{n}'}" for n in range(1, 10_000)
+                        if not (target / f"{entry.name}.recovered{'' if n == 1 else f'-{n}'}").exists())
+            os.replace(entry, free)
 
 
 def check_training_output(output: Path, inputs: tuple[str | Path, ...] = (), recipe: str | None = None) -> None:
@@ -299,6 +328,9 @@ def held(path: Path, where: str, busy: str) -> Iterator[None]:
     lock = FileLock(path, timeout=0, on_acquired=_write_pid)
     try:
         lock.acquire()
+    except NotImplementedError:  # a file system without locks (some network ones): the run goes on unguarded
+        yield
+        return
     except Timeout:
         raise ReviewstarsError(f"{where}: {busy.format(pid=_holder(path))}") from None
     except OSError as error:

@@ -65,6 +65,12 @@ class PartialOutput:
             at = max(at, end)
         return gaps + ([(at, stop)] if at < stop else [])
 
+    def kept(self, first: int, stop: int) -> int:
+        """How many rows of [first, stop) the parts on disk hold: what a stopped run keeps (a signal
+        may land between a part written and the run counting it)."""
+        missing = self.missing(first, stop) if self.folder.is_dir() else [(first, stop)]
+        return (stop - first) - sum(end - start for start, end in missing)
+
     def _covered(self, first: int) -> list[tuple[int, int]]:
         return [(start, stop) for start, stop, _ in self.parts() if start >= first]
 

@@ -129,15 +129,12 @@ def predict_file(
             if error.errno not in (errno.ENOSPC, errno.EDQUOT) or not partial.folder.is_dir():
                 partial.remove()
                 raise
-            missing = partial.missing(first, stop)  # a full disk: what is rated stays, to go on once there is room
-            rated = (stop - first) - sum(end - start for start, end in missing)
+            rated = partial.kept(first, stop)  # a full disk: what is rated stays, to go on once there is room
             raise ReviewstarsError(f"{error.filename or output}: no space left on the device; {rated:,} of {stop - first:,} rows "
                                    f"are rated and kept in {partial.folder}: free some space and run the same command again "
                                    "to go on from there") from None
         except (Terminated, KeyboardInterrupt) as stopped:  # SIGTERM or Ctrl-C: what is rated stays for the next run
-            # the parts on disk say what is kept (a signal may land between a part written and `at` counting it)
-            missing = partial.missing(first, stop) if partial.folder.is_dir() else [(first, stop)]
-            rated = (stop - first) - sum(end - start for start, end in missing)
+            rated = partial.kept(first, stop)
             sigterm = isinstance(stopped, Terminated)
             if rated == 0:
                 partial.remove()

@@ -69,9 +69,8 @@ def load_predictor(name_or_path: str | Path, device: str | None = None) -> StarP
         check_weights(path)
         predictor = cls.load(path, device=device)
         if getattr(predictor, "tokenizer", None) is not None:
-            network = getattr(predictor, "model", None)
             check_max_length(predictor.tokenizer, predictor.max_length, f"{path / CONFIG_FILE}: max_length",
-                             getattr(network, "config", None))
+                             getattr(predictor, "model", None))
         return predictor
     if looks_like_a_path(name):
         raise ModelError(f"{name}: no such model folder")

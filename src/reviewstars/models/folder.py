@@ -340,10 +340,10 @@ def check_finite(values, where: str | Path) -> None:
             raise ModelError(f"{where}: its weights hold NaN or infinite values ({name}): the model is broken; train it again")
 
 
-def check_max_length(tokenizer, max_length, name: str, config=None) -> None:
+def check_max_length(tokenizer, max_length, name: str, network=None) -> None:
     """`max_length` must leave room for text beside the tokenizer's own special tokens and,
-    given the network's `config`, fit in its position embeddings: a longer one passes every
-    check, then fails on the first review that long (mid-training, after the budget is spent)."""
+    given the `network`, fit in its position embeddings: a longer one passes every check, then
+    fails on the first review that long (mid-training, after the budget is spent)."""
     from ..tokenization import special_frame
 
     prefix, suffix = special_frame(tokenizer)
@@ -351,23 +351,23 @@ def check_max_length(tokenizer, max_length, name: str, config=None) -> None:
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= frame:
         raise ModelError(f"{name} {max_length!r} leaves no room for text: it must be an integer above {frame} "
                          f"(the tokenizer's own {frame} special tokens)")
-    longest = positions_of(config) if config is not None else None
+    longest = positions_of(network) if network is not None else None
     if longest is not None and max_length > longest:
         raise ModelError(f"{name} {max_length}: the model reads at most {longest} tokens (its position embeddings); "
                          f"give {longest} or less")
 
 
-#: Models that number positions from the padding id + 1 (a 514-position RoBERTa reads 512 tokens).
-POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text", "xmod", "roberta-prelayernorm")
-
-
-def positions_of(config) -> int | None:
-    """How many tokens a network's learned positions cover (None: it has none, or does not say).
-    Not the tokenizer's `model_max_length`: a folder we save sets it to its own max_length."""
-    positions = getattr(config, "max_position_embeddings", None)
-    if not isinstance(positions, int) or positions < 1 or getattr(config, "position_biased_input", True) is False:
+def positions_of(network) -> int | None:
+    """How many tokens a network's learned positions cover (None: it has none, or does not say),
+    read from its position embedding table: RoBERTa, MPNet and their kin number positions from
+    the padding id + 1 (`padding_idx` 1: a 514-row table reads 512 tokens), BERT from 0. Not
+    the tokenizer's `model_max_length`: a folder we save sets it to its own max_length."""
+    config = getattr(network, "config", None)
+    if getattr(config, "position_biased_input", True) is False:
         return None  # relative positions only (DeBERTa): no table to run past
-    if getattr(config, "model_type", None) in POSITIONS_AFTER_PADDING:
-        padding = getattr(config, "pad_token_id", None)
-        positions -= (padding if isinstance(padding, int) else 1) + 1
-    return positions
+    for name, module in getattr(network, "named_modules", lambda: ())():
+        if name.rsplit(".", 1)[-1] in ("position_embeddings", "positions") and hasattr(module, "num_embeddings"):
+            padding = getattr(module, "padding_idx", None)
+            return int(module.num_embeddings) - (padding + 1 if isinstance(padding, int) else 0)
+    positions = getattr(config, "max_position_embeddings", None)
+    return positions if isinstance(positions, int) and positions > 0 else None

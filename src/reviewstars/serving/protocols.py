@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import LABEL_NAMES, STARS
+from ..text import without_lone_surrogates
 from .bodies import BodyReader, Refusal
 
 #: JSON structure (brackets and braces) a body may hold per text it is allowed: past it the
@@ -50,6 +51,7 @@ def explain_request(reader: BodyReader, payload: Any, words_at_most: int) -> tup
         raise Refusal(422, '"text" must be a string')
     if len(text) > reader.max_chars:
         raise Refusal(413, f'"text" has {len(text):,} characters; the limit is {reader.max_chars:,}')
+    text = without_lone_surrogates(text)  # JSON may carry half a UTF-16 pair, which the answer echoes as UTF-8
     max_words = payload.get("max_words")
     if max_words is None:
         return text, words_at_most

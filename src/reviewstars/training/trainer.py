@@ -11,6 +11,7 @@ from collections import Counter
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score
+from safetensors import SafetensorError
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
@@ -213,15 +214,17 @@ class StarTrainer(Trainer):
         with spent("checkpoints"):
             try:
                 return super()._save_checkpoint(*args, **kwargs)
-            except (OSError, RuntimeError) as error:  # torch.save reports a full disk as a RuntimeError
+            except (OSError, RuntimeError, SafetensorError) as error:  # a full disk: torch.save says RuntimeError
                 import shutil
                 from pathlib import Path
 
+                from ..artifacts import is_main_process
                 from ..data.formats import first_line
                 from ..errors import ReviewstarsError
 
                 folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
-                shutil.rmtree(folder, ignore_errors=True)  # half a checkpoint: nothing resumes from it, and it holds the space
+                if is_main_process():  # half a checkpoint: nothing resumes from it, and it holds the space
+                    shutil.rmtree(folder, ignore_errors=True)
                 raise ReviewstarsError(f"{folder}: the checkpoint could not be written ({first_line(error)}); is the disk full? "
                                        "What it had written is removed; earlier checkpoints and the model are as they were") from None
 
