@@ -143,3 +143,17 @@ def test_too_few_reviews_to_train_on_is_one_line(tmp_path):
     with pytest.raises(DataError, match=r"too few training reviews \(2\) to carve a dev slice from"):
         train("scratch", path, tmp_path / "scratch", scratch=ScratchSettings(layers=1, width=32, heads=2, vocab_size=60))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["two.csv"]
+
+
+def test_the_tokens_a_model_reads_come_from_its_own_position_table():
+    """MPNet numbers its positions from the padding id + 1, as RoBERTa does: 514 rows read 512
+    tokens (513 failed mid-run); BERT's 512 rows read 512; relative positions have no limit."""
+    from transformers import BertConfig, BertModel, DebertaV2Config, DebertaV2Model, MPNetConfig, MPNetModel, RobertaConfig, RobertaModel
+
+    from reviewstars.models.folder import positions_of
+
+    small = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, vocab_size=100)
+    assert positions_of(RobertaModel(RobertaConfig(max_position_embeddings=514, **small))) == 512
+    assert positions_of(MPNetModel(MPNetConfig(max_position_embeddings=514, **small))) == 512
+    assert positions_of(BertModel(BertConfig(max_position_embeddings=512, **small))) == 512
+    assert positions_of(DebertaV2Model(DebertaV2Config(position_biased_input=False, relative_attention=True, **small))) is None

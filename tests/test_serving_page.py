@@ -51,3 +51,12 @@ def test_the_page_renders_at_1280_wide(browser, page_server, tmp_path):
     shot = tmp_path / "page.png"
     headless(browser, tmp_path / "profile", "--window-size=1280,900", f"--screenshot={shot}", f"{page_server}/?text={quote(REVIEW)}")
     assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000
+
+
+def test_the_page_marks_the_words_after_an_emoji_where_they_are(browser, page_server, tmp_path):
+    """Offsets count code points; the page sliced UTF-16 units, and each emoji moved every mark by one."""
+    review = "\U0001F600\U0001F600 Amazing food, excellent service!"
+    dom = headless(browser, tmp_path / "profile", "--dump-dom", f"{page_server}/?text={quote(review)}").stdout
+    marked = re.findall(r"<mark[^>]*>([^<]*)</mark>", dom)
+    assert marked and set(marked) <= {"Amazing", "food", "excellent", "service", "!"}, marked
+    assert re.sub(r"<[^>]+>", "", re.search(r'<p id="explained">(.*?)</p>', dom).group(1)) == review

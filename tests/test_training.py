@@ -227,9 +227,13 @@ def test_sigterm_after_training_before_the_model_is_written_says_how_to_finish(t
     assert not (tmp_path / "model" / "config.json").exists() and signal.getsignal(signal.SIGTERM) == handler
 
 
-def test_a_checkpoint_the_disk_cannot_hold_is_one_line_and_removed(tiny_data, tmp_path, monkeypatch):
-    """A full disk while a checkpoint was written: torch's RuntimeError went up as a 91-line
-    traceback, and the half-written checkpoint (72 MB for a bag model) kept the disk full."""
+@pytest.mark.parametrize("where", ["optimizer", "weights"])
+def test_a_checkpoint_the_disk_cannot_hold_is_one_line_and_removed(tiny_data, tmp_path, monkeypatch, where):
+    """A full disk while a checkpoint was written: torch's RuntimeError (the optimizer's state)
+    and safetensors' own error (the weights) went up as tracebacks of 86-91 lines, and the
+    half-written checkpoint (72 MB for a bag model) kept the disk full."""
+    import transformers.modeling_utils
+    from safetensors import SafetensorError
     from transformers import Trainer
 
     from reviewstars.data import DataSettings
@@ -238,10 +242,17 @@ def test_a_checkpoint_the_disk_cannot_hold_is_one_line_and_removed(tiny_data, tm
 
     from support import tiny_scratch
 
-    def disk_full(self, output_dir):
-        (Path(output_dir) / "optimizer.pt").write_bytes(b"half")
-        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1728 vs 1620")
-    monkeypatch.setattr(Trainer, "_save_optimizer_and_scheduler", disk_full)
-    with pytest.raises(ReviewstarsError, match=r"checkpoint-\d+: the checkpoint could not be written \(\[enforce fail.*is the disk full"):
+    if where == "optimizer":
+        def disk_full(self, output_dir):
+            (Path(output_dir) / "optimizer.pt").write_bytes(b"half")
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1728 vs 1620")
+        monkeypatch.setattr(Trainer, "_save_optimizer_and_scheduler", disk_full)
+    else:
+        def disk_full(tensors, filename, metadata=None):
+            Path(filename).write_bytes(b"half")
+            raise SafetensorError("Error while serializing: I/O error: File too large (os error 27)")
+        monkeypatch.setattr(transformers.modeling_utils, "safe_save_file", disk_full)
+    said = r"\[enforce fail" if where == "optimizer" else "Error while serializing"
+    with pytest.raises(ReviewstarsError, match=rf"checkpoint-\d+: the checkpoint could not be written \({said}.*is the disk full"):
         train("scratch", DataSettings(tiny_data, dev_size=50), tmp_path / "model", scratch=tiny_scratch(), transformer=fast(epochs=1))
     assert not list(tmp_path.glob("model/checkpoints/checkpoint-*"))
