@@ -32,6 +32,11 @@ def expected_stars(predictor, texts):
     ("Didn't love it!!! 10/10 chef's kiss :)", ["Didn't", "love", "it", "!!!", "10", "/", "10", "chef's", "kiss", ":)"]),
     ("  spaced   out  ", ["spaced", "out"]),
     ("", []),
+    # what belongs to a letter stays with it: an accent typed apart, a zero-width space, an Indic vowel sign
+    ("cafe\u0301 was gre\u0301at", ["cafe\u0301", "was", "gre\u0301at"]),
+    ("gr\u200beat food", ["gr\u200beat", "food"]),
+    ("\u0916\u093e\u0928\u093e \u0905\u091a\u094d\u091b\u093e", ["\u0916\u093e\u0928\u093e", "\u0905\u091a\u094d\u091b\u093e"]),
+    ("'quoted' well-cooked", ["'", "quoted", "'", "well", "-", "cooked"]),
 ])
 def test_a_review_is_cut_into_words_and_runs_of_marks_at_their_offsets(text, spans):
     assert [text[start:end] for start, end in word_spans(text)] == spans
@@ -43,6 +48,9 @@ def test_a_review_is_cut_into_words_and_runs_of_marks_at_their_offsets(text, spa
     ("the food was good", "good", "the food was"),
     ("good!!! really", "!!!", "good really"),
     ("good.", "good", "."),
+    # signs on both sides of what goes are kept apart: "greatService" would be a word of its own
+    ("great.Service was", ".", "great Service was"),
+    ("well-cooked", "-", "well cooked"),
 ])
 def test_a_word_taken_out_takes_one_space_with_it(text, word, left):
     start = text.index(word)
@@ -134,3 +142,17 @@ def test_the_command_reads_standard_input_and_says_what_is_missing(linear_model,
     assert [e["text"] for e in json.loads(piped.stdout)] == ["Amazing food.", "Awful staff."]
     missing = run_cli("explain", "-m", tmp_path / "nowhere", "Good.")
     assert missing.returncode != 0 and "Traceback" not in missing.stderr and "nowhere" in missing.stderr
+
+
+def test_what_a_review_holds_is_printed_safely_and_the_files_are_checked_first(linear_model, tmp_path):
+    """A review's escape sequences went raw to the terminal (a title set, the screen cleared);
+    an --output under a file failed with a traceback after the work; the plot's 12 panels of
+    13 reviews said nothing of the 13th."""
+    shown = run_cli("explain", "-m", linear_model, "great \x1b]0;PWNED\x07 food \x1b[2J", "--max-words", "1")
+    assert shown.returncode == 0 and "\x1b" not in shown.stdout and "\u241b]0;PWNED\u2407" in shown.stdout
+    assert "8 words after the first 1 not rated" in shown.stdout
+    (tmp_path / "notes.json").write_text("{}")
+    refused = run_cli("explain", "-m", linear_model, "Good.", "-o", tmp_path / "notes.json" / "x.json")
+    assert refused.returncode == 2 and "is a file, not a folder" in refused.stderr and "Traceback" not in refused.stderr
+    many = run_cli("explain", "-m", linear_model, *[f"Good food {i}." for i in range(13)], "-o", tmp_path / "many.json")
+    assert many.returncode == 0 and "(the first 12 of 13 reviews)" in many.stderr

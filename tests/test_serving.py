@@ -124,6 +124,9 @@ def test_explain_answers_each_words_effect_as_the_command_does(server, linear_mo
     fewer = httpx.post(f"{server}/explain", json={"text": text, "max_words": 2}).json()
     assert [w["word"] for w in fewer["words"]] == ["Amazing", "food"]
     assert httpx.post(f"{server}/explain", json={"text": "!!!"}).json()["empty"] is True
+    brackets = httpx.post(f"{server}/explain", json={"text": "Great :-) " + "[" * 300 + " awful"})  # /predict rates it
+    assert brackets.status_code == 200 and [w["word"] for w in brackets.json()["words"]][:2] == ["Great", ":-)"]
+    assert 'path="/explain"' in httpx.get(f"{server}/metrics").text  # not counted as "other"
     surrogate = httpx.post(f"{server}/explain", content=b'{"text": "great \\ud800 food"}', headers={"content-type": "application/json"})
     assert surrogate.status_code == 200 and surrogate.json()["text"] == "great \ufffd food"  # half a UTF-16 pair, as /predict reads it
     for body, status in (({"text": "x" * 1001}, 413), ({"texts": ["ok"]}, 422), ({"text": 5}, 422), ({"text": "ok", "max_words": 0}, 422),

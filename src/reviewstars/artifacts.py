@@ -320,6 +320,9 @@ def check_output_file(path: str | Path, option: str = "--output", inputs: tuple[
         raise_output_error(option, path, "is a folder; give a file path")
     if path.exists() and not path.is_file():  # a named pipe a reader waits on would become a plain file
         raise_output_error(option, path, "is not a regular file (a pipe, a device or a socket); give a file path")
+    above = next((parent for parent in path.parents if parent.exists()), None)  # where its folder would be made
+    if above is not None and not above.is_dir():
+        raise_output_error(option, path, f"cannot be written: {above} is a file, not a folder")
     if suffix is not None and path.suffix.lower() != suffix:
         raise_output_error(option, path, f"this writes {suffix.lstrip('.').upper()}: give a file name ending in {suffix}")
     for given in inputs:

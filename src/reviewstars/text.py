@@ -15,6 +15,17 @@ _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 MAX_TEXT_CHARS = 100_000
 
 
+#: Control characters as their visible pictures (U+2400...), one for one so offsets still hold:
+#: a review printed raw could set the terminal's title or clear it (ESC sequences).
+_PICTURES = {**{code: 0x2400 + code for code in range(32) if chr(code) not in "\t\n"}, 0x7F: 0x2421,
+             **{code: 0xFFFD for code in range(0x80, 0xA0)}}
+
+
+def shown(text: str) -> str:
+    """`text` safe to print on a terminal: every control character but tab and newline as its picture."""
+    return text.translate(_PICTURES)
+
+
 def without_lone_surrogates(text: str) -> str:
     """JSON may carry half a UTF-16 pair ("\\ud800"), which no UTF-8 writer and no Rust
     tokenizer accepts: it reads as U+FFFD."""

@@ -140,16 +140,18 @@ def explain(
         output, plot = check_explain_output(output, model)
     texts = _texts_given(texts, 'give reviews to explain, e.g. reviewstars explain --model DIR "Great food, rude staff."')
     found = explain_texts(model, texts, max_words=max_words, batch_size=batch_size, device=device)
-    if output is not None:
-        write_explanations(found, model, output, plot, top)
-    if as_json:
+    if as_json:  # printed first: a file that cannot be written loses none of it
         out.print_json(json.dumps([item.to_json() for item in found]))
     else:
         from ..presentation.explanations import explanations
 
         out.print(explanations(found, top), highlight=False)
     if output is not None:
-        err.print(f"wrote {escape(str(output))} and {escape(str(plot))}", highlight=False)
+        from ..presentation.plots import PLOT_REVIEWS_AT_MOST
+
+        write_explanations(found, model, output, plot, top)
+        drawn = f" (the first {PLOT_REVIEWS_AT_MOST} of {len(found):,} reviews)" if len(found) > PLOT_REVIEWS_AT_MOST else ""
+        err.print(f"wrote {escape(str(output))} and {escape(str(plot))}{drawn}", highlight=False)
 
 
 def _predict_with_ray(model, file, output, column, shard, address, workers, batch_size, device) -> dict:

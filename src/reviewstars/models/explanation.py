@@ -15,7 +15,7 @@ are apart, so a server can send the texts through its own batches.
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,9 +24,8 @@ import numpy as np
 from .. import STARS
 from .base import has_no_words, prediction_rows
 
-#: A word (with its apostrophes: "didn't", "chef's") or a run of marks ("!!!", ":)"): the
-#: units taken out one at a time. Marks count: a transformer reads "!!!" and "?!".
-WORD_OR_MARKS = re.compile(r"\w+(?:['\u2019]\w+)*|[^\w\s]+")
+#: Inside a word between two of its letters: "didn't", "chef's".
+APOSTROPHES = "'\u2019"
 METHOD = "occlusion: each word left out in turn; effect = expected stars with it - without it"
 
 
@@ -70,16 +69,43 @@ class Occlusions:
     texts: list[str]
 
 
+def in_word(character: str) -> bool:
+    """A letter, a digit or `_`, or what belongs to the letter before it: a combining mark (an
+    accent typed apart, an Indic vowel sign or virama) or an invisible format character (a
+    zero-width space or joiner, which the models read without: `text.readable`)."""
+    return character.isalnum() or character == "_" or unicodedata.category(character)[0] == "M" or \
+        unicodedata.category(character) == "Cf"
+
+
 def word_spans(text: str) -> list[tuple[int, int]]:
-    return [match.span() for match in WORD_OR_MARKS.finditer(text)]
+    """The units taken out one at a time, as offsets: words (with their marks and apostrophes)
+    and runs of other signs ("!!!", ":)"), which a transformer reads too."""
+    spans, at, size = [], 0, len(text)
+    while at < size:
+        if text[at].isspace():
+            at += 1
+            continue
+        start, word = at, in_word(text[at])
+        at += 1
+        while at < size and not text[at].isspace():
+            joined = text[at] in APOSTROPHES and at + 1 < size and in_word(text[at + 1])
+            if (in_word(text[at]) or (word and joined)) != word:
+                break
+            at += 1
+        spans.append((start, at))
+    return spans
 
 
 def without_span(text: str, start: int, end: int) -> str:
-    """The text with text[start:end] taken out, and one space beside it, so the rest reads as before."""
+    """The text with text[start:end] taken out, and one space beside it, so the rest reads as
+    before; between two signs that touched it, a space, so that they do not touch each other
+    ("great.Service" without "." is "great Service", not a word "greatService")."""
     if start > 0 and text[start - 1] == " " and (end == len(text) or text[end] == " "):
         start -= 1
     elif end < len(text) and text[end] == " " and start == 0:
         end += 1
+    elif 0 < start and end < len(text) and not text[start - 1].isspace() and not text[end].isspace():
+        return text[:start] + " " + text[end:]
     return text[:start] + text[end:]
 
 

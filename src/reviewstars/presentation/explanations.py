@@ -9,6 +9,8 @@ from typing import Sequence
 from rich.console import Group
 from rich.text import Text
 
+from ..text import shown
+
 #: A word is coloured when its effect is at least this share of the review's strongest...
 COLOURED_FROM = 0.25
 #: ... and bold from this share; effects under MOVED_AT_LEAST stars are no effect at all.
@@ -17,7 +19,7 @@ MOVED_AT_LEAST = 0.005
 
 
 def coloured_review(explanation) -> Text:
-    text = Text(explanation.text)
+    text = Text(shown(explanation.text))  # (one character for one: the words' offsets still hold)
     strongest = max((abs(w.stars_effect) for w in explanation.words), default=0.0)
     for word in explanation.words:
         size = abs(word.stars_effect)
@@ -36,7 +38,7 @@ def strongest_line(explanation, top: int, raising: bool) -> Text:
     for i, word in enumerate(words):
         if i:
             line.append(", ")
-        line.append(word.word, style="green" if raising else "red").append(f" {word.stars_effect:+.2f}")
+        line.append(shown(word.word), style="green" if raising else "red").append(f" {word.stars_effect:+.2f}")
     return line
 
 
@@ -45,11 +47,11 @@ def explanation_lines(explanation, top: int) -> Group:
     head = Text.assemble((stars, "bold"), f"  {explanation.stars} star{'s' if explanation.stars > 1 else ''}, "
                                           f"expected {explanation.expected_stars:.2f}")
     if not explanation.words:
-        return Group(head, Text(explanation.text), Text("no words: nothing to explain", style="dim italic"), Text())
+        return Group(head, Text(shown(explanation.text)), Text("no words: nothing to explain", style="dim italic"), Text())
     parts = [head, coloured_review(explanation), strongest_line(explanation, top, True), strongest_line(explanation, top, False)]
     if explanation.words_not_rated:
-        rated = len(explanation.words)
-        parts.append(Text(f"{explanation.words_not_rated:,} words after the first {rated:,} not rated (--max-words)", style="dim"))
+        rated, left = len(explanation.words), explanation.words_not_rated
+        parts.append(Text(f"{left:,} word{'s' if left > 1 else ''} after the first {rated:,} not rated (--max-words)", style="dim"))
     return Group(*parts, Text())
 
 

@@ -17,6 +17,7 @@ from .. import STARS
 from ..scoring.leaderboard import LeaderboardRow, leaderboard_table
 from ..scoring.scores import Scores, calibration_verdict
 from ..data.stats import PERCENTILES
+from ..text import shown
 
 
 def metrics_table(scores: Scores, title: str = "metrics") -> Table:
@@ -103,11 +104,11 @@ def predictions(texts: Sequence[str], rows: Sequence[dict], title: str) -> Table
     table.add_column("expected", justify="right")  # the mean star: 3.4 says "between 3 and 4, nearer 3"
     table.add_column("review")
     for text, row in zip(texts, rows):
-        shown = escape(text if len(text) <= 60 else text[:57] + "...")
+        review = escape(shown(text if len(text) <= 60 else text[:57] + "..."))
         if row.get("empty"):  # rated, as every text is, but there was nothing to read
-            shown = f"{shown}[dim italic](no words: these stars say nothing of a review)[/]"
+            review = f"{review}[dim italic](no words: these stars say nothing of a review)[/]"
         table.add_row("★" * row["stars"], *[f"{row['probabilities'][str(s)]:.3f}" for s in STARS],
-                      f"{row['expected_stars']:.2f}", shown)
+                      f"{row['expected_stars']:.2f}", review)
     return table
 
 

@@ -135,13 +135,13 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
     # FastAPI describes the route (schema, /docs); `HotPath` answers it as plain ASGI (`endpoint.py`), as would the route.
     next(route for route in app.router.routes if getattr(route, "path", None) == "/predict").app = endpoint
 
-    async def model_rows(request: Request, parse_body) -> tuple[Any, np.ndarray]:
+    async def model_rows(request: Request, parse_body, one_text: bool = False) -> tuple[Any, np.ndarray]:
         """A request of another protocol through the same limits, queue and batches as /predict:
-        `parse_body` gives the texts (first) from the JSON payload."""
+        `parse_body` gives the texts (first) from the JSON payload (of `one_text`: `protocols.parse`)."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/json" and not kind.endswith("+json"):
             raise Refusal(415, f"send the body as JSON with Content-Type: application/json (got {kind or 'none'!r})")
-        parsed = parse_body(protocols.parse(reader, await reader.read(request)))
+        parsed = parse_body(protocols.parse(reader, await reader.read(request), one_text))
         proba = await endpoint.rows_of(parsed[0])
         if not np.isfinite(proba).all():
             raise Refusal(500, "the model gave probabilities that are not numbers (NaN or infinite): its weights are broken")
@@ -172,7 +172,7 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
             occluded = occlusions(text, max_words)
             return (occluded.texts,)
 
-        _, proba = await model_rows(request, parse_body)
+        _, proba = await model_rows(request, parse_body, one_text=True)
         return JSONResponse({**explanation_from(occluded, proba).to_json(), "empty": has_no_words(occluded.text), "method": METHOD})
 
     @app.post("/", summary="The Hugging Face inference shape", tags=["other protocols"])

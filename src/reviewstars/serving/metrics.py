@@ -21,7 +21,7 @@ from prometheus_client.exposition import choose_encoder
 
 #: Paths with their own label; anything else (scanners, typos) counts as "other",
 #: so a client cannot grow the label set without bound.
-KNOWN_PATHS = frozenset({"/", "/predict", "/health", "/model", "/metrics", "/docs", "/openapi.json", "/v2", "/v2/health/live",
+KNOWN_PATHS = frozenset({"/", "/predict", "/explain", "/health", "/model", "/metrics", "/docs", "/openapi.json", "/v2", "/v2/health/live",
                          "/v2/health/ready", "/v2/models/{name}", "/v2/models/{name}/ready", "/v2/models/{name}/infer"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)

@@ -26,10 +26,16 @@ from .bodies import BodyReader, Refusal
 STRUCTURE_PER_TEXT = 8
 
 
-def parse(reader: BodyReader, body: bytes) -> Any:
+def parse(reader: BodyReader, body: bytes, one_text: bool = False) -> Any:
     """A small JSON body, parsed on the event loop; one with more structure than its texts
-    could explain is refused unread (the shapes below hold a few brackets per text)."""
-    if body.count(b"[") + body.count(b"{") > STRUCTURE_PER_TEXT * reader.max_texts + 16:
+    could explain is refused unread (the shapes below hold a few brackets per text). A body of
+    `one_text` (/explain) is bounded by its size instead: a review may hold any number of
+    brackets, and a body no larger than one text's worst JSON (6 bytes a character, `\\uXXXX`)
+    parses quickly whatever it holds."""
+    if one_text:
+        if len(body) > 6 * reader.max_chars + 1024:
+            raise Refusal(413, f"a body of {len(body):,} bytes is more than one text of at most {reader.max_chars:,} characters")
+    elif body.count(b"[") + body.count(b"{") > STRUCTURE_PER_TEXT * reader.max_texts + 16:
         raise Refusal(422, "the body holds more structure than a request of texts can")
     try:
         return json.loads(body)
