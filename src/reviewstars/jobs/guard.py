@@ -85,7 +85,7 @@ def _train_locked(train, args, kwargs, output: Path, record: dict | None, resume
                     raise error(f"{how} before the model was written; its checkpoint is kept "
                                 f"({Path(last).name}): run the same command with --resume to finish") from None
                 if not sigterm:  # (SIGTERM's own line says so already)
-                    left = "nothing was written" if before is None else f"{output} is as it was"
+                    left = "nothing was written" if made else f"{output} is as it was"
                     raise error(f"{how} before the model was written: {left}") from None
             raise
         if stage_of(output).is_dir():  # our files of the old model are replaced; checkpoints, logs and the user's stay
