@@ -49,8 +49,7 @@ def predict(
     """Predict stars for reviews given as arguments, or for a whole file (streamed: any size)."""
     from ..jobs import predict_file, predict_texts
 
-    if batch_size is not None and batch_size < 1:
-        raise ReviewstarsError(f"--batch-size must be at least 1, got {batch_size}")
+    _check_batch_size(batch_size)
     if file is not None:
         if texts:
             raise ReviewstarsError("give reviews as arguments or --file, not both")
@@ -100,6 +99,11 @@ def predict(
     out.print(predictions(texts, rows, f"predictions of {model}"))
 
 
+def _check_batch_size(batch_size: Optional[int]) -> None:
+    if batch_size is not None and batch_size < 1:
+        raise ReviewstarsError(f"--batch-size must be at least 1, got {batch_size}")
+
+
 def _texts_given(texts: Optional[List[str]], none_given: str) -> list[str]:
     """The reviews given as arguments, or with `-` (or none, with input piped in) one a line of standard input."""
     if texts == ["-"] or (not texts and not sys.stdin.isatty()):
@@ -133,8 +137,7 @@ def explain(
     """Which words raised or lowered a review's rating: each left out in turn, the change in expected stars."""
     from ..jobs.explain import check_explain_output, explain_texts, write_explanations
 
-    if batch_size is not None and batch_size < 1:
-        raise ReviewstarsError(f"--batch-size must be at least 1, got {batch_size}")
+    _check_batch_size(batch_size)
     plot = None
     if output is not None:
         output, plot = check_explain_output(output, model)

@@ -67,14 +67,15 @@ class Occlusions:
     spans: list[tuple[int, int]]  # the words rated, as offsets
     not_rated: int  # the words after them
     texts: list[str]
+    rows: list[int]  # each rated word's text without it: its index in `texts`
 
 
 def in_word(character: str) -> bool:
     """A letter, a digit or `_`, or what belongs to the letter before it: a combining mark (an
     accent typed apart, an Indic vowel sign or virama) or an invisible format character (a
     zero-width space or joiner, which the models read without: `text.readable`)."""
-    return character.isalnum() or character == "_" or unicodedata.category(character)[0] == "M" or \
-        unicodedata.category(character) == "Cf"
+    category = unicodedata.category(character)
+    return character.isalnum() or character == "_" or category[0] == "M" or category == "Cf"
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
@@ -112,20 +113,19 @@ def without_span(text: str, start: int, end: int) -> str:
 def occlusions(text: str, max_words: int | None = None) -> Occlusions:
     spans = [] if has_no_words(text) else word_spans(text)
     rated = spans[:max_words]
-    texts = list(dict.fromkeys([text, *(without_span(text, s, e) for s, e in rated)]))
-    return Occlusions(text, rated, len(spans) - len(rated), texts)
+    row_of = {text: 0}  # each distinct text once, in the order met
+    rows = [row_of.setdefault(without_span(text, start, end), len(row_of)) for start, end in rated]
+    return Occlusions(text, rated, len(spans) - len(rated), list(row_of), rows)
 
 
 def explanation_from(occluded: Occlusions, proba: np.ndarray) -> Explanation:
     """The explanation, given the probabilities of `occluded.texts`, in their order."""
     proba = np.asarray(proba, dtype=np.float64)
-    row_of = {text: i for i, text in enumerate(occluded.texts)}
     stars_value = proba @ np.asarray(STARS, dtype=np.float64)
     whole = prediction_rows([occluded.text], proba[:1])[0]
     predicted = whole["stars"] - 1
     words = []
-    for start, end in occluded.spans:
-        row = row_of[without_span(occluded.text, start, end)]
+    for (start, end), row in zip(occluded.spans, occluded.rows):
         words.append(WordEffect(occluded.text[start:end], start, end, round(float(stars_value[0] - stars_value[row]), 4),
                                 round(float(proba[0, predicted] - proba[row, predicted]), 4)))
     return Explanation(occluded.text, whole["stars"], whole["expected_stars"], whole["probabilities"], words, occluded.not_rated)
