@@ -127,6 +127,23 @@ def test_lone_surrogates_in_json_lines_read_as_replacement_characters(tmp_path):
     assert load_predictor(tmp_path / "model").predict(["great \ud800"]).shape == (1,)
 
 
+def test_a_shells_undecodable_byte_reads_as_a_data_files_and_the_servers_do(linear_model):
+    """Python reads the byte 0xff of an argument as a lone surrogate: predict, explain and
+    tokens show read it as U+FFFD, as a data file's half UTF-16 pair and /predict's are."""
+    from support import run_cli
+
+    from conftest import BERT_TOKENIZER
+
+    for command in (["predict", "--model", linear_model], ["explain", "--model", linear_model]):
+        result = run_cli(*command, "--json", "great caf\udcff food")
+        assert result.returncode == 0, result.stderr
+        (row,) = json.loads(result.stdout)
+        assert row["text"] == "great caf\ufffd food"
+    if (BERT_TOKENIZER / "tokenizer.json").is_file():
+        shown = run_cli("tokens", "show", "caf\udcff", "--tokenizer", BERT_TOKENIZER)
+        assert shown.returncode == 0 and shown.stdout == run_cli("tokens", "show", "caf\ufffd", "--tokenizer", BERT_TOKENIZER).stdout
+
+
 def test_a_file_name_that_is_not_utf8_is_kept_in_the_model_folder(tmp_path):
     path = tmp_path / "reviews-\udcff.csv"  # the byte 0xff, as Python reads a file name it cannot decode
     synthetic_reviews(60).to_csv(path, index=False)

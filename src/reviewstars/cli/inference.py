@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from ..errors import ReviewstarsError
 from ..progress import one_line
+from ..text import without_lone_surrogates
 from .app import DeviceOption, app, err, out
 from .options import with_settings
 
@@ -116,7 +117,7 @@ def _texts_given(texts: Optional[List[str]], none_given: str) -> list[str]:
                       "standard input", highlight=False)
     if not texts:
         raise ReviewstarsError(none_given)
-    return [text.encode("utf-8", "replace").decode("utf-8") for text in texts]  # a lone surrogate from the shell
+    return [without_lone_surrogates(text) for text in texts]  # a shell's undecodable byte, as a data file's and the server's
 
 
 @app.command()

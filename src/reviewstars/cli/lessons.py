@@ -109,11 +109,11 @@ TokenizerOption = typer.Option("bert-base-cased", "--tokenizer", "-t", help="Hub
 @tokens_app.command("show")
 def tokens_show(text: str = typer.Argument(..., help="Text to tokenize."), tokenizer: str = TokenizerOption) -> None:
     """Word tokens beside sub-word tokens; ## marks a continuation piece, [..] a special token."""
-    from ..text import WORD_PATTERN, word_tokens
+    from ..text import WORD_PATTERN, without_lone_surrogates, word_tokens
     from ..tokenization import load_tokenizer
     from ..lessons.vocabulary import subword_pieces
 
-    text = text.encode("utf-8", "replace").decode("utf-8")  # a shell's undecodable byte (a lone surrogate), as predict reads it
+    text = without_lone_surrogates(text)  # a shell's undecodable byte, as predict reads it
     pieces = subword_pieces(load_tokenizer(tokenizer), text)
     words = word_tokens(text)
     out.print(f"[bold]word tokens[/] ({len(words)}, regex {escape(WORD_PATTERN)}): " + " | ".join(map(escape, words)), highlight=False)
