@@ -65,6 +65,13 @@ def test_leaderboard_ranks_every_model_honestly(compared):
     ranks = [r["rank"] for r in board["models"]]
     assert ranks[0] == 1 and ranks == sorted(ranks)
     assert all(r["tied"] == (ranks.count(r["rank"]) > 1) for r in board["models"])
+    for position, row in enumerate(board["models"][1:], start=1):  # tested against the first of its rank, or of the rank above
+        assert row["tested_against"] in [r["model"] for r in board["models"][:position]]
+        against = next(r for r in board["models"] if r["model"] == row["tested_against"])
+        assert against["rank"] == row["rank"] if row["tied"] else against["rank"] < row["rank"]
+    assert board["models"][0]["tested_against"] is None and board["models"][0]["p_value_vs_leader"] is None
+    if not any(r["tied"] for r in board["models"]):
+        assert "after a rank" not in (output / "report.md").read_text()
     # what trained each one, and what its folder is: two things, two fields
     assert {r["model"]: (r["recipe"], r["format"]) for r in board["models"]} == {
         "linear": ("linear", "linear"), "scratch": ("scratch", "transformer"), "ensemble": ("ensemble", "ensemble"),
@@ -113,16 +120,39 @@ def test_a_data_file_edited_in_place_is_another_experiment(tiny_data, tmp_path):
     assert first["models"][0]["accuracy"] > 0.4 and second["models"][0]["accuracy"] > 0.4  # trained on what it is scored on
 
 
-def test_a_model_scored_on_reviews_it_was_trained_on_says_so_on_the_leaderboard(tiny_data, tmp_path):
+def test_a_model_scored_on_reviews_it_was_trained_on_says_so_on_the_leaderboard_and_the_terminal(tiny_data, tmp_path):
+    """What the report says beside the table, the terminal says too: a probe read a clean
+    leaderboard while report.md warned of a model that predicts one star, and of a calibration
+    that was not applied."""
+    import shutil
+
     import pandas as pd
+
+    from support import run_cli
 
     single = tmp_path / "reviews.parquet"  # one file: the held-out reviews are carved from it
     pd.read_parquet(tiny_data / "train.parquet").to_parquet(single)
     elsewhere = tmp_path / "elsewhere"
     train("linear", DataSettings(str(single), seed=7), elsewhere)  # another seed: another cut, so it saw held-out reviews
-    board = compare(DataSettings(str(single), dev_size=50), tmp_path / "out", [], [str(elsewhere)], ensemble=False)
-    row = board["models"][0]
-    assert row["warnings"] and "are ones the model was trained on" in row["warnings"][0]
+    uncalibrated = tmp_path / "uncalibrated"  # the same model, as a training that kept calibration out records it
+    shutil.copytree(elsewhere, uncalibrated)
+    config = json.loads((uncalibrated / "config.json").read_text())
+    config["reviewstars"]["training"]["calibration"].update(applied=False, why_not="the temperature 1.3 did not lower it")
+    (uncalibrated / "config.json").write_text(json.dumps(config))
+    done = run_cli("compare", "--data", single, "--dev-size", "50", "--models", "", "--evaluate-only", f"{elsewhere},{uncalibrated}",
+                   "--no-ensemble", "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    board = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
+    rows = {row["model"]: row for row in board["models"]}
+    assert rows[str(elsewhere)]["warnings"] and "are ones the model was trained on" in rows[str(elsewhere)]["warnings"][0]
+    assert rows[str(uncalibrated)]["warnings"][-1] == "calibration not applied: the temperature 1.3 did not lower it"
+    said = " ".join(done.stderr.split())  # folded at the terminal's width
+    for model, row in rows.items():
+        for line in row["warnings"]:
+            assert f"warning: {model} {line}" in said
+    # the same predictions: the paired test cannot tell them apart, and the legend says what = means
+    assert [row["rank"] for row in board["models"]] == [1, 1] and board["models"][1]["tested_against"] == board["models"][0]["model"]
+    assert "= after a rank" in done.stdout and "`=` after a rank" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_worst_mistakes_are_the_furthest_then_most_confident():

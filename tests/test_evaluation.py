@@ -42,6 +42,16 @@ def test_metrics_match_a_hand_computed_example():
     assert m.macro_f1 == pytest.approx((2 / 3 + 2 / 3 + 0 + 0 + 0.5) / 5)
 
 
+def test_a_model_that_gives_most_reviews_one_rating_is_warned_of_in_words_that_read():
+    from reviewstars.scoring.scores import result_warnings
+
+    labels = np.array([0, 1, 2, 3, 4] * 4)
+    for stars, said in ((np.ones(20, dtype=int), "predicts 1 star for 100% of the reviews"),
+                        (np.full(20, 3), "predicts 3 stars for 100% of the reviews")):
+        scores = score_predictions(np.eye(5)[stars - 1], labels)
+        assert any(line.startswith(said) for line in result_warnings(scores, labels, stars))
+
+
 def test_a_star_neither_in_the_reviews_nor_predicted_has_no_figures_not_zeros():
     """Reviews rated 1, 3 or 5 only: 2★ and 4★ are undefined ("-"), as macro-F1 leaves them out."""
     import io
@@ -57,7 +67,14 @@ def test_a_star_neither_in_the_reviews_nor_predicted_has_no_figures_not_zeros():
     console = Console(file=io.StringIO(), width=120, color_system=None)
     console.print(metrics_table(m, "three stars"))
     shown = console.file.getvalue()
-    assert "│     2 │         - │      - │     - │       0 │" in shown and "undefined for 2★, 4★" in shown
+    assert "│     2 │         - │      - │     - │       0 │" in shown
+    assert "-: 2★, 4★ never predicted: no precision; no review of 2★, 4★: no recall" in " ".join(shown.split())
+    # a star with reviews that is never predicted has a recall (0) and no precision: the caption says only that
+    never = star_metrics([1, 2, 3, 4, 5], [1, 1, 3, 4, 5])
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(metrics_table(never, "2★ never predicted"))
+    caption = " ".join(console.file.getvalue().split())
+    assert "-: 2★ never predicted: no precision" in caption and "no recall" not in caption
 
 
 def test_perfect_predictions():

@@ -82,11 +82,11 @@ def test_a_tokenizer_hub_id_the_hub_cannot_give_fails_before_any_model_trains(ti
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(compare_module, "train", lambda *a, **k: pytest.fail("a model trained first"))
     scratch = ScratchSettings(tokenizer="nosuch-org/nosuch-tokenizer")
-    with pytest.raises(ModelError, match="cannot load a tokenizer from 'nosuch-org/nosuch-tokenizer'"):
+    with pytest.raises(ModelError, match="cannot load the tokenizer 'nosuch-org/nosuch-tokenizer' from the Hugging Face Hub"):
         compare_module.compare(tiny_data, tmp_path / "compare", ["linear", "scratch"], scratch=scratch)
     assert not (tmp_path / "compare").exists()
     import reviewstars.jobs.context as context
 
     monkeypatch.setattr(context, "training_splits", lambda *a, **k: pytest.fail("the data was split first"))
-    with pytest.raises(ModelError, match="cannot load a tokenizer from 'nosuch-org/nosuch-tokenizer'"):
+    with pytest.raises(ModelError, match="cannot load the tokenizer 'nosuch-org/nosuch-tokenizer' from the Hugging Face Hub"):
         train("scratch", tiny_data, tmp_path / "out", scratch=scratch)

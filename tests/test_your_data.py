@@ -42,8 +42,8 @@ def test_eval_size_and_train_size_mean_what_they_say_on_a_single_file(reviews_cs
     assert (len(splits.train), len(splits.dev), len(splits.held_out)) == (200, 50, 80)
     texts = lambda split: set(split["text"])  # noqa: E731
     assert not texts(splits.train) & texts(splits.held_out) and not texts(splits.dev) & texts(splits.held_out)
-    small = training_splits(DataSettings(reviews_csv, dev_size=500))
-    assert any("the dev slice holds" in line for line in small.notes)
+    small = training_splits(DataSettings(reviews_csv))  # no --dev-size given: the note does not say one was
+    assert any(line.startswith("the dev slice holds") and "not the default --dev-size 500" in line for line in small.notes)
 
 
 def test_named_columns_and_a_mapping_of_words_to_stars(tmp_path):
@@ -106,7 +106,12 @@ def test_an_unreachable_hub_is_found_out_in_seconds_and_named(tmp_path):
     assert time.perf_counter() - started < 20  # it took 25-56 s of retries
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "--data PATH" in done.stderr and "set HF_HUB_OFFLINE=1" in done.stderr
+    # the cause is the Hub that did not answer, not the offline mode the user never set (we switched it on)
+    assert "the Hub did not answer from this machine" in done.stderr and "OfflineMode" not in done.stderr
     assert not (tmp_path / "m").exists()
+    tokens = subprocess.run(cli_command("tokens", "show", "hello"), capture_output=True, text=True, env=env, timeout=120)
+    assert tokens.returncode == 2 and len(tokens.stderr.strip().splitlines()) == 1
+    assert "cannot load the tokenizer 'bert-base-cased'" in tokens.stderr and "--tokenizer PATH" in tokens.stderr, tokens.stderr
 
 
 def test_compare_checks_every_folder_and_hub_id_before_training_any(reviews_csv, tmp_path):

@@ -51,6 +51,15 @@ def offline_unless_reachable() -> bool:
     return True
 
 
+def why_the_hub_failed(error: BaseException) -> str:
+    """The cause to name in a one-line error about a name the Hub did not give. After this
+    process switched the libraries offline (the Hub did not answer), their own message
+    ("OfflineModeIsEnabled") would blame a setting the user never made."""
+    if _checked is False:  # switched offline by us: whatever the libraries say, the cause is this
+        return "the Hub did not answer from this machine, and the name is not in the local cache"
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
 def out_of_reach_hint() -> str:
     """What an error about the Hub should add when it was out of reach."""
     if _checked is False:

@@ -59,8 +59,14 @@ def load_tokenizer(name_or_path: str | Path):
     try:
         return AutoTokenizer.from_pretrained(str(name_or_path))
     except Exception as error:  # Hub, file and format errors all mean: cannot use this name
-        where = "folder" if Path(name_or_path).exists() else "Hub id (the Hub may be out of reach)"
-        raise ModelError(f"cannot load a tokenizer from {name_or_path!r} as a {where}: {str(error).splitlines()[0][:200]}") from None
+        if Path(name_or_path).exists():
+            raise ModelError(f"cannot load a tokenizer from the folder {str(name_or_path)!r}: "
+                             f"{(str(error).splitlines() or [type(error).__name__])[0][:200]}") from None
+        from .hub import out_of_reach_hint, why_the_hub_failed
+
+        raise ModelError(f"cannot load the tokenizer {str(name_or_path)!r} from the Hugging Face Hub ({why_the_hub_failed(error)}). "
+                         "Offline? Give a tokenizer folder: --tokenizer PATH (any model folder holds one)."
+                         + out_of_reach_hint()) from None
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, lowercase: bool = True):

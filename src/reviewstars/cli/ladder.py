@@ -67,13 +67,18 @@ def compare(
     """The lesson in one command: train each model on the same data, score with error bars, add their ensemble, report."""
     from ..jobs import compare as compare_module
     from ..presentation.tables import leaderboard
+    from ..progress import warn
 
     _check_decision(decision)
     own, data, transformer = _kind_settings(settings)
     board = compare_module.compare(data, output, _names(models), _names(evaluate_only), transformer=transformer, device=device,
                                    decision=decision, ensemble=ensemble, **own)
     out.print(leaderboard(board["rows"], f"leaderboard on {board['split']} ({board['n']:,} reviews)", width=out.width))
-    out.print("= after a rank: the paired test cannot tell those models apart at the 5% level", highlight=False)
+    if any(row.tied for row in board["rows"]):
+        out.print("= after a rank: the paired test cannot tell those models apart at the 5% level", highlight=False)
+    for row in board["rows"]:  # what the report says beside the table, said here too
+        for line in row.warnings:
+            warn(f"{row.model} {line}")
     out.print(f"wrote {escape(str(output / 'leaderboard.json'))}, report.md and report.html", highlight=False)
 
 

@@ -281,7 +281,8 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
     if dev_read < data.dev_size and data.dev_size:  # (as carved: copies left out are said apart)
         why_short = f"--train-size takes {available:,}" if data.train_size is not None and dev_read * 5 > available + dev_read \
             else "a dev slice takes at most a fifth"
-        notes.append(f"the dev slice holds {dev_read:,} reviews, not --dev-size {data.dev_size:,}: the training data has "
+        asked = "the default --dev-size" if data.dev_size == DataSettings.dev_size else "--dev-size"  # (a user who gave none set nothing)
+        notes.append(f"the dev slice holds {dev_read:,} reviews, not {asked} {data.dev_size:,}: the training data has "
                      f"{available + dev_read:,} ({why_short})")
     if data.train_size is not None and available < data.train_size:
         notes.append(f"--train-size {data.train_size:,}, but the data has {available:,} reviews to train on beside the dev slice")
@@ -405,7 +406,7 @@ def is_balanced(labels) -> bool:
 
 
 def _load_hub(name: str, columns: Columns = Columns()) -> DatasetDict:
-    from ..hub import offline_unless_reachable, out_of_reach_hint
+    from ..hub import offline_unless_reachable, out_of_reach_hint, why_the_hub_failed
 
     offline_unless_reachable()  # before `datasets` retries a Hub it cannot reach for half a minute
     import datasets
@@ -418,7 +419,7 @@ def _load_hub(name: str, columns: Columns = Columns()) -> DatasetDict:
     except Exception as error:  # the Hub raises many kinds; all mean the same to a user
         raise DataError(
             name,
-            f"could not load from the Hugging Face Hub ({first_line(error)}). Offline? "
+            f"could not load from the Hugging Face Hub ({why_the_hub_failed(error)}). Offline? "
             "Pass a local copy: --data PATH (a .parquet/.csv/.jsonl file, or a folder of "
             "train.*/validation.*/test.* files)." + out_of_reach_hint(),
         ) from None

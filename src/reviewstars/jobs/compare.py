@@ -28,7 +28,7 @@ from ..errors import ModelError
 from ..kinds import KINDS, check_model_name
 from ..models import looks_like_a_path
 from ..models.ensemble import KIND as ENSEMBLE
-from ..models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, recipe_of
+from ..models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, calibration_kept_out, recipe_of
 from ..models.pretrained import ALIASES, check_hub_model
 from ..models.probabilities import combine, star_decision
 from ..progress import note, warn
@@ -172,6 +172,9 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         seen = row.train_examples_seen
         if row.model in kinds and kinds[row.model].uses_torch and seen is not None and seen < FEW_REVIEWS_SEEN:
             row.warnings.insert(0, f"saw only {seen:,} training reviews: too few to mean anything")
+        kept_out = calibration_kept_out(row.folder)
+        if kept_out:
+            row.warnings.append(f"calibration not applied: {kept_out}")
         if row.model in evaluate_only:  # trained elsewhere: perhaps on these very reviews
             warning = seen_warning(seen_in_training(row.folder, texts), len(texts))
             if warning:
@@ -194,11 +197,12 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
 
 
 def _ranked(rows: list[LeaderboardRow], correct: dict[str, np.ndarray]) -> list[LeaderboardRow]:
-    """Best first; neighbours McNemar's test cannot separate at the 5% level share a rank."""
+    """Best first; models McNemar's test cannot separate from the first of their rank at the 5% level share it."""
     rows = sorted(rows, key=lambda r: (-r.scores.accuracy, -r.scores.macro_f1))
     ranks = rank_with_ties([correct[r.model] for r in rows])
     for row, found in zip(rows, ranks):
         row.rank, row.p_value_vs_leader = found.rank, found.p_value_vs_leader
+        row.tested_against = None if found.leader is None else rows[found.leader].model
     for row in rows:
         row.tied = sum(other.rank == row.rank for other in rows) > 1
     return rows

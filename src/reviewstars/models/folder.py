@@ -247,6 +247,18 @@ def recipe_of(folder: str | Path) -> str:
     return str(training.get("kind") or "")
 
 
+def calibration_kept_out(folder: str | Path) -> str | None:
+    """Why the training kept the model's own probabilities (a fitted temperature did not lower
+    the dev slice's calibration error), or None: a reader of ECE before = after learns why."""
+    try:
+        calibration = (read_section(folder).get("training") or {}).get("calibration") or {}
+    except ReviewstarsError:
+        return None
+    if isinstance(calibration, dict) and calibration.get("applied") is False:
+        return str(calibration.get("why_not") or "a fitted temperature did not lower the dev slice's calibration error")
+    return None
+
+
 def info_of(found: dict[str, Any], *own: str) -> dict[str, Any]:
     """What a section says beyond the kind's own fields: how it was trained, for the card."""
     return {k: v for k, v in found.items() if k not in {"kind", "labels", "temperature", FOLDED, *own}}

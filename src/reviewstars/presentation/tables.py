@@ -48,9 +48,7 @@ def metrics_table(scores: Scores, title: str = "metrics") -> Table:
         if scores.ece_noise_95 is not None:
             calibration += f"  {calibration_verdict(scores.ece, scores.ece_noise_floor, scores.ece_noise_95)}"
         lines.append(calibration)
-    undefined = [star for star, row in scores.per_class.items() if None in (row["precision"], row["recall"])]
-    if undefined:
-        lines.append(f"-: undefined for {', '.join(s + '★' for s in undefined)} (never predicted: no precision; no such review: no recall)")
+    lines += undefined_lines(scores.per_class)
     table.caption = "\n".join(lines)
     return table
 
@@ -74,6 +72,17 @@ def confusion_table(scores: Scores) -> Table:
 #: training columns (they stay in leaderboard.json and the report), saying so.
 FULL_LEADERBOARD_WIDTH = 110
 SCORE_HEADERS = ("rank", "model", "accuracy (95% CI)", "macro-F1 (95% CI)", "MAE (stars)", "ECE")
+
+
+def undefined_lines(per_class: dict[str, dict]) -> list[str]:
+    """Why a per-class cell reads "-", saying only what holds for each star."""
+    def stars(which: str) -> str:
+        return ", ".join(f"{star}★" for star, row in per_class.items() if row[which] is None)
+
+    never_predicted, no_review = stars("precision"), stars("recall")
+    said = ([f"{never_predicted} never predicted: no precision"] if never_predicted else []) \
+        + ([f"no review of {no_review}: no recall"] if no_review else [])
+    return [f"-: {'; '.join(said)}"] if said else []
 
 
 def leaderboard(rows: Sequence[LeaderboardRow], title: str, width: int | None = None) -> Table:

@@ -34,7 +34,10 @@ class LeaderboardRow:
     format: str = ""   # its folder's format: linear, transformer, onnx, ensemble
     rank: int = 0
     tied: bool = False                       # shares its rank: the paired test cannot separate them
-    p_value_vs_leader: float | None = None   # McNemar's exact test against the first of its rank
+    # McNemar's exact test against `tested_against`: the first of its rank when it shares one
+    # (p >= 0.05), else the first of the rank above, which it was told apart from (p < 0.05)
+    p_value_vs_leader: float | None = None
+    tested_against: str | None = None
     reused: bool = False
     folder: str = ""
     settings: dict[str, Any] = field(default_factory=dict)

@@ -214,7 +214,8 @@ def result_warnings(scores: Scores, labels: np.ndarray, stars: np.ndarray) -> li
     found = []
     counts = np.bincount(np.asarray(stars, dtype=int), minlength=len(STARS) + 1)[1:]
     if len(stars) and counts.max() >= ONE_STAR_SHARE * len(stars):
-        found.append(f"predicts {int(counts.argmax()) + 1} stars for {counts.max() / len(stars):.0%} of the reviews: it has "
+        star = int(counts.argmax()) + 1
+        found.append(f"predicts {star} star{'s' if star > 1 else ''} for {counts.max() / len(stars):.0%} of the reviews: it has "
                      "learned little more than that")
     present = stars_present(labels, stars)
     if len(present) < len(STARS):
