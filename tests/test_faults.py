@@ -71,10 +71,15 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tiny_data, tmp_path, u
     assert "interrupted at step" in message and "--resume" in message and "Traceback" not in stderr
     step = int(message.split("interrupted at step ")[1].split()[0])
     assert Path(last_complete_checkpoint(output / "checkpoints")).name == f"checkpoint-{step}"
+    state = json.loads((output / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").read_text())
+    clock_at_stop = state["stateful_callbacks"]["Stopwatch"]["attributes"]["elapsed"]
 
     resumed = run_cli(*train_args(tiny_data, output, *fixed, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     _same_model(output, uninterrupted)
+    # without a budget too, the time reported is the whole run's: the first process's seconds count
+    ledger = json.loads((output / "metrics.json").read_text())["time_ledger"]
+    assert ledger["before --resume"] == pytest.approx(clock_at_stop, abs=0.01) and ledger["wall"] > clock_at_stop
 
 
 def test_two_processes_with_gloo_train_the_model_one_process_trains(tiny_data, tmp_path, uninterrupted, vocabulary):

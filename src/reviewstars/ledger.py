@@ -18,9 +18,11 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
+#: A resumed run's earlier processes, up to the checkpoint it went on from: their seconds count in its wall time.
+BEFORE_RESUME = "before --resume"
 #: The entries, in the order a training run meets them (a ledger shows them in this order).
 ENTRIES = (
-    "loading data", "loading libraries", "fitting the model", "loading the model", "learning the vocabulary", "tokenizing", "probing speed and batch size",
+    BEFORE_RESUME, "loading data", "loading libraries", "fitting the model", "loading the model", "learning the vocabulary", "tokenizing", "probing speed and batch size",
     "optimizer steps", "waiting for data", "dev evaluations", "checkpoints", "trainer bookkeeping", "calibration",
     "scoring held-out reviews", "saving the model",
 )
@@ -34,6 +36,7 @@ class TimeLedger:
         self.opened = time.perf_counter()
         self.seconds: dict[str, float] = {}
         self._open: list[tuple[str, float]] = []  # (entry, when it last started counting)
+        self.elsewhere = 0.0  # seconds spent before this ledger opened (`add`): part of the wall time too
 
     def begin(self, entry: str) -> None:
         now = time.perf_counter()
@@ -53,6 +56,11 @@ class TimeLedger:
         if self._open:  # the enclosing entry counts again
             self._open[-1] = (self._open[-1][0], now)
 
+    def add(self, entry: str, seconds: float) -> None:
+        """Seconds spent outside this process (a resumed run's earlier ones), under `entry` and in the wall time."""
+        self.seconds[entry] = self.seconds.get(entry, 0.0) + seconds
+        self.elsewhere += seconds
+
     @contextmanager
     def spent(self, entry: str) -> Iterator[None]:
         self.begin(entry)
@@ -64,7 +72,7 @@ class TimeLedger:
     def record(self) -> dict[str, float]:
         """Seconds per entry (known entries first), `other`, and `wall`: the entries and other add up to wall."""
         now = time.perf_counter()
-        wall = round(now - self.opened, 3)
+        wall = round(now - self.opened + self.elsewhere, 3)
         counted = dict(self.seconds)
         for name, since in self._open:  # still open (a ledger read mid-run)
             counted[name] = counted.get(name, 0.0) + now - since
@@ -101,6 +109,13 @@ def spent(entry: str) -> Iterator[None]:
         return
     with ledger.spent(entry):
         yield
+
+
+def add_spent(entry: str, seconds: float) -> None:
+    """Count `seconds` spent outside this process under `entry` in the open run's ledger (nothing without one)."""
+    ledger = current()
+    if ledger is not None:
+        ledger.add(entry, seconds)
 
 
 def share(record: dict[str, float], entry: str) -> float | None:

@@ -11,6 +11,7 @@ from rich.markup import escape
 from ..data import DEFAULT_SEED, DataSettings
 from ..errors import ReviewstarsError
 from ..kinds import model_help
+from ..ledger import BEFORE_RESUME
 from .app import (DataOption, DecisionOption, DeviceOption, LabelColumnOption, LabelScaleOption, TextColumnOption,
                   _check_decision, _columns, _kind_settings, _print_metrics, _training_groups, app, out)
 from .options import GIVEN, with_settings
@@ -44,8 +45,10 @@ def train(
                        **{kind.name: own[kind.name]} if kind.name in own else {})
     seen = f" ({result.train_examples_seen:,} seen)" if result.train_examples_seen != result.train_examples else ""
     share = f", {result.budget_share_in_steps:.0%} of the budget in optimizer steps" if result.budget_share_in_steps is not None else ""
-    out.print(f"trained {escape(model)} on {result.train_examples:,} reviews{seen} in {result.train_seconds} s{share} -> {escape(str(output))}",
-              highlight=False)
+    earlier = (result.time_ledger or {}).get(BEFORE_RESUME)
+    resumed = f" ({earlier:.1f} s of it before --resume)" if earlier else ""
+    out.print(f"trained {escape(model)} on {result.train_examples:,} reviews{seen} in {result.train_seconds} s{resumed}{share} -> "
+              f"{escape(str(output))}", highlight=False)
     if result.time_ledger:
         from ..ledger import ledger_line
 

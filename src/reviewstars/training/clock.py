@@ -53,7 +53,44 @@ def replan(plan: dict[str, Any], step_seconds: float) -> dict[str, Any]:
                           "measured_seconds_per_step": round(step_seconds, 4)}}
 
 
-class TrainingClock(TrainerCallback, ExportableState):
+class Stopwatch(TrainerCallback, ExportableState):
+    """Seconds since the run started, resumes included: the reading is saved with each
+    checkpoint and a resumed run goes on from it, so the time a run reports (its
+    `train_seconds`, the leaderboard's "train s") is the whole run's, not its last process's."""
+
+    def __init__(self, run_started: float | None = None):
+        self.run_started = time.time() if run_started is None else run_started
+        self.offset = 0.0                     # the clock's reading when this process's run began (resume)
+        self.resumed_at: float | None = None  # the reading saved in the checkpoint resumed from
+        self.device = "cpu"
+
+    def elapsed(self) -> float:
+        return shared_max(self.offset + time.time() - self.run_started, self.device)
+
+    def run_seconds(self) -> float:
+        """The whole run: the processes before the checkpoint resumed from, and all of this one."""
+        return (self.resumed_at or 0.0) + time.time() - self.run_started
+
+    def state(self) -> dict:
+        return {"args": {}, "attributes": {"elapsed": self.offset + time.time() - self.run_started}}
+
+    def _restored(self, state) -> dict[str, Any] | None:
+        """The attributes saved in the checkpoint a resumed run starts from (None for a new run)."""
+        saved = (state.stateful_callbacks or {}).get(type(self).__name__)
+        if not (isinstance(saved, dict) and state.global_step > 0):
+            return None
+        attributes = saved.get("attributes", {})
+        self.resumed_at = float(attributes.get("elapsed", 0.0))
+        self.offset = self.resumed_at - (time.time() - self.run_started)
+        return attributes
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.device = args.device
+        self._restored(state)
+        return control
+
+
+class TrainingClock(Stopwatch):
     """The run's clock, its cadence, and where the time went.
 
     Reads seconds since the run started; a resumed run starts from the reading saved in
@@ -63,23 +100,18 @@ class TrainingClock(TrainerCallback, ExportableState):
 
     def __init__(self, plan: dict[str, Any], warmup: float, run_started: float | None = None,
                  on_replan: Callable[[dict[str, Any]], None] | None = None):
+        super().__init__(run_started)
         self.plan, self.warmup_share, self.on_replan = plan, warmup, on_replan
         self._pace: list[tuple[int, float, int]] = []  # (step, clock, tokens seen) at each step end while the pace is read
         self.tokens_seen: Callable[[], int] | None = None  # the Trainer's count of padded tokens (set by the run)
-        self.run_started = time.time() if run_started is None else run_started
-        self.offset = 0.0              # the clock's reading when this process's run began (resume)
         self.step_seconds = 0.0        # time inside optimizer steps, resumes included
         self.last_evaluation = self.last_checkpoint = plan["clock_start"]
         self._step_began: float | None = None
         self._evaluation_began: float | None = None
         self.evaluation_seconds: list[float] = []  # each dev evaluation's length, as measured in this run
-        self.device = "cpu"
         self.ended: str | None = None  # "deadline" or "passes", once the run has stopped
 
     # ------------------------------------------------------------------ reading
-    def elapsed(self) -> float:
-        return shared_max(self.offset + time.time() - self.run_started, self.device)
-
     def done(self, step: int) -> float:
         """How far the run is, 0 to 1: by the clock towards the deadline, or by steps towards
         the last step worth taking (`stop_after_steps`), whichever is further."""
@@ -101,15 +133,14 @@ class TrainingClock(TrainerCallback, ExportableState):
 
     # ------------------------------------------------------------------ saved with each checkpoint
     def state(self) -> dict:
-        return {"args": {}, "attributes": {"elapsed": self.offset + time.time() - self.run_started,
-                                           "step_seconds": self.step_seconds}}
+        saved = super().state()
+        saved["attributes"]["step_seconds"] = self.step_seconds
+        return saved
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.device = args.device
-        saved = (state.stateful_callbacks or {}).get(type(self).__name__)
-        if isinstance(saved, dict) and state.global_step > 0:
-            attributes = saved.get("attributes", {})
-            self.offset = float(attributes.get("elapsed", 0.0)) - (time.time() - self.run_started)
+        attributes = self._restored(state)
+        if attributes is not None:
             self.step_seconds = float(attributes.get("step_seconds", 0.0))
             self.last_evaluation = self.last_checkpoint = self.elapsed()
             self.plan.setdefault("replanned", None)  # a resumed run keeps the plan it resumes: it measures its pace no more

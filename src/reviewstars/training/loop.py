@@ -27,12 +27,12 @@ from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Printer
 
 from ..artifacts import is_main_process, write_json
 from ..errors import TrainingInterrupted
-from ..ledger import spent
+from ..ledger import BEFORE_RESUME, add_spent, spent
 from ..progress import note, warn
 from ..tokenization import ShapeBuckets
 from .autobatch import DEFAULT_LEARNING_RATE, FIRST, settle_batch_size, training_autocast
 from .budget import measure_seconds_per_step, plan_budget, too_small_budget
-from .clock import ClockScheduleTrainer, TrainingClock
+from .clock import ClockScheduleTrainer, Stopwatch, TrainingClock
 from .checkpoints import PLAN_FILE, StopOnInterrupt, checkpoints_of, last_complete_checkpoint, signals_save
 from .display import TrainingProgress
 from .distributed import from_main_process, main_process_first, several_processes
@@ -177,13 +177,14 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
                      f"({new_plan['expected_passes_over_data']:g} passes), {evaluations(new_plan['evaluations'])}")
 
         clock = TrainingClock(plan, settings.warmup, run_started=started, on_replan=replanned)
-        callbacks.append(clock)
         trainer_class, extra = ClockScheduleTrainer, {"clock": clock}
         dev_tokens = dev_tokens.select(range(min(plan.get("dev_rows", len(dev_tokens)), len(dev_tokens))))
     elif settings.early_stopping:
         # Not under a time budget: there the clock ends the run, and midway the learning
         # rate is still high, so a noisy dev score would stop it before the decay pays off.
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping))
+    watch = clock or Stopwatch(run_started=started)  # the run's seconds, resumes included
+    callbacks.append(watch)
     callbacks.append(TrainingProgress(name, plan, clock))
     callbacks.append(LedgerSteps())
     callbacks.append(FirstStep(plan))
@@ -206,6 +207,8 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     with signals_save(interrupt), spent("trainer bookkeeping"):  # what steps, data, evaluations and checkpoints leave
         trainer.train(resume_from_checkpoint=resume_from)
     state = trainer.state
+    if watch.resumed_at:  # the processes before this one, up to the checkpoint it went on from
+        add_spent(BEFORE_RESUME, watch.resumed_at)
     if interrupt.stopped_at is not None:
         raise TrainingInterrupted(
             f"training interrupted at step {state.global_step} of ~{plan.get('expected_steps', plan['max_steps']):,}; "
@@ -227,7 +230,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         "settings": asdict(settings),
         "steps": state.global_step,
         "train_examples_seen": state.global_step * global_batch,
-        "train_seconds": round(time.time() - started, 1),
+        "train_seconds": round(watch.run_seconds(), 1),
         "budget_share_in_steps": clock.budget_share_in_steps() if clock else None,
         "forward": ", ".join(trainer.steps_by_forward) or None,  # "last layer at [CLS] only", or "full"
         "best_checkpoint": state.best_model_checkpoint,
