@@ -4,6 +4,7 @@ and every training run scored on reviews it did not learn from, saying which."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -35,6 +36,36 @@ def test_a_review_rating_csv_trains_without_flags_and_is_scored_on_reviews_held_
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert metrics["split"] == "held-out" and metrics["held_out_reviews"] == 120 and metrics["accuracy"] > 0.4
     assert "held-out" in (tmp_path / "model" / "README.md").read_text()
+
+
+def test_evaluate_split_held_out_scores_the_reviews_the_training_held_out(reviews_csv, tmp_path):
+    """A probe scored a model on the very file it was trained from (0.81, 64% of it learned)
+    and was not told how to score what the training had held out (0.48)."""
+    from reviewstars.errors import ModelError, ReviewstarsError
+    from reviewstars.jobs import evaluate
+
+    from support import run_cli
+
+    model = tmp_path / "model"
+    train("linear", DataSettings(reviews_csv, dev_size=50, seed=5), model, **LINEAR)
+    metrics = json.loads((model / "metrics.json").read_text())
+    whole = run_cli("evaluate", "--model", model, "--data", reviews_csv)
+    assert whole.returncode == 0 and "(--split held-out scores the reviews its training held out)" in " ".join(whole.stderr.split())
+    again = evaluate(model, split="held-out")  # its own data, seed and columns, as recorded: the same 120 reviews
+    assert (again.split, again.n, again.accuracy, again.confusion_matrix) == ("held-out", 120, metrics["accuracy"], metrics["confusion_matrix"])
+    assert not again.warnings or "trained on" not in again.warnings[0]
+    assert evaluate(model, reviews_csv, split="held-out", n=30).n == 30
+    with pytest.raises(ReviewstarsError, match=r"--split held-out: .* was trained on .*mine.csv, not .*other.csv: its held-out reviews"):
+        evaluate(model, tmp_path / "other.csv", split="held-out")
+    with pytest.raises(ReviewstarsError, match="leave out --text-column, --label-column and --label-scale"):
+        evaluate(model, split="held-out", columns=Columns("review", "rating"))
+    foreign = tmp_path / "foreign"
+    shutil.copytree(model, foreign)
+    config = json.loads((foreign / "config.json").read_text())
+    del config["reviewstars"]["training"]
+    (foreign / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="--split held-out needs a model folder reviewstars trained"):
+        evaluate(foreign, split="held-out")
 
 
 def test_eval_size_and_train_size_mean_what_they_say_on_a_single_file(reviews_csv):

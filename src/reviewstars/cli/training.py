@@ -86,7 +86,8 @@ def _warn_of_options_for_other_kinds(model: str, kind, given: set[str]) -> None:
 def evaluate(
     model: str = typer.Option(..., "--model", "-m", help="Model folder or Hub id."),
     data: str = DataOption,
-    split: Optional[str] = typer.Option(None, help="Split to score (default: test, else validation, else train)."),
+    split: Optional[str] = typer.Option(None, help="Split to score (default: test, else validation, else train), or held-out: "
+                                        "the reviews the model's training held out to score it, cut again from its own data."),
     eval_size: Optional[int] = typer.Option(None, "--eval-size", "--n", help="Score a seeded random sample of N rows."),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the --eval-size sample."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here (and a confusion-matrix PNG beside it)."),

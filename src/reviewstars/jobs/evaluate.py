@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ..artifacts import check_output_file, json_with_keys, plot_beside, write_json
-from ..data import DEFAULT_DATASET, DEFAULT_SEED, Columns, DataSettings, parse_label_scale
+from ..data import DEFAULT_DATASET, DEFAULT_SEED, HELD_OUT, Columns, DataSettings, parse_label_scale, subset
 from ..models import load_predictor
 from ..scoring.evaluation import evaluate_predictor, load_scores, note_seen, save_scores, scores_key
 from ..scoring.scores import Scores
@@ -29,15 +29,27 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
         output = check_output_file(output, inputs=(model, data), ours=SCORES_JSON, what="scores of ours", suffix=".json")
         check_output_file(output.with_suffix(".confusion.png"), "--output's confusion matrix", inputs=(model, data),
                           ours=plot_beside(output, SCORES_JSON), what="a plot of ours")
-    columns = columns or columns_trained_with(model, data) or Columns()
-    context = RunContext.open(DataSettings(data=str(data), seed=seed, text_column=columns.text, label_column=columns.label,
-                                           label_scale=columns.scale), device, check_device=False)
-    predictor = load_predictor(model, device=device)
-    split, rows = context.scored_split(split, n)
-    scores, _ = evaluate_predictor(predictor, rows["text"], rows["label"], decision=decision)
+    if split == HELD_OUT:  # the very reviews its training scored it on, cut again from the data as it recorded
+        settings = held_out_settings(model, data, columns)
+        data = settings.data
+        context = RunContext.open(settings, device, check_device=False)
+        predictor = load_predictor(model, device=device)
+        split = context.held_out()[0]  # (refused, in one line, when the data held none out)
+        rows = subset(context.splits().held_out, n, seed)
+        texts, labels = rows["text"], rows["label"]
+    else:
+        columns = columns or columns_trained_with(model, data) or Columns()
+        context = RunContext.open(DataSettings(data=str(data), seed=seed, text_column=columns.text, label_column=columns.label,
+                                               label_scale=columns.scale), device, check_device=False)
+        predictor = load_predictor(model, device=device)
+        split, rows = context.scored_split(split, n)
+        texts, labels = rows["text"], rows["label"]
+    scores, _ = evaluate_predictor(predictor, texts, labels, decision=decision)
     scores.context.update(model=str(model), data=str(data), split=split, seed=seed, sample=n)
     if Path(str(model)).is_dir():
-        note_seen(scores, model, rows["text"])
+        note_seen(scores, model, texts)
+        if scores.context.get("reviews_trained_on") and recorded_data(model) is not None:
+            scores.warnings[0] += f" (--split {HELD_OUT} scores the reviews its training held out)"
     if output is not None:
         output = Path(output)
         write_json(output, scores.to_json())
@@ -47,19 +59,52 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
     return scores
 
 
-def columns_trained_with(model: str | Path, data: str | Path) -> Columns | None:
-    """The columns and rating scale a model folder was trained with, when they were not the
-    defaults (a file rated negative/neutral/positive), for `data`: all of them on the very file
-    or folder it was trained on; on another, those it has by name (`_alike`). Said in a line.
-    None: the defaults, another data set with none of them, or a folder that does not say."""
+def recorded_data(model: str | Path) -> dict | None:
+    """The data settings a folder's training recorded (`training.data`), or None (a folder
+    trained elsewhere, or one that does not say)."""
     from ..models.folder import read_section
-    from ..progress import note
 
     try:
         recorded = ((read_section(model) if (Path(str(model)) / "config.json").is_file() else {}).get("training") or {}).get("data")
     except Exception:  # a folder written elsewhere: it says nothing of its data (load_predictor says what is wrong)
         return None
-    if not isinstance(recorded, dict) or not isinstance(recorded.get("data"), str) or not Path(str(data)).exists():
+    return recorded if isinstance(recorded, dict) and isinstance(recorded.get("data"), str) else None
+
+
+def held_out_settings(model: str | Path, data: str | Path, columns: Columns | None) -> DataSettings:
+    """The data settings the model was trained with, so that `--split held-out` cuts the very
+    reviews its training held out (its train summary's score). Its data by default; another
+    --data, or other columns, would cut other reviews."""
+    from dataclasses import fields
+
+    from ..errors import ModelError, ReviewstarsError
+
+    recorded = recorded_data(model)
+    if recorded is None:
+        raise ModelError(f"{model}: --split {HELD_OUT} needs a model folder reviewstars trained (it records the data it "
+                         "was trained on and the reviews it held out); give --split the name of a split of --data instead")
+    if str(data) != DEFAULT_DATASET and not _same_path(recorded["data"], data):
+        raise ReviewstarsError(f"--split {HELD_OUT}: {model} was trained on {recorded['data']}, not {data}: its held-out "
+                               "reviews are cut from that data (leave --data out)")
+    if columns is not None:
+        raise ReviewstarsError(f"--split {HELD_OUT} reads the reviews with the columns {model} was trained with: "
+                               "leave out --text-column, --label-column and --label-scale")
+    known = {f.name for f in fields(DataSettings)}
+    try:
+        return DataSettings(**{key: value for key, value in recorded.items() if key in known})
+    except (TypeError, ValueError) as error:
+        raise ModelError(f"{model}: its config.json's training.data cannot be read ({error})") from None
+
+
+def columns_trained_with(model: str | Path, data: str | Path) -> Columns | None:
+    """The columns and rating scale a model folder was trained with, when they were not the
+    defaults (a file rated negative/neutral/positive), for `data`: all of them on the very file
+    or folder it was trained on; on another, those it has by name (`_alike`). Said in a line.
+    None: the defaults, another data set with none of them, or a folder that does not say."""
+    from ..progress import note
+
+    recorded = recorded_data(model)
+    if recorded is None or not Path(str(data)).exists():
         return None
     found = Columns(recorded.get("text_column"), recorded.get("label_column"), recorded.get("label_scale") or "auto")
     if found == Columns() or not all(isinstance(value, str) for value in (found.scale, *filter(None, (found.text, found.label)))):
