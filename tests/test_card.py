@@ -65,3 +65,15 @@ def test_fine_tuned_models_name_their_base_and_only_the_hubs_yelp_as_their_data(
     assert card_data(TrainResult(**{**result.__dict__, "base_model": "bert-base-cased"}), PRETRAINED).base_model == "bert-base-cased"
     assert card_data(TrainResult(**{**result.__dict__, "base_model": str(tmp_path)}), PRETRAINED).base_model is None
     assert _dataset("yelp_review_full")[2] and not _dataset("amazon_polarity")[2]
+
+
+def test_an_alias_is_named_by_its_hub_id_even_beside_a_folder_of_its_name(tmp_path, monkeypatch):
+    """`train --model minilm` run where a ./minilm folder lay fine-tuned the alias (as train reads
+    it) but wrote a card without its base_model."""
+    from reviewstars.jobs.card import ALIAS_HUB_IDS, _hub_id
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "minilm").mkdir()
+    (tmp_path / "my-base").mkdir()
+    assert _hub_id("minilm") == ALIAS_HUB_IDS["minilm"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert _hub_id("my-base") is None and _hub_id("org/bert") == "org/bert" and _hub_id(None) is None

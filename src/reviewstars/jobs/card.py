@@ -2,7 +2,7 @@
 
 Its YAML header is the Hub's card metadata, built with `huggingface_hub.ModelCardData`
 (offline: nothing here touches the network), so the Hub and tools that read cards see
-the base model, the data, the licence and the measured scores (`model-index`).
+the base model, the data and the measured scores (no licence: see `card_data`) (`model-index`).
 """
 
 from __future__ import annotations
@@ -62,10 +62,13 @@ def _dataset(data: str) -> tuple[str, str, bool]:
 
 
 def _hub_id(base_model: str | None) -> str | None:
-    """The base model as the Hub names it; None for a local folder (no Hub id to give)."""
+    """The base model as the Hub names it; None for a local folder (no Hub id to give). An
+    alias is the alias even beside a folder of its name, as `train` reads it."""
+    if base_model in ALIAS_HUB_IDS:
+        return ALIAS_HUB_IDS[base_model]
     if base_model is None or Path(base_model).exists():
         return None
-    return ALIAS_HUB_IDS.get(base_model, base_model)
+    return base_model
 
 
 def _body(predictor, result: TrainResult, kind) -> list[str]:
