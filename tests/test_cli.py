@@ -167,3 +167,17 @@ def test_options_that_would_do_nothing_are_said_not_swallowed(linear_model, tiny
         result = run_cli("predict", "--model", linear_model, *args, columns=400)
         assert result.returncode == 2 and result.stderr.strip() == f"error: {message}", (args, result.stderr)
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_the_two_usage_errors_a_newcomer_meets_first_say_what_was_meant(linear_model):
+    from support import run_cli
+
+    dashed = run_cli("predict", "--model", linear_model, "-terrible service")
+    said = " ".join(dashed.stderr.replace("│", " ").split())
+    assert dashed.returncode == 2 and "A review that starts with '-' goes after --" in said
+    assert "reviewstars predict --model M -- '-terrible service'" in said
+    late = run_cli("predict", "--model", linear_model, "--verbose", "great")
+    assert late.returncode == 2 and "--verbose goes before the command" in " ".join(late.stderr.replace("│", " ").split())
+    assert run_cli("predict", "--model", linear_model, "--", "-terrible service").returncode == 0
+    other = run_cli("predict", "--model", linear_model, "--nosuch", "x")
+    assert other.returncode == 2 and "goes" not in other.stderr  # no hint where none fits

@@ -207,3 +207,12 @@ def test_the_datas_notes_are_said_once_for_a_compare_not_once_a_model(tiny_data,
     done = run_cli("compare", "--data", tiny_data, "--models", "linear", "--no-ensemble", "-o", tmp_path / "compare")
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("the dev slice holds") == 1 and "warning: the dev slice holds" in done.stderr
+
+
+def test_the_reports_settings_leave_out_the_epochs_a_budget_never_read():
+    from reviewstars.presentation.report import _settings_line
+    from reviewstars.scoring.leaderboard import LeaderboardRow
+
+    budgeted = LeaderboardRow(model="scratch", settings={"time_budget": 60.0, "epochs": 3.0, "batch_size": 16})
+    assert _settings_line(budgeted) == "time_budget 60, batch_size 16"
+    assert _settings_line(LeaderboardRow(model="scratch", settings={"epochs": 3.0})) == "epochs 3"

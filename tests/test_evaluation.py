@@ -75,6 +75,10 @@ def test_a_star_neither_in_the_reviews_nor_predicted_has_no_figures_not_zeros():
     console.print(metrics_table(never, "2★ never predicted"))
     caption = " ".join(console.file.getvalue().split())
     assert "-: 2★ never predicted: no precision" in caption and "no recall" not in caption
+    assert "decided by" not in caption
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(metrics_table(score_predictions(np.eye(5)[[0, 1, 2, 3, 4]], [0, 1, 2, 3, 4], decision="median"), "median"))
+    assert "stars decided by the median of each distribution (--decision median)" in " ".join(console.file.getvalue().split())
 
 
 def test_perfect_predictions():

@@ -292,7 +292,9 @@ def test_keep_columns_keeps_every_column_of_the_input_beside_the_predictions_row
     with_columns, without = read_frame(tmp_path / f"kept{out_suffix}"), read_frame(tmp_path / f"plain{out_suffix}")
     assert list(with_columns.columns[:5]) == ["id", "text", "input_stars", "input_p_1", "when"]
     assert list(with_columns.columns[-8:]) == list(without.columns[-8:]) == ["stars", *(f"p_{s}" for s in range(1, 6)), "expected_stars", "empty"]
-    pd.testing.assert_frame_equal(with_columns[without.columns], without)  # the predictions are the same ones
+    predictions = [name for name in without.columns if name != "text"]  # the reviews come back with the input's own type
+    pd.testing.assert_frame_equal(with_columns[predictions], without[predictions])  # the predictions are the same ones
+    assert with_columns["text"].tolist() == without["text"].tolist()
     assert [str(i) for i in with_columns["id"]] == users["id"].tolist() or suffix == ".jsonl"
     assert [int(s) for s in with_columns["input_stars"]] == users["stars"].tolist() and set(with_columns["input_p_1"]) == {"mine"}
     if suffix == ".parquet" and out_suffix == ".jsonl":
@@ -300,6 +302,17 @@ def test_keep_columns_keeps_every_column_of_the_input_beside_the_predictions_row
         assert (first["n"], second["n"]) == (1, None) and second["when"].startswith("2026-01-01T01:00")  # an integer stays one
     if suffix == ".jsonl":
         assert with_columns["tags"][0] == {"lang": "en"}  # JSON to JSON: a nested value stays one
+
+
+def test_keep_columns_writes_a_null_review_back_as_null(linear_model, tmp_path):
+    """It is rated as a review of no words (read as ""), and written back as the input had it."""
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"id": 1, "body": "great food", "n": null}\n{"id": 2, "body": null, "n": 3}\n')
+    predict_file(linear_model, path, tmp_path / "out.jsonl", column="body", keep_columns=True)
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [(row["body"], row["n"], row["empty"]) for row in rows] == [("great food", None, False), (None, 3, True)]
+    predict_file(linear_model, path, tmp_path / "plain.jsonl", column="body")
+    assert [json.loads(line)["body"] for line in (tmp_path / "plain.jsonl").read_text().splitlines()] == ["great food", ""]
 
 
 def test_keep_columns_in_shards_merges_into_the_whole_files_output(linear_model, tmp_path):

@@ -3,7 +3,10 @@ how scores are printed. The commands register themselves on `app` from their own
 
 from __future__ import annotations
 
+import shlex
+
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape
 
@@ -18,12 +21,41 @@ from .options import option_of
 out = Console()
 err = Console(stderr=True)
 
+
+class _CommandsWithHints(typer.core.TyperGroup):
+    """Click's "No such option" with what a newcomer meant: a review that starts with a dash
+    (`predict "-terrible service"`), or `--verbose` given after the command."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Exception as error:  # by name: typer may carry its own copy of click, whose classes are others
+            if type(error).__name__ == "NoSuchOption" and isinstance(getattr(error, "message", None), str):
+                error.message += _hint(error)
+            raise
+
+
+def _hint(error) -> str:
+    option = str(getattr(error, "option_name", ""))
+    if option == "--verbose":
+        return ". --verbose goes before the command: reviewstars --verbose COMMAND ..."
+    # "-terrible service" is tried as a long option first, then as -t: the first attempt names the whole word
+    tried = error.__context__ if type(error.__context__).__name__ == "NoSuchOption" else error
+    word = str(getattr(tried, "option_name", option))
+    command = getattr(getattr(error, "ctx", None), "info_name", None)
+    if command in ("predict", "explain") and not word.startswith("--") and len(word) > 2:  # a review, read as options
+        return (f". A review that starts with '-' goes after --, which ends the options: "
+                f"reviewstars {command} --model M -- {shlex.quote(word)}")
+    return ""
+
+
 app = typer.Typer(
+    cls=_CommandsWithHints,
     help=(
         "Predict a review's star rating (1-5): from a TF-IDF baseline to fine-tuned transformers.\n\n"
         "Quick start (offline, with the shared Yelp data):\n\n"
         "  reviewstars train --model linear --data ../shared/data/yelp --output runs/linear\n\n"
-        "  reviewstars evaluate --model runs/linear --data ../shared/data/yelp --output metrics.json\n\n"
+        "  reviewstars evaluate --model runs/linear --data ../shared/data/yelp --output runs/metrics.json\n\n"
         '  reviewstars predict --model runs/linear "Great food, slow service."\n\n'
         "--data takes a Hub dataset name (default yelp_review_full) or a local .parquet/.csv/.jsonl "
         "file or a folder of train.*/validation.*/test.* files."

@@ -95,7 +95,15 @@ def build_settings(settings_class, values: dict[str, Any], internal: dict[str, A
     return settings_class(**chosen)
 
 
-def config_parameter(groups: Callable[[], list[tuple[type, str]]]) -> inspect.Parameter:
+def _example_setting(groups: Callable[[], list[tuple[type, str]]]) -> str:
+    """One of the command's own settings as a file writes it ("max_length: 128"), for its help."""
+    numbers = [(option_name(item, renamed)[0], item.default) for cls, _, renamed in map(_group, groups()) for item in cli_fields(cls)
+               if isinstance(item.default, (int, float)) and not isinstance(item.default, bool)]
+    numbers.sort(key=lambda pair: pair[0] != "max_length")  # the lesson's own knob first, where the command has it
+    return f"{numbers[0][0]}: {numbers[0][1]:g}" if numbers else ""
+
+
+def config_parameter(groups: Callable[[], list[tuple[type, str]]], repeats: str = "") -> inspect.Parameter:
     """`--config FILE`, read before every other option (eager): its values for options
     become their defaults, its values for internal fields wait in `ctx.meta`."""
 
@@ -115,10 +123,10 @@ def config_parameter(groups: Callable[[], list[tuple[type, str]]]) -> inspect.Pa
         ctx.meta[INTERNAL] = {k: v for k, v in values.items() if k not in options}
         return path
 
+    example = _example_setting(groups)
     option = typer.Option(None, "--config", is_eager=True, callback=load, dir_okay=False, rich_help_panel="Settings file",
-                          help="A YAML or JSON file of this command's settings by name (max_length: 128), as its options "
-                               "read them; options given here win. For train, a trained folder's train_settings.yaml "
-                               "repeats its run.")
+                          help=f"A YAML or JSON file of this command's settings by name{f' ({example})' if example else ''}, "
+                               f"as its options read them; options given here win.{f' {repeats}' if repeats else ''}")
     return inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[Path])
 
 
@@ -148,16 +156,16 @@ def _check_file_value(path: Path, key: str, value: Any, param, ctx, item=None) -
         raise ReviewstarsError(f"{path}: {error}") from None
 
 
-def with_settings(groups: Callable[[], list[tuple[type, str]]]):
+def with_settings(groups: Callable[[], list[tuple[type, str]]], repeats: str = ""):
     """Decorate a command taking `settings: dict[type, object]` plus its own options
-    (and `--config FILE`)."""
+    (and `--config FILE`; `repeats`: what a file of the command's own writing does, for its help)."""
 
     def decorate(command):
         own = inspect.signature(command)
         hints = typing.get_type_hints(command)
         own_parameters = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in own.parameters.values() if p.name != "settings"]
         generated = [p for cls, panel, renamed in map(_group, groups()) for p in settings_parameters(cls, panel, renamed)]
-        generated.append(config_parameter(groups))
+        generated.append(config_parameter(groups, repeats))
         names = [p.name for p in own_parameters + generated]
         duplicated = {n for n in names if names.count(n) > 1}
         if duplicated:

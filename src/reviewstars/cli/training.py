@@ -21,7 +21,7 @@ from .options import GIVEN, with_settings
 
 
 @app.command()
-@with_settings(_training_groups)
+@with_settings(_training_groups, repeats="A trained folder's train_settings.yaml repeats its run.")
 def train(
     settings: dict,
     model: str = typer.Option("linear", "--model", "-m", help=model_help()),

@@ -44,7 +44,7 @@ class DataSettings(Settings):
     """Which reviews a run learns from and is scored on: the same for every kind."""
 
     data: str = setting(DEFAULT_DATASET, "Hub dataset name, or a local .parquet/.csv/.jsonl file or folder.", short="-d")
-    train_size: int | None = setting(None, "Train on a seeded sample of N reviews.", at_least=1)
+    train_size: int | None = setting(None, "Train on a seeded sample of N reviews (ensemble: the one its members were trained on).", at_least=1)
     eval_size: int | None = setting(None, "Score on a seeded sample of N held-out reviews.", at_least=1)
     dev_size: int = setting(500, "Reviews carved from train (balanced by class) to follow training, calibrate and weigh ensembles.",
                             at_least=0)

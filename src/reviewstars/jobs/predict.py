@@ -162,9 +162,11 @@ OUTPUT_COLUMNS = ("row", "stars", *(f"p_{star}" for star in STARS), "expected_st
 
 @dataclass(frozen=True)
 class KeptColumns:
-    """`--keep-columns`: the input's other columns, each by the name it gets in the output (its
+    """`--keep-columns`: the input's columns, each by the name it gets in the output (its
     own, or `input_<name>` when a prediction has that name: a labelled file's `stars`), and
-    the output's columns in the input's order, the reviews where they were."""
+    the output's columns in the input's order, the reviews where they were. The reviews'
+    own column is taken from the input too, cell for cell: a null stays null (rated as
+    a review of no words, it was read as "")."""
 
     renamed: dict[str, str]
     layout: list[str]
@@ -172,7 +174,7 @@ class KeptColumns:
     @classmethod
     def of(cls, source: str | Path, column: str) -> "KeptColumns":
         names = input_columns(source, column)
-        renamed = {name: f"input_{name}" if name in OUTPUT_COLUMNS else name for name in names if name != column}
+        renamed = {name: f"input_{name}" if name in OUTPUT_COLUMNS else name for name in names}  # (`column` is not one)
         taken = [name for name, new in renamed.items() if new != name and new in names]
         if taken:
             raise ReviewstarsError(f"{source}: its column {taken[0]!r} is named like a prediction and 'input_{taken[0]}' is "
@@ -186,9 +188,10 @@ class KeptColumns:
 
         if inputs is None:
             inputs = pd.DataFrame({name: pd.Series([], dtype=object) for name in self.renamed})
-        together = pd.concat([inputs.rename(columns=self.renamed).reset_index(drop=True), frame.reset_index(drop=True)], axis=1)
+        rated = frame.drop(columns=[name for name in self.renamed.values() if name in frame.columns])  # the reviews, as read
+        together = pd.concat([inputs.rename(columns=self.renamed).reset_index(drop=True), rated.reset_index(drop=True)], axis=1)
         first = ["row"] if "row" in frame.columns else []
-        return together[[*first, *self.layout, *(name for name in frame.columns if name not in first and name not in self.layout)]]
+        return together[[*first, *self.layout, *(name for name in rated.columns if name not in first and name not in self.layout)]]
 
 
 def prediction_frame(texts: Sequence[str], proba: np.ndarray, column: str = "text", rows: Sequence[int] | None = None):

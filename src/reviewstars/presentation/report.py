@@ -40,6 +40,8 @@ def _machine() -> str:
 
 def _settings_line(row) -> str:
     used = {k: v for k, v in (row.settings or {}).items() if k in SETTINGS_SHOWN and v is not None}
+    if used.get("time_budget"):  # the clock ends such a run: its --epochs was never read
+        used.pop("epochs", None)
     return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in used.items()) or "-"
 
 

@@ -49,6 +49,8 @@ def metrics_table(scores: Scores, title: str = "metrics") -> Table:
             calibration += f"  {calibration_verdict(scores.ece, scores.ece_noise_floor, scores.ece_noise_95)}"
         lines.append(calibration)
     lines += undefined_lines(scores.per_class)
+    if scores.decision != "argmax":  # the figures above depend on it: said where they are read
+        lines.append(f"stars decided by the {scores.decision} of each distribution (--decision {scores.decision})")
     table.caption = "\n".join(lines)
     return table
 
