@@ -155,6 +155,49 @@ def test_compare_checks_every_folder_and_hub_id_before_training_any(reviews_csv,
     assert not (tmp_path / "out" / "models").exists()  # nothing trained first
 
 
+def test_compare_refuses_before_any_training_what_it_would_refuse_after(reviews_csv, linear_model, tmp_path, monkeypatch):
+    """A probe's broken folder, a kind's name, one folder twice, and --dev-size 0 for a torch
+    kind were each refused only once the other models had trained (30 minutes, under a budget)."""
+    import reviewstars.jobs.compare as compare_module
+    from reviewstars.errors import ModelError
+
+    monkeypatch.setattr(compare_module, "train", lambda *a, **k: pytest.fail("a model trained first"))
+    data = DataSettings(reviews_csv, dev_size=50)
+    broken = tmp_path / "broken"
+    shutil.copytree(linear_model, broken)
+    (broken / "linear.npz").write_bytes((linear_model / "linear.npz").read_bytes()[:1000])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for evaluate_only, refused in (([str(broken)], f"{broken}: not a readable linear model folder"),
+                                   (["linear"], "--evaluate-only linear: also in --models: give each model once"),
+                                   (["scratch"], "--evaluate-only scratch: a model to train, not a trained one to score"),
+                                   ([str(linear_model), f"{linear_model}/"], "--evaluate-only names one folder twice"),
+                                   ([str(empty)], rf"--evaluate-only {empty}: not a model folder \(no config.json\)")):
+        with pytest.raises(ModelError, match=refused):
+            compare_module.compare(data, tmp_path / "out", ["linear"], evaluate_only)
+    with pytest.raises(ReviewstarsError, match=r"--dev-size 0: this model follows its training, and is calibrated, on a dev slice"):
+        compare_module.compare(DataSettings(reviews_csv, dev_size=0), tmp_path / "out", ["linear", "scratch"])
+    assert not (tmp_path / "out" / "models").exists()
+
+
+def test_scores_kept_beside_a_model_are_its_weights_own(linear_model, tmp_path):
+    """A folder's kept scores whose weights changed since (another model copied in) are not
+    read as the new weights' scores: compare ranked a folder with no weights left at all."""
+    from reviewstars.scoring.evaluation import load_scores, save_scores, scores_key
+    from reviewstars.scoring.scores import score_predictions
+
+    import numpy as np
+
+    folder = tmp_path / "model"
+    shutil.copytree(linear_model, folder)
+    proba, labels = np.eye(5)[[0, 1, 2]], [0, 1, 2]
+    key = scores_key("validation", ["a", "b", "c"], labels)
+    save_scores(folder, key, score_predictions(proba, labels), proba, "linear", 10)
+    assert load_scores(folder, key) is not None
+    (folder / "linear.npz").write_bytes((folder / "linear.npz").read_bytes() + b"\0")
+    assert load_scores(folder, key) is None
+
+
 def test_a_file_that_repeats_its_reviews_is_still_scored_on_reviews_the_model_did_not_learn(tmp_path):
     """Three copies of 400 reviews with ratings drawn at random: nothing to learn, only to
     remember. With a copy on both sides of the cut, the held-out score was 0.93."""

@@ -26,7 +26,7 @@ from ..artifacts import check_output_folder, mark_ours, owner_mark, read_json, w
 from ..data import DataSettings
 from ..errors import ModelError
 from ..kinds import KINDS, check_model_name
-from ..models import looks_like_a_path
+from ..models import load_predictor, looks_like_a_path
 from ..models.ensemble import KIND as ENSEMBLE
 from ..models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, calibration_kept_out, recipe_of
 from ..models.pretrained import ALIASES, check_hub_model
@@ -88,10 +88,22 @@ def _check_names(models: Sequence[str], evaluate_only: Sequence[str]):
     if twice:
         raise ModelError(f"--models names {', '.join(twice)} twice: give each model once")
     kinds = {model: check_model_name(model, "--models") for model in models}
+    folders: dict[Path, str] = {}
     for model in evaluate_only:
-        if Path(model).expanduser().exists() or looks_like_a_path(model):
-            if not (Path(model).expanduser() / CONFIG_FILE).is_file():
+        path = Path(model).expanduser()
+        if model in models:
+            raise ModelError(f"--evaluate-only {model}: also in --models: give each model once")
+        if (model in KINDS or model in ALIASES) and not path.exists():
+            raise ModelError(f"--evaluate-only {model}: a model to train, not a trained one to score: give it to --models, "
+                             "or give a trained model folder's path")
+        if path.exists() or looks_like_a_path(model):
+            if not path.is_dir():
                 raise ModelError(f"--evaluate-only {model}: no such model folder")
+            if not (path / CONFIG_FILE).is_file():
+                raise ModelError(f"--evaluate-only {model}: not a model folder (no {CONFIG_FILE})")
+            same = folders.setdefault(path.resolve(), model)
+            if same != model:
+                raise ModelError(f"--evaluate-only names one folder twice ({same} and {model}): give each model once")
     for model, option in [*((m, "--models") for m in models), *((m, "--evaluate-only") for m in evaluate_only)]:
         # Hub ids: checked now, not after the other models trained
         if model not in ALIASES and model not in KINDS and not Path(model).expanduser().exists() and not looks_like_a_path(model):
@@ -107,6 +119,9 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     from ..training import TrainSettings
 
     kinds = _check_names(models, evaluate_only)
+    for model in evaluate_only:  # a folder whose weights are broken: one line now, not after the others trained
+        if Path(model).expanduser().is_dir():
+            load_predictor(model, device="cpu")
     owns = {kind: kind.own_settings(kind_settings.get(kind.name)) for kind in set(kinds.values())}
     for kind, own in owns.items():  # a tokenizer's Hub id too, before the first model trains
         kind.check_names(own)
@@ -118,6 +133,8 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
                                  inputs=tuple(path for path in map(str, read) if Path(path).expanduser().exists()))
     transformer = replace(transformer or TrainSettings(), seed=data.seed)
     held_out, texts, labels = context.held_out()  # read once: every model trains on the same cut and is scored on these
+    if any(kind.uses_torch for kind in kinds.values()):
+        context.dev()  # a torch kind follows its training on the dev slice: none to carve is said before any trains
     for line in context.splits().notes:  # said once for the run: each model's training does not repeat them
         warn(line)
         context.said.add(line)

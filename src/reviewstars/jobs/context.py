@@ -71,6 +71,9 @@ class RunContext:
     def dev(self) -> Any:
         """The dev slice (a datasets.Dataset: text, label), refused when the data is too small for one."""
         dev = self.splits().dev
+        if len(dev) == 0 and self.data.dev_size == 0:
+            raise DataError("--dev-size 0", "this model follows its training, and is calibrated, on a dev slice carved from "
+                                            "train: give --dev-size N (the default is 500)")
         if len(dev) == 0:
             raise DataError(self.data.data, "too few training reviews to carve a dev slice from")
         return dev

@@ -132,24 +132,37 @@ def scores_key(split: str, texts: Sequence[str], labels: Sequence[int]) -> str:
 
 
 def save_scores(folder, key: str, scores: Scores, proba: np.ndarray, kind: str, parameters: int, what: str = "held_out") -> None:
-    """A model's scores on some reviews, so that nothing scores it on them twice."""
+    """A model's scores on some reviews, so that nothing scores it on them twice; with the
+    digests of the weights they came from (`folder` holds them already)."""
     import io
+
+    from ..models.folder import model_digests
 
     buffer = io.BytesIO()
     np.savez(buffer, proba=np.asarray(proba, dtype=np.float32))
     write_bytes(Path(folder) / f"{SCORES[what]}.npz", buffer.getvalue())
-    write_json(Path(folder) / f"{SCORES[what]}.json", {"held_out_key": key, "metrics": scores.to_json(), "kind": kind, "parameters": parameters})
+    write_json(Path(folder) / f"{SCORES[what]}.json", {"held_out_key": key, "model": model_digests(Path(folder)), "metrics": scores.to_json(),
+                                                         "kind": kind, "parameters": parameters})
 
 
 def load_scores(folder, key: str, what: str = "held_out") -> tuple[Scores, np.ndarray, str, int] | None:
-    """(scores, probabilities, kind, parameters) when `folder` was scored on exactly these reviews."""
+    """(scores, probabilities, kind, parameters) when `folder`, as its weights are now, was
+    scored on exactly these reviews. Weights changed or gone since (a file truncated, another
+    model copied in): None, and the caller scores the folder, or finds it broken."""
     from pathlib import Path
+
+    from ..models.folder import model_digests
 
     record, arrays = Path(folder) / f"{SCORES[what]}.json", Path(folder) / f"{SCORES[what]}.npz"
     if not (record.is_file() and arrays.is_file()):
         return None
     recorded = read_json(record)
     if recorded.get("held_out_key") != key:
+        return None
+    try:
+        if recorded.get("model") != model_digests(Path(folder)):
+            return None
+    except OSError:  # its config gone or unreadable
         return None
     with np.load(arrays, allow_pickle=False) as stored:
         proba = stored["proba"]
