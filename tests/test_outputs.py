@@ -578,3 +578,23 @@ def test_a_full_disk_during_predict_keeps_the_rows_rated_to_go_on_later(linear_m
     monkeypatch.setattr(partial, "write_part", real)
     summary = predict_file(linear_model, tiny_data / "validation.parquet", output, chunk_rows=50)
     assert summary["rated"] == 100 and summary["rows"] == 150
+
+
+def test_a_lesson_plot_does_not_replace_another_commands_plot(linear_model, tmp_path):
+    """`tokens growth --output MODEL/confusion_matrix.png` replaced a model folder's plot (any PNG
+    of ours was taken as its own); a plot is this command's when its numbers beside it are."""
+    from support import run_cli
+
+    folder = tmp_path / "model"
+    shutil.copytree(linear_model, folder)
+    from reviewstars.presentation.plots import plot_confusion_matrix
+
+    plot = plot_confusion_matrix([[1, 0], [0, 1]], folder / "confusion_matrix.png")
+    before = plot.read_bytes()
+    refused = run_cli("basics", "circles", "--output", plot)
+    assert refused.returncode == 2 and "a plot of ours" in " ".join(refused.stderr.split()) and plot.read_bytes() == before
+    assert not plot.with_suffix(".json").exists()
+    mine = tmp_path / "circles.png"
+    assert run_cli("basics", "circles", "--output", mine).returncode == 0
+    again = run_cli("basics", "circles", "--output", mine)  # a rerun replaces its own plot and numbers
+    assert again.returncode == 0, again.stderr

@@ -395,12 +395,14 @@ def png_of_ours(path: Path) -> bool:
 
 
 def plot_beside(numbers: Path, numbers_ours: Callable[[Path], bool]) -> Callable[[Path], bool]:
-    """Recognises a plot of ours, or one drawn before plots were marked (0.1.0): a Matplotlib
-    PNG whose numbers, the JSON drawn with it, are ours."""
+    """Recognises the plot this command drew: a PNG of ours (or a Matplotlib one, drawn before
+    plots were marked) beside its numbers, the JSON drawn with it, which are this command's. A
+    plot of ours without them is another command's (a model folder's confusion matrix, a
+    report's reliability diagram): not this one's to replace."""
 
     def ours(path: Path) -> bool:
-        return png_of_ours(path) or ((png_software(path) or "").startswith("Matplotlib") and numbers.is_file()
-                                     and numbers_ours(numbers))
+        drawn = png_of_ours(path) or (png_software(path) or "").startswith("Matplotlib")
+        return drawn and numbers.is_file() and numbers_ours(numbers)
 
     return ours
 
