@@ -327,3 +327,38 @@ def test_a_folder_of_ours_of_another_kind_is_named_for_what_it_is(model, tiny_da
     with pytest.raises(ReviewstarsError, match="is a comparison folder \\(compare's leaderboard and models\\) written by "
                                                "reviewstars, not a model folder"):
         train("linear", tiny_data, comparison, **LINEAR)
+
+
+def test_files_written_together_are_the_old_set_or_the_new_one(tmp_path):
+    """A Ctrl-C while compare wrote its report left a new leaderboard.json beside the old report."""
+    import os
+    import signal
+
+    from reviewstars.artifacts import signals_deferred, written_together
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "leaderboard.json").write_text("old")
+    (folder / "report.md").write_text("old")
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(RuntimeError):
+        with written_together(folder) as stage:
+            (stage / "leaderboard.json").write_text("new")
+            raise RuntimeError("the report failed")
+    assert [(folder / name).read_text() for name in ("leaderboard.json", "report.md")] == ["old", "old"]
+    with written_together(folder) as stage:
+        (stage / "leaderboard.json").write_text("new")
+        (stage / "report.md").write_text("new")
+    assert [(folder / name).read_text() for name in ("leaderboard.json", "report.md", "notes.txt")] == ["new", "new", "mine"]
+    assert sorted(p.name for p in folder.iterdir()) == ["leaderboard.json", "notes.txt", "report.md"]
+    happened = []
+    with pytest.raises(KeyboardInterrupt):
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            happened.append("the block went on to its end")
+    assert happened == ["the block went on to its end"]
+    left = folder / ".staging.999999999.abcdefgh.tmp"  # a killed writer's (no such process)
+    left.mkdir()
+    with written_together(folder):
+        pass
+    assert not left.exists()

@@ -14,7 +14,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -209,6 +211,49 @@ def _exchange(first: Path, second: Path) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
         return False
     raise OSError(code, os.strerror(code), str(second))
+
+
+STAGING_PREFIX = ".staging."
+
+
+@contextmanager
+def written_together(folder: str | Path) -> Iterator[Path]:
+    """Yield an empty staging folder inside `folder`; when the block ends, every file in it
+    takes the place of its namesake in `folder` in one burst of renames that Ctrl-C and
+    SIGTERM wait for. A set of files read together (a leaderboard and the report drawn from
+    it) is then the old set or the new one, never half of each. A failed block changes nothing.
+    A staging folder a killed process left is removed by the next call on the same folder."""
+    folder = Path(folder)
+    for left in folder.glob(f"{STAGING_PREFIX}*.tmp"):
+        found = re.fullmatch(rf"{re.escape(STAGING_PREFIX)}(\d+)\.[a-z0-9_]{{8}}\.tmp", left.name)
+        if found and not _alive(int(found[1])) and left.is_dir() and not left.is_symlink():
+            shutil.rmtree(left, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f"{STAGING_PREFIX}{os.getpid()}.", suffix=".tmp"))
+    try:
+        yield staging
+        with signals_deferred():
+            for entry in sorted(staging.iterdir()):
+                os.replace(entry, folder / entry.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM that arrive in the block take effect when it ends (handlers run in
+    the main thread only, so elsewhere the block runs as it is)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {number: signal.signal(number, lambda got, frame: received.append(got)) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if received:
+            signal.raise_signal(received[0])
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import STARS
-from ..artifacts import check_output_folder, mark_ours, owner_mark, read_json, write_json
+from ..artifacts import check_output_folder, mark_ours, owner_mark, read_json, write_json, written_together
 from ..data import DataSettings
 from ..errors import ModelError
 from ..kinds import KINDS, check_model_name
@@ -201,15 +201,15 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         "data": asdict(data), "split": held_out, "n": len(texts), "time_budget_seconds": transformer.time_budget, "decision": decision,
         "models": [r.record() for r in rows], "written": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    write_json(output / "leaderboard.json", leaderboard)
-
     from ..presentation.report import write_compare_report
 
     curves = {r.model: _curve(r.folder) for r in rows if r.train_seconds is not None}
     confusions = {r.model: confusion(labels, star_decision(probas[r.model], decision) - 1) for r in rows}
     mistakes = {r.model: worst_mistakes(texts, labels, probas[r.model], decision=decision) for r in rows}
     reliability = {r.model: reliability_bins(probas[r.model], labels) for r in rows}
-    write_compare_report(output, leaderboard, rows, curves, confusions, mistakes, reliability)
+    with written_together(output) as stage:  # the leaderboard and its report: one set, the old or the new
+        write_json(stage / "leaderboard.json", leaderboard)
+        write_compare_report(stage, leaderboard, rows, curves, confusions, mistakes, reliability)
     return {**leaderboard, "rows": rows}
 
 
