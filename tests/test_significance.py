@@ -145,3 +145,17 @@ def test_rank_with_ties_compares_with_the_group_leader_so_ties_do_not_chain():
 def test_rank_with_ties_of_nothing_and_of_one():
     assert rank_with_ties([]) == []
     assert [row.rank for row in rank_with_ties([np.ones(3, dtype=bool)])] == [1]
+
+
+def test_the_same_predictions_in_another_order_get_the_same_intervals_and_noise_floor():
+    """`--eval-size` larger than the split scores the same reviews shuffled: the intervals moved."""
+    from reviewstars.scoring.calibration import ece_noise_floor
+    from reviewstars.scoring.significance import bootstrap_interval
+
+    rng = np.random.default_rng(3)
+    labels, predicted = rng.integers(0, 5, 400), rng.integers(0, 5, 400)
+    proba = rng.dirichlet(np.ones(5), 400)
+    order = rng.permutation(400)
+    first, second = bootstrap_interval(labels, predicted), bootstrap_interval(labels[order], predicted[order])
+    assert (first.accuracy, first.macro_f1) == (second.accuracy, second.macro_f1)
+    assert ece_noise_floor(proba) == ece_noise_floor(proba[order])

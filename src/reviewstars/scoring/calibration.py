@@ -77,7 +77,7 @@ def ece_noise_floor(proba: np.ndarray, bins: int = 15, draws: int | None = None,
         raise ValueError("no predictions to score")
     if draws is None:
         draws = min(NOISE_DRAWS_MOST, max(NOISE_DRAWS_LEAST, NOISE_COINS_MOST // len(proba)))
-    confidence = proba.max(axis=1)
+    confidence = np.sort(proba.max(axis=1))  # the coins fall the same whatever order the reviews came in
     which = _bin_of(confidence, bins)
     confidence_per_bin = np.bincount(which, weights=confidence, minlength=bins)
     rng = np.random.default_rng(seed)

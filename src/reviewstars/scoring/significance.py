@@ -55,8 +55,9 @@ def bootstrap_interval(
 ) -> BootstrapIntervals:
     """Percentile bootstrap intervals for accuracy and macro-F1 over the scored reviews.
 
-    Reviews are resampled with replacement; with the same seed and the same number of
-    reviews every model gets the same resamples, so their intervals are comparable.
+    Reviews are resampled with replacement, from their (true, predicted) pairs in a fixed
+    order: the same predictions give the same intervals whatever order the reviews came in
+    (`--eval-size` larger than the split shuffles it).
     Macro-F1 averages the classes true or predicted among the scored reviews (as
     `scores.score_predictions` and scikit-learn do), the same classes in every resample. On very small samples the percentile interval of
     macro-F1 can miss its point estimate (resamples drop rare classes, biasing it down);
@@ -67,7 +68,7 @@ def bootstrap_interval(
         raise ValueError(f"resamples must be at least 1, not {resamples}")
     if not 0 < level < 1:
         raise ValueError(f"level must lie strictly between 0 and 1, not {level}")
-    cells = y_true * NUM_CLASSES + y_pred  # one confusion-matrix cell per review
+    cells = np.sort(y_true * NUM_CLASSES + y_pred)  # one confusion-matrix cell per review, in an order of their own
     present = np.union1d(y_true, y_pred)
     point = _confusions(cells[np.newaxis, :])
     resampled = _bootstrap_confusions(cells, resamples, np.random.default_rng(seed))
