@@ -216,3 +216,16 @@ def test_the_reports_settings_leave_out_the_epochs_a_budget_never_read():
     budgeted = LeaderboardRow(model="scratch", settings={"time_budget": 60.0, "epochs": 3.0, "batch_size": 16})
     assert _settings_line(budgeted) == "time_budget 60, batch_size 16"
     assert _settings_line(LeaderboardRow(model="scratch", settings={"epochs": 3.0})) == "epochs 3"
+
+
+def test_the_report_shows_names_and_reviews_as_they_read_and_an_ensembles_weights():
+    from reviewstars.presentation.report import _md_cell, _settings_line
+    from reviewstars.scoring.leaderboard import LeaderboardRow
+    from reviewstars.scoring.scores import Scores
+
+    assert _md_cell("odd|name<b>/m") == "odd\\|name&lt;b&gt;/m"  # the table keeps its columns; no HTML reaches the renderer
+    assert _md_cell("<script>alert(1)</script> & more") == "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"
+    ensemble = LeaderboardRow(model="ensemble", settings={"members": ["linear", "bag"], "weights": [0.8834, 0.1166]})
+    assert _settings_line(ensemble) == "linear 0.88, bag 0.12"
+    row = LeaderboardRow(model="linear", scores=Scores(n=10, accuracy=0.5, ece=0.118519))
+    assert row.record()["ece"] == 0.1185 and "0.119" in row.cells()  # rounded once, from the score itself

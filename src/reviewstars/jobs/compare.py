@@ -185,7 +185,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     for row in rows:
         scores = score_predictions(probas[row.model], labels, decision)
         scores.ece_uncalibrated, scores.predictions_per_second = row.scores.ece_uncalibrated, row.scores.predictions_per_second
-        row.scores, row.warnings = scores.rounded(4), list(scores.warnings)
+        row.scores, row.warnings = scores, list(scores.warnings)  # shown from these; leaderboard.json keeps 4 digits
         seen = row.train_examples_seen
         if row.model in kinds and kinds[row.model].uses_torch and seen is not None and seen < FEW_REVIEWS_SEEN:
             row.warnings.insert(0, f"saw only {seen:,} training reviews: too few to mean anything")

@@ -39,7 +39,10 @@ def _machine() -> str:
 
 
 def _settings_line(row) -> str:
-    used = {k: v for k, v in (row.settings or {}).items() if k in SETTINGS_SHOWN and v is not None}
+    settings = row.settings or {}
+    if isinstance(settings.get("members"), list) and isinstance(settings.get("weights"), list):  # an ensemble: what it weighs
+        return ", ".join(f"{member} {weight:.2f}" for member, weight in zip(settings["members"], settings["weights"]))
+    used = {k: v for k, v in settings.items() if k in SETTINGS_SHOWN and v is not None}
     if used.get("time_budget"):  # the clock ends such a run: its --epochs was never read
         used.pop("epochs", None)
     return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in used.items()) or "-"
@@ -110,8 +113,10 @@ def _sections(rows, confusions: dict, mistakes: dict) -> list[tuple[str, list[st
 
 
 def _md_cell(text: str, limit: int | None = None) -> str:
-    text = text.replace("\n", " ").replace("|", "\\|")
-    return text if limit is None or len(text) <= limit else text[:limit] + "..."
+    """Text as it reads, in a Markdown table cell: a `|` does not end the cell, and a review's
+    (or a folder name's) `<script>` is shown, not handed to the renderer as HTML."""
+    text = text if limit is None or len(text) <= limit else text[:limit] + "..."
+    return text.replace("\n", " ").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 #: Said under the leaderboard when a rank is shared.
@@ -121,9 +126,9 @@ TIES_LEGEND = "after a rank: McNemar's exact test cannot tell these models apart
 def _markdown(summary, header, cells, legend, warnings, sections) -> str:
     md = ["# reviewstars: model comparison", "", summary, "", "## Leaderboard", "",
           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    md += ["| " + " | ".join(row) + " |" for row in cells]
+    md += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in cells]
     md += ["", f"`=` {legend}"] if legend else []
-    md += [""] + [f"> **warning:** {w}" for w in warnings]
+    md += [""] + [f"> **warning:** {_md_cell(w)}" for w in warnings]
     for file, title in IMAGES.items():
         md += ["", f"## {title}", "", f"![{title}]({file})"]
     for title, head, rows in sections:

@@ -59,11 +59,14 @@ class LeaderboardRow:
 
     def record(self) -> dict[str, Any]:
         """A row of leaderboard.json: its scores at the top level beside the row's own
-        fields, each interval as `<metric>_interval`."""
+        fields, each interval as `<metric>_interval`, to 4 digits (the tables round the
+        scores themselves, not these: 0.118519 is 0.119, not 0.1185's 0.118)."""
         own = asdict(self)
-        scores = own.pop("scores")
+        own.pop("scores")
+        rounded = self.scores.rounded(4)
+        scores = asdict(rounded)
         scores.pop("context", None)
-        intervals = {f"{f.name}_interval": self.scores.intervals.get(f.name) for f in Scores.metrics() if f.metadata["interval"]}
+        intervals = {f"{f.name}_interval": rounded.intervals.get(f.name) for f in Scores.metrics() if f.metadata["interval"]}
         return {"model": self.model, **scores, **intervals, **own}
 
 
