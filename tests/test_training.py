@@ -256,3 +256,11 @@ def test_a_checkpoint_the_disk_cannot_hold_is_one_line_and_removed(tiny_data, tm
     with pytest.raises(ReviewstarsError, match=rf"checkpoint-\d+: the checkpoint could not be written \({said}.*is the disk full"):
         train("scratch", DataSettings(tiny_data, dev_size=50), tmp_path / "model", scratch=tiny_scratch(), transformer=fast(epochs=1))
     assert not list(tmp_path.glob("model/checkpoints/checkpoint-*"))
+
+
+def test_reviews_seen_count_a_passs_last_batch_as_what_it_holds():
+    from reviewstars.training.loop import reviews_seen
+
+    assert reviews_seen(1, 16, 10) == 10  # a probe read "trained on 10 reviews (16 seen)"
+    assert reviews_seen(3, 16, 40) == 40 and reviews_seen(4, 16, 40) == 56 and reviews_seen(2, 16, 40) == 32
+    assert reviews_seen(0, 16, 40) == 0 and reviews_seen(5, 8, 0) == 0

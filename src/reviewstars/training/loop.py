@@ -222,14 +222,14 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         note(f"{name}: stopped early at step {state.global_step:,} of {state.max_steps:,}: the dev accuracy did not rise for "
              f"{settings.early_stopping} evaluation{'' if settings.early_stopping == 1 else 's'}" + (f" (best {state.best_metric:.4f}, kept)" if state.best_metric is not None else ""))
     if is_main_process() and clock is not None and clock.ended == "passes":
-        note(f"{name}: {state.global_step * global_batch / max(len(train_tokens), 1):.1f} passes in "
+        note(f"{name}: {reviews_seen(state.global_step, global_batch, len(train_tokens)) / max(len(train_tokens), 1):.1f} passes in "
              f"{clock.elapsed() - plan['clock_start']:.0f} s; more would overfit {len(train_tokens):,} reviews: stopped "
              f"with {plan['deadline'] - clock.elapsed():.0f} s of the budget left")
     return {
         "plan": plan,
         "settings": asdict(settings),
         "steps": state.global_step,
-        "train_examples_seen": state.global_step * global_batch,
+        "train_examples_seen": reviews_seen(state.global_step, global_batch, len(train_tokens)),
         "train_seconds": round(watch.run_seconds(), 1),
         "budget_share_in_steps": clock.budget_share_in_steps() if clock else None,
         "forward": ", ".join(trainer.steps_by_forward) or None,  # "last layer at [CLS] only", or "full"
@@ -244,6 +244,15 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         and trainer.last_evaluation[0] == state.global_step and args.world_size == 1 else None,
         "log_history": state.log_history,
     }
+
+
+def reviews_seen(steps: int, batch: int, reviews: int) -> int:
+    """The reviews `steps` steps of `batch` showed the model: a pass's last batch holds only what
+    is left (10 reviews at batch 16 are one step of 10, not 16 seen)."""
+    if reviews <= 0 or steps <= 0:
+        return 0
+    passes, rest = divmod(steps, math.ceil(reviews / batch))
+    return passes * reviews + min(rest * batch, reviews)
 
 
 def _announce(name: str, plan: dict[str, Any], started: float) -> None:
