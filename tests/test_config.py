@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import fields
 
 import pytest
@@ -184,3 +185,18 @@ def test_a_later_kind_with_an_option_an_earlier_one_has_gets_it_in_its_own_name(
     seen.clear()
     assert CliRunner().invoke(demo, ["--config", str(tmp_path / SETTINGS_FILE)]).exit_code == 0
     assert seen[DemoSettings].dropout == 0.7 and seen[ScratchSettings].dropout == ScratchSettings().dropout
+
+
+def test_a_setting_given_twice_is_refused_and_a_yaml_list_of_models_is_read(captured, tmp_path):
+    """YAML and JSON keep the last of two values silently; `models: [linear, bag]` was refused as a list."""
+    for name, text, said in (("twice.yaml", "C: 1.0\nmin_df: 1\nC: 2.0\n", "'C' is given twice (line 3): give each setting once"),
+                             ("twice.json", '{"C": 1, "C": 2}', "'C' is given twice: give each setting once"),
+                             ("spelt.yaml", "time-budget: 1m\ntime_budget: 2m\n", "'time-budget' and 'time_budget' are one setting")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ReviewstarsError, match=re.escape(said)):
+            read_settings_file(tmp_path / name)
+    config = tmp_path / "ladder.yaml"
+    config.write_text("models: [linear, bag]\nevaluate_only: [runs/a, runs/b]\n")
+    result = CliRunner().invoke(app, ["compare", "--config", str(config), "--output", str(tmp_path / "out")])
+    assert str(result.exception) == "stop here"
+    assert captured["args"][2:4] == (["linear", "bag"], ["runs/a", "runs/b"])

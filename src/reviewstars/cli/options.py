@@ -103,6 +103,10 @@ def _example_setting(groups: Callable[[], list[tuple[type, str]]]) -> str:
     return f"{numbers[0][0]}: {numbers[0][1]:g}" if numbers else ""
 
 
+#: Options that take a comma-separated list on the command line: a settings file may give a list.
+COMMA_SEPARATED = ("models", "evaluate_only", "report_to")
+
+
 def config_parameter(groups: Callable[[], list[tuple[type, str]]], repeats: str = "") -> inspect.Parameter:
     """`--config FILE`, read before every other option (eager): its values for options
     become their defaults, its values for internal fields wait in `ctx.meta`."""
@@ -110,7 +114,8 @@ def config_parameter(groups: Callable[[], list[tuple[type, str]]], repeats: str 
     def load(ctx: typer.Context, path: Optional[Path]) -> Optional[Path]:
         if path is None:
             return None
-        values = read_settings_file(path)
+        values = {key: ",".join(value) if key in COMMA_SEPARATED and isinstance(value, list) and all(isinstance(v, str) for v in value)
+                  else value for key, value in read_settings_file(path).items()}  # `models: [linear, bag]` as YAML says lists
         options = [p.name for p in ctx.command.params if p.name != "config"]
         internal = [item.name for cls, _, _ in map(_group, groups()) for item in fields(cls) if item.name not in options]
         check_names(path, values, options + internal)

@@ -32,7 +32,10 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         raise ReviewstarsError(f"--config {path}: {getattr(error, 'strerror', None) or error}") from None
     try:
-        found = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        found = json.loads(text, object_pairs_hook=_once_each) if path.suffix.lower() == ".json" else \
+            yaml.load(text, Loader=_YamlOnceEach)  # noqa: S506 - a SafeLoader
+    except _Twice as error:
+        raise ReviewstarsError(f"{path}: {error}") from None
     except json.JSONDecodeError as error:
         raise ReviewstarsError(f"{path}: not valid JSON: {error.msg} (line {error.lineno})") from None
     except yaml.YAMLError as error:
@@ -43,7 +46,40 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(found, dict):
         raise ReviewstarsError(f"{path}: must hold a mapping of setting names to values, not {type(found).__name__}")
-    return {str(key).lstrip("-").replace("-", "_"): value for key, value in found.items()}
+    settings: dict[str, Any] = {}
+    spelt: dict[str, str] = {}
+    for key, value in found.items():
+        name = str(key).lstrip("-").replace("-", "_")
+        if name in settings:
+            raise ReviewstarsError(f"{path}: {spelt[name]!r} and {key!r} are one setting: give it once")
+        settings[name], spelt[name] = value, str(key)
+    return settings
+
+
+class _Twice(ValueError):
+    """A settings file that names a setting twice: which value was meant?"""
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _Twice(f"{key!r} is given twice: give each setting once")
+        found[key] = value
+    return found
+
+
+class _YamlOnceEach(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that gives one key twice (by default the last wins, silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _Twice(f"{key!r} is given twice (line {key_node.start_mark.line + 1}): give each setting once")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def check_names(path: str | Path, values: dict[str, Any], valid: Iterable[str]) -> None:
