@@ -130,7 +130,7 @@ def write(tmp_path, name, content: str | bytes):
         ("a.csv", "text,stars\nnice,0\n", "a.csv: row 1 (line 2): stars 0 is out of range 1..5"),
         ("a.csv", "text,label\nnice,3\nbad,2.5\n", "a.csv: row 2 (line 3): label 2.5 is not a whole number of stars: map each value"),
         ("a.csv", "text,label\nnice,three\n", "a.csv: row 1 (line 2): label 'three' is not a number (expected 0..4; for words, map them"),
-        ("a.csv", "text,label\nnice,\n", "a.csv: row 1 (line 2): label missing is not a number (expected 0..4"),
+        ("a.csv", "text,label\nnice,\n", "a.csv: row 1 (line 2): label is missing (expected a rating, 0..4): fill it in, or drop the row"),
         ("a.csv", "text,label\nnice,1\n   ,2\n", "a.csv: row 2 (line 3): text is empty"),
         ("a.csv", "text,label\nnice,1,extra\n", "a.csv: row 1 (line 2): has 3 fields, the header has 2"),
         ("a.csv", 'text,label\n"unclosed,1\n', "a.csv: line 2: broken CSV quoting (unexpected end of data)"),

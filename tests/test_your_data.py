@@ -291,8 +291,8 @@ def test_a_file_with_many_bad_rows_says_how_many_and_where_in_one_line(tmp_path)
     for read in (lambda: load_data(str(path)), lambda: training_splits(DataSettings(str(path)))):
         with pytest.raises(DataError) as caught:
             read()
-        assert str(caught.value).endswith("gaps.csv: row 1 (line 2): rating missing is not a number (expected 1..5; for words, map "
-                                          "them: --label-scale negative=1,positive=5) (and 9 more bad rows: 11, 21, 31, 41, 51, ...)")
+        assert str(caught.value).endswith("gaps.csv: row 1 (line 2): rating is missing (expected a rating, 1..5): fill it in, or "
+                                          "drop the row (and 9 more bad rows: 11, 21, 31, 41, 51, ...)")
 
 
 def test_label_scale_pairs_match_values_as_a_file_spells_them(tmp_path, linear_model):

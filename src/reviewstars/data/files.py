@@ -184,8 +184,11 @@ class _RowChecker:
                 raise self.fail(row, f"{column} {value!r:.60} is not in --label-scale ({', '.join(self.mapping)[:200]})", line)
             return stars - 1
         number = as_number(value)
+        if number is None and (value is None or (isinstance(value, str) and not value.strip())):
+            raise self.fail(row, f"{column} is missing (expected a rating, {low}..{low + NUM_CLASSES - 1}): fill it in, or "
+                                 "drop the row", line)
         if number is None:
-            shown = "missing" if value is None or value == "" else f"{value!r:.60}"  # (a cell of a megabyte: its start)
+            shown = f"{value!r:.60}"  # (a cell of a megabyte: its start)
             raise self.fail(row, f"{column} {shown} is not a number (expected {low}..{low + NUM_CLASSES - 1}; for words, "
                                  "map them: --label-scale negative=1,positive=5)", line)
         if number != int(number):
