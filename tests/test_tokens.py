@@ -107,3 +107,13 @@ def test_a_learned_vocabulary_is_kept_and_reused_for_the_same_texts(tmp_path, mo
     assert again("the soup was stale")["input_ids"] == first("the soup was stale")["input_ids"]
     with pytest.raises(AssertionError, match="learned again"):  # other texts, another vocabulary
         tokenization.learned_wordpiece(texts[:100], vocab_size=120)
+
+
+@needs_bert_tokenizer
+def test_explore_says_none_where_a_table_would_be_empty(tmp_path):
+    data = tmp_path / "ok.csv"
+    data.write_text("label,text\n0,bad food\n4,great food\n3,nice place\n")
+    shown = run_cli("tokens", "explore", "--data", data, "--tokenizer", BERT_TOKENIZER, columns=200)
+    assert shown.returncode == 0, shown.stderr
+    assert "split into pieces: none" in shown.stdout and "pieces that begin several words: none" in shown.stdout
+    assert "┏" not in shown.stdout  # no table without rows

@@ -153,20 +153,26 @@ def tokens_explore(
     texts = dataset[pick_split(dataset, for_eval=False)]["text"]
     found = explore_words(load_tokenizer(tokenizer), texts, top)
     out.print(f"of the {found['words_considered']:,} most frequent words, {found['kept_whole']:,} stay whole and {found['split']:,} are split")
-    out.print("[bold]kept whole:[/] " + escape(", ".join(found["whole_examples"])), highlight=False)
-    table = Table(title="split into pieces")
-    table.add_column("word")
-    table.add_column("pieces")
-    for row in found["split_examples"]:
-        table.add_row(row["word"], " ".join(row["pieces"]))
-    out.print(table)
+    out.print("[bold]kept whole:[/] " + (escape(", ".join(found["whole_examples"])) or "none"), highlight=False)
+    if not found["split_examples"]:  # an empty table says less than a line
+        out.print("[bold]split into pieces:[/] none", highlight=False)
+    else:
+        table = Table(title="split into pieces")
+        table.add_column("word")
+        table.add_column("pieces")
+        for row in found["split_examples"]:
+            table.add_row(escape(row["word"]), escape(" ".join(row["pieces"])))
+        out.print(table)
     for key, title in (("shared_first_pieces", "pieces that begin several words"), ("shared_last_pieces", "pieces that end several words")):
+        if not found[key]:
+            out.print(f"[bold]{title}:[/] none", highlight=False)
+            continue
         table = Table(title=title)
         table.add_column("piece")
         table.add_column("words", justify="right")
         table.add_column("examples")
         for group in found[key]:
-            table.add_row(group["piece"], str(len(group["words"])), ", ".join(group["words"][:8]))
+            table.add_row(escape(group["piece"]), str(len(group["words"])), escape(", ".join(group["words"][:8])))
         out.print(table)
     if output is not None:
         write_json(output, found)
