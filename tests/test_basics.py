@@ -84,3 +84,8 @@ def test_circles_cli_writes_png_and_json(tmp_path):
     assert output.read_bytes()[:4] == b"\x89PNG"
     summary = json.loads(output.with_suffix(".json").read_text())
     assert summary["hand_rule_accuracy"] > 0.99 and summary["linear_accuracy"] < 0.7
+
+
+def test_params_refuses_sizes_beside_a_model(linear_model):
+    result = cli("basics", "params", "100", "5", "--model", linear_model)
+    assert result.returncode == 2 and "give layer sizes or --model, not both" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,11 @@ def test_unreadable_folders_are_model_errors(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ModelError, match="not valid JSON"):
         EnsemblePredictor.load(tmp_path)
+
+
+def test_an_ensembles_parameters_are_its_members_layer_by_layer(ensemble_folder):
+    """`basics params --model ENSEMBLE` said a total of 0 where the leaderboard said the members' sum."""
+    ensemble = EnsemblePredictor.from_folders([ensemble_folder / "members" / name for name in ("first", "second")], [0.7, 0.3])
+    rows = ensemble.layer_parameters()
+    assert rows and sum(count for _, _, count in rows) == ensemble.num_parameters > 0
+    assert {name.split(":")[0] for name, _, _ in rows} == {Path(folder).name for folder in ensemble.member_folders}

@@ -83,6 +83,8 @@ def basics_params(
     """Trainable parameters, layer by layer: a Linear(m, n) has (m + 1) n."""
     from ..lessons.basics import linear_stack_parameters
 
+    if model is not None and sizes:
+        raise ReviewstarsError("give layer sizes or --model, not both: the sizes would be ignored")
     if model is not None:
         from ..models import load_predictor
 

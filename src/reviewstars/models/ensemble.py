@@ -62,6 +62,11 @@ class EnsemblePredictor(StarPredictor):
     def num_parameters(self) -> int:
         return sum(member.num_parameters for member in self.members)
 
+    def layer_parameters(self) -> list[tuple[str, str, int]]:
+        """Each member's layers, named after its folder: an ensemble has no weights of its own."""
+        return [(f"{Path(folder).name}: {name}", layer, count) for folder, member in zip(self.member_folders, self.members)
+                for name, layer, count in member.layer_parameters()]
+
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
