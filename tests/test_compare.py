@@ -41,6 +41,7 @@ def test_the_leaderboard_scores_a_model_as_evaluate_does(compared, tiny_data):
     assert row["accuracy"] == scores.accuracy
     assert row["accuracy_interval"] == scores.intervals["accuracy"] and row["macro_f1_interval"] == scores.intervals["macro_f1"]
     assert (row["ece_noise_floor"], row["ece_noise_95"]) == (scores.ece_noise_floor, scores.ece_noise_95)
+    assert row["temperature"] == scores.temperature is not None  # (it was null for every model)
 
 
 def test_leaderboard_ranks_every_model_honestly(compared):

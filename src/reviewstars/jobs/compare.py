@@ -184,7 +184,8 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         rows.append(row)
     for row in rows:
         scores = score_predictions(probas[row.model], labels, decision)
-        scores.ece_uncalibrated, scores.predictions_per_second = row.scores.ece_uncalibrated, row.scores.predictions_per_second
+        for measured in ("ece_uncalibrated", "predictions_per_second", "temperature"):  # what only a run of the model knows
+            setattr(scores, measured, getattr(row.scores, measured))
         row.scores, row.warnings = scores, list(scores.warnings)  # shown from these; leaderboard.json keeps 4 digits
         seen = row.train_examples_seen
         if row.model in kinds and kinds[row.model].uses_torch and seen is not None and seen < FEW_REVIEWS_SEEN:
