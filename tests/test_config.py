@@ -200,3 +200,13 @@ def test_a_setting_given_twice_is_refused_and_a_yaml_list_of_models_is_read(capt
     result = CliRunner().invoke(app, ["compare", "--config", str(config), "--output", str(tmp_path / "out")])
     assert str(result.exception) == "stop here"
     assert captured["args"][2:4] == (["linear", "bag"], ["runs/a", "runs/b"])
+
+
+def test_yaml_merge_keys_still_read_and_a_list_as_a_key_is_one_line(tmp_path):
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("base: &b {max_length: 64, epochs: 1}\n<<: *b\nepochs: 2\n")  # a merged key given again wins
+    assert read_settings_file(merged)["epochs"] == 2 and read_settings_file(merged)["max_length"] == 64
+    odd = tmp_path / "odd.yaml"
+    odd.write_text("? [a, b]\n: 1\n")
+    with pytest.raises(ReviewstarsError, match="not valid YAML: found unhashable key"):
+        read_settings_file(odd)

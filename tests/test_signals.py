@@ -71,6 +71,7 @@ def test_a_resumed_time_budget_run_continues_the_same_clock(tiny_data, tmp_path,
     plan = json.loads(plan_file.read_text())
     stopped = _state(last_complete_checkpoint(output / "checkpoints"))
     clock_at_stop = stopped["stateful_callbacks"]["TrainingClock"]["attributes"]["elapsed"]
+    run_at_stop = stopped["stateful_callbacks"]["TrainingClock"]["attributes"]["run_seconds"]  # its start-up too
 
     resumed = run_cli(*arguments, "--resume", "--keep-checkpoints")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -84,11 +85,11 @@ def test_a_resumed_time_budget_run_continues_the_same_clock(tiny_data, tmp_path,
     # it reports is the whole run's (the card's, the leaderboard's), the first process's in its ledger.
     train_seconds = json.loads((output / "config.json").read_text())["reviewstars"]["training"]["train_seconds"]
     ledger = json.loads((output / "metrics.json").read_text())["time_ledger"]
-    assert ledger["before --resume"] == pytest.approx(clock_at_stop, abs=0.01)
+    assert ledger["before --resume"] == pytest.approx(run_at_stop, abs=0.01) and run_at_stop >= clock_at_stop
     this_process = train_seconds - ledger["before --resume"]
     assert 0 < this_process < plan["deadline"] - clock_at_stop + 3.5, (train_seconds, plan["deadline"], clock_at_stop)
     assert sum(v for k, v in ledger.items() if k != "wall") == pytest.approx(ledger["wall"], rel=0.02) and ledger["wall"] >= train_seconds
-    assert f"in {train_seconds} s ({clock_at_stop:.1f} s of it before --resume)" in " ".join(resumed.stdout.split())
+    assert f"in {train_seconds} s ({run_at_stop:.1f} s of it before --resume)" in " ".join(resumed.stdout.split())
     # Past its warm-up the learning rate only falls: the resumed run does not warm up again.
     rates = [(entry["step"], entry["learning_rate"]) for entry in final["log_history"] if "learning_rate" in entry]
     before = [rate for step, rate in rates if step <= stopped["global_step"]]

@@ -514,3 +514,27 @@ def test_a_file_of_three_stars_gives_slices_balanced_among_them_and_says_so_only
     lopsided = np.repeat([0, 4], [6, 400])  # one star too rare for an even share: said as it is
     pd.DataFrame({"text": [f"review number {i} of a survey" for i in range(406)], "label": lopsided}).to_csv(path, index=False)
     assert "as balanced by star as the file's stars allow" in training_splits(DataSettings(path, dev_size=60)).describe()
+
+
+def test_held_out_is_cut_from_the_very_file_trained_on_from_any_folder(tmp_path, monkeypatch):
+    """The data was recorded as typed ("reviews.csv"): from another folder, --split held-out cut
+    another file of that name and scored its reviews as the held-out ones."""
+    from reviewstars.jobs import evaluate
+
+    first, second = tmp_path / "A", tmp_path / "B"
+    first.mkdir()
+    second.mkdir()
+    rows = synthetic_reviews(600, seed=21)
+    rows.iloc[:300].to_csv(first / "reviews.csv", index=False)
+    rows.iloc[300:].to_csv(second / "reviews.csv", index=False)
+    monkeypatch.chdir(first)
+    train("linear", DataSettings("reviews.csv", dev_size=50), first / "model", **LINEAR)
+    config = json.loads((first / "model" / "config.json").read_text())
+    assert config["reviewstars"]["training"]["data"]["data"] == str(first / "reviews.csv")
+    held_out = evaluate(first / "model", split="held-out")
+    monkeypatch.chdir(second)
+    assert evaluate(first / "model", split="held-out").accuracy == held_out.accuracy  # A's reviews, from B too
+    config["reviewstars"]["training"]["data"]["data"] = "reviews.csv"  # as a folder written before recorded it
+    (first / "model" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DataError, match="not the reviews .* was trained on: .* of those it learned are not in the part cut"):
+        evaluate(first / "model", split="held-out")  # B's reviews.csv: refused, not scored as A's held-out

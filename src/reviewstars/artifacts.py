@@ -251,7 +251,7 @@ def signals_deferred() -> Iterator[None]:
         yield
     finally:
         for number, handler in previous.items():
-            signal.signal(number, handler)
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)  # (None: one set outside Python)
         if received:
             signal.raise_signal(received[0])
 

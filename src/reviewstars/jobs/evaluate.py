@@ -12,7 +12,8 @@ import numpy as np
 from ..artifacts import check_output_file, json_with_keys, plot_beside, write_json
 from ..data import DEFAULT_DATASET, DEFAULT_SEED, HELD_OUT, Columns, DataSettings, parse_label_scale, subset
 from ..models import load_predictor
-from ..scoring.evaluation import evaluate_predictor, load_scores, note_seen, save_scores, scores_key
+from ..errors import DataError
+from ..scoring.evaluation import evaluate_predictor, load_scores, note_seen, save_scores, scores_key, trained_not_among
 from ..scoring.scores import Scores
 from .context import RunContext
 
@@ -35,6 +36,11 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
         context = RunContext.open(settings, device, check_device=False)
         predictor = load_predictor(model, device=device)
         split = context.held_out()[0]  # (refused, in one line, when the data held none out)
+        missing = trained_not_among(model, context.splits().train["text"])
+        if missing:  # a file edited since, or another one of the name recorded: its cut holds other reviews
+            raise DataError(settings.data, f"not the reviews {model} was trained on: {missing:,} of those it learned are not "
+                                           f"in the part cut from it to train on, so --split {HELD_OUT} would score other "
+                                           "reviews than its training held out")
         rows = subset(context.splits().held_out, n, seed)
         texts, labels = rows["text"], rows["label"]
     else:

@@ -13,6 +13,7 @@ from ..data import DataSettings
 from ..errors import DataError, ReviewstarsError
 from ..ledger import open_ledger, spent
 from ..progress import note, warn
+from ..settings.files import absolute
 from ..scoring.evaluation import evaluate_predictor, predict_proba_batched, save_scores, save_trained_texts, scores_key
 from ..scoring.scores import score_predictions
 from ..kinds import TrainingJob, check_model_name, trainable_kinds
@@ -74,7 +75,9 @@ def _train(model, context: RunContext, output, transformer, kind_settings) -> Tr
     predictor, details = fit_kind(kind, job)
     with spent("calibration"):
         calibration, dev_proba = calibrate(predictor, dev_part, scored=details.pop("dev_proba_scored", None))
-    result = TrainResult(model=model, kind=kind.name, output=str(output), data=asdict(data), parameters=predictor.num_parameters,
+    # A local path recorded whole: `evaluate --split held-out` cuts the same file again from any folder
+    recorded = {**asdict(data), "data": absolute("data", data.data)}
+    result = TrainResult(model=model, kind=kind.name, output=str(output), data=recorded, parameters=predictor.num_parameters,
                          calibration=calibration, held_out=splits.held_out_name, held_out_examples=len(splits.held_out or []),
                          data_notes=splits.notes, **details)
     if not is_main_process():

@@ -76,6 +76,13 @@ def seen_in_training(folder, texts: Sequence[str]) -> int | None:
     return None if trained is None else int(np.isin(text_hashes(list(texts)), trained).sum())
 
 
+def trained_not_among(folder, texts: Sequence[str]) -> int | None:
+    """How many of the reviews the model in `folder` learned are not among `texts` (None: it
+    does not say): 0 when `texts` are the reviews it was trained on, or more of them."""
+    trained = _trained_hashes(Path(folder))
+    return None if trained is None else int((~np.isin(trained, text_hashes(list(texts)))).sum())
+
+
 def _trained_hashes(folder: Path, depth: int = 0) -> np.ndarray | None:
     from ..errors import ModelError
     from ..models.folder import read_section

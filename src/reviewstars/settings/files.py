@@ -75,8 +75,14 @@ class _YamlOnceEach(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: its keys may be given again here, and win
+                continue
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
+            try:
+                twice = key in seen
+            except TypeError:  # a list as a key: the safe loader's own error says so
+                continue
+            if twice:
                 raise _Twice(f"{key!r} is given twice (line {key_node.start_mark.line + 1}): give each setting once")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)

@@ -68,20 +68,31 @@ class Stopwatch(TrainerCallback, ExportableState):
         return shared_max(self.offset + time.time() - self.run_started, self.device)
 
     def run_seconds(self) -> float:
-        """The whole run: the processes before the checkpoint resumed from, and all of this one."""
+        """The whole run: the processes before the checkpoint resumed from (their start-up
+        included), and all of this one."""
         return (self.resumed_at or 0.0) + time.time() - self.run_started
 
     def state(self) -> dict:
-        return {"args": {}, "attributes": {"elapsed": self.offset + time.time() - self.run_started}}
+        # `elapsed`: the clock a deadline is read on (a resumed run's starts again where it was saved);
+        # `run_seconds`: the wall time of the whole run so far, every process's start-up included.
+        return {"args": {}, "attributes": {"elapsed": self.offset + time.time() - self.run_started,
+                                           "run_seconds": self.run_seconds()}}
 
     def _restored(self, state) -> dict[str, Any] | None:
         """The attributes saved in the checkpoint a resumed run starts from (None for a new run)."""
-        saved = (state.stateful_callbacks or {}).get(type(self).__name__)
+        name = type(self).__name__
+        saved = (state.stateful_callbacks or {}).get(name)
+        if state.global_step > 0 and not isinstance(saved, dict) and isinstance(state.stateful_callbacks, dict):
+            # A checkpoint written before this callback was: the Trainer looks each callback's
+            # entry up by name when it saves the next one, and a missing one is a KeyError.
+            state.stateful_callbacks[name] = self.state()
+            return None
         if not (isinstance(saved, dict) and state.global_step > 0):
             return None
         attributes = saved.get("attributes", {})
-        self.resumed_at = float(attributes.get("elapsed", 0.0))
-        self.offset = self.resumed_at - (time.time() - self.run_started)
+        elapsed = float(attributes.get("elapsed", 0.0))
+        self.resumed_at = float(attributes.get("run_seconds", elapsed))
+        self.offset = elapsed - (time.time() - self.run_started)
         return attributes
 
     def on_train_begin(self, args, state, control, **kwargs):
