@@ -362,3 +362,16 @@ def test_files_written_together_are_the_old_set_or_the_new_one(tmp_path):
     with written_together(folder):
         pass
     assert not left.exists()
+
+
+def test_a_folder_holding_models_of_ours_is_not_called_the_users(linear_model, tmp_path):
+    """`compare --output COMPARE/models` said it 'holds files that reviewstars did not write (linear)'."""
+    from reviewstars.artifacts import check_output_folder
+
+    models = tmp_path / "models"
+    shutil.copytree(linear_model, models / "linear")
+    with pytest.raises(ReviewstarsError, match=r"holds folders reviewstars wrote as other things \(linear\)"):
+        check_output_folder(models, lambda folder: False, "comparison")
+    (models / "notes.txt").write_text("mine")
+    with pytest.raises(ReviewstarsError, match="holds files that reviewstars did not write"):
+        check_output_folder(models, lambda folder: False, "comparison")

@@ -347,6 +347,10 @@ def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: 
                 raise_output_error(option, folder, f"is a {WRITTEN_AS.get(written_as, written_as + ' folder')} written by "
                                                    f"reviewstars, not a {what} folder: give a new or empty folder for the {what}")
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            marked = [name for name in names if (folder / name).is_dir() and owner_mark(folder / name) is not None]
+            if marked and len(marked) == len([name for name in names if name != LOCK_FILE]):  # a folder of ours holding folders of ours
+                raise_output_error(option, folder, f"holds folders reviewstars wrote as other things ({shown}): give a new "
+                                                   f"or empty folder for the {what}")
             raise_output_error(option, folder, f"holds files that reviewstars did not write ({shown}): give a new or "
                                                f"empty folder for the {what} (nothing of yours is written over)")
     return folder
