@@ -150,3 +150,28 @@ def test_ctrl_c_says_in_one_line_what_is_kept(stopping, linear_model, scratch_mo
     result = run_cli(*command)
     assert result.returncode == 130 and re.fullmatch(said, _one_error_line(result.stderr).removeprefix("error: ")), result.stderr
     assert not (tmp_path / "new").exists() and not (tmp_path / "stars.csv").exists() and not (tmp_path / "onnx").exists()
+
+
+def test_a_signal_while_the_output_lock_is_taken_leaves_no_lock_file(tmp_path, monkeypatch):
+    """The suite once caught predict --file's `.stars.csv.lock` left behind: its SIGTERM came
+    while the lock was being taken, after the file was made."""
+    import os
+
+    import filelock
+
+    from reviewstars.errors import Terminated
+    from reviewstars.jobs.guard import output_file_lock, terminate_cleanly
+
+    taking = filelock.FileLock.acquire
+
+    def interrupted_while_taking(self, *args, **kwargs):
+        taken = taking(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # the file made and locked, the lock not yet handed over
+        return taken
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", interrupted_while_taking)
+    ran = []
+    with pytest.raises(Terminated):
+        with terminate_cleanly(), output_file_lock(tmp_path / "stars.csv", "predict"):
+            ran.append("the body")
+    assert ran == [] and list(tmp_path.iterdir()) == []

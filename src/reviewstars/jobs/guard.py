@@ -23,7 +23,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..artifacts import LOCK_FILE, OWNER_FILE, is_main_process, mark_ours, read_json, replace_dir, resolved, write_json
+from ..artifacts import (LOCK_FILE, OWNER_FILE, is_main_process, mark_ours, read_json, replace_dir, resolved, signals_deferred,
+                         write_json)
 from ..errors import Interrupted, ReviewstarsError, Terminated
 from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_output, is_our_file, recipe_named
 
@@ -326,23 +327,28 @@ def held(path: Path, where: str, busy: str) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     lock = FileLock(path, timeout=0, on_acquired=_write_pid)
+    acquired = False
     try:
-        lock.acquire()
-    except NotImplementedError:  # a file system without locks (some network ones): the run goes on unguarded
-        yield
-        return
-    except Timeout:
-        raise ReviewstarsError(f"{where}: {busy.format(pid=_holder(path))}") from None
-    except OSError as error:
-        raise ReviewstarsError(f"{where}: cannot write there ({error.strerror})") from None
-    try:
+        # A SIGTERM or Ctrl-C in the middle of taking the lock left its file behind for good:
+        # it waits until the lock is held (and then removed below) or refused.
+        with signals_deferred():
+            try:
+                lock.acquire()
+                acquired = True
+            except NotImplementedError:  # a file system without locks (some network ones): the run goes on unguarded
+                pass
+            except Timeout:
+                raise ReviewstarsError(f"{where}: {busy.format(pid=_holder(path))}") from None
+            except OSError as error:
+                raise ReviewstarsError(f"{where}: cannot write there ({error.strerror})") from None
         yield
     finally:
-        # Removed while still held (filelock's acquire re-checks that the file it locked is still
-        # linked, so a waiter never holds a removed one); on Windows filelock removes it at release.
-        with suppress(OSError):
-            path.unlink()
-        lock.release()
+        if acquired:
+            # Removed while still held (filelock's acquire re-checks that the file it locked is still
+            # linked, so a waiter never holds a removed one); on Windows filelock removes it at release.
+            with suppress(OSError):
+                path.unlink()
+            lock.release()
 
 
 def _write_pid(fd: int) -> None:
