@@ -64,7 +64,7 @@ def test_evaluate_split_held_out_scores_the_reviews_the_training_held_out(review
     config = json.loads((foreign / "config.json").read_text())
     del config["reviewstars"]["training"]
     (foreign / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelError, match="--split held-out needs a model folder reviewstars trained"):
+    with pytest.raises(ModelError, match="--split held-out needs a folder `reviewstars train` wrote"):
         evaluate(foreign, split="held-out")
 
 

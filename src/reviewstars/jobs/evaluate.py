@@ -87,8 +87,9 @@ def held_out_settings(model: str | Path, data: str | Path, columns: Columns | No
 
     recorded = recorded_data(model)
     if recorded is None:
-        raise ModelError(f"{model}: --split {HELD_OUT} needs a model folder reviewstars trained (it records the data it "
-                         "was trained on and the reviews it held out); give --split the name of a split of --data instead")
+        raise ModelError(f"{model}: --split {HELD_OUT} needs a folder `reviewstars train` wrote (it records the data it was "
+                         "trained on; an ensemble, or a folder from elsewhere, does not): give --split the name of a split "
+                         "of --data instead")
     if str(data) != DEFAULT_DATASET and not _same_path(recorded["data"], data):
         raise ReviewstarsError(f"--split {HELD_OUT}: {model} was trained on {recorded['data']}, not {data}: its held-out "
                                "reviews are cut from that data (leave --data out)")
