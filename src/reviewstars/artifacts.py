@@ -53,11 +53,19 @@ def _temporary_prefix(path: Path) -> str:
 def remove_stale_temporaries(path: Path) -> None:
     """The temporary files of `path` whose writer is dead. Not folders: killed in the middle of
     `replace_dir`, one is the old folder, still holding the user's entries."""
-    ours = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}\.tmp")  # not those of `NAME.2024`, say
-    for left in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        found = ours.fullmatch(left.name)
-        if found and not _alive(int(found[1])) and left.is_file() and not left.is_symlink():
+    for left in _left_by_dead_writers(path.parent, f".{path.name}."):
+        if left.is_file():
             left.unlink(missing_ok=True)
+
+
+def _left_by_dead_writers(folder: Path, prefix: str) -> Iterator[Path]:
+    """The entries of `folder` named `PREFIX<pid>.<8 of tempfile's letters>.tmp` whose writer (the
+    pid) is dead: exactly those names (not those of `NAME.2024`, say), never a link."""
+    name = re.compile(rf"{re.escape(prefix)}(\d+)\.[a-z0-9_]{{8}}\.tmp")
+    for left in folder.glob(f"{glob.escape(prefix)}*.tmp"):
+        found = name.fullmatch(left.name)
+        if found and not _alive(int(found[1])) and not left.is_symlink():
+            yield left
 
 
 def _alive(pid: int) -> bool:
@@ -224,9 +232,8 @@ def written_together(folder: str | Path) -> Iterator[Path]:
     it) is then the old set or the new one, never half of each. A failed block changes nothing.
     A staging folder a killed process left is removed by the next call on the same folder."""
     folder = Path(folder)
-    for left in folder.glob(f"{STAGING_PREFIX}*.tmp"):
-        found = re.fullmatch(rf"{re.escape(STAGING_PREFIX)}(\d+)\.[a-z0-9_]{{8}}\.tmp", left.name)
-        if found and not _alive(int(found[1])) and left.is_dir() and not left.is_symlink():
+    for left in _left_by_dead_writers(folder, STAGING_PREFIX):
+        if left.is_dir():
             shutil.rmtree(left, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=f"{STAGING_PREFIX}{os.getpid()}.", suffix=".tmp"))
     try:

@@ -96,10 +96,10 @@ def build_settings(settings_class, values: dict[str, Any], internal: dict[str, A
 
 
 def _example_setting(groups: Callable[[], list[tuple[type, str]]]) -> str:
-    """One of the command's own settings as a file writes it ("max_length: 128"), for its help."""
+    """The command's first setting with a number for its default, as a file writes it
+    ("dev_size: 500"), for its help."""
     numbers = [(option_name(item, renamed)[0], item.default) for cls, _, renamed in map(_group, groups()) for item in cli_fields(cls)
                if isinstance(item.default, (int, float)) and not isinstance(item.default, bool)]
-    numbers.sort(key=lambda pair: pair[0] != "max_length")  # the lesson's own knob first, where the command has it
     return f"{numbers[0][0]}: {numbers[0][1]:g}" if numbers else ""
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from ..artifacts import check_output_file, json_with_keys, plot_beside, write_json
 from ..data import DEFAULT_DATASET, DEFAULT_SEED, HELD_OUT, Columns, DataSettings, parse_label_scale, subset
 from ..models import load_predictor
-from ..errors import DataError
+from ..errors import DataError, ModelError, ReviewstarsError
 from ..scoring.evaluation import evaluate_predictor, load_scores, note_seen, save_scores, scores_key, trained_not_among
 from ..scoring.scores import Scores
 from .context import RunContext
@@ -67,13 +67,10 @@ def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: st
 
 def recorded_data(model: str | Path) -> dict | None:
     """The data settings a folder's training recorded (`training.data`), or None (a folder
-    trained elsewhere, or one that does not say)."""
-    from ..models.folder import read_section
+    trained elsewhere, or one that does not say: `load_predictor` says what is wrong with it)."""
+    from ..models.folder import training_of
 
-    try:
-        recorded = ((read_section(model) if (Path(str(model)) / "config.json").is_file() else {}).get("training") or {}).get("data")
-    except Exception:  # a folder written elsewhere: it says nothing of its data (load_predictor says what is wrong)
-        return None
+    recorded = training_of(model).get("data")
     return recorded if isinstance(recorded, dict) and isinstance(recorded.get("data"), str) else None
 
 
@@ -82,8 +79,6 @@ def held_out_settings(model: str | Path, data: str | Path, columns: Columns | No
     reviews its training held out (its train summary's score). Its data by default; another
     --data, or other columns, would cut other reviews."""
     from dataclasses import fields
-
-    from ..errors import ModelError, ReviewstarsError
 
     recorded = recorded_data(model)
     if recorded is None:

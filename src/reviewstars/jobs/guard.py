@@ -267,9 +267,8 @@ def _merge_into(source: Path, target: Path, keep: Callable[[str], bool] = lambda
         elif entry.is_dir() and not entry.is_symlink() and there.is_dir() and not there.is_symlink():
             _merge_into(entry, there)
         else:
-            free = next(target / f"{entry.name}.recovered{'' if n == 1 else f'-{n}'}" for n in range(1, 10_000)
-                        if not (target / f"{entry.name}.recovered{'' if n == 1 else f'-{n}'}").exists())
-            os.replace(entry, free)
+            names = (target / f"{entry.name}.recovered{'' if n == 1 else f'-{n}'}" for n in range(1, 10_000))
+            os.replace(entry, next(name for name in names if not name.exists()))
 
 
 def check_training_output(output: Path, inputs: tuple[str | Path, ...] = (), recipe: str | None = None) -> None:

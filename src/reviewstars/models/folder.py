@@ -247,13 +247,20 @@ def recipe_of(folder: str | Path) -> str:
     return str(training.get("kind") or "")
 
 
+def training_of(folder: str | Path) -> dict[str, Any]:
+    """What the folder's training recorded (its section's `training`): {} for a folder trained
+    elsewhere, one without a readable config, or one that does not say."""
+    try:
+        training = read_section(folder).get("training")
+    except ReviewstarsError:
+        return {}
+    return training if isinstance(training, dict) else {}
+
+
 def calibration_kept_out(folder: str | Path) -> str | None:
     """Why the training kept the model's own probabilities (a fitted temperature did not lower
     the dev slice's calibration error), or None: a reader of ECE before = after learns why."""
-    try:
-        calibration = (read_section(folder).get("training") or {}).get("calibration") or {}
-    except ReviewstarsError:
-        return None
+    calibration = training_of(folder).get("calibration")
     if isinstance(calibration, dict) and calibration.get("applied") is False:
         return str(calibration.get("why_not") or "a fitted temperature did not lower the dev slice's calibration error")
     return None
