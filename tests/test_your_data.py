@@ -57,6 +57,8 @@ def test_evaluate_split_held_out_scores_the_reviews_the_training_held_out(review
     assert evaluate(model, reviews_csv, split="held-out", n=30).n == 30
     with pytest.raises(ReviewstarsError, match=r"--split held-out: .* was trained on .*mine.csv, not .*other.csv: its held-out reviews"):
         evaluate(model, tmp_path / "other.csv", split="held-out")
+    yelp = run_cli("evaluate", "--model", model, "--data", "yelp_review_full", "--split", "held-out")  # given, not the default
+    assert yelp.returncode == 2 and "was trained on" in yelp.stderr and "not yelp_review_full" in yelp.stderr
     with pytest.raises(ReviewstarsError, match="leave out --text-column, --label-column and --label-scale"):
         evaluate(model, split="held-out", columns=Columns("review", "rating"))
     foreign = tmp_path / "foreign"

@@ -84,6 +84,7 @@ def _warn_of_options_for_other_kinds(model: str, kind, given: set[str]) -> None:
 
 @app.command()
 def evaluate(
+    ctx: typer.Context,
     model: str = typer.Option(..., "--model", "-m", help="Model folder or Hub id."),
     data: str = DataOption,
     split: Optional[str] = typer.Option(None, help="Split to score (default: test, else validation, else train), or held-out: "
@@ -103,7 +104,8 @@ def evaluate(
     _check_decision(decision)
     if eval_size is not None and eval_size < 1:
         raise ReviewstarsError(f"--eval-size must be at least 1, got {eval_size}")
-    scores = evaluate_job(model, data, split=split, n=eval_size, seed=seed, output=output, device=device, decision=decision,
+    given = getattr(ctx.get_parameter_source("data"), "name", None) == "COMMANDLINE"  # (by name: typer may carry its own click)
+    scores = evaluate_job(model, data if given else None, split=split, n=eval_size, seed=seed, output=output, device=device, decision=decision,
                            columns=_columns(text_column, label_column, label_scale)
                            if (text_column, label_column, label_scale) != (None, None, "auto") else None)  # None: the model's own
     _print_metrics(scores, f"{model} on {scores.split}")

@@ -22,17 +22,20 @@ from .context import RunContext
 SCORES_JSON = json_with_keys("model", "data", "split", "accuracy", "confusion_matrix", "per_class", "ece_noise_floor")
 
 
-def evaluate(model: str | Path, data: str | Path = DEFAULT_DATASET, *, split: str | None = None, n: int | None = None,
+def evaluate(model: str | Path, data: str | Path | None = None, *, split: str | None = None, n: int | None = None,
              seed: int = DEFAULT_SEED, output: str | Path | None = None, device: str | None = None,
              decision: str = "argmax", columns: Columns | None = None) -> Scores:
-    """The scores of `model` on `split` (default: test, else validation); JSON and a confusion PNG at `output`."""
+    """The scores of `model` on `split` (default: test, else validation); JSON and a confusion PNG at `output`.
+    `data` None: Yelp, or for `--split held-out` the data the model recorded."""
+    if split == HELD_OUT:  # the very reviews its training scored it on, cut again from the data as it recorded
+        settings = held_out_settings(model, data, columns)
+        data = settings.data
+    data = DEFAULT_DATASET if data is None else data
     if output is not None:  # before any work: never over the model, the data read, or a file of the user's
         output = check_output_file(output, inputs=(model, data), ours=SCORES_JSON, what="scores of ours", suffix=".json")
         check_output_file(output.with_suffix(".confusion.png"), "--output's confusion matrix", inputs=(model, data),
                           ours=plot_beside(output, SCORES_JSON), what="a plot of ours")
-    if split == HELD_OUT:  # the very reviews its training scored it on, cut again from the data as it recorded
-        settings = held_out_settings(model, data, columns)
-        data = settings.data
+    if split == HELD_OUT:
         context = RunContext.open(settings, device, check_device=False)
         predictor = load_predictor(model, device=device)
         split = context.held_out()[0]  # (refused, in one line, when the data held none out)
@@ -74,10 +77,10 @@ def recorded_data(model: str | Path) -> dict | None:
     return recorded if isinstance(recorded, dict) and isinstance(recorded.get("data"), str) else None
 
 
-def held_out_settings(model: str | Path, data: str | Path, columns: Columns | None) -> DataSettings:
+def held_out_settings(model: str | Path, data: str | Path | None, columns: Columns | None) -> DataSettings:
     """The data settings the model was trained with, so that `--split held-out` cuts the very
-    reviews its training held out (its train summary's score). Its data by default; another
-    --data, or other columns, would cut other reviews."""
+    reviews its training held out (its train summary's score). Its data when `data` is None
+    (not given); another --data, or other columns, would cut other reviews."""
     from dataclasses import fields
 
     recorded = recorded_data(model)
@@ -85,7 +88,7 @@ def held_out_settings(model: str | Path, data: str | Path, columns: Columns | No
         raise ModelError(f"{model}: --split {HELD_OUT} needs a folder `reviewstars train` wrote (it records the data it was "
                          "trained on; an ensemble, or a folder from elsewhere, does not): give --split the name of a split "
                          "of --data instead")
-    if str(data) != DEFAULT_DATASET and not _same_path(recorded["data"], data):
+    if data is not None and str(data) != recorded["data"] and not _same_path(recorded["data"], data):
         raise ReviewstarsError(f"--split {HELD_OUT}: {model} was trained on {recorded['data']}, not {data}: its held-out "
                                "reviews are cut from that data (leave --data out)")
     if columns is not None:
