@@ -73,6 +73,20 @@ def test_vocabulary_growth_is_monotone_and_subwords_end_smaller(bert):
     assert max(growth["subword_vocabulary"]) <= len(bert)
 
 
+def test_a_review_longer_than_a_part_counts_the_tokens_it_would_whole(bert, monkeypatch):
+    """A 30 MB review tokenized whole held 2.8 GB: a long one is counted a part at a time,
+    cut at whitespace, so its words and sub-words are those of the whole."""
+    from reviewstars.lessons import vocabulary
+
+    review = " ".join([LESSON, "The crème brûlée\twas un-be-lievable!!", "Tacos\nand burritos, 10/10."] * 40)
+    texts = ["Great tacos.", review, "Awful service, nevral waiters."]
+    whole = vocabulary_growth(bert, texts, grid=[1, 2, 3])
+    monkeypatch.setattr(vocabulary, "LONG_TEXT", 50)
+    assert max(map(len, vocabulary.whitespace_parts(review, 50))) <= 50
+    assert "".join(vocabulary.whitespace_parts(review, 50)) == review
+    assert vocabulary_growth(bert, texts, grid=[1, 2, 3]) == whole
+
+
 @needs_bert_tokenizer
 @needs_yelp
 def test_tokens_cli_commands(tmp_path):

@@ -79,6 +79,25 @@ def log_grid(total: int, start: int = 10, per_decade: int = 4) -> list[int]:
     return sizes + [total]
 
 
+#: A review longer than this is counted a part at a time: a 30 MB review tokenized whole
+#: held 2.8 GB (a token's ids, offsets and words, as Python objects).
+LONG_TEXT = 100_000
+
+
+def whitespace_parts(text: str, size: int) -> Iterable[str]:
+    """`text` in parts of about `size` characters, each cut at a whitespace: words and
+    sub-words never cross one, so the parts hold the same tokens as the whole. (A run of
+    `size` characters without one is cut where it is: the tokenizer calls such a word [UNK].)"""
+    start = 0
+    while start < len(text):
+        end = start + size
+        if end < len(text):
+            cut = max(text.rfind(space, start, end) for space in " \n\t\r")
+            end = cut + 1 if cut > start else end
+        yield text[start:end]
+        start = end
+
+
 def vocabulary_growth(tokenizer, texts: Sequence[str], grid: Sequence[int] | None = None, batch_size: int = 2000, progress=None) -> dict:
     """Distinct word tokens vs distinct sub-word tokens among the first n reviews.
 
@@ -93,10 +112,13 @@ def vocabulary_growth(tokenizer, texts: Sequence[str], grid: Sequence[int] | Non
     next_point = 0
     for start in range(0, len(texts), batch_size):
         batch = texts[start : start + batch_size]
-        encoded = tokenizer(batch, add_special_tokens=False, verbose=False)["input_ids"]
+        encoded = tokenizer([text if len(text) <= LONG_TEXT else "" for text in batch], add_special_tokens=False, verbose=False)["input_ids"]
         for offset, (text, ids) in enumerate(zip(batch, encoded)):
-            words.update(word_tokens(text, lowercase))
-            pieces.update(ids)
+            for part, part_ids in ([(text, ids)] if len(text) <= LONG_TEXT else
+                                   ((part, tokenizer(part, add_special_tokens=False, verbose=False)["input_ids"])
+                                    for part in whitespace_parts(text, LONG_TEXT))):
+                words.update(word_tokens(part, lowercase))
+                pieces.update(part_ids)
             seen = start + offset + 1
             while next_point < len(grid) and seen == grid[next_point]:
                 result["reviews"].append(seen)
