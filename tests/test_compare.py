@@ -230,3 +230,23 @@ def test_the_report_shows_names_and_reviews_as_they_read_and_an_ensembles_weight
     assert _settings_line(ensemble) == "linear 0.88, bag 0.12"
     row = LeaderboardRow(model="linear", scores=Scores(n=10, accuracy=0.5, ece=0.118519))
     assert row.record()["ece"] == 0.1185 and "0.119" in row.cells()  # rounded once, from the score itself
+
+
+def test_a_folder_to_evaluate_is_loaded_once_on_the_cpu(tiny_data, tmp_path, monkeypatch):
+    """It is loaded up front (broken weights: one line before any model trains); a probe saw it
+    loaded again to be scored."""
+    import importlib
+
+    compare_module, evaluate_module = (importlib.import_module(f"reviewstars.jobs.{name}") for name in ("compare", "evaluate"))
+    import pandas as pd
+
+    single = tmp_path / "reviews.parquet"  # held-out reviews cut by seed: the folder kept no scores on the run's
+    pd.read_parquet(tiny_data / "train.parquet").to_parquet(single)
+    elsewhere = tmp_path / "elsewhere"
+    train("linear", DataSettings(str(single), seed=7), elsewhere)
+    loads = []
+    for module in (compare_module, evaluate_module):
+        real = module.load_predictor
+        monkeypatch.setattr(module, "load_predictor", lambda path, *a, _real=real, **k: loads.append(str(path)) or _real(path, *a, **k))
+    board = compare(DataSettings(str(single), dev_size=50), tmp_path / "out", [], [str(elsewhere)], device="cpu", ensemble=False)
+    assert loads == [str(elsewhere)] and board["models"][0]["accuracy"] > 0.3

@@ -119,13 +119,15 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     from ..training import TrainSettings
 
     kinds = _check_names(models, evaluate_only)
-    for model in evaluate_only:  # a folder whose weights are broken: one line now, not after the others trained
-        if Path(model).expanduser().is_dir():
-            load_predictor(model, device="cpu")
+    # A folder whose weights are broken: one line now, not after the others trained. Loaded on
+    # the CPU (the device is not resolved yet), and scored as loaded when the run is on the CPU.
+    loaded = {model: load_predictor(model, device="cpu") for model in evaluate_only if Path(model).expanduser().is_dir()}
     owns = {kind: kind.own_settings(kind_settings.get(kind.name)) for kind in set(kinds.values())}
     for kind, own in owns.items():  # a tokenizer's Hub id too, before the first model trains
         kind.check_names(own)
     context = RunContext.open(data, device)  # the device before the first model trains, for every kind
+    if context.resolved_device() != "cpu":
+        loaded.clear()  # loaded again on the run's device, when scored
     data = context.data
     read = (data.data, *(model for model in models if model not in KINDS and model not in ALIASES), *evaluate_only,
             *(name for kind, own in owns.items() for name in kind.inputs(own)))
@@ -171,7 +173,8 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
                 row.reused = True
             row = replace(row, **{k: recorded.get(k) for k in ("train_seconds", "train_examples_seen", "parameters",
                                                                "budget_share_in_steps", "ended", "time_ledger", "settings")})
-        kept, proba, row.format, parameters = scores_of(folder, "held_out", held_out, texts, labels, device, keep=trained_here)
+        kept, proba, row.format, parameters = scores_of(folder, "held_out", held_out, texts, labels, device, keep=trained_here,
+                                                        predictor=loaded.pop(model, None))
         row.recipe = recipe_of(folder)
         row.parameters = row.parameters or parameters
         row.scores = kept  # what only a run of the model measures (its speed, its ECE before calibration) is kept

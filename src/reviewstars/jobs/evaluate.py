@@ -162,15 +162,16 @@ def _alike(data: str | Path, columns: Columns) -> Columns | None:
 
 
 def scores_of(folder: str | Path, what: str, split: str, texts: Sequence[str], labels: Sequence[int], device: str | None,
-              keep: bool) -> tuple[Scores, np.ndarray, str, int]:
+              keep: bool, predictor=None) -> tuple[Scores, np.ndarray, str, int]:
     """(scores, probabilities, format, parameters) of a model folder on labelled reviews:
     those kept beside it for these very reviews (`train` keeps its held-out and dev
-    scores), else scored now, and kept when `keep` (a folder this run wrote)."""
+    scores), else scored now (by `predictor`, when the caller has the folder open), and kept
+    when `keep` (a folder this run wrote)."""
     key = scores_key(split, texts, labels)
     kept = load_scores(folder, key, what=what)
     if kept is not None:
         return kept
-    predictor = load_predictor(folder, device=device)
+    predictor = load_predictor(folder, device=device) if predictor is None else predictor
     scores, proba = evaluate_predictor(predictor, texts, labels)
     if keep:
         save_scores(folder, key, scores, proba, predictor.kind, predictor.num_parameters, what=what)
