@@ -155,3 +155,79 @@ def test_odd_bodies_are_422_not_500(plain, garbage):
     assert response.status_code == 422 and "\n" not in response.json()["detail"]
     unlabelled = httpx.post(f"{plain}/predict", content=garbage)  # no Content-Type: not read at all
     assert unlabelled.status_code == 415 and "\n" not in unlabelled.json()["detail"]
+
+
+def _guarded_server(app, limits: ServeLimits):
+    """`app` as `reviewstars serve` runs it (httptools with the connection guard), started in a thread."""
+    import uvicorn
+
+    from reviewstars.serving.connections import guarded_protocol
+    from support import free_port
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
+                                           http=guarded_protocol(limits, app.state.connections)))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        assert thread.is_alive() and time.time() < deadline, "the server did not start"
+        time.sleep(0.02)
+    return server, thread, f"http://127.0.0.1:{server.config.port}"
+
+
+def test_a_request_whose_client_went_away_leaves_the_queue_and_costs_the_model_nothing(linear_model):
+    """A probe's abandoned requests each cost the model a batch, and kept a live one waiting 9 s."""
+    import socket
+
+    model = Controlled(linear_model)
+    limits = ServeLimits(max_queue_wait_s=30)
+    server, thread, url = _guarded_server(create_app(model, limits=limits), limits)
+    try:
+        with httpx.Client(timeout=30) as client, ThreadPoolExecutor(1) as pool:
+            held = model.hold_first_call(pool, client, f"{url}/predict")
+            body = b'{"texts": ["abandoned", "by its client"]}'
+            gone = socket.create_connection(("127.0.0.1", server.config.port))
+            gone.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            wait_for_queue(url, 2)
+            gone.close()
+            wait_for_queue(url, 0)  # at once: not at its 30 s deadline, nor after the model rated it
+            model.gate.set()
+            assert held.result().status_code == 200
+            assert client.post(f"{url}/predict", json={"texts": ["after"]}).status_code == 200
+        assert model.batch_sizes == [1, 1]  # the held request and the last one: nothing for the client that went
+        assert scrape(url)['reviewstars_http_requests_total{code="499",path="/predict"}'] == 1
+    finally:
+        model.gate.set()
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def test_a_request_still_queued_when_the_server_stops_is_answered_503_at_once(linear_model):
+    model = Controlled(linear_model)
+    limits = ServeLimits(max_queue_wait_s=30)
+    server, thread, url = _guarded_server(create_app(model, limits=limits), limits)
+    with httpx.Client(timeout=30) as client, ThreadPoolExecutor(2) as pool:
+        held = model.hold_first_call(pool, client, f"{url}/predict")
+        queued = pool.submit(client.post, f"{url}/predict", json={"texts": ["queued"]})
+        wait_for_queue(url, 1)
+        server.should_exit = True
+        answered = queued.result(timeout=5)  # while the model still holds the first request
+        assert answered.status_code == 503 and answered.json() == {"detail": "the server is stopping; retry shortly"}
+        assert not held.done()
+        model.gate.set()
+        assert held.result().status_code == 200  # the one at the model is answered, then the server stops
+    thread.join(timeout=15)
+    assert not thread.is_alive() and model.batch_sizes == [1]
+
+
+def test_the_model_is_never_called_on_more_than_max_batch_texts(linear_model):
+    """A probe's one request of 256 texts made a batch of 256 under --max-batch 64 ("Most texts per model call")."""
+    model = Controlled(linear_model)
+    texts = [f"tasty dish number {i}" if i % 2 else f"cold soup {i}" for i in range(10)]
+    with running(create_app(model, limits=ServeLimits(max_batch=4))) as url, httpx.Client(timeout=30) as client:
+        answer = client.post(f"{url}/predict", json={"texts": texts})
+    assert answer.status_code == 200 and model.batch_sizes == [4, 4, 2]
+    whole = model.model.predict_proba(texts)
+    rows = [[row["probabilities"][str(star)] for star in range(1, 6)] for row in answer.json()["predictions"]]
+    assert abs(whole - rows).max() < 1e-5

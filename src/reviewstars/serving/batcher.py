@@ -15,7 +15,12 @@ the linear model where it now answers many more.
 
 The queue holds at most `max_queue` texts and a request waits in it at most
 `max_queue_wait_s`: past either, the client hears "busy, retry" at once instead of
-the server growing memory and latency without bound.
+the server growing memory and latency without bound. A request whose client has gone, or
+that is still queued when the server stops, leaves the queue at once (`watch`): a probe's
+abandoned requests each cost the model a batch, and kept a live one waiting 9 s.
+
+The model is never called on more than `max_batch` texts: a larger request is rated in
+parts of that size (what the option promises a GPU's memory).
 """
 
 from __future__ import annotations
@@ -31,8 +36,18 @@ import numpy as np
 from .metrics import ServerMetrics
 
 
+#: The ASGI scope extension (`scope["extensions"][WATCH]`) through which the server tells a
+#: request that its client went away or that it is stopping: a list the request adds its
+#: hooks to, each called once with `stopping` (`connections.py` calls them).
+WATCH = "reviewstars.watch"
+
+
 class Overloaded(Exception):
     """The queue cannot take this request now; worth retrying later."""
+
+
+class ClientGone(Exception):
+    """The request's client closed its connection before its answer: nobody to answer."""
 
 
 @dataclass(eq=False)
@@ -70,8 +85,10 @@ class MicroBatcher:
                 pass
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def predict(self, texts: list[str]) -> np.ndarray:
-        """The rows of `texts`; raises `Overloaded` when the queue is full or the wait too long."""
+    async def predict(self, texts: list[str], watch: list | None = None) -> np.ndarray:
+        """The rows of `texts`; raises `Overloaded` when the queue is full or the wait too long.
+        `watch`: the server's hooks for the request (`connections.WATCH`), called with `stopping`
+        when its client goes away (raises `ClientGone`) or the server stops (`Overloaded`)."""
         # An empty queue takes any request, so one larger than `max_queue` is slow, never refused forever.
         if self.queued_texts and self.queued_texts + len(texts) > self.max_queue:
             raise Overloaded(f"the queue holds {self.queued_texts:,} texts (limit {self.max_queue:,}); retry shortly")
@@ -80,6 +97,8 @@ class MicroBatcher:
         job.timer = loop.call_later(self.max_queue_wait, self._expire, job)  # a timer, not a task per request
         self.pending.append(job)
         self.queued_texts += len(texts)
+        if watch is not None:
+            watch.append(lambda stopping: self._drop(job, stopping))
         self.arrived.set()
         try:
             return await job.future
@@ -94,6 +113,18 @@ class MicroBatcher:
         if not job.taken and not job.future.done():
             job.future.set_exception(Overloaded(f"waited {self.max_queue_wait:g} s in the queue without reaching the model; "
                                                 "retry shortly"))
+
+    def _drop(self, job: Job, stopping: bool) -> None:
+        """Its client went away, or the server is stopping: out of the queue now, if the model has not taken it."""
+        if not job.taken and not job.future.done():
+            job.future.set_exception(Overloaded("the server is stopping; retry shortly") if stopping else ClientGone())
+
+    def _rate(self, texts: list[str]) -> np.ndarray:
+        """The model on `texts`, `max_batch` at a time."""
+        if len(texts) <= self.max_batch:
+            return self.predict_proba(texts)
+        return np.concatenate([self.predict_proba(texts[start : start + self.max_batch])
+                               for start in range(0, len(texts), self.max_batch)])
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -134,9 +165,9 @@ class MicroBatcher:
         texts = [text for job in jobs for text in job.texts]
         try:
             if self.inline:  # a model that holds the GIL throughout: a thread would only add the hand-over
-                proba = self.predict_proba(texts)
+                proba = self._rate(texts)
             else:
-                proba = await asyncio.get_running_loop().run_in_executor(self.executor, self.predict_proba, texts)
+                proba = await asyncio.get_running_loop().run_in_executor(self.executor, self._rate, texts)
         except Exception as error:
             if len(jobs) == 1:
                 if not jobs[0].future.done():  # its client may have gone

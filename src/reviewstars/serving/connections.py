@@ -12,7 +12,9 @@ place of the one that has waited on its client longest: idle, or still sending i
 (headers or body, however slowly: 300 half-sent bodies held every slot until their deadline,
 and a client that reconnected held them for good). Only connections whose whole request is
 at the model keep their place; when every one is, the new connection is closed. What
-happened is counted for /metrics.
+happened is counted for /metrics. A request whose client goes away, or that is still
+queued when the server stops, hears it through its scope (`batcher.WATCH`) and leaves the
+model's queue.
 
 An answer given before its request's body has all arrived (a 413 on the declared length)
 to a client that asked to close (`Connection: close`: urllib, HTTP/1.0) is not followed by
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .batcher import WATCH
 from .limits import ServeLimits
 from .metrics import ConnectionCounts
 
@@ -56,6 +59,7 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
         def on_headers_complete(self) -> None:
             super().on_headers_complete()
             self.cycle.transport = _LingeringClose(self.transport, self)  # what the cycle closes when it has answered
+            self.cycle.scope.setdefault("extensions", {})[WATCH] = []  # (its task has not run yet)
 
         def data_received(self, data: bytes) -> None:
             if not self._lingering:  # else: the answer is out and the connection is closing; the rest is dropped
@@ -68,6 +72,7 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
 
         def connection_lost(self, exc) -> None:
             self._disarm()
+            self._tell(stopping=False)  # a request still queued for the model leaves the queue
             super().connection_lost(exc)
             counts.open = len(self.connections)
 
@@ -83,6 +88,28 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
             super().on_response_complete()
             if not self.transport.is_closing():
                 self._arm()  # the next request, if it starts, must end in time too
+
+        def shutdown(self) -> None:
+            """The server is stopping: a request still queued is answered 503 now (not at its queue
+            deadline), one still sending its body is closed (it cannot be answered); one at the
+            model is answered, then closed."""
+            if not counts.stopping:
+                counts.stopping = True
+                if any(c._whole for c in self.connections):
+                    from ..progress import note
+
+                    note("stopping: answering the requests at the model first (Ctrl-C again stops at once)")
+            self._tell(stopping=True)
+            if self._sending() and self.cycle.more_body:
+                self.transport.close()
+            super().shutdown()
+
+        def _tell(self, stopping: bool) -> None:
+            """The hooks of the request being answered (`batcher.WATCH`), each called once."""
+            if self.cycle is not None and not self.cycle.response_complete:
+                hooks = self.cycle.scope.get("extensions", {}).get(WATCH) or []
+                while hooks:
+                    hooks.pop()(stopping)
 
         def _waiting_on_client(self) -> bool:
             """No whole request of its own at the model: idle, or still sending one."""

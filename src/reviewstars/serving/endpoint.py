@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import STARS
 from ..models.base import has_no_words
-from .batcher import MicroBatcher, Overloaded
+from .batcher import WATCH, ClientGone, MicroBatcher, Overloaded
 from .bodies import BodyReader, Refusal
 
 log = logging.getLogger("reviewstars.serving")
@@ -46,7 +46,7 @@ class PredictEndpoint:
                 raise Refusal(415, f"send the body as JSON with Content-Type: application/json (got {kind.decode('latin-1') or 'none'!r})")
             declared = headers.get(b"content-length", b"").decode("latin-1")
             texts = await self.reader.texts_of_body(await self.reader.read_asgi(declared, receive))
-            body = predictions_json(texts, await self.rows_of(texts))
+            body = predictions_json(texts, await self.rows_of(texts, scope))
             status, headers = 200, JSON_HEADERS
         except Refusal as refusal:
             if refusal.status == 499:  # the client is gone: nobody to answer
@@ -63,9 +63,12 @@ class PredictEndpoint:
         return status
 
 
-    async def rows_of(self, texts: list[str]) -> np.ndarray:
+    async def rows_of(self, texts: list[str], scope=None) -> np.ndarray:
+        """The model's rows for a request's `texts` (its ASGI `scope`: how the server tells it that its client went away)."""
         try:
-            return await self.batcher.predict(texts)
+            return await self.batcher.predict(texts, (scope or {}).get("extensions", {}).get(WATCH))
+        except ClientGone:
+            raise Refusal(499, "the client went away before its answer") from None
         except Overloaded as busy:
             raise Refusal(503, str(busy), {"Retry-After": "1"}) from None
         except Exception as error:  # these texts alone: the batcher re-ran them apart from their batch

@@ -59,6 +59,7 @@ class ConnectionCounts:
     timed_out: int = 0      # closed: no whole request within request_timeout_s
     shed: int = 0           # waiting on their client (idle or still sending), closed to make room at max_connections
     refused: int = 0        # new ones closed because every open one was busy
+    stopping: bool = False  # the server has begun to stop (said once)
 
 
 class ServerMetrics:
