@@ -70,6 +70,44 @@ def test_the_original_yelp_csv_without_header_is_indexed_too(tmp_path):
     assert [t for chunk in iter_span_texts(source, "text", index.span(1, 2)) for t in chunk] == ["awful,\nreally", "ok"]
 
 
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_a_quote_inside_an_unquoted_field_is_text_as_the_csv_reader_has_it(tmp_path, delimiter):
+    """A probe's `the 12" pizza` (one quote, unquoted) made the index read every later newline as
+    inside a quote: "rated 11 reviews" of 1,000, exit 0, in plain runs, shards and Ray alike."""
+    import csv
+
+    rng = random.Random(3)
+    pieces = ['12" pizza', 'say "hi"', '"quoted, with a comma"', '"two\nlines"', '"a ""doubled"" quote"', 'plain',
+              '""', '', '"ends in a quote"""', 'it\'s', '6\'2" tall', '"\r\ninside"']
+    path = tmp_path / "odd.csv"
+    rows = []
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(f"id{delimiter}text\r\n")
+        for i in range(700):
+            # after a field's start, quotes are text: a newline there would end the record
+            unquoted = [piece for piece in pieces if not piece.startswith('"')]
+            text = rng.choice(pieces) if i % 5 else rng.choice(unquoted) + " and " + rng.choice(pieces).replace("\r", "").replace("\n", " ").replace(delimiter, " ")
+            handle.write(f"{i}{delimiter}{text}" + ("\r\n" if i % 2 else "\n") + ("\n" if i % 50 == 0 else ""))
+    with open(path, encoding="utf-8", newline="") as handle:
+        expected = [cells[1] for cells in list(csv.reader(handle, strict=True, delimiter=delimiter))[1:] if cells]
+    index = index_rows(path)
+    assert index.rows == len(expected) == 700
+    for first, count in [(0, 700), (EVERY - 1, 3), (333, 200), (699, 1)]:
+        read = [text for chunk in iter_span_texts(path, "text", index.span(first, count), 17) for text in chunk]
+        assert read == expected[first:first + count], (first, count)
+
+
+def test_a_json_lines_line_of_white_space_is_no_row_however_long(tmp_path):
+    """A line of 80 spaces was counted as a record: shards and Ray rated a row twice."""
+    path = tmp_path / "ws.jsonl"
+    lines = [json.dumps({"id": i, "text": f"review {i}"}) for i in range(200)]
+    lines[10:10] = [" " * 80, "\t \u3000 \x1c", ""]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    index = index_rows(path)
+    assert index.rows == 200
+    assert [t for chunk in iter_span_texts(path, "text", index.span(100, 100)) for t in chunk] == [f"review {i}" for i in range(100, 200)]
+
+
 def test_shards_are_consecutive_runs_of_nearly_equal_size():
     assert [shard_rows(203, i, 3) for i in range(3)] == [(0, 68), (68, 136), (136, 203)]
     assert [shard_rows(2, i, 4) for i in range(4)] == [(0, 1), (1, 1), (1, 2), (2, 2)]
@@ -191,7 +229,37 @@ def test_sigterm_mid_file_keeps_the_rated_rows_and_says_how_to_go_on(linear_mode
     assert pd.read_parquet(output)["stars"].tolist() == (expected.argmax(axis=1) + 1).tolist()
 
 
+def test_a_file_that_loses_rows_while_it_is_read_is_an_error_not_a_summary_of_rows_never_written(linear_model, tmp_path, monkeypatch):
+    """A probe cut a file in half mid-run: "rated 300,000 reviews", exit 0, 150,000 in the output."""
+    import reviewstars.data.pieces as pieces
+
+    source = tmp_path / "in.csv"
+    synthetic_reviews(300, seed=5)[["text"]].to_csv(source, index=False)
+
+    def counted_then_cut(path, column=None):
+        index = pieces.index_rows(path, column)
+        source.write_text("\n".join(source.read_text().splitlines()[:201]) + "\n")  # the header and 200 rows
+        return index
+
+    monkeypatch.setattr(predict_module, "index_rows", counted_then_cut)
+    with pytest.raises(DataError, match=r"has 100 rows fewer than counted when the run began \(row 201 of 300 is missing\)"):
+        predict_file(linear_model, source, tmp_path / "out.csv", chunk_rows=64)
+    assert not (tmp_path / "out.csv").exists()
+
+
 # --------------------------------------------------------------------------- Ray Data
+
+def test_ray_never_writes_over_a_users_own_file(linear_model, tmp_path):
+    """The local engine refused it; `--engine ray --output notes.csv` replaced the user's notes."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'reviewstars[ray]')")
+    from reviewstars.integrations.ray import predict_with_ray
+
+    source, notes = tmp_path / "in.csv", tmp_path / "notes.csv"
+    synthetic_reviews(20, seed=1)[["text"]].to_csv(source, index=False)
+    notes.write_text("my precious notes\n")
+    with pytest.raises(ReviewstarsError, match="a file that is not predictions is already there"):
+        predict_with_ray(linear_model, source, notes)
+    assert notes.read_text() == "my precious notes\n"
 
 @pytest.fixture(scope="module")
 def local_ray():

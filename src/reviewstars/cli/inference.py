@@ -67,10 +67,12 @@ def predict(
                 raise ReviewstarsError("--ray-address and --workers go with --engine ray")
             summary = predict_file(model, file, output, column, shard=shard, batch_size=batch_size, device=device,
                                    keep_columns=keep_columns)
-        resumed = f", {summary['rows'] - summary['rated']:,} kept from the stopped run" if summary["rated"] != summary["rows"] else ""
-        out.print(f"rated {summary['rows']:,} review{'' if summary['rows'] == 1 else 's'} "
-                  f"({summary['predictions_per_second']:,.0f}/s{resumed}) -> "
-                  f"{escape(summary['output'])}", highlight=False)
+        rated, before = summary["rated"], summary["rows"] - summary["rated"]
+        speed = f"{summary['predictions_per_second']:,.0f}/s"
+        how = (speed if not before else "every one kept from the stopped run" if not rated
+               else f"{rated:,} now at {speed}, {before:,} kept from the stopped run")
+        out.print(f"rated {summary['rows']:,} review{'' if summary['rows'] == 1 else 's'} ({how}) -> {escape(summary['output'])}",
+                  highlight=False, soft_wrap=one_line(out))
         if summary.get("columns_not_kept"):
             err.print(f"[bold yellow]warning:[/] not kept: {escape(', '.join(summary['columns_not_kept']))}, fields some rows "
                       "have but the first one lacks (the first row names the columns)", highlight=False)

@@ -69,8 +69,10 @@ class _Records:
     """A file's column names and its rows as (row, line, {column: value}), in order.
     `header_records`: how many of the file's first records are a header, not rows."""
 
-    def __init__(self, columns: list[str], rows: Iterable[tuple[int, int | None, dict[str, Any]]], header_records: int = 0):
+    def __init__(self, columns: list[str], rows: Iterable[tuple[int, int | None, dict[str, Any]]], header_records: int = 0,
+                 delimiter: str | None = None):
         self.columns, self._rows, self.header_records = columns, rows, header_records
+        self.delimiter = delimiter  # a CSV's, as read
 
     def __iter__(self):
         return iter(self._rows)
@@ -247,10 +249,11 @@ def _csv_records(path: Path, wanted: Sequence[str] = (), span: Span | None = Non
                        span.skip, span.skip + span.rows)
     if any(_folded(cell) in known for cell in header):
         refuse_duplicates(path, [cell.lower() for cell in header])
-        return _Records(header, _csv_header_rows(path, header, lines, span.first_row if span else 0), header_records=1)
+        return _Records(header, _csv_header_rows(path, header, lines, span.first_row if span else 0), header_records=1,
+                        delimiter=delimiter)
     if len(first) == 2 and as_number(first[0]) is not None:
         head = [] if span is not None else [(first_at, first)]
-        return _Records(["stars", "text"], _yelp_csv_rows(path, head, lines, span.first_row if span else 0))
+        return _Records(["stars", "text"], _yelp_csv_rows(path, head, lines, span.first_row if span else 0), delimiter=delimiter)
     raise DataError(
         path,
         f"its first line ({', '.join(repr(cell[:30]) for cell in first[:6])}{', ...' if len(first) > 6 else ''}) names no column "

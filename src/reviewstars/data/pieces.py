@@ -2,8 +2,9 @@
 `predict --shard i/N`, of a resumed prediction and of a Ray worker's task.
 
 Parquet says where its rows are (row groups). A CSV or JSON Lines file is indexed by one
-pass over its line ends that parses nothing (a quote count tells a record's end from a
-newline inside a quoted review): every `EVERY`-th record's byte offset and line are kept,
+pass over its line ends that parses nothing but a line's quotes (`_quoted_after`: is a
+newline a record's end or inside a quoted review?): every `EVERY`-th record's byte offset
+and line are kept,
 so the index of 2 million reviews is a few hundred KB and a span starts reading at most
 `EVERY` records before its first row. Rows keep their numbers in the whole file, so every
 error still names the file's own row.
@@ -72,6 +73,7 @@ def index_rows(path: str | Path, column: str | None = None) -> RowIndex:
         return RowIndex(path, rows, groups=[sum(sizes[:i]) for i in range(len(sizes))])
     starts, lines = array("q"), array("q")
     csv = path.suffix.lower() == ".csv"
+    delimiter = (records.delimiter or ",").encode()
     record, line, offset = -records.header_records, 0, 0
     open_quotes = False  # inside a quoted CSV field at this line's start
     with path.open("rb") as handle:
@@ -82,17 +84,47 @@ def index_rows(path: str | Path, column: str | None = None) -> RowIndex:
                     starts.append(offset)
                     lines.append(line)
                 record += 1
-            if csv and raw.count(b'"') % 2:
-                open_quotes = not open_quotes
+            if csv:
+                open_quotes = _quoted_after(raw, delimiter, open_quotes)
             offset += len(raw)
     return RowIndex(path, max(record, 0), starts, lines)
 
 
+def _quoted_after(raw: bytes, delimiter: bytes, quoted: bool) -> bool:
+    """Whether a CSV line ends inside a quoted field (its newline is the review's, not the
+    record's end), as Python's `csv` reads it: a quote opens a field only at the field's start
+    (`12" pizza` is text), `""` inside one is a quote, and the quote after it closes it.
+    `quoted`: whether the line starts inside one. Only the quotes and delimiters are looked at."""
+    if b'"' not in raw:  # most lines: the state goes on as it was
+        return quoted
+    at, end = 0, len(raw) - (2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0)
+    field_start = not quoted
+    while at < end:
+        if quoted:
+            closing = raw.find(b'"', at, end)
+            if closing < 0:
+                return True
+            if raw.startswith(b'"', closing + 1) and closing + 1 < end:
+                at = closing + 2  # a quote, written twice
+                continue
+            quoted, field_start, at = False, False, closing + 1
+        elif field_start and raw.startswith(b'"', at):
+            quoted, at = True, at + 1
+        else:  # an unquoted field (or what follows a closing quote): its quotes are text, to the next delimiter
+            cut = raw.find(delimiter, at, end)
+            if cut < 0:
+                return False
+            field_start, at = True, cut + len(delimiter)
+    return quoted
+
+
 def _blank(raw: bytes, csv: bool) -> bool:
-    """A line the readers skip: an empty CSV line, or a JSON Lines line of white space."""
+    """A line the readers skip: an empty CSV line, or a JSON Lines line of white space (as
+    `str.strip` has it, however long: a line of 80 spaces counted as a record duplicated a row)."""
     if csv:
         return not raw.strip(b"\r\n")
-    return len(raw) < 64 and not raw.decode("utf-8", "replace").strip()
+    head = raw.lstrip()
+    return not head or (head[:1] != b"{" and not raw.decode("utf-8", "replace").strip())
 
 
 def shard_rows(total: int, index: int, count: int) -> tuple[int, int]:

@@ -38,7 +38,7 @@ from ..data.pieces import index_rows, iter_span_texts
 from ..errors import DataError, ReviewstarsError, Terminated
 from ..jobs.guard import terminate_cleanly
 from ..jobs.partial import PartialOutput, input_identity, write_part
-from ..jobs.predict import OUTPUT_COLUMNS, prediction_frame
+from ..jobs.predict import OUTPUT_COLUMNS, check_replaces_predictions, prediction_frame
 from ..jobs.shards import model_identity
 from ..progress import progress_bar
 
@@ -195,6 +195,7 @@ def predict_with_ray(
     inputs = (*files, model)
     if as_file:
         check_output_file(output, inputs=inputs)
+        check_replaces_predictions(output)  # a file of the user's own under the name is never lost
     else:
         _check_output_folder(output, inputs)
     load_predictor(model, device=device)  # a bad folder or device: one line here, not a worker's traceback

@@ -115,6 +115,9 @@ def predict_file(
                         row += len(texts)
                         at += len(texts)
                         advance(len(texts))
+                    if row != gap_stop:  # read fewer rows than were counted: never a summary of rows not written
+                        raise DataError(source, f"has {gap_stop - row:,} rows fewer than counted when the run began (row "
+                                                f"{row + 1:,} of {stop:,} is missing): was it changed while it was read?")
             inputs = None if kept is None or not kept.renamed else RowsInOrder(iter_span_columns(
                 source, list(kept.renamed), rows_of.span(first, stop - first), chunk_rows, output.suffix.lower(), unseen), source)
             with FrameWriter(output, empty) as writer:
