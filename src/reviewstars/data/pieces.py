@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import DataError
-from .files import text_column_of, text_to_rate
+from .files import in_chunks, text_column_of, text_to_rate
 from .formats import Span, count_rows, open_records
 
 #: Keep the start of every EVERY-th record.
@@ -133,17 +133,12 @@ def shard_rows(total: int, index: int, count: int) -> tuple[int, int]:
 
 
 def iter_span_texts(path: str | Path, column: str, span: Span, rows_per_chunk: int = 8192) -> Iterator[list[str]]:
-    """The span's texts in order, `rows_per_chunk` at a time; a bad row names its row in the file."""
+    """The span's texts in order, in chunks of at most `rows_per_chunk` (`files.in_chunks`: and
+    of bounded characters); a bad row names its row in the file."""
     path, records = open_records(path, wanted=(column,), span=span)
     column = text_column_of(path, records.columns, column, option="--column")
-    chunk: list[str] = []
-    for row, line, record in records:
-        chunk.append(text_to_rate(record.get(column), path, column, row, line))
-        if len(chunk) == rows_per_chunk:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    yield from in_chunks((text_to_rate(record.get(column), path, column, row, line) for row, line, record in records),
+                         rows_per_chunk)
 
 
 def input_columns(path: str | Path, reviews: str | None = None) -> list[str]:
