@@ -50,6 +50,8 @@ def test_an_overlong_review_in_a_file_is_read_by_its_ends_and_written_back_whole
     written = pd.read_parquet(tmp_path / "out.parquet")
     assert written["text"][0] == long  # the user's text, as it was
     assert len(readable(long)) <= MAX_TEXT_CHARS + 1 and readable(long).startswith("great food")
+    expands = "\ufdfa" * 50_000  # under the cap as written, 18 times it in NFKC
+    assert len(readable(expands)) <= MAX_TEXT_CHARS + 1 and readable(expands).startswith("\u0635\u0644\u0649")
 
 
 def test_an_ensemble_of_thousands_of_members_or_a_repeated_one_is_refused_before_loading(linear_model, tmp_path):

@@ -42,7 +42,16 @@ def readable(text: str) -> str:
         text = text[: MAX_TEXT_CHARS // 2] + "\n" + text[-(MAX_TEXT_CHARS // 2):]
     if text.isascii():
         return text
-    return unicodedata.normalize("NFKC", _INVISIBLE.sub("", without_lone_surrogates(text)))
+    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", without_lone_surrogates(text)))
+    if len(text) > MAX_TEXT_CHARS:  # NFKC lengthens some characters 18 times (U+FDFA): cut again
+        text = text[: MAX_TEXT_CHARS // 2] + "\n" + text[-(MAX_TEXT_CHARS // 2):]
+    return text
+
+
+def read_length(text: str) -> int:
+    """How many characters a model reads of `text` before any cut: its length in NFKC, which
+    turns one "ﷺ" into 18 (a server's limit on characters bounds the model's work by this)."""
+    return len(text) if text.isascii() else len(unicodedata.normalize("NFKC", text))
 
 
 #: The lesson's (and scikit-learn's) word pattern: runs of two or more word characters.

@@ -22,6 +22,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..text import read_length
+
 #: The two spellings of a body: ours, and the Hugging Face inference API's.
 FIELDS = ("texts", "inputs")
 #: Smaller JSON parses in well under a millisecond: not worth a thread.
@@ -98,9 +100,16 @@ class BodyReader:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise Refusal(422, f"{field}[{i}] is {_json_type(text)}, not a string")
-            if len(text) > self.max_chars:
-                raise Refusal(413, f"{field}[{i}] has {len(text):,} characters; the limit is {self.max_chars:,}")
+            self.check_length(text, f"{field}[{i}]")
         return texts
+
+    def check_length(self, text: str, field: str) -> None:
+        """Within `max_chars` as written and as the model reads it (NFKC: "ﷺ" is 18 characters)."""
+        if len(text) > self.max_chars:
+            raise Refusal(413, f"{field} has {len(text):,} characters; the limit is {self.max_chars:,}")
+        if not text.isascii() and (length := read_length(text)) > self.max_chars:
+            raise Refusal(413, f"{field} has {length:,} characters as a model reads it (Unicode's NFKC form); "
+                               f"the limit is {self.max_chars:,}")
 
     def _too_big(self, size: int, more: bool = False) -> Refusal:
         return Refusal(413, f"request body of {size:,}{'+' if more else ''} bytes is over the {self.max_body_bytes:,}-byte limit")

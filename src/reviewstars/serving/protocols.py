@@ -55,8 +55,7 @@ def explain_request(reader: BodyReader, payload: Any, words_at_most: int) -> tup
     text = payload["text"]
     if not isinstance(text, str):
         raise Refusal(422, '"text" must be a string')
-    if len(text) > reader.max_chars:
-        raise Refusal(413, f'"text" has {len(text):,} characters; the limit is {reader.max_chars:,}')
+    reader.check_length(text, '"text"')
     text = without_lone_surrogates(text)  # JSON may carry half a UTF-16 pair, which the answer echoes as UTF-8
     max_words = payload.get("max_words")
     if max_words is None:
