@@ -229,6 +229,40 @@ def test_sigterm_mid_file_keeps_the_rated_rows_and_says_how_to_go_on(linear_mode
     assert pd.read_parquet(output)["stars"].tolist() == (expected.argmax(axis=1) + 1).tolist()
 
 
+ODD_JSON = [
+    '{"id": 12345678901234567890, "text": "great tacos", "price": 0.30000000000000004, "n": 1, "lat": 40.712775312345}',
+    '{"id": 2, "text": "2021-05-06", "price": 1e-320, "n": null, "lat": 1.7976931348623157e308}',
+    '{"id": 3, "text": "1.50", "price": 123456789.123456789, "n": 3, "lat": -0.0}',
+    '{"id": "x7", "text": "true", "price": 1.7976931348623157e308, "n": 4, "lat": [1, {"a": 2}]}',
+]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".csv"])
+def test_json_lines_shards_merge_into_the_file_a_whole_run_writes_every_number_as_it_was(linear_model, tmp_path, suffix):
+    """A probe's merge of JSON Lines shards turned a kept 1 into 1.0, moved a number's last
+    digits and made a Parquet merge a traceback; a .jsonl output kept 10 significant digits."""
+    source = tmp_path / "odd.jsonl"
+    source.write_text("\n".join(ODD_JSON) + "\n", encoding="utf-8")
+    whole = tmp_path / f"whole{suffix}"
+    predict_file(linear_model, source, whole, keep_columns=True)
+    parts = [tmp_path / f"part{i}{suffix if suffix != '.parquet' else '.jsonl'}" for i in range(2)]
+    for i, part in enumerate(parts):
+        predict_file(linear_model, source, part, shard=f"{i}/2", keep_columns=True)
+    merged = tmp_path / f"merged{suffix}"
+    merge_predictions(parts, merged)
+    if suffix == ".parquet":
+        merged_table, whole_table = pq.read_table(merged), pq.read_table(whole)
+        assert merged_table.schema.remove_metadata() == whole_table.schema.remove_metadata()
+        assert merged_table.to_pylist() == whole_table.to_pylist()
+    else:
+        assert merged.read_bytes() == whole.read_bytes()
+    if suffix == ".jsonl":
+        rows = [json.loads(line) for line in whole.read_text(encoding="utf-8").splitlines()]
+        originals = [json.loads(line) for line in ODD_JSON]
+        for name in ("id", "price", "n", "lat"):
+            assert [row[name] for row in rows] == [row[name] for row in originals], name
+
+
 def test_chunks_are_bounded_by_characters_too():
     """8,192 reviews of 90,000 characters a chunk held 10.6 GB in the linear model's features."""
     from reviewstars.data.files import in_chunks

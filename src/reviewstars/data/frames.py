@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 from ..artifacts import atomic_file
@@ -25,15 +27,61 @@ def read_frame(path: Path):
     raise DataError(path, f"expected one of {', '.join(FILE_FORMATS)}")
 
 
+def json_lines(frame, exact: bool = True) -> str:
+    """`frame` as JSON Lines. A float32 column is written as float32 reads (0.09865783, not
+    0.0986578315496), a date in ISO 8601; a missing value, NaN or an infinity (JSON has none)
+    as null; an empty frame is one empty line. `exact`: every other number as it is, for
+    columns of the user's: pandas' writer keeps at most 15 significant digits (10 by default:
+    40.712775312345 became 40.7127753123, the largest double infinity when read), so each row
+    goes through `json`, which writes the shortest text that reads back as the same number
+    (twice pandas' time). Without it, pandas writes them: the predictions' own numbers are
+    float32 or rounded."""
+    import numpy as np
+
+    if not len(frame):
+        return "\n"
+    shortest = {}
+    for name in frame.columns:
+        if frame[name].dtype == np.float32:  # (numpy writes a float32's shortest text)
+            values = frame[name].to_numpy()
+            shortest[name] = np.where(np.isfinite(values), values.astype(str).astype(np.float64), np.nan)
+    if not exact:
+        return frame.assign(**shortest).to_json(orient="records", lines=True, force_ascii=False, date_format="iso",
+                                                double_precision=15).rstrip("\n") + "\n"
+    columns = [[_json_value(value) for value in (shortest[name] if name in shortest else frame[name]).tolist()]
+               for name in frame.columns]
+    names = [str(name) for name in frame.columns]
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default).encode
+    return "".join(encode(dict(zip(names, row))) + "\n" for row in zip(*columns))
+
+
+def _json_value(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    return value
+
+
+def _json_default(value):
+    """What `json` does not know: a date (ISO 8601), a numpy or Arrow scalar (its Python value), else its text."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return _json_value(value.item())
+    return str(value)
+
+
 class FrameWriter:
     """Appends frames to a temporary file that becomes `output` only when all is written.
 
     When nothing was written, `empty` (a frame with no rows) gives the file its header or
-    schema: a reader still finds a valid table, with no rows.
+    schema: a reader still finds a valid table, with no rows. `exact`: JSON Lines keep every
+    number of the frame as it is (`json_lines`: columns of the user's).
     """
 
-    def __init__(self, output: Path, empty=None):
-        self.output, self.suffix, self.empty = output, output.suffix.lower(), empty
+    def __init__(self, output: Path, empty=None, exact: bool = False):
+        self.output, self.suffix, self.empty, self.exact = output, output.suffix.lower(), empty, exact
         self.parquet = None
         self.handle = None
         self.written = False
@@ -67,8 +115,7 @@ class FrameWriter:
         elif self.suffix == ".csv":
             frame.to_csv(self.handle, index=False, header=self.handle.tell() == 0)
         else:
-            text = frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")  # (a kept date, as ISO 8601)
-            self.handle.write(text if text.endswith("\n") else text + "\n")
+            self.handle.write(json_lines(frame, self.exact))
 
     def __exit__(self, kind, error, trace):
         try:

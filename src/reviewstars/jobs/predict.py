@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -120,7 +121,7 @@ def predict_file(
                                                 f"{row + 1:,} of {stop:,} is missing): was it changed while it was read?")
             inputs = None if kept is None or not kept.renamed else RowsInOrder(iter_span_columns(
                 source, list(kept.renamed), rows_of.span(first, stop - first), chunk_rows, output.suffix.lower(), unseen), source)
-            with FrameWriter(output, empty) as writer:
+            with FrameWriter(output, empty, exact=kept is not None) as writer:  # the user's numbers as they are
                 for frame in partial.frames():
                     without_words += int(frame["empty"].sum())
                     if inputs is not None and len(frame):
@@ -241,9 +242,14 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
         raise ReviewstarsError(f"--output {output}: is the file the shards rated (an input is never written over): give another path")
     check_replaces_predictions(output)
     expected = 0
-    with terminate_cleanly(), FrameWriter(output, _empty_like(shards[0].path)) as writer:
+    # JSON Lines parts into a CSV or Parquet file: a kept value that is not a text as its JSON
+    # text, one type a column, as a run of the whole file into that format writes it
+    as_text = shards[0].path.suffix.lower() == ".jsonl" and output.suffix.lower() != ".jsonl"
+    with terminate_cleanly(), FrameWriter(output, _empty_like(shards[0].path), exact=True) as writer:
         for shard in sorted(shards, key=lambda shard: shard.index):
             for frame in read_frames(shard.path):
+                if as_text:
+                    frame = _values_as_json_text(frame)
                 rows = frame["row"].to_numpy()
                 if len(rows) and not np.array_equal(rows, np.arange(expected, expected + len(rows))):
                     raise ReviewstarsError(f"{shard.path}: the shard outputs overlap or miss rows (row {int(rows[0])} "
@@ -251,6 +257,19 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
                 expected += len(rows)
                 writer.write(frame.drop(columns="row"))
     return {"rows": expected, "output": str(output), "parts": len(parts)}
+
+
+def _values_as_json_text(frame):
+    """Each column of `json` values (object dtype) with every value but a text or a null as its
+    JSON text, typed as `pieces.iter_span_columns` types them for a whole run."""
+    import pandas as pd
+    import pyarrow as pa
+
+    for name in frame.columns:
+        if frame[name].dtype == object:
+            frame[name] = pd.Series([value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                                     for value in frame[name]], dtype=pd.ArrowDtype(pa.string()), index=frame.index)
+    return frame
 
 
 def check_replaces_predictions(output: Path) -> None:
@@ -280,13 +299,36 @@ def read_frames(path: Path, batch_rows: int = 16384):
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
             yield batch.to_pandas()
         return
+    if suffix == ".jsonl":
+        yield from _json_lines_frames(path, batch_rows)
+        return
     # Cells as written: "007" stays a text, not the number 7 (a merge must not change a review).
-    reader = (pd.read_csv(path, keep_default_na=False, dtype=str, chunksize=batch_rows) if suffix == ".csv" else
-              pd.read_json(path, lines=True, dtype=False, convert_dates=False, chunksize=batch_rows))
-    with reader:
+    with pd.read_csv(path, keep_default_na=False, dtype=str, chunksize=batch_rows) as reader:
         for frame in reader:
-            if len(frame):  # (a JSON Lines shard that received no rows is an empty line)
-                yield with_output_types(frame)
+            yield with_output_types(frame)
+
+
+def _json_lines_frames(path: Path, batch_rows: int):
+    """A JSON Lines prediction file's rows, each value as `json` reads it: pandas' reader made
+    a kept `1` beside a null `1.0` and moved a number's last digits. (A shard that received no
+    rows is an empty line: no frame.)"""
+    import pandas as pd
+
+    def frame(records: list[dict]):
+        names = list(records[0])
+        return with_output_types(pd.DataFrame({name: pd.Series([record.get(name) for record in records], dtype=object)
+                                               for name in names}))
+
+    records: list[dict] = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                records.append(json.loads(line))
+                if len(records) == batch_rows:
+                    yield frame(records)
+                    records = []
+    if records:
+        yield frame(records)
 
 
 def _empty_like(path: Path):
