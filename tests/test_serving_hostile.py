@@ -230,6 +230,20 @@ def test_the_serve_command_refuses_nonsense_in_one_line_before_loading_anything(
     assert isinstance(result.exception, ReviewstarsError) and message in str(result.exception)
 
 
+@pytest.mark.parametrize("key, message", [
+    ("a", "REVIEWSTARS_API_KEY: the key must be one word of at least 16 characters"),
+    (" my key with spaces inside ", "REVIEWSTARS_API_KEY: the key must be one word of at least 16 characters"),
+    ("", "REVIEWSTARS_API_KEY is set but empty: give it a key, or unset it to serve without one"),
+])
+def test_a_key_from_the_environment_is_held_to_the_key_files_rules(linear_model, key, message):
+    """A probe's REVIEWSTARS_API_KEY=a served with a one-letter key; one with spaces locked every
+    client out (a sent key loses them); an empty one served with none, silently."""
+    from support import run_cli
+
+    result = run_cli("serve", "--model", linear_model, "--port", "1", env={"REVIEWSTARS_API_KEY": key}, columns=400)
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {message}", result.stderr
+
+
 def test_a_port_in_use_is_one_line_before_the_model_loads_and_nothing_says_serving(linear_model):
     from support import free_port, run_cli
 
@@ -244,3 +258,12 @@ def test_a_port_in_use_is_one_line_before_the_model_loads_and_nothing_says_servi
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip().splitlines() == [f"error: --port {port}: cannot listen on 127.0.0.1:{port} (Address already in use): "
                                                   "is another server there? Give another --port"]
+
+
+def test_a_model_served_as_dot_is_named_as_its_folder(linear_model, monkeypatch):
+    """`serve --model .` answered /v2/models/lin/infer with "this server serves '.'"."""
+    from reviewstars.serving.app import served_name
+
+    monkeypatch.chdir(linear_model)
+    assert served_name(".") == served_name(f"../{linear_model.name}/") == linear_model.name
+    assert served_name("sentence-transformers/all-MiniLM-L6-v2") == "all-MiniLM-L6-v2"

@@ -175,3 +175,24 @@ def test_a_signal_while_the_output_lock_is_taken_leaves_no_lock_file(tmp_path, m
         with terminate_cleanly(), output_file_lock(tmp_path / "stars.csv", "predict"):
             ran.append("the body")
     assert ran == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_stopped_export_leaves_no_graph_behind(scratch_model, tmp_path, monkeypatch):
+    """A killed export left its 91 MB traced graph in the system's temporary folder for good: it
+    is traced into the new folder's stage beside the output, which a stop removes (and which the
+    next export there removes when a `kill -9` left it)."""
+    pytest.importorskip("onnxruntime")
+    import reviewstars.models.onnx as onnx
+    from reviewstars.errors import Terminated
+
+    output, seen = tmp_path / "out" / "onnx", []
+
+    def traced_then_stopped(_ort, graph_file, _network):
+        seen.append(graph_file)
+        raise Terminated("terminated (SIGTERM)")
+
+    monkeypatch.setattr(onnx, "_check_against_torch", traced_then_stopped)
+    with pytest.raises(Terminated):
+        onnx.export_onnx(scratch_model, output)
+    assert seen and seen[0].parent.parent == output.parent and seen[0].parent.name.startswith(".onnx.")
+    assert list(output.parent.iterdir()) == []

@@ -213,7 +213,7 @@ def serve(
 
     if not 1 <= port <= 65_535:
         raise ReviewstarsError(f"--port must be between 1 and 65535, got {port}")
-    api_key = _api_key(api_key_file) or os.environ.get("REVIEWSTARS_API_KEY") or None
+    api_key = _api_key(api_key_file) if api_key_file is not None else _api_key_from_environment()
     if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[bold yellow]warning:[/] serving on {escape(host)} without a key: anyone who reaches this address can use "
                   "the model (--api-key-file, or REVIEWSTARS_API_KEY)", highlight=False, soft_wrap=one_line(err))
@@ -224,15 +224,30 @@ def serve(
                on_ready=ready)
 
 
-def _api_key(path: Optional[Path]) -> str | None:
-    if path is None:
-        return None
+def _api_key(path: Path) -> str:
     try:
         key = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as error:
         raise ReviewstarsError(f"--api-key-file {path}: cannot be read ({getattr(error, 'strerror', None) or error})") from None
+    return _checked_key(key, f"--api-key-file {path}")
+
+
+def _api_key_from_environment() -> str | None:
+    """REVIEWSTARS_API_KEY, held to the file's rules: set but empty is a mistake, not "no key"
+    (and a key with spaces could never be sent: clients' headers lose them)."""
+    import os
+
+    key = os.environ.get("REVIEWSTARS_API_KEY")
+    if key is None:
+        return None
+    if not key.strip():
+        raise ReviewstarsError("REVIEWSTARS_API_KEY is set but empty: give it a key, or unset it to serve without one")
+    return _checked_key(key.strip(), "REVIEWSTARS_API_KEY")
+
+
+def _checked_key(key: str, where: str) -> str:
     if len(key) < 16 or any(c.isspace() for c in key):
-        raise ReviewstarsError(f"--api-key-file {path}: the key must be one word of at least 16 characters")
+        raise ReviewstarsError(f"{where}: the key must be one word of at least 16 characters")
     return key
 
 
@@ -248,5 +263,8 @@ def export(
 
     if format != ONNX:
         raise ReviewstarsError(f"--format {format!r}: the one format for now is {ONNX}")
-    summary = export_onnx(model, output, quantize=quantize)
+    from ..jobs.guard import terminate_cleanly
+
+    with terminate_cleanly():  # SIGTERM unwinds too: the half-made folder goes
+        summary = export_onnx(model, output, quantize=quantize)
     out.print(f"wrote {escape(summary['output'])} ({summary['bytes'] / 1e6:.1f} MB{', int8' if quantize else ''})", highlight=False)

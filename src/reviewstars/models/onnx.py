@@ -16,7 +16,6 @@ activations quantised on the fly. A quarter of the size, and integer matrix prod
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -172,8 +171,16 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
     example_mask[1, 9:] = 0
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=longest)
     output = Path(output)
-    with tempfile.TemporaryDirectory() as scratch:
-        graph_file = Path(scratch) / "model.fp32.onnx"
+    config = predictor.model.config.to_dict()
+    source = dict(config.get(SECTION) or {})
+    config[SECTION] = {**source, **section(KIND, max_length=predictor.max_length, truncation=predictor.truncation, quantize=quantize,
+                                           exported_from=Path(str(model)).name, parameters=predictor.num_parameters,
+                                           temperature=predictor.temperature, **{FOLDED: predictor.folded})}
+    # The graph is traced into the new folder's own stage (beside `output`, named by this
+    # process): a stop removes it, and what a `kill -9` left is removed by the next export
+    # there (in the system's temporary folder, 91 MB stayed for good).
+    with model_folder(output) as stage:
+        graph_file = stage / "model.fp32.onnx"
         program = torch.onnx.export(
             network, (example_ids, example_mask), input_names=["input_ids", "attention_mask"], output_names=["logits"],
             dynamic_shapes={"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}},
@@ -181,23 +188,17 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
         )
         program.save(str(graph_file))
         _check_against_torch(ort, graph_file, network)
-        final = graph_file
         if quantize == "int8":
-            final = Path(scratch) / "model.int8.onnx"
-            quantize_dynamic(str(graph_file), str(final), weight_type=QuantType.QInt8)
-        config = predictor.model.config.to_dict()
-        source = dict(config.get(SECTION) or {})
-        config[SECTION] = {**source, **section(KIND, max_length=predictor.max_length, truncation=predictor.truncation, quantize=quantize,
-                                               exported_from=Path(str(model)).name, parameters=predictor.num_parameters,
-                                               temperature=predictor.temperature, **{FOLDED: predictor.folded})}
-        with model_folder(output) as stage:
-            (stage / MODEL_FILE).write_bytes(final.read_bytes())
-            predictor.tokenizer.save_pretrained(stage)
-            metrics = Path(str(model)) / METRICS_FILE
-            if metrics.is_file():
-                (stage / "source_metrics.json").write_bytes(metrics.read_bytes())
-            (stage / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
-            (stage / CARD_FILE).write_text(onnx_card(Path(str(model)), predictor, quantize), encoding="utf-8")
+            quantize_dynamic(str(graph_file), str(stage / MODEL_FILE), weight_type=QuantType.QInt8)
+            graph_file.unlink()
+        else:
+            graph_file.rename(stage / MODEL_FILE)
+        predictor.tokenizer.save_pretrained(stage)
+        metrics = Path(str(model)) / METRICS_FILE
+        if metrics.is_file():
+            (stage / "source_metrics.json").write_bytes(metrics.read_bytes())
+        (stage / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
+        (stage / CARD_FILE).write_text(onnx_card(Path(str(model)), predictor, quantize), encoding="utf-8")
     return {"output": str(output), "quantize": quantize, "bytes": (output / MODEL_FILE).stat().st_size}
 
 

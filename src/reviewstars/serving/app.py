@@ -333,6 +333,13 @@ def check_port_free(host: str, port: int) -> None:
                     raise ReviewstarsError(f"--host {host}: cannot listen there ({error.strerror})") from None
 
 
+def served_name(model: str | Path) -> str:
+    """The name the server gives its model (/model, the v2 routes /v2/models/NAME/...): a
+    folder's own name, also for `--model .` or `./lin/`; a Hub id as it is."""
+    path = Path(str(model)).expanduser()
+    return path.resolve().name if path.is_dir() else path.name or str(model)
+
+
 def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: ServeLimits | None = None,
           device: str | None = None, api_key: str | None = None, cuda_graphs: bool = True,
           on_ready: Callable[[], None] | None = None) -> None:
@@ -349,7 +356,11 @@ def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: 
     predictor = load_predictor(model, device=device)
     predictor.warm_up(limits.max_batch, cuda_graphs)  # before the port opens: no client waits for a GPU's first kernels
     info = {"metrics": read_metrics(model) if Path(str(model)).is_dir() else None}
-    app = create_app(predictor, name=Path(str(model)).name or str(model), info=info, limits=limits, api_key=api_key)
+    if limits.max_texts < 2:
+        from ..progress import warn
+
+        warn(f"--max-texts {limits.max_texts}: /explain rates a review once more for each word left out, so it can rate none")
+    app = create_app(predictor, name=served_name(model), info=info, limits=limits, api_key=api_key)
     options = uvicorn_options()
     if options["http"] == "httptools":  # a deadline per request, connections waiting on their client closed at the cap
         from .connections import guarded_protocol
