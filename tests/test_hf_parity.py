@@ -61,6 +61,10 @@ def test_pipeline_and_from_pretrained_give_our_calibrated_probabilities(fine_tun
     section = json.loads((fine_tuned / "config.json").read_text())["reviewstars"]
     assert section["temperature_in_weights"] is True and section["temperature"] != 1.0  # there is a calibration to carry
     texts = synthetic_reviews(200, seed=31)["text"].tolist()  # shorter than the trained 48 tokens: every reader sees all of it
+    # as some reviews are written: fullwidth letters, a ligature, a zero-width space in a word (a probe: 5 stars ours, 2 theirs)
+    fullwidth = {code: code + 0xFEE0 for code in range(0x21, 0x7F)}
+    texts += [text.translate(fullwidth) for text in texts[:10]] + [text.replace("fi", "\ufb01") for text in texts[10:20]]
+    texts += [text.replace("o", "o\u200b") for text in texts[20:30]]
     ours = np.array([[row["probabilities"][str(k)] for k in range(1, 6)] for row in predict_texts(fine_tuned, texts)])
 
     theirs = pipeline("text-classification", model=str(fine_tuned), top_k=None)(texts)

@@ -8,7 +8,8 @@ import unicodedata
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Characters that are in a word without being seen: a soft hyphen, the zero-width space,
 #: (non-)joiners, the word joiner, a byte-order mark. Left in, "gr\u200beat" is not "great".
-_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
+INVISIBLE = "[\u00ad\u200b\u200c\u200d\u2060\ufeff]"
+_INVISIBLE = re.compile(INVISIBLE)
 #: A text longer than this is read as its first and last halves of it: a 60 MB "review" in a
 #: file made `predict` hold 1.8 GB while tokenizing it, for a model that reads 256 tokens
 #: from its two ends (a few thousand characters). The server refuses texts over 20,000.

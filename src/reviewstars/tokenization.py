@@ -386,6 +386,27 @@ class ShapeBuckets:
         return [(r, w) for r in rows for w in widths]
 
 
+def reads_as_reviewstars(tokenizer):
+    """`tokenizer` with what `text.readable` does to a review before any model reads it
+    (invisible characters out, then Unicode's NFKC) as the first steps of its own normalizer,
+    so that a saved folder's tokenizer, in `pipeline` or `from_pretrained`, reads "ＧＲＥＡＴ ｆｏｏｄ"
+    or "ﬁne" as `reviewstars` does (a probe found 2 stars against 5). Both are idempotent:
+    our own path, which has already applied them, reads the same ids."""
+    from tokenizers import Regex, normalizers
+
+    from .text import INVISIBLE
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return tokenizer
+    current = json.loads(backend.to_str()).get("normalizer")
+    if current and current.get("type") == "Sequence" and any(step.get("type") == "NFKC" for step in current["normalizers"]):
+        return tokenizer  # (saved by us before)
+    steps = [normalizers.Replace(Regex(INVISIBLE), ""), normalizers.NFKC()]
+    backend.normalizer = normalizers.Sequence(steps + ([backend.normalizer] if backend.normalizer is not None else []))
+    return tokenizer
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("REVIEWSTARS_CACHE", Path.home() / ".cache" / "reviewstars"))
 
