@@ -61,9 +61,14 @@ class OnnxPredictor(StarPredictor):
         self.inputs = [node.name for node in session.get_inputs()]
 
     def weights_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """An int8 graph rates one review a call: dynamic quantisation scales a call's activations
+        by the whole batch, so a review's probabilities moved (by up to 0.0015, its stars on a near
+        tie) with the reviews beside it, and `serve` answered by its neighbours' traffic. Alone,
+        it costs about 15% of the speed on a CPU (no padding is computed either)."""
         ids = encode(self.tokenizer, list(texts), self.max_length, self.truncation)
         proba = np.zeros((len(ids), len(STARS)), dtype=np.float32)
-        for rows, input_ids, attention_mask in padded_batches(ids, batch_size or 16, self.tokenizer.pad_token_id or 0):
+        batch_size = 1 if self.settings.get("quantize") else batch_size or 16
+        for rows, input_ids, attention_mask in padded_batches(ids, batch_size, self.tokenizer.pad_token_id or 0):
             feed = {"input_ids": input_ids, "attention_mask": attention_mask}
             (logits,) = self.session.run(["logits"], {name: feed[name] for name in self.inputs})
             proba[rows] = softmax(logits, axis=1)
