@@ -394,6 +394,36 @@ def test_star_rater_goes_into_a_users_own_ray_pipeline(local_ray, linear_model):
     assert {"p_1", "p_5", "expected_stars", "empty"} <= set(rated.columns)
 
 
+def test_star_rater_keeps_a_labelled_sets_stars_apart_and_refuses_what_is_not_a_text(linear_model):
+    """A probe's labelled set got two `stars` columns (Ray then failed on it), and a number or
+    bytes in the reviews' column were rated as empty reviews."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'reviewstars[ray]')")
+    from reviewstars.integrations.ray import StarRater
+
+    rater = StarRater(str(linear_model))
+    rated = rater(pd.DataFrame({"text": ["great food", None, "awful"], "stars": [5, 3, 1]}))
+    assert list(rated.columns[:2]) == ["text", "input_stars"] and rated["input_stars"].tolist() == [5, 3, 1]
+    assert rated["stars"].between(1, 5).all() and rated["empty"].tolist() == [False, True, False]
+    for value in (12345, b"bytes review"):
+        with pytest.raises(DataError, match=rf"column 'text': row 1 of a batch is {type(value).__name__} .*not a text"):
+            rater(pd.DataFrame({"text": ["fine", value]}))
+
+
+def test_ray_parts_of_files_no_longer_rated_go(local_ray, linear_model, tmp_path):
+    """A probe's rerun over a folder with another file kept the old file's part: 7 rows of 4."""
+    from reviewstars.integrations.ray import predict_with_ray
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b"):
+        synthetic_reviews(3, seed=len(name))[["text"]].to_csv(folder / f"{name}.csv", index=False)
+    predict_with_ray(linear_model, folder, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["part-00000-a", "part-00001-b", "predictions.json"]
+    (folder / "b.csv").unlink()
+    predict_with_ray(linear_model, folder, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["part-00000-a", "predictions.json"]
+
+
 def test_the_worker_pool_fits_the_cluster():
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'reviewstars[ray]')")
     from reviewstars.integrations.ray import worker_resources

@@ -38,7 +38,7 @@ from ..data.pieces import index_rows, iter_span_texts
 from ..errors import DataError, ReviewstarsError, Terminated
 from ..jobs.guard import terminate_cleanly
 from ..jobs.partial import PartialOutput, input_identity, write_part
-from ..jobs.predict import OUTPUT_COLUMNS, check_replaces_predictions, prediction_frame
+from ..jobs.predict import OUTPUT_COLUMNS, beside_predictions, check_replaces_predictions, prediction_frame
 from ..jobs.shards import model_identity
 from ..progress import progress_bar
 
@@ -62,13 +62,27 @@ class StarRater:
         self.column, self.batch_size = column, batch_size
 
     def __call__(self, batch):
+        """The batch's columns (one a prediction has, such as a labelled set's `stars`, as
+        `input_stars`, as `predict --keep-columns` names it), then the predictions."""
         import pandas as pd
 
         frame = batch if isinstance(batch, pd.DataFrame) else pd.DataFrame(batch)
-        texts = [text if isinstance(text, str) else "" for text in frame[self.column].tolist()]
+        texts = [_text_of(value, self.column, row) for row, value in enumerate(frame[self.column].tolist())]
         proba = self.predictor.predict_proba(texts, batch_size=self.batch_size)
-        rated = prediction_frame(texts, proba, self.column)
-        return pd.concat([frame.reset_index(drop=True), rated.drop(columns=self.column)], axis=1)
+        rated = prediction_frame(texts, proba, self.column).drop(columns=self.column)
+        kept = frame.reset_index(drop=True).rename(columns=beside_predictions(list(frame.columns), "a batch", list(rated.columns)))
+        return pd.concat([kept, rated], axis=1)
+
+
+def _text_of(value: Any, column: str, row: int) -> str:
+    """A review, or none (a null: rated as a review of no words, and flagged empty); anything
+    else is refused, as `predict --file` refuses it (a number or bytes were rated as empty)."""
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and value != value) or type(value).__name__ == "NAType":
+        return ""
+    raise DataError(f"column {column!r}", f"row {row} of a batch is {type(value).__name__} ({str(value)[:40]!r}), not a text: "
+                            "give the reviews as strings")
 
 
 class _RateAndKeep(StarRater):
@@ -214,6 +228,7 @@ def predict_with_ray(
         raise
     if not as_file:
         _write_manifest(output, files, summaries, model)
+        _remove_stale_parts(output, {f"part-{number:05d}-{path.stem}" for number, path in enumerate(files)})
     rows = sum(summary["rows"] for summary in summaries)
     seconds = time.perf_counter() - started
     return {"rows": rows, "output": str(output), "seconds": round(seconds, 3), "engine": "ray",
@@ -292,6 +307,16 @@ def _finish(partial: PartialOutput, target: Path) -> None:
             replace_dir(partial.folder, target, replaced=lambda name: True)
         else:
             partial.folder.rename(target)
+
+
+def _remove_stale_parts(output: Path, current: set[str]) -> None:
+    """An earlier run's parts of files this run did not rate: a reader of `part-*/*.parquet`
+    would take them for this run's rows (a probe read 7 rows of 4)."""
+    import shutil
+
+    for entry in output.iterdir():
+        if entry.is_dir() and entry.name.startswith("part-") and entry.name not in current and not entry.is_symlink():
+            shutil.rmtree(entry)
 
 
 def _write_manifest(output: Path, files: list[Path], summaries: list[dict[str, int]], model) -> None:
