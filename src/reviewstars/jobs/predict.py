@@ -164,6 +164,17 @@ def predict_file(
 OUTPUT_COLUMNS = ("row", "stars", *(f"p_{star}" for star in STARS), "expected_stars", "empty")
 
 
+def beside_predictions(names: Sequence[str], where: str, predictions: Sequence[str] = OUTPUT_COLUMNS) -> dict[str, str]:
+    """Each of an input's column names as it stands beside the `predictions`: its own, or
+    `input_<name>` where a prediction has the name (a labelled file's `stars`)."""
+    renamed = {name: f"input_{name}" if name in predictions else name for name in names}
+    taken = [name for name, new in renamed.items() if new != name and new in names]
+    if taken:
+        raise ReviewstarsError(f"{where}: its column {taken[0]!r} is named like a prediction and 'input_{taken[0]}' is "
+                               "taken too: rename one of them to keep the columns")
+    return renamed
+
+
 @dataclass(frozen=True)
 class KeptColumns:
     """`--keep-columns`: the input's columns, each by the name it gets in the output (its
@@ -180,17 +191,6 @@ class KeptColumns:
         names = input_columns(source, column)
         renamed = beside_predictions(names, str(source))  # (`column` is not one of the predictions' names)
         return cls(renamed, [renamed.get(name, name) for name in names])
-
-
-def beside_predictions(names: Sequence[str], where: str, predictions: Sequence[str] = OUTPUT_COLUMNS) -> dict[str, str]:
-    """Each of an input's column names as it stands beside the `predictions`: its own, or
-    `input_<name>` where a prediction has the name (a labelled file's `stars`)."""
-    renamed = {name: f"input_{name}" if name in predictions else name for name in names}
-    taken = [name for name, new in renamed.items() if new != name and new in names]
-    if taken:
-        raise ReviewstarsError(f"{where}: its column {taken[0]!r} is named like a prediction and 'input_{taken[0]}' is "
-                               "taken too: rename one of them to keep the columns")
-    return renamed
 
     def beside(self, frame, inputs):
         """The predictions of some rows with the input's own columns of those rows (`inputs`;
