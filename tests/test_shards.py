@@ -95,6 +95,12 @@ def test_merge_refuses_an_output_its_record_does_not_describe(linear_model, sour
     predict_file(linear_model, source, unsharded)
     with pytest.raises(ReviewstarsError, match="no whole.csv.shard.json beside it: not an output of `predict --shard i/N`"):
         merge_predictions([unsharded], tmp_path / "merged.csv")
+    with pytest.raises(ReviewstarsError, match="a folder, not a shard's output"):  # (it said "no such file")
+        merge_predictions([tmp_path], tmp_path / "merged.csv")
+    for name in ("merged.txt", "merged"):  # JSON Lines went into either, where predict refuses the names
+        with pytest.raises(ReviewstarsError, match=f"{name}: output must end in .parquet, .csv, .jsonl"):
+            merge_predictions(parts, tmp_path / name)
+        assert not (tmp_path / name).exists()
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])

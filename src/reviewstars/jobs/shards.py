@@ -69,6 +69,8 @@ class Shard:
 
 def read_shard(path: Path) -> Shard:
     record_file = record_path(path)
+    if path.is_dir():
+        raise DataError(path, "a folder, not a shard's output: give the files `predict --shard i/N` wrote")
     if not path.is_file():
         raise DataError(path, "no such file")
     if not record_file.is_file():
