@@ -424,6 +424,24 @@ def test_ray_parts_of_files_no_longer_rated_go(local_ray, linear_model, tmp_path
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["part-00000-a", "predictions.json"]
 
 
+def test_a_ray_address_where_nothing_answers_is_one_line_at_once():
+    """A probe's --ray-address 127.0.0.1:1 hung for minutes, printing Ray's warnings."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'reviewstars[ray]')")
+    import socket
+
+    from reviewstars.integrations.ray import start_ray
+
+    with socket.socket() as closed:  # a port of this machine that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    started = time.perf_counter()
+    with pytest.raises(ReviewstarsError, match=rf"could not start the Ray cluster at 127.0.0.1:{port} \(nothing answers there"):
+        start_ray(f"127.0.0.1:{port}")
+    assert time.perf_counter() - started < 10
+    with pytest.raises(ReviewstarsError, match="expected HOST:PORT"):
+        start_ray("headnode")
+
+
 def test_the_worker_pool_fits_the_cluster():
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'reviewstars[ray]')")
     from reviewstars.integrations.ray import worker_resources

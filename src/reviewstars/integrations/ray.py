@@ -146,6 +146,7 @@ def start_ray(address: str | None = None, verbose: bool = False) -> None:
         return
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     level = logging.INFO if verbose else logging.ERROR
+    _check_reachable(address)
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=verbose, logging_level=level,
                  configure_logging=not verbose, ignore_reinit_error=True)
@@ -159,6 +160,25 @@ def start_ray(address: str | None = None, verbose: bool = False) -> None:
     context = DataContext.get_current()
     context.enable_progress_bars = verbose  # ours shows the rows; Ray's bars are per operator
     context.print_on_execution_start = verbose
+
+
+def _check_reachable(address: str | None, seconds: float = 5.0) -> None:
+    """A cluster's HOST:PORT that answers no connection is one line now: Ray retried it for
+    minutes, printing its own warnings every 30 s. (`ray://` addresses fail fast by themselves;
+    "auto" is found by Ray.)"""
+    import socket
+
+    if not address or "://" in address or address == "auto":
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ReviewstarsError(f"--ray-address {address}: expected HOST:PORT (the head node's GCS port, 6379 by default), "
+                               "ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as error:
+        raise ReviewstarsError(f"--engine ray: could not start the Ray cluster at {address} (nothing answers there: "
+                               f"{getattr(error, 'strerror', None) or error}); is its head node running?") from None
 
 
 def input_files(source: str | Path) -> list[Path]:
