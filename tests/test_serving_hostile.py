@@ -198,6 +198,7 @@ def test_only_json_is_read_and_a_key_is_asked_when_set(linear_model):
         assert client.post(f"{url}/predict", json={"texts": ["good"]}, headers={"authorization": f"Bearer {key.upper()}"}).status_code == 401
         assert client.post(f"{url}/predict", json={"texts": ["good"]}, headers={"authorization": f"Basic {key}"}).status_code == 401
         assert client.get(f"{url}/health").status_code == 200 and client.get(f"{url}/").status_code == 200
+        assert client.head(f"{url}/health").status_code == 200  # (a load balancer's HEAD was 401 with a key, 405 without)
 
 
 @pytest.mark.parametrize("given, message", [

@@ -60,3 +60,16 @@ def test_the_page_marks_the_words_after_an_emoji_where_they_are(browser, page_se
     marked = re.findall(r"<mark[^>]*>([^<]*)</mark>", dom)
     assert marked and set(marked) <= {"Amazing", "food", "excellent", "service", "!"}, marked
     assert re.sub(r"<[^>]+>", "", re.search(r'<p id="explained">(.*?)</p>', dom).group(1)) == review
+
+
+def test_a_server_with_a_key_asks_for_it_and_rates_with_the_one_a_link_carries(browser, linear_model, tmp_path):
+    """With --api-key-file the page stayed open but could rate nothing: every try said "this
+    server needs its key", and the page had nowhere to give it."""
+    key = "a-key-of-twenty-characters"
+    with running(create_app(load_predictor(linear_model), name="linear", api_key=key)) as url:
+        asked = headless(browser, tmp_path / "one", "--dump-dom", f"{url}/?text={quote(REVIEW)}").stdout
+        keyed = headless(browser, tmp_path / "two", "--dump-dom", f"{url}/?text={quote(REVIEW)}#key={key}").stdout
+        expected = httpx.post(f"{url}/predict", json={"texts": [REVIEW]}, headers={"authorization": f"Bearer {key}"}).json()
+    assert '<div id="keyrow">' in asked and "this server needs its key" in asked and 'data-stars=""' in asked
+    assert '<div id="keyrow" hidden="">' in keyed and f'data-stars="{expected["predictions"][0]["stars"]}"' in keyed
+    assert "linear · linear ·" in keyed and key not in keyed.split("<script>")[0]  # the key left the address

@@ -229,7 +229,7 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
             return JSONResponse({"error": refusal.detail}, status_code=refusal.status, headers=refusal.headers)
         return JSONResponse(protocols.v2_answer(name, proba, request_id, outputs))
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])  # (load balancers probe with HEAD too)
     async def health() -> dict[str, Any]:
         return {"status": "ok", "uptime_seconds": round(time.time() - started, 1)}
 

@@ -80,7 +80,7 @@ class HotPath:
     """ASGI: POST /predict to `endpoint` (counted in `metrics`), everything else to `app`;
     with an `api_key`, every route but the open ones answers 401 without it."""
 
-    #: Read without the key (GET only): the page and the docs say how to send it; health is for load balancers.
+    #: Read without the key (GET or HEAD only): the page and the docs say how to send it; health is for load balancers.
     OPEN = frozenset({"/health", "/", "/docs", "/openapi.json", "/v2/health/live", "/v2/health/ready"})
 
     def __init__(self, app, endpoint: PredictEndpoint, metrics, api_key: str | None = None):
@@ -90,7 +90,8 @@ class HotPath:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if self.expected is not None and not (scope["method"] == "GET" and scope["path"] in self.OPEN) and not self._authorized(scope):
+        if self.expected is not None and not (scope["method"] in ("GET", "HEAD") and scope["path"] in self.OPEN) \
+                and not self._authorized(scope):
             await send({"type": "http.response.start", "status": 401, "headers": [
                 *JSON_HEADERS, (b"www-authenticate", b'Bearer realm="reviewstars"')]})
             await send({"type": "http.response.body", "body": b'{"detail": "this server needs its key: Authorization: Bearer KEY"}'})
