@@ -118,3 +118,12 @@ def test_merge_refuses_shards_rated_with_and_without_keep_columns(linear_model, 
     predict_file(linear_model, source, parts[1], shard="1/2", keep_columns=True)  # the same options: they merge
     assert merge_predictions(parts, tmp_path / f"merged{suffix}")["rows"] == 30
     assert list(read_frame(tmp_path / f"merged{suffix}").columns)[:3] == ["id", "text", "shop"]
+
+
+def test_a_whole_run_into_a_sharded_runs_output_removes_its_record(linear_model, source, tmp_path):
+    """--shard 1/2, then --shard 0/1 (the whole file) into the same output left a record of a file that was gone."""
+    output = tmp_path / "stars.csv"
+    predict_file(linear_model, source, output, shard="1/2")
+    assert (tmp_path / "stars.csv.shard.json").is_file()
+    predict_file(linear_model, source, output, shard="0/1")
+    assert not (tmp_path / "stars.csv.shard.json").exists() and output.is_file()

@@ -24,7 +24,8 @@ from ..models.base import has_no_words, prediction_rows, stars_from_proba
 from ..progress import progress_bar
 from .guard import output_file_lock, terminate_cleanly
 from .partial import PartialOutput, input_identity
-from .shards import check_complete_set, fingerprint, model_identity, read_shard, record_path, same_content, write_record
+from .shards import (check_complete_set, fingerprint, model_identity, read_shard, record_path, remove_record, same_content,
+                     write_record)
 
 
 def opened(model: str | Path | StarPredictor, device: str | None = None) -> StarPredictor:
@@ -129,6 +130,8 @@ def predict_file(
                     writer.write(frame if sharded else frame.drop(columns="row"))
             if sharded:
                 write_record(output, Path(source), model, index, count, stop - first, empty.columns)
+            else:
+                remove_record(output)
         except OSError as error:
             if error.errno not in (errno.ENOSPC, errno.EDQUOT) or not partial.folder.is_dir():
                 partial.remove()

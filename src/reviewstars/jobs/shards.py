@@ -49,6 +49,17 @@ def model_identity(model: Any) -> dict[str, Any]:
     return {"name": config.parent.resolve().name, **model_digests(folder)}
 
 
+def remove_record(output: Path) -> None:
+    """The shard record an earlier sharded run left beside `output`, now written whole: it
+    describes a file that is gone (a record of ours: JSON naming its shard; else left alone)."""
+    path = record_path(output)
+    try:
+        if path.is_file() and not path.is_symlink() and "shard" in read_json(path):
+            path.unlink()
+    except (OSError, ValueError, TypeError):
+        pass
+
+
 def write_record(output: Path, source: Path, model: Any, index: int, count: int, rows: int,
                  columns: Sequence[str]) -> None:
     """Written after the output is in place: a crash between the two leaves a record
