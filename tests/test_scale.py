@@ -368,6 +368,30 @@ def test_ray_rates_every_row_as_predict_file_does(local_ray, linear_model, files
     assert predict_with_ray(linear_model, pattern, tmp_path / "all")["rows"] == 3 * len(texts)
 
 
+def test_a_ctrl_c_on_ray_says_what_is_kept_and_the_rerun_goes_on(local_ray, linear_model, tmp_path, monkeypatch):
+    """Ray's Ctrl-C said only "nothing half-written was left", though the rated rows were kept."""
+    import contextlib
+
+    import reviewstars.integrations.ray as on_ray
+
+    source = tmp_path / "in.csv"
+    synthetic_reviews(400, seed=2)[["text"]].to_csv(source, index=False)
+
+    @contextlib.contextmanager
+    def stopped_after_the_first_part(*_args, **_kwargs):
+        def advance(count):
+            if count:
+                raise KeyboardInterrupt
+        yield advance
+
+    monkeypatch.setattr(on_ray, "progress_bar", stopped_after_the_first_part)
+    with pytest.raises(Interrupted, match=r"stopped \(Ctrl-C\): [\d,]+ of 400 rows are rated and kept in .*: run the same command"):
+        on_ray.predict_with_ray(linear_model, source, tmp_path / "out.parquet", rows_per_piece=50, workers=1)
+    monkeypatch.undo()
+    summary = on_ray.predict_with_ray(linear_model, source, tmp_path / "out.parquet", rows_per_piece=50, workers=1)
+    assert summary["rows"] == 400 and 0 < summary["rated"] < 400 and len(pd.read_parquet(tmp_path / "out.parquet")) == 400
+
+
 def test_ray_reports_a_bad_row_in_one_line_and_keeps_nothing(local_ray, linear_model, tmp_path):
     from reviewstars.integrations.ray import predict_with_ray
 

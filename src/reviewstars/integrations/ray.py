@@ -35,7 +35,7 @@ from ..artifacts import check_output_file, replace_dir
 from ..data import FILE_FORMATS, text_column_in
 from ..data.formats import Span
 from ..data.pieces import index_rows, iter_span_texts
-from ..errors import DataError, ReviewstarsError, Terminated
+from ..errors import DataError, Interrupted, ReviewstarsError, Terminated
 from ..jobs.guard import terminate_cleanly
 from ..jobs.partial import PartialOutput, input_identity, write_part
 from ..jobs.predict import OUTPUT_COLUMNS, beside_predictions, check_replaces_predictions, prediction_frame
@@ -289,14 +289,14 @@ def _rate_file(model, path: Path, target: Path, column: str, resources: dict[str
             if partial.missing(0, rows_of.rows):
                 raise ReviewstarsError(f"{path}: some rows were not rated (a worker lost?): run the same command again")
             _finish(partial, target)
-        except Terminated:
-            if not done + rated:
+        except (Terminated, KeyboardInterrupt) as stopped:  # what is rated stays for the next run, and the line says so
+            sigterm, kept = isinstance(stopped, Terminated), partial.kept(0, rows_of.rows)  # (the workers' parts, all of them)
+            if not kept:
                 partial.remove()
                 raise
-            raise Terminated(f"terminated (SIGTERM): {done + rated:,} of {rows_of.rows:,} rows are rated and kept in "
-                             f"{partial.folder}: run the same command again to go on from there") from None
-        except KeyboardInterrupt:
-            raise
+            raise (Terminated if sigterm else Interrupted)(
+                f"{'terminated (SIGTERM)' if sigterm else 'stopped (Ctrl-C)'}: {kept:,} of {rows_of.rows:,} rows are "
+                f"rated and kept in {partial.folder}: run the same command again to go on from there") from None
         except BaseException as error:
             partial.remove()
             raise _ours(error) from None
