@@ -245,11 +245,11 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
     checks that the rows follow each other with none missing or twice."""
     if not parts:
         raise ReviewstarsError("nothing to merge: give the shard outputs")
-    if Path(output).suffix.lower() not in FILE_FORMATS:  # (JSON Lines went into merged.txt, or a name without a suffix)
-        raise DataError(output, f"output must end in {', '.join(FILE_FORMATS)}")
     shards = [read_shard(Path(part)) for part in parts]
     check_complete_set(shards)
     output = check_output_file(output, inputs=(*parts, *(record_path(Path(part)) for part in parts)))
+    if output.suffix.lower() not in FILE_FORMATS:  # (JSON Lines went into merged.txt, or a name without a suffix)
+        raise DataError(output, f"output must end in {', '.join(FILE_FORMATS)}")
     if output.is_file() and same_content(fingerprint(output), shards[0].record["input"]):
         raise ReviewstarsError(f"--output {output}: is the file the shards rated (an input is never written over): give another path")
     check_replaces_predictions(output)
