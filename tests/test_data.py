@@ -134,8 +134,8 @@ def write(tmp_path, name, content: str | bytes):
         ("a.csv", "text,label\nnice,1\n   ,2\n", "a.csv: row 2 (line 3): text is empty"),
         ("a.csv", "text,label\nnice,1,extra\n", "a.csv: row 1 (line 2): has 3 fields, the header has 2"),
         ("a.csv", 'text,label\n"unclosed,1\n', "a.csv: line 2: broken CSV quoting (unexpected end of data)"),
-        ("a.csv", "text,label\rnice,1\r", "a.csv: line 1: a line ends in a lone carriage return (old Mac line ends): save the "
-                  "file with LF or CRLF line ends"),
+        ("a.csv", "text,label\rnice,1\r", "a.csv: line 1: a carriage return (\\r) outside quotes: old Mac line ends (save the "
+                  "file with LF or CRLF line ends), or a field that holds one unquoted"),
         ("a.csv", "text,label\n", "a.csv: file has no rows"),
         ("a.csv", "", "a.csv: file is empty"),
         ("a.csv", "\n\n", "a.csv: file is empty"),

@@ -114,3 +114,19 @@ def test_folders_saved_before_the_fold_still_apply_their_temperature(fine_tuned,
     texts = synthetic_reviews(30, seed=32)["text"].tolist()
     np.testing.assert_allclose(load_predictor(old).predict_proba(texts), load_predictor(fine_tuned).predict_proba(texts), atol=1e-5)
     assert not load_predictor(old).folded
+
+
+def test_our_own_tokenizing_skips_the_steps_readable_has_done(fine_tuned):
+    """The saved tokenizer normalizes as `text.readable` does; our own path, which has already
+    applied `readable`, reads with a copy without those steps (they cost 18% of its time) and the same ids."""
+    from reviewstars.text import readable
+    from reviewstars.tokenization import pieces_tokenizer
+
+    tokenizer = load_predictor(fine_tuned).tokenizer
+    saved = json.loads(tokenizer.backend_tokenizer.to_str())["normalizer"]
+    assert [step["type"] for step in saved["normalizers"][:2]] == ["Replace", "NFKC"]
+    copy = pieces_tokenizer(tokenizer)
+    assert "NFKC" not in json.dumps(json.loads(copy.to_str())["normalizer"])
+    texts = [readable(text) for text in ["ＧＲＥＡＴ ｆｏｏｄ", "\ufb01ne dining", "gr\u200beat", "Plain tacos."]]
+    assert [e.ids for e in copy.encode_batch(texts, add_special_tokens=False)] == \
+        [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]

@@ -108,6 +108,18 @@ def test_a_json_lines_line_of_white_space_is_no_row_however_long(tmp_path):
     assert [t for chunk in iter_span_texts(path, "text", index.span(100, 100)) for t in chunk] == [f"review {i}" for i in range(100, 200)]
 
 
+def test_a_first_line_of_a_byte_order_mark_alone_is_blank_to_the_index_as_to_the_reader(linear_model, tmp_path):
+    """A JSON Lines file whose first line held only a BOM failed ("1 rows fewer than counted"); a
+    CSV's header after such a line was rated as a review."""
+    jsonl, csv_file = tmp_path / "bom.jsonl", tmp_path / "bom.csv"
+    jsonl.write_bytes(b'\xef\xbb\xbf\n{"text": "great food"}\n{"text": "awful"}\n')
+    csv_file.write_bytes(b"\xef\xbb\xbf\ntext,label\ngreat food,4\nawful,0\n")
+    for path in (jsonl, csv_file):
+        assert index_rows(path).rows == 2
+        predict_file(linear_model, path, tmp_path / f"{path.stem}{path.suffix}.parquet")
+        assert pd.read_parquet(tmp_path / f"{path.stem}{path.suffix}.parquet")["text"].tolist() == ["great food", "awful"]
+
+
 def test_shards_are_consecutive_runs_of_nearly_equal_size():
     assert [shard_rows(203, i, 3) for i in range(3)] == [(0, 68), (68, 136), (136, 203)]
     assert [shard_rows(2, i, 4) for i in range(4)] == [(0, 1), (1, 1), (1, 2), (2, 2)]
@@ -256,11 +268,34 @@ def test_json_lines_shards_merge_into_the_file_a_whole_run_writes_every_number_a
         assert merged_table.to_pylist() == whole_table.to_pylist()
     else:
         assert merged.read_bytes() == whole.read_bytes()
+    plain = [tmp_path / f"plain{i}{suffix}" for i in range(2)]  # without --keep-columns: pandas' writer, both ways
+    for i, part in enumerate(plain):
+        predict_file(linear_model, source, part, shard=f"{i}/2")
+    predict_file(linear_model, source, tmp_path / f"plain-whole{suffix}")
+    merge_predictions(plain, tmp_path / f"plain-merged{suffix}")
+    if suffix != ".parquet":
+        assert (tmp_path / f"plain-merged{suffix}").read_bytes() == (tmp_path / f"plain-whole{suffix}").read_bytes()
     if suffix == ".jsonl":
         rows = [json.loads(line) for line in whole.read_text(encoding="utf-8").splitlines()]
         originals = [json.loads(line) for line in ODD_JSON]
         for name in ("id", "price", "n", "lat"):
             assert [row[name] for row in rows] == [row[name] for row in originals], name
+
+
+def test_json_lines_are_valid_json_whatever_a_kept_column_holds():
+    """NaN inside a kept list was written as NaN (no JSON reader takes it), bytes as "b'ab'", an
+    Arrow float32 4.7 as 4.699999809265137, and a numpy array inside a cell raised."""
+    import numpy as np
+
+    from reviewstars.data.frames import json_lines
+
+    frame = pd.DataFrame({"nested": [[1.5, float("nan")], {"a": float("inf")}], "raw": [b"ab", None],
+                          "array": [np.array([1, 2]), np.array([0.5])],
+                          "small": pd.array([4.7, None], dtype=pd.ArrowDtype(pa.float32()))})
+    strict = dict(parse_constant=lambda constant: pytest.fail(f"{constant} is not JSON"))
+    rows = [json.loads(line, **strict) for line in json_lines(frame).splitlines()]
+    assert rows == [{"nested": [1.5, None], "raw": "ab", "array": [1, 2], "small": 4.7},
+                    {"nested": {"a": None}, "raw": None, "array": [0.5], "small": None}]
 
 
 def test_chunks_are_bounded_by_characters_too():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -231,3 +232,75 @@ def test_the_model_is_never_called_on_more_than_max_batch_texts(linear_model):
     whole = model.model.predict_proba(texts)
     rows = [[row["probabilities"][str(star)] for star in range(1, 6)] for row in answer.json()["predictions"]]
     assert abs(whole - rows).max() < 1e-5
+
+
+def test_pipelined_requests_of_a_client_that_went_away_are_not_rated(linear_model):
+    """The connection told only its newest request: a pipelined one before it was still rated."""
+    import socket
+
+    model = Controlled(linear_model)
+    limits = ServeLimits(max_queue_wait_s=30)
+    server, thread, url = _guarded_server(create_app(model, limits=limits), limits)
+    try:
+        with httpx.Client(timeout=30) as client, ThreadPoolExecutor(1) as pool:
+            held = model.hold_first_call(pool, client, f"{url}/predict")
+            gone = socket.create_connection(("127.0.0.1", server.config.port))
+            for text in ("first", "second"):
+                body = json.dumps({"texts": [text]}).encode()
+                gone.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            wait_for_queue(url, 1)  # the first queued; the second waits behind it on its connection
+            gone.close()
+            wait_for_queue(url, 0)
+            model.gate.set()
+            assert held.result().status_code == 200
+            time.sleep(0.3)
+        assert model.batch_sizes == [1]
+    finally:
+        model.gate.set()
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def test_news_that_comes_while_a_request_is_parsed_or_taken_still_drops_it():
+    """A hook added after its client left was never called; a job dropped in the very turn the
+    worker took it was rated."""
+    import asyncio
+
+    import numpy as np
+
+    from reviewstars.serving.batcher import ClientGone, MicroBatcher, Watch
+    from reviewstars.serving.metrics import ServerMetrics
+
+    told = []
+    late = Watch()
+    late.tell(False)
+    late.add(told.append)
+    assert told == [False]
+
+    calls = []
+
+    async def race():
+        loop = asyncio.get_running_loop()
+        watch = Watch()
+
+        def model(texts):
+            calls.append(list(texts))
+            if texts == ["A"]:
+                time.sleep(0.2)  # B's client goes in the turn of the loop in which A's answer comes back
+                loop.call_soon_threadsafe(lambda: loop.call_soon(lambda: watch.tell(False)))
+            return np.full((len(texts), 5), 0.2, np.float32)
+
+        batcher = MicroBatcher(model, ServerMetrics(), max_batch=1)
+        await batcher.start()
+        first = asyncio.create_task(batcher.predict(["A"]))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(batcher.predict(["B"], watch))
+        await first
+        with pytest.raises(ClientGone):
+            await second
+        await asyncio.sleep(0.1)
+        await batcher.stop()
+
+    asyncio.run(race())
+    assert calls == [["A"]]

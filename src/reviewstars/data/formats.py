@@ -275,8 +275,8 @@ def _csv_lines(path: Path, text_lines: Iterable[str], line_offset: int = 0, deli
             if "field larger than field limit" in str(error):
                 raise DataError(path, f"a field over {MAX_CSV_FIELD:,} characters", line=line_offset + reader.line_num) from None
             if "new-line character seen in unquoted field" in str(error):  # (Python's advice names its own open())
-                raise DataError(path, "a line ends in a lone carriage return (old Mac line ends): save the file with "
-                                      "LF or CRLF line ends", line=line_offset + reader.line_num) from None
+                raise DataError(path, "a carriage return (\\r) outside quotes: old Mac line ends (save the file with LF or "
+                                      "CRLF line ends), or a field that holds one unquoted", line=line_offset + reader.line_num) from None
             raise DataError(path, f"broken CSV quoting ({error})", line=line_offset + reader.line_num) from None
         start, previous_end = previous_end + 1, reader.line_num
         if cells:

@@ -28,47 +28,64 @@ def read_frame(path: Path):
 
 
 def json_lines(frame, exact: bool = True) -> str:
-    """`frame` as JSON Lines. A float32 column is written as float32 reads (0.09865783, not
-    0.0986578315496), a date in ISO 8601; a missing value, NaN or an infinity (JSON has none)
-    as null; an empty frame is one empty line. `exact`: every other number as it is, for
-    columns of the user's: pandas' writer keeps at most 15 significant digits (10 by default:
-    40.712775312345 became 40.7127753123, the largest double infinity when read), so each row
-    goes through `json`, which writes the shortest text that reads back as the same number
-    (twice pandas' time). Without it, pandas writes them: the predictions' own numbers are
-    float32 or rounded."""
+    """`frame` as JSON Lines; an empty frame is one empty line. Without `exact`, pandas' writer
+    (10 decimals: the predictions' own numbers are float32, or rounded). `exact`, for columns
+    of the user's: pandas kept 10 decimals (40.712775312345 became 40.7127753123; the largest
+    double infinity when read), so each row goes through `json`, which writes the shortest text
+    that reads back as the same number; a float32 column as float32 reads (0.09172518), a date
+    in ISO 8601, bytes as UTF-8 text, and NaN or an infinity as null at any depth (JSON has
+    none). It costs about twice pandas' time: only `--keep-columns` outputs pay it."""
     import numpy as np
 
     if not len(frame):
         return "\n"
-    shortest = {}
-    for name in frame.columns:
-        if frame[name].dtype == np.float32:  # (numpy writes a float32's shortest text)
-            values = frame[name].to_numpy()
-            shortest[name] = np.where(np.isfinite(values), values.astype(str).astype(np.float64), np.nan)
     if not exact:
-        return frame.assign(**shortest).to_json(orient="records", lines=True, force_ascii=False, date_format="iso",
-                                                double_precision=15).rstrip("\n") + "\n"
-    columns = [[_json_value(value) for value in (shortest[name] if name in shortest else frame[name]).tolist()]
-               for name in frame.columns]
+        text = frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
+        return text if text.endswith("\n") else text + "\n"
+    columns = []
+    for name in frame.columns:
+        column = frame[name]
+        if _is_float32(column.dtype):  # (numpy writes a float32's shortest text)
+            values = column.to_numpy(dtype=np.float32, na_value=np.nan)
+            shortest = values.astype(str).astype(np.float64).tolist()
+            columns.append(shortest if np.isfinite(values).all() else [_json_value(value) for value in shortest])
+        else:
+            columns.append([_json_value(value) for value in column.tolist()])
     names = [str(name) for name in frame.columns]
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default).encode
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default).encode
     return "".join(encode(dict(zip(names, row))) + "\n" for row in zip(*columns))
 
 
+def _is_float32(dtype) -> bool:
+    import numpy as np
+    import pyarrow as pa
+
+    return dtype == np.float32 or getattr(dtype, "pyarrow_dtype", None) == pa.float32()
+
+
 def _json_value(value):
+    """`value` as `json` can write it: NaN and infinities as null, at any depth."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {key: _json_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item) for item in value]
+    if type(value).__name__ in ("NAType", "NaTType"):
         return None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    if hasattr(value, "tolist"):  # a numpy scalar or array (a Parquet list read by pandas)
+        return _json_value(value.tolist())
     return value
 
 
 def _json_default(value):
-    """What `json` does not know: a date (ISO 8601), a numpy or Arrow scalar (its Python value), else its text."""
+    """What `json` does not know: a date (ISO 8601), else its text."""
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    if hasattr(value, "item"):
-        return _json_value(value.item())
     return str(value)
 
 

@@ -78,7 +78,9 @@ def index_rows(path: str | Path, column: str | None = None) -> RowIndex:
     open_quotes = False  # inside a quoted CSV field at this line's start
     with path.open("rb") as handle:
         for raw in handle:
-            line += 1
+            line, size = line + 1, len(raw)
+            if line == 1:  # (the readers drop a byte-order mark: a line of one alone is blank to them)
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
             if not open_quotes and not _blank(raw, csv):
                 if record >= 0 and record % EVERY == 0:
                     starts.append(offset)
@@ -86,7 +88,7 @@ def index_rows(path: str | Path, column: str | None = None) -> RowIndex:
                 record += 1
             if csv:
                 open_quotes = _quoted_after(raw, delimiter, open_quotes)
-            offset += len(raw)
+            offset += size
     return RowIndex(path, max(record, 0), starts, lines)
 
 

@@ -165,15 +165,15 @@ def start_ray(address: str | None = None, verbose: bool = False) -> None:
 def _check_reachable(address: str | None, seconds: float = 5.0) -> None:
     """A cluster's HOST:PORT that answers no connection is one line now: Ray retried it for
     minutes, printing its own warnings every 30 s. (`ray://` addresses fail fast by themselves;
-    "auto" is found by Ray.)"""
+    Ray finds "auto" and starts "local".)"""
     import socket
 
-    if not address or "://" in address or address == "auto":
+    if not address or "://" in address or address in ("auto", "local"):
         return
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise ReviewstarsError(f"--ray-address {address}: expected HOST:PORT (the head node's GCS port, 6379 by default), "
-                               "ray://HOST:PORT or auto")
+                               "ray://HOST:PORT, auto or local")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
     except OSError as error:

@@ -129,7 +129,7 @@ def predict_file(
                         frame = kept.beside(frame, inputs.take(len(frame)))
                     writer.write(frame if sharded else frame.drop(columns="row"))
             if sharded:
-                write_record(output, Path(source), model, index, count, stop - first, empty.columns)
+                write_record(output, Path(source), model, index, count, stop - first, empty.columns, keep_columns=kept is not None)
             else:
                 remove_record(output)
         except OSError as error:
@@ -257,7 +257,8 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
     # JSON Lines parts into a CSV or Parquet file: a kept value that is not a text as its JSON
     # text, one type a column, as a run of the whole file into that format writes it
     as_text = shards[0].path.suffix.lower() == ".jsonl" and output.suffix.lower() != ".jsonl"
-    with terminate_cleanly(), FrameWriter(output, _empty_like(shards[0].path), exact=True) as writer:
+    exact = bool(shards[0].record.get("keep_columns"))  # as the whole run writes its JSON Lines
+    with terminate_cleanly(), FrameWriter(output, _empty_like(shards[0].path), exact=exact) as writer:
         for shard in sorted(shards, key=lambda shard: shard.index):
             for frame in read_frames(shard.path):
                 if as_text:

@@ -61,11 +61,12 @@ def remove_record(output: Path) -> None:
 
 
 def write_record(output: Path, source: Path, model: Any, index: int, count: int, rows: int,
-                 columns: Sequence[str]) -> None:
+                 columns: Sequence[str], keep_columns: bool = False) -> None:
     """Written after the output is in place: a crash between the two leaves a record
     whose output fingerprint does not match, never a wrong one that does. `columns`: the
-    output's, so shards rated with and without `--keep-columns` never merge into one file."""
-    write_json(record_path(output), {"shard": [index, count], "rows": rows, "columns": list(columns),
+    output's, so shards rated with and without `--keep-columns` never merge into one file;
+    `keep_columns`: a merge writes the user's numbers as the whole run does (`frames.json_lines`)."""
+    write_json(record_path(output), {"shard": [index, count], "rows": rows, "columns": list(columns), "keep_columns": keep_columns,
                                      "input": {"name": source.name, **fingerprint(source)},
                                      "model": model_identity(model), "output": fingerprint(output)})
 

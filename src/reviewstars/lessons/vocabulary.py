@@ -93,7 +93,7 @@ def whitespace_parts(text: str, size: int) -> Iterable[str]:
         end = start + size
         if end < len(text):
             cut = max(text.rfind(space, start, end) for space in " \n\t\r")
-            end = cut + 1 if cut > start else end
+            end = cut if cut > start else end  # the space begins the next part (a byte-level BPE's "Ġword")
         yield text[start:end]
         start = end
 

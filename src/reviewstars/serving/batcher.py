@@ -36,10 +36,33 @@ import numpy as np
 from .metrics import ServerMetrics
 
 
-#: The ASGI scope extension (`scope["extensions"][WATCH]`) through which the server tells a
-#: request that its client went away or that it is stopping: a list the request adds its
-#: hooks to, each called once with `stopping` (`connections.py` calls them).
+#: The ASGI scope extension (`scope["extensions"][WATCH]`, a `Watch`) through which the server
+#: tells a request that its client went away or that it is stopping (`connections.py`).
 WATCH = "reviewstars.watch"
+
+
+class Watch:
+    """A request's news from its connection, told once: its client went away, or the server is
+    stopping. A hook added after the news (the body was still being parsed) is called at once."""
+
+    __slots__ = ("hooks", "stopping")
+
+    def __init__(self):
+        self.hooks: list = []
+        self.stopping: bool | None = None  # None: no news yet
+
+    def add(self, hook) -> None:
+        if self.stopping is None:
+            self.hooks.append(hook)
+        else:
+            hook(self.stopping)
+
+    def tell(self, stopping: bool) -> None:
+        if self.stopping is None:
+            self.stopping = stopping
+            hooks, self.hooks = self.hooks, []
+            for hook in hooks:
+                hook(stopping)
 
 
 class Overloaded(Exception):
@@ -85,10 +108,10 @@ class MicroBatcher:
                 pass
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def predict(self, texts: list[str], watch: list | None = None) -> np.ndarray:
+    async def predict(self, texts: list[str], watch: Watch | None = None) -> np.ndarray:
         """The rows of `texts`; raises `Overloaded` when the queue is full or the wait too long.
-        `watch`: the server's hooks for the request (`connections.WATCH`), called with `stopping`
-        when its client goes away (raises `ClientGone`) or the server stops (`Overloaded`)."""
+        `watch`: the request's news from its connection (`WATCH`): its client went away (raises
+        `ClientGone`) or the server is stopping (`Overloaded`), while it is still queued."""
         # An empty queue takes any request, so one larger than `max_queue` is slow, never refused forever.
         if self.queued_texts and self.queued_texts + len(texts) > self.max_queue:
             raise Overloaded(f"the queue holds {self.queued_texts:,} texts (limit {self.max_queue:,}); retry shortly")
@@ -98,7 +121,7 @@ class MicroBatcher:
         self.pending.append(job)
         self.queued_texts += len(texts)
         if watch is not None:
-            watch.append(lambda stopping: self._drop(job, stopping))
+            watch.add(lambda stopping: self._drop(job, stopping))
         self.arrived.set()
         try:
             return await job.future
@@ -131,12 +154,16 @@ class MicroBatcher:
         while True:
             await self._wait_for_work(deadline=None)
             jobs = [self._take()]
+            if jobs[0].future.done():  # dropped (its client went) in this very turn of the loop: not rated
+                continue
             size = len(jobs[0].texts)
             deadline = loop.time() + self.max_wait
             while size < self.max_batch and (self.pending or (self.max_wait > 0 and await self._wait_for_work(deadline))) \
                     and size + len(self.pending[0].texts) <= self.max_batch:
-                jobs.append(self._take())
-                size += len(jobs[-1].texts)
+                job = self._take()
+                if not job.future.done():
+                    jobs.append(job)
+                    size += len(job.texts)
             await self._answer(jobs)
 
     async def _wait_for_work(self, deadline: float | None) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .batcher import WATCH
+from .batcher import WATCH, Watch
 from .limits import ServeLimits
 from .metrics import ConnectionCounts
 
@@ -41,6 +41,7 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
         _active = 0.0  # when it last opened, or last finished an answer
         _whole = 0     # its whole requests not yet answered (pipelined ones too): at the model, never shed
         _lingering = False  # answered before its body ended, and closing: reading what is left, to drop it
+        _watching: list = []  # (cycle, Watch) of its requests not yet answered (replaced, never mutated in place)
 
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
@@ -59,7 +60,9 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
         def on_headers_complete(self) -> None:
             super().on_headers_complete()
             self.cycle.transport = _LingeringClose(self.transport, self)  # what the cycle closes when it has answered
-            self.cycle.scope.setdefault("extensions", {})[WATCH] = []  # (its task has not run yet)
+            watch = self.cycle.scope.setdefault("extensions", {})[WATCH] = Watch()  # (its task has not run yet)
+            # every request of the connection not yet answered, pipelined ones too (`self.cycle` is the newest)
+            self._watching = [(cycle, w) for cycle, w in self._watching if not cycle.response_complete] + [(self.cycle, watch)]
 
         def data_received(self, data: bytes) -> None:
             if not self._lingering:  # else: the answer is out and the connection is closing; the rest is dropped
@@ -105,11 +108,11 @@ def guarded_protocol(limits: ServeLimits, counts: ConnectionCounts) -> type:
             super().shutdown()
 
         def _tell(self, stopping: bool) -> None:
-            """The hooks of the request being answered (`batcher.WATCH`), each called once."""
-            if self.cycle is not None and not self.cycle.response_complete:
-                hooks = self.cycle.scope.get("extensions", {}).get(WATCH) or []
-                while hooks:
-                    hooks.pop()(stopping)
+            """Every request of the connection not yet answered hears it (`batcher.Watch`)."""
+            for cycle, watch in self._watching:
+                if not cycle.response_complete:
+                    watch.tell(stopping)
+            self._watching = []
 
         def _waiting_on_client(self) -> bool:
             """No whole request of its own at the model: idle, or still sending one."""
