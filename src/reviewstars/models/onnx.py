@@ -24,7 +24,7 @@ from scipy.special import softmax
 
 from .. import STARS
 from ..errors import ModelError
-from ..tokenization import TRUNCATIONS, encode, padded_batches, reads_as_reviewstars
+from ..tokenization import TRUNCATIONS, Encoder, padded_batches, pieces_tokenizer, reads_as_reviewstars
 from .base import StarPredictor
 from .folder import CARD_FILE, CARD_USE, CONFIG_FILE, EXAMPLE_REVIEW, FOLDED, METRICS_FILE, SECTION, calibration_of, check_model_output, folder_kind, model_folder, read_config, section
 from .pretrained import stars_of_labels
@@ -59,13 +59,15 @@ class OnnxPredictor(StarPredictor):
         self.truncation = settings.get("truncation", "head+tail")
         self.column_stars = stars_of_labels(config.get("id2label") or {str(i): f"LABEL_{i}" for i in range(len(STARS))})
         self.inputs = [node.name for node in session.get_inputs()]
+        # the Rust backend's batch call, cut inside it, without the normalizer steps `readable` has done
+        self.encoder = Encoder(tokenizer, self.max_length, self.truncation, pieces_tokenizer(tokenizer))
 
     def weights_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """An int8 graph rates one review a call: dynamic quantisation scales a call's activations
         by the whole batch, so a review's probabilities moved (by up to 0.0015, its stars on a near
         tie) with the reviews beside it, and `serve` answered by its neighbours' traffic. Alone,
         it costs about 15% of the speed on a CPU (no padding is computed either)."""
-        ids = encode(self.tokenizer, list(texts), self.max_length, self.truncation)
+        ids = self.encoder(list(texts))
         proba = np.zeros((len(ids), len(STARS)), dtype=np.float32)
         batch_size = 1 if self.settings.get("quantize") else batch_size or 16
         for rows, input_ids, attention_mask in padded_batches(ids, batch_size, self.tokenizer.pad_token_id or 0):
