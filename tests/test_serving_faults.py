@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -158,13 +159,16 @@ def test_odd_bodies_are_422_not_500(plain, garbage):
     assert unlabelled.status_code == 415 and "\n" not in unlabelled.json()["detail"]
 
 
-def _guarded_server(app, limits: ServeLimits):
-    """`app` as `reviewstars serve` runs it (httptools with the connection guard), started in a thread."""
+@contextmanager
+def guarded_server(model: Controlled, limits: ServeLimits):
+    """`model` served as `reviewstars serve` serves it (httptools with the connection guard), in
+    a thread: yields the uvicorn server and its URL; stops it (its gate opened) on the way out."""
     import uvicorn
 
     from reviewstars.serving.connections import guarded_protocol
     from support import free_port
 
+    app = create_app(model, limits=limits)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
                                            http=guarded_protocol(limits, app.state.connections)))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -173,7 +177,20 @@ def _guarded_server(app, limits: ServeLimits):
     while not server.started:
         assert thread.is_alive() and time.time() < deadline, "the server did not start"
         time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{server.config.port}"
+    try:
+        yield server, f"http://127.0.0.1:{server.config.port}"
+    finally:
+        model.gate.set()
+        server.should_exit = True
+        thread.join(timeout=15)
+    assert not thread.is_alive(), "the server did not stop"
+
+
+def send_predict(sock, texts: list[str]) -> None:
+    """A whole POST /predict of `texts` on a raw socket (a client that can go away at will)."""
+    body = json.dumps({"texts": texts}).encode()
+    sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
 
 
 def test_a_request_whose_client_went_away_leaves_the_queue_and_costs_the_model_nothing(linear_model):
@@ -181,34 +198,25 @@ def test_a_request_whose_client_went_away_leaves_the_queue_and_costs_the_model_n
     import socket
 
     model = Controlled(linear_model)
-    limits = ServeLimits(max_queue_wait_s=30)
-    server, thread, url = _guarded_server(create_app(model, limits=limits), limits)
-    try:
-        with httpx.Client(timeout=30) as client, ThreadPoolExecutor(1) as pool:
-            held = model.hold_first_call(pool, client, f"{url}/predict")
-            body = b'{"texts": ["abandoned", "by its client"]}'
-            gone = socket.create_connection(("127.0.0.1", server.config.port))
-            gone.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-            wait_for_queue(url, 2)
-            gone.close()
-            wait_for_queue(url, 0)  # at once: not at its 30 s deadline, nor after the model rated it
-            model.gate.set()
-            assert held.result().status_code == 200
-            assert client.post(f"{url}/predict", json={"texts": ["after"]}).status_code == 200
+    with guarded_server(model, ServeLimits(max_queue_wait_s=30)) as (server, url), httpx.Client(timeout=30) as client, \
+            ThreadPoolExecutor(1) as pool:
+        held = model.hold_first_call(pool, client, f"{url}/predict")
+        gone = socket.create_connection(("127.0.0.1", server.config.port))
+        send_predict(gone, ["abandoned", "by its client"])
+        wait_for_queue(url, 2)
+        gone.close()
+        wait_for_queue(url, 0)  # at once: not at its 30 s deadline, nor after the model rated it
+        model.gate.set()
+        assert held.result().status_code == 200
+        assert client.post(f"{url}/predict", json={"texts": ["after"]}).status_code == 200
         assert model.batch_sizes == [1, 1]  # the held request and the last one: nothing for the client that went
         assert scrape(url)['reviewstars_http_requests_total{code="499",path="/predict"}'] == 1
-    finally:
-        model.gate.set()
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def test_a_request_still_queued_when_the_server_stops_is_answered_503_at_once(linear_model):
     model = Controlled(linear_model)
-    limits = ServeLimits(max_queue_wait_s=30)
-    server, thread, url = _guarded_server(create_app(model, limits=limits), limits)
-    with httpx.Client(timeout=30) as client, ThreadPoolExecutor(2) as pool:
+    with guarded_server(model, ServeLimits(max_queue_wait_s=30)) as (server, url), httpx.Client(timeout=30) as client, \
+            ThreadPoolExecutor(2) as pool:
         held = model.hold_first_call(pool, client, f"{url}/predict")
         queued = pool.submit(client.post, f"{url}/predict", json={"texts": ["queued"]})
         wait_for_queue(url, 1)
@@ -218,8 +226,7 @@ def test_a_request_still_queued_when_the_server_stops_is_answered_503_at_once(li
         assert not held.done()
         model.gate.set()
         assert held.result().status_code == 200  # the one at the model is answered, then the server stops
-    thread.join(timeout=15)
-    assert not thread.is_alive() and model.batch_sizes == [1]
+    assert model.batch_sizes == [1]
 
 
 def test_the_model_is_never_called_on_more_than_max_batch_texts(linear_model):
@@ -239,27 +246,19 @@ def test_pipelined_requests_of_a_client_that_went_away_are_not_rated(linear_mode
     import socket
 
     model = Controlled(linear_model)
-    limits = ServeLimits(max_queue_wait_s=30)
-    server, thread, url = _guarded_server(create_app(model, limits=limits), limits)
-    try:
-        with httpx.Client(timeout=30) as client, ThreadPoolExecutor(1) as pool:
-            held = model.hold_first_call(pool, client, f"{url}/predict")
-            gone = socket.create_connection(("127.0.0.1", server.config.port))
-            for text in ("first", "second"):
-                body = json.dumps({"texts": [text]}).encode()
-                gone.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-            wait_for_queue(url, 1)  # the first queued; the second waits behind it on its connection
-            gone.close()
-            wait_for_queue(url, 0)
-            model.gate.set()
-            assert held.result().status_code == 200
-            time.sleep(0.3)
-        assert model.batch_sizes == [1]
-    finally:
+    with guarded_server(model, ServeLimits(max_queue_wait_s=30)) as (server, url), httpx.Client(timeout=30) as client, \
+            ThreadPoolExecutor(1) as pool:
+        held = model.hold_first_call(pool, client, f"{url}/predict")
+        gone = socket.create_connection(("127.0.0.1", server.config.port))
+        send_predict(gone, ["first"])
+        send_predict(gone, ["second"])  # pipelined: it waits behind the first on its connection
+        wait_for_queue(url, 1)
+        gone.close()
+        wait_for_queue(url, 0)
         model.gate.set()
-        server.should_exit = True
-        thread.join(timeout=15)
+        assert held.result().status_code == 200
+        time.sleep(0.3)
+        assert model.batch_sizes == [1]
 
 
 def test_news_that_comes_while_a_request_is_parsed_or_taken_still_drops_it():
