@@ -39,14 +39,16 @@ def readable(text: str) -> str:
     the accented letter), invisible characters removed, half a UTF-16 pair replaced, and
     an overlong text cut to its first and last `MAX_TEXT_CHARS / 2` characters (a model
     keeps the head and the tail of a long review)."""
-    if len(text) > MAX_TEXT_CHARS:
-        text = text[: MAX_TEXT_CHARS // 2] + "\n" + text[-(MAX_TEXT_CHARS // 2):]
+    text = _ends(text)
     if text.isascii():
         return text
-    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", without_lone_surrogates(text)))
-    if len(text) > MAX_TEXT_CHARS:  # NFKC lengthens some characters 18 times (U+FDFA): cut again
-        text = text[: MAX_TEXT_CHARS // 2] + "\n" + text[-(MAX_TEXT_CHARS // 2):]
-    return text
+    # cut again after NFKC, which lengthens some characters 18 times (U+FDFA)
+    return _ends(unicodedata.normalize("NFKC", _INVISIBLE.sub("", without_lone_surrogates(text))))
+
+
+def _ends(text: str) -> str:
+    """`text`, or its first and last `MAX_TEXT_CHARS / 2` characters when it is longer."""
+    return text if len(text) <= MAX_TEXT_CHARS else text[: MAX_TEXT_CHARS // 2] + "\n" + text[-(MAX_TEXT_CHARS // 2):]
 
 
 def read_length(text: str) -> int:

@@ -149,12 +149,16 @@ def iter_text_chunks(path: str | Path, column: str | None = None, rows_per_chunk
     path, records = open_records(path, wanted=(column,) if column else ())
     column = text_column_of(path, records.columns, column, option="--column")
     seen = False
-    for chunk in in_chunks((text_to_rate(record.get(column), path, column, row, line) for row, line, record in records),
-                           rows_per_chunk):
+    for chunk in in_chunks(texts_to_rate(path, records, column), rows_per_chunk):
         seen = True
         yield chunk
     if not seen:
         raise DataError(path, "file has no rows")
+
+
+def texts_to_rate(path: Path, records: Iterable[tuple[int, int | None, dict[str, Any]]], column: str) -> Iterator[str]:
+    """The `column` of each of a file's records (row, line, values), as `text_to_rate` reads it."""
+    return (text_to_rate(record.get(column), path, column, row, line) for row, line, record in records)
 
 
 def text_to_rate(text: Any, path: Path, column: str, row: int, line: int | None) -> str:

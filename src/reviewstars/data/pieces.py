@@ -4,9 +4,8 @@
 Parquet says where its rows are (row groups). A CSV or JSON Lines file is indexed by one
 pass over its line ends that parses nothing but a line's quotes (`_quoted_after`: is a
 newline a record's end or inside a quoted review?): every `EVERY`-th record's byte offset
-and line are kept,
-so the index of 2 million reviews is a few hundred KB and a span starts reading at most
-`EVERY` records before its first row. Rows keep their numbers in the whole file, so every
+and line are kept, so the index of 2 million reviews is a few hundred KB and a span starts
+reading at most `EVERY` records before its first row. Rows keep their numbers in the whole file, so every
 error still names the file's own row.
 """
 
@@ -16,10 +15,10 @@ import json
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..errors import DataError
-from .files import in_chunks, text_column_of, text_to_rate
+from .files import in_chunks, text_column_of, texts_to_rate
 from .formats import Span, count_rows, open_records
 
 #: Keep the start of every EVERY-th record.
@@ -106,7 +105,7 @@ def _quoted_after(raw: bytes, delimiter: bytes, quoted: bool) -> bool:
             closing = raw.find(b'"', at, end)
             if closing < 0:
                 return True
-            if raw.startswith(b'"', closing + 1) and closing + 1 < end:
+            if raw.startswith(b'"', closing + 1):  # (the line's end is no quote)
                 at = closing + 2  # a quote, written twice
                 continue
             quoted, field_start, at = False, False, closing + 1
@@ -139,8 +138,7 @@ def iter_span_texts(path: str | Path, column: str, span: Span, rows_per_chunk: i
     of bounded characters); a bad row names its row in the file."""
     path, records = open_records(path, wanted=(column,), span=span)
     column = text_column_of(path, records.columns, column, option="--column")
-    yield from in_chunks((text_to_rate(record.get(column), path, column, row, line) for row, line, record in records),
-                         rows_per_chunk)
+    yield from in_chunks(texts_to_rate(path, records, column), rows_per_chunk)
 
 
 def input_columns(path: str | Path, reviews: str | None = None) -> list[str]:
@@ -186,8 +184,7 @@ def iter_span_columns(path: str | Path, columns: Sequence[str], span: Span, rows
     for _, _, record in records:
         for name in columns:
             value = record.get(name)
-            values[name].append(json.dumps(value, ensure_ascii=False) if as_text and value is not None and not isinstance(value, str)
-                                else value)
+            values[name].append(json_text(value) if as_text else value)
         if unseen is not None:
             unseen.update(key for key in record if key not in values and key not in unseen)
         if len(values[columns[0]]) == rows_per_chunk:
@@ -195,6 +192,11 @@ def iter_span_columns(path: str | Path, columns: Sequence[str], span: Span, rows
             values = {name: [] for name in columns}
     if values[columns[0]]:
         yield frame()
+
+
+def json_text(value: Any) -> Any:
+    """A JSON value for a column of texts: a text or a null as it is, anything else as its JSON text."""
+    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 class RowsInOrder:

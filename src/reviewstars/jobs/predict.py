@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import STARS
 from ..data import FILE_FORMATS, text_column_in
-from ..data.pieces import RowsInOrder, index_rows, input_columns, iter_span_columns, iter_span_texts, shard_rows
+from ..data.pieces import RowsInOrder, index_rows, input_columns, iter_span_columns, iter_span_texts, json_text, shard_rows
 from ..artifacts import check_output_file
 from ..data.frames import FrameWriter
 from ..errors import DataError, Interrupted, ReviewstarsError, Terminated
@@ -280,8 +280,7 @@ def _values_as_json_text(frame):
 
     for name in frame.columns:
         if frame[name].dtype == object:
-            frame[name] = pd.Series([value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-                                     for value in frame[name]], dtype=pd.ArrowDtype(pa.string()), index=frame.index)
+            frame[name] = pd.Series([json_text(value) for value in frame[name]], dtype=pd.ArrowDtype(pa.string()), index=frame.index)
     return frame
 
 

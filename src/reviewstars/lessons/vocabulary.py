@@ -114,11 +114,13 @@ def vocabulary_growth(tokenizer, texts: Sequence[str], grid: Sequence[int] | Non
         batch = texts[start : start + batch_size]
         encoded = tokenizer([text if len(text) <= LONG_TEXT else "" for text in batch], add_special_tokens=False, verbose=False)["input_ids"]
         for offset, (text, ids) in enumerate(zip(batch, encoded)):
-            for part, part_ids in ([(text, ids)] if len(text) <= LONG_TEXT else
-                                   ((part, tokenizer(part, add_special_tokens=False, verbose=False)["input_ids"])
-                                    for part in whitespace_parts(text, LONG_TEXT))):
-                words.update(word_tokens(part, lowercase))
-                pieces.update(part_ids)
+            if len(text) <= LONG_TEXT:
+                words.update(word_tokens(text, lowercase))
+                pieces.update(ids)
+            else:  # tokenized alone, a part at a time (it was left out of the batch call)
+                for part in whitespace_parts(text, LONG_TEXT):
+                    words.update(word_tokens(part, lowercase))
+                    pieces.update(tokenizer(part, add_special_tokens=False, verbose=False)["input_ids"])
             seen = start + offset + 1
             while next_point < len(grid) and seen == grid[next_point]:
                 result["reviews"].append(seen)
