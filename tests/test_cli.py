@@ -181,3 +181,6 @@ def test_the_two_usage_errors_a_newcomer_meets_first_say_what_was_meant(linear_m
     assert run_cli("predict", "--model", linear_model, "--", "-terrible service").returncode == 0
     other = run_cli("predict", "--model", linear_model, "--nosuch", "x")
     assert other.returncode == 2 and "goes" not in other.stderr  # no hint where none fits
+    negative = run_cli("basics", "params", "100", "-1", "5")
+    said = " ".join(negative.stderr.replace("│", " ").split())
+    assert negative.returncode == 2 and "-1 is a negative number, which reads as an option" in said

@@ -3,6 +3,7 @@ how scores are printed. The commands register themselves on `app` from their own
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import typer
@@ -46,7 +47,12 @@ def _hint(error) -> str:
     if command in ("predict", "explain") and not word.startswith("--") and len(word) > 2:  # a review, read as options
         return (f". A review that starts with '-' goes after --, which ends the options: "
                 f"reviewstars {command} --model M -- {shlex.quote(word)}")
+    if _NEGATIVE_NUMBER.fullmatch(word):
+        return f". {word} is a negative number, which reads as an option, and {command} takes none (sizes and counts are at least 1)"
     return ""
+
+
+_NEGATIVE_NUMBER = re.compile(r"-\d+(\.\d*)?")
 
 
 app = typer.Typer(
