@@ -155,7 +155,7 @@ def test_merge_streams_the_shards_a_batch_at_a_time(linear_model, files, tmp_pat
         predict_file(linear_model, folder / "in.csv", part, shard=f"{i}/3")
     sizes = []
     original = predict_module.read_frames
-    monkeypatch.setattr(predict_module, "read_frames", lambda path, batch_rows=0: (sizes.append(len(f)) or f for f in original(path, 64)))
+    monkeypatch.setattr(predict_module, "read_frames", lambda path, batch_rows=0, **options: (sizes.append(len(f)) or f for f in original(path, 64, **options)))
     assert merge_predictions(parts, tmp_path / "merged.csv")["rows"] == 1000
     pd.testing.assert_frame_equal(read_frame(tmp_path / "merged.csv"), read_frame(whole))
     assert sum(sizes) == 1000 and max(sizes) == 64  # a batch at a time, never a whole shard in memory
@@ -280,6 +280,35 @@ def test_json_lines_shards_merge_into_the_file_a_whole_run_writes_every_number_a
         originals = [json.loads(line) for line in ODD_JSON]
         for name in ("id", "price", "n", "lat"):
             assert [row[name] for row in rows] == [row[name] for row in originals], name
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])
+def test_parquet_shards_with_kept_lists_and_structs_merge_into_the_file_a_whole_run_writes(linear_model, tmp_path, suffix):
+    """Kept Parquet lists and structs: `merge` of such shards was a traceback (pandas could not
+    read back the type it had recorded), `pd.read_parquet` of the output failed the same way,
+    and a merge into a CSV wrote a list as numpy's "[1 2]" where the whole run writes "[1, 2]"."""
+    source = tmp_path / "nested.parquet"
+    pd.DataFrame({"text": ["great tacos", "cold soup", "fine", "loved it", "never again"],
+                  "tags": [[1, 2], [3], [], None, [4, 5, 6]],
+                  "meta": [{"a": 1, "b": "x"}, {"a": 2, "b": None}, None, {"a": 4, "b": "y"}, {"a": 5, "b": "z"}]}).to_parquet(source)
+    whole = tmp_path / f"whole{suffix}"
+    predict_file(linear_model, source, whole, keep_columns=True)
+    parts = [tmp_path / f"part{i}.parquet" for i in range(2)]
+    for i, part in enumerate(parts):
+        predict_file(linear_model, source, part, shard=f"{i}/2", keep_columns=True)
+    read_back = pd.concat([pd.read_parquet(part) for part in parts])["tags"]  # pandas reads what it wrote
+    assert [None if tags is None else list(tags) for tags in read_back] == [[1, 2], [3], [], None, [4, 5, 6]]
+    merged = tmp_path / f"merged{suffix}"
+    assert merge_predictions(parts, merged)["rows"] == 5
+    if suffix == ".parquet":
+        merged_table, whole_table = pq.read_table(merged), pq.read_table(whole)
+        assert merged_table.schema.remove_metadata() == whole_table.schema.remove_metadata()
+        assert merged_table.to_pylist() == whole_table.to_pylist()
+        assert pd.read_parquet(merged)["meta"].tolist()[0] == {"a": 1, "b": "x"}
+    else:
+        assert merged.read_bytes() == whole.read_bytes()
+    if suffix == ".csv":
+        assert pd.read_csv(merged)["tags"].tolist()[:3] == ["[1, 2]", "[3]", "[]"]
 
 
 def test_json_lines_are_valid_json_whatever_a_kept_column_holds():

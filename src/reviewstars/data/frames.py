@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 
 from ..artifacts import atomic_file
@@ -18,13 +19,60 @@ def read_frame(path: Path):
     if not path.is_file():
         raise DataError(path, "no such file")
     if suffix == ".parquet":
-        return pd.read_parquet(path)
+        import pyarrow.parquet as pq
+
+        return to_pandas(pq.read_table(path))
     # Cells as written: "007" stays a text, not the number 7 (a merge must not change a review).
     if suffix == ".csv":
         return pd.read_csv(path, keep_default_na=False, dtype=str)
     if suffix == ".jsonl":
         return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
     raise DataError(path, f"expected one of {', '.join(FILE_FORMATS)}")
+
+
+def arrow_table(frame):
+    """`frame` as an Arrow table that pandas reads back. pandas records a nested Arrow column's
+    type (`list<element: int64>[pyarrow]`, a kept column of lists) in a form its own reader
+    rejects: `pd.read_parquet` of such a file failed. Such a column is recorded as `object`
+    (its values read back as lists); every other column keeps its type."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return table.replace_schema_metadata(_readable_metadata(table.schema))
+
+
+def to_pandas(table):
+    """`table.to_pandas()` (a table or a record batch), with its lists and structs as Arrow
+    values, as a run reads them from its input (numpy's conversion turned a struct's integer
+    beside a null into a float); also for a file written before `arrow_table` took care of
+    its nested columns' pandas metadata."""
+    import pandas as pd
+    import pyarrow as pa
+
+    readable = table.replace_schema_metadata(_readable_metadata(table.schema))
+    return readable.to_pandas(types_mapper=lambda kind: pd.ArrowDtype(kind) if pa.types.is_nested(kind) else None)
+
+
+def _readable_metadata(schema):
+    metadata = schema.metadata
+    if not metadata or b"pandas" not in metadata:
+        return metadata
+    described = json.loads(metadata[b"pandas"])
+    unreadable = [column for column in described.get("columns", []) if not _pandas_reads(column.get("numpy_type"))]
+    for column in unreadable:
+        column["numpy_type"] = "object"
+    return {**metadata, b"pandas": json.dumps(described).encode()} if unreadable else metadata
+
+
+@lru_cache(maxsize=256)
+def _pandas_reads(dtype_name) -> bool:
+    import pandas as pd
+
+    try:
+        pd.api.types.pandas_dtype(dtype_name)
+    except (TypeError, ValueError, NotImplementedError):
+        return False
+    return True
 
 
 def json_lines(frame, exact: bool = True) -> str:
@@ -120,7 +168,7 @@ class FrameWriter:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = arrow_table(frame)
             if self.parquet is None:
                 self.parquet = pq.ParquetWriter(self.path, table.schema)
             elif not table.schema.equals(self.parquet.schema):  # e.g. a column of float64 after float32 ones

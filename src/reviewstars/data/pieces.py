@@ -166,12 +166,7 @@ def iter_span_columns(path: str | Path, columns: Sequence[str], span: Span, rows
 
         for batch in _parquet_batches(pq.ParquetFile(path), list(columns), span):
             frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
-            if for_format == ".csv":
-                for name in columns:
-                    if pa.types.is_nested(batch.schema.field(name).type):
-                        frame[name] = pd.Series([None if value is None else json.dumps(value, ensure_ascii=False, default=str)
-                                                 for value in batch.column(name).to_pylist()], dtype=pd.ArrowDtype(pa.string()))
-            yield frame
+            yield nested_as_json_text(batch, frame) if for_format == ".csv" else frame
         return
     as_text = path.suffix.lower() == ".jsonl" and for_format != ".jsonl"
     _, records = open_records(path, wanted=tuple(columns), span=span, every_row_has=False)
@@ -192,6 +187,20 @@ def iter_span_columns(path: str | Path, columns: Sequence[str], span: Span, rows
             values = {name: [] for name in columns}
     if values[columns[0]]:
         yield frame()
+
+
+def nested_as_json_text(batch, frame):
+    """`frame` (read from the Arrow `batch`) with each nested column (a list, a struct) as its
+    JSON text: how a CSV holds it."""
+    import pandas as pd
+    import pyarrow as pa
+
+    for field in batch.schema:
+        if pa.types.is_nested(field.type):
+            frame[field.name] = pd.Series([None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+                                           for value in batch.column(field.name).to_pylist()],
+                                          dtype=pd.ArrowDtype(pa.string()), index=frame.index)
+    return frame
 
 
 def json_text(value: Any) -> Any:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..artifacts import atomic_file, read_json, write_json
+from ..data.frames import arrow_table, to_pandas
 from ..errors import ReviewstarsError
 
 PROGRESS = "progress.json"
@@ -83,7 +84,7 @@ class PartialOutput:
 
         for _, _, part in self.parts():
             for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_rows):
-                yield batch.to_pandas()
+                yield to_pandas(batch)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -104,12 +105,11 @@ class PartialOutput:
 
 def write_part(folder: str | Path, frame, start: int) -> Path:
     """One part, named by its rows, written whole or not at all (a worker of another process may write it)."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(folder) / f"rows-{start:012d}-{start + len(frame):012d}.parquet"
     if not path.parent.is_dir():  # the run was given up and its folder removed: do not bring it back
         raise ReviewstarsError(f"{path.parent}: gone")
     with atomic_file(path) as part:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), part)
+        pq.write_table(arrow_table(frame), part)
     return path

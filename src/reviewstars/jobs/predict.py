@@ -14,9 +14,10 @@ import numpy as np
 
 from .. import STARS
 from ..data import FILE_FORMATS, text_column_in
-from ..data.pieces import RowsInOrder, index_rows, input_columns, iter_span_columns, iter_span_texts, json_text, shard_rows
+from ..data.pieces import (RowsInOrder, index_rows, input_columns, iter_span_columns, iter_span_texts, json_text, nested_as_json_text,
+                           shard_rows)
 from ..artifacts import check_output_file
-from ..data.frames import FrameWriter
+from ..data.frames import FrameWriter, to_pandas
 from ..errors import DataError, Interrupted, ReviewstarsError, Terminated
 from ..text import MAX_TEXT_CHARS
 from ..models import StarPredictor, load_predictor
@@ -257,10 +258,12 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
     # JSON Lines parts into a CSV or Parquet file: a kept value that is not a text as its JSON
     # text, one type a column, as a run of the whole file into that format writes it
     as_text = shards[0].path.suffix.lower() == ".jsonl" and output.suffix.lower() != ".jsonl"
+    # Parquet parts into a CSV: a kept list or struct as its JSON text, as the whole run writes it
+    nested_as_text = shards[0].path.suffix.lower() == ".parquet" and output.suffix.lower() == ".csv"
     exact = bool(shards[0].record.get("keep_columns"))  # as the whole run writes its JSON Lines
     with terminate_cleanly(), FrameWriter(output, _empty_like(shards[0].path), exact=exact) as writer:
         for shard in sorted(shards, key=lambda shard: shard.index):
-            for frame in read_frames(shard.path):
+            for frame in read_frames(shard.path, nested_as_text=nested_as_text):
                 if as_text:
                     frame = _values_as_json_text(frame)
                 rows = frame["row"].to_numpy()
@@ -301,15 +304,16 @@ def check_replaces_predictions(output: Path) -> None:
                                "(or remove it first: nothing of yours is written over)")
 
 
-def read_frames(path: Path, batch_rows: int = 16384):
-    """A prediction file's rows a batch at a time, with the prediction columns' own types."""
+def read_frames(path: Path, batch_rows: int = 16384, nested_as_text: bool = False):
+    """A prediction file's rows a batch at a time, with the prediction columns' own types
+    (`nested_as_text`: a Parquet file's lists and structs as their JSON text, for a CSV)."""
     import pandas as pd
     import pyarrow.parquet as pq
 
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-            yield batch.to_pandas()
+            yield nested_as_json_text(batch, to_pandas(batch)) if nested_as_text else to_pandas(batch)
         return
     if suffix == ".jsonl":
         yield from _json_lines_frames(path, batch_rows)
@@ -350,7 +354,7 @@ def _empty_like(path: Path):
 
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        frame = pq.read_schema(path).empty_table().to_pandas()
+        frame = to_pandas(pq.read_schema(path).empty_table())
     elif suffix == ".csv":
         frame = with_output_types(pd.read_csv(path, nrows=0, dtype=str, keep_default_na=False))
     else:
