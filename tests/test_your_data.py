@@ -179,6 +179,15 @@ def test_compare_refuses_before_any_training_what_it_would_refuse_after(reviews_
             compare_module.compare(data, tmp_path / "out", ["linear"], evaluate_only)
     with pytest.raises(ReviewstarsError, match=r"--dev-size 0: this model follows its training, and is calibrated, on a dev slice"):
         compare_module.compare(DataSettings(reviews_csv, dev_size=0), tmp_path / "out", ["linear", "scratch"])
+    # a probe's two names of one folder: the second model trained over the first, and the ensemble of "both" never loaded
+    with pytest.raises(ModelError, match=r"--models \.\./m_scr1 and \.\./m_scr1/ would train into one folder \(models/m_scr1\)"):
+        compare_module.compare(data, tmp_path / "out", ["../m_scr1", "../m_scr1/"])
+    # a probe's folder named ensemble: the table showed the built ensemble's scores twice, under both names
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(linear_model, tmp_path / "ensemble")
+    with pytest.raises(ModelError, match=r"--evaluate-only ensemble: 'ensemble' names the ensemble compare adds .*\./ensemble"):
+        compare_module.compare(data, tmp_path / "out", ["linear", "bag"], ["ensemble"])
+    assert compare_module._check_names(["linear", "bag"], ["ensemble"], ensemble=False)
     assert not (tmp_path / "out" / "models").exists()
 
 

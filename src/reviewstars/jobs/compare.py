@@ -52,7 +52,13 @@ SPLITS_VERSION = 2  # how `data.training_splits` cuts the data: a model trained 
 
 
 def _folder_name(model: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_") or "model"
+    """The folder under OUTPUT/models a model trains into: its name made safe, and not hidden
+    (a path's "../" does not make a folder that `ls` leaves out)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_.") or "model"
+
+
+#: The row, the key of its predictions and the folder of the ensemble that `compare` adds.
+ENSEMBLE_NAME = "ensemble"
 
 
 def _settings_key(settings: dict[str, Any]) -> str:
@@ -80,13 +86,26 @@ def _is_comparison(folder: Path) -> bool:
     return mark == COMPARISON if mark is not None else (folder / "leaderboard.json").is_file()
 
 
-def _check_names(models: Sequence[str], evaluate_only: Sequence[str]):
+def _check_names(models: Sequence[str], evaluate_only: Sequence[str], ensemble: bool = True):
     """Every name checked before the first minute of training is spent."""
     if not models and not evaluate_only:
         raise ModelError("nothing to compare: give --models (linear,scratch,minilm) or --evaluate-only FOLDERS")
     twice = sorted({model for model in models if list(models).count(model) > 1})
     if twice:
         raise ModelError(f"--models names {', '.join(twice)} twice: give each model once")
+    trained_into: dict[str, str] = {}
+    for model in models:  # "../m" and "../m/" are two names, but one folder: the second would overwrite the first
+        same = trained_into.setdefault(_folder_name(model), model)
+        if same != model:
+            raise ModelError(f"--models {same} and {model} would train into one folder (models/{_folder_name(model)}): "
+                             "give each model once")
+    if ensemble:  # the row and the folder of the ensemble compare adds: a model of that name would be overwritten by it
+        for model, option in [*((m, "--models") for m in models), *((m, "--evaluate-only") for m in evaluate_only)]:
+            if model == ENSEMBLE_NAME or (option == "--models" and _folder_name(model) == ENSEMBLE_NAME):
+                instead = (f"give its path as ./{model}" if option == "--evaluate-only"
+                           else "rename the folder")
+                raise ModelError(f"{option} {model}: '{ENSEMBLE_NAME}' names the ensemble compare adds to the table: "
+                                 f"{instead} (or --no-ensemble)")
     kinds = {model: check_model_name(model, "--models") for model in models}
     folders: dict[Path, str] = {}
     for model in evaluate_only:
@@ -118,7 +137,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     ensemble (weights fitted on the dev slice), rank them with ties, write the report."""
     from ..training import TrainSettings
 
-    kinds = _check_names(models, evaluate_only)
+    kinds = _check_names(models, evaluate_only, ensemble)
     # A folder whose weights are broken: one line now, not after the others trained. Loaded on
     # the CPU (the device is not resolved yet), and scored as loaded when the run is on the CPU.
     loaded = {model: load_predictor(model, device="cpu") for model in evaluate_only if Path(model).expanduser().is_dir()}
@@ -183,7 +202,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     built = _ensemble(output, [r for r in rows if r.model in kinds], probas, context.splits().dev, device) \
         if ensemble and len(kinds) >= 2 else None
     if built is not None:
-        row, probas["ensemble"] = built
+        row, probas[ENSEMBLE_NAME] = built
         rows.append(row)
     for row in rows:
         scores = score_predictions(probas[row.model], labels, decision)
@@ -235,13 +254,13 @@ def _ensemble(output: Path, members: list[LeaderboardRow], probas: dict, dev,
     on the dev slice carved from train, saved as a folder any command opens (the
     `ensemble` job's own weighing). None (and a note) when a member kept no scores on that
     slice (one too small to calibrate on)."""
-    folder = output / "models" / "ensemble"
+    folder = output / "models" / ENSEMBLE_NAME
     built = weigh_members([r.folder for r in members], dev, folder, device, names=[r.model for r in members],
                           score_missing=False)
     if built is None:
         return None
     note("ensemble: " + ", ".join(f"{r.model} {w:.2f}" for r, w in zip(members, built.weights)) + f" -> {folder}")
-    row = LeaderboardRow(model="ensemble", recipe=ENSEMBLE, format=ENSEMBLE, folder=str(folder),
+    row = LeaderboardRow(model=ENSEMBLE_NAME, recipe=ENSEMBLE, format=ENSEMBLE, folder=str(folder),
                          parameters=sum(r.parameters or 0 for r in members),
                          settings={"members": [r.model for r in members], "weights": [round(float(w), 4) for w in built.weights]})
     return row, combine([probas[r.model] for r in members], built.weights)
