@@ -52,6 +52,21 @@ def test_a_model_that_gives_most_reviews_one_rating_is_warned_of_in_words_that_r
         assert any(line.startswith(said) for line in result_warnings(scores, labels, stars))
 
 
+def test_accuracy_below_a_constant_guess_and_a_handful_of_reviews_are_said_as_what_they_are():
+    """A probe's 0.033 (interval 0-0.1) was called "within noise of a constant guess" (0.3), and
+    one review scored gave an interval of 1.0-1.0 without a word."""
+    from reviewstars.scoring.scores import result_warnings
+
+    labels = np.array([0, 1, 2, 3, 4] * 40)
+    stars = (labels + 2) % 5 + 1  # every review two stars off: accuracy 0
+    said = result_warnings(score_predictions(np.eye(5)[stars - 1], labels), labels, stars)
+    assert any(line.startswith("accuracy 0.000 is worse than a constant guess (0.200") for line in said)
+    assert not any("within noise" in line or "intervals" in line for line in said)
+    one = np.array([2])
+    said = result_warnings(score_predictions(np.eye(5)[one], one), one, one + 1)
+    assert "only 1 review scored: the 95% intervals (a bootstrap of them) are not to be trusted below 30" in said
+
+
 def test_a_star_neither_in_the_reviews_nor_predicted_has_no_figures_not_zeros():
     """Reviews rated 1, 3 or 5 only: 2★ and 4★ are undefined ("-"), as macro-F1 leaves them out."""
     import io

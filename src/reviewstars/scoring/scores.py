@@ -222,11 +222,21 @@ def result_warnings(scores: Scores, labels: np.ndarray, stars: np.ndarray) -> li
         found.append(f"macro-F1 averages the {len(present)} star ratings these reviews have or were given "
                      f"({', '.join(map(str, present))}), not all {len(STARS)}")
     constant = float(np.bincount(labels, minlength=len(STARS)).max() / max(len(labels), 1))
-    low = scores.intervals["accuracy"][0]
-    if low <= constant:
+    low, high = scores.intervals["accuracy"]
+    if high < constant:
+        found.append(f"accuracy {scores.accuracy:.3f} is worse than a constant guess ({constant:.3f}: the commonest "
+                     f"star's share; 95% interval up to {high:.3f}): the model is broken, or was trained on other ratings")
+    elif low <= constant:
         found.append(f"accuracy {scores.accuracy:.3f} is within noise of a constant guess ({constant:.3f}: the commonest "
                      f"star's share; 95% interval from {low:.3f})")
+    if len(labels) < FEW_TO_SCORE:
+        found.append(f"only {len(labels)} review{'s' if len(labels) != 1 else ''} scored: the 95% intervals (a bootstrap "
+                     f"of them) are not to be trusted below {FEW_TO_SCORE}")
     return found
+
+
+#: Below this many scored reviews a bootstrap's interval understates the noise (one review: a point).
+FEW_TO_SCORE = 30
 
 
 def calibration_verdict(ece: float, floor: float, high: float) -> str:
