@@ -250,3 +250,7 @@ def test_a_folder_to_evaluate_is_loaded_once_on_the_cpu(tiny_data, tmp_path, mon
         monkeypatch.setattr(module, "load_predictor", lambda path, *a, _real=real, **k: loads.append(str(path)) or _real(path, *a, **k))
     board = compare(DataSettings(str(single), dev_size=50), tmp_path / "out", [], [str(elsewhere)], device="cpu", ensemble=False)
     assert loads == [str(elsewhere)] and board["models"][0]["accuracy"] > 0.3
+    # nothing trained here: no empty training-loss and time axes in the report (a probe found both)
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 2 and "Learning curves" not in page
+    assert not (tmp_path / "out" / "learning_curves.png").exists() and "accuracy_vs_time" not in (tmp_path / "out" / "report.md").read_text()

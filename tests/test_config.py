@@ -142,6 +142,11 @@ def test_durations_are_written_as_text_that_reads_back(seconds):
     assert parse_duration(format_duration(seconds)) == seconds
 
 
+def test_durations_read_as_a_person_writes_them():
+    """The compare report said "time budget 0.333333 min per model" for --time-budget 20s."""
+    assert [format_duration(s) for s in (20.0, 1800.0, 90.5, 5400.0)] == ["20s", "30m", "90.5s", "90m"]
+
+
 def test_a_later_kind_with_an_option_an_earlier_one_has_gets_it_in_its_own_name(monkeypatch, tmp_path):
     """Two kinds may both have a dropout: the first registered keeps `--dropout`, the later
     one's is `--KIND-dropout`, in its own panel; each value reaches its own kind, a bad value

@@ -16,6 +16,7 @@ from .plots import plot_accuracy_vs_time, plot_confusion_matrices, plot_learning
 from .tables import cell
 from ..scoring.leaderboard import leaderboard_table
 from ..scoring.scores import calibration_verdict
+from ..training.settings import format_duration
 
 IMAGES = {
     "learning_curves.png": "Learning curves",
@@ -23,6 +24,8 @@ IMAGES = {
     "confusion_matrices.png": "Confusion matrices (rows: true stars)",
     "reliability.png": "Reliability (calibrated probabilities)",
 }
+#: Drawn from the models' training: none when every model was trained elsewhere (--evaluate-only).
+TRAINING_IMAGES = ("learning_curves.png", "accuracy_vs_time.png")
 SETTINGS_SHOWN = ("max_length", "learning_rate", "batch_size", "time_budget", "epochs", "layers", "width", "dim", "C", "min_df")
 
 
@@ -52,7 +55,7 @@ def _summary(leaderboard: dict) -> str:
     data, budget = leaderboard["data"], leaderboard.get("time_budget_seconds")
     return (f"data `{data['data']}`, scored on `{leaderboard['split']}` ({leaderboard['n']:,} reviews), seed {data['seed']}"
             + (f", train size {data['train_size']:,}" if data.get("train_size") else "")
-            + (f", time budget {budget / 60:g} min per model" if budget else "")
+            + (f", time budget {format_duration(budget)} per model" if budget else "")  # as given: 20s, not 0.333333 min
             + f"; machine: {_machine()}")
 
 
@@ -65,8 +68,14 @@ def write_compare_report(output: str | Path, leaderboard: dict, rows, curves: di
                          reliability: dict) -> dict[str, Path]:
     output = Path(output)
     split = leaderboard["split"]
-    plot_learning_curves(curves, rows, split, output / "learning_curves.png")
-    plot_accuracy_vs_time(rows, split, output / "accuracy_vs_time.png")
+    images = dict(IMAGES)
+    if any(row.train_seconds is not None for row in rows):
+        plot_learning_curves(curves, rows, split, output / "learning_curves.png")
+        plot_accuracy_vs_time(rows, split, output / "accuracy_vs_time.png")
+    else:  # only --evaluate-only folders: no training here to draw (a rerun's old pictures go too)
+        for file in TRAINING_IMAGES:
+            images.pop(file)
+            (output / file).unlink(missing_ok=True)
     plot_confusion_matrices(confusions, output / "confusion_matrices.png")
     plot_reliability(reliability, output / "reliability.png")
     header, cells = leaderboard_table(rows)
@@ -75,8 +84,8 @@ def write_compare_report(output: str | Path, leaderboard: dict, rows, curves: di
     warnings = _warnings(rows)
     sections = _sections(rows, confusions, mistakes)
     legend = TIES_LEGEND if any(r.tied for r in rows) else ""
-    write_text(output / "report.md", _markdown(summary, header, cells, legend, warnings, sections))
-    write_text(output / "report.html", _html(output, summary, header, cells, legend, warnings, sections))
+    write_text(output / "report.md", _markdown(summary, header, cells, legend, warnings, sections, images))
+    write_text(output / "report.html", _html(output, summary, header, cells, legend, warnings, sections, images))
     return {"markdown": output / "report.md", "html": output / "report.html"}
 
 
@@ -123,13 +132,13 @@ def _md_cell(text: str, limit: int | None = None) -> str:
 TIES_LEGEND = "after a rank: McNemar's exact test cannot tell these models apart at the 5% level on these reviews."
 
 
-def _markdown(summary, header, cells, legend, warnings, sections) -> str:
+def _markdown(summary, header, cells, legend, warnings, sections, images) -> str:
     md = ["# reviewstars: model comparison", "", summary, "", "## Leaderboard", "",
           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in cells]
     md += ["", f"`=` {legend}"] if legend else []
     md += [""] + [f"> **warning:** {_md_cell(w)}" for w in warnings]
-    for file, title in IMAGES.items():
+    for file, title in images.items():
         md += ["", f"## {title}", "", f"![{title}]({file})"]
     for title, head, rows in sections:
         md += ["", f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -151,7 +160,7 @@ def _html_cell(text: str) -> str:
     return html.escape(text)
 
 
-def _html(output: Path, summary, header, cells, legend, warnings, sections) -> str:
+def _html(output: Path, summary, header, cells, legend, warnings, sections, images) -> str:
     def image(file: str, title: str) -> str:
         data = base64.b64encode((output / file).read_bytes()).decode("ascii")
         return f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
@@ -179,7 +188,7 @@ th {{ background: #f3f3f3; }} td:last-child {{ text-align: left; max-width: 700p
 {_html_table(header, cells, "leaderboard")}
 {f"<p><code>=</code> {html.escape(legend)}</p>" if legend else ""}
 {notes}
-{''.join(image(f, t) for f, t in IMAGES.items())}
+{''.join(image(f, t) for f, t in images.items())}
 {tables}
 <script>
 window.addEventListener("load", () => {{

@@ -40,11 +40,13 @@ def parse_duration(text: str | float | None) -> float | None:
 
 
 def format_duration(seconds: float) -> str:
-    """1800.0 -> '30m', 90.5 -> '90.5s': the text `parse_duration` reads back as the same seconds
+    """1800.0 -> '30m', 20.0 -> '20s', 90.5 -> '90.5s': the text `parse_duration` reads back as the same seconds
     (a duration too long to write in minutes: in hours, rounded)."""
     if seconds >= 1e9:
         return f"{seconds / 3600:.3g}h"
-    return f"{int(seconds) // 60}m" if seconds % 60 == 0 else f"{seconds!r}s"
+    if seconds % 60 == 0:
+        return f"{int(seconds) // 60}m"
+    return f"{int(seconds)}s" if float(seconds).is_integer() else f"{seconds!r}s"
 
 
 #: The Trainer's logging integrations (the names of transformers' `INTEGRATION_TO_CALLBACK`: a test keeps
