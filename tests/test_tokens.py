@@ -97,6 +97,9 @@ def test_tokens_cli_commands(tmp_path):
 
     shown = cli("tokens", "show", LESSON, "--tokenizer", BERT_TOKENIZER)
     assert "##rave" in shown and "continues a word" in shown and "special" in shown
+    long = cli("tokens", "show", "great food " * 300, "--tokenizer", BERT_TOKENIZER)  # a probe's long review: a 22,000-row table
+    assert "│ 199 │" in long and "│ 200 │" not in long and "... and 402 more (--all shows them)" in long
+    assert "│ 601 │" in cli("tokens", "show", "great food " * 300, "--tokenizer", BERT_TOKENIZER, "--all")
     explored = cli("tokens", "explore", "--data", YELP / "yelp_review_full_train_1k.parquet", "--tokenizer", BERT_TOKENIZER, "--top", 500, "--output", tmp_path / "explore.json")
     assert "pieces that begin several words" in explored
     assert json.loads((tmp_path / "explore.json").read_text())["words_considered"] == 500

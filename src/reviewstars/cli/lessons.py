@@ -108,29 +108,46 @@ app.add_typer(tokens_app, name="tokens")
 TokenizerOption = typer.Option("bert-base-cased", "--tokenizer", "-t", help="Hub id, tokenizer folder, or reviewstars model folder.")
 
 
+#: Tokens `tokens show` prints of each kind unless asked for --all.
+TOKENS_SHOWN = 200
+
+
 @tokens_app.command("show")
-def tokens_show(text: str = typer.Argument(..., help="Text to tokenize."), tokenizer: str = TokenizerOption) -> None:
+def tokens_show(
+    text: str = typer.Argument(..., help="Text to tokenize."),
+    tokenizer: str = TokenizerOption,
+    every: bool = typer.Option(False, "--all", help=f"Show every token (by default the first {TOKENS_SHOWN} of each kind)."),
+) -> None:
     """Word tokens beside sub-word tokens; ## marks a continuation piece, [..] a special token."""
-    from ..text import WORD_PATTERN, without_lone_surrogates, word_tokens
+    from ..text import WORD_PATTERN, shown, without_lone_surrogates, word_tokens
     from ..tokenization import load_tokenizer
     from ..lessons.vocabulary import subword_pieces
 
     text = without_lone_surrogates(text)  # a shell's undecodable byte, as predict reads it
     pieces = subword_pieces(load_tokenizer(tokenizer), text)
     words = word_tokens(text)
-    out.print(f"[bold]word tokens[/] ({len(words)}, regex {escape(WORD_PATTERN)}): " + " | ".join(map(escape, words)), highlight=False)
-    shown = []
-    for piece in pieces:
+    limit = None if every else TOKENS_SHOWN
+
+    def more(count: int) -> str:  # a long review's 20,000 tokens were a 22,000-row table
+        return f" [dim]... and {count - limit:,} more (--all shows them)[/]" if limit is not None and count > limit else ""
+
+    out.print(f"[bold]word tokens[/] ({len(words)}, regex {escape(WORD_PATTERN)}): "
+              + " | ".join(escape(shown(word)) for word in words[:limit]) + more(len(words)), highlight=False)
+    coloured = []
+    for piece in pieces[:limit]:
         style = "dim" if piece["special"] else "yellow" if piece["continuation"] else "cyan"
-        shown.append(f"[{style}]{escape(piece['token'])}[/]")
-    out.print(f"[bold]sub-word tokens[/] ({len(pieces)}, {escape(tokenizer)}): " + " | ".join(shown), highlight=False)
+        coloured.append(f"[{style}]{escape(shown(piece['token']))}[/]")
+    out.print(f"[bold]sub-word tokens[/] ({len(pieces)}, {escape(tokenizer)}): " + " | ".join(coloured) + more(len(pieces)),
+              highlight=False)
     table = Table()
     for column in ("#", "token", "id", "kind"):
         table.add_column(column)
-    for i, piece in enumerate(pieces):
+    for i, piece in enumerate(pieces[:limit]):
         kind = "special" if piece["special"] else "continues a word" if piece["continuation"] else "starts a word"
-        table.add_row(str(i), piece["token"], str(piece["id"]), kind)
+        table.add_row(str(i), escape(shown(piece["token"])), str(piece["id"]), kind)
     out.print(table)
+    if more(len(pieces)):
+        out.print(more(len(pieces)).strip(), highlight=False)
 
 
 @tokens_app.command("explore")
