@@ -84,6 +84,17 @@ def test_mood_words_move_the_rating_their_way_and_filler_hardly(linear_model):
     assert {w.word.lower() for w in explained.strongest(2, raising=False)} <= {"rude", "awful", "but"}
 
 
+def test_words_that_hardly_move_a_rating_are_named_and_drawn_nowhere():
+    """A probe's 20,000-word review: the terminal said "no word" while the plot drew ten bars
+    of 0.0004 stars. Both read one threshold now."""
+    from reviewstars.models.explanation import MOVED_AT_LEAST, Explanation, WordEffect
+
+    tiny = Explanation("good bad", 3, 3.0, {}, words=[WordEffect("good", 0, 4, MOVED_AT_LEAST / 10, 0.0),
+                                                      WordEffect("bad", 5, 8, -MOVED_AT_LEAST, 0.0)])
+    assert tiny.strongest(5, raising=True) == []
+    assert [w.word for w in tiny.strongest(5, raising=False)] == ["bad"]  # from the threshold on, an effect
+
+
 def test_max_words_rates_the_first_words_and_counts_the_rest(linear_model):
     explained = explain_one(load_predictor(linear_model), MIXED, max_words=3)
     assert [w.word for w in explained.words] == ["Amazing", "food", "and"]
@@ -150,6 +161,8 @@ def test_what_a_review_holds_is_printed_safely_and_the_files_are_checked_first(l
     13 reviews said nothing of the 13th."""
     shown = run_cli("explain", "-m", linear_model, "great \x1b]0;PWNED\x07 food \x1b[2J", "--max-words", "1")
     assert shown.returncode == 0 and "\x1b" not in shown.stdout and "\u241b]0;PWNED\u2407" in shown.stdout
+    reordered = run_cli("explain", "-m", linear_model, "great \u202eterrible\u202c food")  # a direction override
+    assert reordered.returncode == 0 and "\u202e" not in reordered.stdout and "\ufffdterrible\ufffd" in reordered.stdout
     assert "8 words after the first 1 not rated" in shown.stdout
     (tmp_path / "notes.json").write_text("{}")
     refused = run_cli("explain", "-m", linear_model, "Good.", "-o", tmp_path / "notes.json" / "x.json")

@@ -17,13 +17,17 @@ MAX_TEXT_CHARS = 100_000
 
 
 #: Control characters as their visible pictures (U+2400...), one for one so offsets still hold:
-#: a review printed raw could set the terminal's title or clear it (ESC sequences).
+#: a review printed raw could set the terminal's title or clear it (ESC sequences). The
+#: direction controls (U+202E...) have no picture: shown as U+FFFD, they cannot reorder the
+#: words printed after them ("Trojan Source").
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _PICTURES = {**{code: 0x2400 + code for code in range(32) if chr(code) not in "\t\n"}, 0x7F: 0x2421,
-             **{code: 0xFFFD for code in range(0x80, 0xA0)}}
+             **{code: 0xFFFD for code in range(0x80, 0xA0)}, **{ord(control): 0xFFFD for control in BIDI_CONTROLS}}
 
 
 def shown(text: str) -> str:
-    """`text` safe to print on a terminal: every control character but tab and newline as its picture."""
+    """`text` safe to print on a terminal: every control character but tab and newline as its
+    picture, a direction control as U+FFFD."""
     return text.translate(_PICTURES)
 
 

@@ -27,6 +27,8 @@ from .base import has_no_words, prediction_rows
 #: Inside a word between two of its letters: "didn't", "chef's".
 APOSTROPHES = "'\u2019"
 METHOD = "occlusion: each word left out in turn; effect = expected stars with it - without it"
+#: An effect smaller than this (in stars) is no effect: neither named, coloured nor drawn.
+MOVED_AT_LEAST = 0.005
 
 
 @dataclass
@@ -50,9 +52,10 @@ class Explanation:
     words_not_rated: int = 0  # words after the first `max_words`: not rated
 
     def strongest(self, top: int, raising: bool) -> list[WordEffect]:
-        """The `top` words that raised (or lowered) the rating most, strongest first."""
+        """The `top` words that raised (or lowered) the rating most, strongest first: by at
+        least MOVED_AT_LEAST stars (a long review's words move it by 0.0004: no effect)."""
         sign = 1.0 if raising else -1.0
-        chosen = [w for w in self.words if sign * w.stars_effect > 0]
+        chosen = [w for w in self.words if sign * w.stars_effect >= MOVED_AT_LEAST]
         return sorted(chosen, key=lambda w: -sign * w.stars_effect)[:top]
 
     def to_json(self) -> dict[str, Any]:

@@ -9,13 +9,13 @@ from typing import Sequence
 from rich.console import Group
 from rich.text import Text
 
+from ..models.explanation import MOVED_AT_LEAST
 from ..text import shown
 
 #: A word is coloured when its effect is at least this share of the review's strongest...
 COLOURED_FROM = 0.25
 #: ... and bold from this share; effects under MOVED_AT_LEAST stars are no effect at all.
 BOLD_FROM = 0.6
-MOVED_AT_LEAST = 0.005
 
 
 def coloured_review(explanation) -> Text:
@@ -31,7 +31,7 @@ def coloured_review(explanation) -> Text:
 
 
 def strongest_line(explanation, top: int, raising: bool) -> Text:
-    words = [w for w in explanation.strongest(top, raising) if abs(w.stars_effect) >= MOVED_AT_LEAST]
+    words = explanation.strongest(top, raising)
     line = Text("raised it: " if raising else "lowered it: ", style="dim")
     if not words:
         return line.append("no word", style="dim italic")

@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 from .. import STARS  # noqa: E402
 from .. import __version__  # noqa: E402
 from ..artifacts import PNG_SOFTWARE, write_bytes  # noqa: E402
+from ..models.explanation import MOVED_AT_LEAST  # noqa: E402
 
 
 def save_figure(figure, path: str | Path) -> Path:
@@ -195,7 +196,7 @@ def plot_reliability(reliability: dict, path: str | Path) -> Path:
     for model, bins in reliability.items():
         shown = np.asarray(bins.count) > 0
         ax.plot(np.asarray(bins.confidence)[shown], np.asarray(bins.accuracy)[shown], marker="o", markersize=3, label=model)
-    ax.set_xlabel("confidence (probability of the predicted stars)")
+    ax.set_xlabel("confidence (the highest of the five probabilities)")
     ax.set_ylabel("accuracy")
     ax.set_title("reliability (after calibration)")
     ax.set_xlim(0, 1)
@@ -234,7 +235,7 @@ def plot_word_effects(explanations, path: str | Path, top: int = 8) -> Path:
         head = head if len(head) <= 70 else head[:67] + "..."
         ax.set_title(f"{explanation.stars}★ (expected {explanation.expected_stars:.2f}): {literal(head)}", fontsize=9, loc="left")
         if not words:
-            ax.text(0.5, 0.5, "no word moved the rating" if explanation.words else "no words to explain", ha="center", va="center", transform=ax.transAxes, fontsize=9)
+            ax.text(0.5, 0.5, f"no word moved the rating by {MOVED_AT_LEAST} stars or more" if explanation.words else "no words to explain", ha="center", va="center", transform=ax.transAxes, fontsize=9)
         ax.grid(alpha=0.3, axis="x")
         ax.tick_params(axis="x", labelbottom=True)  # each panel keeps its scale, though they share it
     axes[-1, 0].set_xlabel("effect on the expected stars (with the word - without it)")
