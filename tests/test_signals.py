@@ -114,9 +114,10 @@ def test_sigterm_during_predict_file_leaves_no_temporary_file(linear_model, tmp_
     assert list(folder.iterdir()) == []
 
 
-@pytest.mark.parametrize("stopping", ["predict", "linear", "export"])
+@pytest.mark.parametrize("stopping", ["predict", "linear", "linear-written", "export"])
 def test_ctrl_c_says_in_one_line_what_is_kept(stopping, linear_model, scratch_model, tiny_data, tmp_path, monkeypatch):
-    """Ctrl-C ended predict --file, a linear training and export with code 130 and no word."""
+    """Ctrl-C ended predict --file, a linear training and export with code 130 and no word; a
+    probe's Ctrl-C just after a new model took the folder said "before the model was written"."""
     import importlib
 
     from support import run_cli
@@ -141,6 +142,11 @@ def test_ctrl_c_says_in_one_line_what_is_kept(stopping, linear_model, scratch_mo
         monkeypatch.setattr(importlib.import_module("reviewstars.jobs.train"), "fit_kind", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         command = ("train", "--model", "linear", "--data", tiny_data, "--output", tmp_path / "new", "--dev-size", "50")
         said = r"stopped \(Ctrl-C\) before the model was written: nothing was written"
+    elif stopping == "linear-written":  # the model swapped in, then the stop
+        guard = importlib.import_module("reviewstars.jobs.guard")
+        monkeypatch.setattr(guard, "run_state", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        command = ("train", "--model", "linear", "--data", tiny_data, "--output", tmp_path / "written", "--dev-size", "50")
+        said = r"stopped \(Ctrl-C\) after the new model was written: .*written holds it, complete"
     else:
         pytest.importorskip("onnxruntime")
         onnx = importlib.import_module("reviewstars.models.onnx")
@@ -150,6 +156,10 @@ def test_ctrl_c_says_in_one_line_what_is_kept(stopping, linear_model, scratch_mo
     result = run_cli(*command)
     assert result.returncode == 130 and re.fullmatch(said, _one_error_line(result.stderr).removeprefix("error: ")), result.stderr
     assert not (tmp_path / "new").exists() and not (tmp_path / "stars.csv").exists() and not (tmp_path / "onnx").exists()
+    if stopping == "linear-written":
+        from reviewstars.models import load_predictor
+
+        assert load_predictor(tmp_path / "written").predict(["great food"])[0] in range(1, 6)
 
 
 def test_a_signal_while_the_output_lock_is_taken_leaves_no_lock_file(tmp_path, monkeypatch):

@@ -54,6 +54,20 @@ def test_the_ledger_adds_up_to_the_wall_time_of_the_run(kind, tiny_data, tmp_pat
         assert ledger["optimizer steps"] == pytest.approx(result.budget_share_in_steps * 8, rel=0.05)
 
 
+def test_a_linear_model_trains_without_importing_torch(tiny_data, tmp_path):
+    """A probe's linear run spent 5.5 s importing torch and transformers after its ledger
+    closed (to look for checkpoints a linear model never has): 14.5 s for a 6 s ledger, and
+    a Ctrl-C in those seconds said "stopped before the model was written" after it was."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from reviewstars.jobs import train; from reviewstars.data import DataSettings; "
+              f"train('linear', DataSettings({str(tiny_data)!r}, dev_size=50), {str(tmp_path / 'm')!r}); "
+              "print(sorted(name for name in ('torch', 'transformers') if name in sys.modules))")
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0 and ran.stdout.strip().splitlines()[-1] == "[]", ran.stderr[-2000:]
+
+
 def test_a_budget_that_holds_more_than_the_passes_worth_taking_ends_at_them():
     fast = plan_budget(budget=180, elapsed=5, step_seconds=0.01, eval_example_seconds=1e-4, batch_size=16, dev_rows=500,
                        train_rows=38_248, max_passes=2)

@@ -91,10 +91,14 @@ def _train_locked(train, args, kwargs, output: Path, record: dict | None, resume
             raise
         if stage_of(output).is_dir():  # our files of the old model are replaced; checkpoints, logs and the user's stay
             replace_dir(stage_of(output), output, replaced=is_our_file)
-        if record is not None:
-            finish_run(output, keep_checkpoints)
-        elif run_state(output)[0] != "interrupted":  # a model trained in one call took the folder: a finished run's checkpoints go
-            shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
+        try:
+            if record is not None:
+                finish_run(output, keep_checkpoints)
+            elif run_state(output)[0] != "interrupted":  # a model trained in one call took the folder: a finished run's checkpoints go
+                shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
+        except (Terminated, KeyboardInterrupt) as stopped:  # the new model is in place: "stopped before" would mislead
+            how, error = ("terminated (SIGTERM)", Terminated) if isinstance(stopped, Terminated) else ("stopped (Ctrl-C)", Interrupted)
+            raise error(f"{how} after the new model was written: {output} holds it, complete") from None
         return result
 
 
@@ -130,9 +134,11 @@ def _as_found(name: str) -> str:
 
 def run_state(output: Path) -> tuple[str, str | None]:
     """("none" | "interrupted" | "finished", the last complete checkpoint) of the run in `output`."""
+    checkpoints = Path(output) / CHECKPOINTS
+    if not checkpoints.is_dir():  # (a linear model's folder: no 5 s of importing torch to learn that)
+        return "none", None
     from ..training.checkpoints import last_complete_checkpoint
 
-    checkpoints = Path(output) / CHECKPOINTS
     last = last_complete_checkpoint(checkpoints)
     started = _read_run(checkpoints) if (checkpoints / RUN_FILE).is_file() else None
     if started is not None:
