@@ -123,7 +123,26 @@ def run_record(arguments: dict) -> dict | None:
     training = asdict(kind.trainer_settings(arguments.get("transformer"), data["seed"]))
     model = arguments["model"] if arguments["model"] in KINDS else _as_found(resolve(arguments["model"]))
     return {"model": model, "kind": kind.name, "data": data, "own": own,
-            "training": {key: value for key, value in training.items() if key not in NOT_THE_RUN}}
+            "training": {key: value for key, value in training.items() if key not in NOT_THE_RUN},
+            "data_files": _data_files(data["data"])}
+
+
+def _data_files(data: str) -> dict[str, dict] | None:
+    """Each local file the data is read from, by name, with its size and hash: a `--resume`
+    after the file was edited would go on training on other reviews under the same name.
+    None for a Hub dataset (versioned by the Hub)."""
+    from ..data.files import split_files
+    from .shards import fingerprint
+
+    path = Path(data)
+    if path.is_file():
+        return {path.name: fingerprint(path)}
+    if path.is_dir():
+        try:
+            return {file.name: fingerprint(file) for file in split_files(path).values()}
+        except ReviewstarsError:  # not a data folder: said when the data is read
+            return None
+    return None
 
 
 def _as_found(name: str) -> str:
@@ -177,22 +196,30 @@ def check_resume(output: Path, record: dict | None, resume: bool) -> None:
         raise ReviewstarsError(f"--resume: nothing to resume in {output} ({why}); drop --resume to train a new model")
     if not (output / CHECKPOINTS / RUN_FILE).is_file():
         return  # a run from before its settings were written: its checkpoint is all there is to check
-    changed = _differences(_read_run(output / CHECKPOINTS), record)
+    started = _read_run(output / CHECKPOINTS)
+    changed = _differences(started, record)
     if changed:
         raise ReviewstarsError(f"--resume: the run in {output} was started with other settings ({'; '.join(changed[:4])}); "
                                "give the same ones to continue it, or drop --resume to start afresh")
+    if "data_files" in started and started["data_files"] != record.get("data_files"):  # (a run from before it was recorded: not checked)
+        was, now = started["data_files"] or {}, record.get("data_files") or {}
+        edited = sorted(name for name in {*was, *now} if was.get(name) != now.get(name))
+        raise ReviewstarsError(f"--resume: {', '.join(edited) or 'the data'} changed since the run in {output} started "
+                               f"(other contents under the same name): resuming would train on other reviews; "
+                               "drop --resume to start afresh on the data as it is now")
 
 
 def _differences(started: dict, now: dict) -> list[str]:
     """'--width 64, not 128' for each setting that differs."""
-    changed = []
+    changed: list[str] = []
     for section in ("model", "kind", "data", "own", "training"):  # not "finished"
         was, is_ = started.get(section), now.get(section)
         pairs = [(section, was, is_)] if not isinstance(was, dict) or not isinstance(is_, dict) else \
             [(key, was.get(key), is_.get(key)) for key in sorted(set(was) | set(is_))]
         for key, before, after in pairs:
-            if before != after:
-                changed.append(f"--{key.replace('_', '-')} {before}, not {after}")
+            said = f"--{key.replace('_', '-')} {before}, not {after}"
+            if before != after and said not in changed:  # (the seed is both the data's and the Trainer's: said once)
+                changed.append(said)
     return changed
 
 
