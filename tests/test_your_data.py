@@ -225,6 +225,8 @@ def test_a_file_that_repeats_its_reviews_is_still_scored_on_reviews_the_model_di
     kept_apart = set(splits.held_out["text"]) | set(splits.dev["text"])
     assert splits.copies_left_out > 0 and not kept_apart & set(splits.train["text"])
     assert not set(splits.held_out["text"]) & set(splits.dev["text"])  # the dev slice steers training: no copies there either
+    held = list(splits.held_out["text"])  # each scored once: a probe's 60 held out were 47 reviews, the interval too narrow
+    assert len(held) == len(set(held)) and any("copies of others among them: each is scored once" in line for line in splits.notes)
     assert splits.sampled is None  # every row was read: none was sampled away
     assert f"left out {splits.copies_left_out:,} training and dev reviews that are copies" in splits.notes[0]
     # a capped cut keeps the very reviews a capped read keeps, copies left out alike

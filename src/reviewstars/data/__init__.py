@@ -269,6 +269,9 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
     train, dev, held_out = _take_together(source, rows, dev_rows, held_rows)
     if held_out_name != HELD_OUT:
         held_out = others[held_out_name] if held_out_name else None
+    held_repeats = 0
+    if held_out_name == HELD_OUT:  # cut from a file that repeats reviews: each is scored once (copies narrowed the interval)
+        held_out, held_repeats = first_of_each_text(held_out)
     train_with_copies, dev_read = train, len(dev)
     held_hashes = hashes_of(held_out)
     dev, dev_copies = without_copies(dev, held_hashes)  # the dev slice steers training and calibration: no copies either
@@ -278,11 +281,15 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
         raise DataError(data.data, f"all {copies:,} reviews to train on are copies of reviews held out to score or follow the "
                                    "model (the file repeats its reviews): none is left to learn from")
     notes = [copies_note(copies)] if copies else []
-    if dev_read < data.dev_size and data.dev_size:  # (as carved: copies left out are said apart)
+    if held_repeats:
+        notes.append(f"the held-out reviews cut from {source.name} held {held_repeats:,} copies of others among them: "
+                     f"each is scored once ({len(held_out):,} reviews)")
+    if dev_read < data.dev_size and data.dev_size:  # (as carved; copies left out since are said apart)
         why_short = f"--train-size takes {available:,}" if data.train_size is not None and dev_read * 5 > available + dev_read \
             else "a dev slice takes at most a fifth"
         asked = "the default --dev-size" if data.dev_size == DataSettings.dev_size else "--dev-size"  # (a user who gave none set nothing)
-        notes.append(f"the dev slice holds {dev_read:,} reviews, not {asked} {data.dev_size:,}: the training data has "
+        less = f" ({dev_copies:,} of its {dev_read:,} left out as copies)" if dev_copies else ""
+        notes.append(f"the dev slice holds {len(dev):,} reviews{less}, not {asked} {data.dev_size:,}: the training data has "
                      f"{available + dev_read:,} ({why_short})")
     if data.train_size is not None and available < data.train_size:
         notes.append(f"--train-size {data.train_size:,}, but the data has {available:,} reviews to train on beside the dev slice")
@@ -310,6 +317,20 @@ def without_copies(part: Dataset, kept_apart: np.ndarray) -> tuple[Dataset, int]
     if not copies.any():
         return part, 0
     return part.select(np.flatnonzero(~copies)), int(copies.sum())
+
+
+def first_of_each_text(part: Dataset) -> tuple[Dataset, int]:
+    """`part` with each text once (its first row), and how many copies went."""
+    import numpy as np
+
+    from ..text import text_hashes
+
+    if not len(part):
+        return part, 0
+    _, first = np.unique(text_hashes(part["text"]), return_index=True)
+    if len(first) == len(part):
+        return part, 0
+    return part.select(np.sort(first)), len(part) - len(first)
 
 
 def hashes_of(*parts: Dataset | None) -> np.ndarray:
