@@ -133,3 +133,26 @@ def test_median_minimises_the_expected_distance_in_stars():
 def test_unknown_decision_is_a_one_line_value_error():
     with pytest.raises(ValueError, match=r"^decision must be 'argmax' or 'median', not 'mean'$"):
         star_decision(np.full((1, 5), 0.2), "mean")
+
+
+def test_a_temperature_at_its_bound_is_said_to_mean_the_model_knows_little():
+    """A probe's useless model: confidently wrong, its temperature went to the bound (20), its
+    probabilities flattened to uniform, and "ECE within noise" made it the best calibrated of
+    its leaderboard without a word."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from reviewstars.jobs.train import calibrate
+    from reviewstars.models.probabilities import TEMPERATURE_BOUNDS
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 200)
+    confident = np.full((200, 5), 0.001)
+    confident[np.arange(200), rng.integers(0, 5, 200)] = 0.996  # sure of a star that has nothing to do with the label
+    record, _ = calibrate(SimpleNamespace(temperature=1.0), pd.DataFrame({"text": ["x"] * 200, "label": labels}), scored=confident)
+    assert record["temperature"] >= 0.99 * TEMPERATURE_BOUNDS[1]
+    assert record["at_bound"].startswith("the temperature reached its bound (20): the model's probabilities are flattened")
+    sensible = np.eye(5)[labels] * 0.5 + 0.1  # right, and a little over-confident: no note
+    record, _ = calibrate(SimpleNamespace(temperature=1.0), pd.DataFrame({"text": ["x"] * 200, "label": labels}), scored=sensible)
+    assert "at_bound" not in record

@@ -55,6 +55,10 @@ def train(
         out.print(f"where the {result.time_ledger['wall']:.0f} s went: {ledger_line(result.time_ledger)}", highlight=False)
     if result.metrics:
         _print_metrics(result.metrics, f"{model} on {result.metrics.split}")
+    if result.calibration and result.calibration.get("at_bound"):
+        from ..progress import warn
+
+        warn(f"calibration: {result.calibration['at_bound']}")
     if result.calibration and not result.calibration.get("applied", True):
         out.print(f"calibration: {result.calibration['why_not']}", highlight=False)
 

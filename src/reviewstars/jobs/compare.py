@@ -28,7 +28,7 @@ from ..errors import ModelError
 from ..kinds import KINDS, check_model_name
 from ..models import load_predictor, looks_like_a_path
 from ..models.ensemble import KIND as ENSEMBLE
-from ..models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, calibration_kept_out, recipe_of
+from ..models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, calibration_notes, recipe_of
 from ..models.pretrained import ALIASES, check_hub_model
 from ..models.probabilities import combine, star_decision
 from ..progress import note, warn
@@ -212,9 +212,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         seen = row.train_examples_seen
         if row.model in kinds and kinds[row.model].uses_torch and seen is not None and seen < FEW_REVIEWS_SEEN:
             row.warnings.insert(0, f"saw only {seen:,} training reviews: too few to mean anything")
-        kept_out = calibration_kept_out(row.folder)
-        if kept_out:
-            row.warnings.append(f"calibration not applied: {kept_out}")
+        row.warnings.extend(calibration_notes(row.folder))
         if row.model in evaluate_only:  # trained elsewhere: perhaps on these very reviews
             warning = seen_warning(seen_in_training(row.folder, texts), len(texts))
             if warning:

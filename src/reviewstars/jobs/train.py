@@ -151,7 +151,7 @@ def calibrate(predictor, dev, scored=None) -> tuple[dict[str, Any] | None, Any]:
     import numpy as np
 
     from ..scoring.calibration import expected_calibration_error
-    from ..models.probabilities import apply_temperature, fit_temperature
+    from ..models.probabilities import TEMPERATURE_BOUNDS, apply_temperature, fit_temperature
 
     if dev is None or len(dev) < MIN_CALIBRATION_REVIEWS:
         return None, None
@@ -165,6 +165,9 @@ def calibrate(predictor, dev, scored=None) -> tuple[dict[str, Any] | None, Any]:
     before, after = expected_calibration_error(raw, labels), expected_calibration_error(calibrated, labels)
     record = {"temperature": round(fitted, 4), "dev_reviews": len(labels), "dev_ece_before": round(before, 4),
               "dev_ece_after": round(after, 4), "applied": after < before}
+    if fitted >= 0.99 * TEMPERATURE_BOUNDS[1]:  # a probe's useless model read "ECE within noise", the best of its leaderboard
+        record["at_bound"] = (f"the temperature reached its bound ({TEMPERATURE_BOUNDS[1]:g}): the model's probabilities are "
+                              "flattened to nearly uniform, so a low calibration error says only that it knows little")
     if after < before:
         predictor.temperature = fitted
         return record, calibrated

@@ -257,13 +257,18 @@ def training_of(folder: str | Path) -> dict[str, Any]:
     return training if isinstance(training, dict) else {}
 
 
-def calibration_kept_out(folder: str | Path) -> str | None:
-    """Why the training kept the model's own probabilities (a fitted temperature did not lower
-    the dev slice's calibration error), or None: a reader of ECE before = after learns why."""
+def calibration_notes(folder: str | Path) -> list[str]:
+    """What a reader of the model's calibration error must know: why the training kept the
+    model's own probabilities (a fitted temperature did not lower the dev slice's error), or
+    that the temperature hit its bound (the probabilities flattened: a low error means little)."""
     calibration = training_of(folder).get("calibration")
-    if isinstance(calibration, dict) and calibration.get("applied") is False:
-        return str(calibration.get("why_not") or "a fitted temperature did not lower the dev slice's calibration error")
-    return None
+    if not isinstance(calibration, dict):
+        return []
+    notes = [f"calibration: {calibration['at_bound']}"] if calibration.get("at_bound") else []
+    if calibration.get("applied") is False:
+        notes.append("calibration not applied: "
+                     + str(calibration.get("why_not") or "a fitted temperature did not lower the dev slice's calibration error"))
+    return notes
 
 
 def info_of(found: dict[str, Any], *own: str) -> dict[str, Any]:
