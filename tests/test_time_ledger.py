@@ -98,3 +98,21 @@ def test_a_run_whose_budget_holds_more_passes_stops_after_them_and_says_so(tiny_
     assert result.ended == "passes" and result.plan["ends"] == "passes"
     assert result.steps == result.plan["stop_after_steps"] == -(-MIN_EXAMPLES // 16)  # 350 reviews: the minimum of updates
     assert result.final_dev_accuracy is not None  # evaluated at its end
+
+
+def test_a_resumed_run_says_it_goes_on_with_its_plan_not_a_deadline_from_its_own_start(monkeypatch):
+    """A probe's resumed run said "ends after them, before the budget's 04:48:07", read from the
+    resumed process's start, then ended at its deadline long before."""
+    import reviewstars.training.loop as loop
+
+    said = []
+    monkeypatch.setattr(loop, "note", said.append)
+    monkeypatch.setattr(loop, "warn", said.append)
+    plan = {"deadline": 60.0, "budget_seconds": 60.0, "ends": "passes", "max_passes": 2, "expected_steps": 1000,
+            "expected_examples": 16000, "expected_passes_over_data": 2, "train_examples": 8000, "evaluations": 4, "dev_rows": 100}
+    loop._announce("scratch", plan, time.time(), resumed=True)
+    assert said == ["scratch: --resume: the stopped run's plan of ~1,000 steps (2 passes over 8,000 reviews) goes on to the last "
+                    "of them, or its deadline if sooner, on the run's own clock (the time before --resume counts against the budget)"]
+    said.clear()
+    loop._announce("scratch", plan, time.time())
+    assert len(said) == 1 and "ends after them, before the budget's" in said[0]

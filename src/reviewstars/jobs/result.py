@@ -42,5 +42,6 @@ class TrainResult:
     log_history: list[dict] = field(default_factory=list, repr=False)
 
     def record(self) -> dict[str, Any]:
-        """What the model folder keeps about its training (the log has its own files)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("log_history", "metrics", "output")}
+        """What the model folder keeps about its training (the log and the time ledger have
+        their own files: the ledger is complete only once the folder is written)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("log_history", "metrics", "output", "time_ledger")}

@@ -161,7 +161,7 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
         plan = {**plan, "auto_batch": auto_record}
     if is_main_process():
         write_json(plan_path, plan)
-        _announce(name, plan, started)
+        _announce(name, plan, started, resumed=saved_plan is not None)
     args.max_steps = plan["max_steps"]
 
     callbacks = list(callbacks or [])
@@ -255,8 +255,16 @@ def reviews_seen(steps: int, batch: int, reviews: int) -> int:
     return passes * reviews + min(rest * batch, reviews)
 
 
-def _announce(name: str, plan: dict[str, Any], started: float) -> None:
-    """Say what the run will do before it does it, and warn when it cannot work."""
+def _announce(name: str, plan: dict[str, Any], started: float, resumed: bool = False) -> None:
+    """Say what the run will do before it does it, and warn when it cannot work. A resumed
+    run goes on with the plan it resumes, on its own clock: this process's start says
+    nothing of its deadline (a probe's resumed run named one it ended long before)."""
+    if resumed and "deadline" in plan:
+        goes_to = ("the last of them, or its deadline if sooner" if plan.get("ends") == "passes" else "its deadline")
+        note(f"{name}: --resume: the stopped run's plan of ~{plan['expected_steps']:,} steps "
+             f"({plan['expected_passes_over_data']:g} passes over {plan['train_examples']:,} reviews) goes on to {goes_to}, "
+             "on the run's own clock (the time before --resume counts against the budget)")
+        return
     auto = plan.get("auto_batch")
     if auto:
         note(f"{name}: --batch-size auto: {auto['batch_size']} reviews a step, learning rate {auto['learning_rate']:.3g} "
