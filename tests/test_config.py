@@ -112,7 +112,8 @@ def test_a_misspelt_name_is_one_line_naming_the_nearest(tmp_path):
     ("C: abc\n", "C: Input should be a valid number"),  # the file's name, not a --C the user never typed
     ("seed: 1.5\n", "seed: Input should be a valid integer"),
     ("max_length: [128]\n", "max_length: expected one value, got a list"),
-    ("time_budget: 40d\n", "time_budget: cannot read the duration '40d'"),  # its setting's own parsing, too
+    ("time_budget: 40x\n", "time_budget: cannot read the duration '40x'"),  # its setting's own parsing, too
+    ("time_budget: 40d\n", "time_budget must be at most 30d, got 40d"),
     ("train_size: 0\n", "train_size must be at least 1, got 0"),  # and its bounds
 ])
 def test_a_wrong_value_in_a_file_is_one_line_naming_the_file(tmp_path, text, fault):
@@ -144,7 +145,8 @@ def test_durations_are_written_as_text_that_reads_back(seconds):
 
 def test_durations_read_as_a_person_writes_them():
     """The compare report said "time budget 0.333333 min per model" for --time-budget 20s."""
-    assert [format_duration(s) for s in (20.0, 1800.0, 90.5, 5400.0)] == ["20s", "30m", "90.5s", "90m"]
+    assert [format_duration(s) for s in (20.0, 1800.0, 90.5, 5400.0, 30 * 86400.0)] == ["20s", "30m", "90.5s", "90m", "30d"]
+    assert parse_duration("2d") == 2 * 86400 and parse_duration("1d12h") == 36 * 3600  # the help's "at most 30 days" reads
 
 
 def test_a_later_kind_with_an_option_an_earlier_one_has_gets_it_in_its_own_name(monkeypatch, tmp_path):

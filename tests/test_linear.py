@@ -43,3 +43,17 @@ def test_classes_missing_from_training_get_no_probability():
     proba = model.predict_proba(["great", "awful"])
     assert proba[:, 1:4].max() < 1e-6
     assert list(model.predict(["great", "awful"])) == [5, 1]
+
+
+def test_a_min_df_above_the_reviews_to_train_on_is_one_line_of_our_own(tiny_data, tmp_path):
+    """A settings file's min_df: 1000 passed on scikit-learn's "max_df corresponds to < documents than min_df"."""
+    import pytest
+
+    from reviewstars.data import DataSettings
+    from reviewstars.errors import DataError
+    from reviewstars.jobs import train
+
+    with pytest.raises(DataError, match=r"--min-df: 100,000 keeps only n-grams seen in at least that many reviews, and there are "
+                                        r"[\d,]+ to train on: none can be kept") as refused:
+        train("linear", DataSettings(tiny_data), tmp_path / "m", linear=LinearSettings(min_df=100_000))
+    assert "max_df" not in str(refused.value) and not (tmp_path / "m").exists()

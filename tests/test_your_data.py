@@ -179,6 +179,8 @@ def test_compare_refuses_before_any_training_what_it_would_refuse_after(reviews_
             compare_module.compare(data, tmp_path / "out", ["linear"], evaluate_only)
     with pytest.raises(ReviewstarsError, match=r"--dev-size 0: this model follows its training, and is calibrated, on a dev slice"):
         compare_module.compare(DataSettings(reviews_csv, dev_size=0), tmp_path / "out", ["linear", "scratch"])
+    with pytest.raises(ReviewstarsError, match=r"--dev-size 0: this model follows its training"):  # not "too few training reviews"
+        train("scratch", DataSettings(reviews_csv, dev_size=0), tmp_path / "scratch")
     # a probe's two names of one folder: the second model trained over the first, and the ensemble of "both" never loaded
     with pytest.raises(ModelError, match=r"--models \.\./m_scr1 and \.\./m_scr1/ would train into one folder \(models/m_scr1\)"):
         compare_module.compare(data, tmp_path / "out", ["../m_scr1", "../m_scr1/"])

@@ -31,6 +31,11 @@ def shown(text: str) -> str:
     return text.translate(_PICTURES)
 
 
+def with_article(word: str) -> str:
+    """"an ensemble", "an ONNX", "a linear": a kind's name in a sentence."""
+    return f"{'an' if word[:1].lower() in 'aeio' else 'a'} {word}"
+
+
 def without_lone_surrogates(text: str) -> str:
     """JSON may carry half a UTF-16 pair ("\\ud800"), which no UTF-8 writer and no Rust
     tokenizer accepts: it reads as U+FFFD."""

@@ -12,6 +12,7 @@ from ..data import DEFAULT_SEED, DataSettings
 from ..errors import ReviewstarsError
 from ..kinds import model_help
 from ..ledger import BEFORE_RESUME
+from ..text import with_article
 from .app import (DataOption, DecisionOption, DeviceOption, LabelColumnOption, LabelScaleOption, TextColumnOption,
                   _check_decision, _columns, _kind_settings, _print_metrics, _training_groups, app, out)
 from .options import GIVEN, with_settings
@@ -80,7 +81,7 @@ def _warn_of_options_for_other_kinds(model: str, kind, given: set[str]) -> None:
             if name in given and name != "resume":  # --resume is refused, not ignored: one line says so (`jobs.guard`)
                 ignored.append(flag)
     if ignored:
-        warn(f"{model}: {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to a {kind.name} model: ignored")
+        warn(f"{model}: {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to {with_article(kind.name)} model: ignored")
 
 
 # --------------------------------------------------------------------------- evaluate

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from ..artifacts import read_json, write_json
 from ..errors import DataError, ReviewstarsError
 from ..models.folder import CONFIG_FILE, model_digests
+from ..text import with_article
 
 READ_BYTES = 1 << 20  # read a MiB at a time
 
@@ -41,7 +42,7 @@ def model_identity(model: Any) -> dict[str, Any]:
     """A model folder's name and a hash of its config and of every file of its weights (two
     folders of one name and config but other weights are two models)."""
     if not isinstance(model, (str, Path)):
-        return {"name": f"a {model.kind} predictor given in Python"}
+        return {"name": f"{with_article(model.kind)} predictor given in Python"}
     folder = Path(model).expanduser()
     config = folder / CONFIG_FILE
     if not config.is_file():

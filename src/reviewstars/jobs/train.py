@@ -68,7 +68,8 @@ def _train(model, context: RunContext, output, transformer, kind_settings) -> Tr
             if line not in context.said:  # (a compare said its data's notes once, for every model)
                 warn(f"{model}: {line}")
     output = Path(output)
-    if kind.uses_torch and len(dev_part) == 0:
+    if kind.uses_torch and len(dev_part) == 0:  # (--dev-size 0 is named as the cause, not the data's size)
+        context.dev()
         raise DataError(data.data, f"too few training reviews ({len(train_part)}) to carve a dev slice from")
     job = TrainingJob(model=model, train=train_part, dev=dev_part, output=output, own=kind.own_settings(kind_settings.get(kind.name)),
                       transformer=kind.trainer_settings(transformer, data.seed), device=device)

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import ModelError
 from ..models import can_fine_tune, folder_kind, looks_like_a_path
 from ..models.pretrained import ALIASES, check_hub_model, resolve
+from ..text import with_article
 from .bag import BAG
 from .base import Kind, TrainingJob
 from .linear import LINEAR
@@ -68,7 +69,7 @@ def check_model_name(model: str, option: str = "--model") -> Kind:
             raise ModelError(f"{model}: not a model folder (no config.json)")
         found = folder_kind(path)
         if not can_fine_tune(found):
-            raise ModelError(f"{model}: a {found} model folder; only transformer folders can be fine-tuned further")
+            raise ModelError(f"{model}: {with_article(found)} model folder; only transformer folders can be fine-tuned further")
         return PRETRAINED
     near = difflib.get_close_matches(model, model_names(), n=1, cutoff=0.7)
     if near and "/" not in model:

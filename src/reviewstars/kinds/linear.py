@@ -37,6 +37,10 @@ def _train(job: TrainingJob) -> tuple[LinearPredictor, dict]:
 
 
 def _fit_tfidf(predictor: LinearPredictor, train) -> None:
+    min_df = predictor.settings.min_df
+    if min_df > len(train):  # scikit-learn says "max_df corresponds to < documents than min_df"
+        raise DataError("--min-df", f"{min_df:,} keeps only n-grams seen in at least that many reviews, and there are "
+                                    f"{len(train):,} to train on: none can be kept; give at most a few percent of them")
     try:
         predictor.fit(train["text"], train["label"])
     except ValueError as error:  # scikit-learn's TF-IDF finds no n-gram in --min-df of so few reviews

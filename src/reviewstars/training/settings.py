@@ -27,16 +27,19 @@ def parse_batch_size(text: str | int) -> int | str:
 
 
 def parse_duration(text: str | float | None) -> float | None:
-    """'30m', '1h30m', '90s', '45' (minutes) -> seconds."""
+    """'30m', '1h30m', '90s', '2d', '45' (minutes) -> seconds."""
     if text is None or isinstance(text, (int, float)):
         return None if text is None else float(text)
     text = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return float(text) * 60
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([dhms])", text)
     if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
-        raise ValueError(f"cannot read the duration {text!r}: use e.g. 30m, 1h, 90s")
-    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+        raise ValueError(f"cannot read the duration {text!r}: use e.g. 30m, 1h, 90s, 2d")
+    return sum(float(n) * SECONDS_IN[u] for n, u in parts)
+
+
+SECONDS_IN = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 def format_duration(seconds: float) -> str:
@@ -44,6 +47,8 @@ def format_duration(seconds: float) -> str:
     (a duration too long to write in minutes: in hours, rounded)."""
     if seconds >= 1e9:
         return f"{seconds / 3600:.3g}h"
+    if seconds and seconds % 86400 == 0:
+        return f"{int(seconds) // 86400}d"
     if seconds % 60 == 0:
         return f"{int(seconds) // 60}m"
     return f"{int(seconds)}s" if float(seconds).is_integer() else f"{seconds!r}s"
@@ -81,7 +86,7 @@ class TrainSettings(Settings):
     """The Trainer's knobs for every torch kind; the lesson's values by default."""
 
     time_budget: float | None = setting(
-        None, "Train as well as possible within this wall-clock time (30m, 1h, 90s; at most 30 days).", parse=parse_duration,
+        None, "Train as well as possible within this wall-clock time (30m, 1h, 90s, 2d; at most 30d).", parse=parse_duration,
         show=format_duration, above=0, at_most=30 * 24 * 3600)
     batch_size: int | str = setting(
         16, "Reviews per step (the lesson's 16), or auto: on a CUDA GPU the largest that still speeds up a step "
