@@ -264,3 +264,16 @@ def test_reviews_seen_count_a_passs_last_batch_as_what_it_holds():
     assert reviews_seen(1, 16, 10) == 10  # a probe read "trained on 10 reviews (16 seen)"
     assert reviews_seen(3, 16, 40) == 40 and reviews_seen(4, 16, 40) == 56 and reviews_seen(2, 16, 40) == 32
     assert reviews_seen(0, 16, 40) == 0 and reviews_seen(5, 8, 0) == 0
+
+
+def test_fine_tuning_a_folder_that_reads_fewer_tokens_than_the_default_reads_its_own(scratch_model, tiny_data, tmp_path):
+    """A probe fine-tuning a folder trained at 32 tokens was told "--max-length 256: the model reads
+    at most 32 tokens", a value it never typed. Given explicitly, it is still refused."""
+    from reviewstars.data import DataSettings
+    from reviewstars.jobs import train
+
+    data = DataSettings(tiny_data, dev_size=50)
+    result = train(str(scratch_model), data, tmp_path / "tuned", transformer=fast(max_length=None, epochs=1))
+    assert result.settings["max_length"] == 32
+    with pytest.raises(ModelError, match=r"--max-length 64: the model reads at most 32 tokens"):
+        train(str(scratch_model), data, tmp_path / "longer", transformer=fast(max_length=64, epochs=1))

@@ -6,12 +6,13 @@ settings. The registry (`kinds`) only declares; this does."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from ..errors import DataError
 from ..kinds import Kind, TrainingJob
 from ..ledger import spent
+from ..progress import note
 
 
 def fit_kind(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
@@ -24,7 +25,7 @@ def fit_kind(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
 def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
     """The one Trainer path: every torch kind's network trained by `training.train_transformer`."""
     with spent("loading libraries"):
-        from ..models.folder import check_max_length
+        from ..models.folder import check_max_length, positions_of
         from ..models.transformer import TransformerPredictor
         from ..tokenization import load_tokenizer
         from ..training import checkpoints_of, kept_tokenizer, last_complete_checkpoint, train_transformer
@@ -63,6 +64,11 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
         with spent("loading the model"):
             torch.manual_seed(settings.seed)  # the same first weights on every process and every run
             network = kind.new_network(tokenizer, job.own, settings)
+    longest = positions_of(network)
+    if not job.max_length_given and longest is not None and settings.max_length > longest:  # a folder trained at 64 tokens
+        note(f"{job.model}: reads at most {longest} tokens (its position embeddings): --max-length {longest}, "
+             f"not the default {settings.max_length}")
+        settings = replace(settings, max_length=longest)
     check_max_length(tokenizer, settings.max_length, "--max-length", network)
     outcome = train_transformer(network, tokenizer, job.train, job.dev, job.output, settings, name=job.model,
                                 use_cpu=_training_device(job.device) == "cpu", run_started=started)

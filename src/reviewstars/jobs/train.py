@@ -72,7 +72,8 @@ def _train(model, context: RunContext, output, transformer, kind_settings) -> Tr
         context.dev()
         raise DataError(data.data, f"too few training reviews ({len(train_part)}) to carve a dev slice from")
     job = TrainingJob(model=model, train=train_part, dev=dev_part, output=output, own=kind.own_settings(kind_settings.get(kind.name)),
-                      transformer=kind.trainer_settings(transformer, data.seed), device=device)
+                      transformer=kind.trainer_settings(transformer, data.seed), device=device,
+                      max_length_given=transformer is not None and transformer.max_length is not None)
     predictor, details = fit_kind(kind, job)
     with spent("calibration"):
         calibration, dev_proba = calibrate(predictor, dev_part, scored=details.pop("dev_proba_scored", None))

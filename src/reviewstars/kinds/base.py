@@ -25,6 +25,7 @@ class TrainingJob:
     own: Any                # the kind's own settings object (or None)
     transformer: Any        # TrainSettings, for torch kinds
     device: str | None = None
+    max_length_given: bool = False  # --max-length was given: not lowered to what a folder's model reads
 
 
 @dataclass(frozen=True)
