@@ -553,3 +553,16 @@ def test_held_out_is_cut_from_the_very_file_trained_on_from_any_folder(tmp_path,
     (first / "model" / "config.json").write_text(json.dumps(config))
     with pytest.raises(DataError, match="not the reviews .* was trained on: .* of those it learned are not in the part cut"):
         evaluate(first / "model", split="held-out")  # B's reviews.csv: refused, not scored as A's held-out
+
+
+def test_a_file_with_two_columns_of_ratings_says_which_it_reads(tmp_path):
+    """A probe's file had `label` and `stars` that disagreed: `label` was read without a word."""
+    from reviewstars.data import training_splits
+
+    rows = synthetic_reviews(200, seed=6)
+    path = tmp_path / "both.csv"
+    rows.assign(stars=(rows["label"] + 2) % 5 + 1).to_csv(path, index=False)
+    notes = training_splits(DataSettings(str(path), dev_size=20)).notes
+    assert notes[0] == "both.csv has 'stars' beside 'label': the ratings are read from 'label' (--label-column names the one to read)"
+    named = training_splits(DataSettings(str(path), dev_size=20, label_column="stars", label_scale="1-5")).notes
+    assert not any("beside" in line for line in named)

@@ -246,6 +246,7 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
     if "train" not in splits:
         raise DataError(data.data, f"no train split to learn from (have: {', '.join(splits)})")
     source = splits["train"]
+    other_ratings, rating_column = getattr(source, "other_rating_columns", []), getattr(source, "label_column", None)
     if data.train_size is None and at_most is None:  # every review is used: one reading, as a whole file
         source = InMemorySplit(source.read(), source.name)
     others = {name: _sample(split, data.eval_size, data.seed) for name, split in splits.items() if name != "train"}
@@ -281,6 +282,10 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
         raise DataError(data.data, f"all {copies:,} reviews to train on are copies of reviews held out to score or follow the "
                                    "model (the file repeats its reviews): none is left to learn from")
     notes = [copies_note(copies)] if copies else []
+    if other_ratings:
+        others = ", ".join(repr(str(name)) for name in other_ratings)
+        notes.insert(0, f"{source.name} has {others} beside {rating_column!r}: the ratings are read from "
+                        f"{rating_column!r} (--label-column names the one to read)")
     if held_repeats:
         notes.append(f"the held-out reviews cut from {source.name} held {held_repeats:,} copies of others among them: "
                      f"each is scored once ({len(held_out):,} reviews)")

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import DataError
 from .files import Columns, _label_column, _RowChecker, features, text_column_of
-from .formats import first_line, open_records
+from .formats import LABEL_COLUMNS, first_line, open_records
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -47,6 +47,10 @@ class LabelledFile:
         self.path, records = open_records(path, wanted=tuple(filter(None, (columns.text, columns.label))))
         self.text_column = text_column_of(self.path, records.columns, columns.text)
         self.label_column = _label_column(self.path, records.columns, columns.label)
+        #: Other columns of a usual rating name, when the ratings' column was found rather than named:
+        #: a file with `label` and `stars` that disagree is read from `label` (and says so).
+        self.other_rating_columns = [] if columns.label else [
+            name for name in records.columns if name != self.label_column and str(name).lower() in LABEL_COLUMNS]
         if self.text_column == self.label_column:
             raise DataError(self.path, f"the column {self.text_column!r} cannot hold both the reviews and their ratings: "
                                        "give --text-column and --label-column two different columns")
