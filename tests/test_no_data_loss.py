@@ -77,6 +77,9 @@ def test_a_model_is_never_trained_into_the_folder_it_fine_tunes_or_its_data(mode
         train("linear", data_folder, data_folder / "model", **LINEAR)
     with pytest.raises(ReviewstarsError, match=f"--output {data_folder}: is {data_folder}"):
         train("linear", data_folder, data_folder, **LINEAR)
+    train_file = next(data_folder.glob("train.*")).resolve()  # a probe's "--output /: holds stars300.csv", which / does not hold
+    with pytest.raises(ReviewstarsError, match=f"--output {tmp_path}: holds {train_file}, which this command reads"):
+        train("linear", str(train_file), tmp_path, **LINEAR)
     assert _snapshot(data_folder) == before
 
 

@@ -339,8 +339,9 @@ def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: 
         if Path(given).exists() and overlapping(folder, Path(given)):
             source = resolved(given, "an input")
             how = "is" if where == source else "holds" if where in source.parents else "is inside"
-            raise_output_error(option, folder, f"{how} {given}, which this command reads: give another folder "
-                                               "(an input is never written over)")
+            # (the input as found: "/ holds train.csv" read as if train.csv were in /)
+            raise_output_error(option, folder, f"{how} {source if how == 'holds' else given}, which this command reads: "
+                                               "give another folder (an input is never written over)")
     if folder.exists() and not folder.is_dir():
         raise_output_error(option, folder, f"is a file, not a folder; give a folder for the {what}")
     if folder.is_dir():
