@@ -130,6 +130,12 @@ def test_a_plan_made_from_a_slow_probe_is_made_again_from_the_runs_pace():
     assert again["replanned"]["measured_seconds_per_step"] == 0.04 and again["expected_steps"] > 3000
     assert again["evaluations"] > plan["evaluations"] and again["deadline"] > plan["deadline"]
     assert again["dev_rows"] == plan["dev_rows"] and again["stop_after_steps"] == plan["stop_after_steps"]
+    from reviewstars.training.budget import too_small_budget
+
+    # a probe's plan that is warned of; the re-plan's line takes that back (a probe saw the warning stay on screen, wrong)
+    slow = plan_budget(budget=60, elapsed=5, step_seconds=0.7, eval_example_seconds=0.02, batch_size=16, dev_rows=500,
+                       train_rows=38_248, max_passes=2, tokens_per_step=1600)
+    assert too_small_budget(slow) is not None and too_small_budget(replan(slow, 0.04)) is None
     clock = TrainingClock(dict(plan), warmup=0.1)
     assert clock.plan.get("replanned") is None and "probe" in clock.plan
 

@@ -169,12 +169,16 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     callbacks.append(interrupt)
     trainer_class, extra, clock = StarTrainer, {}, None
     if under_budget:
+        warned_too_small = too_small_budget(plan) is not None and saved_plan is None  # (the probe's plan, said by _announce)
+
         def replanned(new_plan: dict[str, Any]) -> None:
             if is_main_process():
                 write_json(plan_path, new_plan)
+                warned = warned_too_small and too_small_budget(new_plan) is None
                 note(f"{name}: steps take {new_plan['replanned']['measured_seconds_per_step']:.3g} s, not "
                      f"{new_plan['replanned']['probe_seconds_per_step']:.3g} s: re-planned ~{new_plan['expected_steps']:,} steps "
-                     f"({new_plan['expected_passes_over_data']:g} passes), {evaluations(new_plan['evaluations'])}")
+                     f"({new_plan['expected_passes_over_data']:g} passes), {evaluations(new_plan['evaluations'])}"
+                     + (": enough to learn from, whatever the warning above said (the probe ran slow)" if warned else ""))
 
         clock = TrainingClock(plan, settings.warmup, run_started=started, on_replan=replanned)
         trainer_class, extra = ClockScheduleTrainer, {"clock": clock}
