@@ -184,3 +184,6 @@ def test_the_two_usage_errors_a_newcomer_meets_first_say_what_was_meant(linear_m
     negative = run_cli("basics", "params", "100", "-1", "5")
     said = " ".join(negative.stderr.replace("│", " ").split())
     assert negative.returncode == 2 and "-1 is a negative number, which reads as an option" in said
+    review = run_cli("predict", "--model", linear_model, "-5")  # a review of "-5": the review's hint, not the sizes'
+    said = " ".join(review.stderr.replace("│", " ").split())
+    assert review.returncode == 2 and "A review that starts with '-' goes after --" in said and "negative number" not in said

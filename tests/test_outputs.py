@@ -371,6 +371,17 @@ def test_resume_refuses_other_settings_than_the_run_it_continues(tiny_data, tmp_
         train("minilm", tiny_data, output, transformer=fast(resume=True))
 
 
+def test_a_max_length_not_given_is_recorded_as_not_given():
+    """A folder fine-tuned without --max-length reads its own length (known once its model is
+    loaded): the run's record says "not given", so the same command resumes it."""
+    from reviewstars.jobs.guard import _differences, run_record
+
+    record = run_record({"model": "scratch", "data": "reviews.csv", "transformer": fast(max_length=None),
+                         "kind_settings": {"scratch": tiny_scratch()}})
+    assert record["training"]["max_length"] is None
+    assert _differences(record, {**record, "training": {**record["training"], "max_length": 64}}) == ["--max-length not given, not 64"]
+
+
 def test_resume_refuses_data_edited_since_the_run_started(tiny_data, tmp_path):
     """A probe kept 150 of a file's 300 rows and resumed: the run went on, on other reviews
     and another dev slice, under the same settings."""

@@ -302,13 +302,37 @@ def test_parquet_shards_with_kept_lists_and_structs_merge_into_the_file_a_whole_
     assert merge_predictions(parts, merged)["rows"] == 5
     if suffix == ".parquet":
         merged_table, whole_table = pq.read_table(merged), pq.read_table(whole)
-        assert merged_table.schema.remove_metadata() == whole_table.schema.remove_metadata()
+        assert merged_table.schema.equals(whole_table.schema, check_metadata=True)
         assert merged_table.to_pylist() == whole_table.to_pylist()
         assert pd.read_parquet(merged)["meta"].tolist()[0] == {"a": 1, "b": "x"}
     else:
         assert merged.read_bytes() == whole.read_bytes()
     if suffix == ".csv":
         assert pd.read_csv(merged)["tags"].tolist()[:3] == ["[1, 2]", "[3]", "[]"]
+
+
+def test_parquet_shards_merge_with_the_whole_runs_types_and_pandas_reads_them_alike(linear_model, tmp_path):
+    """A review's merge through pandas made a CSV source's strings large_string, a decimal(5, 2)
+    decimal(3, 2) and failed when a later shard's decimals were wider."""
+    import decimal
+
+    import pyarrow as pa
+
+    cases = {"csv": tmp_path / "in.csv", "decimal": tmp_path / "in.parquet"}
+    pd.DataFrame({"text": ["great tacos", "cold soup", "fine", "loved it"], "city": list("abcd"), "n": [1, 2, 3, 4]}).to_csv(cases["csv"], index=False)
+    pq.write_table(pa.table({"text": ["great tacos", "cold soup", "fine", "loved it", "never again", "ok"],
+                             "price": pa.array([decimal.Decimal(v) for v in ("1.10", "2.20", "3.30", "123.45", "999.99", "100.00")],
+                                               pa.decimal128(5, 2))}), cases["decimal"])
+    for name, source in cases.items():
+        whole = tmp_path / f"{name}-whole.parquet"
+        predict_file(linear_model, source, whole, keep_columns=True)
+        parts = [tmp_path / f"{name}-part{i}.parquet" for i in range(2)]
+        for i, part in enumerate(parts):
+            predict_file(linear_model, source, part, shard=f"{i}/2", keep_columns=True)
+        merged = tmp_path / f"{name}-merged.parquet"
+        merge_predictions(parts, merged)
+        assert pq.read_table(merged).schema.equals(pq.read_table(whole).schema, check_metadata=True), name
+        pd.testing.assert_frame_equal(pd.read_parquet(merged), pd.read_parquet(whole))
 
 
 def test_json_lines_are_valid_json_whatever_a_kept_column_holds():

@@ -182,8 +182,13 @@ def test_compare_refuses_before_any_training_what_it_would_refuse_after(reviews_
     with pytest.raises(ReviewstarsError, match=r"--dev-size 0: this model follows its training"):  # not "too few training reviews"
         train("scratch", DataSettings(reviews_csv, dev_size=0), tmp_path / "scratch")
     # a probe's two names of one folder: the second model trained over the first, and the ensemble of "both" never loaded
-    with pytest.raises(ModelError, match=r"--models \.\./m_scr1 and \.\./m_scr1/ would train into one folder \(models/m_scr1\)"):
+    with pytest.raises(ModelError, match=r"--models \.\./m_scr1 and \.\./m_scr1/ would train into one folder \(models/\.\._m_scr1\)"):
         compare_module.compare(data, tmp_path / "out", ["../m_scr1", "../m_scr1/"])
+    folder = tmp_path / "to-tune"
+    folder.mkdir()
+    with pytest.raises(ModelError, match=r"--models .*to-tune and .*to-tune/ name one model: give each model once"):
+        compare_module.compare(data, tmp_path / "out", [str(folder), f"{folder}/"])
+    assert compare_module._folder_name("./minilm") != compare_module._folder_name("minilm")  # two models, two folders
     # a probe's folder named ensemble: the table showed the built ensemble's scores twice, under both names
     monkeypatch.chdir(tmp_path)
     shutil.copytree(linear_model, tmp_path / "ensemble")
@@ -238,6 +243,7 @@ def test_a_file_that_repeats_its_reviews_is_still_scored_on_reviews_the_model_di
     context.splits()
     assert context.splits(300).train["text"] == read_capped.train["text"]
     assert context.splits(300).copies_left_out == read_capped.copies_left_out > 0
+    assert context.splits(300).sampled == read_capped.sampled  # held-out rows read count, repeats scored once or not
 
     result = train("linear", DataSettings(str(path), dev_size=60), tmp_path / "model", **LINEAR)
     assert result.metrics.accuracy < 0.4  # chance is 0.2: a score of memory would be near 0.9

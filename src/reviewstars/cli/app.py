@@ -44,7 +44,7 @@ def _hint(error) -> str:
     tried = error.__context__ if type(error.__context__).__name__ == "NoSuchOption" else error
     word = str(getattr(tried, "option_name", option))
     command = getattr(getattr(error, "ctx", None), "info_name", None)
-    if command in ("predict", "explain") and not word.startswith("--") and len(word) > 2:  # a review, read as options
+    if command in ("predict", "explain") and not word.startswith("--") and (len(word) > 2 or _NEGATIVE_NUMBER.fullmatch(word)):
         return (f". A review that starts with '-' goes after --, which ends the options: "
                 f"reviewstars {command} --model M -- {shlex.quote(word)}")
     if _NEGATIVE_NUMBER.fullmatch(word):

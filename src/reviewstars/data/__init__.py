@@ -198,6 +198,7 @@ class TrainingSplits:
     copies_left_out: int = 0    # training and dev reviews left out as copies of a dev or held-out review
     train_with_copies: Dataset | None = None  # the reviews to train on before that (None: no copies)
     dev_copies_left_out: int = 0  # ... of which dev reviews (copies of held-out ones)
+    held_out_repeats: int = 0     # held-out rows read and scored once, as copies of others among them
 
     def capped(self, at_most: int | None, data: "DataSettings", why: str = "") -> "TrainingSplits":
         """These splits with at most `at_most` reviews to train on: the very reviews, in the
@@ -212,7 +213,7 @@ class TrainingSplits:
         train, copies = without_copies(kept, hashes_of(self.dev, self.held_out))
         copies += self.dev_copies_left_out
         notes = [line for line in self.notes if line != copies_note(self.copies_left_out)] + ([copies_note(copies)] if copies else [])
-        held = len(self.held_out) if self.held_out_name == HELD_OUT and self.held_out is not None else 0
+        held = len(self.held_out) + self.held_out_repeats if self.held_out_name == HELD_OUT and self.held_out is not None else 0
         read = len(kept) + len(self.dev) + self.dev_copies_left_out + held
         reason = f" ({why})" if why else ""
         return replace(self, train=train, sampled=f"sampled {read:,} of {self.source_rows:,} reviews in {self.source_name}{reason}",
@@ -304,7 +305,7 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
         reason = f" (--train-size {data.train_size:,})" if data.train_size is not None else f" ({why})" if capped and why else ""
         sampled = f"sampled {read:,} of {source.rows:,} reviews in {source.name}{reason}"
     return TrainingSplits(train, dev, held_out, held_out_name, notes, sampled, source.rows, source.name, copies,
-                          train_with_copies if copies else None, dev_copies)
+                          train_with_copies if copies else None, dev_copies, held_repeats)
 
 
 def without_copies(part: Dataset, kept_apart: np.ndarray) -> tuple[Dataset, int]:

@@ -41,16 +41,17 @@ def arrow_table(frame):
     return table.replace_schema_metadata(_readable_metadata(table.schema))
 
 
-def to_pandas(table):
+def to_pandas(table, arrow_types: bool = False):
     """`table.to_pandas()` (a table or a record batch), with its lists and structs as Arrow
     values, as a run reads them from its input (numpy's conversion turned a struct's integer
-    beside a null into a float); also for a file written before `arrow_table` took care of
-    its nested columns' pandas metadata."""
+    beside a null into a float), and with `arrow_types` every column (a decimal keeps its
+    precision, a string its type); also for a file written before `arrow_table` took care
+    of its nested columns' pandas metadata."""
     import pandas as pd
     import pyarrow as pa
 
     readable = table.replace_schema_metadata(_readable_metadata(table.schema))
-    return readable.to_pandas(types_mapper=lambda kind: pd.ArrowDtype(kind) if pa.types.is_nested(kind) else None)
+    return readable.to_pandas(types_mapper=lambda kind: pd.ArrowDtype(kind) if arrow_types or pa.types.is_nested(kind) else None)
 
 
 def _readable_metadata(schema):
@@ -138,7 +139,8 @@ def _json_default(value):
 
 
 class FrameWriter:
-    """Appends frames to a temporary file that becomes `output` only when all is written.
+    """Appends frames (into a Parquet file, Arrow tables too) to a temporary file that becomes
+    `output` only when all is written.
 
     When nothing was written, `empty` (a frame with no rows) gives the file its header or
     schema: a reader still finds a valid table, with no rows. `exact`: JSON Lines keep every
@@ -168,7 +170,7 @@ class FrameWriter:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = arrow_table(frame)
+            table = frame if isinstance(frame, pa.Table) else arrow_table(frame)  # (an Arrow table: written as it is)
             if self.parquet is None:
                 self.parquet = pq.ParquetWriter(self.path, table.schema)
             elif not table.schema.equals(self.parquet.schema):  # e.g. a column of float64 after float32 ones

@@ -52,9 +52,9 @@ SPLITS_VERSION = 2  # how `data.training_splits` cuts the data: a model trained 
 
 
 def _folder_name(model: str) -> str:
-    """The folder under OUTPUT/models a model trains into: its name made safe, and not hidden
-    (a path's "../" does not make a folder that `ls` leaves out)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_.") or "model"
+    """The folder under OUTPUT/models a model trains into: its name made safe (as earlier
+    runs named it, so that a rerun finds and reuses their models)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_") or "model"
 
 
 #: The row, the key of its predictions and the folder of the ensemble that `compare` adds.
@@ -94,11 +94,12 @@ def _check_names(models: Sequence[str], evaluate_only: Sequence[str], ensemble: 
     if twice:
         raise ModelError(f"--models names {', '.join(twice)} twice: give each model once")
     trained_into: dict[str, str] = {}
-    for model in models:  # "../m" and "../m/" are two names, but one folder: the second would overwrite the first
+    for model in models:  # "../m" and "../m/": two names, one folder: the second model would overwrite the first
         same = trained_into.setdefault(_folder_name(model), model)
         if same != model:
-            raise ModelError(f"--models {same} and {model} would train into one folder (models/{_folder_name(model)}): "
-                             "give each model once")
+            one = Path(same).expanduser().exists() and Path(same).expanduser().resolve() == Path(model).expanduser().resolve()
+            raise ModelError(f"--models {same} and {model} " + ("name one model: give each model once" if one else
+                             f"would train into one folder (models/{_folder_name(model)}): give one of them another name"))
     if ensemble:  # the row and the folder of the ensemble compare adds: a model of that name would be overwritten by it
         for model, option in [*((m, "--models") for m in models), *((m, "--evaluate-only") for m in evaluate_only)]:
             if model == ENSEMBLE_NAME or (option == "--models" and _folder_name(model) == ENSEMBLE_NAME):

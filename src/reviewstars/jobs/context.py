@@ -72,8 +72,7 @@ class RunContext:
         """The dev slice (a datasets.Dataset: text, label), refused when the data is too small for one."""
         dev = self.splits().dev
         if len(dev) == 0 and self.data.dev_size == 0:
-            raise DataError("--dev-size 0", "this model follows its training, and is calibrated, on a dev slice carved from "
-                                            "train: give --dev-size N (the default is 500)")
+            raise no_dev_slice_asked()
         if len(dev) == 0:
             raise DataError(self.data.data, "too few training reviews to carve a dev slice from")
         return dev
@@ -87,3 +86,9 @@ class RunContext:
             dataset = load_data(self.data.data, columns=self.data.columns())
         name = pick_split(dataset, split)
         return name, subset(dataset[name], n, self.data.seed)
+
+
+def no_dev_slice_asked() -> DataError:
+    """--dev-size 0 for a kind that needs a dev slice: the cause named, not the data's size."""
+    return DataError("--dev-size 0", "this model follows its training, and is calibrated, on a dev slice carved from "
+                                     "train: give --dev-size N (the default is 500)")

@@ -121,6 +121,8 @@ def run_record(arguments: dict) -> dict | None:
     if own.get("tokenizer"):
         own["tokenizer"] = _as_found(own["tokenizer"])
     training = asdict(kind.trainer_settings(arguments.get("transformer"), data["seed"]))
+    if getattr(arguments.get("transformer"), "max_length", None) is None:  # the kind's default, or a folder's own length
+        training["max_length"] = None  # (which one is known once its model is loaded): recorded as not given
     model = arguments["model"] if arguments["model"] in KINDS else _as_found(resolve(arguments["model"]))
     return {"model": model, "kind": kind.name, "data": data, "own": own,
             "training": {key: value for key, value in training.items() if key not in NOT_THE_RUN},
@@ -217,10 +219,14 @@ def _differences(started: dict, now: dict) -> list[str]:
         pairs = [(section, was, is_)] if not isinstance(was, dict) or not isinstance(is_, dict) else \
             [(key, was.get(key), is_.get(key)) for key in sorted(set(was) | set(is_))]
         for key, before, after in pairs:
-            said = f"--{key.replace('_', '-')} {before}, not {after}"
+            said = f"--{key.replace('_', '-')} {_given(before)}, not {_given(after)}"
             if before != after and said not in changed:  # (the seed is both the data's and the Trainer's: said once)
                 changed.append(said)
     return changed
+
+
+def _given(value) -> str:
+    return "not given" if value is None else str(value)
 
 
 def start_run(output: Path, record: dict) -> None:

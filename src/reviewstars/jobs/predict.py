@@ -261,17 +261,21 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
     # Parquet parts into a CSV: a kept list or struct as its JSON text, as the whole run writes it
     nested_as_text = shards[0].path.suffix.lower() == ".parquet" and output.suffix.lower() == ".csv"
     exact = bool(shards[0].record.get("keep_columns"))  # as the whole run writes its JSON Lines
-    with terminate_cleanly(), FrameWriter(output, _empty_like(shards[0].path), exact=exact) as writer:
+    # Parquet parts into a Parquet file: their Arrow tables as they are (schema and pandas metadata the
+    # whole run's: a trip through pandas made a string large_string and a decimal(5, 2) decimal(3, 2))
+    as_tables = shards[0].path.suffix.lower() == ".parquet" and output.suffix.lower() == ".parquet"
+    empty = _empty_table(shards[0].path) if as_tables else _empty_like(shards[0].path)
+    with terminate_cleanly(), FrameWriter(output, empty, exact=exact) as writer:
         for shard in sorted(shards, key=lambda shard: shard.index):
-            for frame in read_frames(shard.path, nested_as_text=nested_as_text):
+            for frame in (_parquet_tables(shard.path) if as_tables else read_frames(shard.path, nested_as_text=nested_as_text)):
                 if as_text:
                     frame = _values_as_json_text(frame)
-                rows = frame["row"].to_numpy()
+                rows = np.asarray(frame["row"])
                 if len(rows) and not np.array_equal(rows, np.arange(expected, expected + len(rows))):
                     raise ReviewstarsError(f"{shard.path}: the shard outputs overlap or miss rows (row {int(rows[0])} "
                                            f"where row {expected} was due): give every shard 0/N..N-1/N once")
                 expected += len(rows)
-                writer.write(frame.drop(columns="row"))
+                writer.write(_without_row(frame) if as_tables else frame.drop(columns="row"))
     return {"rows": expected, "output": str(output), "parts": len(parts)}
 
 
@@ -311,9 +315,10 @@ def read_frames(path: Path, batch_rows: int = 16384, nested_as_text: bool = Fals
     import pyarrow.parquet as pq
 
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
+    if suffix == ".parquet":  # kept columns with their Arrow types, as the run read them (a string stays a string)
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-            yield nested_as_json_text(batch, to_pandas(batch)) if nested_as_text else to_pandas(batch)
+            frame = with_output_types(to_pandas(batch, arrow_types=True))
+            yield nested_as_json_text(batch, frame) if nested_as_text else frame
         return
     if suffix == ".jsonl":
         yield from _json_lines_frames(path, batch_rows)
@@ -345,6 +350,33 @@ def _json_lines_frames(path: Path, batch_rows: int):
                     records = []
     if records:
         yield frame(records)
+
+
+def _parquet_tables(path: Path, batch_rows: int = 16384):
+    """A Parquet prediction file's rows as Arrow tables, a batch at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    for batch in file.iter_batches(batch_size=batch_rows):
+        yield pa.Table.from_batches([batch], schema=file.schema_arrow)
+
+
+def _empty_table(path: Path):
+    import pyarrow.parquet as pq
+
+    return _without_row(pq.read_schema(path).empty_table())
+
+
+def _without_row(table):
+    """`table` less its `row` column, its pandas metadata too (pandas reads the file as the whole run's)."""
+    table = table.drop_columns(["row"]) if "row" in table.column_names else table
+    metadata = dict(table.schema.metadata or {})
+    if b"pandas" in metadata:
+        described = json.loads(metadata[b"pandas"])
+        described["columns"] = [column for column in described.get("columns", []) if column.get("name") != "row"]
+        metadata[b"pandas"] = json.dumps(described).encode()
+    return table.replace_schema_metadata(metadata)
 
 
 def _empty_like(path: Path):

@@ -19,7 +19,7 @@ from ..scoring.scores import score_predictions
 from ..kinds import TrainingJob, check_model_name, trainable_kinds
 from .fit import fit_kind
 from ..models.folder import CARD_FILE, CONFUSION_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, METRICS_FILE, TIME_LEDGER_FILE
-from .context import RunContext
+from .context import RunContext, no_dev_slice_asked
 from .result import TrainResult
 from .guard import one_training_per_output, stage_of as staged_path, staged
 
@@ -68,8 +68,9 @@ def _train(model, context: RunContext, output, transformer, kind_settings) -> Tr
             if line not in context.said:  # (a compare said its data's notes once, for every model)
                 warn(f"{model}: {line}")
     output = Path(output)
-    if kind.uses_torch and len(dev_part) == 0:  # (--dev-size 0 is named as the cause, not the data's size)
-        context.dev()
+    if kind.uses_torch and len(dev_part) == 0:
+        if data.dev_size == 0:
+            raise no_dev_slice_asked()
         raise DataError(data.data, f"too few training reviews ({len(train_part)}) to carve a dev slice from")
     job = TrainingJob(model=model, train=train_part, dev=dev_part, output=output, own=kind.own_settings(kind_settings.get(kind.name)),
                       transformer=kind.trainer_settings(transformer, data.seed), device=device,
@@ -167,7 +168,7 @@ def calibrate(predictor, dev, scored=None) -> tuple[dict[str, Any] | None, Any]:
     before, after = expected_calibration_error(raw, labels), expected_calibration_error(calibrated, labels)
     record = {"temperature": round(fitted, 4), "dev_reviews": len(labels), "dev_ece_before": round(before, 4),
               "dev_ece_after": round(after, 4), "applied": after < before}
-    if fitted >= 0.99 * TEMPERATURE_BOUNDS[1]:  # a probe's useless model read "ECE within noise", the best of its leaderboard
+    if after < before and fitted >= 0.99 * TEMPERATURE_BOUNDS[1]:  # a probe's useless model read "ECE within noise", the best
         record["at_bound"] = (f"the temperature reached its bound ({TEMPERATURE_BOUNDS[1]:g}): the model's probabilities are "
                               "flattened to nearly uniform, so a low calibration error says only that it knows little")
     if after < before:
