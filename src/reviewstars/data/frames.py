@@ -41,17 +41,16 @@ def arrow_table(frame):
     return table.replace_schema_metadata(_readable_metadata(table.schema))
 
 
-def to_pandas(table, arrow_types: bool = False):
+def to_pandas(table):
     """`table.to_pandas()` (a table or a record batch), with its lists and structs as Arrow
     values, as a run reads them from its input (numpy's conversion turned a struct's integer
-    beside a null into a float), and with `arrow_types` every column (a decimal keeps its
-    precision, a string its type); also for a file written before `arrow_table` took care
-    of its nested columns' pandas metadata."""
+    beside a null into a float); also for a file written before `arrow_table` took care of
+    its nested columns' pandas metadata."""
     import pandas as pd
     import pyarrow as pa
 
     readable = table.replace_schema_metadata(_readable_metadata(table.schema))
-    return readable.to_pandas(types_mapper=lambda kind: pd.ArrowDtype(kind) if arrow_types or pa.types.is_nested(kind) else None)
+    return readable.to_pandas(types_mapper=lambda kind: pd.ArrowDtype(kind) if pa.types.is_nested(kind) else None)
 
 
 def _readable_metadata(schema):

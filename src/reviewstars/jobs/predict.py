@@ -263,7 +263,7 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
     exact = bool(shards[0].record.get("keep_columns"))  # as the whole run writes its JSON Lines
     # Parquet parts into a Parquet file: their Arrow tables as they are (schema and pandas metadata the
     # whole run's: a trip through pandas made a string large_string and a decimal(5, 2) decimal(3, 2))
-    as_tables = shards[0].path.suffix.lower() == ".parquet" and output.suffix.lower() == ".parquet"
+    as_tables = output.suffix.lower() == ".parquet" and all(shard.path.suffix.lower() == ".parquet" for shard in shards)
     empty = _empty_table(shards[0].path) if as_tables else _empty_like(shards[0].path)
     with terminate_cleanly(), FrameWriter(output, empty, exact=exact) as writer:
         for shard in sorted(shards, key=lambda shard: shard.index):
@@ -315,10 +315,9 @@ def read_frames(path: Path, batch_rows: int = 16384, nested_as_text: bool = Fals
     import pyarrow.parquet as pq
 
     suffix = path.suffix.lower()
-    if suffix == ".parquet":  # kept columns with their Arrow types, as the run read them (a string stays a string)
+    if suffix == ".parquet":
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-            frame = with_output_types(to_pandas(batch, arrow_types=True))
-            yield nested_as_json_text(batch, frame) if nested_as_text else frame
+            yield nested_as_json_text(batch, to_pandas(batch)) if nested_as_text else to_pandas(batch)
         return
     if suffix == ".jsonl":
         yield from _json_lines_frames(path, batch_rows)
