@@ -15,7 +15,7 @@ from reviewstars.jobs import predict_texts, train
 from reviewstars.models import load_predictor
 from reviewstars.training import TrainSettings
 
-from conftest import synthetic_reviews
+from conftest import BERT_TOKENIZER, needs_bert_tokenizer, synthetic_reviews
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +130,30 @@ def test_our_own_tokenizing_skips_the_steps_readable_has_done(fine_tuned):
     texts = [readable(text) for text in ["ＧＲＥＡＴ ｆｏｏｄ", "\ufb01ne dining", "gr\u200beat", "Plain tacos."]]
     assert [e.ids for e in copy.encode_batch(texts, add_special_tokens=False)] == \
         [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+
+
+@needs_bert_tokenizer
+def test_a_bert_tokenizer_class_folder_reads_reviews_as_we_do_in_pipeline(tmp_path):
+    """A newcomer's MiniLM folder (tokenizer_class BertTokenizer): transformers 5 built that class's
+    normalizer again from its settings, dropping our NFKC step, so "ＧＲＥＡＴ ﬁne food" read as
+    [UNK] in `pipeline` and its stars differed from `reviewstars predict`."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, pipeline
+
+    from reviewstars.models.transformer import TransformerPredictor
+
+    tokenizer = AutoTokenizer.from_pretrained(BERT_TOKENIZER)
+    assert type(tokenizer).__name__ == "BertTokenizer"  # the case: a class of its own
+    torch.manual_seed(0)
+    network = BertForSequenceClassification(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+                                                       num_attention_heads=4, intermediate_size=64, num_labels=5,
+                                                       id2label={i: f"{i + 1} star{'s' if i else ''}" for i in range(5)}))
+    folder = tmp_path / "bert"
+    TransformerPredictor(network, tokenizer, max_length=64).save(folder)
+    texts = ["ＧＲＥＡＴ ﬁne food", "GREAT fine food", "caf\u00e9 ok", "great\u200b service", "ｔｅｒｒｉｂｌｅ"]
+    reread = AutoTokenizer.from_pretrained(folder)
+    assert reread.tokenize(texts[0]) == reread.tokenize(texts[1]) and "[UNK]" not in reread.tokenize(texts[0])
+    ours = np.array([[row["probabilities"][str(k)] for k in range(1, 6)] for row in predict_texts(folder, texts)])
+    theirs = pipeline("text-classification", model=str(folder), top_k=None, truncation=True)(texts)
+    by_label = np.array([[{s["label"]: s["score"] for s in scores}[f"{k} star{'s' if k > 1 else ''}"] for k in range(1, 6)]
+                         for scores in theirs])
+    np.testing.assert_allclose(by_label, ours, atol=1e-4)

@@ -42,7 +42,7 @@ def test_the_ledger_adds_up_to_the_wall_time_of_the_run(kind, tiny_data, tmp_pat
     ledger = result.time_ledger
     assert sum(v for k, v in ledger.items() if k != "wall") == pytest.approx(ledger["wall"], abs=0.01)
     # the run is the call: nothing outside the ledger but the output guard's few milliseconds (its lock, the swap)
-    assert ledger["wall"] == pytest.approx(wall, rel=0.02, abs=0.03)
+    assert ledger["wall"] == pytest.approx(wall, rel=0.02, abs=0.1)  # (a busy machine: tens of ms; the torch import was 5 s)
     assert 0 <= ledger["other"] < 0.1 * ledger["wall"]  # the named entries claim nearly all of it
     written = json.loads((tmp_path / "model" / "time_ledger.json").read_text())
     assert written == ledger and json.loads((tmp_path / "model" / "metrics.json").read_text())["time_ledger"] == ledger

@@ -418,6 +418,27 @@ def reads_as_reviewstars(tokenizer):
     return tokenizer
 
 
+#: The class a saved tokenizer is opened as: its tokenizer.json as written. A class of its own
+#: (transformers 5's `BertTokenizer`, MiniLM's) builds its normalizer again from its settings
+#: and drops the steps `reads_as_reviewstars` added ("ＧＲＥＡＴ" read as [UNK] in `pipeline`).
+GENERIC_TOKENIZER_CLASS = "PreTrainedTokenizerFast"
+
+
+def save_tokenizer(tokenizer, folder: str | Path) -> None:
+    """`tokenizer` saved into `folder` so that `AutoTokenizer.from_pretrained(folder)` (and so
+    `pipeline`) reads a review as `reviewstars` does: with `reads_as_reviewstars`'s steps, and
+    opened as the generic fast class, with the inputs the model was trained on."""
+    reads_as_reviewstars(tokenizer)
+    tokenizer.save_pretrained(folder)
+    config_path = Path(folder) / "tokenizer_config.json"
+    if getattr(tokenizer, "backend_tokenizer", None) is None or not config_path.is_file():
+        return  # (a slow tokenizer: no tokenizer.json to read as written)
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("tokenizer_class") != GENERIC_TOKENIZER_CLASS:
+        config.update(tokenizer_class=GENERIC_TOKENIZER_CLASS, model_input_names=list(tokenizer.model_input_names))
+        config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("REVIEWSTARS_CACHE", Path.home() / ".cache" / "reviewstars"))
 

@@ -24,7 +24,7 @@ from scipy.special import softmax
 
 from .. import STARS
 from ..errors import ModelError
-from ..tokenization import TRUNCATIONS, Encoder, padded_batches, pieces_tokenizer, reads_as_reviewstars
+from ..tokenization import TRUNCATIONS, Encoder, padded_batches, pieces_tokenizer, save_tokenizer
 from .base import StarPredictor
 from .folder import CARD_FILE, CARD_USE, CONFIG_FILE, EXAMPLE_REVIEW, FOLDED, METRICS_FILE, SECTION, calibration_of, check_model_output, folder_kind, model_folder, read_config, section
 from .pretrained import stars_of_labels
@@ -200,7 +200,7 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
             graph_file.unlink()
         else:
             graph_file.rename(stage / MODEL_FILE)
-        reads_as_reviewstars(predictor.tokenizer).save_pretrained(stage)  # ONNX Runtime's users read reviews as we do
+        save_tokenizer(predictor.tokenizer, stage)  # ONNX Runtime's users read reviews as we do
         metrics = Path(str(model)) / METRICS_FILE
         if metrics.is_file():
             (stage / "source_metrics.json").write_bytes(metrics.read_bytes())

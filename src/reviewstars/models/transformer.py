@@ -13,7 +13,7 @@ import torch
 from .. import STARS
 from ..devices import half_precision_dtype
 from ..errors import ModelError
-from ..tokenization import TRUNCATIONS, BatchPacker, ShapeBuckets, encode_pieces, pieces_tokenizer, reads_as_reviewstars
+from ..tokenization import TRUNCATIONS, BatchPacker, ShapeBuckets, encode_pieces, pieces_tokenizer, save_tokenizer
 from .base import PredictStages, StarPredictor, ahead, torch_layer_parameters
 from .first_token import FirstTokenClassifier
 from .graphs import Capture, ShapeGraphs
@@ -247,10 +247,9 @@ class TransformerPredictor(StarPredictor):
         # A reader's `pipeline(..., truncation=True)` cuts where the model was trained to read, not at 512,
         # and its tokenizer normalizes a review as ours does (NFKC)
         self.tokenizer.model_max_length = self.max_length
-        reads_as_reviewstars(self.tokenizer)
         with model_folder(path) as stage:
             self.model.save_pretrained(stage)
-            self.tokenizer.save_pretrained(stage)
+            save_tokenizer(self.tokenizer, stage)
         return path
 
     @classmethod
