@@ -140,11 +140,13 @@ def test_a_model_scored_on_reviews_it_was_trained_on_says_so_on_the_leaderboard_
     config = json.loads((uncalibrated / "config.json").read_text())
     config["reviewstars"]["training"]["calibration"].update(applied=False, why_not="the temperature 1.3 did not lower it")
     (uncalibrated / "config.json").write_text(json.dumps(config))
-    done = run_cli("compare", "--data", single, "--dev-size", "50", "--models", "", "--evaluate-only", f"{elsewhere},{uncalibrated}",
+    # (--evaluate-only alone scores those folders: a newcomer's also trained linear, scratch and minilm for hours)
+    done = run_cli("compare", "--data", single, "--dev-size", "50", "--evaluate-only", f"{elsewhere},{uncalibrated}",
                    "--no-ensemble", "-o", tmp_path / "out")
     assert done.returncode == 0, done.stderr
     board = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
     rows = {row["model"]: row for row in board["models"]}
+    assert set(rows) == {str(elsewhere), str(uncalibrated)} and not (tmp_path / "out" / "models").exists()
     assert rows[str(elsewhere)]["warnings"] and "are ones the model was trained on" in rows[str(elsewhere)]["warnings"][0]
     assert rows[str(uncalibrated)]["warnings"][-1] == "calibration not applied: the temperature 1.3 did not lower it"
     said = " ".join(done.stderr.split())  # folded at the terminal's width

@@ -58,7 +58,8 @@ def compare(
     settings: dict,
     output: Path = typer.Option(..., "--output", "-o", help="Folder for models, leaderboard.json and the report, e.g. runs/compare.",
                                 rich_help_panel="Output"),
-    models: str = typer.Option("linear,scratch,minilm", help=model_help(several=True)),
+    models: Optional[str] = typer.Option(None, help=model_help(several=True) + " Default: linear,scratch,minilm; none when "
+                                         "--evaluate-only is given alone (it scores those folders only).", show_default=False),
     evaluate_only: Optional[str] = typer.Option(None, help="Already-trained folders or Hub ids to score too, comma-separated."),
     ensemble: bool = typer.Option(True, "--ensemble/--no-ensemble", help="Add the trained models' ensemble (weights fitted on the dev slice)."),
     decision: str = DecisionOption,
@@ -71,6 +72,8 @@ def compare(
 
     _check_decision(decision)
     own, data, transformer = _kind_settings(settings)
+    if models is None:  # --evaluate-only alone scores those folders; it does not also train the three default kinds for hours
+        models = "" if evaluate_only else ",".join(compare_module.DEFAULT_MODELS)
     board = compare_module.compare(data, output, _names(models), _names(evaluate_only), transformer=transformer, device=device,
                                    decision=decision, ensemble=ensemble, **own)
     out.print(leaderboard(board["rows"], f"leaderboard on {board['split']} ({board['n']:,} reviews)", width=out.width))
