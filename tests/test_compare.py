@@ -156,6 +156,9 @@ def test_a_model_scored_on_reviews_it_was_trained_on_says_so_on_the_leaderboard_
     # the same predictions: the paired test cannot tell them apart, and the legend says what = means
     assert [row["rank"] for row in board["models"]] == [1, 1] and board["models"][1]["tested_against"] == board["models"][0]["model"]
     assert "= after a rank" in done.stdout and "`=` after a rank" in (tmp_path / "out" / "report.md").read_text()
+    lines = (tmp_path / "out" / "report.md").read_text().splitlines()  # each warning its own paragraph, not run together
+    warned = [i for i, line in enumerate(lines) if line.startswith("> **warning:**")]
+    assert len(warned) >= 2 and all(lines[i - 1] == "" for i in warned)
 
 
 def test_worst_mistakes_are_the_furthest_then_most_confident():

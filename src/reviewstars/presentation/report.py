@@ -137,7 +137,8 @@ def _markdown(summary, header, cells, legend, warnings, sections, images) -> str
           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in cells]
     md += ["", f"`=` {legend}"] if legend else []
-    md += [""] + [f"> **warning:** {_md_cell(w)}" for w in warnings]
+    for warning in warnings:  # a blank line between: consecutive quoted lines render as one paragraph
+        md += ["", f"> **warning:** {_md_cell(warning)}"]
     for file, title in images.items():
         md += ["", f"## {title}", "", f"![{title}]({file})"]
     for title, head, rows in sections:
