@@ -249,19 +249,26 @@ ODD_JSON = [
 ]
 
 
+def _whole_and_merged(model, source, folder, suffix: str, parts_suffix: str, name: str = ""):
+    """`source` rated whole into `suffix`, and in two shards into `parts_suffix` merged into
+    `suffix`, its columns kept: (the whole run's output, the merged one, the parts)."""
+    whole = folder / f"{name}whole{suffix}"
+    predict_file(model, source, whole, keep_columns=True)
+    parts = [folder / f"{name}part{i}{parts_suffix}" for i in range(2)]
+    for i, part in enumerate(parts):
+        predict_file(model, source, part, shard=f"{i}/2", keep_columns=True)
+    merged = folder / f"{name}merged{suffix}"
+    merge_predictions(parts, merged)
+    return whole, merged, parts
+
+
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".csv"])
 def test_json_lines_shards_merge_into_the_file_a_whole_run_writes_every_number_as_it_was(linear_model, tmp_path, suffix):
     """A probe's merge of JSON Lines shards turned a kept 1 into 1.0, moved a number's last
     digits and made a Parquet merge a traceback; a .jsonl output kept 10 significant digits."""
     source = tmp_path / "odd.jsonl"
     source.write_text("\n".join(ODD_JSON) + "\n", encoding="utf-8")
-    whole = tmp_path / f"whole{suffix}"
-    predict_file(linear_model, source, whole, keep_columns=True)
-    parts = [tmp_path / f"part{i}{suffix if suffix != '.parquet' else '.jsonl'}" for i in range(2)]
-    for i, part in enumerate(parts):
-        predict_file(linear_model, source, part, shard=f"{i}/2", keep_columns=True)
-    merged = tmp_path / f"merged{suffix}"
-    merge_predictions(parts, merged)
+    whole, merged, _ = _whole_and_merged(linear_model, source, tmp_path, suffix, ".jsonl")
     if suffix == ".parquet":
         merged_table, whole_table = pq.read_table(merged), pq.read_table(whole)
         assert merged_table.schema.remove_metadata() == whole_table.schema.remove_metadata()
@@ -291,15 +298,9 @@ def test_parquet_shards_with_kept_lists_and_structs_merge_into_the_file_a_whole_
     pd.DataFrame({"text": ["great tacos", "cold soup", "fine", "loved it", "never again"],
                   "tags": [[1, 2], [3], [], None, [4, 5, 6]],
                   "meta": [{"a": 1, "b": "x"}, {"a": 2, "b": None}, None, {"a": 4, "b": "y"}, {"a": 5, "b": "z"}]}).to_parquet(source)
-    whole = tmp_path / f"whole{suffix}"
-    predict_file(linear_model, source, whole, keep_columns=True)
-    parts = [tmp_path / f"part{i}.parquet" for i in range(2)]
-    for i, part in enumerate(parts):
-        predict_file(linear_model, source, part, shard=f"{i}/2", keep_columns=True)
+    whole, merged, parts = _whole_and_merged(linear_model, source, tmp_path, suffix, ".parquet")
     read_back = pd.concat([pd.read_parquet(part) for part in parts])["tags"]  # pandas reads what it wrote
     assert [None if tags is None else list(tags) for tags in read_back] == [[1, 2], [3], [], None, [4, 5, 6]]
-    merged = tmp_path / f"merged{suffix}"
-    assert merge_predictions(parts, merged)["rows"] == 5
     if suffix == ".parquet":
         merged_table, whole_table = pq.read_table(merged), pq.read_table(whole)
         assert merged_table.schema.equals(whole_table.schema, check_metadata=True)
@@ -324,13 +325,7 @@ def test_parquet_shards_merge_with_the_whole_runs_types_and_pandas_reads_them_al
                              "price": pa.array([decimal.Decimal(v) for v in ("1.10", "2.20", "3.30", "123.45", "999.99", "100.00")],
                                                pa.decimal128(5, 2))}), cases["decimal"])
     for name, source in cases.items():
-        whole = tmp_path / f"{name}-whole.parquet"
-        predict_file(linear_model, source, whole, keep_columns=True)
-        parts = [tmp_path / f"{name}-part{i}.parquet" for i in range(2)]
-        for i, part in enumerate(parts):
-            predict_file(linear_model, source, part, shard=f"{i}/2", keep_columns=True)
-        merged = tmp_path / f"{name}-merged.parquet"
-        merge_predictions(parts, merged)
+        whole, merged, _ = _whole_and_merged(linear_model, source, tmp_path, ".parquet", ".parquet", name=f"{name}-")
         assert pq.read_table(merged).schema.equals(pq.read_table(whole).schema, check_metadata=True), name
         pd.testing.assert_frame_equal(pd.read_parquet(merged), pd.read_parquet(whole))
 
