@@ -275,7 +275,8 @@ def merge_predictions(parts: Sequence[str | Path], output: str | Path) -> dict[s
                     raise ReviewstarsError(f"{shard.path}: the shard outputs overlap or miss rows (row {int(rows[0])} "
                                            f"where row {expected} was due): give every shard 0/N..N-1/N once")
                 expected += len(rows)
-                writer.write(_without_row(frame) if as_tables else frame.drop(columns="row"))
+                writer.write(frame.drop_columns(["row"]).replace_schema_metadata(empty.schema.metadata) if as_tables
+                             else frame.drop(columns="row"))
     return {"rows": expected, "output": str(output), "parts": len(parts)}
 
 
@@ -362,13 +363,12 @@ def _parquet_tables(path: Path, batch_rows: int = 16384):
 
 
 def _empty_table(path: Path):
+    """A Parquet prediction file's schema as an empty table, less its `row` column, in its
+    pandas metadata too (pandas reads the merged file as the whole run's): every table the
+    merge writes carries this metadata, worked out once."""
     import pyarrow.parquet as pq
 
-    return _without_row(pq.read_schema(path).empty_table())
-
-
-def _without_row(table):
-    """`table` less its `row` column, its pandas metadata too (pandas reads the file as the whole run's)."""
+    table = pq.read_schema(path).empty_table()
     table = table.drop_columns(["row"]) if "row" in table.column_names else table
     metadata = dict(table.schema.metadata or {})
     if b"pandas" in metadata:
