@@ -3,6 +3,8 @@ a warning when the budget cannot work, the device chosen once."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from reviewstars.data import DataSettings
@@ -23,6 +25,11 @@ def test_device_resolution_on_a_machine_without_a_gpu():
         resolve_device("cuda")
     with pytest.raises(ReviewstarsError, match="use auto, cpu"):
         resolve_device("tpu")
+    with pytest.raises(ReviewstarsError, match=r"--device '': use auto, cpu"):  # `--device "$UNSET"`: not auto, unasked
+        resolve_device("")
+    with pytest.raises(ReviewstarsError, match=r"--device 'CudaX': use auto"):  # as given
+        resolve_device("CudaX")
+    assert resolve_device("cpu:0") == resolve_device(" CPU ") == "cpu"
 
 
 def test_a_budget_too_small_to_learn_is_said_in_one_line_with_what_would_do():
@@ -30,6 +37,9 @@ def test_a_budget_too_small_to_learn_is_said_in_one_line_with_what_would_do():
     message = too_small_budget(tiny)
     assert message and "too few to learn anything" in message and "min on this machine" in message
     assert tiny["dev_rows"] < 500  # one evaluation of 500 reviews (50 s) would eat the minute: the dev slice shrinks
+    seconds = too_small_budget(plan_budget(budget=5, elapsed=1, step_seconds=0.1, eval_example_seconds=0.001, batch_size=16,
+                                           dev_rows=50, train_rows=240))
+    assert re.search(r"at least 100 steps need about [1-9]\d* s on this machine$", seconds)  # it said "about 0 min"
     roomy = plan_budget(budget=1800, elapsed=20, step_seconds=0.5, eval_example_seconds=0.01, batch_size=16, dev_rows=500, train_rows=38_000)
     assert too_small_budget(roomy) is None
 
@@ -43,6 +53,22 @@ def test_a_budget_run_reports_its_share_in_optimizer_steps_and_warns(tiny_data, 
     assert result.train_seconds <= 8 + 3  # the clock ended the run
     warned = "warning:" in capsys.readouterr().err
     assert warned == (result.plan["expected_steps"] < 100)  # warned exactly when the plan fits too few steps
+
+
+def test_a_batch_larger_than_the_training_set_is_cut_to_it_and_evaluations_never_outnumber_steps(tiny_data, tmp_path, capsys):
+    """A probe's plan read "~1 steps, ~100,000 reviews (416.667 passes over 240)", and
+    another "~12 steps ... 119 dev evaluations"."""
+    settings = TrainSettings(time_budget=8, max_length=32, batch_size=100_000)
+    result = train("bag", DataSettings(tiny_data, dev_size=50), tmp_path / "bag", transformer=settings,
+                   bag=BagSettings(dim=8, words=200, buckets=500))
+    train_rows = result.plan["train_examples"]
+    assert f"warning: bag: --batch-size 100,000 is more than the {train_rows} training reviews: batches of {train_rows}, " \
+           "one step a pass" in " ".join(capsys.readouterr().err.split())
+    assert result.plan["expected_examples"] == result.plan["expected_steps"] * train_rows
+    assert 1 <= result.plan["evaluations"] <= result.plan["expected_steps"], result.plan
+    tiny_evaluations = plan_budget(budget=10, elapsed=2, step_seconds=0.6, eval_example_seconds=1e-4, batch_size=16,
+                                   dev_rows=60, train_rows=240)
+    assert tiny_evaluations["evaluations"] <= tiny_evaluations["expected_steps"]
 
 
 def test_settings_out_of_range_are_one_line_errors():

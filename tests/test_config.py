@@ -138,6 +138,13 @@ def test_a_file_that_is_not_a_mapping_is_one_line(tmp_path, text, fault):
         read_settings_file(config)
 
 
+def test_a_file_with_no_settings_reads_as_none_and_says_so(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("# model: linear\n")
+    assert read_settings_file(config) == {}
+    assert f"warning: --config {config}: holds no settings (empty, or comments only)" in " ".join(capsys.readouterr().err.split())
+
+
 @pytest.mark.parametrize("seconds", [1800.0, 90.5, 3600.0, 45.0])
 def test_durations_are_written_as_text_that_reads_back(seconds):
     assert parse_duration(format_duration(seconds)) == seconds

@@ -143,7 +143,7 @@ def write(tmp_path, name, content: str | bytes):
         ("a.csv", "hello,world,again\n", "a.csv: its first line ('hello', 'world', 'again') names no column of reviews (text, review, "
                   "review_text, reviews, ...) and it is not the yelp_review_full_csv format"),
         ("a.csv", '"5","good"\n"6","too many stars"\n', "a.csv: row 2: stars 6 is out of range 1..5"),
-        ("a.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": 1\n', "a.jsonl: row 2: not valid JSON (Expecting ',' delimiter)"),
+        ("a.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": 1\n', "a.jsonl: row 2: not valid JSON (Expecting ',' delimiter at character 26)"),
         ("a.jsonl", '{"text": "ok", "label": 1}\n{"label": 1}\n', "a.jsonl: row 2: no 'text' field"),
         ("a.jsonl", '{"text": "ok", "label": 1}\n[1, 2]\n', "a.jsonl: row 2: expected a JSON object, got list"),
         ("a.jsonl", '{"text": 5, "label": 1}\n', "a.jsonl: row 1: text must be a string, got int 5"),

@@ -239,7 +239,8 @@ def test_a_config_json_nested_too_deep_is_one_line(linear_model, copy_of):
         load_predictor(folder)
 
 
-@pytest.mark.parametrize("settings, message", [({"seed": -1}, "--seed must be at least 0")])
+@pytest.mark.parametrize("settings, message", [({"seed": -1}, "--seed must be at least 0"),
+                                               ({"seed": 2**32}, "--seed must be at most 4294967295, got 4294967296$")])
 def test_nonsense_data_settings_are_one_line(settings, message):
     case(f"data settings {settings}")
     with pytest.raises(ReviewstarsError, match=message):

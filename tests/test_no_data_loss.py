@@ -83,6 +83,18 @@ def test_a_model_is_never_trained_into_the_folder_it_fine_tunes_or_its_data(mode
     assert _snapshot(data_folder) == before
 
 
+@pytest.mark.parametrize("given", [".", "", ".."])
+def test_the_folder_a_command_runs_in_is_never_swapped_out_under_it(tiny_data, tmp_path, monkeypatch, given):
+    """`train --output .` in an empty folder wrote the model aside and swapped it in: the shell
+    was left in a folder deleted under it (`ls` showed nothing, `predict --model .` found no model)."""
+    here = tmp_path / "work" / "here"
+    here.mkdir(parents=True)
+    monkeypatch.chdir(here)
+    with pytest.raises(ReviewstarsError, match=r"the folder this command runs in, which writing the model replaces whole"):
+        train("linear", tiny_data, given, **LINEAR)
+    assert here.is_dir() and not any(here.iterdir()) and Path.cwd().samefile(here)
+
+
 def test_saving_a_model_over_a_folder_of_the_users_fails_in_one_line(project):
     texts = synthetic_reviews(50)
     predictor = LinearPredictor(LinearSettings(min_df=1)).fit(texts["text"].tolist(), texts["label"].tolist())

@@ -116,3 +116,7 @@ def test_a_resumed_run_says_it_goes_on_with_its_plan_not_a_deadline_from_its_own
     said.clear()
     loop._announce("scratch", plan, time.time())
     assert len(said) == 1 and "ends after them, before the budget's" in said[0]
+    said.clear()
+    loop._announce("scratch", {**plan, "max_passes": 0.5, "train_examples": 300}, time.time())  # (a probe's ran 16, unsaid)
+    assert said[1] == ("scratch: --max-passes 0.5 over 300 reviews is fewer than the 16,000 reviews' worth any run may learn from: "
+                       "up to 53.3 passes")

@@ -203,6 +203,57 @@ def test_a_run_that_early_stopping_ends_says_so(tiny_data, tmp_path):
     assert json.loads((tmp_path / "model" / "config.json").read_text())["reviewstars"]["training"]["ended"] == "early stopping"
 
 
+@pytest.mark.parametrize("logged_every", [1, 1000])  # a NaN loss logged, or weights found NaN at the end
+def test_a_run_that_diverges_is_refused_and_leaves_no_model(tiny_data, tmp_path, logged_every):
+    """A learning rate of 1e9 saved a model of NaN weights and said "trained" (exit 0, Brier=nan)."""
+    from reviewstars.data import DataSettings
+    from reviewstars.errors import ReviewstarsError
+    from reviewstars.jobs import train
+
+    from support import tiny_scratch
+
+    with pytest.raises(ReviewstarsError, match=r"scratch: training diverged: the loss became NaN or infinite by step \d+ "
+                                               r"\(learning rate 1e\+09\): train again with a lower --learning-rate"):
+        train("scratch", DataSettings(tiny_data, dev_size=50), tmp_path / "model", scratch=tiny_scratch(),
+              transformer=fast(learning_rate=1e9, epochs=2, logging_steps=logged_every, eval_steps=1000))
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_network_too_large_for_the_memory_here_is_refused_before_it_is_built(tiny_data, tmp_path, monkeypatch):
+    """`--width 100000` failed allocating 40 GB with a traceback; `--layers 1000` was killed by the
+    kernel at 23 GB, with no word."""
+    from reviewstars.data import DataSettings
+    from reviewstars.errors import ReviewstarsError
+    from reviewstars.jobs import train
+    from reviewstars.training import budget
+
+    from support import tiny_scratch
+
+    monkeypatch.setattr(budget, "machine_memory_bytes", lambda device: 2**20)  # a machine of 1 MB
+    with pytest.raises(ReviewstarsError, match=r"scratch: a network of 0\.\dM parameters needs about \d+ GB to train at batch 16 and "
+                                               r"32 tokens, more than the 0 GB of this machine: make it smaller \(--layers, --width"):
+        train("scratch", DataSettings(tiny_data, dev_size=50), tmp_path / "model", scratch=tiny_scratch(), transformer=fast())
+    assert not (tmp_path / "model").exists()
+    tiny = budget.training_memory_bytes(_shapes(layers=1, width=32), batch_size=16, max_length=32)
+    assert 16 * 10_000 < tiny < 2**30 < budget.training_memory_bytes(_shapes(layers=1000, width=32), batch_size=16, max_length=256)
+
+
+def _shapes(layers: int, width: int):
+    from reviewstars.models.encoder import EncoderConfig, EncoderForStarRating
+
+    with torch.device("meta"):
+        return EncoderForStarRating(EncoderConfig(vocab_size=200, max_position_embeddings=256, hidden_size=width, num_hidden_layers=layers,
+                                                  num_attention_heads=2, intermediate_size=4 * width))
+
+
+def test_json_written_holds_no_bare_nan(tmp_path):
+    from reviewstars.artifacts import write_json
+
+    write_json(tmp_path / "m.json", {"brier": float("nan"), "ece": [1.0, float("inf")], "n": 3})
+    assert json.loads((tmp_path / "m.json").read_text(), parse_constant=lambda name: pytest.fail(name)) == \
+        {"brier": None, "ece": [1.0, None], "n": 3}
+
+
 def test_sigterm_after_training_before_the_model_is_written_says_how_to_finish(tiny_data, tmp_path, monkeypatch):
     """It exited 143 with no word when SIGTERM came while calibrating."""
     import importlib

@@ -125,6 +125,15 @@ def test_predict_finds_or_takes_the_column_of_reviews_in_every_format(linear_mod
         predict_file(linear_model, path, tmp_path / "nope.csv", column="nope")
 
 
+def test_a_parquet_file_named_with_a_colon_is_a_local_file(linear_model, tmp_path, monkeypatch):
+    """pyarrow read "batch:1.parquet" as a URI of a filesystem "batch" ("Unrecognized filesystem type in URI")."""
+    monkeypatch.chdir(tmp_path)
+    synthetic_reviews(100, seed=4).to_parquet("batch:1.parquet")
+    assert len(training_splits(DataSettings("batch:1.parquet", dev_size=10)).train) > 0
+    assert predict_file(linear_model, "batch:1.parquet", "stars:1.parquet")["rows"] == 100
+    assert len(pd.read_parquet(tmp_path / "stars:1.parquet")) == 100
+
+
 def test_an_unreachable_hub_is_found_out_in_seconds_and_named(tmp_path):
     """Offline without HF_HUB_OFFLINE set: the one-line error comes at once, and says to set it."""
     import os
@@ -535,6 +544,16 @@ def test_a_file_of_three_stars_gives_slices_balanced_among_them_and_says_so_only
     lopsided = np.repeat([0, 4], [6, 400])  # one star too rare for an even share: said as it is
     pd.DataFrame({"text": [f"review number {i} of a survey" for i in range(406)], "label": lopsided}).to_csv(path, index=False)
     assert "as balanced by star as the file's stars allow" in training_splits(DataSettings(path, dev_size=60)).describe()
+
+
+def test_stars_no_training_review_has_are_named_before_training(tmp_path, capsys):
+    """Three rows of 1 and 3 stars trained "fine": a model that rates anything 1 or 3 stars, without a word."""
+    survey = synthetic_reviews(200, seed=3)
+    survey = survey[survey["label"].isin([0, 2])]
+    survey.to_csv(tmp_path / "survey.csv", index=False)
+    result = train("linear", DataSettings(tmp_path / "survey.csv", dev_size=20), tmp_path / "model", **LINEAR)
+    line = "no training review has 2, 4 or 5 stars: the model will never predict them"
+    assert f"warning: linear: {line}" in " ".join(capsys.readouterr().err.split()) and line in result.data_notes
 
 
 def test_held_out_is_cut_from_the_very_file_trained_on_from_any_folder(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import ctypes
 import errno
 import glob
 import json
+import math
 import os
 import re
 import shutil
@@ -132,7 +133,19 @@ def encodable(text: str) -> str:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    return write_text(path, json.dumps(finite_json(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def finite_json(obj: Any) -> Any:
+    """NaN and infinities as null: JSON has no such numbers, and the bare `NaN` Python writes
+    is refused by jq, JavaScript and every strict parser."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: finite_json(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(value) for value in obj]
+    return obj
 
 
 def read_json(path: str | Path) -> Any:
@@ -335,6 +348,10 @@ def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: 
     inside one, nor one holding one). Else one line saying why."""
     folder = Path(folder).expanduser()
     where = resolved(folder, option)
+    here = Path.cwd().resolve()
+    if where == here or where in here.parents:  # (`--output .`: a probe's shell was left in a folder deleted under it)
+        raise_output_error(option, folder, f"{'is' if where == here else 'holds'} the folder this command runs in, which "
+                                           f"writing the {what} replaces whole: give a folder of its own, such as runs/NAME")
     for given in inputs:
         if Path(given).exists() and overlapping(folder, Path(given)):
             source = resolved(given, "an input")

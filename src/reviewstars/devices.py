@@ -14,12 +14,15 @@ DEVICE_HELP = "Where models run: auto (CUDA, then MPS, then CPU), cpu, cuda, cud
 
 
 def resolve_device(name: str | None = "auto") -> str:
-    """A torch device string that exists on this machine (torch is imported only to look for an accelerator)."""
-    name = (name or "auto").strip().lower()
-    if name == "cpu":
+    """A torch device string that exists on this machine (torch is imported only to look for an accelerator).
+    None is the default, auto; an empty name is refused (`--device "$UNSET"` would pick a GPU unasked)."""
+    given = "auto" if name is None else name
+    name = given.strip().lower()
+    if name in ("cpu", "cpu:0"):
         return "cpu"
-    if name not in ("auto", "mps") and not re.fullmatch(r"cuda(?::(\d+))?", name):
-        raise ReviewstarsError(f"--device {name!r}: use auto, cpu, cuda, cuda:N or mps")
+    match = re.fullmatch(r"cuda(?::(\d+))?", name)
+    if name not in ("auto", "mps") and not match:
+        raise ReviewstarsError(f"--device {given!r}: use auto, cpu, cuda, cuda:N or mps")
     import torch
 
     if name == "auto":
@@ -28,21 +31,16 @@ def resolve_device(name: str | None = "auto") -> str:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return "mps"
         return "cpu"
-    if name == "cpu":
-        return "cpu"
-    match = re.fullmatch(r"cuda(?::(\d+))?", name)
-    if match:
-        if not torch.cuda.is_available():
-            raise ReviewstarsError(f"--device {name}: no CUDA GPU is available here (use --device cpu or auto)")
-        index = int(match.group(1) or 0)
-        if index >= torch.cuda.device_count():
-            raise ReviewstarsError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
-        return name
     if name == "mps":
         if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
             raise ReviewstarsError("--device mps: Apple's MPS is not available here (use --device cpu or auto)")
         return "mps"
-    raise ReviewstarsError(f"--device {name!r}: use auto, cpu, cuda, cuda:N or mps")
+    if not torch.cuda.is_available():
+        raise ReviewstarsError(f"--device {name}: no CUDA GPU is available here (use --device cpu or auto)")
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise ReviewstarsError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+    return name
 
 
 def half_precision_dtype():

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import DataError
 from .files import Columns, _label_column, _RowChecker, features, text_column_of
-from .formats import LABEL_COLUMNS, first_line, open_records
+from .formats import LABEL_COLUMNS, first_line, local_path, open_records
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -134,7 +134,7 @@ class LabelledFile:
     def _parquet_file(self):
         import pyarrow.parquet as pq
 
-        return pq.ParquetFile(self.path)
+        return pq.ParquetFile(local_path(self.path))
 
     def _unreadable(self, error: BaseException, row: int | None = None) -> DataError:
         return DataError(self.path, f"not a readable Parquet file ({first_line(error)})", row=row)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -47,6 +48,12 @@ def _folded(name: str) -> str:
     return re.sub(r"[\s_-]+", "_", name.strip().lower())
 
 
+def local_path(path: str | Path) -> str:
+    """A local file's path as pyarrow must be given it: absolute, since a relative name with a
+    colon (`reviews_10:00.parquet`) reads to it as a URI of an unknown filesystem."""
+    return os.path.abspath(path)
+
+
 def first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return (text[0] if text else type(error).__name__)[:200]
@@ -59,7 +66,7 @@ def count_rows(path: str | Path) -> int | None:
         import pyarrow.parquet as pq
 
         try:
-            return pq.ParquetFile(path).metadata.num_rows
+            return pq.ParquetFile(local_path(path)).metadata.num_rows
         except Exception:  # an unreadable file is reported by the reader, with its reason
             return None
     return None
@@ -146,7 +153,7 @@ def _parquet_records(path: Path, wanted: Sequence[str] = (), span: Span | None =
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(local_path(path))
     except (pa.ArrowException, OSError) as error:
         raise DataError(path, f"not a readable Parquet file ({first_line(error)})") from None
     columns = parquet.schema_arrow.names
@@ -335,7 +342,7 @@ def _json_record(path: Path, row: int, number: int, line: str) -> dict[str, Any]
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        raise DataError(path, f"not valid JSON ({error.msg})", row=row, line=number) from None
+        raise DataError(path, f"not valid JSON ({error.msg.removesuffix(' at')} at character {error.pos + 1})", row=row, line=number) from None
     except RecursionError:
         raise DataError(path, "nested too deeply to be a review's record", row=row, line=number) from None
     except ValueError as error:  # an integer of thousands of digits

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..artifacts import atomic_file
 from ..errors import DataError
-from .formats import FILE_FORMATS
+from .formats import FILE_FORMATS, local_path
 
 
 def read_frame(path: Path):
@@ -21,7 +21,7 @@ def read_frame(path: Path):
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        return to_pandas(pq.read_table(path))
+        return to_pandas(pq.read_table(local_path(path)))
     # Cells as written: "007" stays a text, not the number 7 (a merge must not change a review).
     if suffix == ".csv":
         return pd.read_csv(path, keep_default_na=False, dtype=str)
@@ -171,7 +171,7 @@ class FrameWriter:
 
             table = frame if isinstance(frame, pa.Table) else arrow_table(frame)  # (an Arrow table: written as it is)
             if self.parquet is None:
-                self.parquet = pq.ParquetWriter(self.path, table.schema)
+                self.parquet = pq.ParquetWriter(local_path(self.path), table.schema)
             elif not table.schema.equals(self.parquet.schema):  # e.g. a column of float64 after float32 ones
                 try:
                     table = table.cast(self.parquet.schema)

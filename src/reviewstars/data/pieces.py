@@ -19,7 +19,7 @@ from typing import Any, Iterator, Sequence
 
 from ..errors import DataError
 from .files import in_chunks, text_column_of, texts_to_rate
-from .formats import Span, count_rows, open_records
+from .formats import Span, count_rows, local_path, open_records
 
 #: Keep the start of every EVERY-th record.
 EVERY = 64
@@ -67,7 +67,7 @@ def index_rows(path: str | Path, column: str | None = None) -> RowIndex:
     if rows is not None:  # Parquet
         import pyarrow.parquet as pq
 
-        metadata = pq.ParquetFile(path).metadata
+        metadata = pq.ParquetFile(local_path(path)).metadata
         sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
         return RowIndex(path, rows, groups=[sum(sizes[:i]) for i in range(len(sizes))])
     starts, lines = array("q"), array("q")
@@ -164,7 +164,7 @@ def iter_span_columns(path: str | Path, columns: Sequence[str], span: Span, rows
 
         from .formats import _parquet_batches
 
-        for batch in _parquet_batches(pq.ParquetFile(path), list(columns), span):
+        for batch in _parquet_batches(pq.ParquetFile(local_path(path)), list(columns), span):
             frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
             yield nested_as_json_text(batch, frame) if for_format == ".csv" else frame
         return

@@ -38,7 +38,7 @@ def card_data(result: TrainResult, kind) -> ModelCardData:
         for metric, name, config in [item.metadata["card"]]
     ]
     return ModelCardData(
-        model_name=Path(result.output).name or None,
+        model_name=Path(result.output).resolve().name or "reviewstars-model",  # (`--output .`: the folder's own name)
         base_model=_hub_id(result.base_model),
         datasets=[DEFAULT_DATASET] if is_yelp else None,  # the Hub's set only: a local file is not it, whatever its name
         # No licence claimed: the weights inherit the terms of the reviews they learned from, which reviewstars cannot know.

@@ -62,6 +62,7 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
         import torch
 
         with spent("loading the model"):
+            _check_fits_in_memory(kind, tokenizer, job, settings)
             torch.manual_seed(settings.seed)  # the same first weights on every process and every run
             network = kind.new_network(tokenizer, job.own, settings)
     longest = positions_of(network)
@@ -81,6 +82,38 @@ def train_torch(kind: Kind, job: TrainingJob) -> tuple[Any, dict]:
 
         details["dev_proba_scored"] = predictor.star_order(softmax(outcome["final_dev_logits"].astype("float64"), axis=1))
     return predictor, details
+
+
+def _check_fits_in_memory(kind: Kind, tokenizer, job: TrainingJob, settings) -> None:
+    """A network too large to train here is one line before it is built: `--width 100000` failed
+    allocating 40 GB with a traceback, `--layers 1000` was killed by the kernel at 23 GB."""
+    import torch
+
+    from ..errors import ReviewstarsError
+    from ..training.autobatch import FIRST
+    from ..training.budget import machine_memory_bytes, training_memory_bytes
+
+    with torch.device("meta"):  # the shapes without the memory
+        shapes = kind.new_network(tokenizer, job.own, settings)
+    batch = settings.batch_size if isinstance(settings.batch_size, int) else FIRST
+    needed = training_memory_bytes(shapes, batch, settings.max_length)
+    device = _training_device(job.device)
+    has = machine_memory_bytes(device)
+    if has is not None and needed > has:
+        parameters = sum(parameter.numel() for parameter in shapes.parameters())
+        raise ReviewstarsError(
+            f"{job.model}: a network of {parameters / 1e6:,.1f}M parameters needs about {needed / 2**30:,.0f} GB to train at batch "
+            f"{batch} and {settings.max_length} tokens, more than the {has / 2**30:,.0f} GB of "
+            f"{'this GPU' if device.startswith('cuda') else 'this machine'}: make it smaller ({', '.join(_size_options(job.own))}) "
+            "or the batches (--batch-size, --max-length)")
+
+
+def _size_options(own) -> list[str]:
+    """The options that size a kind's network: its own integer settings (--layers, --width, --dim, ...)."""
+    from dataclasses import fields
+
+    return [f"--{item.name.replace('_', '-')}" for item in fields(own) if item.type in ("int", "int | None")
+            and item.name not in ("vocab_size", "words")] if own is not None else []
 
 
 def _training_device(device: str | None) -> str:

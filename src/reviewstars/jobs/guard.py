@@ -124,7 +124,7 @@ def run_record(arguments: dict) -> dict | None:
     if getattr(arguments.get("transformer"), "max_length", None) is None:  # the kind's default, or a folder's own length
         training["max_length"] = None  # (which one is known once its model is loaded): recorded as not given
     model = arguments["model"] if arguments["model"] in KINDS else _as_found(resolve(arguments["model"]))
-    return {"model": model, "kind": kind.name, "data": data, "own": own,
+    return {"model": model, "given": str(arguments["model"]), "kind": kind.name, "data": data, "own": own,
             "training": {key: value for key, value in training.items() if key not in NOT_THE_RUN},
             "data_files": _data_files(data["data"])}
 
@@ -212,9 +212,12 @@ def check_resume(output: Path, record: dict | None, resume: bool) -> None:
 
 
 def _differences(started: dict, now: dict) -> list[str]:
-    """'--width 64, not 128' for each setting that differs."""
+    """'--width 64, not 128' for each setting that differs: another --model alone (its kind and
+    its own settings follow from it: "--kind", "--buckets not given" named options of nothing)."""
+    if started.get("model") != now.get("model"):  # each as given (`minilm`, not the folder it resolves to)
+        return [f"--model {_given(started.get('given', started.get('model')))}, not {_given(now.get('given', now.get('model')))}"]
     changed: list[str] = []
-    for section in ("model", "kind", "data", "own", "training"):  # not "finished"
+    for section in ("data", "own", "training"):  # not "finished"
         was, is_ = started.get(section), now.get(section)
         pairs = [(section, was, is_)] if not isinstance(was, dict) or not isinstance(is_, dict) else \
             [(key, was.get(key), is_.get(key)) for key in sorted(set(was) | set(is_))]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..artifacts import atomic_file, read_json, write_json
+from ..data.formats import local_path
 from ..data.frames import arrow_table, to_pandas
 from ..errors import ReviewstarsError
 
@@ -83,7 +84,7 @@ class PartialOutput:
         import pyarrow.parquet as pq
 
         for _, _, part in self.parts():
-            for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_rows):
+            for batch in pq.ParquetFile(local_path(part)).iter_batches(batch_size=batch_rows):
                 yield to_pandas(batch)
 
     def remove(self) -> None:

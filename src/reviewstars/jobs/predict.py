@@ -17,6 +17,7 @@ from ..data import FILE_FORMATS, text_column_in
 from ..data.pieces import (RowsInOrder, index_rows, input_columns, iter_span_columns, iter_span_texts, json_text, nested_as_json_text,
                            shard_rows)
 from ..artifacts import check_output_file
+from ..data.formats import local_path
 from ..data.frames import FrameWriter, to_pandas
 from ..errors import DataError, Interrupted, ReviewstarsError, Terminated
 from ..text import MAX_TEXT_CHARS
@@ -317,7 +318,7 @@ def read_frames(path: Path, batch_rows: int = 16384, nested_as_text: bool = Fals
 
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        for batch in pq.ParquetFile(local_path(path)).iter_batches(batch_size=batch_rows):
             yield nested_as_json_text(batch, to_pandas(batch)) if nested_as_text else to_pandas(batch)
         return
     if suffix == ".jsonl":
@@ -357,7 +358,7 @@ def _parquet_tables(path: Path, batch_rows: int = 16384):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    file = pq.ParquetFile(path)
+    file = pq.ParquetFile(local_path(path))
     for batch in file.iter_batches(batch_size=batch_rows):
         yield pa.Table.from_batches([batch], schema=file.schema_arrow)
 
@@ -368,7 +369,7 @@ def _empty_table(path: Path):
     merge writes carries this metadata, worked out once."""
     import pyarrow.parquet as pq
 
-    table = pq.read_schema(path).empty_table()
+    table = pq.read_schema(local_path(path)).empty_table()
     table = table.drop_columns(["row"]) if "row" in table.column_names else table
     metadata = dict(table.schema.metadata or {})
     if b"pandas" in metadata:
@@ -385,7 +386,7 @@ def _empty_like(path: Path):
 
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        frame = to_pandas(pq.read_schema(path).empty_table())
+        frame = to_pandas(pq.read_schema(local_path(path)).empty_table())
     elif suffix == ".csv":
         frame = with_output_types(pd.read_csv(path, nrows=0, dtype=str, keep_default_na=False))
     else:

@@ -60,13 +60,21 @@ def _train(model, context: RunContext, output, transformer, kind_settings) -> Tr
     at_most, why = reviews_the_budget_can_use(kind, transformer, context)
     splits = context.splits(at_most, why)
     train_part, dev_part = splits.train, splits.dev
-    if len(set(train_part["label"])) < 2:
+    seen = set(train_part["label"])
+    if len(seen) < 2:
         raise DataError(data.data, "the train split needs reviews of at least two star ratings")
+    notes = list(splits.notes)
+    unseen = [str(stars) for stars in STARS if stars - 1 not in seen]  # (a 3-row file trained "fine": 1 or 3 stars for anything)
+    if unseen:
+        listed = unseen[0] if len(unseen) == 1 else f"{', '.join(unseen[:-1])} or {unseen[-1]}"
+        notes.append(f"no training review has {listed} star{'' if unseen == ['1'] else 's'}: the model will never "
+                            f"predict {'it' if len(unseen) == 1 else 'them'}")
     if is_main_process():
         note(f"{model}: {splits.describe()}")
-        for line in splits.notes:
+        for line in notes:
             if line not in context.said:  # (a compare said its data's notes once, for every model)
                 warn(f"{model}: {line}")
+                context.said.add(line)
     output = Path(output)
     if kind.uses_torch and len(dev_part) == 0:
         if data.dev_size == 0:
@@ -82,7 +90,7 @@ def _train(model, context: RunContext, output, transformer, kind_settings) -> Tr
     recorded = {**asdict(data), "data": absolute("data", data.data)}
     result = TrainResult(model=model, kind=kind.name, output=str(output), data=recorded, parameters=predictor.num_parameters,
                          calibration=calibration, held_out=splits.held_out_name, held_out_examples=len(splits.held_out or []),
-                         data_notes=splits.notes, **details)
+                         data_notes=notes, **details)
     if not is_main_process():
         return result  # under torchrun every process trained the same model; only the first one writes it
     # Imported here: `predict` imports this package and need not wait for matplotlib and the Hub client.

@@ -66,7 +66,7 @@ def check_value(item, value: Any, flag: str | None = None) -> None:
         return
     if value != value or value in (float("inf"), float("-inf")):
         raise ReviewstarsError(f"{name} must be a finite number, got {value!r}")
-    show = meta.get("show") or (lambda number: f"{number:g}")  # a duration as one, not as seconds
+    show = meta.get("show") or (lambda number: str(number) if isinstance(number, int) else f"{number:g}")  # a duration as one
     if meta.get("at_least") is not None and value < meta["at_least"]:
         raise ReviewstarsError(f"{name} must be at least {show(meta['at_least'])}, got {show(value)}")
     if meta.get("above") is not None and value <= meta["above"]:

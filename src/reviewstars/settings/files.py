@@ -19,6 +19,7 @@ import yaml
 
 from ..artifacts import write_text
 from ..errors import ReviewstarsError
+from ..progress import warn
 
 SETTINGS_FILE = "train_settings.yaml"
 HEADER = "# The settings of this run: `reviewstars train --config THIS_FILE --output NEW_FOLDER` repeats it.\n"
@@ -42,7 +43,8 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise ReviewstarsError(f"{path}: not valid YAML: {getattr(error, 'problem', None) or error}{where}") from None
-    if found is None:
+    if found is None:  # (a file cut short, or a template never filled in)
+        warn(f"--config {path}: holds no settings (empty, or comments only): the command's own options and defaults apply")
         return {}
     if not isinstance(found, dict):
         raise ReviewstarsError(f"{path}: must hold a mapping of setting names to values, not {type(found).__name__}")

@@ -176,6 +176,9 @@ def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example
     training_seconds = deadline - elapsed
     in_steps = max(training_seconds - one_eval * (evaluations - 1), 0.0)
     steps = max(int(in_steps / step_seconds), 1)
+    while evaluations > steps:  # (a tiny dev slice, slow steps) at most one a step: the time of the rest goes to steps
+        evaluations = steps
+        steps = max(int((training_seconds - one_eval * (evaluations - 1)) / step_seconds), 1)
     worth = examples_worth_learning(train_rows, max_passes)
     # The run stops after the steps worth taking even when the probe expected fewer (a device faster than measured).
     stop_after = None if worth is None else max(math.ceil(worth / (batch_size * processes)), 1)
@@ -183,7 +186,7 @@ def plan_budget(budget: float, elapsed: float, step_seconds: float, eval_example
     if stop_after is not None and steps > stop_after:
         steps, ends = stop_after, "passes"
         # Fewer, earlier evaluations: the run ends when those steps are done, well before the deadline.
-        evaluations = max(1, min(evaluations, int(EVALUATION_SHARE * steps * step_seconds / max(one_eval, 1e-9))))
+        evaluations = max(1, min(evaluations, steps, int(EVALUATION_SHARE * steps * step_seconds / max(one_eval, 1e-9))))
         training_seconds = min(training_seconds, steps * step_seconds + one_eval * (evaluations - 1))
     examples = steps * batch_size * processes
     return {
@@ -221,4 +224,33 @@ def too_small_budget(plan: dict[str, Any]) -> str | None:
     overhead = plan["budget_seconds"] - (plan["deadline"] - plan["clock_start"])
     needed = overhead + MIN_USEFUL_STEPS * plan["seconds_per_step"] / (1 - EVALUATION_SHARE)
     return (f"the budget of {plan['budget_seconds']:.0f} s fits only ~{steps} steps ({plan['expected_examples']:,} reviews): "
-            f"too few to learn anything; at least {MIN_USEFUL_STEPS} steps need about {needed / 60:.0f} min on this machine")
+            f"too few to learn anything; at least {MIN_USEFUL_STEPS} steps need about {_about(needed)} on this machine")
+
+
+def _about(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def training_memory_bytes(network, batch_size: int, max_length: int) -> int:
+    """About what training `network` takes at its peak: fp32 weights, their gradients and
+    AdamW's two moments (16 bytes a parameter), and one batch's activations kept for the
+    backward pass (each layer's projections, feed-forward and attention maps). A rough
+    estimate, on the generous side, read from the config of a network built on the meta device."""
+    config = network.config  # (a bag of embeddings has no layers: its weights are the whole of it)
+    layers, width = getattr(config, "num_hidden_layers", 0), getattr(config, "hidden_size", 0)
+    feed_forward = getattr(config, "intermediate_size", None) or 4 * width
+    per_layer = 10 * width + 2 * feed_forward + 2 * getattr(config, "num_attention_heads", 0) * max_length
+    activations = 4 * batch_size * max_length * layers * per_layer
+    return 16 * sum(parameter.numel() for parameter in network.parameters()) + activations
+
+
+def machine_memory_bytes(device: str) -> int | None:
+    """The memory training on `device` has: the GPU's own, or the machine's RAM (None: unknown)."""
+    import os
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_properties(torch.device(device)).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # (not on every platform)
+        return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -26,19 +27,19 @@ import torch
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PrinterCallback, TrainingArguments
 
 from ..artifacts import is_main_process, write_json
-from ..errors import TrainingInterrupted
+from ..errors import ReviewstarsError, TrainingInterrupted
 from ..ledger import BEFORE_RESUME, add_spent, spent
 from ..progress import note, warn
 from ..tokenization import ShapeBuckets
 from .autobatch import DEFAULT_LEARNING_RATE, FIRST, settle_batch_size, training_autocast
-from .budget import measure_seconds_per_step, plan_budget, too_small_budget
+from .budget import MIN_EXAMPLES, measure_seconds_per_step, plan_budget, too_small_budget
 from .clock import ClockScheduleTrainer, Stopwatch, TrainingClock
-from .checkpoints import PLAN_FILE, StopOnInterrupt, checkpoints_of, last_complete_checkpoint, signals_save
+from .checkpoints import PLAN_FILE, StopOnInterrupt, checkpoints_of, is_checkpoint, last_complete_checkpoint, signals_save
 from .display import TrainingProgress
 from .distributed import from_main_process, main_process_first, several_processes
 from .settings import AUTO
 from .tokenized import tokenize_dataset
-from .trainer import FirstStep, LedgerSteps, StarTrainer, WeightedLoss, class_weights, compute_metrics, seed_everything
+from .trainer import FirstStep, LedgerSteps, StarTrainer, StopOnDivergence, WeightedLoss, class_weights, compute_metrics, seed_everything
 
 DEFAULT_MAX_LENGTH = 256
 
@@ -128,6 +129,11 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(output) / "runs")
     under_budget = bool(settings.time_budget)
     auto_batch = settings.batch_size == AUTO
+    if not auto_batch and settings.batch_size > len(train_tokens) > 0:  # the plan counted 100,000 reviews a step of 240
+        if is_main_process():
+            warn(f"{name}: --batch-size {settings.batch_size:,} is more than the {len(train_tokens):,} training reviews: "
+                 f"batches of {len(train_tokens):,}, one step a pass")
+        settings = replace(settings, batch_size=len(train_tokens))
     args = _arguments(replace(settings, batch_size=FIRST) if auto_batch else settings, checkpoints, under_budget, use_cpu)
     device = args.device  # under torchrun this joins the process group
 
@@ -192,6 +198,8 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     callbacks.append(TrainingProgress(name, plan, clock))
     callbacks.append(LedgerSteps())
     callbacks.append(FirstStep(plan))
+    divergence = StopOnDivergence()
+    callbacks.append(divergence)
     trainer = trainer_class(
         **extra,
         layer_decay=settings.layer_decay,
@@ -220,6 +228,15 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
             "run the same command with --resume to continue from there",
             interrupt.signal_number,
         )
+    diverged = divergence.step
+    if diverged is None and not all(bool(parameter.isfinite().all()) for parameter in model.parameters()):
+        diverged = state.global_step  # between two logged losses
+    if diverged is not None:
+        if is_main_process():  # its weights are NaN: nothing to --resume from
+            for folder in filter(is_checkpoint, checkpoints.iterdir()):
+                shutil.rmtree(folder, ignore_errors=True)
+        raise ReviewstarsError(f"{name}: training diverged: the loss became NaN or infinite by step {diverged:,} (learning rate "
+                               f"{args.learning_rate:g}): train again with a lower --learning-rate; no model was written")
     ended = (clock.ended if clock else None) or \
         ("steps" if under_budget else "early stopping" if state.global_step < state.max_steps else "epochs")
     if is_main_process() and ended == "early stopping":
@@ -286,6 +303,9 @@ def _announce(name: str, plan: dict[str, Any], started: float, resumed: bool = F
     note(f"{name}: plan ~{plan['expected_steps']:,} steps, ~{plan['expected_examples']:,} reviews "
          f"({plan['expected_passes_over_data']:g} passes over {plan['train_examples']:,}), "
          f"{evaluations(plan['evaluations'])} of {plan['dev_rows']} reviews, {ends}")
+    if plan.get("max_passes") and plan["max_passes"] * plan["train_examples"] < MIN_EXAMPLES:  # (a probe's 0.5 ran 16 passes)
+        note(f"{name}: --max-passes {plan['max_passes']:g} over {plan['train_examples']:,} reviews is fewer than the "
+             f"{MIN_EXAMPLES:,} reviews' worth any run may learn from: up to {MIN_EXAMPLES / plan['train_examples']:.3g} passes")
     problem = too_small_budget(plan)
     if problem:
         warn(f"{name}: {problem}")

@@ -152,6 +152,22 @@ class FirstStep(TrainerCallback):
         return control
 
 
+class StopOnDivergence(TrainerCallback):
+    """A loss that turned NaN or infinite never comes back (a learning rate far too high): the
+    run stops at the next logged loss rather than spend its budget, and the caller refuses the
+    model instead of saving one that rates every review alike."""
+
+    def __init__(self):
+        self.step: int | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        losses = [value for key, value in (logs or {}).items() if key in ("loss", "eval_loss")]
+        if self.step is None and any(not np.isfinite(loss) for loss in losses):
+            self.step = state.global_step
+            control.should_training_stop = True
+        return control
+
+
 def peak_memory_mb() -> float | None:
     """The process's peak resident memory so far (ru_maxrss), in MiB; None where unknown."""
     try:
