@@ -323,6 +323,13 @@ def test_a_trained_model_is_replaced_only_by_a_model_of_its_own_recipe(model, sc
     with pytest.raises(ReviewstarsError, match="holds a trained linear model, which a new ensemble model would replace"):
         build_ensemble([str(model), str(scratch_model)], DataSettings(tiny_data), other)
     assert _snapshot(model) == before and _snapshot(other) == before
+    from reviewstars.models.folder import check_replaces_its_own_recipe
+
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "config.json").write_text(json.dumps({"reviewstars": {"kind": "onnx", "training": {"kind": "bag"}}}))
+    with pytest.raises(ReviewstarsError, match="holds an ONNX export of a bag model, which a new linear model would replace"):
+        check_replaces_its_own_recipe(export, "linear")  # (it said "a trained bag model")
     assert train("linear", tiny_data, model, **LINEAR).kind == "linear"  # a rerun of its own recipe
 
 

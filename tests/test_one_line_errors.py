@@ -61,7 +61,8 @@ def _broken_models(linear_model: Path, scratch_model: Path, root: Path) -> dict[
         "empty-weights": (empty_weights, "model.safetensors: truncated or not a safetensors file (0 bytes)"),
         "cut-weights": (cut_weights, "model.safetensors: truncated or not a safetensors file"),
         "negative-length": (negative_length, "max_length -5 leaves no room for text"),
-        "other-shapes": (other_shapes, "its config.json does not describe its weights"),
+        "other-shapes": (other_shapes, "its config.json does not describe its weights (blocks.0.feed_forward.contract.weight is "
+                                       "[32, 64] in the weights, [32, 128] by config.json, and 2 more)"),  # named, not "the above report"
         "past-positions": (past_positions, "max_length 1000: the model reads at most 32 tokens (its position embeddings)"),
     }
 

@@ -148,12 +148,12 @@ def test_truncation_strategies():
 # --------------------------------------------------------------------------- other people's checkpoints
 
 
-def _tiny_bert(folder, id2label):
+def _tiny_bert(folder, id2label, network=BertForSequenceClassification, **config):
     tokenizer = load_tokenizer(BERT_TOKENIZER)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                        num_labels=5, id2label=id2label, label2id={v: k for k, v in id2label.items()})
+    config = BertConfig(**{"vocab_size": tokenizer.vocab_size, **config}, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, num_labels=5, id2label=id2label, label2id={v: k for k, v in id2label.items()})
     torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(folder)
+    network(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return tokenizer
 
@@ -175,6 +175,121 @@ def test_class_order_of_a_checkpoint_is_mapped_to_stars(tmp_path):
     raw = TransformerPredictor.__new__(TransformerPredictor)
     raw.__dict__.update(predictor.__dict__, column_stars=[1, 2, 3, 4, 5])
     np.testing.assert_allclose(predictor.predict_proba(texts), raw.predict_proba(texts)[:, ::-1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("names, stars", [
+    (["5 stars", "4 stars", "3 stars", "2 stars", "1 star"], [5, 4, 3, 2, 1]),
+    (["LABEL_4", "LABEL_3", "LABEL_2", "LABEL_1", "LABEL_0"], [5, 4, 3, 2, 1]),
+    (["0 stars", "1 star", "2 stars", "3 stars", "4 stars"], [1, 2, 3, 4, 5]),  # stars counted from 0
+    (["2", "1", "0", "-1", "-2"], [5, 4, 3, 2, 1]),
+    (["five stars", "four stars", "three stars", "two stars", "one star"], [5, 4, 3, 2, 1]),
+    (["★★★★★", "★★★★", "★★★", "★★", "★"], [5, 4, 3, 2, 1]),
+    (["Very Positive", "positive", "neutral", "negative", "very_negative"], [5, 4, 3, 2, 1]),  # SST-5's scale
+])
+def test_class_names_that_say_their_stars_map_in_any_order(names, stars, capsys):
+    """Reversed word names were read by position: a 5-star class rated 1 star, without a word."""
+    from reviewstars.models.pretrained import stars_of_labels
+
+    assert stars_of_labels(dict(enumerate(names))) == stars
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_class_names_that_say_no_stars_are_read_in_order_with_a_warning_and_repeated_ones_refused(capsys):
+    from reviewstars.models.pretrained import stars_of_labels
+
+    assert stars_of_labels({str(i): name for i, name in enumerate("abcde")}, "runs/x") == [1, 2, 3, 4, 5]
+    said = " ".join(capsys.readouterr().err.split())
+    assert "warning: runs/x: its class names ['a', 'b', 'c', 'd', 'e'] do not say their stars: class 0 is read as 1 star" in said
+    with pytest.raises(ModelError, match=r"runs/x: its classes repeat a name \('1 star' in id2label"):
+        stars_of_labels(dict(enumerate(["1 star", "1 star", "3 stars", "4 stars", "5 stars"])), "runs/x")
+
+
+@needs_bert_tokenizer
+def test_a_checkpoint_without_its_tokenizer_files_is_refused_not_rated_as_all_unknown_words(tmp_path):
+    """transformers loads such a folder with a vocabulary of five special tokens: every review
+    was rated the same, with no error."""
+    _tiny_bert(tmp_path, {i: f"LABEL_{i}" for i in range(5)})
+    assert load_predictor(tmp_path).tokenizer.tokenize("Great food")  # whole, it loads
+    for path in tmp_path.iterdir():
+        if "token" in path.name or path.name in ("vocab.txt", "special_tokens_map.json"):
+            path.unlink()
+    with pytest.raises(ModelError, match=rf"{tmp_path}: its tokenizer knows \d+ tokens, its model 28,996: the tokenizer's files"):
+        load_predictor(tmp_path)
+
+
+@needs_bert_tokenizer
+def test_a_checkpoint_of_a_base_model_or_another_models_tokenizer_is_refused_and_a_short_one_reads_what_it_can(tmp_path):
+    """Weights with no classifier loaded with a random one; a tokenizer larger than the
+    embeddings failed mid-batch (IndexError); 32 positions were refused with "give 32 or less"
+    about a max_length the folder never set."""
+    from transformers import BertModel
+
+    labels = {i: f"{i + 1} stars" for i in range(5)}
+    _tiny_bert(tmp_path / "base", labels, network=BertModel)
+    with pytest.raises(ModelError, match=r"base: its weights have no classifier.bias, classifier.weight \(they would be random\): "
+                                         r"a base model\? Fine-tune it first"):
+        load_predictor(tmp_path / "base")
+    _tiny_bert(tmp_path / "small", labels, vocab_size=1000)
+    with pytest.raises(ModelError, match=r"small: its tokenizer knows 28,996 tokens, its model only 1,000: the tokenizer's files are not"):
+        load_predictor(tmp_path / "small")
+    _tiny_bert(tmp_path / "short", labels, max_position_embeddings=32)
+    short = load_predictor(tmp_path / "short")
+    assert short.max_length == 32 and short.predict_proba(["word " * 100]).shape == (1, 5)
+
+
+def test_a_gpt2_style_checkpoint_without_a_padding_token_pads_with_its_end_token(tmp_path):
+    """Two reviews at once failed: "Cannot handle batch sizes > 1 if no padding token is defined"."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2ForSequenceClassification, PreTrainedTokenizerFast
+
+    texts = ["great food and a warm welcome", "cold soup, rude staff", "fine, nothing special"] * 20
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=300, special_tokens=["<|endoftext|>"])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                        unk_token="<|endoftext|>")
+    labels = {i: f"{i + 1} stars" for i in range(5)}
+    torch.manual_seed(0)
+    GPT2ForSequenceClassification(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=1, n_head=2, n_positions=64,
+                                             id2label=labels, label2id={v: k for k, v in labels.items()})).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    predictor = load_predictor(tmp_path)
+    together = predictor.predict_proba(["great food", "cold soup, rude staff, never again"])
+    alone = np.concatenate([predictor.predict_proba(["great food"]), predictor.predict_proba(["cold soup, rude staff, never again"])])
+    np.testing.assert_allclose(together, alone, atol=1e-5)  # padded, each review reads as it does alone
+
+
+@needs_bert_tokenizer
+def test_fine_tuning_a_foreign_folder_checks_it_as_predict_does_and_keeps_its_classes_stars(tmp_path):
+    """Pickle-only weights were fine-tuned (predict refuses them), a truncated file was a
+    traceback, and a checkpoint whose classes ran "5 stars".."1 star" came out rating backwards:
+    its classes were renamed "1 star".."5 stars" with the head's rows left as they were."""
+    from reviewstars.models.pretrained import load_for_fine_tuning
+
+    _tiny_bert(tmp_path / "reversed", {i: f"{5 - i} stars" for i in range(5)})
+    texts = ["Great food!", "Cold and rude.", "It was fine."]
+    before = load_predictor(tmp_path / "reversed").predict_proba(texts)
+    model, tokenizer = load_for_fine_tuning(str(tmp_path / "reversed"))
+    assert model.config.id2label == {i: name for i, name in enumerate(["1 star", "2 stars", "3 stars", "4 stars", "5 stars"])}
+    np.testing.assert_allclose(TransformerPredictor(model, tokenizer, max_length=512).predict_proba(texts), before, atol=1e-6)
+
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text(json.dumps({"model_type": "bert", "num_labels": 5}))
+    (pickled / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ModelError, match="pickle"):
+        load_for_fine_tuning(str(pickled))
+    weights = tmp_path / "reversed" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    with pytest.raises(ModelError, match=r"model.safetensors: truncated or not a safetensors file"):
+        load_for_fine_tuning(str(tmp_path / "reversed"))
+
+
+@pytest.mark.parametrize("id2label", [["5 stars", "4 stars", "3 stars", "2 stars", "1 star"], {"a": "5 stars", "b": "1 star"}])
+def test_id2label_that_is_not_numbers_to_names_is_one_line(tmp_path, id2label):
+    """A list (transformers: AttributeError) or letters as keys (ValueError from int()) were tracebacks."""
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "id2label": id2label}))
+    with pytest.raises(ModelError, match=rf"{tmp_path}/config.json: id2label must map class numbers to names"):
+        load_predictor(tmp_path)
 
 
 def test_a_folder_with_only_pickle_weights_is_refused(tmp_path):

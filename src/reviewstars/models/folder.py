@@ -21,6 +21,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import re
 import stat
 import struct
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .. import STARS
-from ..artifacts import OWNER_FILE, atomic_dir, check_output_folder, current_umask, encodable, mark_ours, owner_mark, read_json
+from ..artifacts import OWNER_FILE, atomic_dir, check_output_folder, current_umask, encodable, finite_json, mark_ours, owner_mark, read_json
 from ..errors import ModelError, ReviewstarsError
 
 CONFIG_FILE = "config.json"
@@ -122,7 +123,8 @@ def check_replaces_its_own_recipe(folder: str | Path, recipe: str, option: str =
         return
     held = recipe_of(folder)
     if held and held != recipe:
-        raise ReviewstarsError(f"{option} {folder}: holds a trained {held} model, which a new {recipe} model would replace: "
+        what = f"an ONNX export of a {held} model" if folder_kind(folder) == "onnx" else f"a trained {held} model"
+        raise ReviewstarsError(f"{option} {folder}: holds {what}, which a new {recipe} model would replace: "
                                "give another folder (or remove that one first)")
 
 
@@ -163,7 +165,7 @@ def section(kind: str, **fields: Any) -> dict[str, Any]:
 
 def config_text(kind: str, **fields: Any) -> str:
     """A whole `config.json` for kinds that have no config of their own (linear, ensemble)."""
-    return encodable(json.dumps({SECTION: section(kind, **fields)}, indent=2, ensure_ascii=False)) + "\n"
+    return encodable(json.dumps(finite_json({SECTION: section(kind, **fields)}), indent=2, ensure_ascii=False)) + "\n"
 
 
 #: The most a folder's small files (config, vocabulary, tokenizer, card) may weigh: read whole, they must fit.
@@ -209,6 +211,12 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         raise ModelError(f"{path}: not valid JSON ({str(error).splitlines()[0][:120]})") from None
     if not isinstance(config, dict):
         raise ModelError(f"{path}: must hold a JSON object, not {type(config).__name__}")
+    labels = config.get("id2label")  # (transformers reads a list, or keys that are not numbers, with a traceback)
+    if labels is not None and not (isinstance(labels, dict) and all(re.fullmatch(r"\d+", str(key)) for key in labels)):
+        raise ModelError(f"{path}: id2label must map class numbers to names, as {{\"0\": \"1 star\", ...}}; "
+                         f"got {json.dumps(labels, ensure_ascii=False)[:80]}")
+    if not isinstance(config.get("label2id") or {}, dict):
+        raise ModelError(f"{path}: label2id must map names to class numbers, as {{\"1 star\": 0, ...}}")
     return config
 
 

@@ -27,7 +27,7 @@ from ..errors import ModelError
 from ..tokenization import TRUNCATIONS, Encoder, padded_batches, pieces_tokenizer, save_tokenizer
 from .base import StarPredictor
 from .folder import CARD_FILE, CARD_USE, CONFIG_FILE, EXAMPLE_REVIEW, FOLDED, METRICS_FILE, SECTION, calibration_of, check_model_output, folder_kind, model_folder, read_config, section
-from .pretrained import stars_of_labels
+from .pretrained import check_tokenizer_fits, stars_of_labels
 
 KIND = "onnx"
 MODEL_FILE = "model.onnx"
@@ -57,7 +57,7 @@ class OnnxPredictor(StarPredictor):
         self.temperature, self.folded = calibration_of(settings, folder)
         self.max_length = settings.get("max_length", 256)
         self.truncation = settings.get("truncation", "head+tail")
-        self.column_stars = stars_of_labels(config.get("id2label") or {str(i): f"LABEL_{i}" for i in range(len(STARS))})
+        self.column_stars = stars_of_labels(config.get("id2label") or {str(i): f"LABEL_{i}" for i in range(len(STARS))}, str(folder))
         self.inputs = [node.name for node in session.get_inputs()]
         # the Rust backend's batch call, cut inside it, without the normalizer steps `readable` has done
         self.encoder = Encoder(tokenizer, self.max_length, self.truncation, pieces_tokenizer(tokenizer))
@@ -124,7 +124,9 @@ class OnnxPredictor(StarPredictor):
             session = ort.InferenceSession(str(folder / MODEL_FILE), providers=providers)
         except Exception as error:  # onnxruntime raises its own exception types
             raise ModelError(f"{folder / MODEL_FILE}: not a loadable ONNX model ({str(error).splitlines()[0]})") from None
-        return cls(folder, session, AutoTokenizer.from_pretrained(folder), read_config(folder))
+        tokenizer, config = AutoTokenizer.from_pretrained(folder), read_config(folder)
+        check_tokenizer_fits(tokenizer, config.get("vocab_size"), folder)
+        return cls(folder, session, tokenizer, config)
 
 
 def _logits_only(model):

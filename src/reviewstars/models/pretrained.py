@@ -91,16 +91,25 @@ def check_hub_model(name: str, option: str = "--model", to_fine_tune: bool = Tru
 
 
 def load_for_fine_tuning(name: str):
-    """`AutoModelForSequenceClassification(num_labels=5)` and its own tokenizer, as in the lesson."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """`AutoModelForSequenceClassification(num_labels=5)` and its own tokenizer, as in the lesson.
 
-    from .transformer import register_our_architecture
+    A local folder passes the checks `predict` makes of it first (weights whole and not in
+    pickle files); a checkpoint that already rates stars in another class order has its head's
+    rows put in star order, as its classes are renamed "1 star".."5 stars"."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    from .folder import check_weights
+    from .transformer import refuse_pickle_only, register_our_architecture
 
     path = resolve(name)
     register_our_architecture(path)
-    if not Path(path).exists():
+    if Path(path).is_dir():
+        refuse_pickle_only(path)
+        check_weights(path)
+    else:
         offline_unless_reachable()
     try:
+        base_stars = _head_stars(AutoConfig.from_pretrained(path), path)
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForSequenceClassification.from_pretrained(
             path,
@@ -111,25 +120,111 @@ def load_for_fine_tuning(name: str):
         )
     except (OSError, ValueError) as error:
         raise hub_error(str(name), error) from None
+    check_tokenizer_fits(tokenizer, getattr(model.config, "vocab_size", None), name)
+    pad_with_end_token(model, tokenizer, name)
+    if base_stars is not None:
+        _head_in_star_order(model, base_stars)
     return model, tokenizer
 
 
-def stars_of_labels(id2label: dict) -> list[int]:
-    """Map a checkpoint's class ids to stars: `LABEL_0..4` -> 1..5, `"3 stars"` -> 3.
+def _head_stars(config, where: str) -> list[int] | None:
+    """The stars of each class of a checkpoint that already rates them, when not in star order
+    (None: a base model, or classes already 1..5 stars in order)."""
+    labels = getattr(config, "id2label", None) or {}
+    if len(labels) != len(STARS) or all(re.fullmatch(r"LABEL_\d+", str(name)) for name in labels.values()):
+        return None
+    stars = stars_of_labels(labels, where)
+    return None if stars == list(STARS) else stars
+
+
+def _head_in_star_order(model, stars: list[int]) -> None:
+    """Rows of the classifier's last layer (the one with a row per class) reordered by stars."""
+    import torch
+
+    layers = [module for module in model.modules() if isinstance(module, torch.nn.Linear) and module.out_features == len(STARS)]
+    order = torch.as_tensor(sorted(range(len(stars)), key=stars.__getitem__))
+    with torch.no_grad():
+        layers[-1].weight.copy_(layers[-1].weight[order])
+        if layers[-1].bias is not None:
+            layers[-1].bias.copy_(layers[-1].bias[order])
+
+
+def pad_with_end_token(model, tokenizer, where: str | Path) -> None:
+    """A tokenizer with no padding token (GPT-2 and kin) pads with its end-of-text token, as the
+    Hugging Face recipe for their classifiers does: batches of reviews of unequal length need one."""
+    if tokenizer.pad_token_id is not None:
+        return
+    if tokenizer.eos_token is None:
+        raise ModelError(f"{where}: its tokenizer has no padding token and no end-of-text token to pad with: "
+                         "set pad_token in its tokenizer_config.json")
+    tokenizer.pad_token = tokenizer.eos_token
+    model.config.pad_token_id = tokenizer.pad_token_id
+
+
+def check_tokenizer_fits(tokenizer, vocab_size: int | None, where: str | Path) -> None:
+    """A folder without its tokenizer's files still loads one (transformers makes a vocabulary of
+    the special tokens alone): every word would be [UNK], every review rated alike, no error.
+    One of another model's may be larger than the embeddings: an IndexError on the first batch."""
+    known = len(tokenizer)
+    if vocab_size and tokenizer.vocab_size > vocab_size:  # its words' ids run past the embeddings: an IndexError mid-batch
+        raise ModelError(f"{where}: its tokenizer knows {tokenizer.vocab_size:,} tokens, its model only {vocab_size:,}: the "
+                         "tokenizer's files are not this model's; copy them from the model it was made from")
+    if vocab_size and known * 2 < vocab_size:
+        raise ModelError(f"{where}: its tokenizer knows {known:,} tokens, its model {vocab_size:,}: the tokenizer's files "
+                         "(tokenizer.json, or vocab.txt, vocab.json, *.model) are missing or not this model's; copy them "
+                         "from the model it was made from")
+
+
+#: Class names that say their stars in words: "five stars", "★★★★★", SST-5's "very positive".
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+SENTIMENT_SCALE = {"very negative": 1, "negative": 2, "neutral": 3, "positive": 4, "very positive": 5}
+
+
+def stars_of_labels(id2label: dict, where: str = "the model") -> list[int]:
+    """Map a checkpoint's class ids to stars: `LABEL_0..4` -> 1..5, `"3 stars"` -> 3,
+    `"five stars"` -> 5, `"★★"` -> 2, `"very negative".."very positive"` -> 1..5.
 
     Checkpoints fine-tuned elsewhere (the lesson's `gilf/english-yelp-sentiment`) name
-    their classes in different ways; anything with five classes in order works.
+    their classes in different ways; names that say no stars are read in class order,
+    and a warning says so (a checkpoint named "great".."awful" would rate backwards).
     """
     ids = sorted(int(i) for i in id2label)
-    if len(ids) != len(STARS):
-        raise ModelError(f"a star-rating model needs 5 classes, this one has {len(ids)} ({list(id2label.values())}): "
-                         "a base model? Fine-tune it first with `reviewstars train --model NAME`")
     names = [str(id2label[i] if i in id2label else id2label[str(i)]) for i in ids]
-    numbers = [re.search(r"\d+", n) for n in names]
-    if all(numbers):
-        values = [int(m.group()) for m in numbers]
-        if sorted(values) == [0, 1, 2, 3, 4] and all(n.upper().startswith("LABEL") for n in names):
-            return [v + 1 for v in values]
-        if sorted(values) == list(STARS):
-            return values
+    if len(ids) != len(STARS):
+        raise ModelError(f"{where}: a star-rating model needs 5 classes, this one has {len(ids)} ({names}): "
+                         "a base model? Fine-tune it first with `reviewstars train --model NAME`")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ModelError(f"{where}: its classes repeat a name ({', '.join(map(repr, repeated))} in id2label {names}): which class "
+                         "is which star is unknown; give each of the 5 classes its own name in config.json")
+    values = _stars_said(names)
+    if values is not None:
+        return values
+    if not all(re.fullmatch(r"LABEL_\d+", name) for name in names):
+        from ..progress import warn
+
+        warn(f"{where}: its class names {names} do not say their stars: class 0 is read as 1 star ... class 4 as 5 stars; if "
+             "that is wrong, name them '1 star'..'5 stars' in config.json's id2label")
     return list(STARS)  # generic names: class i is i + 1 stars
+
+
+def _stars_said(names: list[str]) -> list[int] | None:
+    """Each name's stars where every name says them the same way, else None: one number
+    each (ranked: 1..5, LABEL_0..4, -2..2), one number word each, star glyphs, or the
+    five-point sentiment scale."""
+    numbers = [re.findall(r"-?\d+", name) for name in names]
+    if all(len(found) == 1 for found in numbers):
+        values = [int(found[0]) for found in numbers]
+        ranked = sorted(set(values))
+        return [ranked.index(value) + 1 for value in values] if len(ranked) == len(STARS) else None
+    words = [re.findall(r"[^\W\d_]+", name.casefold()) for name in names]
+    said = [
+        [stars for word, stars in NUMBER_WORDS.items() if word in name] for name in words
+    ]
+    if all(len(stars) == 1 for stars in said) and sorted(stars for (stars,) in said) == list(STARS):
+        return [stars for (stars,) in said]
+    said = [SENTIMENT_SCALE.get(" ".join(name)) for name in words]
+    if sorted(filter(None, said)) == list(STARS):
+        return said
+    glyphs = [name.count("★") for name in names]
+    return glyphs if sorted(glyphs) == list(STARS) else None

@@ -17,8 +17,8 @@ from ..tokenization import TRUNCATIONS, BatchPacker, ShapeBuckets, encode_pieces
 from .base import PredictStages, StarPredictor, ahead, torch_layer_parameters
 from .first_token import FirstTokenClassifier
 from .graphs import Capture, ShapeGraphs
-from .folder import FOLDED, SECTION, calibration_of, check_finite, info_of, model_folder, section
-from .pretrained import hub_error, resolve, stars_of_labels
+from .folder import FOLDED, SECTION, calibration_of, check_finite, info_of, model_folder, positions_of, section
+from .pretrained import check_tokenizer_fits, hub_error, pad_with_end_token, resolve, stars_of_labels
 
 KIND = "transformer"
 
@@ -59,7 +59,7 @@ class TransformerPredictor(StarPredictor):
         self.mixed_precision = True  # bf16 (or fp16) on CUDA; False: fp32 everywhere (to compare)
         self.max_length, self.truncation = max_length, truncation
         self.info = dict(info or {})
-        self.column_stars = stars_of_labels(model.config.id2label)
+        self.column_stars = stars_of_labels(model.config.id2label, getattr(model.config, "name_or_path", "") or "the model")
         self.last_stages: dict[str, float] = {}  # seconds by stage of the latest prediction (`PredictStages`)
         self._backend = pieces_tokenizer(tokenizer)
         self._packers: dict[tuple, BatchPacker] = {}
@@ -267,7 +267,9 @@ class TransformerPredictor(StarPredictor):
 
             offline_unless_reachable()
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(name)
+            # (mismatched sizes: named below; refused, transformers says only "look at the above report", in its log)
+            model, loading = AutoModelForSequenceClassification.from_pretrained(name, output_loading_info=True,
+                                                                                ignore_mismatched_sizes=True)
             tokenizer = AutoTokenizer.from_pretrained(name)
         except (OSError, ValueError) as error:
             raise hub_error(str(path), error, to_fine_tune=False) from None
@@ -279,11 +281,26 @@ class TransformerPredictor(StarPredictor):
                                  "copy the model folder again, or train it again") from None
             raise
         check_finite(((name, parameter.detach()) for name, parameter in model.named_parameters()), path)
+        check_tokenizer_fits(tokenizer, getattr(model.config, "vocab_size", None), path)
+        pad_with_end_token(model, tokenizer, path)
+        mismatched = sorted(loading.get("mismatched_keys") or [], key=str)
+        if mismatched:
+            key, in_weights, by_config = mismatched[0]
+            raise ModelError(f"{path}: its config.json does not describe its weights ({key} is {list(in_weights)} in the weights, "
+                             f"{list(by_config)} by config.json" + (f", and {len(mismatched) - 1} more" if len(mismatched) > 1 else "")
+                             + "): copy the model folder again, or train it again")
+        missing = loading.get("missing_keys") or []
+        if missing:  # transformers fills them in at random, and says so only in its log
+            raise ModelError(f"{path}: its weights have no {', '.join(sorted(missing)[:3])}{', ...' if len(missing) > 3 else ''} "
+                             "(they would be random): a base model? Fine-tune it first with `reviewstars train --model "
+                             f"{path}`")
         settings = dict(getattr(model.config, SECTION, None) or {})
+        # a folder from elsewhere reads what its tokenizer and its position table both allow, up to 512
+        longest = min(512, getattr(tokenizer, "model_max_length", 512) or 512, positions_of(model) or 512)
         predictor = cls(
             model.to(resolve_device(device)),
             tokenizer,
-            max_length=settings.pop("max_length", min(512, getattr(tokenizer, "model_max_length", 512) or 512)),
+            max_length=settings.pop("max_length", longest),
             truncation=settings.pop("truncation", "head"),
             info=info_of(settings),
         )
