@@ -112,7 +112,7 @@ def _size_options(own) -> list[str]:
     """The options that size a kind's network: its own integer settings (--layers, --width, --dim, ...)."""
     from dataclasses import fields
 
-    return [f"--{item.name.replace('_', '-')}" for item in fields(own) if item.type in ("int", "int | None")
+    return [f"--{item.name.replace('_', '-')}" for item in fields(own) if type(getattr(own, item.name)) is int
             and item.name not in ("vocab_size", "words")] if own is not None else []
 
 

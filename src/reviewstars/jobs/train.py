@@ -68,7 +68,7 @@ def _train(model, context: RunContext, output, transformer, kind_settings) -> Tr
     if unseen:
         listed = unseen[0] if len(unseen) == 1 else f"{', '.join(unseen[:-1])} or {unseen[-1]}"
         notes.append(f"no training review has {listed} star{'' if unseen == ['1'] else 's'}: the model will never "
-                            f"predict {'it' if len(unseen) == 1 else 'them'}")
+                     f"predict {'it' if len(unseen) == 1 else 'them'}")
     if is_main_process():
         note(f"{model}: {splits.describe()}")
         for line in notes:

@@ -109,7 +109,7 @@ def load_for_fine_tuning(name: str):
     else:
         offline_unless_reachable()
     try:
-        base_stars = _head_stars(AutoConfig.from_pretrained(path), path)
+        base_stars = _head_stars(AutoConfig.from_pretrained(path))
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForSequenceClassification.from_pretrained(
             path,
@@ -127,13 +127,13 @@ def load_for_fine_tuning(name: str):
     return model, tokenizer
 
 
-def _head_stars(config, where: str) -> list[int] | None:
+def _head_stars(config) -> list[int] | None:
     """The stars of each class of a checkpoint that already rates them, when not in star order
-    (None: a base model, or classes already 1..5 stars in order)."""
+    (None: a base model, one whose five classes are something else, or classes in star order)."""
     labels = getattr(config, "id2label", None) or {}
-    if len(labels) != len(STARS) or all(re.fullmatch(r"LABEL_\d+", str(name)) for name in labels.values()):
+    if len(labels) != len(STARS):
         return None
-    stars = stars_of_labels(labels, where)
+    stars = _stars_said([str(labels[i]) for i in sorted(labels)])
     return None if stars == list(STARS) else stars
 
 
@@ -142,6 +142,9 @@ def _head_in_star_order(model, stars: list[int]) -> None:
     import torch
 
     layers = [module for module in model.modules() if isinstance(module, torch.nn.Linear) and module.out_features == len(STARS)]
+    if not layers:
+        raise ModelError(f"{model.config.name_or_path}: no layer of its classifier has a row per class: its classes cannot be "
+                         "put in star order to fine-tune it further")
     order = torch.as_tensor(sorted(range(len(stars)), key=stars.__getitem__))
     with torch.no_grad():
         layers[-1].weight.copy_(layers[-1].weight[order])
@@ -218,9 +221,7 @@ def _stars_said(names: list[str]) -> list[int] | None:
         ranked = sorted(set(values))
         return [ranked.index(value) + 1 for value in values] if len(ranked) == len(STARS) else None
     words = [re.findall(r"[^\W\d_]+", name.casefold()) for name in names]
-    said = [
-        [stars for word, stars in NUMBER_WORDS.items() if word in name] for name in words
-    ]
+    said = [[stars for word, stars in NUMBER_WORDS.items() if word in name] for name in words]
     if all(len(stars) == 1 for stars in said) and sorted(stars for (stars,) in said) == list(STARS):
         return [stars for (stars,) in said]
     said = [SENTIMENT_SCALE.get(" ".join(name)) for name in words]
