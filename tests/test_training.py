@@ -292,6 +292,14 @@ def test_id2label_that_is_not_numbers_to_names_is_one_line(tmp_path, id2label):
         load_predictor(tmp_path)
 
 
+@pytest.mark.parametrize("config", [{"model_type": []}, {"model_type": "bert", "num_labels": "x"}])
+def test_a_config_field_transformers_cannot_read_is_one_line(tmp_path, config):
+    """Hypothesis found `{"model_type": []}`: a TypeError from inside transformers."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match=rf"{tmp_path}/config.json: transformers cannot read it \(TypeError: "):
+        load_predictor(tmp_path)
+
+
 def test_a_folder_with_only_pickle_weights_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "num_labels": 5}))
     (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")

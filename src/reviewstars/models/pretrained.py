@@ -77,6 +77,18 @@ def hub_error(name: str, error: BaseException, option: str = "--model", to_fine_
     return ModelError(f"could not load {name!r} from the Hugging Face Hub ({first}). Offline? {instead}." + out_of_reach_hint())
 
 
+def unreadable_config(name: str, error: BaseException) -> BaseException:
+    """A local folder's config.json with a field of the wrong type (`{"model_type": []}`) fails
+    inside transformers with a TypeError or the like: one line naming the file. From the Hub,
+    such an error is not the user's folder: raised as it is."""
+    if not Path(name).is_dir():
+        return error
+    from ..data.formats import first_line
+
+    return ModelError(f"{Path(name) / 'config.json'}: transformers cannot read it ({type(error).__name__}: "
+                      f"{first_line(error)[:160]}): copy the model folder again, or train it again")
+
+
 @functools.lru_cache(maxsize=None)  # a name found is found for the run (a failure raises, and is not kept)
 def check_hub_model(name: str, option: str = "--model", to_fine_tune: bool = True) -> None:
     """A Hub id, checked before any long work: its config fetched (a small file), or found in
@@ -120,6 +132,8 @@ def load_for_fine_tuning(name: str):
         )
     except (OSError, ValueError) as error:
         raise hub_error(str(name), error) from None
+    except (TypeError, AttributeError, KeyError) as error:
+        raise unreadable_config(path, error) from None
     check_tokenizer_fits(tokenizer, getattr(model.config, "vocab_size", None), name)
     pad_with_end_token(model, tokenizer, name)
     if base_stars is not None:

@@ -18,7 +18,7 @@ from .base import PredictStages, StarPredictor, ahead, torch_layer_parameters
 from .first_token import FirstTokenClassifier
 from .graphs import Capture, ShapeGraphs
 from .folder import FOLDED, SECTION, calibration_of, check_finite, info_of, model_folder, positions_of, section
-from .pretrained import check_tokenizer_fits, hub_error, pad_with_end_token, resolve, stars_of_labels
+from .pretrained import check_tokenizer_fits, hub_error, pad_with_end_token, resolve, stars_of_labels, unreadable_config
 
 KIND = "transformer"
 
@@ -273,6 +273,8 @@ class TransformerPredictor(StarPredictor):
             tokenizer = AutoTokenizer.from_pretrained(name)
         except (OSError, ValueError) as error:
             raise hub_error(str(path), error, to_fine_tune=False) from None
+        except (TypeError, AttributeError, KeyError) as error:
+            raise unreadable_config(name, error) from None
         except RuntimeError as error:  # weights of other shapes than config.json describes ("size mismatch for ...")
             if Path(name).is_dir():
                 from ..data.formats import first_line
