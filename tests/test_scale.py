@@ -330,6 +330,19 @@ def test_parquet_shards_merge_with_the_whole_runs_types_and_pandas_reads_them_al
         pd.testing.assert_frame_equal(pd.read_parquet(merged), pd.read_parquet(whole))
 
 
+@pytest.mark.parametrize("part_suffix", [".csv", ".jsonl", ".parquet"])
+def test_shards_that_got_no_rows_leave_no_blank_line_in_a_json_lines_merge(linear_model, tmp_path, part_suffix):
+    """Five shards of three reviews merged into .jsonl: each empty CSV shard wrote a blank line amid the rows."""
+    source = tmp_path / "three.csv"
+    source.write_text("text\ngood food\nawful\nok I guess\n")
+    parts = [tmp_path / f"part{i}{part_suffix}" for i in range(5)]
+    for i, part in enumerate(parts):
+        predict_file(linear_model, source, part, shard=f"{i}/5")
+    merge_predictions(parts, tmp_path / "merged.jsonl")
+    lines = (tmp_path / "merged.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["text"] for line in lines] == ["good food", "awful", "ok I guess"]
+
+
 def test_json_lines_are_valid_json_whatever_a_kept_column_holds():
     """NaN inside a kept list was written as NaN (no JSON reader takes it), bytes as "b'ab'", an
     Arrow float32 4.7 as 4.699999809265137, and a numpy array inside a cell raised."""

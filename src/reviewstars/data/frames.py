@@ -180,13 +180,15 @@ class FrameWriter:
             self.parquet.write_table(table)
         elif self.suffix == ".csv":
             frame.to_csv(self.handle, index=False, header=self.handle.tell() == 0)
-        else:
+        elif len(frame):  # (an empty frame, a shard that got no rows, was a blank line amid the rows: not JSON Lines)
             self.handle.write(json_lines(frame, self.exact))
 
     def __exit__(self, kind, error, trace):
         try:
             if kind is None and not self.written and self.empty is not None:
                 self.write(self.empty)
+            if kind is None and self.suffix == ".jsonl" and self.handle.tell() == 0:
+                self.handle.write("\n")  # no rows at all: one empty line, as `json_lines` writes an empty frame
             if self.parquet is not None:
                 self.parquet.close()
             if self.handle is not None:
