@@ -549,6 +549,17 @@ def test_a_write_error_names_its_file_only_when_it_has_an_errno(tmp_path):
     assert str(plain) == "the reader's own words"
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, a folder no file can be created in")
+def test_a_folder_no_file_can_be_created_in_is_not_a_run_holding_the_lock(linear_model, tmp_path):
+    """`-o /proc/out.csv` said "another predict (pid unknown) is writing it": filelock times out there too."""
+    from reviewstars.jobs import predict_file
+
+    source = tmp_path / "two.csv"
+    source.write_text("text\ngood food\nawful\n")
+    with pytest.raises(ReviewstarsError, match=r"--output /proc/out.csv: cannot write there \(no file can be created in /proc\)"):
+        predict_file(linear_model, source, Path("/proc/out.csv"))
+
+
 def test_an_empty_shard_output_in_json_lines_is_its_own_to_replace(linear_model, tmp_path):
     from reviewstars.jobs import predict_file
 

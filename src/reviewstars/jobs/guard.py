@@ -379,6 +379,8 @@ def held(path: Path, where: str, busy: str) -> Iterator[None]:
             except NotImplementedError:  # a file system without locks (some network ones): the run goes on unguarded
                 pass
             except Timeout:
+                if not path.exists():  # none to hold it: filelock also times out where it cannot create the file (/proc)
+                    raise ReviewstarsError(f"{where}: cannot write there (no file can be created in {path.parent})") from None
                 raise ReviewstarsError(f"{where}: {busy.format(pid=_holder(path))}") from None
             except OSError as error:
                 raise ReviewstarsError(f"{where}: cannot write there ({error.strerror})") from None
