@@ -101,6 +101,21 @@ def test_max_words_rates_the_first_words_and_counts_the_rest(linear_model):
     assert explained.words_not_rated == len(word_spans(MIXED)) - 3
 
 
+def test_a_long_review_is_rated_a_bounded_run_of_characters_at_a_time(linear_model, monkeypatch):
+    """1,500 words of a 108 KB review held 6 GB at once (11.8 GB for 3,000), whatever --batch-size said."""
+    import reviewstars.data.files as files
+
+    predictor = load_predictor(linear_model)
+    text = " ".join(["great food but slow service and a cold soup"] * 40)
+    whole = explain_one(predictor, text, max_words=60)
+    seen = []
+    rate = predictor.predict_proba
+    monkeypatch.setattr(predictor, "predict_proba", lambda texts, batch_size=None: seen.append(len(texts)) or rate(texts, batch_size))
+    monkeypatch.setattr(files, "CHUNK_CHARS", 5 * len(text))
+    chunked = explain_one(predictor, text, max_words=60)
+    assert max(seen) <= 5 and sum(seen) == 61 and chunked == whole
+
+
 def test_odd_texts_are_explained_without_a_failure(linear_model):
     found = explain_texts(linear_model, ODD_TEXTS)
     assert len(found) == len(ODD_TEXTS)
