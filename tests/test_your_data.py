@@ -183,6 +183,8 @@ def test_compare_refuses_before_any_training_what_it_would_refuse_after(reviews_
                                    (["linear"], "--evaluate-only linear: also in --models: give each model once"),
                                    (["scratch"], "--evaluate-only scratch: a model to train, not a trained one to score"),
                                    ([str(linear_model), f"{linear_model}/"], "--evaluate-only names one folder twice"),
+                                   ([str(linear_model)] * 2, "--evaluate-only names one folder twice"),  # (scored twice, "1=")
+                                   (["org/a-model", "org/a-model"], "--evaluate-only names one model twice"),
                                    ([str(empty)], rf"--evaluate-only {empty}: not a model folder \(no config.json\)")):
         with pytest.raises(ModelError, match=refused):
             compare_module.compare(data, tmp_path / "out", ["linear"], evaluate_only)

@@ -108,9 +108,13 @@ def _check_names(models: Sequence[str], evaluate_only: Sequence[str], ensemble: 
                 raise ModelError(f"{option} {model}: '{ENSEMBLE_NAME}' names the ensemble compare adds to the table: "
                                  f"{instead} (or --no-ensemble)")
     kinds = {model: check_model_name(model, "--models") for model in models}
-    folders: dict[Path, str] = {}
-    for model in evaluate_only:
+    given: dict[Path | str, int] = {}  # each folder by where it is, each Hub id by its name
+    for position, model in enumerate(evaluate_only):
         path = Path(model).expanduser()
+        first = given.setdefault(path.resolve() if path.exists() else model, position)
+        if first != position:  # (`A,A` too: it scored one model twice, tied with itself)
+            raise ModelError(f"--evaluate-only names one {'folder' if path.exists() else 'model'} twice ({evaluate_only[first]} and "
+                             f"{model}): give each model once")
         if model in models:
             raise ModelError(f"--evaluate-only {model}: also in --models: give each model once")
         if (model in KINDS or model in ALIASES) and not path.exists():
@@ -121,9 +125,6 @@ def _check_names(models: Sequence[str], evaluate_only: Sequence[str], ensemble: 
                 raise ModelError(f"--evaluate-only {model}: no such model folder")
             if not (path / CONFIG_FILE).is_file():
                 raise ModelError(f"--evaluate-only {model}: not a model folder (no {CONFIG_FILE})")
-            same = folders.setdefault(path.resolve(), model)
-            if same != model:
-                raise ModelError(f"--evaluate-only names one folder twice ({same} and {model}): give each model once")
     for model, option in [*((m, "--models") for m in models), *((m, "--evaluate-only") for m in evaluate_only)]:
         # Hub ids: checked now, not after the other models trained
         if model not in ALIASES and model not in KINDS and not Path(model).expanduser().exists() and not looks_like_a_path(model):
