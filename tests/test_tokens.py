@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from reviewstars.text import word_tokens
@@ -106,6 +107,18 @@ def test_tokens_cli_commands(tmp_path):
     cli("tokens", "growth", "--data", YELP / "yelp_review_full_train_1k.parquet", "--tokenizer", BERT_TOKENIZER, "--output", tmp_path / "growth.png")
     growth = json.loads((tmp_path / "growth.json").read_text())
     assert growth["reviews"][-1] == 1000 and (tmp_path / "growth.png").stat().st_size > 1000
+
+
+def test_the_tokenization_lessons_read_a_file_without_ratings_in_the_order_a_labelled_one_gives(tiny_data, tmp_path):
+    """An unlabelled file was refused, naming a --label-column those commands do not have."""
+    from reviewstars.data import lesson_texts, load_data
+
+    labelled = tiny_data / "train.parquet"
+    unlabelled = tmp_path / "texts.csv"
+    pd.read_parquet(labelled)[["text"]].to_csv(unlabelled, index=False)
+    assert lesson_texts(unlabelled, seed=3) == lesson_texts(labelled, seed=3) == list(load_data(labelled)["train"].shuffle(seed=3)["text"])
+    result = run_cli("tokens", "explore", "--data", unlabelled, "--tokenizer", tmp_path / "vocab", "--top", 5)
+    assert "label-column" not in result.stderr
 
 
 def test_a_learned_vocabulary_is_kept_and_reused_for_the_same_texts(tmp_path, monkeypatch):

@@ -558,6 +558,13 @@ def test_stars_no_training_review_has_are_named_before_training(tmp_path, capsys
     assert f"warning: linear: {line}" in " ".join(capsys.readouterr().err.split()) and line in result.data_notes
 
 
+def test_a_train_size_the_dev_slice_leaves_one_star_says_so_not_that_the_data_has_one(tiny_data, tmp_path):
+    """--train-size 5 --dev-size 50 on the Yelp data said "the train split needs reviews of at least two star ratings"."""
+    with pytest.raises(DataError, match=r"the 1 review left to train on beside the dev slice \(50, balanced by star\) has "
+                                        r"\d stars: give a larger --train-size or a smaller --dev-size"):
+        train("linear", DataSettings(tiny_data, train_size=1, dev_size=50), tmp_path / "model", **LINEAR)
+
+
 def test_held_out_is_cut_from_the_very_file_trained_on_from_any_folder(tmp_path, monkeypatch):
     """The data was recorded as typed ("reviews.csv"): from another folder, --split held-out cut
     another file of that name and scored its reviews as the held-out ones."""

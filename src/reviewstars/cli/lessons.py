@@ -159,7 +159,7 @@ def tokens_explore(
 ) -> None:
     """Which frequent words stay whole, which are split, and which pieces they share."""
     from ..artifacts import check_output_file, json_with_keys, write_json
-    from ..data import load_data, pick_split
+    from ..data import lesson_texts
     from ..tokenization import load_tokenizer
     from ..lessons.vocabulary import explore_words
 
@@ -168,9 +168,7 @@ def tokens_explore(
     if output is not None:
         check_output_file(output, inputs=(data, tokenizer), ours=json_with_keys("words_considered", "kept_whole"),
                           what="findings of ours", suffix=".json")
-    dataset = load_data(data)
-    texts = dataset[pick_split(dataset, for_eval=False)]["text"]
-    found = explore_words(load_tokenizer(tokenizer), texts, top)
+    found = explore_words(load_tokenizer(tokenizer), lesson_texts(data), top)
     out.print(f"of the {found['words_considered']:,} most frequent words, {found['kept_whole']:,} stay whole and {found['split']:,} are split")
     out.print("[bold]kept whole:[/] " + (escape(", ".join(found["whole_examples"])) or "none"), highlight=False)
     if not found["split_examples"]:  # an empty table says less than a line
@@ -207,16 +205,14 @@ def tokens_growth(
 ) -> None:
     """Vocabulary size against number of reviews, for word tokens and for sub-word tokens."""
     from ..artifacts import json_with_keys, write_json
-    from ..data import load_data, pick_split
+    from ..data import lesson_texts
     from ..progress import progress_bar
     from ..presentation.plots import plot_vocabulary_growth
     from ..tokenization import load_tokenizer
     from ..lessons.vocabulary import vocabulary_growth
 
     check_plot_output(output, json_with_keys("reviews", "word_vocabulary", "subword_vocabulary"), inputs=(data, tokenizer))
-    dataset = load_data(data)
-    split = dataset[pick_split(dataset, for_eval=False)].shuffle(seed=seed)
-    texts = list(split["text"])
+    texts = lesson_texts(data, seed)
     with progress_bar("tokenizing", total=len(texts)) as advance:
         growth = vocabulary_growth(load_tokenizer(tokenizer), texts, progress=advance)
     table = Table(title="distinct tokens among the first n reviews")

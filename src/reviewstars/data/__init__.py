@@ -36,7 +36,7 @@ DEFAULT_SEED = 42
 
 __all__ = ["DEFAULT_DATASET", "DEFAULT_SEED", "Columns", "DataSettings", "FILE_FORMATS", "HELD_OUT", "SPLITS", "TrainingSplits",
            "carve_dev", "carve_rows", "count_rows", "training_splits", "open_splits", "shuffled",
-           "eval_split_name", "iter_text_chunks", "text_column_in", "load_data", "pick_split", "read_file", "read_texts", "subset"]
+           "eval_split_name", "iter_text_chunks", "text_column_in", "lesson_texts", "load_data", "pick_split", "read_file", "read_texts", "subset"]
 
 
 @dataclass
@@ -146,6 +146,19 @@ def _sample(split: LabelledFile | InMemorySplit, n: int | None, seed: int) -> Da
     if n <= 0:
         raise DataError("subset", f"size must be positive, got {n}")
     return split.take(shuffled(split.rows, seed)[:n])
+
+
+def lesson_texts(data: str | Path, seed: int | None = None) -> list[str]:
+    """The reviews the tokenization lessons read, which need no ratings: a file's column of
+    text (an unlabelled file too: it was refused for want of a --label-column those commands
+    lack), else the training split; shuffled as `Dataset.shuffle(seed=seed)` would."""
+    path = Path(data).expanduser()
+    if path.is_file():
+        texts = read_texts(path)
+    else:
+        dataset = load_data(data)
+        texts = list(dataset[pick_split(dataset, for_eval=False)]["text"])
+    return texts if seed is None else [texts[i] for i in shuffled(len(texts), seed)]
 
 
 def pick_split(dataset: DatasetDict, wanted: str | None = None, *, for_eval: bool = True) -> str:
