@@ -8,7 +8,7 @@ import json
 import shutil
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reviewstars.errors import ReviewstarsError
@@ -43,6 +43,7 @@ def copy_of(linear_model, tmp_path_factory):
 
 @HYPOTHESIS
 @given(config=JSON)
+@example(config={"model_type": []})  # a TypeError inside transformers, found by a CI run
 def test_any_config_json(copy_of, config):
     TRIED["configs"] += 1
     folder = copy_of()
@@ -52,6 +53,7 @@ def test_any_config_json(copy_of, config):
 
 @HYPOTHESIS
 @given(section=SECTION)
+@example(section={"settings": {"\n": None}})  # a setting named by a line break: a message of two lines, found by a CI run
 def test_any_reviewstars_section(copy_of, section):
     TRIED["sections"] += 1
     folder = copy_of()

@@ -12,6 +12,7 @@ same way after `fit` and after `load`, so a round trip predicts identically.
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -240,7 +241,8 @@ class LinearPredictor(StarPredictor):
         try:
             settings = LinearSettings(**found["settings"])
         except (KeyError, TypeError, ReviewstarsError) as error:
-            raise ModelError(f"{path / CONFIG_FILE}: unusable linear settings ({error})") from None
+            shown = re.sub(r"[\x00-\x1f\x7f]", lambda found: repr(found.group())[1:-1], str(error))  # one line: "\n" as \n
+            raise ModelError(f"{path / CONFIG_FILE}: unusable linear settings ({shown})") from None
         if settings.features == "hashing":
             return cls._load_hashed(path, found, settings)
         settings = replace(settings, features="tfidf")  # what a folder from before `features` holds
