@@ -62,11 +62,11 @@ def _train(model, context: RunContext, output, transformer, kind_settings) -> Tr
     train_part, dev_part = splits.train, splits.dev
     seen = set(train_part["label"])
     if len(seen) < 2:
-        if len(seen | set(dev_part["label"])) >= 2:  # (--train-size 5: the dev slice, balanced by star, took the rest)
+        if seen and len(seen | set(dev_part["label"])) >= 2:  # (--train-size 5: the dev slice, balanced by star, took the rest)
             one = len(train_part) == 1
             raise DataError(data.data, f"the {len(train_part):,} review{'' if one else 's'} left to train on beside the dev slice "
                                        f"({len(dev_part):,}, balanced by star) {'has' if one else 'all have'} "
-                                       f"{min(seen, default=0) + 1} stars: give a larger --train-size or a smaller --dev-size")
+                                       f"{next(iter(seen)) + 1} stars: give a larger --train-size or a smaller --dev-size")
         raise DataError(data.data, "the train split needs reviews of at least two star ratings")
     notes = list(splits.notes)
     unseen = [str(stars) for stars in STARS if stars - 1 not in seen]  # (a 3-row file trained "fine": 1 or 3 stars for anything)

@@ -275,7 +275,7 @@ class TransformerPredictor(StarPredictor):
             raise hub_error(str(path), error, to_fine_tune=False) from None
         except (TypeError, AttributeError, KeyError) as error:
             raise unreadable_config(name, error) from None
-        except RuntimeError as error:  # weights of other shapes than config.json describes ("size mismatch for ...")
+        except RuntimeError as error:  # any other fault of the weights against config.json (mismatched sizes: named below)
             if Path(name).is_dir():
                 from ..data.formats import first_line
 
