@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -214,6 +216,34 @@ def test_a_stopped_prediction_goes_on_where_it_stopped(linear_model, files, tmp_
     going_on.rated = 0
     predict_file(linear_model, changed, tmp_path / "again.parquet", chunk_rows=100)
     assert going_on.rated == 1000
+
+
+def test_an_input_rewritten_in_place_with_its_old_size_and_time_is_rated_afresh(linear_model, files, tmp_path, monkeypatch):
+    """`rsync -t` or an editor may rewrite a file and keep its size and modification time: the
+    ratings of the old file must not be taken for the new one's."""
+    folder, texts = files
+    source = tmp_path / "in.csv"
+    shutil.copy(folder / "in.csv", source)
+    before = source.stat()
+    stopping = _StopsAfter(load_predictor(linear_model), calls=3)
+    monkeypatch.setattr(predict_module, "opened", lambda model, device=None: stopping)
+    output = tmp_path / "out.csv"
+    with pytest.raises(Interrupted):
+        predict_file(linear_model, source, output, chunk_rows=100)
+    old = source.read_bytes()
+    swapped = old.replace(b"good", b"poor").replace(b"great", b"awful")  # same length
+    assert len(swapped) == len(old) and swapped != old
+    source.write_bytes(swapped)
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert source.stat().st_size == before.st_size and source.stat().st_mtime_ns == before.st_mtime_ns
+
+    going_on = _StopsAfter(load_predictor(linear_model), calls=10**6)
+    monkeypatch.setattr(predict_module, "opened", lambda model, device=None: going_on)
+    predict_file(linear_model, source, output, chunk_rows=100)
+    assert going_on.rated == len(texts)
+    fresh = tmp_path / "fresh.csv"
+    predict_file(linear_model, source, fresh, chunk_rows=100)
+    pd.testing.assert_frame_equal(pd.read_csv(output), pd.read_csv(fresh))
 
 
 def test_sigterm_mid_file_keeps_the_rated_rows_and_says_how_to_go_on(linear_model, tmp_path):

@@ -2,7 +2,7 @@
 folder beside the output as soon as it is rated, so a run stopped at 90% (killed, SIGTERM,
 Ctrl-C, a lost machine) goes on from there when the same command runs again.
 
-The folder, `.OUTPUT.partial`, says which input (name, size, modification time), model,
+The folder, `.OUTPUT.partial`, says which input (name, size, a hash of its bytes), model,
 column and rows it holds; a run of anything else starts it afresh. The output file
 appears only once every row is rated, and the folder goes with it.
 """
@@ -18,15 +18,18 @@ from ..artifacts import atomic_file, read_json, write_json
 from ..data.formats import local_path
 from ..data.frames import arrow_table, to_pandas
 from ..errors import ReviewstarsError
+from .shards import fingerprint
 
 PROGRESS = "progress.json"
 PART = re.compile(r"^rows-(\d{12})-(\d{12})\.parquet$")
 
 
 def input_identity(source: Path) -> dict[str, Any]:
-    """Enough to know the input has not changed since the stopped run, without reading it."""
-    stat = source.stat()
-    return {"name": source.resolve().name, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    """Enough to know the input has not changed since the stopped run: a hash of its bytes (its
+    size and modification time were not: a file rewritten in place with its old time kept, as
+    `rsync -t` or an editor may, resumed with the old file's ratings). The run reads the whole
+    file to count its rows anyway, so hashing it costs one more read from the page cache."""
+    return {"name": source.resolve().name, **fingerprint(source)}
 
 
 class PartialOutput:
