@@ -382,6 +382,20 @@ def test_a_max_length_not_given_is_recorded_as_not_given():
     assert _differences(record, {**record, "training": {**record["training"], "max_length": 64}}) == ["--max-length not given, not 64"]
 
 
+def test_a_resume_with_another_width_names_the_width_not_the_feed_forward_it_implies():
+    from reviewstars.jobs.guard import _differences, run_record
+    from reviewstars.kinds.scratch import ScratchSettings
+
+    def record(**own):
+        return run_record({"model": "scratch", "data": "reviews.csv", "transformer": fast(),
+                           "kind_settings": {"scratch": ScratchSettings(**own)}})
+
+    assert _differences(record(width=128), record(width=64)) == ["--width 128, not 64"]
+    assert _differences(record(width=128, feed_forward=300), record(width=64)) == ["--feed-forward 300, now not given",
+                                                                                   "--width 128, not 64"]
+    assert _differences(record(width=64, feed_forward=256), record(width=64)) == []  # the same network either way
+
+
 def test_resume_refuses_data_edited_since_the_run_started(tiny_data, tmp_path):
     """A probe kept 150 of a file's 300 rows and resumed: the run went on, on other reviews
     and another dev slice, under the same settings."""

@@ -219,13 +219,22 @@ def _differences(started: dict, now: dict) -> list[str]:
     changed: list[str] = []
     for section in ("data", "own", "training"):  # not "finished"
         was, is_ = started.get(section), now.get(section)
+        if section == "own" and isinstance(was, dict) and isinstance(is_, dict):
+            was, is_ = _as_given(now.get("kind"), was), _as_given(now.get("kind"), is_)
         pairs = [(section, was, is_)] if not isinstance(was, dict) or not isinstance(is_, dict) else \
             [(key, was.get(key), is_.get(key)) for key in sorted(set(was) | set(is_))]
         for key, before, after in pairs:
-            said = f"--{key.replace('_', '-')} {_given(before)}, not {_given(after)}"
+            said = f"--{key.replace('_', '-')} {_given(before)}, " + ("now not given" if after is None else f"not {after}")
             if before != after and said not in changed:  # (the seed is both the data's and the Trainer's: said once)
                 changed.append(said)
     return changed
+
+
+def _as_given(kind_name, own: dict) -> dict:
+    from ..kinds import KINDS
+
+    kind = KINDS.get(kind_name)
+    return kind.settings.as_given(own) if kind is not None and kind.settings else own
 
 
 def _given(value) -> str:

@@ -35,6 +35,12 @@ class ScratchSettings(Settings):
 
             check_tokenizer_name(self.tokenizer)  # before the data is read
 
+    @classmethod
+    def as_given(cls, values: dict) -> dict:
+        if values.get("width") is not None and values.get("feed_forward") == 4 * values["width"]:
+            return {**values, "feed_forward": None}
+        return values
+
 
 def _learn_tokenizer(texts: list[str], settings: ScratchSettings):
     from ..tokenization import learned_wordpiece, load_tokenizer
