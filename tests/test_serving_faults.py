@@ -24,9 +24,11 @@ class Controlled:
         self.gate, self.entered = threading.Event(), threading.Event()
         self.gate.set()
         self.batch_sizes: list[int] = []
+        self.batches: list[list[str]] = []
 
     def predict_proba(self, texts, batch_size=None):
         self.batch_sizes.append(len(texts))
+        self.batches.append(list(texts))
         self.entered.set()
         assert self.gate.wait(timeout=30)
         if any("boom" in text for text in texts):
@@ -239,6 +241,75 @@ def test_the_model_is_never_called_on_more_than_max_batch_texts(linear_model):
     whole = model.model.predict_proba(texts)
     rows = [[row["probabilities"][str(star)] for star in range(1, 6)] for row in answer.json()["predictions"]]
     assert abs(whole - rows).max() < 1e-5
+
+
+def test_a_large_request_takes_turns_with_those_that_come_while_it_is_rated(linear_model):
+    """One /explain (256 texts) was rated whole: a CPU server's model was held 23 s, and every
+    other client got 503 after waiting 10 s in the queue."""
+    model = Controlled(linear_model)
+    large = [f"tasty dish number {i}" for i in range(10)]
+    with running(create_app(model, limits=ServeLimits(max_batch=4))) as url, httpx.Client(timeout=30) as client, \
+            ThreadPoolExecutor(2) as pool:
+        model.gate.clear()
+        first = pool.submit(client.post, f"{url}/predict", json={"texts": large})
+        assert model.entered.wait(timeout=10)
+        small = pool.submit(client.post, f"{url}/predict", json={"texts": ["cold soup"]})
+        wait_for_queue(url, 6 + 1)  # the rest of the large one, and the small one
+        model.gate.set()
+        answers = first.result(), small.result()
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert model.batches == [large[:4], ["cold soup", *large[4:7]], large[7:]]  # the small one in the very next call
+    rows = [[row["probabilities"][str(star)] for star in range(1, 6)] for row in answers[0].json()["predictions"]]
+    assert abs(model.model.predict_proba(large) - rows).max() < 1e-5  # the parts, put back in order
+
+
+def test_the_rest_of_a_large_request_whose_client_went_away_is_not_rated(linear_model):
+    import socket
+
+    model = Controlled(linear_model)
+    with guarded_server(model, ServeLimits(max_batch=4, max_queue_wait_s=30)) as (server, url), httpx.Client(timeout=30) as client:
+        model.gate.clear()
+        gone = socket.create_connection(("127.0.0.1", server.config.port))
+        send_predict(gone, [f"review {i}" for i in range(10)])
+        assert model.entered.wait(timeout=10)
+        gone.close()
+        deadline = time.time() + 10
+        while scrape(url).get('reviewstars_http_requests_total{code="499",path="/predict"}') != 1:
+            assert time.time() < deadline, "the server never heard that the client went"
+            time.sleep(0.02)
+        model.gate.set()
+        assert client.post(f"{url}/predict", json={"texts": ["after"]}).status_code == 200
+        assert scrape(url)["reviewstars_queue_texts"] == 0
+    assert model.batch_sizes == [4, 1]  # its first part, then the next request: nothing more for the client that went
+
+
+class _HoldsTheGil:
+    """The linear model as the server sees it (it holds the GIL), noting the thread of each call."""
+
+    releases_gil = False
+
+    def __init__(self, model_folder):
+        self.model = load_predictor(model_folder)
+        self.threads: list[str] = []
+
+    def predict_proba(self, texts, batch_size=None):
+        self.threads.append(threading.current_thread().name)
+        return self.model.predict_proba(texts)
+
+    def describe(self):
+        return self.model.describe()
+
+
+def test_a_model_that_holds_the_gil_rates_short_batches_on_the_loop_and_long_ones_on_its_thread(linear_model):
+    """Rated on the event loop, one /explain of a 20 KB review froze /health for 1.6 s (a dozen: 23 s)."""
+    from reviewstars.serving.batcher import INLINE_MAX_CHARS
+
+    model = _HoldsTheGil(linear_model)
+    with running(create_app(model)) as url, httpx.Client(timeout=60) as client:
+        assert client.post(f"{url}/predict", json={"texts": ["good food"] * 8}).status_code == 200
+        long_reviews = ["The soup was cold but the staff were kind. " * 400] * (INLINE_MAX_CHARS // 17_000 + 1)  # ~17 K each
+        assert client.post(f"{url}/predict", json={"texts": long_reviews}).status_code == 200
+    assert not model.threads[0].startswith("reviewstars-model") and model.threads[1].startswith("reviewstars-model")
 
 
 def test_pipelined_requests_still_queued_when_the_server_stops_are_answered_503_at_once(linear_model):

@@ -19,8 +19,16 @@ the server growing memory and latency without bound. A request whose client has 
 that is still queued when the server stops, leaves the queue at once (`watch`): a probe's
 abandoned requests each cost the model a batch, and kept a live one waiting 9 s.
 
-The model is never called on more than `max_batch` texts: a larger request is rated in
-parts of that size (what the option promises a GPU's memory).
+The model is never called on more than `max_batch` texts (what the option promises a GPU's
+memory), and a larger request takes its turn like any other: each model call takes a part
+of it, and the rest waits behind the requests queued meanwhile. Rated whole, one /explain
+(256 texts) held a CPU server's model for 23 s while every other client got 503s.
+
+A model that holds the GIL throughout (the linear one) rates a small batch on the event
+loop itself: a thread would only add the hand-over. A batch of many characters goes to the
+model's thread all the same, so that the loop, which switches to it every few milliseconds,
+still answers /health and accepts connections (one /explain of a 20 KB review froze the
+loop for 1.6 s; a dozen, for 23 s).
 """
 
 from __future__ import annotations
@@ -73,12 +81,36 @@ class ClientGone(Exception):
     """The request's client closed its connection before its answer: nobody to answer."""
 
 
+#: A batch of at most this many characters is rated on the event loop when the model holds
+#: the GIL anyway (the linear model: a few milliseconds); a larger one on the model's thread.
+INLINE_MAX_CHARS = 65_536
+
+
 @dataclass(eq=False)
 class Job:
     texts: list[str]
     future: asyncio.Future
     taken: bool = field(default=False)  # by the worker: from then on the request waits for its rows
     timer: asyncio.TimerHandle | None = None  # refuses the job if it is still queued at `max_queue_wait_s`
+    sent: int = 0  # texts handed to the model so far: its next part starts here
+    rows: list[np.ndarray] = field(default_factory=list)  # the rated parts, in order
+
+    @property
+    def left(self) -> int:
+        return len(self.texts) - self.sent
+
+
+@dataclass(frozen=True)
+class Part:
+    """Texts [start, stop) of a job, in one model call."""
+
+    job: Job
+    start: int
+    stop: int
+
+    @property
+    def texts(self) -> list[str]:
+        return self.job.texts[self.start : self.stop]
 
 
 class MicroBatcher:
@@ -127,9 +159,12 @@ class MicroBatcher:
             return await job.future
         finally:
             job.timer.cancel()
-            if not job.taken:  # refused in the queue, or the client went away
-                self.pending.remove(job)
-                self.queued_texts -= len(texts)
+            self._unqueue(job)  # refused in the queue, its client went away, or a part of it failed
+
+    def _unqueue(self, job: Job) -> None:
+        if job in self.pending:  # (by identity)
+            self.pending.remove(job)
+            self.queued_texts -= job.left
 
     def _expire(self, job: Job) -> None:
         """Still queued after `max_queue_wait_s`: refused (a job the model has taken waits on for its rows)."""
@@ -138,33 +173,45 @@ class MicroBatcher:
                                                 "retry shortly"))
 
     def _drop(self, job: Job, stopping: bool) -> None:
-        """Its client went away, or the server is stopping: out of the queue now, if the model has not taken it."""
-        if not job.taken and not job.future.done():
+        """Its client went away, or the server is stopping: out of the queue now, unless its last
+        part is at the model (a part of a large request at the model: the rest is not rated)."""
+        if (not job.taken or job.left) and not job.future.done():
             job.future.set_exception(Overloaded("the server is stopping; retry shortly") if stopping else ClientGone())
-
-    def _rate(self, texts: list[str]) -> np.ndarray:
-        """The model on `texts`, `max_batch` at a time."""
-        if len(texts) <= self.max_batch:
-            return self.predict_proba(texts)
-        return np.concatenate([self.predict_proba(texts[start : start + self.max_batch])
-                               for start in range(0, len(texts), self.max_batch)])
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._wait_for_work(deadline=None)
-            jobs = [self._take()]
-            if jobs[0].future.done():  # dropped (its client went) in this very turn of the loop: not rated
+            parts: list[Part] = []
+            size, deadline = 0, loop.time() + self.max_wait
+            while size < self.max_batch and (self.pending or (self.max_wait > 0 and await self._wait_for_work(deadline))):
+                part = self._take(self.max_batch - size)
+                if part is not None:
+                    parts.append(part)
+                    size += part.stop - part.start
+            if not parts:
                 continue
-            size = len(jobs[0].texts)
-            deadline = loop.time() + self.max_wait
-            while size < self.max_batch and (self.pending or (self.max_wait > 0 and await self._wait_for_work(deadline))) \
-                    and size + len(self.pending[0].texts) <= self.max_batch:
-                job = self._take()
-                if not job.future.done():
-                    jobs.append(job)
-                    size += len(job.texts)
-            await self._answer(jobs)
+            await self._answer(parts)
+            for job in (part.job for part in parts if part.job.left):  # the rest of a request queues again,
+                if job.future.done():                                   # behind those that came meanwhile
+                    self.queued_texts -= job.left  # failed, or its client went: not rated
+                else:
+                    self.pending.append(job)
+
+    def _take(self, room: int) -> Part | None:
+        """The next queued request's next part, of at most `room` texts (out of the queue until
+        that part is rated). None for a request dropped (its client went) in this very turn."""
+        job = self.pending.popleft()
+        if job.future.done():
+            self.queued_texts -= job.left
+            return None
+        if not job.taken:
+            job.taken = True
+            job.timer.cancel()
+        part = Part(job, job.sent, job.sent + min(room, job.left))
+        self.queued_texts -= part.stop - part.start
+        job.sent = part.stop
+        return part
 
     async def _wait_for_work(self, deadline: float | None) -> bool:
         """True once a job is pending; False if `deadline` (loop time) passes first."""
@@ -180,32 +227,30 @@ class MicroBatcher:
                 return False
         return True
 
-    def _take(self) -> Job:
-        job = self.pending.popleft()
-        job.taken = True
-        job.timer.cancel()
-        self.queued_texts -= len(job.texts)
-        return job
-
-    async def _answer(self, jobs: list[Job]) -> None:
-        """One model call for all `jobs`; if it raises, each job alone, so one bad request fails only itself."""
-        texts = [text for job in jobs for text in job.texts]
+    async def _answer(self, parts: list[Part]) -> None:
+        """One model call for all `parts`; if it raises, each part alone, so one bad request fails only itself."""
+        texts = [text for part in parts for text in part.texts]
         try:
-            if self.inline:  # a model that holds the GIL throughout: a thread would only add the hand-over
-                proba = self._rate(texts)
+            if self.inline and sum(map(len, texts)) <= INLINE_MAX_CHARS:
+                proba = self.predict_proba(texts)
+                await asyncio.sleep(0)  # the loop's other work (accepting, /health) between two batches
             else:
-                proba = await asyncio.get_running_loop().run_in_executor(self.executor, self._rate, texts)
+                proba = await asyncio.get_running_loop().run_in_executor(self.executor, self.predict_proba, texts)
         except Exception as error:
-            if len(jobs) == 1:
-                if not jobs[0].future.done():  # its client may have gone
-                    jobs[0].future.set_exception(error)
+            if len(parts) == 1:
+                job = parts[0].job
+                if not job.future.done():  # its client may have gone
+                    job.future.set_exception(error)
             else:
-                for job in jobs:
-                    await self._answer([job])
+                for part in parts:
+                    if not part.job.future.done():
+                        await self._answer([part])
             return
         self.metrics.observe_batch(len(texts))
-        start = 0
-        for job in jobs:
-            if not job.future.done():  # its client may have gone
-                job.future.set_result(proba[start : start + len(job.texts)])
-            start += len(job.texts)
+        at = 0
+        for part in parts:
+            job = part.job
+            job.rows.append(proba[at : at + part.stop - part.start])
+            at += part.stop - part.start
+            if part.stop == len(job.texts) and not job.future.done():  # its client may have gone
+                job.future.set_result(job.rows[0] if len(job.rows) == 1 else np.concatenate(job.rows))
