@@ -62,6 +62,21 @@ def test_retraining_a_model_folder_keeps_the_users_own_files_and_replaces_ours(m
     assert load_predictor(model).settings.C == 0.5 and json.loads((model / OWNER_FILE).read_text())["what"] == "model"
 
 
+def test_retraining_keeps_files_of_the_users_named_like_ours_and_replaces_all_the_old_model_wrote(model, tiny_data):
+    """Patterns took a user's `backup.safetensors` and `compare_scores.xlsx` for files of ours."""
+    mine = {"backup.safetensors": b"the weights I kept", "compare_scores.xlsx": b"my sheet", "dev_scores.txt": b"mine",
+            "chat_template.txt": b"mine too", "model-1-of-2.safetensors": b"not transformers' name"}
+    for name, content in mine.items():
+        (model / name).write_bytes(content)
+    mark = json.loads((model / OWNER_FILE).read_text())
+    assert {"config.json", "linear.npz", "metrics.json", "README.md"} <= set(mark["files"]) and not set(mine) & set(mark["files"])
+    (model / "merges.txt").write_text("an old tokenizer's merges")  # written by an earlier model of ours, as its mark says
+    (model / OWNER_FILE).write_text(json.dumps({**mark, "files": [*mark["files"], "merges.txt"]}))
+    train("linear", tiny_data, model, linear=LinearSettings(min_df=1, C=0.5))
+    assert {name: (model / name).read_bytes() for name in mine} == mine
+    assert not (model / "merges.txt").exists() and load_predictor(model).settings.C == 0.5
+
+
 def test_a_model_folder_written_before_the_mark_is_still_ours(model, tiny_data):
     (model / OWNER_FILE).unlink()  # as trained by an earlier version
     (model / "notes.txt").write_text("my notes")

@@ -305,9 +305,24 @@ OWNER_FILE = ".reviewstars"
 LOCK_FILE = ".lock"
 
 
-def mark_ours(folder: Path, what: str) -> None:
-    """Say that reviewstars wrote `folder`, and as what ("model", "compare")."""
-    write_json(Path(folder) / OWNER_FILE, {"written_by": "reviewstars", "what": what})
+def mark_ours(folder: Path, what: str, files: bool = False) -> None:
+    """Say that reviewstars wrote `folder`, and as what ("model", "compare"); with `files`, also
+    the names it holds now: what a later run of ours may replace there (`files_of_ours`)."""
+    record: dict[str, Any] = {"written_by": "reviewstars", "what": what}
+    if files:
+        record["files"] = sorted(entry.name for entry in Path(folder).iterdir() if entry.name != OWNER_FILE)
+    write_json(Path(folder) / OWNER_FILE, record)
+
+
+def files_of_ours(folder: Path) -> set[str]:
+    """The names `folder`'s mark says a run of ours wrote there (none for a folder marked before
+    marks listed them)."""
+    try:
+        found = read_json(Path(folder) / OWNER_FILE)
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+        return set()
+    files = found.get("files") if isinstance(found, dict) else None
+    return {name for name in files if isinstance(name, str)} if isinstance(files, list) else set()
 
 
 #: How an output error names what a folder's mark says it holds.

@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 from ..artifacts import (LOCK_FILE, OWNER_FILE, is_main_process, mark_ours, read_json, replace_dir, resolved, signals_deferred,
                          write_json)
 from ..errors import Interrupted, ReviewstarsError, Terminated
-from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_output, is_our_file, recipe_named
+from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_output, ours_in, recipe_named
 
 RUN_FILE = "run.json"  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
 NOT_THE_RUN = ("resume", "keep_checkpoints", "report_to", "run_name", "logging_steps")  # where it logs is not what it trains
@@ -90,7 +90,8 @@ def _train_locked(train, args, kwargs, output: Path, record: dict | None, resume
                     raise error(f"{how} before the model was written: {left}") from None
             raise
         if stage_of(output).is_dir():  # our files of the old model are replaced; checkpoints, logs and the user's stay
-            replace_dir(stage_of(output), output, replaced=is_our_file)
+            mark_ours(stage_of(output), MODEL, files=True)  # all it holds now: metrics, card, plots too
+            replace_dir(stage_of(output), output, replaced=ours_in(output))
         try:
             if record is not None:
                 finish_run(output, keep_checkpoints)
@@ -302,7 +303,8 @@ def recover_stage(output: Path) -> None:
             continue
         if left == old or (left / LOCK_FILE).exists():  # the old folder, not a half-built one
             output.mkdir(exist_ok=True)
-            _merge_into(left, output, keep=lambda name: not is_our_file(name) and name != LOCK_FILE)
+            ours = ours_in(left)
+            _merge_into(left, output, keep=lambda name: not ours(name) and name != LOCK_FILE)
         shutil.rmtree(left, ignore_errors=True)
 
 

@@ -18,7 +18,6 @@ else: notes or predictions a user put there are never lost.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
 import re
@@ -26,10 +25,11 @@ import stat
 import struct
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .. import STARS
-from ..artifacts import OWNER_FILE, atomic_dir, check_output_folder, current_umask, encodable, finite_json, mark_ours, owner_mark, read_json
+from ..artifacts import (OWNER_FILE, atomic_dir, check_output_folder, current_umask, encodable, files_of_ours, finite_json, mark_ours,
+                         owner_mark, read_json)
 from ..errors import ModelError, ReviewstarsError
 
 CONFIG_FILE = "config.json"
@@ -47,18 +47,37 @@ LOGS = "runs"
 TIME_LEDGER_FILE = "time_ledger.json"
 
 
-#: What a model folder of ours may hold (names or patterns): a new model in the folder
-#: replaces these and keeps every other entry, which is the user's.
-OUR_FILES = (
-    OWNER_FILE, CONFIG_FILE, "*.safetensors", "model.onnx", "linear.npz", "vocabulary.json", "tokenizer.json",
-    "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt", "chat_template.*",
-    METRICS_FILE, CONFUSION_FILE, CARD_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG, TIME_LEDGER_FILE, "source_metrics.json",
-    "train_settings.yaml", "compare_settings.json", "compare_scores.*", "dev_scores.*", "trained_texts.npz",
-)
+#: What a model folder of ours may hold, by exact name (and the shards of large weights): a
+#: new model in the folder replaces these and what the old folder's mark lists as written by
+#: us (`files_of_ours`: a foreign tokenizer's merges.txt, say), and keeps every other entry,
+#: which is the user's. (Patterns such as `*.safetensors` took a user's `backup.safetensors`.)
+OUR_FILES = frozenset({
+    OWNER_FILE, CONFIG_FILE, "model.safetensors", "model.safetensors.index.json", "model.onnx", "linear.npz",
+    "vocabulary.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt",
+    "chat_template.jinja", "chat_template.json", METRICS_FILE, CONFUSION_FILE, CARD_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG,
+    TIME_LEDGER_FILE, "source_metrics.json", "train_settings.yaml", "compare_settings.json", "compare_scores.json",
+    "compare_scores.npz", "dev_scores.json", "dev_scores.npz", "trained_texts.npz",
+})
+WEIGHT_SHARD = re.compile(r"^model-\d{5}-of-\d{5}\.safetensors$")  # transformers' name for a part of large weights
 MODEL = "model"  # what a model folder's mark says
 
-#: The files that hold a model's numbers, whatever its format.
-WEIGHT_FILES = ("*.safetensors", "linear.npz", "vocabulary.json", "*.onnx", "tokenizer.json")
+#: The files besides safetensors that hold a model's numbers, whatever its format.
+WEIGHT_FILES = ("linear.npz", "vocabulary.json", "model.onnx", "tokenizer.json")
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+
+
+def safetensors_files(folder: Path) -> list[Path]:
+    """The safetensors files transformers reads from `folder`: model.safetensors, or the shards
+    its index names. (Not every *.safetensors there: a user's backup.safetensors beside a model
+    made it "truncated", and would have hidden a folder whose weights are pickles only.)"""
+    folder = Path(folder)
+    if (folder / "model.safetensors").is_file():
+        return [folder / "model.safetensors"]
+    try:
+        shards = read_json(folder / SAFETENSORS_INDEX)["weight_map"].values()
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError, KeyError, TypeError, AttributeError):
+        return []
+    return sorted({folder / name for name in shards if isinstance(name, str) and Path(name).name == name})
 
 
 def model_digests(folder: Path) -> dict[str, str]:
@@ -68,14 +87,20 @@ def model_digests(folder: Path) -> dict[str, str]:
 
     folder = Path(folder)
     weights = hashlib.sha256()
-    for file in sorted(p for pattern in WEIGHT_FILES for p in folder.glob(pattern)):
+    for file in sorted([*safetensors_files(folder), *(folder / name for name in WEIGHT_FILES if (folder / name).is_file())]):
         with file.open("rb") as handle:
             weights.update(file.name.encode() + b"\0" + hashlib.file_digest(handle, "sha256").hexdigest().encode())
     return {"config_sha256": hashlib.sha256((folder / CONFIG_FILE).read_bytes()).hexdigest(), "weights_sha256": weights.hexdigest()}
 
 
 def is_our_file(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in OUR_FILES)
+    return name in OUR_FILES or bool(WEIGHT_SHARD.match(name))
+
+
+def ours_in(folder: Path) -> Callable[[str], bool]:
+    """Which names of `folder` a new model there replaces: ours by name, or listed by its mark."""
+    listed = files_of_ours(folder) if Path(folder).is_dir() else set()
+    return lambda name: is_our_file(name) or name in listed
 
 
 def is_model_folder_of_ours(folder: Path) -> bool:
@@ -143,9 +168,9 @@ def model_folder(path: str | Path) -> Iterator[Path]:
         check_model_output(path, option="model folder")
     except ReviewstarsError as error:
         raise ModelError(str(error)) from None
-    with atomic_dir(path, replaced=is_our_file) as stage:
+    with atomic_dir(path, replaced=ours_in(path)) as stage:
         yield stage
-        mark_ours(stage, MODEL)
+        mark_ours(stage, MODEL, files=True)
         modes_of_the_umask(stage)
 
 
@@ -315,7 +340,9 @@ def check_weights(folder: str | Path) -> None:
     model than its weights hold (a million layers would be built before the loader
     compares them with the weights)."""
     parameters = 0
-    for file in sorted(Path(folder).glob("*.safetensors")):
+    for file in safetensors_files(folder):
+        if not file.is_file():
+            raise ModelError(f"{file}: missing, though {SAFETENSORS_INDEX} names it: copy the model again")
         counted = _whole_safetensors(file)
         if counted is None:
             raise ModelError(f"{file}: truncated or not a safetensors file ({file.stat().st_size:,} bytes): "

@@ -17,7 +17,7 @@ from ..tokenization import TRUNCATIONS, BatchPacker, ShapeBuckets, encode_pieces
 from .base import PredictStages, StarPredictor, ahead, torch_layer_parameters
 from .first_token import FirstTokenClassifier
 from .graphs import Capture, ShapeGraphs
-from .folder import FOLDED, SECTION, calibration_of, check_finite, info_of, model_folder, positions_of, section
+from .folder import FOLDED, SECTION, calibration_of, check_finite, info_of, model_folder, positions_of, safetensors_files, section
 from .pretrained import check_tokenizer_fits, hub_error, pad_with_end_token, resolve, stars_of_labels, unreadable_config
 
 KIND = "transformer"
@@ -334,7 +334,7 @@ def refuse_pickle_only(name: str) -> None:
     folder = Path(name)
     if not folder.is_dir():
         return
-    if not any(folder.glob("*.safetensors")) and any(folder.glob("*.bin")) | any(folder.glob("*.pt")) | any(folder.glob("*.pkl")):
+    if not safetensors_files(folder) and any(folder.glob("*.bin")) | any(folder.glob("*.pt")) | any(folder.glob("*.pkl")):
         raise ModelError(
             f"{folder}: weights are only in pickle files (.bin/.pt/.pkl), which can run code when opened; "
             "convert them to safetensors with a tool you trust"
