@@ -206,3 +206,31 @@ def test_a_stopped_export_leaves_no_graph_behind(scratch_model, tmp_path, monkey
         onnx.export_onnx(scratch_model, output)
     assert seen and seen[0].parent.parent == output.parent and seen[0].parent.name.startswith(".onnx.")
     assert list(output.parent.iterdir()) == []
+
+
+def test_ctrl_c_while_the_commands_load_is_one_line():
+    """The first second or two of every command is importing: a Ctrl-C there printed the imports' traceback."""
+    import sys
+
+    interrupting = ("import sys\n"
+                    "class Interrupt:\n"
+                    "    def find_spec(self, name, path=None, target=None):\n"
+                    "        if name == 'reviewstars.cli.main':\n"
+                    "            raise KeyboardInterrupt\n"
+                    "sys.meta_path.insert(0, Interrupt())\n"
+                    "sys.argv = ['reviewstars', 'train', '--help']\n"
+                    "from reviewstars.cli import main\n")
+    done = subprocess.run([sys.executable, "-c", interrupting], capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert (done.returncode, done.stderr) == (130, "error: stopped (Ctrl-C) while starting: nothing was written\n")
+
+
+def test_cleaning_up_after_a_stop_imports_nothing_heavy():
+    """A SIGTERM that lands while torch is imported leaves it half-imported: the cleanup then
+    imported transformers again and ended in a traceback and exit code 1, not one line and 143."""
+    import sys
+
+    probe = ("import sys\n"
+             "import reviewstars.jobs.guard, reviewstars.training.checkpoints\n"
+             "print(sorted({'torch', 'transformers'} & set(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr

@@ -11,6 +11,13 @@ from ..progress import silence_libraries
 if "--verbose" not in sys.argv[1:2]:
     silence_libraries()  # before the libraries are imported: they read their settings then
 
-from .main import app, main  # noqa: E402
+
+# The commands and their libraries load here: a Ctrl-C in the second or two they take is one
+# line too, not a traceback of the imports (this package is the console script's).
+try:
+    from .main import app, main  # noqa: E402
+except KeyboardInterrupt:
+    sys.stderr.write("error: stopped (Ctrl-C) while starting: nothing was written\n")
+    sys.exit(130)
 
 __all__ = ["app", "main"]

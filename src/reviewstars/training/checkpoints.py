@@ -1,21 +1,15 @@
-"""Checkpoints a run can resume from, and the signals that ask a run to stop and save one."""
+"""Checkpoints a run can resume from (`interrupts.py` asks a stopped run to save one)."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
-import signal
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from transformers import TrainerCallback
-
 from ..artifacts import atomic_dir, is_main_process
 from ..models.folder import CHECKPOINTS, is_whole_safetensors
-from .distributed import main_process_first, shared_max
 
 PLAN_FILE = "plan.json"
 VOCABULARY = "vocabulary"
@@ -66,6 +60,8 @@ def kept_tokenizer(output: str | Path, resume: bool, learn: Callable[[], object]
     once, by the first process, and saved in the checkpoints folder: the other processes
     and a `--resume` after a crash (even one before the first checkpoint) use that very one.
     """
+    from .distributed import main_process_first
+
     saved = checkpoints_of(output) / VOCABULARY
     with main_process_first():
         if (saved / "tokenizer.json").is_file() and (resume or not is_main_process()):
@@ -74,42 +70,3 @@ def kept_tokenizer(output: str | Path, resume: bool, learn: Callable[[], object]
         with atomic_dir(saved) as stage:
             tokenizer.save_pretrained(stage)
     return tokenizer
-
-
-class StopOnInterrupt(TrainerCallback):
-    """Ctrl-C (or SIGTERM, what schedulers send) ends the run after the current step,
-    with a checkpoint to resume from. A second signal interrupts at once (the last
-    periodic checkpoint still stands)."""
-
-    def __init__(self):
-        self.requested = False
-        self.stopped_at: int | None = None
-        self.signal_number = signal.SIGINT
-
-    def request(self, signum=signal.SIGINT, _frame=None) -> None:
-        self.requested = True
-        self.signal_number = signum
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if shared_max(float(self.requested), args.device) > 0:
-            self.requested = True
-            self.stopped_at = state.global_step
-            control.should_training_stop = True
-            control.should_save = True
-        return control
-
-
-@contextmanager
-def signals_save(callback: StopOnInterrupt):
-    """Route SIGINT and SIGTERM to `callback` while training (signals reach the main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, callback.request) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

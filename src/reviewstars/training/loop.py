@@ -34,7 +34,8 @@ from ..tokenization import ShapeBuckets
 from .autobatch import DEFAULT_LEARNING_RATE, FIRST, settle_batch_size, training_autocast
 from .budget import MIN_EXAMPLES, measure_seconds_per_step, plan_budget, too_small_budget
 from .clock import ClockScheduleTrainer, Stopwatch, TrainingClock
-from .checkpoints import PLAN_FILE, StopOnInterrupt, checkpoints_of, is_checkpoint, last_complete_checkpoint, signals_save
+from .checkpoints import PLAN_FILE, checkpoints_of, is_checkpoint, last_complete_checkpoint
+from .interrupts import StopOnInterrupt, signals_save
 from .display import TrainingProgress
 from .distributed import from_main_process, main_process_first, several_processes
 from .settings import AUTO
