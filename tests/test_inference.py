@@ -106,6 +106,10 @@ def test_onnx_export_predicts_like_torch(scratch_model, tiny_data, tmp_path, req
     assert np.abs(fp32.predict_proba(texts, batch_size=7) - torch_proba).max() < 1e-4
     assert fp32.describe()["quantize"] is None and fp32.num_parameters > 0
     _check_onnx_card(exported, scratch_model, fp32)
+    from reviewstars.scoring.evaluation import seen_in_training  # still the same model: it knows what it learned
+
+    train_texts = pd.read_parquet(tiny_data / "train.parquet")["text"].tolist()
+    assert seen_in_training(exported, train_texts) == seen_in_training(scratch_model, train_texts) > 0
 
     shutil.copytree(exported, tmp_path / "int8")  # an export writes over an earlier export of its own
     export_onnx(scratch_model, tmp_path / "int8", quantize="int8")

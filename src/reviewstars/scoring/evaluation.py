@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import STARS
 from ..artifacts import read_json, write_bytes, write_json
+from ..models.folder import TRAINED_TEXTS_FILE
 from ..progress import progress_bar
 from ..text import text_hashes
 from .scores import Scores, score_predictions
@@ -56,9 +57,6 @@ def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[int], b
 
 # --------------------------------------------------------------------------- what a model was trained on
 
-#: Beside a model: an 8-byte hash of each review it was trained on (not the reviews: 8 bytes
-#: each, 0.3 MB for our 38k), so a score on reviews it has seen can say so.
-TRAINED_TEXTS_FILE = "trained_texts.npz"
 
 
 def save_trained_texts(folder, texts: Sequence[str]) -> None:
