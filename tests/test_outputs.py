@@ -602,6 +602,23 @@ def test_a_temporary_file_left_by_a_killed_writer_goes_with_the_next_write(tmp_p
     assert output.read_text() == "text,stars\n"
 
 
+def test_a_staging_folder_left_by_a_killed_writer_goes_with_the_next_model_written_there_unless_it_may_hold_the_users(tmp_path):
+    """An export killed with `kill -9` left `.OUT.PID.xxxxxxxx.tmp` (its half-written graph) for good."""
+    from reviewstars.models.folder import model_folder
+
+    dead = next(pid for pid in range(4_000_000, 4_100_000) if not artifacts._alive(pid))
+    output = tmp_path / "exported"
+    half_built = tmp_path / f".exported.{dead}.abcd1234.tmp"
+    half_built.mkdir()
+    (half_built / "model.fp32.onnx").write_bytes(b"half a graph")
+    (half_built / f".config.json.{dead}.x1y2z3w4.tmp").write_bytes(b"{")
+    old_with_users = tmp_path / f".exported.{dead}.efgh5678.tmp"  # killed mid-swap: the old folder, a folder of the user's in it
+    (old_with_users / "predictions").mkdir(parents=True)
+    with model_folder(output) as stage:
+        (stage / "config.json").write_text("{}")
+    assert not half_built.exists() and (old_with_users / "predictions").is_dir() and (output / "config.json").is_file()
+
+
 def test_a_named_pipe_is_not_replaced_by_a_file(linear_model, tiny_data, tmp_path):
     from reviewstars.jobs import predict_file
 

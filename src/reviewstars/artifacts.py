@@ -59,6 +59,17 @@ def remove_stale_temporaries(path: Path) -> None:
             left.unlink(missing_ok=True)
 
 
+def remove_stale_stages(path: Path, ours: Callable[[str], bool]) -> None:
+    """The staging folders of `path` whose writer is dead (an export killed with `kill -9` left
+    its half-written graph beside the output for good), when every entry is one that `ours`
+    claims, or a temporary file: killed in the middle of `replace_dir`, a staging folder is the
+    old one, and what it holds of the user's is left for the user."""
+    for left in _left_by_dead_writers(path.parent, f".{path.name}."):
+        if left.is_dir() and all(ours(entry.name) or (entry.name.startswith(".") and entry.name.endswith(".tmp"))
+                                 for entry in left.iterdir()):
+            shutil.rmtree(left, ignore_errors=True)
+
+
 def _left_by_dead_writers(folder: Path, prefix: str) -> Iterator[Path]:
     """The entries of `folder` named `PREFIX<pid>.<8 of tempfile's letters>.tmp` whose writer (the
     pid) is dead: exactly those names (not those of `NAME.2024`, say), never a link."""
@@ -166,6 +177,8 @@ def atomic_dir(path: str | Path, keep_existing: bool = False, replaced: Callable
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if replaced is not None:
+        remove_stale_stages(path, replaced)
     staging = _temporary_dir(path)
     try:
         yield staging

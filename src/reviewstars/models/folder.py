@@ -55,7 +55,7 @@ TRAINED_TEXTS_FILE = "trained_texts.npz"
 #: us (`files_of_ours`: a foreign tokenizer's merges.txt, say), and keeps every other entry,
 #: which is the user's. (Patterns such as `*.safetensors` took a user's `backup.safetensors`.)
 OUR_FILES = frozenset({
-    OWNER_FILE, CONFIG_FILE, "model.safetensors", "model.safetensors.index.json", "model.onnx", "linear.npz",
+    OWNER_FILE, CONFIG_FILE, "model.safetensors", "model.safetensors.index.json", "model.onnx", "model.fp32.onnx", "linear.npz",
     "vocabulary.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt",
     "chat_template.jinja", "chat_template.json", METRICS_FILE, CONFUSION_FILE, CARD_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG,
     TIME_LEDGER_FILE, "source_metrics.json", "train_settings.yaml", "compare_settings.json", "compare_scores.json",
