@@ -412,3 +412,20 @@ def test_a_folder_holding_models_of_ours_is_not_called_the_users(linear_model, t
     (models / "notes.txt").write_text("mine")
     with pytest.raises(ReviewstarsError, match="holds files that reviewstars did not write"):
         check_output_folder(models, lambda folder: False, "comparison")
+
+
+def test_an_output_name_too_long_for_its_temporaries_is_refused_before_any_work(model, tiny_data, tmp_path):
+    """A name of 240 bytes (legal) failed with a traceback once the work was done: its temporary is longer."""
+    from reviewstars.artifacts import SIBLING_BYTES
+
+    long_name = "é" * 120  # 240 bytes
+    fits = "b" * (255 - SIBLING_BYTES - 4) + ".csv"
+    out = tmp_path / "out"
+    for job in (lambda name: train("linear", tiny_data, out / name, **LINEAR),
+                lambda name: predict_file(model, tiny_data / "validation.parquet", out / f"{name}.csv"),
+                lambda name: evaluate(model, tiny_data, output=out / f"{name}.json")):
+        with pytest.raises(ReviewstarsError, match=r"a name of 2\d\d bytes; give one of at most 223 \(the file system takes 255"):
+            job(long_name)
+    assert not out.exists()
+    predict_file(model, tiny_data / "validation.parquet", out / fits)
+    assert (out / fits).is_file()

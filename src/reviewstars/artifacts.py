@@ -369,12 +369,37 @@ def overlapping(first: Path, second: Path) -> bool:
     return first == second or first in second.parents or second in first.parents
 
 
+#: The most bytes a temporary or staging sibling adds to an output's name
+#: (`..NAME.new.PID.xxxxxxxx.tmp`: a model folder's stage, staged in turn).
+SIBLING_BYTES = 32
+
+
+def check_name_fits(option: str, path: Path) -> None:
+    """A name the file system takes, whose temporaries it takes too: a name of 240 bytes was
+    written to its temporary only once the work was done, and failed there with a traceback."""
+    most = 255
+    for parent in Path(path).absolute().parents:
+        try:
+            most = os.pathconf(parent, "PC_NAME_MAX")
+            break
+        except (OSError, ValueError):  # not there (yet), or a name too long itself
+            continue
+    for part in Path(path).parts[:-1]:
+        if len(os.fsencode(part)) > most:
+            raise_output_error(option, path, f"a folder in it has a name longer than the file system's {most} bytes")
+    size = len(os.fsencode(Path(path).name))
+    if size > most - SIBLING_BYTES:
+        raise_output_error(option, path, f"a name of {size} bytes; give one of at most {most - SIBLING_BYTES} (the file system "
+                                         f"takes {most}, and the temporary files written beside it add up to {SIBLING_BYTES})")
+
+
 def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: str, option: str = "--output",
                         inputs: tuple[str | Path, ...] = ()) -> Path:
     """`folder` resolved, when a command may write `what` there: a new or empty folder, or one
     that `ours` recognises as written by us; never one of the command's `inputs` (nor a folder
     inside one, nor one holding one). Else one line saying why."""
     folder = Path(folder).expanduser()
+    check_name_fits(option, folder)
     where = resolved(folder, option)
     here = Path.cwd().resolve()
     if where == here or where in here.parents:  # (`--output .`: a probe's shell was left in a folder deleted under it)
@@ -417,6 +442,7 @@ def check_output_file(path: str | Path, option: str = "--output", inputs: tuple[
     user's that happens to have the name; given `suffix`, when its name ends so (JSON in a
     file named .csv is a surprise later). Else one line saying why."""
     path = Path(path).expanduser()
+    check_name_fits(option, path)
     where = resolved(path, option)
     if path.is_dir():
         raise_output_error(option, path, "is a folder; give a file path")

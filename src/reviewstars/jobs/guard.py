@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..artifacts import (LOCK_FILE, OWNER_FILE, is_main_process, mark_ours, read_json, replace_dir, resolved, signals_deferred,
+from ..artifacts import (LOCK_FILE, OWNER_FILE, check_name_fits, is_main_process, mark_ours, read_json, replace_dir, resolved, signals_deferred,
                          write_json)
 from ..errors import Interrupted, ReviewstarsError, Terminated
 from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_output, ours_in, recipe_named
@@ -328,6 +328,7 @@ def check_training_output(output: Path, inputs: tuple[str | Path, ...] = (), rec
     """One line, before any work, when `--output` cannot become a model folder: a file, an
     input of the run, a folder holding files that reviewstars did not write, or a trained
     model of another recipe (retraining a folder's own recipe replaces it: a rerun)."""
+    check_name_fits("--output", output)
     if output.is_dir() and _training_by_products(output):
         return
     check_model_output(output, inputs=inputs, recipe=recipe)
