@@ -182,6 +182,40 @@ def test_a_body_of_nested_lists_is_refused_while_health_answers(linear_model):
         assert worst[0] < 0.5, worst[0]  # parsed in another process: the event loop stayed free
 
 
+def test_the_other_protocols_parse_large_bodies_apart_and_refuse_bodies_of_too_many_values(linear_model):
+    """POST / and the v2 route parsed up to 8 MB on the event loop: one brace of 600,000 keys or
+    one bracket of 4 million numbers passed a count of brackets and held /health for seconds."""
+    keys = b'{"inputs": "a", ' + b", ".join(b'"k%07d": 1' % i for i in range(500_000)) + b"}"
+    numbers = b'{"inputs": [' + b"1," * 3_000_000 + b"1]}"
+    reviews = [f"review {i}: " + "the soup was cold but the staff were kind. " * 12 for i in range(200)]  # ~110 KB
+    v2 = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(reviews)], "data": reviews}]}
+    with guarded(create_app(load_predictor(linear_model), name="stars"), ServeLimits()) as url:
+        worst, stop = [0.0], threading.Event()
+
+        def watch():
+            with httpx.Client(timeout=30) as client:
+                while not stop.is_set():
+                    started = time.perf_counter()
+                    client.get(f"{url}/health")
+                    worst[0] = max(worst[0], time.perf_counter() - started)
+                    time.sleep(0.02)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        with httpx.Client(timeout=60) as client:
+            json_type = {"content-type": "application/json"}
+            for path, body in (("/", keys), ("/", numbers), ("/v2/models/stars/infer", keys)):
+                answer = client.post(f"{url}{path}", content=body, headers=json_type)
+                detail = answer.json().get("detail") or answer.json().get("error")  # (v2 says "error")
+                assert answer.status_code == 413 and "JSON values" in detail, (path, answer.text[:200])
+            whole = client.post(f"{url}/", json={"inputs": reviews})
+            assert whole.status_code == 200 and len(whole.json()) == len(reviews)
+            tensor = client.post(f"{url}/v2/models/stars/infer", json=v2)
+            assert tensor.status_code == 200, tensor.text[:300]
+        stop.set()
+        watcher.join()
+        assert worst[0] < 0.5, worst[0]  # parsed in another process: the event loop stayed free
+
+
 def test_only_json_is_read_and_a_key_is_asked_when_set(linear_model):
     key = "k" * 24
     with guarded(create_app(load_predictor(linear_model), api_key=key), ServeLimits()) as url, httpx.Client() as client:

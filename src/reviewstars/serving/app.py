@@ -141,7 +141,7 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/json" and not kind.endswith("+json"):
             raise Refusal(415, f"send the body as JSON with Content-Type: application/json (got {kind or 'none'!r})")
-        parsed = parse_body(protocols.parse(reader, await reader.read(request), one_text))
+        parsed = parse_body(await protocols.parse(reader, await reader.read(request), one_text))
         proba = await endpoint.rows_of(parsed[0], request.scope)
         if not np.isfinite(proba).all():
             raise Refusal(500, "the model gave probabilities that are not numbers (NaN or infinite): its weights are broken")

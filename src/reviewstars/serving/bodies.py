@@ -10,7 +10,13 @@ A thread does not keep a big parse from the event loop: `json.loads` holds the G
 it is done, and 7.8 MB of nested empty lists held it for over a second (eight such bodies,
 20 s of a stalled /health). A valid body has two brackets of structure; one with more
 brackets or braces than its texts could explain is parsed in a separate process, whose
-time is not the server's.
+time is not the server's. It has a slot of its own: a client sending such bodies in a loop
+made every ordinary body past 64 KB wait 20 s behind them for the one slot they shared.
+
+The other protocols' bodies (the Hugging Face shape at `/`, KServe's v2) past a few KB are
+parsed in that process too, and refused there when they hold more JSON values than a
+request of texts can: one brace of 600,000 keys, or one bracket of 4 million numbers, passed
+a count of brackets and held the event loop for seconds.
 """
 
 from __future__ import annotations
@@ -46,7 +52,8 @@ class BodyReader:
 
     def __init__(self, max_body_bytes: int, max_texts: int, max_chars: int):
         self.max_body_bytes, self.max_texts, self.max_chars = max_body_bytes, max_texts, max_chars
-        self.big_parse = asyncio.Semaphore(1)
+        self.big_parse = asyncio.Semaphore(1)  # in a thread: the GIL is held while parsing, so one at a time
+        self.apart = asyncio.Semaphore(1)  # in the parser process: its own queue, not the thread's
 
     async def texts(self, request: Request) -> list[str]:
         return await self.texts_of_body(await self.read(request))
@@ -54,11 +61,21 @@ class BodyReader:
     async def texts_of_body(self, body: bytes) -> list[str]:
         if len(body) <= INLINE_JSON_BYTES:
             return self.parse(body)
-        async with self.big_parse:  # the GIL is held while parsing: one at a time leaves the loop room to run
-            if body.count(b"[") + body.count(b"{") <= STRUCTURE_PER_TEXT * self.max_texts:
+        if body.count(b"[") + body.count(b"{") <= STRUCTURE_PER_TEXT * self.max_texts:
+            async with self.big_parse:  # leaves the loop room to run between two
                 return await asyncio.to_thread(self.parse, body)
-            status, found = await asyncio.get_running_loop().run_in_executor(_isolated_parser(), _parse_apart, body, self.max_texts,
-                                                                             self.max_chars)
+        return await self._apart(_parse_apart, body, self.max_texts, self.max_chars)
+
+    async def payload_of_body(self, body: bytes, values_at_most: int) -> Any:
+        """Any protocol's JSON payload: a small body parsed here, a larger one in the parser
+        process, refused there when it holds more than `values_at_most` JSON values."""
+        if len(body) <= INLINE_JSON_BYTES:
+            return parse_json(body)
+        return await self._apart(_payload_apart, body, values_at_most)
+
+    async def _apart(self, function, *arguments) -> Any:
+        async with self.apart:
+            status, found = await asyncio.get_running_loop().run_in_executor(_isolated_parser(), function, *arguments)
         if status != 200:
             raise Refusal(status, found)
         return found
@@ -84,13 +101,7 @@ class BodyReader:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def parse(self, body: bytes) -> list[str]:
-        try:
-            payload = json.loads(body)
-        except RecursionError:
-            raise Refusal(422, "the body is not valid JSON: nested too deeply") from None
-        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, an integer of 5,000 digits
-            raise Refusal(422, f"the body is not valid JSON: {error}") from None
-        return self.texts_of(payload)
+        return self.texts_of(parse_json(body))
 
     def texts_of(self, payload: Any) -> list[str]:
         """The texts of a parsed body; the count is checked before any item."""
@@ -146,6 +157,35 @@ def _parse_apart(body: bytes, max_texts: int, max_chars: int) -> tuple[int, Any]
         return 200, BodyReader(len(body), max_texts, max_chars).parse(body)
     except Refusal as refusal:
         return refusal.status, refusal.detail
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise Refusal(422, "the body is not valid JSON: nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, an integer of 5,000 digits
+        raise Refusal(422, f"the body is not valid JSON: {error}") from None
+
+
+def _payload_apart(body: bytes, values_at_most: int) -> tuple[int, Any]:
+    """In the parser process: (200, the payload) or (status, detail)."""
+    try:
+        payload = parse_json(body)
+    except Refusal as refusal:
+        return refusal.status, refusal.detail
+    count, stack = 0, [payload]
+    while stack:  # every value, containers and their items alike
+        value = stack.pop()
+        count += 1
+        if count > values_at_most:
+            return 413, f"the body holds more than {values_at_most:,} JSON values; a request of texts holds far fewer"
+        if isinstance(value, dict):
+            stack.extend(value.values())
+            count += len(value)  # (each key is a value too)
+        elif isinstance(value, list):
+            stack.extend(value)
+    return 200, payload
 
 
 def _field_of(payload: Any) -> tuple[str, list]:

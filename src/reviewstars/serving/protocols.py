@@ -12,37 +12,35 @@ same micro-batches, limits and errors, another shape of request and answer.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Sequence
 
 import numpy as np
 
 from .. import LABEL_NAMES, STARS
 from ..text import without_lone_surrogates
-from .bodies import BodyReader, Refusal
+from .bodies import BodyReader, Refusal, parse_json
 
 #: JSON structure (brackets and braces) a body may hold per text it is allowed: past it the
 #: body is refused unparsed (json.loads would hold the event loop building it).
 STRUCTURE_PER_TEXT = 8
+#: JSON values (each key, item and container) a body may hold per text: the shapes below hold
+#: a few per text. A larger body is parsed apart from the server, and refused past this.
+VALUES_PER_TEXT = 8
 
 
-def parse(reader: BodyReader, body: bytes, one_text: bool = False) -> Any:
-    """A small JSON body, parsed on the event loop; one with more structure than its texts
-    could explain is refused unread (the shapes below hold a few brackets per text). A body of
-    `one_text` (/explain) is bounded by its size instead: a review may hold any number of
-    brackets, and a body no larger than one text's worst JSON (6 bytes a character, `\\uXXXX`)
-    parses quickly whatever it holds."""
+async def parse(reader: BodyReader, body: bytes, one_text: bool = False) -> Any:
+    """A JSON body: one with more structure than its texts could explain is refused unread (the
+    shapes below hold a few brackets per text), and one past a few KB is parsed in the parser
+    process (`BodyReader.payload_of_body`). A body of `one_text` (/explain) is bounded by its
+    size instead: a review may hold any number of brackets, and a body no larger than one
+    text's worst JSON (6 bytes a character, `\\uXXXX`) parses quickly whatever it holds."""
     if one_text:
         if len(body) > 6 * reader.max_chars + 1024:
             raise Refusal(413, f"a body of {len(body):,} bytes is more than one text of at most {reader.max_chars:,} characters")
-    elif body.count(b"[") + body.count(b"{") > STRUCTURE_PER_TEXT * reader.max_texts + 16:
+        return parse_json(body)
+    if body.count(b"[") + body.count(b"{") > STRUCTURE_PER_TEXT * reader.max_texts + 16:
         raise Refusal(422, "the body holds more structure than a request of texts can")
-    try:
-        return json.loads(body)
-    except RecursionError:
-        raise Refusal(422, "the body is not valid JSON: nested too deeply") from None
-    except ValueError as error:
-        raise Refusal(422, f"the body is not valid JSON: {error}") from None
+    return await reader.payload_of_body(body, VALUES_PER_TEXT * reader.max_texts + 64)
 
 
 # --------------------------------------------------------------------------- our own: /explain
