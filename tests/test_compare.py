@@ -124,6 +124,31 @@ def test_a_data_file_edited_in_place_is_another_experiment(tiny_data, tmp_path):
     assert first["models"][0]["accuracy"] > 0.4 and second["models"][0]["accuracy"] > 0.4  # trained on what it is scored on
 
 
+def test_a_rerun_stopped_after_it_replaced_a_model_says_the_leaderboard_is_the_earlier_ones(tiny_data, tmp_path, monkeypatch):
+    """A rerun with other settings, stopped mid-way, left a leaderboard of models no longer there, unsaid."""
+    import reviewstars.jobs.compare as compare_module
+    from reviewstars.errors import Interrupted
+
+    output = tmp_path / "out"
+    compare(DataSettings(tiny_data, dev_size=50), output, ["linear", "bag"], transformer=FAST, ensemble=False)
+    board = (output / "leaderboard.json").read_bytes()
+    trained = []
+
+    def train_then_stop(model, *args, **kwargs):
+        if trained:
+            raise Interrupted("stopped (Ctrl-C) before the model was written: bag is as it was")
+        trained.append(model)
+        return train(model, *args, **kwargs)
+
+    monkeypatch.setattr(compare_module, "train", train_then_stop)
+    with pytest.raises(Interrupted) as stopped:
+        compare(DataSettings(tiny_data, dev_size=50, seed=7), output, ["linear", "bag"], transformer=FAST, ensemble=False)
+    assert str(stopped.value) == (f"stopped (Ctrl-C) before the model was written: bag is as it was; {output / 'leaderboard.json'} "
+                                  "and its report still describe the earlier comparison, not the new linear: run the same "
+                                  "command with --resume to finish this one")
+    assert (output / "leaderboard.json").read_bytes() == board
+
+
 def test_a_model_scored_on_reviews_it_was_trained_on_says_so_on_the_leaderboard_and_the_terminal(tiny_data, tmp_path):
     """What the report says beside the table, the terminal says too: a probe read a clean
     leaderboard while report.md warned of a model that predicts one star, and of a calibration

@@ -24,7 +24,7 @@ import numpy as np
 from .. import STARS
 from ..artifacts import check_output_folder, mark_ours, owner_mark, read_json, write_json, written_together
 from ..data import DataSettings
-from ..errors import ModelError
+from ..errors import Interrupted, ModelError, Terminated, TrainingInterrupted
 from ..kinds import KINDS, check_model_name
 from ..models import load_predictor, looks_like_a_path
 from ..models.ensemble import KIND as ENSEMBLE
@@ -167,42 +167,53 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
 
     rows: list[LeaderboardRow] = []
     probas: dict[str, np.ndarray] = {}
-    for model in [*models, *evaluate_only]:
-        trained_here = model in kinds
-        folder = output / "models" / _folder_name(model) if trained_here else Path(model)
-        row = LeaderboardRow(model=model, folder=str(folder))
-        if trained_here:
-            kind = kinds[model]
-            own = kind.own_settings(kind_settings.get(kind.name))
-            settings = {"model": model, "data": asdict(data), "data_sha256": data_digest, "splits": SPLITS_VERSION,
-                        "transformer": _run_settings(transformer) if kind.uses_torch else None,
-                        "own": asdict(own) if own is not None else None}
-            recorded = _reusable(folder, _settings_key(settings))
-            if recorded is None:
-                note(f"training {model} -> {folder}")
-                # --resume continues the runs a stopped compare left; the others start
-                resume = transformer.resume and kind.uses_torch and run_state(folder)[0] == "interrupted"
-                result = train(model, data, folder, transformer=replace(transformer, resume=resume), context=context,
-                               **{kind.name: own} if own is not None else {})
-                recorded = {"train_seconds": result.train_seconds, "train_examples_seen": result.train_examples_seen,
-                            "parameters": result.parameters, "budget_share_in_steps": result.budget_share_in_steps,
-                            "ended": result.ended, "time_ledger": result.time_ledger,
-                            "settings": {**result.settings, **(result.architecture or {})}}
-                write_json(folder / SETTINGS_FILE, {"key": _settings_key(settings), "settings": settings, "summary": recorded})
-            else:
-                note(f"reusing {model}: already trained with the same settings in {folder}")
-                row.reused = True
-            row = replace(row, **{k: recorded.get(k) for k in ("train_seconds", "train_examples_seen", "parameters",
-                                                               "budget_share_in_steps", "ended", "time_ledger", "settings")})
-        kept, proba, row.format, parameters = scores_of(folder, "held_out", held_out, texts, labels, device, keep=trained_here,
-                                                        predictor=loaded.pop(model, None))
-        row.recipe = recipe_of(folder)
-        row.parameters = row.parameters or parameters
-        row.scores = kept  # what only a run of the model measures (its speed, its ECE before calibration) is kept
-        rows.append(row)
-        probas[model] = proba
-    built = _ensemble(output, [r for r in rows if r.model in kinds], probas, context.splits().dev, device) \
-        if ensemble and len(kinds) >= 2 else None
+    retrained: list[str] = []  # models this run trained anew: the old leaderboard no longer describes them
+    try:
+        for model in [*models, *evaluate_only]:
+            trained_here = model in kinds
+            folder = output / "models" / _folder_name(model) if trained_here else Path(model)
+            row = LeaderboardRow(model=model, folder=str(folder))
+            if trained_here:
+                kind = kinds[model]
+                own = kind.own_settings(kind_settings.get(kind.name))
+                settings = {"model": model, "data": asdict(data), "data_sha256": data_digest, "splits": SPLITS_VERSION,
+                            "transformer": _run_settings(transformer) if kind.uses_torch else None,
+                            "own": asdict(own) if own is not None else None}
+                recorded = _reusable(folder, _settings_key(settings))
+                if recorded is None:
+                    note(f"training {model} -> {folder}")
+                    # --resume continues the runs a stopped compare left; the others start
+                    resume = transformer.resume and kind.uses_torch and run_state(folder)[0] == "interrupted"
+                    result = train(model, data, folder, transformer=replace(transformer, resume=resume), context=context,
+                                   **{kind.name: own} if own is not None else {})
+                    recorded = {"train_seconds": result.train_seconds, "train_examples_seen": result.train_examples_seen,
+                                "parameters": result.parameters, "budget_share_in_steps": result.budget_share_in_steps,
+                                "ended": result.ended, "time_ledger": result.time_ledger,
+                                "settings": {**result.settings, **(result.architecture or {})}}
+                    write_json(folder / SETTINGS_FILE, {"key": _settings_key(settings), "settings": settings, "summary": recorded})
+                    retrained.append(model)
+                else:
+                    note(f"reusing {model}: already trained with the same settings in {folder}")
+                    row.reused = True
+                row = replace(row, **{k: recorded.get(k) for k in ("train_seconds", "train_examples_seen", "parameters",
+                                                                   "budget_share_in_steps", "ended", "time_ledger", "settings")})
+            kept, proba, row.format, parameters = scores_of(folder, "held_out", held_out, texts, labels, device, keep=trained_here,
+                                                            predictor=loaded.pop(model, None))
+            row.recipe = recipe_of(folder)
+            row.parameters = row.parameters or parameters
+            row.scores = kept  # what only a run of the model measures (its speed, its ECE before calibration) is kept
+            rows.append(row)
+            probas[model] = proba
+        built = _ensemble(output, [r for r in rows if r.model in kinds], probas, context.splits().dev, device) \
+            if ensemble and len(kinds) >= 2 else None
+    except (Interrupted, Terminated, TrainingInterrupted, KeyboardInterrupt) as stopped:
+        if not retrained or not (output / "leaderboard.json").is_file():
+            raise
+        error = Interrupted("stopped (Ctrl-C)") if isinstance(stopped, KeyboardInterrupt) else stopped
+        ensemble_too = " (nor does its ensemble, which no longer loads)" if (output / "models" / ENSEMBLE_NAME).is_dir() else ""
+        error.args = (f"{error}; {output / 'leaderboard.json'} and its report still describe the earlier comparison, not "
+                      f"the new {', '.join(retrained)}{ensemble_too}: run the same command with --resume to finish this one",)
+        raise error from None
     if built is not None:
         row, probas[ENSEMBLE_NAME] = built
         rows.append(row)
