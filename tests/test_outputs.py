@@ -195,6 +195,7 @@ def test_a_half_built_folder_left_by_a_kill_goes_whole(linear_folder, tiny_data)
     stage.mkdir()
     for name in ("config.json", "merges.txt", ".trained_texts.npz.99999.abcdefgh.tmp"):
         (stage / name).write_text("half")
+    artifacts.mark_ours(stage, "model")  # (a model is saved with its mark before it becomes the stage)
     train("linear", tiny_data, linear_folder, linear=LinearSettings(min_df=1, C=0.2))
     assert not {"merges.txt", ".trained_texts.npz.99999.abcdefgh.tmp"} & {p.name for p in linear_folder.iterdir()}
     assert not stage.exists()
@@ -670,3 +671,15 @@ def test_a_lesson_plot_does_not_replace_another_commands_plot(linear_model, tmp_
     assert run_cli("basics", "circles", "--output", mine).returncode == 0
     again = run_cli("basics", "circles", "--output", mine)  # a rerun replaces its own plot and numbers
     assert again.returncode == 0, again.stderr
+
+
+def test_a_folder_of_the_users_named_like_a_models_stage_is_never_removed(linear_folder, tiny_data):
+    """`.NAME.new` beside the output was taken for a half-built model and removed whole."""
+    from reviewstars.jobs.guard import stage_of
+
+    mine = stage_of(linear_folder)
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ReviewstarsError, match=r"\.new: in the way of the new model folder \(not one of ours\): move it away"):
+        train("linear", tiny_data, linear_folder)
+    assert (mine / "notes.txt").read_text() == "mine" and load_predictor(linear_folder) is not None

@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..artifacts import (LOCK_FILE, OWNER_FILE, check_name_fits, is_main_process, mark_ours, read_json, replace_dir, resolved, signals_deferred,
+from ..artifacts import (LOCK_FILE, OWNER_FILE, check_name_fits, is_main_process, mark_ours, owner_mark, read_json, replace_dir, resolved, signals_deferred,
                          write_json)
 from ..errors import Interrupted, ReviewstarsError, Terminated
 from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_output, ours_in, recipe_named
@@ -295,6 +295,10 @@ def recover_stage(output: Path) -> None:
     A name the folder holds meanwhile is merged with, never written over (`_merge_into`)."""
     stage = stage_of(output)
     old = stage.with_name(stage.name + ".old")
+    for left in (stage, old):  # ours bear our mark (a model's) or the run's lock: a folder of the user's by that name stays
+        if (left.exists() or left.is_symlink()) and (left.is_symlink() or not left.is_dir()
+                                                     or (owner_mark(left) is None and not (left / LOCK_FILE).exists())):
+            raise ReviewstarsError(f"{left}: in the way of the new model folder (not one of ours): move it away")
     if old.is_dir() and stage.is_dir() and (not output.exists() or {e.name for e in output.iterdir()} <= {LOCK_FILE}):
         output.mkdir(exist_ok=True)  # (the run that recovers it may hold its lock there already)
         _merge_into(stage, output)
