@@ -48,6 +48,10 @@ def test_macro_f1_averages_the_classes_true_or_predicted_as_scikit_learn_and_the
     scores = score_predictions(np.eye(5)[predictions], labels)
     assert scores.macro_f1 == pytest.approx(expected) and expected > f1_score(labels, predictions, labels=range(5), average="macro")
     assert "macro-F1 averages the 3 star ratings these reviews have or were given (1, 3, 5), not all 5" in scores.warnings
+    given_two = score_predictions(np.eye(5)[[0, 1, 2, 2, 4, 3]], labels)  # 2 and 4 stars given, to reviews that have none
+    assert given_two.macro_f1 == pytest.approx(f1_score(labels, [0, 1, 2, 2, 4, 3], average="macro"))
+    assert ("these reviews are rated 1, 3, 5 stars only: macro-F1 averages those and the 2, 4 the model also gave them, each "
+            "with an F1 of 0 (as scikit-learn does), so it is lower than over the stars the reviews have") in given_two.warnings
 
 
 def test_intervals_shrink_with_more_reviews():

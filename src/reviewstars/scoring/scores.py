@@ -217,8 +217,13 @@ def result_warnings(scores: Scores, labels: np.ndarray, stars: np.ndarray) -> li
         star = int(counts.argmax()) + 1
         found.append(f"predicts {star} star{'s' if star > 1 else ''} for {counts.max() / len(stars):.0%} of the reviews: it has "
                      "learned little more than that")
-    present = stars_present(labels, stars)
-    if len(present) < len(STARS):
+    present, had = stars_present(labels, stars), sorted(set((np.asarray(labels) + 1).tolist()))
+    given_only = [star for star in present if star not in had]
+    if given_only and len(had) < len(STARS):  # (a probe's 1/3/5-star data: 0.42 over five, 0.69 over its three)
+        found.append(f"these reviews are rated {', '.join(map(str, had))} stars only: macro-F1 averages those and the "
+                     f"{', '.join(map(str, given_only))} the model also gave them, each with an F1 of 0 (as scikit-learn "
+                     f"does), so it is lower than over the stars the reviews have")
+    elif len(present) < len(STARS):
         found.append(f"macro-F1 averages the {len(present)} star ratings these reviews have or were given "
                      f"({', '.join(map(str, present))}), not all {len(STARS)}")
     constant = float(np.bincount(labels, minlength=len(STARS)).max() / max(len(labels), 1))
