@@ -51,7 +51,25 @@ def test_the_ledger_adds_up_to_the_wall_time_of_the_run(kind, tiny_data, tmp_pat
     else:
         for entry in ("tokenizing", "probing speed and batch size", "optimizer steps", "dev evaluations", "calibration"):
             assert ledger[entry] > 0, entry
-        assert ledger["optimizer steps"] == pytest.approx(result.budget_share_in_steps * 8, rel=0.05)
+        # of the budget, or of the run's own time where it took longer (a busy machine)
+        assert ledger["optimizer steps"] == pytest.approx(result.budget_share_in_steps * max(8, result.train_seconds), rel=0.05)
+
+
+def test_a_run_well_past_its_budget_says_so_and_where_the_time_went(capsys):
+    """A probe's MiniLM took 91 s of a 60 s budget (its batch-size probe alone 60 s), unsaid."""
+    from reviewstars.jobs.result import TrainResult
+    from reviewstars.jobs.train import _warn_of_an_overrun
+
+    def result(seconds):
+        return TrainResult(model="minilm", kind="pretrained", output="m", data={}, train_examples=800, train_examples_seen=16,
+                           train_seconds=seconds, parameters=1, time_ledger={"probing speed and batch size": 59.6,
+                                                                              "optimizer steps": 13.8, "other": 1.0, "wall": 91.3})
+    _warn_of_an_overrun("minilm", TrainSettings(time_budget=60), result(91.3))
+    _warn_of_an_overrun("minilm", TrainSettings(time_budget=60), result(63.0))  # within a tenth: said nothing
+    _warn_of_an_overrun("minilm", TrainSettings(), result(91.3))  # no budget: nothing to overrun
+    said = " ".join(capsys.readouterr().err.split())
+    assert said.count("warning") == 1 and ("minilm: training took 91 s of a 60 s --time-budget; most of it probing speed and "
+                                           "batch size (60 s): a busy machine, or a budget too short") in said
 
 
 def test_a_linear_model_trains_without_importing_torch(tiny_data, tmp_path):

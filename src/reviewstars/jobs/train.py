@@ -40,6 +40,7 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
     with open_ledger() as ledger:
         result = _train(model, context or RunContext.open(data, device, check_device=False), output, transformer, kind_settings)
         result.time_ledger = ledger.record()
+    _warn_of_an_overrun(model, transformer, result)
     stage = staged_path(output)
     if is_main_process() and stage.is_dir():  # written last: the ledger covers everything before
         write_json(stage / TIME_LEDGER_FILE, result.time_ledger)
@@ -48,6 +49,23 @@ def train(model: str, data: DataSettings | str | Path, output: str | Path, *, tr
         if also_write is not None:
             also_write(stage)
     return result
+
+
+#: A training that takes this much more than its --time-budget says so (a budget is an upper bound).
+OVERRUN = 1.1
+
+
+def _warn_of_an_overrun(model: str, transformer, result: TrainResult) -> None:
+    """A run that took well past its budget (a probe's MiniLM: 91 s of 60, its batch-size probe
+    alone 60 s on a busy machine) says so, and where the time went; it was unsaid."""
+    budget = getattr(transformer, "time_budget", None)
+    if not budget or result.train_seconds <= OVERRUN * budget + 2:
+        return
+    spent_on = {name: seconds for name, seconds in (result.time_ledger or {}).items() if name not in ("wall", "other")}
+    most = max(spent_on, key=spent_on.get, default=None)
+    where = f"; most of it {most} ({spent_on[most]:.0f} s)" if most else ""
+    warn(f"{model}: training took {result.train_seconds:.0f} s of a {budget:g} s --time-budget{where}: a busy machine, or a "
+         "budget too short for what comes before the steps (give more, or fewer --max-passes)")
 
 
 def _train(model, context: RunContext, output, transformer, kind_settings) -> TrainResult:
