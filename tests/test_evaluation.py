@@ -183,3 +183,29 @@ def test_an_ensemble_with_a_member_that_does_not_say_what_it_learned_does_not_sa
     (tmp_path / "b" / TRAINED_TEXTS_FILE).unlink()  # as a folder from before the record, or from elsewhere
     build_ensemble([str(tmp_path / "a"), str(tmp_path / "b")], data, tmp_path / "ensemble")
     assert seen_in_training(tmp_path / "a", ["x"]) == 0 and seen_in_training(tmp_path / "ensemble", ["x"]) is None
+
+
+def test_a_models_speed_is_timed_warm_after_a_small_untimed_batch():
+    """`evaluate` timed the first, cold call (2,350/s) where `train` timed a warm one (6,034/s): one model, two speeds."""
+    import time
+
+    from reviewstars.scoring.evaluation import WARM_UP_TEXTS, evaluate_predictor
+
+    class ColdStart:
+        temperature = 1.0
+
+        def __init__(self):
+            self.calls = []
+
+        def predict_proba(self, texts, batch_size=None):
+            if not self.calls:
+                time.sleep(0.5)  # a first call's set-up: not the model's speed
+            self.calls.append(len(texts))
+            return np.full((len(texts), 5), 0.2)
+
+        uncalibrated_proba = predict_proba
+
+    model = ColdStart()
+    scores, _ = evaluate_predictor(model, [f"review {i}" for i in range(100)], [i % 5 for i in range(100)])
+    assert model.calls[0] == WARM_UP_TEXTS and sum(model.calls[1:]) == 100
+    assert scores.seconds < 0.4 and scores.predictions_per_second > 250
