@@ -209,3 +209,15 @@ def test_a_models_speed_is_timed_warm_after_a_small_untimed_batch():
     scores, _ = evaluate_predictor(model, [f"review {i}" for i in range(100)], [i % 5 for i in range(100)])
     assert model.calls[0] == WARM_UP_TEXTS and sum(model.calls[1:]) == 100
     assert scores.seconds < 0.4 and scores.predictions_per_second > 250
+
+
+def test_a_record_of_trained_texts_from_before_folding_is_read_as_it_was_written(tmp_path):
+    from reviewstars.models.folder import TRAINED_TEXTS_FILE
+    from reviewstars.scoring.evaluation import RAW_KEY, save_trained_texts, seen_in_training, trained_not_among
+    from reviewstars.text import text_hashes
+
+    texts = ["Great tacos!", "Cold soup, rude staff."]
+    np.savez(tmp_path / TRAINED_TEXTS_FILE, **{RAW_KEY: np.unique(text_hashes(texts, fold=False))})  # as written before
+    assert seen_in_training(tmp_path, [*texts, "GREAT TACOS!"]) == 2 and trained_not_among(tmp_path, texts[:1]) == 1
+    save_trained_texts(tmp_path, texts)
+    assert seen_in_training(tmp_path, [*texts, "GREAT   tacos!"]) == 3 and trained_not_among(tmp_path, ["great tacos!"]) == 1

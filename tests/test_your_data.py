@@ -261,6 +261,25 @@ def test_a_file_that_repeats_its_reviews_is_still_scored_on_reviews_the_model_di
     assert any("copies of reviews in the dev slice or the scored split" in line for line in result.data_notes)
 
 
+def test_copies_that_differ_only_in_case_or_spacing_are_copies_too(tmp_path):
+    """A probe's file held upper-cased copies of training reviews among those scored: the linear
+    model (which lowercases) got 93% of those right against 47% on the rest."""
+    import numpy as np
+
+    from reviewstars.scoring.evaluation import seen_in_training
+
+    rows = synthetic_reviews(400, seed=4)
+    rows["label"] = np.random.default_rng(1).integers(0, 5, len(rows))
+    variants = rows.assign(text=[text.upper() if i % 2 else "  " + text.replace(" ", "\t ") for i, text in enumerate(rows["text"])])
+    path = tmp_path / "variants.csv"
+    pd.concat([rows, variants]).to_csv(path, index=False)
+    splits = training_splits(DataSettings(str(path), dev_size=60))
+    kept_apart = {" ".join(text.casefold().split()) for text in [*splits.held_out["text"], *splits.dev["text"]]}
+    assert splits.copies_left_out > 0 and not kept_apart & {" ".join(text.casefold().split()) for text in splits.train["text"]}
+    train("linear", DataSettings(str(path), dev_size=60), tmp_path / "model", **LINEAR)
+    assert seen_in_training(tmp_path / "model", [text.upper() for text in splits.train["text"][:50]]) == 50
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_label_column_that_is_never_0_must_say_its_scale_rather_than_move_every_rating_up_a_star(tmp_path, suffix):
     rows = synthetic_reviews(200, seed=5)

@@ -75,12 +75,21 @@ def word_tokens(text: str, lowercase: bool = False) -> list[str]:
     return _WORD_RE.findall(text.lower() if lowercase else text)
 
 
-def text_hashes(texts):
-    """An 8-byte BLAKE2b hash of each text (uint64): how a review is recognised as one seen
+def folded(text: str) -> str:
+    """A review as its words read: Unicode's compatibility form, case folded, runs of white
+    space as one space. Two reviews that differ only so are one review (an upper-cased copy of
+    a training review in the scored split read as new: 93% right on those against 47%)."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def text_hashes(texts, fold: bool = True):
+    """An 8-byte BLAKE2b hash of each text (uint64), of its `folded` form unless `fold` is off
+    (how records written before folding were hashed): how a review is recognised as one seen
     before (trained on, held out) without keeping the review."""
     import hashlib
 
     import numpy as np
 
-    return np.fromiter((int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+    form = folded if fold else (lambda text: text)
+    return np.fromiter((int.from_bytes(hashlib.blake2b(form(text).encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
                         for text in texts), dtype=np.uint64, count=len(texts))

@@ -363,7 +363,8 @@ def hashes_of(*parts: Dataset | None) -> np.ndarray:
 
 def copies_note(copies: int) -> str:
     return (f"left out {copies:,} training and dev reviews that are copies of reviews in the dev slice or the scored split "
-            "(the file repeats reviews): a model is scored only on reviews it did not learn from")
+            "(the same words, whatever their case or spacing: the file repeats reviews): a model is scored only on reviews "
+            "it did not learn from")
 
 
 def _take_together(source: LabelledFile | InMemorySplit, *parts: np.ndarray) -> list[Dataset]:

@@ -65,29 +65,43 @@ def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[int], b
 
 
 
+#: The record's arrays: hashes of each review's folded form; of its very text in records
+#: written before folding (still read, each compared as it was written).
+FOLDED_KEY, RAW_KEY = "folded_blake2b_8", "blake2b_8"
+
+
 def save_trained_texts(folder, texts: Sequence[str]) -> None:
     import io
 
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, blake2b_8=np.unique(text_hashes(list(texts))))
+    np.savez_compressed(buffer, **{FOLDED_KEY: np.unique(text_hashes(list(texts)))})
     write_bytes(Path(folder) / TRAINED_TEXTS_FILE, buffer.getvalue())
 
 
 def seen_in_training(folder, texts: Sequence[str]) -> int | None:
-    """How many of `texts` the model in `folder` was trained on (None: it does not say). An
-    ensemble was trained on what its members were: the union of theirs."""
+    """How many of `texts` the model in `folder` was trained on, as a review reads (its case
+    and spacing aside; None: it does not say). An ensemble was trained on what its members
+    were: the union of theirs."""
     trained = _trained_hashes(Path(folder))
-    return None if trained is None else int(np.isin(text_hashes(list(texts)), trained).sum())
+    if trained is None:
+        return None
+    seen = np.zeros(len(texts), dtype=bool)
+    for fold, hashes in trained.items():
+        seen |= np.isin(text_hashes(list(texts), fold=fold), hashes)
+    return int(seen.sum())
 
 
 def trained_not_among(folder, texts: Sequence[str]) -> int | None:
     """How many of the reviews the model in `folder` learned are not among `texts` (None: it
     does not say): 0 when `texts` are the reviews it was trained on, or more of them."""
     trained = _trained_hashes(Path(folder))
-    return None if trained is None else int((~np.isin(trained, text_hashes(list(texts)))).sum())
+    if trained is None:
+        return None
+    return sum(int((~np.isin(hashes, text_hashes(list(texts), fold=fold))).sum()) for fold, hashes in trained.items())
 
 
-def _trained_hashes(folder: Path, depth: int = 0) -> np.ndarray | None:
+def _trained_hashes(folder: Path, depth: int = 0) -> dict[bool, np.ndarray] | None:
+    """The hashes of what the model in `folder` learned, by whether they are of folded texts."""
     from ..errors import ModelError
     from ..models.folder import read_section
 
@@ -95,7 +109,7 @@ def _trained_hashes(folder: Path, depth: int = 0) -> np.ndarray | None:
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as saved:
-                return saved["blake2b_8"]
+                return {True: saved[FOLDED_KEY]} if FOLDED_KEY in saved else {False: saved[RAW_KEY]}
         except (OSError, ValueError, KeyError):
             return None
     try:
@@ -107,7 +121,8 @@ def _trained_hashes(folder: Path, depth: int = 0) -> np.ndarray | None:
     found = [_trained_hashes(folder / member, depth + 1) for member in members]
     if not found or any(hashes is None for hashes in found):  # a member that does not say: nor does the ensemble
         return None
-    return np.unique(np.concatenate(found))
+    return {fold: np.unique(np.concatenate([hashes[fold] for hashes in found if fold in hashes]))
+            for fold in {fold for hashes in found for fold in hashes}}
 
 
 def note_seen(scores: Scores, folder, texts: Sequence[str]) -> None:
