@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import stat as stat_module
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -157,6 +158,22 @@ def finite_json(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [finite_json(value) for value in obj]
     return obj
+
+
+def read_small_text(path: Path, option: str, most: int) -> str:
+    """A small text file the user names (settings, a key): a regular file of at most `most`
+    bytes, else one line. (/dev/zero was read until memory ran out; a pipe waited for ever.)"""
+    from .errors import ReviewstarsError
+
+    try:
+        info = Path(path).stat()
+        if not stat_module.S_ISREG(info.st_mode):
+            raise ReviewstarsError(f"{option} {path}: not a regular file (a device, a pipe or a folder); give a file")
+        if info.st_size > most:
+            raise ReviewstarsError(f"{option} {path}: {info.st_size:,} bytes, more than such a file holds (at most {most:,})")
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReviewstarsError(f"{option} {path}: cannot be read ({getattr(error, 'strerror', None) or error})") from None
 
 
 def read_json(path: str | Path) -> Any:

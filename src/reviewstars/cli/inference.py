@@ -206,29 +206,32 @@ def serve(
                                      "transformer as a CUDA graph at start-up: one launch a batch instead of hundreds."),
 ) -> None:
     """Serve a model over HTTP: a page at /, POST /predict and /explain, GET /health, /model, /metrics, docs at /docs."""
-    import os
-
     from ..serving import serve as run_server
     from ..serving.limits import ServeLimits
 
     if not 1 <= port <= 65_535:
         raise ReviewstarsError(f"--port must be between 1 and 65535, got {port}")
+    if not host.strip():  # (an unset variable, `--host "$HOST"`, bound every interface)
+        raise ReviewstarsError("--host is empty: give an address to bind (127.0.0.1, the default, or 0.0.0.0 to open the "
+                               "server to the network)")
     api_key = _api_key(api_key_file) if api_key_file is not None else _api_key_from_environment()
-    if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
-        err.print(f"[bold yellow]warning:[/] serving on {escape(host)} without a key: anyone who reaches this address can use "
-                  "the model (--api-key-file, or REVIEWSTARS_API_KEY)", highlight=False, soft_wrap=one_line(err))
+    address = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
+
     def ready() -> None:  # the port free and the model loaded: only now is it true
-        err.print(f"serving {escape(model)} on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops", highlight=False)
+        if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
+            err.print(f"[bold yellow]warning:[/] serving on {escape(host)} without a key: anyone who reaches this address can "
+                      "use the model (--api-key-file, or REVIEWSTARS_API_KEY)", highlight=False, soft_wrap=one_line(err))
+        err.print(f"serving {escape(model)} on http://{address}:{port} (docs: http://{address}:{port}/docs); Ctrl-C stops",
+                  highlight=False)
 
     run_server(model, host=host, port=port, limits=settings[ServeLimits], device=device, api_key=api_key, cuda_graphs=cuda_graphs,
                on_ready=ready)
 
 
 def _api_key(path: Path) -> str:
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ReviewstarsError(f"--api-key-file {path}: cannot be read ({getattr(error, 'strerror', None) or error})") from None
+    from ..artifacts import read_small_text
+
+    key = read_small_text(path, "--api-key-file", 64 << 10).strip()
     return _checked_key(key, f"--api-key-file {path}")
 
 

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from ..artifacts import write_text
+from ..artifacts import read_small_text, write_text
 from ..errors import ReviewstarsError
 from ..progress import warn
 
@@ -25,13 +25,14 @@ SETTINGS_FILE = "train_settings.yaml"
 HEADER = "# The settings of this run: `reviewstars train --config THIS_FILE --output NEW_FOLDER` repeats it.\n"
 
 
+#: A settings file is a few hundred bytes: one of a megabyte is not one (a 6 MB YAML took 4 minutes and 2 GB).
+MAX_SETTINGS_BYTES = 1 << 20
+
+
 def read_settings_file(path: str | Path) -> dict[str, Any]:
     """The file's mapping, with `time-budget` read as `time_budget`; one line for any fault."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ReviewstarsError(f"--config {path}: {getattr(error, 'strerror', None) or error}") from None
+    text = read_small_text(path, "--config", MAX_SETTINGS_BYTES)
     try:
         found = json.loads(text, object_pairs_hook=_once_each) if path.suffix.lower() == ".json" else \
             yaml.load(text, Loader=_YamlOnceEach)  # noqa: S506 - a SafeLoader
