@@ -683,3 +683,26 @@ def test_a_folder_of_the_users_named_like_a_models_stage_is_never_removed(linear
     with pytest.raises(ReviewstarsError, match=r"\.new: in the way of the new model folder \(not one of ours\): move it away"):
         train("linear", tiny_data, linear_folder)
     assert (mine / "notes.txt").read_text() == "mine" and load_predictor(linear_folder) is not None
+
+
+def test_a_place_nothing_can_be_written_is_one_line_before_any_work_naming_the_output(linear_model, tiny_data, tmp_path, monkeypatch):
+    """evaluate, export and merge found a read-only --output only once the work was done, and
+    named the hidden temporary beside it."""
+    import errno
+
+    from reviewstars.jobs import evaluate
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(artifacts.os, "access", lambda path, mode: False if Path(path) == locked else real_access(path, mode))
+    monkeypatch.setattr(artifacts, "_read_only", lambda folder: True)
+    scored = []
+    monkeypatch.setattr(importlib.import_module("reviewstars.jobs.evaluate"), "evaluate_predictor", lambda *a, **k: scored.append(1))
+    with pytest.raises(ReviewstarsError, match=rf"--output {locked / 'e.json'}: cannot write there \({locked}: a read-only file system\)"):
+        evaluate(linear_model, tiny_data, output=locked / "e.json")
+    with pytest.raises(ReviewstarsError, match=rf"--output {locked / 'model'}: cannot write there \({locked}: a read-only"):
+        train("linear", tiny_data, locked / "model")
+    assert not scored and not any(locked.iterdir())
+    error = artifacts._naming(OSError(errno.EROFS, "Read-only file system", str(locked / ".e.json.123.abcdefgh.tmp")), locked / "e.json")
+    assert error.filename == str(locked / "e.json")

@@ -127,10 +127,29 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def _naming(error: BaseException, path: Path) -> BaseException:
-    """A write's OSError (a full disk) with the file it was writing, so the one line names it."""
-    if isinstance(error, OSError) and error.errno is not None and not error.filename:  # (without an errno, str() would lose the message)
-        error.filename = str(path)
+    """A write's OSError (a full disk) with the file it was writing, so the one line names it
+    (the file asked for, not the hidden temporary beside it that the system call named)."""
+    if isinstance(error, OSError) and error.errno is not None:  # (without an errno, str() would lose the message)
+        if not error.filename or Path(str(error.filename)).name.startswith(f".{path.name}."):
+            error.filename = str(path)
     return error
+
+
+def check_writable(option: str, output: Path, folder: Path) -> None:
+    """One line before any work when nothing can be written in `folder` (or the folder it would
+    be made in), where `output` goes: a read-only file system, a folder without write
+    permission. Found only once the work was done, the error named a hidden temporary file."""
+    above = next((parent for parent in [Path(folder), *Path(folder).absolute().parents] if parent.is_dir()), None)
+    if above is not None and not os.access(above, os.W_OK | os.X_OK):
+        why = "a read-only file system" if _read_only(above) else "no permission to write in it"
+        raise_output_error(option, output, f"cannot write there ({above}: {why})")
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -417,6 +436,9 @@ def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: 
     inside one, nor one holding one). Else one line saying why."""
     folder = Path(folder).expanduser()
     check_name_fits(option, folder)
+    check_writable(option, folder, folder.parent)  # (a new folder is built beside it, then swapped in)
+    if folder.is_dir():
+        check_writable(option, folder, folder)
     where = resolved(folder, option)
     here = Path.cwd().resolve()
     if where == here or where in here.parents:  # (`--output .`: a probe's shell was left in a folder deleted under it)
@@ -463,6 +485,7 @@ def check_output_file(path: str | Path, option: str = "--output", inputs: tuple[
     where = resolved(path, option)
     if path.is_dir():
         raise_output_error(option, path, "is a folder; give a file path")
+    check_writable(option, path, path.parent)
     if path.exists() and not path.is_file():  # a named pipe a reader waits on would become a plain file
         raise_output_error(option, path, "is not a regular file (a pipe, a device or a socket); give a file path")
     above = next((parent for parent in path.parents if parent.exists()), None)  # where its folder would be made
