@@ -144,6 +144,12 @@ def stats_tables(stats: dict[str, Any]) -> list[Table]:
         balance.add_row(name, f"{split['rows']:,}", *[
             f"{split['stars'][str(s)]:,}\n{split['star_shares'][str(s)]:.0%}" for s in STARS
         ])
+    first = next(iter(stats), "")
+    repeats = Table(title="repeated reviews (the same words, whatever their case or spacing)")
+    for column in ("split", "copies within it", f"also in {first}"):
+        repeats.add_column(column, justify="left" if column == "split" else "right")
+    for name, split in stats.items():
+        repeats.add_row(name, f"{split.get('repeated', 0):,}", "-" if name == first else f"{split.get(f'also_in_{first}', 0):,}")
     # Turned on its side: a row per percentile, a column per split and unit, so it fits 80 columns.
     lengths = Table(title="review length percentiles")
     lengths.add_column("")
@@ -152,4 +158,4 @@ def stats_tables(stats: dict[str, Any]) -> list[Table]:
         lengths.add_column(f"{name}\n{'chars' if unit == 'characters' else 'words'}", justify="right", no_wrap=True)
     for key in ["min", *[f"p{p}" for p in PERCENTILES], "max", "mean"]:
         lengths.add_row(key, *[f"{stats[name][unit][key]:,.{0 if key != 'mean' else 1}f}" for name, unit in columns])
-    return [balance, lengths]
+    return [balance, repeats, lengths]
