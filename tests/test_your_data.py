@@ -438,6 +438,7 @@ def test_evaluate_reads_a_models_own_kind_of_file_as_it_was_trained_to(tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"reading the reviews as model was trained to: --label-column verdict, --label-scale {scale}" in done.stdout + done.stderr
     assert "accuracy" in done.stdout
+    assert "model on sentiment.csv" in done.stdout  # one file is named as itself, not "train" (read as a training score)
     rows.sample(frac=1, random_state=1).assign(verdict=lambda f: f["label"].map({0: "Negative", 2: "neutral", 4: "positive"})) \
         .drop(columns="label").to_csv(tmp_path / "survey_test.csv", index=False)  # another file of the same kind: read alike
     done = run_cli("evaluate", "--model", tmp_path / "model", "--data", tmp_path / "survey_test.csv", env={"REVIEWSTARS_QUIET": None})

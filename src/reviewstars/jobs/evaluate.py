@@ -51,8 +51,11 @@ def evaluate(model: str | Path, data: str | Path | None = None, *, split: str | 
         context = RunContext.open(DataSettings(data=str(data), seed=seed, text_column=columns.text, label_column=columns.label,
                                                label_scale=columns.scale), device, check_device=False)
         predictor = load_predictor(model, device=device)
+        asked = split
         split, rows = context.scored_split(split, n)
         texts, labels = rows["text"], rows["label"]
+        if asked is None and Path(str(data)).is_file():  # one file: named as itself, not "train" (read as a training score)
+            split = Path(str(data)).name
     scores, _ = evaluate_predictor(predictor, texts, labels, decision=decision)
     scores.context.update(model=str(model), data=str(data), split=split, seed=seed, sample=n)
     if Path(str(model)).is_dir():
