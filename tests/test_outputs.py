@@ -706,3 +706,24 @@ def test_a_place_nothing_can_be_written_is_one_line_before_any_work_naming_the_o
     assert not scored and not any(locked.iterdir())
     error = artifacts._naming(OSError(errno.EROFS, "Read-only file system", str(locked / ".e.json.123.abcdefgh.tmp")), locked / "e.json")
     assert error.filename == str(locked / "e.json")
+
+
+def test_the_scores_and_their_plot_are_replaced_together_or_not_at_all(linear_model, tiny_data, tmp_path, monkeypatch):
+    """A full disk between the two left a JSON of one evaluation beside the plot of another."""
+    import errno
+
+    from reviewstars.jobs import evaluate
+    from reviewstars.presentation import plots
+
+    output = tmp_path / "scores.json"
+    evaluate(linear_model, tiny_data, split="train", output=output)
+    before = output.read_bytes(), output.with_suffix(".confusion.png").read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(plots, "plot_confusion_matrix", full)
+    with pytest.raises(OSError):
+        evaluate(linear_model, tiny_data, split="validation", output=output)
+    assert (output.read_bytes(), output.with_suffix(".confusion.png").read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.confusion.png", "scores.json"]

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..artifacts import check_output_file, json_with_keys, plot_beside, write_json
+from ..artifacts import check_output_file, json_with_keys, plot_beside, write_json, written_together
 from ..data import DEFAULT_DATASET, DEFAULT_SEED, HELD_OUT, Columns, DataSettings, parse_label_scale, subset
 from ..models import load_predictor
 from ..errors import DataError, ModelError, ReviewstarsError
@@ -63,11 +63,14 @@ def evaluate(model: str | Path, data: str | Path | None = None, *, split: str | 
         if scores.context.get("reviews_trained_on") and recorded_data(model) is not None:
             scores.warnings[0] += f" (--split {HELD_OUT} scores the reviews its training held out)"
     if output is not None:
-        output = Path(output)
-        write_json(output, scores.to_json())
         from ..presentation.plots import plot_confusion_matrix  # here: matplotlib is slow to import
 
-        plot_confusion_matrix(scores.confusion_matrix, output.with_suffix(".confusion.png"), f"{Path(model).name} on {split}")
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with written_together(output.parent) as stage:  # the scores and their plot: the old pair or the new, never one of each
+            write_json(stage / output.name, scores.to_json())
+            plot_confusion_matrix(scores.confusion_matrix, stage / output.with_suffix(".confusion.png").name,
+                                  f"{Path(model).name} on {split}")
     return scores
 
 
