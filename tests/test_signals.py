@@ -234,3 +234,19 @@ def test_cleaning_up_after_a_stop_imports_nothing_heavy():
              "print(sorted({'torch', 'transformers'} & set(sys.modules)))\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=cli_env(), timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
+def test_a_stop_that_torch_onnx_wraps_in_its_own_error_is_still_one_line():
+    """A SIGTERM mid-trace came out as torch.onnx's 277-line report, exit code 1."""
+    from reviewstars.errors import Terminated
+    from reviewstars.models.onnx import _stop_within
+
+    stop = Terminated("terminated (SIGTERM): the output was not written")
+    try:
+        try:
+            raise stop
+        except Terminated as inner:
+            raise RuntimeError("torch.onnx: Failed to export the model") from inner
+    except RuntimeError as wrapped:
+        assert _stop_within(wrapped) is stop
+    assert _stop_within(ValueError("a real failure")) is None

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import softmax
 
 from .. import STARS
-from ..errors import ModelError
+from ..errors import ModelError, Terminated
 from ..tokenization import TRUNCATIONS, Encoder, padded_batches, pieces_tokenizer, save_tokenizer
 from .base import StarPredictor
 from .folder import CARD_FILE, CARD_USE, CONFIG_FILE, EXAMPLE_REVIEW, FOLDED, METRICS_FILE, SECTION, TRAINED_TEXTS_FILE, calibration_of, check_model_output, folder_kind, model_folder, read_config, section
@@ -190,11 +190,14 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
     # there (in the system's temporary folder, 91 MB stayed for good).
     with model_folder(output) as stage:
         graph_file = stage / "model.fp32.onnx"
-        program = torch.onnx.export(
-            network, (example_ids, example_mask), input_names=["input_ids", "attention_mask"], output_names=["logits"],
-            dynamic_shapes={"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}},
-            dynamo=True, optimize=True, verbose=False,
-        )
+        try:
+            program = torch.onnx.export(
+                network, (example_ids, example_mask), input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                dynamic_shapes={"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}},
+                dynamo=True, optimize=True, verbose=False,
+            )
+        except Exception as error:  # torch.onnx reports a SIGTERM in the middle as its own error, in 277 lines
+            raise _stop_within(error) or error
         program.save(str(graph_file))
         _check_against_torch(ort, graph_file, network)
         if quantize == "int8":
@@ -212,6 +215,17 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
         (stage / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
         (stage / CARD_FILE).write_text(onnx_card(Path(str(model)), predictor, quantize), encoding="utf-8")
     return {"output": str(output), "quantize": quantize, "bytes": (output / MODEL_FILE).stat().st_size}
+
+
+def _stop_within(error: BaseException) -> BaseException | None:
+    """The SIGTERM (`Terminated`) or Ctrl-C that `error` wraps, if any: said in one line, with its exit code."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (Terminated, KeyboardInterrupt)):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def check_replaces_an_export(output: Path) -> None:
