@@ -110,6 +110,10 @@ def test_onnx_export_predicts_like_torch(scratch_model, tiny_data, tmp_path, req
 
     train_texts = pd.read_parquet(tiny_data / "train.parquet")["text"].tolist()
     assert seen_in_training(exported, train_texts) == seen_in_training(scratch_model, train_texts) > 0
+    from reviewstars.models.folder import read_metrics  # what a server's GET /model shows: the source's scores, said so
+
+    metrics = read_metrics(exported)
+    assert metrics["accuracy"] == read_metrics(scratch_model)["accuracy"] and metrics["measured_on"].startswith("the model this")
 
     shutil.copytree(exported, tmp_path / "int8")  # an export writes over an earlier export of its own
     export_onnx(scratch_model, tmp_path / "int8", quantize="int8")

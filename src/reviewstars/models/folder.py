@@ -45,6 +45,7 @@ LEARNING_CURVE_PNG = "learning_curve.png"
 CHECKPOINTS = "checkpoints"
 LOGS = "runs"
 TIME_LEDGER_FILE = "time_ledger.json"
+SOURCE_METRICS_FILE = "source_metrics.json"  # in an ONNX export: its source's metrics.json
 #: Beside a model: an 8-byte hash of each review it was trained on (not the reviews: 8 bytes
 #: each, 0.3 MB for our 38k), so a score on reviews it has seen can say so.
 TRAINED_TEXTS_FILE = "trained_texts.npz"
@@ -58,7 +59,7 @@ OUR_FILES = frozenset({
     OWNER_FILE, CONFIG_FILE, "model.safetensors", "model.safetensors.index.json", "model.onnx", "model.fp32.onnx", "linear.npz",
     "vocabulary.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt",
     "chat_template.jinja", "chat_template.json", METRICS_FILE, CONFUSION_FILE, CARD_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG,
-    TIME_LEDGER_FILE, "source_metrics.json", "train_settings.yaml", "compare_settings.json", "compare_scores.json",
+    TIME_LEDGER_FILE, SOURCE_METRICS_FILE, "train_settings.yaml", "compare_settings.json", "compare_scores.json",
     "compare_scores.npz", "dev_scores.json", "dev_scores.npz", TRAINED_TEXTS_FILE,
 })
 WEIGHT_SHARD = re.compile(r"^model-\d{5}-of-\d{5}\.safetensors$")  # transformers' name for a part of large weights
@@ -333,8 +334,15 @@ def temperature_of(found: dict[str, Any], where: str | Path) -> float:
 
 
 def read_metrics(folder: str | Path) -> dict[str, Any] | None:
-    path = Path(folder) / METRICS_FILE
-    return read_json(path) if path.is_file() else None
+    """The folder's scores; an export's are its source's, measured before it was exported
+    (`measured_on` says so)."""
+    path, source = Path(folder) / METRICS_FILE, Path(folder) / SOURCE_METRICS_FILE
+    if path.is_file():
+        return read_json(path)
+    if source.is_file():
+        found = read_json(source)
+        return {**found, "measured_on": "the model this one was exported from"} if isinstance(found, dict) else None
+    return None
 
 
 def check_weights(folder: str | Path) -> None:

@@ -26,7 +26,7 @@ from .. import STARS
 from ..errors import ModelError, Terminated
 from ..tokenization import TRUNCATIONS, Encoder, padded_batches, pieces_tokenizer, save_tokenizer
 from .base import StarPredictor
-from .folder import CARD_FILE, CARD_USE, CONFIG_FILE, EXAMPLE_REVIEW, FOLDED, METRICS_FILE, SECTION, TRAINED_TEXTS_FILE, calibration_of, check_model_output, folder_kind, model_folder, read_config, section
+from .folder import CARD_FILE, CARD_USE, CONFIG_FILE, EXAMPLE_REVIEW, FOLDED, METRICS_FILE, SECTION, SOURCE_METRICS_FILE, TRAINED_TEXTS_FILE, calibration_of, check_model_output, folder_kind, model_folder, read_config, section
 from .pretrained import check_tokenizer_fits, stars_of_labels
 
 KIND = "onnx"
@@ -208,7 +208,7 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
         save_tokenizer(predictor.tokenizer, stage)  # ONNX Runtime's users read reviews as we do
         metrics = Path(str(model)) / METRICS_FILE
         if metrics.is_file():
-            (stage / "source_metrics.json").write_bytes(metrics.read_bytes())
+            (stage / SOURCE_METRICS_FILE).write_bytes(metrics.read_bytes())
         trained = Path(str(model)) / TRAINED_TEXTS_FILE
         if trained.is_file():  # the same model: a score on the reviews it learned still says so
             (stage / TRAINED_TEXTS_FILE).write_bytes(trained.read_bytes())
