@@ -148,6 +148,16 @@ def test_a_rerun_stopped_after_it_replaced_a_model_says_the_leaderboard_is_the_e
                                   "command with --resume to finish this one")
     assert (output / "leaderboard.json").read_bytes() == board
 
+    def train_and_stop_just_after(model, *args, **kwargs):  # the guard's "stopped after the new model was written"
+        result = train(model, *args, **kwargs)
+        if model == "bag":
+            raise Interrupted("stopped (Ctrl-C) after the new model was written: bag holds it, complete")
+        return result
+
+    monkeypatch.setattr(compare_module, "train", train_and_stop_just_after)
+    with pytest.raises(Interrupted, match="describe the earlier comparison, not the new linear, bag: run the same command"):
+        compare(DataSettings(tiny_data, dev_size=50, seed=9), output, ["linear", "bag"], transformer=FAST, ensemble=False)
+
 
 def test_a_model_scored_on_reviews_it_was_trained_on_says_so_on_the_leaderboard_and_the_terminal(tiny_data, tmp_path):
     """What the report says beside the table, the terminal says too: a probe read a clean

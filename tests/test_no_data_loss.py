@@ -429,3 +429,6 @@ def test_an_output_name_too_long_for_its_temporaries_is_refused_before_any_work(
     assert not out.exists()
     predict_file(model, tiny_data / "validation.parquet", out / fits)
     assert (out / fits).is_file()
+    longest = "m" * (255 - SIBLING_BYTES)  # its stage `.NAME.new` and the stage's temporaries fit too (a 220-byte name
+    train("linear", tiny_data, out / longest, **LINEAR)  # trained, then failed at the save)
+    assert load_predictor(out / longest).predict(["great food"]).shape == (1,)

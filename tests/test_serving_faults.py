@@ -258,9 +258,39 @@ def test_a_large_request_takes_turns_with_those_that_come_while_it_is_rated(line
         model.gate.set()
         answers = first.result(), small.result()
     assert [answer.status_code for answer in answers] == [200, 200]
-    assert model.batches == [large[:4], ["cold soup", *large[4:7]], large[7:]]  # the small one in the very next call
+    # the small one in the very next call; the large one's rest waits whole behind it (only a call's first request is cut)
+    assert model.batches == [large[:4], ["cold soup"], large[4:8], large[8:]]
     rows = [[row["probabilities"][str(star)] for star in range(1, 6)] for row in answers[0].json()["predictions"]]
     assert abs(model.model.predict_proba(large) - rows).max() < 1e-5  # the parts, put back in order
+
+
+def test_requests_that_fit_are_rated_in_the_order_they_came_and_only_a_calls_first_is_cut():
+    """Cutting any request to fill a call sent a small one behind every request queued after it."""
+    import asyncio
+
+    import numpy as np
+
+    from reviewstars.serving.batcher import MicroBatcher
+    from reviewstars.serving.metrics import ServerMetrics
+
+    calls, finished = [], []
+
+    def model(texts):
+        calls.append([text[0] for text in texts])
+        return np.full((len(texts), 5), 0.2, np.float32)
+
+    async def queue_them():
+        batcher = MicroBatcher(model, ServerMetrics(), max_batch=8)
+        await batcher.start()
+
+        async def request(name, size):
+            await batcher.predict([f"{name}{i}" for i in range(size)])
+            finished.append(name)
+        await asyncio.gather(*(request(name, size) for name, size in zip("ABCDE", (6, 4, 4, 4, 4))))
+        await batcher.stop()
+
+    asyncio.run(queue_them())
+    assert finished == list("ABCDE") and calls == [["A"] * 6, ["B"] * 4 + ["C"] * 4, ["D"] * 4 + ["E"] * 4]
 
 
 def test_the_rest_of_a_large_request_whose_client_went_away_is_not_rated(linear_model):
@@ -382,3 +412,34 @@ def test_news_that_comes_while_a_request_is_parsed_or_taken_still_drops_it():
 
     asyncio.run(race())
     assert calls == [["A"]]
+
+
+def test_a_large_request_the_model_has_begun_is_answered_whole_when_the_server_stops():
+    """Told the server was stopping between two of its parts, a large request got a 503 for the rows already rated."""
+    import asyncio
+
+    import numpy as np
+
+    from reviewstars.serving.batcher import MicroBatcher, Watch
+    from reviewstars.serving.metrics import ServerMetrics
+
+    gate = threading.Event()
+
+    def model(texts):
+        assert gate.wait(timeout=30)
+        return np.full((len(texts), 5), 0.2, np.float32)
+
+    async def stop_midway():
+        batcher = MicroBatcher(model, ServerMetrics(), max_batch=4)
+        await batcher.start()
+        watch = Watch()
+        answer = asyncio.create_task(batcher.predict([f"review {i}" for i in range(10)], watch))
+        await asyncio.sleep(0.1)  # its first part is at the model
+        watch.tell(True)  # the server is stopping
+        gate.set()
+        rows = await answer
+        await batcher.stop()
+        return rows, batcher.queued_texts
+
+    rows, queued = asyncio.run(stop_midway())
+    assert rows.shape == (10, 5) and queued == 0

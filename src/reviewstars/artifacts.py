@@ -66,7 +66,7 @@ def remove_stale_stages(path: Path, ours: Callable[[str], bool]) -> None:
     claims, or a temporary file: killed in the middle of `replace_dir`, a staging folder is the
     old one, and what it holds of the user's is left for the user."""
     for left in _left_by_dead_writers(path.parent, f".{path.name}."):
-        if left.is_dir() and all(ours(entry.name) or (entry.name.startswith(".") and entry.name.endswith(".tmp"))
+        if left.is_dir() and all(ours(entry.name) or (entry.is_file() and entry.name.startswith(".") and entry.name.endswith(".tmp"))
                                  for entry in left.iterdir()):
             shutil.rmtree(left, ignore_errors=True)
 
@@ -131,7 +131,7 @@ def _naming(error: BaseException, path: Path) -> BaseException:
     (the file asked for, not the hidden temporary beside it that the system call named)."""
     if isinstance(error, OSError) and error.errno is not None:  # (without an errno, str() would lose the message)
         if not error.filename or Path(str(error.filename)).name.startswith(f".{path.name}."):
-            error.filename = str(path)
+            error.filename, error.filename2 = str(path), None  # (a rename's pair would read "out.csv -> out.csv")
     return error
 
 
@@ -180,17 +180,21 @@ def finite_json(obj: Any) -> Any:
 
 
 def read_small_text(path: Path, option: str, most: int) -> str:
-    """A small text file the user names (settings, a key): a regular file of at most `most`
-    bytes, else one line. (/dev/zero was read until memory ran out; a pipe waited for ever.)"""
+    """A small text file the user names (settings, a key): a regular file or a pipe (`<(pass
+    show key)`), of at most `most` bytes, else one line. (/dev/zero was read until memory ran
+    out; a 6 MB YAML took 4 minutes to refuse.)"""
     from .errors import ReviewstarsError
 
     try:
         info = Path(path).stat()
-        if not stat_module.S_ISREG(info.st_mode):
-            raise ReviewstarsError(f"{option} {path}: not a regular file (a device, a pipe or a folder); give a file")
-        if info.st_size > most:
-            raise ReviewstarsError(f"{option} {path}: {info.st_size:,} bytes, more than such a file holds (at most {most:,})")
-        return Path(path).read_text(encoding="utf-8")
+        if not (stat_module.S_ISREG(info.st_mode) or stat_module.S_ISFIFO(info.st_mode)):
+            raise ReviewstarsError(f"{option} {path}: not a file (a device, a socket or a folder); give a file")
+        with open(path, "rb") as handle:
+            data = handle.read(most + 1)
+        if len(data) > most:
+            size = f"{info.st_size:,} bytes" if info.st_size > most else "more bytes"
+            raise ReviewstarsError(f"{option} {path}: {size}, more than such a file holds (at most {most:,})")
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ReviewstarsError(f"{option} {path}: cannot be read ({getattr(error, 'strerror', None) or error})") from None
 
@@ -406,13 +410,16 @@ def overlapping(first: Path, second: Path) -> bool:
 
 
 #: The most bytes a temporary or staging sibling adds to an output's name
-#: (`..NAME.new.PID.xxxxxxxx.tmp`: a model folder's stage, staged in turn).
+#: (`..NAME.new.PID.xxxxxxxx.tmp`: a model folder's stage, staged in turn), and what a
+#: temporary of ours adds to the name it is written for (`.NAME.PID.xxxxxxxx.tmp`).
 SIBLING_BYTES = 32
+TEMPORARY_BYTES = 27
 
 
-def check_name_fits(option: str, path: Path) -> None:
-    """A name the file system takes, whose temporaries it takes too: a name of 240 bytes was
-    written to its temporary only once the work was done, and failed there with a traceback."""
+def check_name_fits(option: str, path: Path, margin: int = SIBLING_BYTES) -> None:
+    """A name the file system takes, whose temporaries it takes too (`margin` more bytes): a
+    name of 240 bytes was written to its temporary only once the work was done, and failed
+    there with a traceback."""
     most = 255
     for parent in Path(path).absolute().parents:
         try:
@@ -424,18 +431,18 @@ def check_name_fits(option: str, path: Path) -> None:
         if len(os.fsencode(part)) > most:
             raise_output_error(option, path, f"a folder in it has a name longer than the file system's {most} bytes")
     size = len(os.fsencode(Path(path).name))
-    if size > most - SIBLING_BYTES:
-        raise_output_error(option, path, f"a name of {size} bytes; give one of at most {most - SIBLING_BYTES} (the file system "
-                                         f"takes {most}, and the temporary files written beside it add up to {SIBLING_BYTES})")
+    if size > most - margin:
+        raise_output_error(option, path, f"a name of {size} bytes; give one of at most {most - margin} (the file system "
+                                         f"takes {most}, and the temporary files written beside it add up to {margin})")
 
 
 def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: str, option: str = "--output",
-                        inputs: tuple[str | Path, ...] = ()) -> Path:
+                        inputs: tuple[str | Path, ...] = (), name_margin: int = SIBLING_BYTES) -> Path:
     """`folder` resolved, when a command may write `what` there: a new or empty folder, or one
     that `ours` recognises as written by us; never one of the command's `inputs` (nor a folder
     inside one, nor one holding one). Else one line saying why."""
     folder = Path(folder).expanduser()
-    check_name_fits(option, folder)
+    check_name_fits(option, folder, name_margin)
     check_writable(option, folder, folder.parent)  # (a new folder is built beside it, then swapped in)
     if folder.is_dir():
         check_writable(option, folder, folder)

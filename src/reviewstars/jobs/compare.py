@@ -167,7 +167,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
 
     rows: list[LeaderboardRow] = []
     probas: dict[str, np.ndarray] = {}
-    retrained: list[str] = []  # models this run trained anew: the old leaderboard no longer describes them
+    changing: list[tuple[str, Path, dict | None]] = []  # each model this run trains, and its folder's model before
     try:
         for model in [*models, *evaluate_only]:
             trained_here = model in kinds
@@ -182,6 +182,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
                 recorded = _reusable(folder, _settings_key(settings))
                 if recorded is None:
                     note(f"training {model} -> {folder}")
+                    changing.append((model, folder, _model_state(folder)))
                     # --resume continues the runs a stopped compare left; the others start
                     resume = transformer.resume and kind.uses_torch and run_state(folder)[0] == "interrupted"
                     result = train(model, data, folder, transformer=replace(transformer, resume=resume), context=context,
@@ -191,7 +192,6 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
                                 "ended": result.ended, "time_ledger": result.time_ledger,
                                 "settings": {**result.settings, **(result.architecture or {})}}
                     write_json(folder / SETTINGS_FILE, {"key": _settings_key(settings), "settings": settings, "summary": recorded})
-                    retrained.append(model)
                 else:
                     note(f"reusing {model}: already trained with the same settings in {folder}")
                     row.reused = True
@@ -207,6 +207,8 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         built = _ensemble(output, [r for r in rows if r.model in kinds], probas, context.splits().dev, device) \
             if ensemble and len(kinds) >= 2 else None
     except (Interrupted, Terminated, TrainingInterrupted, KeyboardInterrupt) as stopped:
+        # the models replaced: the old leaderboard no longer describes them (one replaced just as the stop came too)
+        retrained = [model for model, folder, before in changing if _model_state(folder) != before]
         if not retrained or not (output / "leaderboard.json").is_file():
             raise
         error = Interrupted("stopped (Ctrl-C)") if isinstance(stopped, KeyboardInterrupt) else stopped
@@ -245,6 +247,16 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
         write_json(stage / "leaderboard.json", leaderboard)
         write_compare_report(stage, leaderboard, rows, curves, confusions, mistakes, reliability)
     return {**leaderboard, "rows": rows}
+
+
+def _model_state(folder: Path) -> dict | None:
+    """The model in `folder` now (its digests), or None for none: a model replaced reads otherwise."""
+    from ..models.folder import CONFIG_FILE, model_digests
+
+    try:
+        return model_digests(folder) if (folder / CONFIG_FILE).is_file() else None
+    except OSError:
+        return None
 
 
 def _ranked(rows: list[LeaderboardRow], correct: dict[str, np.ndarray]) -> list[LeaderboardRow]:

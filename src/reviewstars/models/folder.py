@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .. import STARS
-from ..artifacts import (OWNER_FILE, atomic_dir, check_output_folder, current_umask, encodable, files_of_ours, finite_json, mark_ours,
-                         owner_mark, read_json)
+from ..artifacts import (OWNER_FILE, SIBLING_BYTES, TEMPORARY_BYTES, atomic_dir, check_output_folder, current_umask, encodable,
+                         files_of_ours, finite_json, mark_ours, owner_mark, read_json)
 from ..errors import ModelError, ReviewstarsError
 
 CONFIG_FILE = "config.json"
@@ -133,11 +133,11 @@ def _only_models_of_ours(folder: Path, depth: int = 2) -> bool:
 
 
 def check_model_output(folder: str | Path, option: str = "--output", inputs: tuple[str | Path, ...] = (),
-                       recipe: str | None = None) -> Path:
+                       recipe: str | None = None, name_margin: int = SIBLING_BYTES) -> Path:
     """One line, before any work, when a model cannot be written to `folder` (see
     `artifacts.check_output_folder`); with `recipe`, also when the folder holds a trained
     model of another recipe (`check_replaces_its_own_recipe`)."""
-    found = check_output_folder(folder, is_model_folder_of_ours, "model", option, inputs)
+    found = check_output_folder(folder, is_model_folder_of_ours, "model", option, inputs, name_margin)
     if recipe is not None:
         check_replaces_its_own_recipe(found, recipe, option)
     return found
@@ -169,7 +169,7 @@ def model_folder(path: str | Path) -> Iterator[Path]:
     the user's kept."""
     path = Path(path)
     try:
-        check_model_output(path, option="model folder")
+        check_model_output(path, option="model folder", name_margin=TEMPORARY_BYTES)  # (a stage of ours is the name plus 5)
     except ReviewstarsError as error:
         raise ModelError(str(error)) from None
     with atomic_dir(path, replaced=ours_in(path)) as stage:

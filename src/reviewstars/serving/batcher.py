@@ -173,9 +173,10 @@ class MicroBatcher:
                                                 "retry shortly"))
 
     def _drop(self, job: Job, stopping: bool) -> None:
-        """Its client went away, or the server is stopping: out of the queue now, unless its last
-        part is at the model (a part of a large request at the model: the rest is not rated)."""
-        if (not job.taken or job.left) and not job.future.done():
+        """Its client went away, or the server is stopping: out of the queue now, unless the model
+        has taken it (begun on it). A large request whose client went is not rated further; one
+        the model has begun is answered before the server stops, as any request at the model."""
+        if (not job.taken or (job.left and not stopping)) and not job.future.done():
             job.future.set_exception(Overloaded("the server is stopping; retry shortly") if stopping else ClientGone())
 
     async def _run(self) -> None:
@@ -185,6 +186,8 @@ class MicroBatcher:
             parts: list[Part] = []
             size, deadline = 0, loop.time() + self.max_wait
             while size < self.max_batch and (self.pending or (self.max_wait > 0 and await self._wait_for_work(deadline))):
+                if parts and self.pending[0].left > self.max_batch - size:
+                    break  # the next request waits whole for the next call: only one that starts a call is cut
                 part = self._take(self.max_batch - size)
                 if part is not None:
                     parts.append(part)

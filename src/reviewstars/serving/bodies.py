@@ -53,7 +53,8 @@ class BodyReader:
     def __init__(self, max_body_bytes: int, max_texts: int, max_chars: int):
         self.max_body_bytes, self.max_texts, self.max_chars = max_body_bytes, max_texts, max_chars
         self.big_parse = asyncio.Semaphore(1)  # in a thread: the GIL is held while parsing, so one at a time
-        self.apart = asyncio.Semaphore(1)  # in the parser process: its own queue, not the thread's
+        self.apart = asyncio.Semaphore(1)  # suspicious /predict bodies, in a parser process: their own queue
+        self.apart_protocols = asyncio.Semaphore(1)  # the other routes' large bodies, in the other parser process
 
     async def texts(self, request: Request) -> list[str]:
         return await self.texts_of_body(await self.read(request))
@@ -64,18 +65,27 @@ class BodyReader:
         if body.count(b"[") + body.count(b"{") <= STRUCTURE_PER_TEXT * self.max_texts:
             async with self.big_parse:  # leaves the loop room to run between two
                 return await asyncio.to_thread(self.parse, body)
-        return await self._apart(_parse_apart, body, self.max_texts, self.max_chars)
+        return await self._apart(self.apart, _parse_apart, body, self.max_texts, self.max_chars)
 
     async def payload_of_body(self, body: bytes, values_at_most: int) -> Any:
         """Any protocol's JSON payload: a small body parsed here, a larger one in the parser
         process, refused there when it holds more than `values_at_most` JSON values."""
         if len(body) <= INLINE_JSON_BYTES:
             return parse_json(body)
-        return await self._apart(_payload_apart, body, values_at_most)
+        return await self._apart(self.apart_protocols, _payload_apart, body, values_at_most)
 
-    async def _apart(self, function, *arguments) -> Any:
-        async with self.apart:
-            status, found = await asyncio.get_running_loop().run_in_executor(_isolated_parser(), function, *arguments)
+    async def _apart(self, slot: asyncio.Semaphore, function, *arguments) -> Any:
+        """`function(*arguments)` in the parser processes, one body per `slot` at a time (two
+        slots, two processes: ordinary large bodies of the other routes never wait behind a
+        client's suspicious ones)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        async with slot:
+            try:
+                status, found = await asyncio.get_running_loop().run_in_executor(_isolated_parser(), function, *arguments)
+            except BrokenProcessPool:  # the process died (killed for memory, say): a new one for the next body
+                stop_isolated_parser(wait=False)
+                raise Refusal(503, "the body parser stopped while reading this body; retry shortly", {"Retry-After": "1"}) from None
         if status != 200:
             raise Refusal(status, found)
         return found
@@ -133,21 +143,21 @@ _parser_pool = None
 
 
 def _isolated_parser():
-    """One process for suspicious bodies, started when the first one comes."""
+    """Two processes for the bodies parsed apart (one per slot), started when the first one comes."""
     global _parser_pool
     if _parser_pool is None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        _parser_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _parser_pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
     return _parser_pool
 
 
-def stop_isolated_parser() -> None:
-    """At the server's end: the parser process goes with it."""
+def stop_isolated_parser(wait: bool = True) -> None:
+    """At the server's end: the parser processes go with it (and a broken pool, at once)."""
     global _parser_pool
     if _parser_pool is not None:
-        _parser_pool.shutdown(wait=True, cancel_futures=True)
+        _parser_pool.shutdown(wait=wait, cancel_futures=True)
         _parser_pool = None
 
 
