@@ -229,14 +229,16 @@ def test_the_users_folders_left_beside_a_model_by_a_kill_mid_swap_come_back(line
     assert not stage.exists() and load_predictor(linear_folder).settings.C == 0.2
 
 
-def _watch_swaps(monkeypatch, module: str) -> dict:
-    """What the folder held when `module` swapped it in (`seen["staged"]`, its names)."""
-    seen, replace_dir = {}, importlib.import_module(module).replace_dir
+def _watch_swaps(monkeypatch) -> dict:
+    """What the folder held when it was swapped in (`seen["staged"]`, its names): by
+    `replace_model_folder`, for a training and an ensemble alike."""
+    folder = importlib.import_module("reviewstars.models.folder")
+    seen, replace_dir = {}, folder.replace_dir
 
     def swap(stage, output, replaced=None):
         seen["staged"] = sorted(p.name for p in stage.iterdir())
         return replace_dir(stage, output, replaced)
-    monkeypatch.setattr(importlib.import_module(module), "replace_dir", swap)
+    monkeypatch.setattr(folder, "replace_dir", swap)
     return seen
 
 
@@ -244,7 +246,7 @@ def test_the_settings_file_is_in_the_folder_before_it_is_swapped_in(linear_folde
     """Written after the swap, a kill between the two left a model without train_settings.yaml."""
     from support import run_cli
 
-    seen = _watch_swaps(monkeypatch, "reviewstars.jobs.guard")
+    seen = _watch_swaps(monkeypatch)
     result = run_cli("train", "--model", "linear", "--data", tiny_data, "--output", linear_folder, "--min-df", "1")
     assert result.returncode == 0, result.stderr
     assert "train_settings.yaml" in seen["staged"] and "metrics.json" in seen["staged"]
@@ -261,7 +263,7 @@ def test_an_ensemble_waits_for_no_training_and_swaps_its_folder_in_whole(linear_
     with output_lock(ensemble):
         with pytest.raises(ReviewstarsError, match="is writing this folder"):
             build_ensemble([str(linear_folder), str(other)], DataSettings(tiny_data, dev_size=50), ensemble)
-    seen = _watch_swaps(monkeypatch, "reviewstars.jobs.ensemble")
+    seen = _watch_swaps(monkeypatch)
     build_ensemble([str(linear_folder), str(other)], DataSettings(tiny_data, dev_size=50), ensemble)
     assert {"config.json", "metrics.json"} <= set(seen["staged"]) and (ensemble / "metrics.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -10,12 +10,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..artifacts import mark_ours, replace_dir, resolved, write_json
+from ..artifacts import resolved, write_json
 from ..data import DataSettings
 from ..errors import ReviewstarsError
 from ..models import load_predictor
 from ..models.ensemble import KIND as ENSEMBLE_RECIPE, MAX_MEMBERS, EnsemblePredictor
-from ..models.folder import METRICS_FILE, MODEL, check_model_output, ours_in
+from ..models.folder import METRICS_FILE, check_model_output, replace_model_folder
 from ..models.probabilities import fit_ensemble_weights
 from ..progress import note, warn
 from ..scoring.evaluation import evaluate_predictor, load_scores, predict_proba_batched, scores_key, note_seen, seen_in_training
@@ -45,8 +45,7 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
             except BaseException:
                 shutil.rmtree(stage, ignore_errors=True)
                 raise
-            mark_ours(stage, MODEL, files=True)
-            replace_dir(stage, output, replaced=ours_in(output))
+            replace_model_folder(stage, output)
             return result
     finally:
         if new:  # the folder the lock made, left empty by a run that failed

@@ -23,10 +23,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..artifacts import (LOCK_FILE, OWNER_FILE, check_name_fits, is_main_process, mark_ours, owner_mark, read_json, replace_dir, resolved, signals_deferred,
-                         write_json)
+from ..artifacts import (LOCK_FILE, OWNER_FILE, check_name_fits, is_main_process, mark_ours, owner_mark, read_json, resolved,
+                         signals_deferred, write_json)
 from ..errors import Interrupted, ReviewstarsError, Terminated
-from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_output, ours_in, recipe_named
+from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_output, ours_in, recipe_named, replace_model_folder
 
 RUN_FILE = "run.json"  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
 NOT_THE_RUN = ("resume", "keep_checkpoints", "report_to", "run_name", "logging_steps")  # where it logs is not what it trains
@@ -90,8 +90,7 @@ def _train_locked(train, args, kwargs, output: Path, record: dict | None, resume
                     raise error(f"{how} before the model was written: {left}") from None
             raise
         if stage_of(output).is_dir():  # our files of the old model are replaced; checkpoints, logs and the user's stay
-            mark_ours(stage_of(output), MODEL, files=True)  # all it holds now: metrics, card, plots too
-            replace_dir(stage_of(output), output, replaced=ours_in(output))
+            replace_model_folder(stage_of(output), output)
         try:
             if record is not None:
                 finish_run(output, keep_checkpoints)

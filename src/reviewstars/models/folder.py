@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 from .. import STARS
 from ..artifacts import (OWNER_FILE, SIBLING_BYTES, TEMPORARY_BYTES, atomic_dir, check_output_folder, current_umask, encodable,
-                         files_of_ours, finite_json, mark_ours, owner_mark, read_json)
+                         files_of_ours, finite_json, mark_ours, owner_mark, read_json, replace_dir)
 from ..errors import ModelError, ReviewstarsError
 
 CONFIG_FILE = "config.json"
@@ -51,12 +51,15 @@ SOURCE_METRICS_FILE = "source_metrics.json"  # in an ONNX export: its source's m
 TRAINED_TEXTS_FILE = "trained_texts.npz"
 
 
+SAFETENSORS_FILE, SAFETENSORS_INDEX = "model.safetensors", "model.safetensors.index.json"  # transformers' names
+
+
 #: What a model folder of ours may hold, by exact name (and the shards of large weights): a
 #: new model in the folder replaces these and what the old folder's mark lists as written by
 #: us (`files_of_ours`: a foreign tokenizer's merges.txt, say), and keeps every other entry,
 #: which is the user's. (Patterns such as `*.safetensors` took a user's `backup.safetensors`.)
 OUR_FILES = frozenset({
-    OWNER_FILE, CONFIG_FILE, "model.safetensors", "model.safetensors.index.json", "model.onnx", "model.fp32.onnx", "linear.npz",
+    OWNER_FILE, CONFIG_FILE, SAFETENSORS_FILE, SAFETENSORS_INDEX, "model.onnx", "model.fp32.onnx", "linear.npz",
     "vocabulary.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt",
     "chat_template.jinja", "chat_template.json", METRICS_FILE, CONFUSION_FILE, CARD_FILE, LEARNING_CURVE_JSON, LEARNING_CURVE_PNG,
     TIME_LEDGER_FILE, SOURCE_METRICS_FILE, "train_settings.yaml", "compare_settings.json", "compare_scores.json",
@@ -67,7 +70,6 @@ MODEL = "model"  # what a model folder's mark says
 
 #: The files besides safetensors that hold a model's numbers, whatever its format.
 WEIGHT_FILES = ("linear.npz", "vocabulary.json", "model.onnx", "tokenizer.json")
-SAFETENSORS_INDEX = "model.safetensors.index.json"
 
 
 def safetensors_files(folder: Path) -> list[Path]:
@@ -75,8 +77,8 @@ def safetensors_files(folder: Path) -> list[Path]:
     its index names. (Not every *.safetensors there: a user's backup.safetensors beside a model
     made it "truncated", and would have hidden a folder whose weights are pickles only.)"""
     folder = Path(folder)
-    if (folder / "model.safetensors").is_file():
-        return [folder / "model.safetensors"]
+    if (folder / SAFETENSORS_FILE).is_file():
+        return [folder / SAFETENSORS_FILE]
     try:
         shards = read_json(folder / SAFETENSORS_INDEX)["weight_map"].values()
     except (OSError, ValueError, UnicodeDecodeError, RecursionError, KeyError, TypeError, AttributeError):
@@ -105,6 +107,14 @@ def ours_in(folder: Path) -> Callable[[str], bool]:
     """Which names of `folder` a new model there replaces: ours by name, or listed by its mark."""
     listed = files_of_ours(folder) if Path(folder).is_dir() else set()
     return lambda name: is_our_file(name) or name in listed
+
+
+def replace_model_folder(stage: Path, output: Path) -> None:
+    """`stage`, a whole new model folder, takes the place of the one at `output`: what its mark
+    lists (all `stage` holds now: metrics, card and plots too) and our own names go, the
+    user's entries stay."""
+    mark_ours(stage, MODEL, files=True)
+    replace_dir(stage, output, replaced=ours_in(output))
 
 
 def is_model_folder_of_ours(folder: Path) -> bool:

@@ -63,8 +63,6 @@ def evaluate_predictor(predictor, texts: Sequence[str], labels: Sequence[int], b
 
 # --------------------------------------------------------------------------- what a model was trained on
 
-
-
 #: The record's arrays: hashes of each review's folded form; of its very text in records
 #: written before folding (still read, each compared as it was written).
 FOLDED_KEY, RAW_KEY = "folded_blake2b_8", "blake2b_8"
