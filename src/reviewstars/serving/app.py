@@ -273,6 +273,16 @@ class ServingApp(FastAPI):
     def build_middleware_stack(self):
         return HotPath(super().build_middleware_stack(), self.hot_endpoint, self.hot_metrics, self.api_key)
 
+    async def __call__(self, scope, receive, send) -> None:
+        # POST /predict goes straight to `HotPath`, as Starlette's own call would: FastAPI's asks
+        # its telemetry's settings (OpenTelemetry's providers) first, on every request, which
+        # cost ~4% of the server's time under load. Every other route keeps FastAPI's call.
+        if self.middleware_stack is not None and scope["type"] == "http" and scope["path"] == "/predict" \
+                and scope["method"] == "POST" and not self.root_path:
+            scope["app"] = self
+            return await self.middleware_stack(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
 
 def without_paths(value: Any) -> Any:
     """`value` with every absolute path cut to its last part: a client need not learn the server's folders."""
