@@ -157,6 +157,8 @@ def test_docs_need_nothing_from_outside(server):
         assert response.status_code == 200 and "default-src 'none'" in response.headers["content-security-policy"]
         assert not re.search(r"<(script|link|img)[^>]+(src|href)=", response.text), "every script and style is inline"
         assert "http://" not in response.text and "https://" not in response.text
+        head = httpx.head(f"{server}{page}")  # link checkers and `curl -I` ask with HEAD: it was 405
+        assert head.status_code == 200 and head.content == b"" and head.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in httpx.get(f"{server}/docs").text
     assert httpx.get(f"{server}/redoc").status_code == 404
 

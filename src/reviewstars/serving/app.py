@@ -252,11 +252,11 @@ def create_app(predictor: StarPredictor, name: str = "model", info: dict[str, An
         body, content_type = exposition(registry, request.headers.get("accept"))
         return Response(body, media_type=content_type)
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)  # (HEAD: link checkers, curl -I)
     async def page() -> HTMLResponse:
         return _page("index.html")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
     async def docs() -> HTMLResponse:
         return _page("docs.html")
 
