@@ -66,6 +66,8 @@ def test_linear_scores_follow_its_weights_when_they_change(linear_model):
     calibrated = predictor.predict_proba(texts)
     assert predictor.fold_temperature()
     assert np.allclose(predictor.predict_proba(texts), calibrated, atol=1e-6)
+    with pytest.raises(ValueError, match="read-only"):
+        predictor.coef *= 2  # in place: the copy would be stale, so it is refused
     predictor.coef = -predictor.coef
     assert (predictor.predict_proba(texts).argmax(axis=1) != calibrated.argmax(axis=1)).any()
 

@@ -184,8 +184,11 @@ class LinearPredictor(StarPredictor):
     def _logits(self, features) -> np.ndarray:
         """`features @ coef.T + intercept`. scipy multiplies by a row-major matrix only, and
         `coef.T` is column-major: it copied all of `coef` on every call (4 ms a batch for a
-        model of 229k n-grams, 20 MB for hashed features), so the transpose is kept."""
+        model of 229k n-grams, 20 MB for hashed features), so the transpose is kept (a second
+        copy of the weights in memory). `coef` is then read-only: a change in place would
+        leave the copy stale; a new `coef` gets a new copy."""
         if self._coef_rows is None or self._coef_rows[0] is not self.coef:
+            self.coef.flags.writeable = False
             self._coef_rows = (self.coef, np.ascontiguousarray(self.coef.T))
         return np.asarray(features @ self._coef_rows[1]) + self.intercept
 

@@ -125,7 +125,8 @@ def predictions_json(texts: Sequence[str], proba: np.ndarray) -> bytes:
     """`{"predictions": [...]}` with the fields of `models.base.prediction_rows`, as bytes: the
     same numbers, rounded the same way, written with one format a text (no dict, no json.dumps)."""
     proba = np.asarray(proba, dtype=np.float64)
-    expected = (proba @ _STAR_VALUES).tolist()  # not finite when any probability is not
+    with np.errstate(invalid="ignore", over="ignore"):  # (said below, in the answer: not on the server's stderr)
+        expected = (proba @ _STAR_VALUES).tolist()  # not finite when any probability is not
     if not all(map(math.isfinite, expected)):  # a broken model: JSON has no NaN, and a 200 would vouch for it
         raise Refusal(500, "the model gave probabilities that are not numbers (NaN or infinite): its weights are broken")
     stars = (proba.argmax(axis=1) + 1).tolist()
