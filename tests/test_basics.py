@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from reviewstars.lessons.basics import circles, circles_lesson, hand_rule, hand_rule_score, linear_stack_parameters
+from reviewstars.lessons.basics import accuracy, circles, circles_lesson, hand_rule, hand_rule_score, linear_stack_parameters
 
 from support import run_cli
 
@@ -37,6 +37,9 @@ def test_the_network_learns_what_a_line_cannot():
     assert fits["network_adam"].accuracy - fits["linear"].accuracy > 0.3
     assert fits["network_adam"].losses[-1] < fits["network_adam"].losses[0] / 10
     np.testing.assert_array_equal(fits["network_adam"].predict(lesson.points), hand_rule(lesson.points))
+    for fit in lesson.fits:  # what is reported is what the trained model (the one plotted) does, not the weights before its last step
+        assert fit.accuracy == accuracy(fit.predict(lesson.points), lesson.labels)
+        assert lesson.summary()[f"{fit.name}_accuracy"] == fit.accuracy
 
 
 def test_linear_stack_parameters():

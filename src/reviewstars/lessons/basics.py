@@ -63,10 +63,8 @@ class Fit:
     losses: list[float] = field(default_factory=list)
     accuracies: list[float] = field(default_factory=list)
     restart_accuracies: list[float] = field(default_factory=list)
-
-    @property
-    def accuracy(self) -> float:
-        return self.accuracies[-1]
+    accuracy: float = float("nan")    # of the trained weights: the curves' last points come before the last update
+    final_loss: float = float("nan")
 
     def predict(self, points: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -99,6 +97,10 @@ def fit(
         result.accuracies.append(float(((probability > 0.5).float() == y).float().mean()))
         if report is not None and (epoch % report_every == 0 or epoch in (1, epochs)):
             report(name, epoch, result.losses[-1], result.accuracies[-1])
+    with torch.no_grad():  # the model as it is now, which the plot draws and `predict` uses
+        probability = model(x).squeeze(-1)
+        result.final_loss = float(nn.functional.binary_cross_entropy(probability, y))
+        result.accuracy = accuracy((probability > 0.5).float().numpy(), labels)
     return result
 
 
@@ -114,7 +116,7 @@ class CirclesLesson:
             "points": int(len(self.labels)),
             "hand_rule_accuracy": self.rule_accuracy,
             **{f"{f.name}_accuracy": f.accuracy for f in self.fits},
-            **{f"{f.name}_final_loss": f.losses[-1] for f in self.fits},
+            **{f"{f.name}_final_loss": f.final_loss for f in self.fits},
             **{f"{f.name}_restart_accuracies": f.restart_accuracies for f in self.fits},
         }
 
@@ -131,7 +133,7 @@ def best_of_restarts(name, make_model, points, labels, optimizer, learning_rate,
         torch.manual_seed(seed + attempt)
         result = fit(name, make_model(), points, labels, optimizer, learning_rate, epochs, report)
         result.restart_accuracies = getattr(best, "restart_accuracies", []) + [result.accuracy]
-        if best is None or result.losses[-1] < best.losses[-1]:
+        if best is None or result.final_loss < best.final_loss:
             best = result
         else:
             best.restart_accuracies = result.restart_accuracies
