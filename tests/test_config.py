@@ -115,6 +115,7 @@ def test_a_misspelt_name_is_one_line_naming_the_nearest(tmp_path):
     ("time_budget: 40x\n", "time_budget: cannot read the duration '40x'"),  # its setting's own parsing, too
     ("time_budget: 40d\n", "time_budget must be at most 30d, got 40d"),
     ("train_size: 0\n", "train_size must be at least 1, got 0"),  # and its bounds
+    ("device: cudaX\n", "device: 'cudaX': use auto, cpu, cuda, cuda:N or mps"),  # the file, not a --device never typed
 ])
 def test_a_wrong_value_in_a_file_is_one_line_naming_the_file(tmp_path, text, fault):
     config = tmp_path / "run.yaml"

@@ -148,6 +148,13 @@ def _check_file_value(path: Path, key: str, value: Any, param, ctx, item=None) -
     except Exception as error:  # the CLI library's own BadParameter (typer may carry its own click)
         message = getattr(error, "message", None) or str(error)
         raise ReviewstarsError(f"{path}: {key}: {message}") from None
+    if key == "device" and value is not None:  # there, now: the job would blame a --device the user never typed
+        from ..devices import resolve_device
+
+        try:
+            resolve_device(str(value))
+        except ReviewstarsError as error:
+            raise ReviewstarsError(f"{path}: device: {str(error).removeprefix('--device ')}") from None
     if item is None or value is None:
         return
     try:
