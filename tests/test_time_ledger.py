@@ -41,8 +41,9 @@ def test_the_ledger_adds_up_to_the_wall_time_of_the_run(kind, tiny_data, tmp_pat
     wall = time.perf_counter() - started
     ledger = result.time_ledger
     assert sum(v for k, v in ledger.items() if k != "wall") == pytest.approx(ledger["wall"], abs=0.01)
-    # the run is the call: nothing outside the ledger but the output guard's few milliseconds (its lock, the swap)
+    # the run is the call: outside the ledger only the writing of the ledger itself and the swap of the folder
     assert ledger["wall"] == pytest.approx(wall, rel=0.02, abs=0.1)  # (a busy machine: tens of ms; the torch import was 5 s)
+    assert ledger["checking the output"] > 0  # the guard's checks and lock, before the run
     assert 0 <= ledger["other"] < 0.1 * ledger["wall"]  # the named entries claim nearly all of it
     written = json.loads((tmp_path / "model" / "time_ledger.json").read_text())
     assert written == ledger and json.loads((tmp_path / "model" / "metrics.json").read_text())["time_ledger"] == ledger
@@ -53,6 +54,48 @@ def test_the_ledger_adds_up_to_the_wall_time_of_the_run(kind, tiny_data, tmp_pat
             assert ledger[entry] > 0, entry
         # of the budget, or of the run's own time where it took longer (a busy machine)
         assert ledger["optimizer steps"] == pytest.approx(result.budget_share_in_steps * max(8, result.train_seconds), rel=0.05)
+
+
+def test_the_output_guards_seconds_are_the_runs_too(tiny_data, tmp_path, monkeypatch):
+    """Under pytest-xdist the guard's first `import filelock` (0.13 s), ahead of the ledger,
+    made a 0.8 s ledger of a 0.9 s call: what a run spends checking and locking its output
+    was nowhere in its ledger."""
+    from reviewstars.jobs import guard
+
+    checked = guard.check_training_output
+    monkeypatch.setattr(guard, "check_training_output", lambda *a, **k: (time.sleep(0.4), checked(*a, **k)))
+    started = time.perf_counter()
+    result = train("linear", DataSettings(tiny_data, dev_size=50), tmp_path / "model", linear=LinearSettings(min_df=1))
+    wall = time.perf_counter() - started
+    assert result.time_ledger["checking the output"] >= 0.4
+    assert result.time_ledger["wall"] == pytest.approx(wall, abs=0.1)
+
+
+def test_hashing_the_data_files_has_its_own_entry(tmp_path):
+    """A torch run hashes its data files (for --resume) before it starts: 650k reviews are seconds."""
+    from reviewstars.jobs.guard import _data_files
+    from reviewstars.ledger import open_ledger
+
+    data = tmp_path / "reviews.csv"
+    data.write_bytes(b'"5","Great tacos."\n' * 2_000_000)  # 36 MB: tens of ms of sha256
+    with open_ledger() as ledger:
+        hashed = _data_files(str(data))
+        record = ledger.record()
+    assert hashed["reviews.csv"]["bytes"] == data.stat().st_size and record["hashing the data files"] > 0.005
+
+
+def test_a_run_takes_over_the_ledger_opened_ahead_of_it_and_a_nested_run_keeps_its_own():
+    from reviewstars.ledger import current, open_ledger, open_ledger_ahead
+
+    with open_ledger_ahead() as ahead:
+        time.sleep(0.05)
+        with open_ledger() as run:
+            assert run is ahead and current() is ahead
+            with open_ledger() as member:  # an ensemble member's own run
+                assert member is not ahead
+            assert current() is ahead
+        assert run.record()["wall"] >= 0.05
+    assert current() is None
 
 
 def test_a_run_well_past_its_budget_says_so_and_where_the_time_went(capsys):

@@ -9,7 +9,9 @@ entries always add up to the wall time: one run shows where a budget went.
 Time is exclusive: while an inner entry is open the outer one does not count, so a dev
 evaluation inside the training loop is not also counted as training. Code anywhere
 below the job reads the run's ledger with `spent(entry)`; with no run open it records
-nothing.
+nothing. The output's guard opens the ledger before the run (`open_ledger_ahead`): its
+checks, its lock and the hashing of the data files are the run's seconds too, and the
+run takes that ledger over instead of starting its own clock after them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Iterator
 BEFORE_RESUME = "before --resume"
 #: The entries, in the order a training run meets them (a ledger shows them in this order).
 ENTRIES = (
-    BEFORE_RESUME, "loading data", "loading libraries", "fitting the model", "loading the model", "learning the vocabulary", "tokenizing", "probing speed and batch size",
+    "checking the output", "hashing the data files", BEFORE_RESUME, "loading data", "loading libraries", "fitting the model", "loading the model", "learning the vocabulary", "tokenizing", "probing speed and batch size",
     "optimizer steps", "waiting for data", "dev evaluations", "checkpoints", "trainer bookkeeping", "calibration",
     "scoring held-out reviews", "saving the model",
 )
@@ -37,6 +39,7 @@ class TimeLedger:
         self.seconds: dict[str, float] = {}
         self._open: list[tuple[str, float]] = []  # (entry, when it last started counting)
         self.elsewhere = 0.0  # seconds spent before this ledger opened (`add`): part of the wall time too
+        self.awaits_its_run = False  # opened ahead of a run (`open_ledger_ahead`) that has not taken it over yet
 
     def begin(self, entry: str) -> None:
         now = time.perf_counter()
@@ -87,13 +90,28 @@ _current: list[TimeLedger] = []
 
 @contextmanager
 def open_ledger() -> Iterator[TimeLedger]:
-    """The ledger of the run in this block; `spent` anywhere below records into it."""
+    """The ledger of the run in this block; `spent` anywhere below records into it. A ledger
+    opened ahead of this run (`open_ledger_ahead`) is taken over, its seconds so far included."""
+    ahead = current()
+    if ahead is not None and ahead.awaits_its_run:
+        ahead.awaits_its_run = False  # (a run nested inside this one, an ensemble's member, opens its own)
+        yield ahead
+        return
     ledger = TimeLedger()
     _current.append(ledger)
     try:
         yield ledger
     finally:
         _current.remove(ledger)
+
+
+@contextmanager
+def open_ledger_ahead() -> Iterator[TimeLedger]:
+    """A ledger for the run that this block goes on to open: what comes first (the output's
+    checks and lock) counts in that run's wall time, not outside it."""
+    with open_ledger() as ledger:
+        ledger.awaits_its_run = True
+        yield ledger
 
 
 def current() -> TimeLedger | None:

@@ -19,15 +19,17 @@ import os
 import shutil
 import signal
 import threading
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..artifacts import (LOCK_FILE, OWNER_FILE, check_name_fits, is_main_process, mark_ours, owner_mark, read_json, resolved,
                          signals_deferred, write_json)
 from ..errors import Interrupted, ReviewstarsError, Terminated
+from ..ledger import open_ledger_ahead, spent
 from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_output, ours_in, recipe_named, replace_model_folder
 
+CHECKING = "checking the output"  # the time ledger's entry for the guard's own work before the run
 RUN_FILE = "run.json"  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
 NOT_THE_RUN = ("resume", "keep_checkpoints", "report_to", "run_name", "logging_steps")  # where it logs is not what it trains
 
@@ -43,18 +45,20 @@ def one_training_per_output(train: Callable) -> Callable:
             return train(*args, **kwargs)
         arguments = signature.bind(*args, **kwargs).arguments
         output = resolved(arguments["output"])
-        check_training_output(output, inputs=training_inputs(arguments.get("model"), arguments.get("data")),
-                              recipe=recipe_named(str(arguments["model"])) if isinstance(arguments.get("model"), (str, Path)) else None)
-        record = run_record(arguments)
-        resume = bool(getattr(arguments.get("transformer"), "resume", False))
-        keep_checkpoints = bool(getattr(arguments.get("transformer"), "keep_checkpoints", False))
-        made = not output.is_dir()
-        try:
-            return _train_locked(train, args, kwargs, output, record, resume, keep_checkpoints, made)
-        finally:
-            if made:  # a folder this run made, left empty by a run that failed: it goes
-                with suppress(OSError):
-                    output.rmdir()
+        with open_ledger_ahead():  # the checks, the lock and the data's hashes are the run's seconds too
+            with spent(CHECKING):
+                check_training_output(output, inputs=training_inputs(arguments.get("model"), arguments.get("data")),
+                                      recipe=recipe_named(str(arguments["model"])) if isinstance(arguments.get("model"), (str, Path)) else None)
+                record = run_record(arguments)
+            resume = bool(getattr(arguments.get("transformer"), "resume", False))
+            keep_checkpoints = bool(getattr(arguments.get("transformer"), "keep_checkpoints", False))
+            made = not output.is_dir()
+            try:
+                return _train_locked(train, args, kwargs, output, record, resume, keep_checkpoints, made)
+            finally:
+                if made:  # a folder this run made, left empty by a run that failed: it goes
+                    with suppress(OSError):
+                        output.rmdir()
 
     return guarded
 
@@ -62,16 +66,18 @@ def one_training_per_output(train: Callable) -> Callable:
 def _train_locked(train, args, kwargs, output: Path, record: dict | None, resume: bool, keep_checkpoints: bool, made: bool):
     """`train` under the folder's lock, and the new folder swapped in when it returns. The swap
     stays outside the undo below: the folder left after it is the old one and the user's."""
-    with output_lock(output):
-        recover_stage(output)  # what a run killed mid-swap left beside the folder goes back into it
-        # what the folder holds now (the lock aside; what was just recovered too): what a failed run must leave there
-        before = {entry.name for entry in output.iterdir()} - {LOCK_FILE}
-        # under the lock: a run still training there is "another training", not an interrupted one
-        check_resume(output, record, resume)
-        if not before:
-            mark_ours(output, MODEL)  # now: a run killed before its first save leaves a folder it may resume in
-        if record is not None and not resume:
-            start_run(output, record)
+    with ExitStack() as lock:
+        with spent(CHECKING):
+            lock.enter_context(output_lock(output))
+            recover_stage(output)  # what a run killed mid-swap left beside the folder goes back into it
+            # what the folder holds now (the lock aside; what was just recovered too): what a failed run must leave there
+            before = {entry.name for entry in output.iterdir()} - {LOCK_FILE}
+            # under the lock: a run still training there is "another training", not an interrupted one
+            check_resume(output, record, resume)
+            if not before:
+                mark_ours(output, MODEL)  # now: a run killed before its first save leaves a folder it may resume in
+            if record is not None and not resume:
+                start_run(output, record)
         try:
             with terminate_cleanly():  # (the Trainer's own handler saves a checkpoint while it trains)
                 result = train(*args, **kwargs)
@@ -137,13 +143,14 @@ def _data_files(data: str) -> dict[str, dict] | None:
     from .shards import fingerprint
 
     path = Path(data)
-    if path.is_file():
-        return {path.name: fingerprint(path)}
-    if path.is_dir():
-        try:
-            return {file.name: fingerprint(file) for file in split_files(path).values()}
-        except ReviewstarsError:  # not a data folder: said when the data is read
-            return None
+    with spent("hashing the data files"):
+        if path.is_file():
+            return {path.name: fingerprint(path)}
+        if path.is_dir():
+            try:
+                return {file.name: fingerprint(file) for file in split_files(path).values()}
+            except ReviewstarsError:  # not a data folder: said when the data is read
+                return None
     return None
 
 
