@@ -22,7 +22,7 @@ FAST = fast(epochs=4)
 @pytest.fixture(scope="module")
 def compared(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
-    elsewhere = root / "trained-elsewhere"
+    elsewhere = root / "trained-elsewhere-by-a-colleague-whose-folder-names-run-long"  # the report must wrap it, not overflow
     train("linear", tiny_data, elsewhere)
     output = root / "out"
     started = time.perf_counter()

@@ -177,6 +177,7 @@ table {{ border-collapse: collapse; margin: 1em 0; }} th, td {{ border: 1px soli
 #leaderboard {{ font-size: 85%; width: 100%; }} #leaderboard th {{ font-size: 90%; hyphens: auto; }}
 th {{ background: #f3f3f3; }} td:last-child {{ text-align: left; max-width: 700px; font-size: 90%; }}
 #leaderboard td:last-child {{ text-align: right; font-size: 100%; }}
+#leaderboard td:nth-child(2) {{ overflow-wrap: anywhere; }} /* a folder's long path breaks, not the page */
 #leaderboard tbody tr:first-child {{ background: #eaf6ea; font-weight: 600; }} img {{ max-width: 100%; }}
 .interval {{ white-space: nowrap; color: #555; font-size: 90%; }}
 .warning {{ color: #8a5300; background: #fff6e0; padding: 4px 8px; }}
