@@ -271,6 +271,8 @@ def test_the_report_shows_names_and_reviews_as_they_read_and_an_ensembles_weight
     assert _md_cell("<script>alert(1)</script> & more") == "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"
     ensemble = LeaderboardRow(model="ensemble", settings={"members": ["linear", "bag"], "weights": [0.8834, 0.1166]})
     assert _settings_line(ensemble) == "linear 0.88, bag 0.12"
+    pruned = LeaderboardRow(model="ensemble", settings={"members": ["linear", "minilm"], "weights": [0.47, 0.53], "left_out": ["scratch"]})
+    assert _settings_line(pruned) == "linear 0.47, minilm 0.53, scratch left out"
     row = LeaderboardRow(model="linear", scores=Scores(n=10, accuracy=0.5, ece=0.118519))
     assert row.record()["ece"] == 0.1185 and "0.119" in row.cells()  # rounded once, from the score itself
 

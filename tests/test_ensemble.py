@@ -83,6 +83,31 @@ def ensemble_folder(tmp_path_factory):
     return folder
 
 
+def test_a_member_that_adds_nothing_is_left_out_and_the_others_weighed_again(tiny_data, tmp_path, monkeypatch):
+    """compare's ensemble kept scratch at weight 0.00: its whole forward pass on every review, for nothing."""
+    from reviewstars.data import DataSettings
+    from reviewstars.jobs import train
+    from reviewstars.jobs import ensemble as ensemble_module
+    from reviewstars.models import load_predictor
+
+    said: list[str] = []
+    monkeypatch.setattr(ensemble_module, "note", said.append)
+    data = DataSettings(tiny_data, dev_size=80)
+    good, wrong = tmp_path / "good", tmp_path / "wrong"
+    train("linear", data, good, linear=LinearSettings(min_df=1))
+    contrary = LinearPredictor.load(good)
+    contrary.coef = -contrary.coef  # sure of the wrong stars: any weight on it costs log-loss
+    contrary.save(wrong)
+    result = ensemble_module.build_ensemble([str(good), str(wrong)], data, tmp_path / "ensemble")
+    assert result["members"] == [str(good)] and result["weights"] == [1.0]
+    assert list(result["left_out"]) == [str(wrong)] and result["left_out"][str(wrong)] < 0.01
+    assert len(said) == 1 and said[0].startswith("ensemble: wrong left out: weighed 0.0")
+    config = json.loads((tmp_path / "ensemble" / "config.json").read_text())["reviewstars"]
+    assert len(config["members"]) == 1 and config["weights"] == [1.0]
+    reviews = synthetic_reviews(40, seed=11)["text"].tolist()
+    np.testing.assert_allclose(load_predictor(tmp_path / "ensemble").predict_proba(reviews), load_predictor(good).predict_proba(reviews))
+
+
 @pytest.fixture(scope="module")
 def texts() -> list[str]:
     return synthetic_reviews(60, seed=9)["text"].tolist()

@@ -278,14 +278,18 @@ def _ensemble(output: Path, members: list[LeaderboardRow], probas: dict, dev,
     `ensemble` job's own weighing). None (and a note) when a member kept no scores on that
     slice (one too small to calibrate on)."""
     folder = output / "models" / ENSEMBLE_NAME
-    built = weigh_members([r.folder for r in members], dev, folder, device, names=[r.model for r in members],
-                          score_missing=False)
-    if built is None:
+    weighed = weigh_members([r.folder for r in members], dev, folder, device, names=[r.model for r in members],
+                            score_missing=False)
+    if weighed is None:
         return None
+    built, left_out = weighed
+    settings: dict = {"left_out": [r.model for r in members if str(r.folder) in left_out]} if left_out else {}
+    members = [r for r in members if str(r.folder) not in left_out]
     note("ensemble: " + ", ".join(f"{r.model} {w:.2f}" for r, w in zip(members, built.weights)) + f" -> {folder}")
     row = LeaderboardRow(model=ENSEMBLE_NAME, recipe=ENSEMBLE, format=ENSEMBLE, folder=str(folder),
                          parameters=sum(r.parameters or 0 for r in members),
-                         settings={"members": [r.model for r in members], "weights": [round(float(w), 4) for w in built.weights]})
+                         settings={"members": [r.model for r in members], "weights": [round(float(w), 4) for w in built.weights],
+                                   **settings})
     return row, combine([probas[r.model] for r in members], built.weights)
 
 

@@ -23,6 +23,11 @@ from .context import RunContext
 from .guard import output_lock, staged, terminate_cleanly
 
 
+#: A member weighed below this on the dev slice adds next to nothing to the average, yet would
+#: cost its whole forward pass on every review: it is left out, and the others weighed again.
+NEGLIGIBLE_WEIGHT = 0.01
+
+
 def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Path, device: str | None = None) -> dict[str, Any]:
     """Weights on the simplex minimising the log-loss of the members' calibrated
     probabilities on the dev slice carved from train (the scored split stays unseen)."""
@@ -61,8 +66,11 @@ def _build(members: Sequence[str], predictors: list, data: DataSettings, output:
         if seen:
             warn(f"{member} was trained on {seen:,} of the {len(dev):,} dev reviews the weights are fitted on: give the "
                  "--data, --train-size, --dev-size and --seed it was trained with, or its weight is too large")
-    ensemble = weigh_members(members, dev, output, device, predictors=predictors)
-    result: dict[str, Any] = {"members": [str(m) for m in members], "weights": ensemble.weights.tolist(), "dev_reviews": len(dev)}
+    ensemble, left_out = weigh_members(members, dev, output, device, predictors=predictors)
+    kept = [str(member) for member in members if str(member) not in left_out]
+    result: dict[str, Any] = {"members": kept, "weights": ensemble.weights.tolist(), "dev_reviews": len(dev)}
+    if left_out:
+        result["left_out"] = left_out
     splits = context.splits()
     if splits.held_out is not None:
         scores, _ = evaluate_predictor(ensemble, splits.held_out["text"], splits.held_out["label"])
@@ -75,11 +83,12 @@ def _build(members: Sequence[str], predictors: list, data: DataSettings, output:
 
 def weigh_members(members: Sequence[str | Path], dev, output: str | Path, device: str | None, *,
                   predictors: Sequence[Any] | None = None, names: Sequence[str] | None = None,
-                  score_missing: bool = True) -> EnsemblePredictor | None:
+                  score_missing: bool = True) -> tuple[EnsemblePredictor, dict[str, float]] | None:
     """Fit the weights on the members' calibrated probabilities on the dev slice, and save
-    the ensemble at `output`. A member's probabilities are those `train` kept beside it for
-    this very slice, else scored now (`predictors`: the members, already open); with
-    `score_missing=False` a member that kept none means no ensemble (None, and a note)."""
+    the ensemble at `output`, with the members left out for a weight below `NEGLIGIBLE_WEIGHT`
+    (by the name given in `members`: their weight). A member's probabilities are those `train`
+    kept beside it for this very slice, else scored now (`predictors`: the members, already
+    open); with `score_missing=False` a member that kept none means no ensemble (None, and a note)."""
     texts, labels = list(dev["text"]), list(dev["label"])
     key = scores_key("dev", texts, labels)
     names = list(names or [Path(m).name for m in members])
@@ -96,9 +105,18 @@ def weigh_members(members: Sequence[str | Path], dev, output: str | Path, device
             predictor = predictors[index] if predictors is not None else load_predictor(member, device=device)
             dev_probas.append(predict_proba_batched(predictor, texts, description=f"scoring {name} on the dev slice"))
     weights = fit_ensemble_weights(dev_probas, np.asarray(labels))
+    kept = [index for index, weight in enumerate(weights) if weight >= NEGLIGIBLE_WEIGHT]  # (never none: they sum to 1)
+    left_out = {str(members[index]): round(float(weights[index]), 6) for index in range(len(members)) if index not in kept}
+    for index in range(len(members)):
+        if index not in kept:
+            note(f"ensemble: {names[index]} left out: weighed {weights[index]:.4f} on the dev slice, it adds next to nothing "
+                 "to the others and would cost its whole forward pass on every review")
+    if left_out:
+        weights = fit_ensemble_weights([dev_probas[index] for index in kept], np.asarray(labels))
+    folders = [str(members[index]) for index in kept]
     if predictors is not None:
-        ensemble = EnsemblePredictor(predictors, weights, [str(m) for m in members])
+        ensemble = EnsemblePredictor([predictors[index] for index in kept], weights, folders)
     else:
-        ensemble = EnsemblePredictor.from_folders([str(m) for m in members], weights, device=device)
+        ensemble = EnsemblePredictor.from_folders(folders, weights, device=device)
     ensemble.save(Path(output))
-    return ensemble
+    return ensemble, left_out

@@ -44,7 +44,9 @@ def _machine() -> str:
 def _settings_line(row) -> str:
     settings = row.settings or {}
     if isinstance(settings.get("members"), list) and isinstance(settings.get("weights"), list):  # an ensemble: what it weighs
-        return ", ".join(f"{member} {weight:.2f}" for member, weight in zip(settings["members"], settings["weights"]))
+        weighed = ", ".join(f"{member} {weight:.2f}" for member, weight in zip(settings["members"], settings["weights"]))
+        left_out = settings.get("left_out") if isinstance(settings.get("left_out"), list) else []
+        return weighed + "".join(f", {member} left out" for member in left_out)
     used = {k: v for k, v in settings.items() if k in SETTINGS_SHOWN and v is not None}
     if used.get("time_budget"):  # the clock ends such a run: its --epochs was never read
         used.pop("epochs", None)
