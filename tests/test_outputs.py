@@ -20,7 +20,7 @@ from reviewstars.data import DataSettings
 from reviewstars.data.frames import FrameWriter
 from reviewstars.errors import Interrupted, ReviewstarsError
 from reviewstars.jobs import train
-from reviewstars.jobs.guard import output_lock
+from reviewstars.jobs.guard import output_lock, recover_stage
 from reviewstars.models import LinearPredictor, load_predictor
 from reviewstars.models.linear import LinearSettings
 from reviewstars.training import TrainSettings
@@ -186,6 +186,24 @@ def test_a_kill_mid_swap_is_recovered_whole_before_a_run_that_then_fails(linear_
     assert {p.name: p.read_text() for p in (linear_folder / "notes").iterdir()} == {
         "today.txt": "today", "n1.txt": "another one", "n1.txt.recovered": "one"}
     assert not stage.exists() and isinstance(load_predictor(linear_folder), LinearPredictor)
+
+
+def test_a_kill_just_after_the_swap_leaves_no_copy_of_the_users_files(linear_folder, tmp_path):
+    """The swap links the user's files into the new folder first, so the old one, left beside it
+    by a kill -9 just after the swap, holds second names of the same files: each came back as a
+    NAME.recovered duplicate. A file that only looks the same (a copy) still comes back."""
+    (linear_folder / "notes.txt").write_text("my notes")
+    (linear_folder / "copy.txt").write_text("as it was")
+    stage = linear_folder.with_name(f".{linear_folder.name}.new")
+    stage.mkdir()
+    artifacts.mark_ours(stage, "model")
+    (stage / ".lock").write_text("123\n")  # the old folder took the lock along: this is what the kill left
+    os.link(linear_folder / "notes.txt", stage / "notes.txt")
+    (stage / "copy.txt").write_text("as it was")  # another file of the same bytes: the user's older version, say
+    recover_stage(linear_folder)
+    names = sorted(p.name for p in linear_folder.iterdir())
+    assert "notes.txt.recovered" not in names and (linear_folder / "notes.txt").read_text() == "my notes"
+    assert (linear_folder / "copy.txt.recovered").read_text() == "as it was" and not stage.exists()
 
 
 def test_a_half_built_folder_left_by_a_kill_goes_whole(linear_folder, tiny_data):

@@ -320,18 +320,29 @@ def recover_stage(output: Path) -> None:
 
 def _merge_into(source: Path, target: Path, keep: Callable[[str], bool] = lambda name: True) -> None:
     """Move `source`'s entries (those `keep` names) into `target`: a folder into one of the same
-    name entry by entry; a name taken otherwise as NAME.recovered (.recovered-2, ...)."""
+    name entry by entry; a name taken otherwise as NAME.recovered (.recovered-2, ...). A file
+    that `target` holds already, as a hard link of the same file (`replace_dir` links the
+    user's files into the new folder before the swap), is that file: its second name goes."""
     for entry in list(source.iterdir()):
         if not keep(entry.name):
             continue
         there = target / entry.name
         if not (there.exists() or there.is_symlink()):
             os.replace(entry, there)
+        elif _same_file(entry, there):
+            entry.unlink()
         elif entry.is_dir() and not entry.is_symlink() and there.is_dir() and not there.is_symlink():
             _merge_into(entry, there)
         else:
             names = (target / f"{entry.name}.recovered{'' if n == 1 else f'-{n}'}" for n in range(1, 10_000))
             os.replace(entry, next(name for name in names if not name.exists()))
+
+
+def _same_file(entry: Path, there: Path) -> bool:
+    """Two names of one file (a hard link): not a copy, which may differ tomorrow."""
+    if entry.is_symlink() or there.is_symlink() or not (entry.is_file() and there.is_file()):
+        return False
+    return os.path.samefile(entry, there)
 
 
 def check_training_output(output: Path, inputs: tuple[str | Path, ...] = (), recipe: str | None = None) -> None:
