@@ -465,22 +465,42 @@ def test_a_finished_run_removes_its_checkpoints_unless_asked_to_keep_them(tiny_d
     assert any((kept / "checkpoints").glob("checkpoint-*/trainer_state.json")) and (kept / "checkpoints" / "vocabulary").is_dir()
 
 
-def test_a_new_run_over_a_finished_one_keeps_nothing_of_it_for_a_resume(tiny_data, tmp_path, monkeypatch):
-    """Stopped before it learned its own vocabulary, a new run with --vocab-size 300 resumed
-    with the finished run's 200-piece one."""
+def test_a_new_run_stopped_before_its_first_checkpoint_gives_back_the_finished_run(tiny_data, tmp_path, monkeypatch):
+    """Stopped before it learned its own vocabulary, a new run with --vocab-size 300 once resumed
+    with the finished run's 200-piece one. Then a stopped run deleted the finished run's kept
+    checkpoints and left its own record beside that run's model. Now the finished run, whose
+    model the folder still holds, gets its checkpoints and record back, and a --resume is
+    refused as for any finished run: nothing of it mixes with a new one."""
     import reviewstars.jobs.context as context
+    from reviewstars.jobs.guard import REPLACED_RUN, settle_replaced_run
 
     output = tmp_path / "model"
     train("scratch", tiny_data, output, transformer=fast(keep_checkpoints=True), scratch=TINY_SCRATCH)
-    assert (output / "checkpoints" / "vocabulary").is_dir()
+    checkpoints = output / "checkpoints"
+    finished = {p.name: p.stat().st_ino for p in checkpoints.iterdir()}
+    record = (checkpoints / "run.json").read_text()
+    assert "vocabulary" in finished and any(name.startswith("checkpoint-") for name in finished)
 
     def stopped(*_args, **_kwargs):
         raise KeyboardInterrupt
     with monkeypatch.context() as patch:
         patch.setattr(context.RunContext, "splits", stopped)
-        with pytest.raises(Interrupted):  # Ctrl-C, said in one line
+        with pytest.raises(Interrupted, match="before the model was written"):  # Ctrl-C, said in one line
             train("scratch", tiny_data, output, transformer=fast(), scratch=tiny_scratch(vocab_size=300))
-    assert not (output / "checkpoints" / "vocabulary").exists() and not any((output / "checkpoints").glob("checkpoint-*"))
+    assert {p.name: p.stat().st_ino for p in checkpoints.iterdir()} == finished and (checkpoints / "run.json").read_text() == record
+    with pytest.raises(ReviewstarsError, match="nothing to resume in .*its run finished"):
+        train("scratch", tiny_data, output, transformer=fast(resume=True), scratch=tiny_scratch(vocab_size=300))
+
+    # kill -9 right after a new run set the finished one aside: the next run puts it back first
+    _started_run(tiny_data, output, vocab_size=300)
+    assert (checkpoints / REPLACED_RUN).is_dir() and "vocabulary" not in {p.name for p in checkpoints.iterdir()}
+    settle_replaced_run(output)
+    assert {p.name: p.stat().st_ino for p in checkpoints.iterdir()} == finished and (checkpoints / "run.json").read_text() == record
+
+    # a new run that finishes replaces the finished one for good
+    train("scratch", tiny_data, output, transformer=fast(), scratch=tiny_scratch(vocab_size=300))
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["plan.json", "run.json"]
+    assert json.loads((checkpoints / "run.json").read_text())["own"]["vocab_size"] == 300
 
 
 def test_paths_typed_another_way_are_the_same_run(tiny_data, tmp_path, monkeypatch):

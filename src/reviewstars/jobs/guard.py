@@ -30,7 +30,8 @@ from ..ledger import open_ledger_ahead, spent
 from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_output, ours_in, recipe_named, replace_model_folder
 
 CHECKING = "checking the output"  # the time ledger's entry for the guard's own work before the run
-RUN_FILE = "run.json"  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
+RUN_FILE = "run.json"
+REPLACED_RUN = ".replaced"  # in the checkpoints folder while a new run has neither its model nor a checkpoint yet  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
 NOT_THE_RUN = ("resume", "keep_checkpoints", "report_to", "run_name", "logging_steps")  # where it logs is not what it trains
 
 
@@ -70,6 +71,7 @@ def _train_locked(train, args, kwargs, output: Path, record: dict | None, resume
         with spent(CHECKING):
             lock.enter_context(output_lock(output))
             recover_stage(output)  # what a run killed mid-swap left beside the folder goes back into it
+            settle_replaced_run(output)  # a run killed before its first checkpoint gives back the one it replaced
             # what the folder holds now (the lock aside; what was just recovered too): what a failed run must leave there
             before = {entry.name for entry in output.iterdir()} - {LOCK_FILE}
             # under the lock: a run still training there is "another training", not an interrupted one
@@ -83,6 +85,7 @@ def _train_locked(train, args, kwargs, output: Path, record: dict | None, resume
                 result = train(*args, **kwargs)
         except BaseException as stopped:
             shutil.rmtree(stage_of(output), ignore_errors=True)
+            settle_replaced_run(output)
             undo_additions(output, before)
             state, last = run_state(output) if record is not None else ("none", None)
             if isinstance(stopped, (Terminated, KeyboardInterrupt)):
@@ -249,15 +252,38 @@ def _given(value) -> str:
 
 
 def start_run(output: Path, record: dict) -> None:
-    """A new run's checkpoints folder: what the run it replaces left there goes (its checkpoints,
-    plan and learned vocabulary: a later --resume must not mix them with this run's), and its
-    settings are written."""
+    """A new run's checkpoints folder: what the run it replaces left there (its checkpoints,
+    plan and learned vocabulary: a later --resume must not mix them with this run's) is set
+    aside in `REPLACED_RUN`, and this run's settings are written. The new run's model or its
+    first checkpoint replaces that run for good; a run that fails before either gives it back
+    (`settle_replaced_run`): the folder's model is still that run's, and so is its record."""
     checkpoints = output / CHECKPOINTS
-    if checkpoints.is_dir():
-        for entry in checkpoints.iterdir():
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     checkpoints.mkdir(parents=True, exist_ok=True)
+    aside = checkpoints / REPLACED_RUN  # inside the folder, which may be a link to another disk: one rename each
+    entries = [entry for entry in checkpoints.iterdir() if entry.name != REPLACED_RUN]
+    if entries:
+        aside.mkdir()
+        for entry in entries:
+            os.replace(entry, aside / entry.name)
     write_json(checkpoints / RUN_FILE, record)
+
+
+def settle_replaced_run(output: Path) -> None:
+    """The run a new one set aside (`start_run`), once the new one has stopped or been killed:
+    dropped if the new one left a checkpoint to `--resume` from (or finished), else put back."""
+    checkpoints = output / CHECKPOINTS
+    aside = checkpoints / REPLACED_RUN
+    if not aside.is_dir():
+        return
+    from ..training.checkpoints import last_complete_checkpoint
+
+    if last_complete_checkpoint(checkpoints) is None:
+        for entry in checkpoints.iterdir():
+            if entry.name != REPLACED_RUN:
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        for entry in aside.iterdir():
+            os.replace(entry, checkpoints / entry.name)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def finish_run(output: Path, keep_checkpoints: bool = False) -> None:
@@ -267,6 +293,7 @@ def finish_run(output: Path, keep_checkpoints: bool = False) -> None:
     from ..training.checkpoints import VOCABULARY, is_checkpoint
 
     path = output / CHECKPOINTS / RUN_FILE
+    shutil.rmtree(path.parent / REPLACED_RUN, ignore_errors=True)  # the run this one replaced
     if path.is_file():
         write_json(path, {**_read_run(path.parent), "finished": True})
     if not keep_checkpoints and path.parent.is_dir():
