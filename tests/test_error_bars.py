@@ -25,6 +25,8 @@ def two_linear(tiny_data, tmp_path_factory):
     data = DataSettings(tiny_data, dev_size=80)
     train("linear", data, root / "a", linear=LinearSettings(min_df=1, C=1.0))
     train("linear", data, root / "b", linear=LinearSettings(min_df=1, C=0.05, ngram_max=1))
+    # a partner that `a` needs (weighed 0.40 and 0.60 on this dev slice): `b` beside `a` weighs under 0.01 and is left out
+    train("linear", data, root / "c", linear=LinearSettings(min_df=1, C=1.0, ngram_max=1))
     return root
 
 
@@ -44,14 +46,14 @@ def test_a_trained_model_is_calibrated_on_the_dev_slice_and_keeps_its_argmax(two
 def test_the_ensemble_command_writes_a_folder_every_command_opens(two_linear, tiny_data, tmp_path):
     run = run_cli
     folder = tmp_path / "ensemble"
-    done = run("ensemble", "--models", f"{two_linear / 'a'},{two_linear / 'b'}", "--data", tiny_data, "--dev-size", 80, "--output", folder)
+    done = run("ensemble", "--models", f"{two_linear / 'a'},{two_linear / 'c'}", "--data", tiny_data, "--dev-size", 80, "--output", folder)
     assert done.returncode == 0, done.stderr
     config = json.loads((folder / "config.json").read_text())["reviewstars"]
     assert config["kind"] == "ensemble" and len(config["members"]) == 2 and abs(sum(config["weights"]) - 1) < 1e-6
     assert not list(folder.glob("*.safetensors")) and not list(folder.glob("*.npz"))  # only its weights, in JSON
 
     ensemble = load_predictor(folder)
-    members = [load_predictor(two_linear / name) for name in ("a", "b")]
+    members = [load_predictor(two_linear / name) for name in ("a", "c")]
     expected = sum(w * m.predict_proba(TEXTS) for w, m in zip(config["weights"], members))
     np.testing.assert_allclose(ensemble.predict_proba(TEXTS), expected, rtol=1e-5)
 
