@@ -21,7 +21,7 @@ from .. import STARS
 from ..errors import ModelError
 from ..text import readable
 from ..text import WORD_PATTERN
-from .tfidf import scan_words, unit_rows
+from .tfidf import row_norms, counted, scan_words, unit_rows
 
 TERMS_SAMPLE = 3_000   # reviews of the first chunk whose frequent n-grams are kept to name features
 TERMS_KEPT = 5_000     # ... and how many: 5,000 names cost ~0.5 MB in the folder
@@ -56,8 +56,18 @@ class HashedFeatures:
                    token_pattern=settings.token_pattern)
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """Rows of unit length, float32; `texts` already `readable`."""
-        return self.weigh(self.counts(texts))
+        """Rows of unit length, float32; `texts` already `readable`. A server's batch (a few
+        reviews) is weighed before its one CSR is built: each scipy construction cost ~0.1 ms."""
+        if len(texts) > TRANSFORM_BATCH or not self._scans_itself:
+            return self.weigh(self.counts(texts))
+        indices, values, lengths = self._counted(texts)
+        if self.sublinear_tf:
+            np.log(values, values)
+            values += 1
+        values *= self.idf[indices]
+        values /= np.repeat(row_norms(values, lengths), lengths)
+        return sparse.csr_matrix((values.astype(np.float32), indices, np.concatenate(([0], np.cumsum(lengths)))),
+                                 shape=(len(texts), self.n_features))
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """(1 + log) counts per hashed column, float64, a batch at a time to bound the scan's memory."""
@@ -78,13 +88,23 @@ class HashedFeatures:
 
         return hashed_columns([murmurhash3_32(term) for term in terms], self.n_features)
 
+    @property
+    def _scans_itself(self) -> bool:
+        """Word uni/bigrams of the default pattern: our own scan; anything else: scikit-learn's."""
+        return self.ngram_max <= 2 and self.token_pattern == WORD_PATTERN
+
     def _counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        if self.ngram_max > 2 or self.token_pattern != WORD_PATTERN:
+        if not self._scans_itself:
             from sklearn.feature_extraction.text import HashingVectorizer
 
             hasher = HashingVectorizer(n_features=self.n_features, ngram_range=(1, self.ngram_max), token_pattern=self.token_pattern,
                                        lowercase=True, alternate_sign=False, norm=None, dtype=np.float64)
             return hasher.transform(texts).tocsr()
+        indices, counts, lengths = self._counted(texts)
+        return sparse.csr_matrix((counts, indices, np.concatenate(([0], np.cumsum(lengths)))), shape=(len(texts), self.n_features))
+
+    def _counted(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(columns, counts, entries per review) of the canonical CSR of `texts`' hashed n-grams."""
         tokens = scan_words(texts, self.pattern, ascii_words=True)
         ids_of = dict.fromkeys(chain.from_iterable(tokens))  # each distinct word once, in order of appearance
         words = [word.decode("ascii") if isinstance(word, bytes) else word for word in ids_of]
@@ -102,10 +122,7 @@ class HashedFeatures:
             pair_columns = self.columns_of([f"{words[a]} {words[b]}" for a, b in zip(first.tolist(), second.tolist())])
             rows.append(document[:-1][same_review])
             columns.append(pair_columns[where.reshape(-1)])
-        rows, columns = np.concatenate(rows), np.concatenate(columns)
-        counts = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(tokens), self.n_features))
-        counts.sum_duplicates()
-        return counts
+        return counted(np.concatenate(rows), np.concatenate(columns), len(tokens), self.n_features)
 
 
 def smooth_idf(counts: sparse.csr_matrix) -> np.ndarray:

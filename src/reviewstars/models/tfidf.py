@@ -96,21 +96,24 @@ class FastTfidf:
             columns.append(pair_columns[found])
         rows, columns = np.concatenate(rows), np.concatenate(columns)
         known = columns >= 0
-        # Count each (review, column) once: sorting the pairs as one key gives scikit-learn's
-        # canonical CSR (columns ascending in each row) in one construction. A COO matrix
-        # converted and summed cost ~0.7 ms of scipy's checks per call, whatever its size:
-        # most of a server's time for a batch of a few reviews.
-        keys, counts = np.unique(rows[known] * self.columns + columns[known], return_counts=True)
-        indices = keys % self.columns
-        lengths = np.bincount(keys // self.columns, minlength=len(tokens))
-        values = counts.astype(np.float64)
+        indices, values, lengths = counted(rows[known], columns[known], len(tokens), self.columns)
         if self.sublinear_tf:
             np.log(values, values)
             values += 1
         values *= self.idf[indices]
-        values /= np.repeat(_row_norms(values, lengths), lengths)
+        values /= np.repeat(row_norms(values, lengths), lengths)
         indptr = np.concatenate(([0], np.cumsum(lengths)))
         return sparse.csr_matrix((values.astype(np.float32), indices, indptr), shape=(len(tokens), self.columns))
+
+
+def counted(rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(column indices, counts as float64, entries per row) of each distinct (row, column) pair:
+    scikit-learn's canonical CSR (columns ascending in each row), to be built in one
+    construction. Sorting the pairs as one key does it; a COO matrix converted and summed
+    cost ~0.7 ms of scipy's checks per call, whatever its size: most of a server's time for
+    a batch of a few reviews."""
+    keys, counts = np.unique(rows * n_columns + columns, return_counts=True)
+    return keys % n_columns, counts.astype(np.float64), np.bincount(keys // n_columns, minlength=n_rows)
 
 
 def scan_words(texts: Sequence[str], pattern: re.Pattern, ascii_words: bool) -> list[list]:
@@ -125,11 +128,11 @@ def scan_words(texts: Sequence[str], pattern: re.Pattern, ascii_words: bool) -> 
 def unit_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     """Each row scaled to unit length (l2) in place, as scikit-learn's `norm="l2"`; empty rows stay empty."""
     lengths = np.diff(matrix.indptr)
-    matrix.data /= np.repeat(_row_norms(matrix.data, lengths), lengths)
+    matrix.data /= np.repeat(row_norms(matrix.data, lengths), lengths)
     return matrix
 
 
-def _row_norms(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def row_norms(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The l2 norm of each row of consecutive `values` (`lengths` per row); 1 for an empty row."""
     norms = np.sqrt(np.bincount(np.repeat(np.arange(len(lengths)), lengths), values ** 2, len(lengths)))
     return np.where(norms > 0, norms, 1.0)
