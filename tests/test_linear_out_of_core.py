@@ -107,6 +107,19 @@ def test_hashed_counts_are_scikit_learns():
         assert abs(ours.counts(texts) - theirs.transform(texts)).max() == 0, ngram_max
 
 
+def test_a_batch_weighed_before_its_one_csr_is_the_matrix_of_counts_then_weights(hashed_model, yelp_sample):
+    """`transform` builds a server's batch in one CSR; training weighs counts of many reviews.
+    Both must give the same features, bit for bit, or a model would serve other numbers."""
+    features = hashed_model.hashed
+    texts = [*ODD_TEXTS, *yelp_sample[1]["text"].tolist()[:200]]
+    for size in (1, 7, len(texts)):
+        for start in range(0, len(texts), size):
+            part = texts[start:start + size]
+            one, two = features.transform(part), features.weigh(features.counts(part))
+            assert one.dtype == two.dtype == np.float32 and one.shape == two.shape
+            assert (one.indptr == two.indptr).all() and (one.indices == two.indices).all() and one.data.tobytes() == two.data.tobytes()
+
+
 def test_take_gathers_by_position_from_any_sequence():
     from datasets import Dataset
 
