@@ -24,7 +24,8 @@ from typing import Iterator
 BEFORE_RESUME = "before --resume"
 #: The entries, in the order a training run meets them (a ledger shows them in this order).
 ENTRIES = (
-    "checking the output", "hashing the data files", BEFORE_RESUME, "loading data", "loading libraries", "fitting the model", "loading the model", "learning the vocabulary", "tokenizing", "probing speed and batch size",
+    "checking the output", "hashing the data files", BEFORE_RESUME, "loading data", "loading libraries", "fitting the model",
+    "loading the model", "learning the vocabulary", "tokenizing", "probing speed and batch size",
     "optimizer steps", "waiting for data", "dev evaluations", "checkpoints", "trainer bookkeeping", "calibration",
     "scoring held-out reviews", "saving the model",
 )

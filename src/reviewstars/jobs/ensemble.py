@@ -105,12 +105,14 @@ def weigh_members(members: Sequence[str | Path], dev, output: str | Path, device
             predictor = predictors[index] if predictors is not None else load_predictor(member, device=device)
             dev_probas.append(predict_proba_batched(predictor, texts, description=f"scoring {name} on the dev slice"))
     weights = fit_ensemble_weights(dev_probas, np.asarray(labels))
-    kept = [index for index, weight in enumerate(weights) if weight >= NEGLIGIBLE_WEIGHT]  # (never none: they sum to 1)
-    left_out = {str(members[index]): round(float(weights[index]), 6) for index in range(len(members)) if index not in kept}
-    for index in range(len(members)):
-        if index not in kept:
-            note(f"ensemble: {names[index]} left out: weighed {weights[index]:.4f} on the dev slice, it adds next to nothing "
-                 "to the others and would cost its whole forward pass on every review")
+    kept, left_out = [], {}
+    for index, weight in enumerate(weights):  # (one is always kept: they sum to 1)
+        if weight >= NEGLIGIBLE_WEIGHT:
+            kept.append(index)
+            continue
+        left_out[str(members[index])] = round(float(weight), 6)
+        note(f"ensemble: {names[index]} left out: weighed {weight:.4f} on the dev slice, it adds next to nothing "
+             "to the others and would cost its whole forward pass on every review")
     if left_out:
         weights = fit_ensemble_weights([dev_probas[index] for index in kept], np.asarray(labels))
     folders = [str(members[index]) for index in kept]

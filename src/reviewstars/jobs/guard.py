@@ -30,8 +30,8 @@ from ..ledger import open_ledger_ahead, spent
 from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_output, ours_in, recipe_named, replace_model_folder
 
 CHECKING = "checking the output"  # the time ledger's entry for the guard's own work before the run
-RUN_FILE = "run.json"
-REPLACED_RUN = ".replaced"  # in the checkpoints folder while a new run has neither its model nor a checkpoint yet  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
+RUN_FILE = "run.json"  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
+REPLACED_RUN = ".replaced"  # in the checkpoints folder: the run a new one replaces, until it has its model or a checkpoint
 NOT_THE_RUN = ("resume", "keep_checkpoints", "report_to", "run_name", "logging_steps")  # where it logs is not what it trains
 
 
