@@ -458,6 +458,8 @@ def main() -> None:
         texts = short_reviews(list(load_data(args.data)["validation"]["text"]))
         result = against_bare_endpoint(args.model, texts, args.clients, args.seconds)
         kind = "transformer" if (Path(args.model) / "tokenizer.json").is_file() else "linear"
+        if kind == "linear" and json.loads((Path(args.model) / "config.json").read_text())["reviewstars"]["settings"].get("features") == "hashing":
+            kind = "linear_hashed"  # (a model of more than 200k reviews: its own file, beside the TF-IDF one's)
         save(f"serve_wrk_{kind}", {"model": args.model, "connections": args.clients, "seconds": args.seconds, "rounds": 3, **result})
         return
     texts = list(load_data(args.data)["validation"]["text"])[: args.requests]
