@@ -503,6 +503,66 @@ def test_a_new_run_stopped_before_its_first_checkpoint_gives_back_the_finished_r
     assert json.loads((checkpoints / "run.json").read_text())["own"]["vocab_size"] == 300
 
 
+class Killed(BaseException):
+    """kill -9, as far as the folder can tell: nothing after it runs."""
+
+
+def test_a_kill_at_any_rename_of_setting_a_run_aside_or_putting_it_back_loses_nothing(tiny_data, tmp_path, monkeypatch):
+    """A probe killed the put-back at its 3rd and 4th rename: the next run took the finished
+    run's files already back for the new run's and deleted them, or found a checkpoint already
+    back and dropped the rest (run.json among them)."""
+    from reviewstars.jobs.guard import settle_replaced_run
+
+    output = tmp_path / "model"
+    train("scratch", tiny_data, output, transformer=fast(keep_checkpoints=True), scratch=TINY_SCRATCH)
+    checkpoints = output / "checkpoints"
+    finished = {p.name: p.stat().st_ino for p in checkpoints.iterdir()}
+    renames = os.replace
+
+    def killed_at(n):
+        calls = iter(range(10_000))
+
+        def replace(*args, **kwargs):
+            if next(calls) == n:
+                raise Killed
+            return renames(*args, **kwargs)
+        return replace
+
+    for step in ("setting aside", "putting back"):
+        for n in range(len(finished) + 3):
+            with monkeypatch.context() as patch:
+                if step == "setting aside":
+                    patch.setattr(os, "replace", killed_at(n))
+                try:
+                    _started_run(tiny_data, output, vocab_size=300)
+                    if step == "putting back":
+                        patch.setattr(os, "replace", killed_at(n))
+                        settle_replaced_run(output)
+                except Killed:
+                    pass
+            settle_replaced_run(output)  # the next run, first thing
+            assert {p.name: p.stat().st_ino for p in checkpoints.iterdir()} == finished, (step, n)
+
+
+@pytest.mark.parametrize("theirs", ["file", "folder", "link"])
+def test_a_name_of_the_users_where_a_run_is_set_aside_is_refused_and_left_alone(tiny_data, tmp_path, theirs):
+    """The probe's `.replaced` of its own: a file was a traceback; a folder's files went into
+    checkpoints/ and then away; a link's target lost its files."""
+    from reviewstars.jobs.guard import REPLACED_RUN
+
+    output = tmp_path / "model"
+    train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    mine, aside = tmp_path / "mine", output / "checkpoints" / REPLACED_RUN
+    mine.mkdir()
+    (mine / "precious.txt").write_text("mine")
+    {"file": lambda: aside.write_text("mine"), "folder": lambda: shutil.copytree(mine, aside),
+     "link": lambda: aside.symlink_to(mine)}[theirs]()
+    before = _files(output)
+    with pytest.raises(ReviewstarsError, match=r"\.replaced: not one of ours, .*move it away"):
+        train("scratch", tiny_data, output, transformer=fast(), scratch=tiny_scratch(width=48))
+    assert _files(output) == before and (mine / "precious.txt").read_text() == "mine"
+
+
 def test_paths_typed_another_way_are_the_same_run(tiny_data, tmp_path, monkeypatch):
     from reviewstars.jobs.guard import run_record
 

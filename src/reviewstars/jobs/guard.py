@@ -18,6 +18,7 @@ import inspect
 import os
 import shutil
 import signal
+import tempfile
 import threading
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
@@ -32,6 +33,7 @@ from ..models.folder import CHECKPOINTS, CONFIG_FILE, LOGS, MODEL, check_model_o
 CHECKING = "checking the output"  # the time ledger's entry for the guard's own work before the run
 RUN_FILE = "run.json"  # in the checkpoints folder: the settings a torch run started with, what --resume must repeat
 REPLACED_RUN = ".replaced"  # in the checkpoints folder: the run a new one replaces, until it has its model or a checkpoint
+SETTING_ASIDE, SET_ASIDE, PUTTING_BACK = "run being set aside", "run set aside", "run being put back"  # its mark, step by step
 NOT_THE_RUN = ("resume", "keep_checkpoints", "report_to", "run_name", "logging_steps")  # where it logs is not what it trains
 
 
@@ -260,30 +262,53 @@ def start_run(output: Path, record: dict) -> None:
     checkpoints = output / CHECKPOINTS
     checkpoints.mkdir(parents=True, exist_ok=True)
     aside = checkpoints / REPLACED_RUN  # inside the folder, which may be a link to another disk: one rename each
+    if (aside.exists() or aside.is_symlink()) and _aside_state(aside) is None:
+        raise ReviewstarsError(f"{aside}: not one of ours, and in the way of the run this training sets aside: move it away")
     entries = [entry for entry in checkpoints.iterdir() if entry.name != REPLACED_RUN]
-    if entries:
-        aside.mkdir()
+    if entries:  # each step in the folder's mark, from its first moment: a kill -9 at any rename leaves a step to go on from
+        marked = Path(tempfile.mkdtemp(dir=checkpoints, prefix=f"{REPLACED_RUN}."))
+        mark_ours(marked, SETTING_ASIDE)
+        os.replace(marked, aside)
         for entry in entries:
             os.replace(entry, aside / entry.name)
+        mark_ours(aside, SET_ASIDE)
     write_json(checkpoints / RUN_FILE, record)
 
 
 def settle_replaced_run(output: Path) -> None:
     """The run a new one set aside (`start_run`), once the new one has stopped or been killed:
-    dropped if the new one left a checkpoint to `--resume` from (or finished), else put back."""
+    dropped if the new one left a checkpoint to `--resume` from, else put back. Every step
+    can be killed and done again: the mark says which step was reached."""
     checkpoints = output / CHECKPOINTS
     aside = checkpoints / REPLACED_RUN
-    if not aside.is_dir():
+    for marking in checkpoints.glob(f"{REPLACED_RUN}.*") if checkpoints.is_dir() else ():  # killed while marking it: empty
+        if marking.is_dir() and not marking.is_symlink() and all(e.name.startswith(OWNER_FILE) for e in marking.iterdir()):
+            shutil.rmtree(marking, ignore_errors=True)
+    state = _aside_state(aside)
+    if state is None:  # none, or a name of the user's (start_run refuses it, in one line)
         return
     from ..training.checkpoints import last_complete_checkpoint
 
-    if last_complete_checkpoint(checkpoints) is None:
-        for entry in checkpoints.iterdir():
+    if state == SET_ASIDE:  # (while SETTING_ASIDE, the old run's own checkpoints may still be in the folder)
+        if last_complete_checkpoint(checkpoints) is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+            return
+        for entry in checkpoints.iterdir():  # the new run's files: no checkpoint among them
             if entry.name != REPLACED_RUN:
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-        for entry in aside.iterdir():
+        mark_ours(aside, PUTTING_BACK)
+    for entry in aside.iterdir():
+        if entry.name != OWNER_FILE:
             os.replace(entry, checkpoints / entry.name)
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def _aside_state(aside: Path) -> str | None:
+    """Which step of setting a run aside `aside` is at, or None: not there, or not ours."""
+    if aside.is_symlink() or not aside.is_dir():
+        return None
+    state = owner_mark(aside)
+    return state if state in (SETTING_ASIDE, SET_ASIDE, PUTTING_BACK) else None
 
 
 def finish_run(output: Path, keep_checkpoints: bool = False) -> None:
@@ -293,7 +318,8 @@ def finish_run(output: Path, keep_checkpoints: bool = False) -> None:
     from ..training.checkpoints import VOCABULARY, is_checkpoint
 
     path = output / CHECKPOINTS / RUN_FILE
-    shutil.rmtree(path.parent / REPLACED_RUN, ignore_errors=True)  # the run this one replaced
+    if _aside_state(path.parent / REPLACED_RUN) is not None:  # the run this one replaced
+        shutil.rmtree(path.parent / REPLACED_RUN, ignore_errors=True)
     if path.is_file():
         write_json(path, {**_read_run(path.parent), "finished": True})
     if not keep_checkpoints and path.parent.is_dir():
