@@ -101,7 +101,8 @@ def test_a_member_that_adds_nothing_is_left_out_and_the_others_weighed_again(tin
     result = ensemble_module.build_ensemble([str(good), str(wrong)], data, tmp_path / "ensemble")
     assert result["members"] == [str(good)] and result["weights"] == [1.0]
     assert list(result["left_out"]) == [str(wrong)] and result["left_out"][str(wrong)] < 0.01
-    assert len(said) == 1 and said[0].startswith("ensemble: wrong left out: weighed 0.0")
+    assert len(said) == 2 and said[0].startswith("ensemble: wrong left out: weighed 0.0")
+    assert said[1] == "ensemble: good alone is kept: the ensemble predicts as it does"  # not passed off as a blend
     config = json.loads((tmp_path / "ensemble" / "config.json").read_text())["reviewstars"]
     assert len(config["members"]) == 1 and config["weights"] == [1.0]
     reviews = synthetic_reviews(40, seed=11)["text"].tolist()

@@ -115,6 +115,8 @@ def weigh_members(members: Sequence[str | Path], dev, output: str | Path, device
              "to the others and would cost its whole forward pass on every review")
     if left_out:
         weights = fit_ensemble_weights([dev_probas[index] for index in kept], np.asarray(labels))
+        if len(kept) == 1:
+            note(f"ensemble: {names[kept[0]]} alone is kept: the ensemble predicts as it does")
     folders = [str(members[index]) for index in kept]
     if predictors is not None:
         ensemble = EnsemblePredictor([predictors[index] for index in kept], weights, folders)
