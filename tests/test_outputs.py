@@ -563,6 +563,16 @@ def test_a_name_of_the_users_where_a_run_is_set_aside_is_refused_and_left_alone(
     assert _files(output) == before and (mine / "precious.txt").read_text() == "mine"
 
 
+def test_a_checkpoints_link_to_nowhere_is_one_line_before_any_work(tiny_data, tmp_path):
+    """A probe's `checkpoints` linked to a folder since removed: a FileExistsError traceback."""
+    output = tmp_path / "model"
+    output.mkdir()
+    (output / "checkpoints").symlink_to(tmp_path / "gone")
+    with pytest.raises(ReviewstarsError, match=r"checkpoints: a link to .*gone, which is not there: create that folder, or remove the link"):
+        train("scratch", tiny_data, output, transformer=fast(), scratch=TINY_SCRATCH)
+    assert (output / "checkpoints").is_symlink() and not (tmp_path / "gone").exists()
+
+
 def test_paths_typed_another_way_are_the_same_run(tiny_data, tmp_path, monkeypatch):
     from reviewstars.jobs.guard import run_record
 

@@ -260,6 +260,9 @@ def start_run(output: Path, record: dict) -> None:
     first checkpoint replaces that run for good; a run that fails before either gives it back
     (`settle_replaced_run`): the folder's model is still that run's, and so is its record."""
     checkpoints = output / CHECKPOINTS
+    if checkpoints.is_symlink() and not checkpoints.exists():  # (mkdir: a FileExistsError traceback)
+        raise ReviewstarsError(f"{checkpoints}: a link to {os.readlink(checkpoints)}, which is not there: "
+                               "create that folder, or remove the link")
     checkpoints.mkdir(parents=True, exist_ok=True)
     aside = checkpoints / REPLACED_RUN  # inside the folder, which may be a link to another disk: one rename each
     if (aside.exists() or aside.is_symlink()) and _aside_state(aside) is None:
