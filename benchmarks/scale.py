@@ -8,10 +8,12 @@ set (N = 200,000 and 2,000,000), rated by the linear model
 with reviews/s, wall time and the peak memory of every process (the command's own, and of
 its whole process tree: Ray's workers and object store included); then checks that Ray and
 the merged shards give the single process' stars on every row, by position, and that a shard
-killed halfway goes on from the rows it had written. Prints a table, writes
-benchmarks/results/scale.json.
+killed halfway goes on from the rows it had written. Then the same rows as many small files
+(`--files 20`: a folder of 20 Parquet files) against one file, both on Ray: what each file
+costs the run beyond its rows. Prints a table, writes benchmarks/results/scale.json
+(and scale_many_files.json).
 
-    python benchmarks/scale.py [--sizes 200000,2000000] [--workdir /tmp/reviewstars-scale]
+    python benchmarks/scale.py [--sizes 200000,2000000] [--files 20 --rows-per-file 2000] [--workdir /tmp/reviewstars-scale]
 """
 
 from __future__ import annotations
@@ -171,9 +173,35 @@ def run_size(n: int, work: Path, model: Path) -> dict:
     return result
 
 
+def many_files(files: int, rows_per_file: int, work: Path, model: Path) -> dict:
+    """The same reviews on Ray as one file and as `files` files in a folder (one worker pool
+    for the whole run: each worker opens the model once, not once per file)."""
+    import pyarrow.parquet as pq
+
+    out = work / "many"
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "in").mkdir(parents=True)
+    whole = build(files * rows_per_file, work / f"reviews_{files * rows_per_file}.parquet", seed=1)
+    table = pq.read_table(whole)
+    for number in range(files):
+        pq.write_table(table.slice(number * rows_per_file, rows_per_file), out / "in" / f"reviews-{number:03d}.parquet")
+    ray = [*CLI, "predict", "--model", str(model), "--engine", "ray"]
+    one = measured([*ray, "--file", str(whole), "--output", str(out / "one")])
+    many = measured([*ray, "--file", str(out / "in"), "--output", str(out / "parts")])
+    n = files * rows_per_file
+    result = {"files": files, "rows_per_file": rows_per_file, "reviews": n,
+              "one_file": {"seconds": one["seconds"], "reviews_per_second": round(n / one["seconds"])},
+              "many_files": {"seconds": many["seconds"], "reviews_per_second": round(n / many["seconds"])},
+              "seconds_per_extra_file": round((many["seconds"] - one["seconds"]) / max(files - 1, 1), 3)}
+    shutil.rmtree(out)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="200000,2000000")
+    parser.add_argument("--files", type=int, default=20, help="the many-files run on Ray: how many files (0: none)")
+    parser.add_argument("--rows-per-file", type=int, default=2000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/reviewstars-scale"))
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +209,7 @@ def main() -> None:
     if not (model / "config.json").is_file():
         subprocess.run([*CLI, "train", "--model", "linear", "--data", str(SHARED_YELP), "--output", str(model)], env=ENV,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sizes = [int(size) for size in args.sizes.split(",")]
+    sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
     results = [run_size(n, args.workdir, model) for n in sizes]
     print(f"\n{'reviews':>10} {'path':<22} {'reviews/s':>10} {'wall s':>8} {'peak MB (process / tree)':>26}")
     for r in results:
@@ -199,7 +227,15 @@ def main() -> None:
         first, last = results[0], results[-1]
         summary["ray_driver_peak_growth"] = round(last["ray"]["peak_mb"] / first["ray"]["peak_mb"], 3)
         print(f"Ray driver's peak memory, {last['reviews']:,} vs {first['reviews']:,} reviews: x{summary['ray_driver_peak_growth']}")
-    save("scale", summary)
+    if results:
+        save("scale", summary)
+    if args.files:
+        m = many_files(args.files, args.rows_per_file, args.workdir, model)
+        print(f"\n{m['reviews']:,} reviews on Ray: one file {m['one_file']['seconds']} s "
+              f"({m['one_file']['reviews_per_second']:,}/s); {m['files']} files of {m['rows_per_file']:,} "
+              f"{m['many_files']['seconds']} s ({m['many_files']['reviews_per_second']:,}/s): "
+              f"{m['seconds_per_extra_file']} s for each file beyond the first")
+        save("scale_many_files", m)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -490,8 +491,14 @@ def test_ray_rates_every_row_as_predict_file_does(local_ray, linear_model, files
     predict_with_ray(linear_model, folder / "in.csv", as_file)
     pd.testing.assert_frame_equal(predict_module.with_output_types(read_frame(as_file)), read_frame(single), check_dtype=False)
 
-    pattern = str(folder / "in.*")  # a glob: every file, each into its own parts
-    assert predict_with_ray(linear_model, pattern, tmp_path / "all")["rows"] == 3 * len(texts)
+    pattern = str(folder / "in.*")  # a glob: every file, each into its own parts, by one pool of workers
+    summary = predict_with_ray(linear_model, pattern, tmp_path / "all", workers=2)
+    assert summary["rows"] == summary["rated"] == 3 * len(texts) and summary["files"] == 3
+    assert 1 <= summary["worker_processes"] <= 2  # a pool per file started 2 more processes for each
+    for part in ("part-00000-in", "part-00001-in", "part-00002-in"):
+        rated = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "all" / part).glob("rows-*.parquet"))])
+        assert rated["row"].tolist() == list(range(len(texts)))
+        pd.testing.assert_frame_equal(rated.drop(columns="row").reset_index(drop=True), pd.read_parquet(single))
 
 
 def test_a_ctrl_c_on_ray_says_what_is_kept_and_the_rerun_goes_on(local_ray, linear_model, tmp_path, monkeypatch):
@@ -572,6 +579,51 @@ def test_ray_parts_of_files_no_longer_rated_go(local_ray, linear_model, tmp_path
     (folder / "b.csv").unlink()
     predict_with_ray(linear_model, folder, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["part-00000-a", "predictions.json"]
+
+
+def test_ray_refuses_an_empty_file_among_several_before_rating_any(local_ray, linear_model, tmp_path):
+    """The files were indexed one at a time, each after the one before was rated: an empty
+    last file was found after all the others' work."""
+    from reviewstars.integrations.ray import predict_with_ray
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    synthetic_reviews(30, seed=1)[["text"]].to_csv(folder / "a.csv", index=False)
+    (folder / "b.csv").write_text("text\n")
+    with pytest.raises(DataError, match=r"b\.csv: file has no rows"):
+        predict_with_ray(linear_model, folder, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_ctrl_c_on_ray_over_several_files_keeps_each_files_rows(local_ray, linear_model, tmp_path, monkeypatch):
+    import contextlib
+
+    import reviewstars.integrations.ray as on_ray
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, seed in (("a", 1), ("b", 2)):
+        synthetic_reviews(200, seed=seed)[["text"]].to_csv(folder / f"{name}.csv", index=False)
+    seen = []
+
+    @contextlib.contextmanager
+    def stopped_after_some_of_both(*_args, **_kwargs):
+        def advance(count):
+            seen.append(count)
+            if sum(seen) >= 250:  # past the first file's rows: some of the second's are rated too
+                raise KeyboardInterrupt
+        yield advance
+
+    monkeypatch.setattr(on_ray, "progress_bar", stopped_after_some_of_both)
+    with pytest.raises(Interrupted, match=r"stopped \(Ctrl-C\): ([\d,]+) of 400 rows are rated and kept in ") as stopped:
+        on_ray.predict_with_ray(linear_model, folder, tmp_path / "out", rows_per_piece=50, workers=1)
+    kept = int(re.search(r"([\d,]+) of 400", str(stopped.value))[1].replace(",", ""))
+    monkeypatch.undo()
+    summary = on_ray.predict_with_ray(linear_model, folder, tmp_path / "out", rows_per_piece=50, workers=1)
+    assert kept >= 250 and summary["rows"] == 400 and summary["rated"] == 400 - kept  # only the rows the stop left
+    for number, name in enumerate("ab"):
+        parts = sorted((tmp_path / "out" / f"part-0000{number}-{name}").glob("rows-*.parquet"))
+        assert pd.concat([pd.read_parquet(p) for p in parts])["row"].tolist() == list(range(200))
 
 
 def test_a_ray_address_where_nothing_answers_is_one_line_at_once():

@@ -23,7 +23,7 @@ import logging
 import os
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,20 +85,28 @@ def _text_of(value: Any, column: str, row: int) -> str:
                             "give the reviews as strings")
 
 
-class _RateAndKeep(StarRater):
-    """The CLI's worker: rates a run of rows and keeps it as a part; returns only its size."""
+#: The column of the read pieces that says which input file a row is of (the raters' `folders`).
+FILE_NUMBER = "__reviewstars_file"
 
-    def __init__(self, folder: str, **options: Any):
+
+class _RateAndKeep(StarRater):
+    """The CLI's worker: rates a run of rows of one file and keeps it as a part in that file's
+    folder; returns only its size (and this worker's process, to count the workers that rated)."""
+
+    def __init__(self, folders: list[str], **options: Any):
         super().__init__(**options)
-        self.folder = folder
+        self.folders = folders
 
     def __call__(self, batch):
         import pandas as pd
 
-        rated = super().__call__(batch)
-        ordered = rated[["row", self.column, *OUTPUT_COLUMNS[1:]]].astype({self.column: object})  # as predict_file writes it
-        write_part(self.folder, ordered, int(ordered["row"].iloc[0]))
-        return pd.DataFrame({"rows": [len(ordered)]})
+        sizes = []
+        for number, piece in batch.groupby(FILE_NUMBER, sort=False):  # one piece, so one file, a batch as Ray cuts them
+            rated = super().__call__(piece.drop(columns=FILE_NUMBER))
+            ordered = rated[["row", self.column, *OUTPUT_COLUMNS[1:]]].astype({self.column: object})  # as predict_file writes it
+            write_part(self.folders[int(number)], ordered, int(ordered["row"].iloc[0]))
+            sizes.append((int(number), len(ordered)))
+        return pd.DataFrame({FILE_NUMBER: [n for n, _ in sizes], "rows": [c for _, c in sizes], "worker": os.getpid()})
 
 
 def _read_piece(batch, column: str) -> Any:
@@ -106,12 +114,12 @@ def _read_piece(batch, column: str) -> Any:
     import pandas as pd
 
     frames = []
-    for path, first_row, rows, start, first_line, skip in zip(batch["path"], batch["first_row"], batch["rows"],
-                                                              batch["start"], batch["first_line"], batch["skip"]):
+    for number, path, first_row, rows, start, first_line, skip in zip(
+            batch["file"], batch["path"], batch["first_row"], batch["rows"], batch["start"], batch["first_line"], batch["skip"]):
         span = Span(int(first_row), int(rows), int(start), int(first_line), int(skip))
         texts = [text for chunk in iter_span_texts(path, column, span) for text in chunk]
         frames.append(pd.DataFrame({"row": np.arange(span.first_row, span.first_row + len(texts), dtype=np.int64),
-                                    column: texts}))
+                                    column: texts, FILE_NUMBER: int(number)}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -233,74 +241,107 @@ def predict_with_ray(
     else:
         _check_output_folder(output, inputs)
     load_predictor(model, device=device)  # a bad folder or device: one line here, not a worker's traceback
+    jobs = [_FileJob.of(path, output if as_file else output / f"part-{number:05d}-{path.stem}", column, model)
+            for number, path in enumerate(files)]  # an empty file: one line before any work
     created = not output.exists()
     started = time.perf_counter()
     start_ray(address, verbose)
     resources = worker_resources(workers)
-    summaries = []
     try:
-        for number, path in enumerate(files):
-            target = output if as_file else output / f"part-{number:05d}-{path.stem}"
-            summaries.append(_rate_file(model, path, target, column, resources, batch_size, device, rows_per_piece))
+        rated, worker_processes = _rate_files(jobs, model, column, resources, batch_size, device, rows_per_piece)
     except BaseException:
         if created and output.is_dir() and not any(output.iterdir()):
             output.rmdir()
         raise
+    summaries = [{"rows": job.rows_of.rows, "rated": count} for job, count in zip(jobs, rated)]
     if not as_file:
         _write_manifest(output, files, summaries, model)
-        _remove_stale_parts(output, {f"part-{number:05d}-{path.stem}" for number, path in enumerate(files)})
+        _remove_stale_parts(output, {job.target.name for job in jobs})
     rows = sum(summary["rows"] for summary in summaries)
     seconds = time.perf_counter() - started
     return {"rows": rows, "output": str(output), "seconds": round(seconds, 3), "engine": "ray",
-            "workers": resources["workers"], "files": len(files),
-            "rated": sum(s["rated"] for s in summaries),
-            "predictions_per_second": round(sum(s["rated"] for s in summaries) / max(seconds, 1e-9), 1)}
+            "workers": resources["workers"], "worker_processes": worker_processes, "files": len(files),
+            "rated": sum(rated), "predictions_per_second": round(sum(rated) / max(seconds, 1e-9), 1)}
 
 
-def _rate_file(model, path: Path, target: Path, column: str, resources: dict[str, Any], batch_size, device,
-               rows_per_piece: int) -> dict[str, int]:
-    rows_of = index_rows(path, column)
-    if not rows_of.rows:
-        raise DataError(path, "file has no rows")
-    partial = PartialOutput(target, {"input": input_identity(path), "model": model_identity(model), "column": column,
-                                     "rows": [0, rows_of.rows]})
-    done = rated = 0
+@dataclass
+class _FileJob:
+    """One input file: its rows, where its predictions go, and the parts of a stopped run."""
+
+    path: Path
+    target: Path
+    rows_of: Any
+    partial: PartialOutput
+
+    @classmethod
+    def of(cls, path: Path, target: Path, column: str, model) -> "_FileJob":
+        rows_of = index_rows(path, column)
+        if not rows_of.rows:
+            raise DataError(path, "file has no rows")
+        partial = PartialOutput(target, {"input": input_identity(path), "model": model_identity(model), "column": column,
+                                         "rows": [0, rows_of.rows]})
+        partial.check()
+        return cls(path, target, rows_of, partial)
+
+    def kept(self) -> int:
+        return self.partial.kept(0, self.rows_of.rows)
+
+
+def _rate_files(jobs: list[_FileJob], model, column: str, resources: dict[str, Any], batch_size, device,
+                rows_per_piece: int) -> tuple[list[int], int]:
+    """Every file's missing rows through one pool of raters, so each worker opens the model
+    once for the whole run, not once per file; each file then finished. The rows rated per
+    file, and how many worker processes rated them."""
+    rated, workers_seen = [0] * len(jobs), set()
+    total = sum(job.rows_of.rows for job in jobs)
     with terminate_cleanly():
         try:
-            done = partial.resume(0)
-            per_piece = max(1, min(rows_per_piece, -(-rows_of.rows // (4 * resources["workers"]))))  # work for every worker
-            spans = [span for start, stop in partial.missing(0, rows_of.rows) for span in rows_of.spans(start, stop, per_piece)]
-            with progress_bar(f"rating {path.name} on Ray ({resources['workers']} workers)", total=rows_of.rows) as advance:
+            done = sum(job.partial.resume(0) for job in jobs)
+            per_piece = max(1, min(rows_per_piece, -(-total // (4 * resources["workers"]))))  # work for every worker
+            pieces = [{"file": number, "path": str(job.path), **asdict(span)} for number, job in enumerate(jobs)
+                      for start, stop in job.partial.missing(0, job.rows_of.rows)
+                      for span in job.rows_of.spans(start, stop, per_piece)]
+            what = jobs[0].path.name if len(jobs) == 1 else f"{len(jobs)} files"
+            with progress_bar(f"rating {what} on Ray ({resources['workers']} workers)", total=total) as advance:
                 advance(done)
-                if spans:
-                    pieces = ray.data.from_items([{"path": str(path), **asdict(span)} for span in spans],
-                                                 override_num_blocks=len(spans))
-                    texts = pieces.map_batches(_read_piece, fn_kwargs={"column": column}, batch_size=1, batch_format="numpy",
-                                               num_cpus=0.5, udf_modifying_row_count=True)
+                if pieces:
+                    read = ray.data.from_items(pieces, override_num_blocks=len(pieces))
+                    texts = read.map_batches(_read_piece, fn_kwargs={"column": column}, batch_size=1, batch_format="numpy",
+                                             num_cpus=0.5, udf_modifying_row_count=True)
                     kept = _quietly(texts.map_batches)(_RateAndKeep, batch_size=None, batch_format="pandas", udf_modifying_row_count=True,
-                                             fn_constructor_kwargs={"folder": str(partial.folder), "model": str(model),
-                                                                    "column": column, "device": device, "batch_size": batch_size,
+                                             fn_constructor_kwargs={"folders": [str(job.partial.folder) for job in jobs],
+                                                                    "model": str(model), "column": column, "device": device,
+                                                                    "batch_size": batch_size,
                                                                     "threads": 1 if not resources.get("num_gpus") else None},
                                              **pool(resources))
                     for summary in kept.iter_batches(batch_size=None, batch_format="numpy"):
-                        count = int(np.sum(summary["rows"]))
-                        rated += count
-                        advance(count)
-            if partial.missing(0, rows_of.rows):
-                raise ReviewstarsError(f"{path}: some rows were not rated (a worker lost?): run the same command again")
-            _finish(partial, target)
+                        for number, count, worker in zip(summary[FILE_NUMBER], summary["rows"], summary["worker"]):
+                            rated[int(number)] += int(count)
+                            workers_seen.add(int(worker))
+                            advance(int(count))
+            for job in jobs:
+                if job.partial.missing(0, job.rows_of.rows):
+                    raise ReviewstarsError(f"{job.path}: some rows were not rated (a worker lost?): run the same command again")
+            for job in jobs:
+                _finish(job.partial, job.target)
         except (Terminated, KeyboardInterrupt) as stopped:  # what is rated stays for the next run, and the line says so
-            sigterm, kept = isinstance(stopped, Terminated), partial.kept(0, rows_of.rows)  # (the workers' parts, all of them)
-            if not kept:
-                partial.remove()
+            sigterm = isinstance(stopped, Terminated)
+            kept_rows = [(job, job.kept()) for job in jobs if job.partial.folder.exists()]  # (the workers' parts, all of them)
+            for job, count in kept_rows:
+                if not count:
+                    job.partial.remove()
+            if not any(count for _, count in kept_rows):
                 raise
+            folders = [job.partial.folder for job, count in kept_rows if count]
+            where = str(folders[0]) if len(folders) == 1 else f"{len(folders)} .partial folders in {folders[0].parent}"
             raise (Terminated if sigterm else Interrupted)(
-                f"{'terminated (SIGTERM)' if sigterm else 'stopped (Ctrl-C)'}: {kept:,} of {rows_of.rows:,} rows are "
-                f"rated and kept in {partial.folder}: run the same command again to go on from there") from None
+                f"{'terminated (SIGTERM)' if sigterm else 'stopped (Ctrl-C)'}: {sum(count for _, count in kept_rows):,} of "
+                f"{total:,} rows are rated and kept in {where}: run the same command again to go on from there") from None
         except BaseException as error:
-            partial.remove()
+            for job in jobs:
+                job.partial.remove()
             raise _ours(error) from None
-    return {"rows": rows_of.rows, "rated": rated}
+    return rated, len(workers_seen)
 
 
 def _quietly(function):

@@ -42,8 +42,7 @@ class PartialOutput:
     def resume(self, first: int) -> int:
         """Start, or take up what a stopped run of the same job left: the rows rated so far."""
         progress = self.folder / PROGRESS
-        if self.folder.exists() and not self._ours():
-            raise ReviewstarsError(f"{self.folder}: in the way of the partial output (not one of ours): move it away")
+        self.check()
         try:
             same = self.folder.exists() and read_json(progress) == self.identity
         except (OSError, ValueError):
@@ -54,6 +53,11 @@ class PartialOutput:
             write_json(progress, self.identity)
             return first
         return first + sum(stop - start for start, stop in self._covered(first))
+
+    def check(self) -> None:
+        """A folder of the user's under our name is one line (before any work, where a run has several)."""
+        if self.folder.exists() and not self._ours():
+            raise ReviewstarsError(f"{self.folder}: in the way of the partial output (not one of ours): move it away")
 
     def _ours(self) -> bool:
         """Our folder: a progress record, parts and their temporary files (a worker that was
