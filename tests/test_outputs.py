@@ -774,12 +774,13 @@ def test_a_lesson_plot_does_not_replace_another_commands_plot(linear_model, tmp_
 
     plot = plot_confusion_matrix([[1, 0], [0, 1]], folder / "confusion_matrix.png")
     before = plot.read_bytes()
-    refused = run_cli("basics", "circles", "--output", plot)
+    quick = ("--points", "100", "--epochs", "20", "--restarts", "1")
+    refused = run_cli("basics", "circles", *quick, "--output", plot)
     assert refused.returncode == 2 and "a plot of ours" in " ".join(refused.stderr.split()) and plot.read_bytes() == before
     assert not plot.with_suffix(".json").exists()
     mine = tmp_path / "circles.png"
-    assert run_cli("basics", "circles", "--output", mine).returncode == 0
-    again = run_cli("basics", "circles", "--output", mine)  # a rerun replaces its own plot and numbers
+    assert run_cli("basics", "circles", *quick, "--output", mine).returncode == 0
+    again = run_cli("basics", "circles", *quick, "--output", mine)  # a rerun replaces its own plot and numbers
     assert again.returncode == 0, again.stderr
 
 
