@@ -620,3 +620,39 @@ def test_a_file_with_two_columns_of_ratings_says_which_it_reads(tmp_path):
     assert notes[0] == "both.csv has 'stars' beside 'label': the ratings are read from 'label' (--label-column names the one to read)"
     named = training_splits(DataSettings(str(path), dev_size=20, label_column="stars", label_scale="1-5")).notes
     assert not any("beside" in line for line in named)
+
+
+def test_offline_a_hub_id_not_in_the_cache_is_refused_before_torch_or_transformers_load(tmp_path):
+    """Offline, `predict --model typo` imported transformers and torch (5-9 s) only to be told
+    the name was not in the cache; a cached one still passes the check."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--someone--cached-model" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (cache / "models--someone--cached-model" / "refs").mkdir()
+    (cache / "models--someone--cached-model" / "refs" / "main").write_text("abc123")
+    script = """
+import sys
+from reviewstars.errors import ModelError
+from reviewstars.models import check_model_name, load_predictor
+from reviewstars.models.onnx import export_onnx
+check_model_name("someone/cached-model")
+for attempt in (lambda: load_predictor("someone/not-cached"), lambda: export_onnx("typo", "out-onnx")):
+    try:
+        attempt()
+    except ModelError as error:
+        print(error)
+print("imported:", sorted(m for m in ("torch", "transformers") if m in sys.modules))
+"""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 0 and len(lines) == 3, done.stdout + done.stderr
+    assert lines[0].startswith("could not load 'someone/not-cached' from the Hugging Face Hub (HF_HUB_OFFLINE is set, and the "
+                               "name is not in the local Hugging Face cache)")
+    assert "Give a model folder reviewstars trained" in lines[0] and lines[1].startswith("could not load 'typo'")
+    assert lines[2] == "imported: []"

@@ -56,15 +56,9 @@ def load_predictor(name_or_path: str | Path, device: str | None = None) -> StarP
         from ..devices import resolve_device
 
         resolve_device(device)
-    if name in ALIASES:
-        raise ModelError(f"'{name}' is a base model to fine-tune, not a star-rating model: "
-                         f"train one first (reviewstars train --model {name} --output DIR) and give its folder")
+    check_model_name(name)
     path = Path(name_or_path).expanduser()
     if path.exists():
-        if path.is_dir():
-            check_folder_files(path)  # first: a config.json that is a device is not "no config.json"
-        if not (path / CONFIG_FILE).is_file():
-            raise ModelError(f"{path}: not a model folder (no {CONFIG_FILE}); train one with `reviewstars train`")
         cls = predictor_class(folder_kind(path))
         check_weights(path)
         predictor = cls.load(path, device=device)
@@ -72,6 +66,26 @@ def load_predictor(name_or_path: str | Path, device: str | None = None) -> StarP
             check_max_length(predictor.tokenizer, predictor.max_length, f"{path / CONFIG_FILE}: max_length",
                              getattr(predictor, "model", None))
         return predictor
+    return predictor_class(TRANSFORMER).load(name, device=device)
+
+
+def check_model_name(name_or_path: str | Path) -> None:
+    """What `load_predictor` refuses by the name alone, said before a command imports torch or
+    reads anything: a base model's alias, a folder that is not there or not a model's, and,
+    offline, a Hub id the local cache does not hold."""
+    name = str(name_or_path)
+    if name in ALIASES:
+        raise ModelError(f"'{name}' is a base model to fine-tune, not a star-rating model: "
+                         f"train one first (reviewstars train --model {name} --output DIR) and give its folder")
+    path = Path(name).expanduser()
+    if path.exists():
+        if path.is_dir():
+            check_folder_files(path)  # first: a config.json that is a device is not "no config.json"
+        if not (path / CONFIG_FILE).is_file():
+            raise ModelError(f"{path}: not a model folder (no {CONFIG_FILE}); train one with `reviewstars train`")
+        return
     if looks_like_a_path(name):
         raise ModelError(f"{name}: no such model folder")
-    return predictor_class(TRANSFORMER).load(name, device=device)
+    from .pretrained import check_cached_when_offline
+
+    check_cached_when_offline(name, to_fine_tune=False)

@@ -152,13 +152,15 @@ def _logits_only(model):
 
 def export_onnx(model: str | Path, output: str | Path, quantize: str | None = None) -> dict[str, Any]:
     """Export a transformer model folder (or alias / Hub id) to an ONNX folder at `output`."""
-    import torch
-
-    from . import load_predictor
-    from .transformer import TransformerPredictor
+    from . import check_model_name, load_predictor
 
     if quantize not in (None, *QUANTIZATIONS):
         raise ModelError(f"unknown quantization '{quantize}': use {', '.join(QUANTIZATIONS)}")
+    check_model_name(model)  # a name that is not there: one line before torch and the exporter are imported (8 s)
+    import torch
+
+    from .transformer import TransformerPredictor
+
     ort = _onnxruntime()
     try:
         import onnxscript  # noqa: F401  (torch's exporter needs it)

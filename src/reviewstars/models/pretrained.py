@@ -90,10 +90,26 @@ def unreadable_config(name: str, error: BaseException) -> BaseException:
 
 
 @functools.lru_cache(maxsize=None)  # a name found is found for the run (a failure raises, and is not kept)
+def check_cached_when_offline(name: str, option: str = "--model", to_fine_tune: bool = True) -> None:
+    """Offline (declared, or the Hub found out of reach), a Hub id with no config in the local
+    cache is the one-line error at once: importing transformers only to be told so took 5-9 s."""
+    if Path(name).exists() or not offline_unless_reachable():
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(name, "config.json")
+    except ValueError:  # not a valid repo id: the libraries' own check names the fault
+        return
+    if not isinstance(found, str):
+        raise hub_error(name, OSError("HF_HUB_OFFLINE is set, and the name is not in the local Hugging Face cache"),
+                        option, to_fine_tune)
+
+
 def check_hub_model(name: str, option: str = "--model", to_fine_tune: bool = True) -> None:
     """A Hub id, checked before any long work: its config fetched (a small file), or found in
     the cache when the Hub is out of reach; else the one-line error, at once."""
-    offline_unless_reachable()
+    check_cached_when_offline(name, option, to_fine_tune)
     from transformers import AutoConfig
 
     try:
