@@ -89,7 +89,6 @@ def unreadable_config(name: str, error: BaseException) -> BaseException:
                       f"{first_line(error)[:160]}): copy the model folder again, or train it again")
 
 
-@functools.lru_cache(maxsize=None)  # a name found is found for the run (a failure raises, and is not kept)
 def check_cached_when_offline(name: str, option: str = "--model", to_fine_tune: bool = True) -> None:
     """Offline (declared, or the Hub found out of reach), a Hub id with no config in the local
     cache is the one-line error at once: importing transformers only to be told so took 5-9 s."""
@@ -106,6 +105,7 @@ def check_cached_when_offline(name: str, option: str = "--model", to_fine_tune: 
                         option, to_fine_tune)
 
 
+@functools.lru_cache(maxsize=None)  # a name found is found for the run (a failure raises, and is not kept)
 def check_hub_model(name: str, option: str = "--model", to_fine_tune: bool = True) -> None:
     """A Hub id, checked before any long work: its config fetched (a small file), or found in
     the cache when the Hub is out of reach; else the one-line error, at once."""
