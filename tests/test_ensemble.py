@@ -109,6 +109,19 @@ def test_a_member_that_adds_nothing_is_left_out_and_the_others_weighed_again(tin
     np.testing.assert_allclose(load_predictor(tmp_path / "ensemble").predict_proba(reviews), load_predictor(good).predict_proba(reviews))
 
 
+def test_the_ensemble_command_checks_every_members_name_before_it_opens_any(tiny_data, tmp_path, monkeypatch):
+    """A typo in the last of --models was found once the members before it had loaded (a MiniLM: seconds each)."""
+    from reviewstars.data import DataSettings
+    from reviewstars.jobs import ensemble as ensemble_module
+
+    monkeypatch.setattr(ensemble_module, "load_predictor", lambda *a, **k: pytest.fail("a member opened before the names were checked"))
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    with pytest.raises(ModelError, match=r"\./no-such-model: no such model folder"):
+        ensemble_module.build_ensemble([str(tmp_path / "model"), "./no-such-model"], DataSettings(tiny_data), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.fixture(scope="module")
 def texts() -> list[str]:
     return synthetic_reviews(60, seed=9)["text"].tolist()

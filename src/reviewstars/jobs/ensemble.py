@@ -13,7 +13,7 @@ import numpy as np
 from ..artifacts import resolved, write_json
 from ..data import DataSettings
 from ..errors import ReviewstarsError
-from ..models import load_predictor
+from ..models import check_model_name, load_predictor
 from ..models.ensemble import KIND as ENSEMBLE_RECIPE, MAX_MEMBERS, EnsemblePredictor
 from ..models.folder import METRICS_FILE, check_model_output, replace_model_folder
 from ..models.probabilities import fit_ensemble_weights
@@ -38,7 +38,9 @@ def build_ensemble(members: Sequence[str], data: DataSettings, output: str | Pat
     if len({resolved(member, "--models") for member in members}) != len(members):
         raise ReviewstarsError("--models names a model twice: give each once (the fitted weights say how much each counts)")
     check_model_output(output, inputs=(*members, data.data), recipe=ENSEMBLE_RECIPE)  # never over a member: the ensemble reads them
-    predictors = [load_predictor(member, device=device) for member in members]  # every name checked before any work
+    for member in members:  # every name, before the first member loads (a MiniLM: seconds)
+        check_model_name(member)
+    predictors = [load_predictor(member, device=device) for member in members]  # every folder whole before any work
     output = resolved(output)
     new = not output.exists()
     try:  # as a training does: one writer at a time, and the new folder swapped in whole, metrics and all
