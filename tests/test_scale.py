@@ -457,6 +457,11 @@ def test_ray_never_writes_over_a_users_own_file(linear_model, tmp_path):
     with pytest.raises(ReviewstarsError, match="a file that is not predictions is already there"):
         predict_with_ray(linear_model, source, notes)
     assert notes.read_text() == "my precious notes\n"
+    link = tmp_path / "stars"
+    link.symlink_to(tmp_path / "nowhere" / "deep")  # a probe's traceback, after Ray had started
+    with pytest.raises(ReviewstarsError, match=r"--output .*stars: a link that leads nowhere: give a folder$"):
+        predict_with_ray(linear_model, source, link)
+
 
 @pytest.fixture(scope="module")
 def local_ray():
@@ -486,6 +491,9 @@ def test_ray_rates_every_row_as_predict_file_does(local_ray, linear_model, files
     pd.testing.assert_frame_equal(rated.drop(columns="row"), pd.read_parquet(single))
     manifest = json.loads((tmp_path / "parts" / "predictions.json").read_text())
     assert manifest["rows"] == len(texts) and manifest["files"][0]["name"] == "in.jsonl"
+    assert manifest["files"][0]["path"] == str(folder / "in.jsonl")  # files of one name in two folders told apart
+    with pytest.raises(DataError, match=r"nothere: no such file or folder$"):  # was "unknown format ''"
+        predict_with_ray(linear_model, folder / "nothere", tmp_path / "parts")
 
     as_file = tmp_path / "one.csv"  # one output file, as predict --file writes it
     predict_with_ray(linear_model, folder / "in.csv", as_file)
@@ -518,7 +526,8 @@ def test_a_ctrl_c_on_ray_says_what_is_kept_and_the_rerun_goes_on(local_ray, line
         yield advance
 
     monkeypatch.setattr(on_ray, "progress_bar", stopped_after_the_first_part)
-    with pytest.raises(Interrupted, match=r"stopped \(Ctrl-C\): [\d,]+ of 400 rows are rated and kept in .*: run the same command"):
+    # (Ray was started before, not by this call: the workers may still be writing parts, and it is not ours to stop)
+    with pytest.raises(Interrupted, match=r"stopped \(Ctrl-C\): at least [\d,]+ of 400 rows are rated and kept in .*: run the same command"):
         on_ray.predict_with_ray(linear_model, source, tmp_path / "out.parquet", rows_per_piece=50, workers=1)
     monkeypatch.undo()
     summary = on_ray.predict_with_ray(linear_model, source, tmp_path / "out.parquet", rows_per_piece=50, workers=1)
@@ -615,9 +624,14 @@ def test_a_ctrl_c_on_ray_over_several_files_keeps_each_files_rows(local_ray, lin
         yield advance
 
     monkeypatch.setattr(on_ray, "progress_bar", stopped_after_some_of_both)
-    with pytest.raises(Interrupted, match=r"stopped \(Ctrl-C\): ([\d,]+) of 400 rows are rated and kept in ") as stopped:
+    local_ray.shutdown()  # this call starts its own Ray, as the CLI does: stopped, it stops the workers, then counts
+    with pytest.raises(Interrupted, match=r"stopped \(Ctrl-C\): ([\d,]+) of 400 rows are rated and kept in 2 \.partial") as stopped:
         on_ray.predict_with_ray(linear_model, folder, tmp_path / "out", rows_per_piece=50, workers=1)
     kept = int(re.search(r"([\d,]+) of 400", str(stopped.value))[1].replace(",", ""))
+    assert not local_ray.is_initialized()
+    time.sleep(1)  # a worker still writing would add a part now (a probe was told 500 rows, and found 5,250)
+    on_disk = sum(len(pd.read_parquet(part)) for part in (tmp_path / "out").glob(".part-*.partial/rows-*.parquet"))
+    assert on_disk == kept
     monkeypatch.undo()
     summary = on_ray.predict_with_ray(linear_model, folder, tmp_path / "out", rows_per_piece=50, workers=1)
     assert kept >= 250 and summary["rows"] == 400 and summary["rated"] == 400 - kept  # only the rows the stop left
@@ -651,3 +665,27 @@ def test_the_worker_pool_fits_the_cluster():
     assert worker_resources(resources={"CPU": 2.0}) == {"workers": 2, "num_cpus": 0.5}  # CPUs left for the read tasks
     assert worker_resources(resources={"CPU": 64.0, "GPU": 8.0}) == {"workers": 8, "num_gpus": 1, "num_cpus": 1}
     assert worker_resources(workers=3, resources={"CPU": 2.0})["workers"] == 3
+
+
+def test_more_workers_than_the_machine_holds_is_one_line_not_a_wait_forever(monkeypatch):
+    """A probe's --workers 4 on 2 CPUs sat at 0 rows for 11 minutes: 4 half-CPU workers left
+    no CPU for the read tasks, and Ray waited for one."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'reviewstars[ray]')")
+    import reviewstars.integrations.ray as on_ray
+    from reviewstars.integrations.ray import check_pool_fits, worker_resources
+
+    two_cpus = {"CPU": 2.0}
+    for workers in (None, 1, 3):  # 3 x 0.5 + 0.5 for reading = 2: fits
+        check_pool_fits(worker_resources(workers, two_cpus), two_cpus, fixed=True)
+    with pytest.raises(ReviewstarsError, match=r"^--workers 4: needs 2\.5 CPUs \(each worker takes 0\.5, reading half of one\) "
+                                              r"of the 2 there: give --workers 3 or fewer$"):
+        check_pool_fits(worker_resources(4, two_cpus), two_cpus, fixed=True)
+    gpus = {"CPU": 16.0, "GPU": 2.0}
+    check_pool_fits(worker_resources(None, gpus), gpus, fixed=True)
+    with pytest.raises(ReviewstarsError, match=r"^--workers 3: needs 3 GPUs of the 2 there: give --workers 2 or fewer$"):
+        check_pool_fits(worker_resources(3, gpus), gpus, fixed=True)
+    said = []
+    monkeypatch.setattr(on_ray, "warn", said.append)
+    check_pool_fits(worker_resources(64, two_cpus), two_cpus, fixed=False)  # a cluster may grow: told, not refused
+    assert said == ["--workers 64: needs 32.5 CPUs (each worker takes 0.5, reading half of one) of the 2 there: "
+                    "the run waits until the cluster has them"]

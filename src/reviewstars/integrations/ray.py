@@ -23,6 +23,7 @@ import logging
 import os
 import time
 import warnings
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from ..jobs.guard import terminate_cleanly
 from ..jobs.partial import PartialOutput, input_identity, write_part
 from ..jobs.predict import OUTPUT_COLUMNS, beside_predictions, check_replaces_predictions, prediction_frame
 from ..jobs.shards import model_identity
-from ..progress import progress_bar
+from ..progress import progress_bar, warn
 
 #: Rows a read task hands to the raters at a time (a few MB of text).
 ROWS_PER_PIECE = 20_000
@@ -138,6 +139,29 @@ def worker_resources(workers: int | None = None, resources: dict[str, float] | N
     return {"workers": workers or cpus, "num_cpus": 0.5}
 
 
+def check_pool_fits(resources: dict[str, Any], cluster: dict[str, float], fixed: bool) -> None:
+    """More workers than the machines hold never start, and the run waits for them forever:
+    on a Ray of fixed size (the local one) that is one line now; a cluster that may grow is told.
+    Each worker's CPU share is taken, and half a CPU must stay free for the read tasks."""
+    workers, cpus, gpus = resources["workers"], cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
+    needs_cpu = workers * resources.get("num_cpus", 0) + 0.5
+    short = []
+    if needs_cpu > cpus:
+        short.append(f"{needs_cpu:g} CPUs (each worker takes {resources.get('num_cpus', 0):g}, reading half of one) "
+                     f"of the {cpus:g} there")
+    if workers * resources.get("num_gpus", 0) > gpus:
+        short.append(f"{workers * resources['num_gpus']:g} GPUs of the {gpus:g} there")
+    if not short:
+        return
+    most = max(0, int((cpus - 0.5) // resources["num_cpus"])) if resources.get("num_cpus") else workers
+    if resources.get("num_gpus"):
+        most = min(most, int(gpus))
+    what = f"--workers {workers}: needs {' and '.join(short)}"
+    if fixed:
+        raise ReviewstarsError(f"{what}: give --workers {most} or fewer" if most else f"{what}: this Ray is too small to rate on")
+    warn(f"{what}: the run waits until the cluster has them")
+
+
 def pool(resources: dict[str, Any]) -> dict[str, Any]:
     """`worker_resources` as `map_batches` arguments: a fixed pool of actors."""
     from ray.data import ActorPoolStrategy
@@ -196,6 +220,8 @@ def input_files(source: str | Path) -> list[Path]:
         found = [Path(name) for name in sorted(glob.glob(os.path.expanduser(text), recursive=True))]
     elif Path(text).expanduser().is_dir():
         found = sorted(Path(text).expanduser().iterdir())
+    elif not Path(text).expanduser().exists():
+        raise DataError(source, "no such file or folder")
     else:
         return [Path(text).expanduser()]
     files = [path for path in found if path.is_file() and path.suffix.lower() in FILE_FORMATS]
@@ -217,9 +243,10 @@ def predict_with_ray(
     verbose: bool = False,
 ) -> dict[str, Any]:
     """Rate every review of `source` on Ray into `output`: a folder of Parquet parts (one per
-    run of rows, named by its rows, with each review's `row` in the input; for several input
-    files also its `file`), or, for an output ending in .parquet/.csv/.jsonl of one input
-    file, that file in input order, as `predict --file` writes it."""
+    run of rows, named by its rows, with each review's `row` in its file), each input file's
+    in a folder of their own that `predictions.json` names beside the file's path; or, for an
+    output ending in .parquet/.csv/.jsonl of one input file, that file in input order, as
+    `predict --file` writes it."""
     from ..models import load_predictor
 
     output = Path(output).expanduser()
@@ -245,10 +272,12 @@ def predict_with_ray(
             for number, path in enumerate(files)]  # an empty file: one line before any work
     created = not output.exists()
     started = time.perf_counter()
+    ours = not ray.is_initialized()  # a Ray this call starts (or joins), and may stop when the run is stopped
     start_ray(address, verbose)
     resources = worker_resources(workers)
+    check_pool_fits(resources, cluster_resources(), fixed=address in (None, "local"))
     try:
-        rated, worker_processes = _rate_files(jobs, model, column, resources, batch_size, device, rows_per_piece)
+        rated, worker_processes = _rate_files(jobs, model, column, resources, batch_size, device, rows_per_piece, ours)
     except BaseException:
         if created and output.is_dir() and not any(output.iterdir()):
             output.rmdir()
@@ -288,10 +317,11 @@ class _FileJob:
 
 
 def _rate_files(jobs: list[_FileJob], model, column: str, resources: dict[str, Any], batch_size, device,
-                rows_per_piece: int) -> tuple[list[int], int]:
+                rows_per_piece: int, ours: bool) -> tuple[list[int], int]:
     """Every file's missing rows through one pool of raters, so each worker opens the model
     once for the whole run, not once per file; each file then finished. The rows rated per
-    file, and how many worker processes rated them."""
+    file, and how many worker processes rated them. Stopped, a Ray that is `ours` is shut
+    down before the rows kept are counted: its workers would go on writing parts after the count."""
     rated, workers_seen = [0] * len(jobs), set()
     total = sum(job.rows_of.rows for job in jobs)
     with terminate_cleanly():
@@ -326,6 +356,9 @@ def _rate_files(jobs: list[_FileJob], model, column: str, resources: dict[str, A
                 _finish(job.partial, job.target)
         except (Terminated, KeyboardInterrupt) as stopped:  # what is rated stays for the next run, and the line says so
             sigterm = isinstance(stopped, Terminated)
+            if ours:  # (a probe was told 500 rows were kept, and found 5,250 on disk)
+                with suppress(Exception):
+                    ray.shutdown()
             kept_rows = [(job, job.kept()) for job in jobs if job.partial.folder.exists()]  # (the workers' parts, all of them)
             for job, count in kept_rows:
                 if not count:
@@ -335,8 +368,9 @@ def _rate_files(jobs: list[_FileJob], model, column: str, resources: dict[str, A
             folders = [job.partial.folder for job, count in kept_rows if count]
             where = str(folders[0]) if len(folders) == 1 else f"{len(folders)} .partial folders in {folders[0].parent}"
             raise (Terminated if sigterm else Interrupted)(
-                f"{'terminated (SIGTERM)' if sigterm else 'stopped (Ctrl-C)'}: {sum(count for _, count in kept_rows):,} of "
-                f"{total:,} rows are rated and kept in {where}: run the same command again to go on from there") from None
+                f"{'terminated (SIGTERM)' if sigterm else 'stopped (Ctrl-C)'}: {'' if ours else 'at least '}"
+                f"{sum(count for _, count in kept_rows):,} of {total:,} rows are rated and kept in {where}: "
+                "run the same command again to go on from there") from None
         except BaseException as error:
             for job in jobs:
                 job.partial.remove()
@@ -385,7 +419,7 @@ def _write_manifest(output: Path, files: list[Path], summaries: list[dict[str, i
 
     write_json(output / "predictions.json", {
         "model": model_identity(model), "rows": sum(s["rows"] for s in summaries),
-        "files": [{"name": path.name, "rows": summary["rows"], "parts": f"part-{number:05d}-{path.stem}"}
+        "files": [{"name": path.name, "path": str(path), "rows": summary["rows"], "parts": f"part-{number:05d}-{path.stem}"}
                   for number, (path, summary) in enumerate(zip(files, summaries))],
         "order": "each part holds consecutive rows of its file, named rows-FIRST-STOP.parquet; `row` is the row in the file",
         "stars": list(STARS)})
@@ -396,6 +430,8 @@ def _check_output_folder(output: Path, inputs) -> None:
         given = Path(given).expanduser()
         if given.exists() and (given.resolve() == output.resolve() or output.resolve() in given.resolve().parents):
             raise ReviewstarsError(f"--output {output}: holds an input ({given}): give another folder")
+    if output.is_symlink() and not output.exists():  # its parts would go nowhere (a FileExistsError, after Ray started)
+        raise ReviewstarsError(f"--output {output}: a link that leads nowhere: give a folder")
     if output.exists() and not output.is_dir():
         raise ReviewstarsError(f"--output {output}: is a file; with --engine ray give a folder (or a .parquet/.csv/.jsonl file)")
     if output.is_dir() and not all(_written_by_us(entry) for entry in output.iterdir()):
