@@ -641,18 +641,44 @@ from reviewstars.errors import ModelError
 from reviewstars.models import check_model_name, load_predictor
 from reviewstars.models.onnx import export_onnx
 check_model_name("someone/cached-model")
-for attempt in (lambda: load_predictor("someone/not-cached"), lambda: export_onnx("typo", "out-onnx")):
+for attempt in (lambda: load_predictor("someone/not-cached"), lambda: export_onnx("typo", "out-onnx"),
+                lambda: load_predictor("my model"), lambda: load_predictor("a" * 300), lambda: export_onnx("linear-folder", "o")):
     try:
         attempt()
     except ModelError as error:
         print(error)
 print("imported:", sorted(m for m in ("torch", "transformers") if m in sys.modules))
 """
+    (tmp_path / "linear-folder").mkdir()
+    (tmp_path / "linear-folder" / "config.json").write_text(json.dumps({"reviewstars": {"kind": "linear"}}))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     lines = done.stdout.strip().splitlines()
-    assert done.returncode == 0 and len(lines) == 3, done.stdout + done.stderr
+    assert done.returncode == 0 and len(lines) == 6, done.stdout + done.stderr
     assert lines[0].startswith("could not load 'someone/not-cached' from the Hugging Face Hub (HF_HUB_OFFLINE is set, and the "
                                "name is not in the local Hugging Face cache)")
     assert "Give a model folder reviewstars trained" in lines[0] and lines[1].startswith("could not load 'typo'")
-    assert lines[2] == "imported: []"
+    assert lines[2].startswith("--model 'my model': no such folder here, and not a Hub id either")  # it took 4.5-8 s
+    assert lines[3] == "a" * 60 + "...: no such model folder (File name too long)"  # a traceback (ENAMETOOLONG)
+    assert lines[4] == "linear-folder: only transformer models export to ONNX (this one is 'linear')"  # after 8 s
+    assert lines[5] == "imported: []"
+
+
+@pytest.mark.parametrize("name, message", [
+    ("", r"^--model is empty: give a model folder"),
+    (".", r"^\.: not a model folder \(no config\.json\)"),  # not a link of the user's beside it, named instead
+    ("folder/config.json", r"folder/config\.json: a file, not a model folder: give the folder that holds config\.json$"),
+    ("dangling", r"^dangling: a link that leads nowhere$"),
+])
+def test_a_model_name_that_names_no_model_says_what_it_names(name, message, tmp_path, monkeypatch):
+    """A probe's `--model ""` in a folder with a dead link was told about the link, and
+    `--model folder/config.json` that folder/config.json had no config.json."""
+    from reviewstars.errors import ModelError
+    from reviewstars.models import load_predictor
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "config.json").write_text("{}")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ModelError, match=message):
+        load_predictor(name)

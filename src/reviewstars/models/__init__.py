@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import import_module
+import os
 from pathlib import Path
 
 from ..errors import ModelError
@@ -71,21 +72,31 @@ def load_predictor(name_or_path: str | Path, device: str | None = None) -> StarP
 
 def check_model_name(name_or_path: str | Path) -> None:
     """What `load_predictor` refuses by the name alone, said before a command imports torch or
-    reads anything: a base model's alias, a folder that is not there or not a model's, and,
-    offline, a Hub id the local cache does not hold."""
+    reads anything: a base model's alias, a folder that is not there or not a model's, and a
+    name that is no Hub id either (or, offline, one the local cache does not hold)."""
     name = str(name_or_path)
+    if not name.strip():
+        raise ModelError("--model is empty: give a model folder (runs/NAME) or a Hub id (ORG/NAME)")
     if name in ALIASES:
         raise ModelError(f"'{name}' is a base model to fine-tune, not a star-rating model: "
                          f"train one first (reviewstars train --model {name} --output DIR) and give its folder")
     path = Path(name).expanduser()
-    if path.exists():
-        if path.is_dir():
-            check_folder_files(path)  # first: a config.json that is a device is not "no config.json"
-        if not (path / CONFIG_FILE).is_file():
-            raise ModelError(f"{path}: not a model folder (no {CONFIG_FILE}); train one with `reviewstars train`")
-        return
-    if looks_like_a_path(name):
-        raise ModelError(f"{name}: no such model folder")
-    from .pretrained import check_cached_when_offline
+    try:
+        if path.is_symlink() and not path.exists():
+            raise ModelError(f"{path}: a link that leads nowhere")
+        if path.exists():
+            if not path.is_dir():
+                raise ModelError(f"{path}: a file, not a model folder: give the folder that holds {CONFIG_FILE}")
+            if not os.path.lexists(path / CONFIG_FILE):  # before its other files: nothing else there is the user's fault
+                raise ModelError(f"{path}: not a model folder (no {CONFIG_FILE}); train one with `reviewstars train`")
+            check_folder_files(path)  # next: a config.json that is a device is not "no config.json"
+            if not (path / CONFIG_FILE).is_file():
+                raise ModelError(f"{path}: not a model folder ({CONFIG_FILE} is not a file); train one with `reviewstars train`")
+            return
+        if looks_like_a_path(name):
+            raise ModelError(f"{name}: no such model folder")
+    except OSError as error:  # a name longer than a file name may be
+        raise ModelError(f"{name[:60]}{'...' if len(name) > 60 else ''}: no such model folder ({error.strerror})") from None
+    from .pretrained import check_hub_id
 
-    check_cached_when_offline(name, to_fine_tune=False)
+    check_hub_id(name, to_fine_tune=False)

@@ -152,11 +152,15 @@ def _logits_only(model):
 
 def export_onnx(model: str | Path, output: str | Path, quantize: str | None = None) -> dict[str, Any]:
     """Export a transformer model folder (or alias / Hub id) to an ONNX folder at `output`."""
-    from . import check_model_name, load_predictor
+    from . import TRANSFORMER, check_model_name, folder_kind, load_predictor
 
     if quantize not in (None, *QUANTIZATIONS):
         raise ModelError(f"unknown quantization '{quantize}': use {', '.join(QUANTIZATIONS)}")
     check_model_name(model)  # a name that is not there: one line before torch and the exporter are imported (8 s)
+    folder = Path(str(model)).expanduser()
+    kind = folder_kind(folder) if folder.is_dir() else None
+    if kind not in (None, TRANSFORMER):  # a linear model said so after 8 s of imports
+        raise ModelError(f"{model}: only transformer models export to ONNX (this one is '{kind}')")
     import torch
 
     from .transformer import TransformerPredictor

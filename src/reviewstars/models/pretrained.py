@@ -89,18 +89,24 @@ def unreadable_config(name: str, error: BaseException) -> BaseException:
                       f"{first_line(error)[:160]}): copy the model folder again, or train it again")
 
 
-def check_cached_when_offline(name: str, option: str = "--model", to_fine_tune: bool = True) -> None:
-    """Offline (declared, or the Hub found out of reach), a Hub id with no config in the local
-    cache is the one-line error at once: importing transformers only to be told so took 5-9 s."""
-    if Path(name).exists() or not offline_unless_reachable():
+def check_hub_id(name: str, option: str = "--model", to_fine_tune: bool = True) -> None:
+    """A name that is no local folder is a Hub id, or one line at once: one the Hub cannot
+    hold (`my model`, 300 letters), or, offline (declared, or the Hub found out of reach), one
+    the local cache does not hold. Importing transformers only to be told so took 5-9 s."""
+    if os.path.exists(name):
         return
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+    shown = f"{name[:60]}..." if len(name) > 60 else name
     try:
-        found = try_to_load_from_cache(name, "config.json")
-    except ValueError:  # not a valid repo id: the libraries' own check names the fault
+        validate_repo_id(name)
+    except HFValidationError:
+        raise ModelError(f"{option} {shown!r}: no such folder here, and not a Hub id either (NAME or ORG/NAME, of letters, "
+                         "digits, '-', '_' and '.', at most 96 characters)") from None
+    if not offline_unless_reachable():
         return
-    if not isinstance(found, str):
+    if not isinstance(try_to_load_from_cache(name, "config.json"), str):
         raise hub_error(name, OSError("HF_HUB_OFFLINE is set, and the name is not in the local Hugging Face cache"),
                         option, to_fine_tune)
 
@@ -109,7 +115,7 @@ def check_cached_when_offline(name: str, option: str = "--model", to_fine_tune: 
 def check_hub_model(name: str, option: str = "--model", to_fine_tune: bool = True) -> None:
     """A Hub id, checked before any long work: its config fetched (a small file), or found in
     the cache when the Hub is out of reach; else the one-line error, at once."""
-    check_cached_when_offline(name, option, to_fine_tune)
+    check_hub_id(name, option, to_fine_tune)
     from transformers import AutoConfig
 
     try:
