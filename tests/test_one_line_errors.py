@@ -87,6 +87,13 @@ def test_the_cli_says_what_is_broken_in_one_line(linear_model, scratch_model, ti
         "circles-points": (("basics", "circles", "-o", tmp_path / "c.png", "--points", "-5"), "--points must be between 2 and 10,000,000, got -5"),
         "circles-restarts": (("basics", "circles", "-o", tmp_path / "c.png", "--restarts", "0"), "--restarts must be between 1 and 1,000, got 0"),
         "circles-folder": (("basics", "circles", "-o", tmp_path), "the plot is a PNG: give a path ending in .png"),
+        # a folder or glob to the local engine: it named the output's suffix; a Ray run with no --output: a folder is fine
+        "local-folder": (("predict", "--model", linear_model, "--file", tiny_data, "--output", tmp_path / "stars.csv"),
+                         f"--file {tiny_data}: a folder; --engine local rates one file: give a file, or --engine ray"),
+        "local-glob": (("predict", "--model", linear_model, "--file", tiny_data / "*.parquet", "--output", tmp_path / "stars.csv"),
+                       "a glob; --engine local rates one file"),
+        "ray-no-output": (("predict", "--model", linear_model, "--file", tiny_data, "--engine", "ray"),
+                          "--file needs --output (a .csv, .parquet or .jsonl path, or a folder for the parts)"),
         "same-column": (("data", "stats", "--data", tiny_data / "train.parquet", "--label-column", "text"),
                         "the column 'text' cannot hold both the reviews and their ratings"),
         # fine-tuning a model past its position embeddings: refused before the first step, not at the first long review

@@ -54,10 +54,14 @@ def predict(
     if file is not None:
         if texts:
             raise ReviewstarsError("give reviews as arguments or --file, not both")
-        if output is None:
-            raise ReviewstarsError("--file needs --output (a .csv, .parquet or .jsonl path)")
         if engine not in ("local", "ray"):
             raise ReviewstarsError(f"--engine {engine!r}: expected local or ray")
+        if output is None:
+            raise ReviewstarsError("--file needs --output (a .csv, .parquet or .jsonl path" +
+                                   (", or a folder for the parts)" if engine == "ray" else ")"))
+        if engine == "local" and (file.is_dir() or (not file.exists() and any(char in str(file) for char in "*?["))):
+            raise ReviewstarsError(f"--file {file}: {'a folder' if file.is_dir() else 'a glob'}; --engine local rates one "
+                                   "file: give a file, or --engine ray to rate a folder or glob of files")
         if engine == "ray":
             if keep_columns:
                 raise ReviewstarsError("--keep-columns goes with --engine local")
