@@ -156,10 +156,14 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
 
     if quantize not in (None, *QUANTIZATIONS):
         raise ModelError(f"unknown quantization '{quantize}': use {', '.join(QUANTIZATIONS)}")
-    check_model_name(model)  # a name that is not there: one line before torch and the exporter are imported (8 s)
+    # Every name, before torch and the exporter are imported (8 s): a name that is not there,
+    # an output over the model exported or over a model of another kind, a model of no transformer.
+    check_model_name(model)
+    check_model_output(output, inputs=(model,))
+    check_replaces_an_export(Path(output))
     folder = Path(str(model)).expanduser()
     kind = folder_kind(folder) if folder.is_dir() else None
-    if kind not in (None, TRANSFORMER):  # a linear model said so after 8 s of imports
+    if kind not in (None, TRANSFORMER):
         raise ModelError(f"{model}: only transformer models export to ONNX (this one is '{kind}')")
     import torch
 
@@ -171,8 +175,6 @@ def export_onnx(model: str | Path, output: str | Path, quantize: str | None = No
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError:
         raise ModelError(INSTALL_HINT) from None
-    check_model_output(output, inputs=(model,))  # before the long trace: never over the model exported
-    check_replaces_an_export(Path(output))
     predictor = load_predictor(model, device="cpu")  # traced on the CPU; the folder runs anywhere
     if not isinstance(predictor, TransformerPredictor):
         raise ModelError(f"{model}: only transformer models export to ONNX (this one is '{predictor.kind}')")
