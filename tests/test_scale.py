@@ -689,3 +689,14 @@ def test_more_workers_than_the_machine_holds_is_one_line_not_a_wait_forever(monk
     check_pool_fits(worker_resources(64, two_cpus), two_cpus, fixed=False)  # a cluster may grow: told, not refused
     assert said == ["--workers 64: needs 32.5 CPUs (each worker takes 0.5, reading half of one) of the 2 there: "
                     "the run waits until the cluster has them"]
+
+
+def test_merge_given_a_ray_part_says_its_folder_is_the_output(tmp_path):
+    """A probe's `merge out/part-00000-a/*.parquet` was told only that no shard record was beside it."""
+    from reviewstars.jobs.shards import read_shard
+
+    part = tmp_path / "out" / "part-00000-a" / "rows-000000000000-000000000003.parquet"
+    part.parent.mkdir(parents=True)
+    pd.DataFrame({"row": [0, 1, 2], "stars": [1, 2, 3]}).to_parquet(part)
+    with pytest.raises(DataError, match=r"a part of `predict --engine ray`, which needs no merge: its folder is the output"):
+        read_shard(part)

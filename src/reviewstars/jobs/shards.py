@@ -87,6 +87,10 @@ def read_shard(path: Path) -> Shard:
     if not path.is_file():
         raise DataError(path, "no such file")
     if not record_file.is_file():
+        if path.name.startswith("rows-") and path.parent.name.startswith("part-"):  # a part of `--engine ray`
+            raise DataError(path, "a part of `predict --engine ray`, which needs no merge: its folder is the output "
+                                  "(pandas.read_parquet(FOLDER); each part's `row` puts it in input order), or rate "
+                                  "with --engine ray --output FILE.parquet for one file")
         raise DataError(path, f"no {record_file.name} beside it: not an output of `predict --shard i/N`")
     try:
         record = read_json(record_file)
