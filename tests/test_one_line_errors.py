@@ -94,6 +94,9 @@ def test_the_cli_says_what_is_broken_in_one_line(linear_model, scratch_model, ti
                        "a glob; --engine local rates one file"),
         "ray-no-output": (("predict", "--model", linear_model, "--file", tiny_data, "--engine", "ray"),
                           "--file needs --output (a .csv, .parquet or .jsonl path, or a folder for the parts)"),
+        # a list option given twice: the parser kept the last, and compare trained scratch alone, saying nothing
+        "models-twice": (("compare", "--data", tiny_data, "--models", "linear", "--models=scratch", "-o", tmp_path / "cmp"),
+                         "--models is given 2 times: give it once, as one comma-separated list (--models linear,scratch)"),
         "same-column": (("data", "stats", "--data", tiny_data / "train.parquet", "--label-column", "text"),
                         "the column 'text' cannot hold both the reviews and their ratings"),
         # fine-tuning a model past its position embeddings: refused before the first step, not at the first long review

@@ -27,8 +27,25 @@ DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "over 
                errno.EROFS: "a read-only file system", errno.EACCES: "permission denied", errno.EPERM: "not permitted"}
 
 
+#: Options that take a comma-separated list: given twice, the parser kept the last alone, and
+#: `compare --models linear --models scratch` trained scratch only, saying nothing.
+LIST_OPTIONS = ("--models", "--evaluate-only", "--report-to")
+
+
+def check_lists_given_once(argv: list[str]) -> None:
+    arguments = argv[:argv.index("--")] if "--" in argv else argv
+    flags = [argument.split("=", 1)[0] for argument in arguments]
+    for flag in LIST_OPTIONS:
+        if flags.count(flag) > 1:
+            values = [arguments[i + 1] if "=" not in arguments[i] and i + 1 < len(arguments) else arguments[i].split("=", 1)[-1]
+                      for i, given in enumerate(flags) if given == flag]
+            raise ReviewstarsError(f"{flag} is given {flags.count(flag)} times: give it once, as one comma-separated list "
+                                   f"({flag} {','.join(values)})")
+
+
 def main() -> None:
     try:
+        check_lists_given_once(sys.argv[1:])
         app()
     except ReviewstarsError as error:
         err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=one_line(err))
