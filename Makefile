@@ -34,7 +34,7 @@ quick: setup
 	$(BIN)/reviewstars evaluate --model runs/quick/linear --data $(DATA) --split validation --output runs/quick/linear-metrics.json
 
 # The suite in TEST_WORKERS processes (pytest-xdist), each test file whole in one of them (its
-# session fixtures built once a worker): 9.5 minutes on 2 cores, where one process took 15.5-17.
+# session fixtures built once a worker): 8-9 minutes on 2 cores (470-525 s), where one process took 15.5-17.
 TEST_WORKERS ?= 2
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
