@@ -10,7 +10,7 @@ from ..errors import ModelError
 from .base import StarPredictor
 from .folder import CONFIG_FILE, check_folder_files, check_max_length, check_weights, folder_kind
 from .linear import LinearPredictor
-from .pretrained import ALIASES
+from .pretrained import ALIASES, check_hub_id
 
 __all__ = ["StarPredictor", "LinearPredictor", "load_predictor", "folder_kind"]
 
@@ -97,6 +97,4 @@ def check_model_name(name_or_path: str | Path) -> None:
             raise ModelError(f"{name}: no such model folder")
     except OSError as error:  # a name longer than a file name may be
         raise ModelError(f"{name[:60]}{'...' if len(name) > 60 else ''}: no such model folder ({error.strerror})") from None
-    from .pretrained import check_hub_id
-
     check_hub_id(name, to_fine_tune=False)
