@@ -339,6 +339,30 @@ def test_written_files_and_folders_follow_the_umask(tmp_path, umask, file_mode, 
     assert mode(tmp_path / "model") == dir_mode
 
 
+def test_a_parquet_written_in_small_pieces_is_one_row_group_with_every_row_in_order(tmp_path, monkeypatch):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from reviewstars.data import frames
+
+    rows = synthetic_reviews(300).assign(proba=0.5)
+    with FrameWriter(tmp_path / "stars.parquet") as writer:  # as Ray's parts or predict's chunks come: a few rows each
+        for start in range(0, len(rows), 7):
+            piece = rows.iloc[start:start + 7]
+            writer.write(piece if start else piece.astype({"proba": "float32"}))  # later pieces cast to the first's types
+    assert pq.ParquetFile(tmp_path / "stars.parquet").metadata.num_row_groups == 1  # was one group a piece: 43
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "stars.parquet"),
+                                  rows.astype({"proba": "float32"}).reset_index(drop=True))
+
+    monkeypatch.setattr(frames, "ROW_GROUP_ROWS", 100)  # a big file: groups of bounded size, so memory stays bounded
+    with FrameWriter(tmp_path / "big.parquet") as writer:
+        for start in range(0, len(rows), 7):
+            writer.write(rows.iloc[start:start + 7])
+    metadata = pq.ParquetFile(tmp_path / "big.parquet").metadata
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [100, 100, 100]
+    assert pd.read_parquet(tmp_path / "big.parquet")["text"].tolist() == rows["text"].tolist()
+
+
 @pytest.mark.parametrize("command", [
     ["train", "--model", "linear"], ["compare", "--models", "linear"], ["ensemble", "--models", "a,b"],
     ["export", "--model", "m"], ["merge", "part0.csv"], ["basics", "circles"], ["tokens", "growth"],
