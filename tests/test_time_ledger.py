@@ -50,7 +50,8 @@ def test_the_ledger_adds_up_to_the_wall_time_of_the_run(kind, tiny_data, tmp_pat
     if kind == "linear":
         assert ledger["fitting the model"] > 0 and "optimizer steps" not in ledger
     else:
-        for entry in ("tokenizing", "probing speed and batch size", "optimizer steps", "dev evaluations", "calibration"):
+        for entry in ("tokenizing", "starting the trainer", "probing speed and batch size", "optimizer steps", "dev evaluations",
+                      "calibration"):
             assert ledger[entry] > 0, entry
         # of the budget, or of the run's own time where it took longer (a busy machine)
         assert ledger["optimizer steps"] == pytest.approx(result.budget_share_in_steps * max(8, result.train_seconds), rel=0.05)

@@ -22,10 +22,12 @@ from typing import Iterator
 
 #: A resumed run's earlier processes, up to the checkpoint it went on from: their seconds count in its wall time.
 BEFORE_RESUME = "before --resume"
+#: The Trainer's arguments (which open the device: a CUDA context takes seconds) and the Trainer itself.
+STARTING_THE_TRAINER = "starting the trainer"
 #: The entries, in the order a training run meets them (a ledger shows them in this order).
 ENTRIES = (
     "checking the output", "hashing the data files", BEFORE_RESUME, "loading data", "loading libraries", "fitting the model",
-    "loading the model", "learning the vocabulary", "tokenizing", "probing speed and batch size",
+    "loading the model", "learning the vocabulary", "tokenizing", STARTING_THE_TRAINER, "probing speed and batch size",
     "optimizer steps", "waiting for data", "dev evaluations", "checkpoints", "trainer bookkeeping", "calibration",
     "scoring held-out reviews", "saving the model",
 )

@@ -28,7 +28,7 @@ from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Printer
 
 from ..artifacts import is_main_process, write_json
 from ..errors import ReviewstarsError, TrainingInterrupted
-from ..ledger import BEFORE_RESUME, add_spent, spent
+from ..ledger import BEFORE_RESUME, STARTING_THE_TRAINER, add_spent, spent
 from ..progress import note, warn
 from ..tokenization import ShapeBuckets
 from .autobatch import DEFAULT_LEARNING_RATE, FIRST, settle_batch_size, training_autocast
@@ -135,8 +135,9 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
             warn(f"{name}: --batch-size {settings.batch_size:,} is more than the {len(train_tokens):,} training reviews: "
                  f"batches of {len(train_tokens):,}, one step a pass")
         settings = replace(settings, batch_size=len(train_tokens))
-    args = _arguments(replace(settings, batch_size=FIRST) if auto_batch else settings, checkpoints, under_budget, use_cpu)
-    device = args.device  # under torchrun this joins the process group
+    with spent(STARTING_THE_TRAINER):  # the device's first use (a CUDA context: seconds) and, under torchrun, the process group
+        args = _arguments(replace(settings, batch_size=FIRST) if auto_batch else settings, checkpoints, under_budget, use_cpu)
+        device = args.device
 
     plan_path = checkpoints / PLAN_FILE
     resume_from = last_complete_checkpoint(checkpoints, remove_incomplete=is_main_process()) if settings.resume else None
@@ -146,7 +147,8 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     if auto_batch:  # the batch it settles on sets the Trainer's batch sizes and learning rate
         with spent("probing speed and batch size"):
             settings, auto_record = settle_batch_size(settings, model, train_tokens, tokenizer, args, saved_plan)
-        args = _arguments(settings, checkpoints, under_budget, use_cpu)
+        with spent(STARTING_THE_TRAINER):
+            args = _arguments(settings, checkpoints, under_budget, use_cpu)
     global_batch = settings.batch_size * args.world_size
     if saved_plan is not None:
         plan = saved_plan  # the same plan, clock and deadline as the interrupted run
@@ -201,20 +203,21 @@ def train_transformer(model, tokenizer, train_split, dev_split, output: str | Pa
     callbacks.append(FirstStep(plan))
     divergence = StopOnDivergence()
     callbacks.append(divergence)
-    trainer = trainer_class(
-        **extra,
-        layer_decay=settings.layer_decay,
-        model=model,
-        args=args,
-        train_dataset=train_tokens,
-        eval_dataset=dev_tokens,
-        data_collator=collator,
-        processing_class=tokenizer,
-        compute_metrics=compute_metrics,
-        compute_loss_func=WeightedLoss(class_weights(train_tokens["label"])) if settings.balanced else None,
-        callbacks=callbacks,
-    )
-    trainer.remove_callback(PrinterCallback)  # raw log dicts: TrainingProgress shows them instead
+    with spent(STARTING_THE_TRAINER):  # the Accelerator, the model onto the device (0.1-0.5 s here: it was "other")
+        trainer = trainer_class(
+            **extra,
+            layer_decay=settings.layer_decay,
+            model=model,
+            args=args,
+            train_dataset=train_tokens,
+            eval_dataset=dev_tokens,
+            data_collator=collator,
+            processing_class=tokenizer,
+            compute_metrics=compute_metrics,
+            compute_loss_func=WeightedLoss(class_weights(train_tokens["label"])) if settings.balanced else None,
+            callbacks=callbacks,
+        )
+        trainer.remove_callback(PrinterCallback)  # raw log dicts: TrainingProgress shows them instead
     if clock is not None:
         clock.tokens_seen = lambda: trainer.tokens_seen
     with signals_save(interrupt), spent("trainer bookkeeping"):  # what steps, data, evaluations and checkpoints leave
