@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from reviewstars.artifacts import OWNER_FILE
@@ -157,16 +158,27 @@ def test_merge_never_writes_over_a_part_its_record_or_the_file_the_shards_rated(
 
 def test_evaluate_and_predict_never_write_over_what_they_read(model, tiny_data, tmp_path):
     before = _snapshot(model)
-    with pytest.raises(ReviewstarsError, match="is a file of .*model, which this command reads"):
+    with pytest.raises(ReviewstarsError, match="is a name of the files .*model loads or keeps .*, which this command reads"):
         evaluate(model, tiny_data, output=model / "metrics.json")
-    with pytest.raises(ReviewstarsError, match="is a file of"):
+    with pytest.raises(ReviewstarsError, match="is a name of the files .*model loads or keeps"):
         evaluate(model, tiny_data, output=model / "config.json")
+    for loaded in ("vocab.json", "tokenizer.json", "added_tokens.json", "Special_Tokens_Map.JSON"):  # new, but a loader would read them
+        with pytest.raises(ReviewstarsError, match="is a name of the files .*model loads or keeps"):
+            evaluate(model, tiny_data, output=model / loaded)
+    (model / "notes.json").write_text('{"my": "notes"}')
+    with pytest.raises(ReviewstarsError, match="is a file of .*model, which this command reads"):
+        evaluate(model, tiny_data, output=model / "notes.json")  # a file of the user's beside the model
     source = tmp_path / "reviews.csv"
     synthetic_reviews(10)[["text"]].to_csv(source, index=False)
     with pytest.raises(ReviewstarsError, match="which this command reads"):
         predict_file(model, source, source)
+    (model / "notes.json").unlink()
     assert _snapshot(model) == before
-    assert evaluate(model, tiny_data, output=model / "validation.json").accuracy > 0.2  # a new file beside the model is fine
+    # New files of this command's beside the model are fine, and so is the rerun that writes them again (it was refused)
+    for _ in range(2):
+        assert evaluate(model, tiny_data, output=model / "validation.json").accuracy > 0.2
+        assert predict_file(model, source, model / "stars.csv")["rows"] == 10
+    assert json.loads((model / "validation.json").read_text())["n"] > 0 and len(pd.read_csv(model / "stars.csv")) == 10
 
 
 def test_compare_and_export_refuse_a_folder_of_the_users_before_any_work(model, project, tiny_data):
@@ -256,6 +268,28 @@ def test_json_and_png_outputs_never_replace_a_file_of_the_users_but_do_replace_t
             assert done.returncode == 0, (args, attempt, done.stderr)
     assert json.loads((tmp_path / "empty.json").read_text())["train"]["rows"] > 0
     assert json.loads((tmp_path / "scores.json").read_text())["accuracy"] > 0.2
+
+
+def test_an_output_in_a_folder_the_command_reads_never_takes_a_name_it_loads_and_reruns_as_it_ran(tiny_data, vocabulary, tmp_path):
+    """`tokens growth -o TOKENIZER/vocab.png` put a vocab.json beside a BERT tokenizer's vocab.txt
+    (a name other tokenizers load); and the rerun of `data stats -o DATA/stats.json`, fine the
+    first time, was refused as writing over an input."""
+    from support import run_cli
+
+    tokenizer = tmp_path / "tokenizer"
+    shutil.copytree(vocabulary, tokenizer)
+    before = _snapshot(tokenizer)
+    done = run_cli("tokens", "growth", "--data", tiny_data, "--tokenizer", tokenizer, "-o", tokenizer / "vocab.png")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert f"--output's JSON {tokenizer / 'vocab.json'}: is a name of the files {tokenizer} loads or keeps" in done.stderr
+    assert _snapshot(tokenizer) == before
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    for attempt in range(2):
+        done = run_cli("data", "stats", "--data", data, "-o", data / "stats.json")
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (attempt, done.stderr)
+    assert json.loads((data / "stats.json").read_text())["train"]["rows"] == 400
 
 
 def test_a_png_is_ours_only_when_reviewstars_drew_it(tmp_path):

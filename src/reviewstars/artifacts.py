@@ -480,10 +480,20 @@ def check_output_folder(folder: str | Path, ours: Callable[[Path], bool], what: 
     return folder
 
 
+#: Names that a loader (ours, transformers', ONNX Runtime's) reads from a model or tokenizer folder:
+#: a file of such a name, even a new one, in a folder a command reads would change what it loads
+#: as (a `vocab.json` beside a BERT tokenizer's `vocab.txt`, say).
+LOADER_FILE = re.compile(
+    r"^(config|generation_config|preprocessor_config|tokenizer|tokenizer_config|special_tokens_map|added_tokens|vocab"
+    r"|vocabulary|merges|chat_template|spiece|sentencepiece\.bpe|model|pytorch_model|adapter_config|adapter_model)"
+    r"\.(json|txt|model|jinja|yaml)$|\.(safetensors|bin|onnx|npz|model|pt|pth|h5|msgpack|gguf)$|^\.reviewstars$", re.IGNORECASE)
+
+
 def check_output_file(path: str | Path, option: str = "--output", inputs: tuple[str | Path, ...] = (),
                       ours: Callable[[Path], bool] | None = None, what: str = "", suffix: str | None = None) -> Path:
-    """`path` resolved, when it is not one of the command's `inputs` (a file it reads, or a
-    file already in a folder it reads) and not a folder; and, given `ours`, when a file already
+    """`path` resolved, when it is not one of the command's `inputs` (a file it reads; in a
+    folder it reads, a file already there unless `ours` knows it as this command's, or a name
+    that folder loads or keeps as its own) and not a folder; and, given `ours`, when a file already
     there is one `ours` recognises as this command's `what` (a rerun), never a file of the
     user's that happens to have the name; given `suffix`, when its name ends so (JSON in a
     file named .csv is a surprise later). Else one line saying why."""
@@ -505,9 +515,18 @@ def check_output_file(path: str | Path, option: str = "--output", inputs: tuple[
         if not given.exists():
             continue  # a Hub id, not a path
         source = resolved(given, "an input")
-        if where == source or (given.is_dir() and source in where.parents and path.exists()):
-            raise_output_error(option, path, f"is {'' if where == source else 'a file of '}{given}, which this "
-                                             "command reads: give another path (an input is never written over)")
+        if where == source:
+            raise_output_error(option, path, f"is {given}, which this command reads: give another path (an input is "
+                                             "never written over)")
+        if not (given.is_dir() and source in where.parents):
+            continue
+        if where.parent == source and (LOADER_FILE.search(path.name) or path.name in files_of_ours(source)):
+            raise_output_error(option, path, f"is a name of the files {given} loads or keeps (its config, weights, "
+                                             "tokenizer, metrics), which this command reads: give another path (an input "
+                                             "is never written over)")
+        if path.exists() and not (ours is not None and path.is_file() and ours(path)):  # a rerun's own file goes again
+            raise_output_error(option, path, f"is a file of {given}, which this command reads: give another path (an "
+                                             "input is never written over)")
     if ours is not None and path.is_file() and path.stat().st_size:
         if not ours(path):
             raise_output_error(option, path, f"a file that is not {what} is already there; give another path "

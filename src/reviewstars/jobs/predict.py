@@ -85,8 +85,8 @@ def predict_file(
                                f"column (the output's own are {', '.join(OUTPUT_COLUMNS)})")
     kept = KeptColumns.of(source, column) if keep_columns else None
     unseen: set[str] = set()  # JSON fields the first record lacks: not kept (a CSV's header is its first row's)
-    check_output_file(output, inputs=(source, *([model] if isinstance(model, (str, Path)) else [])))
-    check_replaces_predictions(output)
+    check_output_file(output, inputs=(source, *([model] if isinstance(model, (str, Path)) else [])), ours=holds_predictions,
+                      what="predictions")
     sharded = count > 1
     if sharded:
         check_output_file(record_path(output), "--output's shard record", inputs=(source,))
@@ -293,19 +293,23 @@ def _values_as_json_text(frame):
     return frame
 
 
+def holds_predictions(path: Path) -> bool:
+    """Predictions of ours (or nothing at all: an empty shard's output is one newline): what a
+    rerun may write over."""
+    if path.stat().st_size < 16 and not path.read_bytes().strip():
+        return True
+    try:
+        first = next(read_frames(path, batch_rows=1), None)
+        columns = set(first.columns) if first is not None else set(_empty_like(path).columns)
+    except Exception:  # unreadable as a table in its format: not ours either
+        columns = set()
+    return {"stars", "p_1", "p_5"} <= columns
+
+
 def check_replaces_predictions(output: Path) -> None:
     """An existing `--output` is written over only when it holds predictions (a rerun): a file
     of the user's own that happens to have the name is never lost."""
-    if not output.is_file() or output.stat().st_size == 0:
-        return
-    if output.stat().st_size < 16 and not output.read_bytes().strip():  # an empty shard's JSON Lines output: one newline
-        return
-    try:
-        first = next(read_frames(output, batch_rows=1), None)
-        columns = set(first.columns) if first is not None else set(_empty_like(output).columns)
-    except Exception:  # unreadable as a table in its format: not ours either
-        columns = set()
-    if not {"stars", "p_1", "p_5"} <= columns:
+    if output.is_file() and not holds_predictions(output):
         raise ReviewstarsError(f"--output {output}: a file that is not predictions is already there; give another path "
                                "(or remove it first: nothing of yours is written over)")
 
