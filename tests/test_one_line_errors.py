@@ -87,6 +87,10 @@ def test_the_cli_says_what_is_broken_in_one_line(linear_model, scratch_model, ti
         "circles-points": (("basics", "circles", "-o", tmp_path / "c.png", "--points", "-5"), "--points must be between 2 and 10,000,000, got -5"),
         "circles-restarts": (("basics", "circles", "-o", tmp_path / "c.png", "--restarts", "0"), "--restarts must be between 1 and 1,000, got 0"),
         "circles-folder": (("basics", "circles", "-o", tmp_path), "the plot is a PNG: give a path ending in .png"),
+        # the lessons' seeds, as train checks them: numpy's own traceback, or 2**32 taken here and refused by train
+        "circles-seed": (("basics", "circles", "-o", tmp_path / "c.png", "--seed", "-1"), "--seed must be at least 0, got -1"),
+        "growth-seed": (("tokens", "growth", "--data", tiny_data, "-o", tmp_path / "g.png", "--seed", str(2**32)),
+                        "--seed must be at most 4294967295, got 4294967296"),
         # a folder or glob to the local engine: it named the output's suffix; a Ray run with no --output: a folder is fine
         "local-folder": (("predict", "--model", linear_model, "--file", tiny_data, "--output", tmp_path / "stars.csv"),
                          f"--file {tiny_data}: a folder; --engine local rates one file: give a file, or --engine ray"),

@@ -10,11 +10,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..data import DEFAULT_SEED
+from ..data import DEFAULT_SEED, MAX_SEED
 from ..errors import ReviewstarsError
 from .app import DataOption, app, out
 
 SeedOption = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the random data or sample.")
+
+
+def check_seed(seed: int) -> None:
+    """As `train` checks it: numpy took -1 or 2**64 with a traceback."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ReviewstarsError(f"--seed must be {'at least 0' if seed < 0 else f'at most {MAX_SEED}'}, got {seed}")
 
 
 def check_plot_output(output: Path, numbers_ours, inputs: tuple = ()) -> None:
@@ -52,6 +58,7 @@ def basics_circles(
                                    ("--restarts", restarts, 1, 1000)):
         if not low <= value <= high:  # before any training, not a traceback after it
             raise ReviewstarsError(f"{flag} must be between {low:,} and {high:,}, got {value:,}")
+    check_seed(seed)
     check_plot_output(output, json_with_keys("points", "hand_rule_accuracy"))
     starts: dict[str, int] = {}
 
@@ -211,6 +218,7 @@ def tokens_growth(
     from ..tokenization import load_tokenizer
     from ..lessons.vocabulary import vocabulary_growth
 
+    check_seed(seed)
     check_plot_output(output, json_with_keys("reviews", "word_vocabulary", "subword_vocabulary"), inputs=(data, tokenizer))
     texts = lesson_texts(data, seed)
     with progress_bar("tokenizing", total=len(texts)) as advance:

@@ -33,8 +33,10 @@ if TYPE_CHECKING:  # imported where used: `datasets` costs a second that `--help
 
 DEFAULT_DATASET = "yelp_review_full"
 DEFAULT_SEED = 42
+#: numpy's and torch's generators take a seed of 32 bits at most.
+MAX_SEED = 2**32 - 1
 
-__all__ = ["DEFAULT_DATASET", "DEFAULT_SEED", "Columns", "DataSettings", "FILE_FORMATS", "HELD_OUT", "SPLITS", "TrainingSplits",
+__all__ = ["DEFAULT_DATASET", "DEFAULT_SEED", "MAX_SEED", "Columns", "DataSettings", "FILE_FORMATS", "HELD_OUT", "SPLITS", "TrainingSplits",
            "carve_dev", "carve_rows", "count_rows", "training_splits", "open_splits", "shuffled",
            "eval_split_name", "iter_text_chunks", "text_column_in", "lesson_texts", "load_data", "pick_split", "read_file", "read_texts", "subset"]
 
@@ -48,7 +50,7 @@ class DataSettings(Settings):
     eval_size: int | None = setting(None, "Score on a seeded sample of N held-out reviews.", at_least=1)
     dev_size: int = setting(500, "Reviews carved from train (balanced by class) to follow training, calibrate and weigh ensembles.",
                             at_least=0)
-    seed: int = setting(DEFAULT_SEED, "Seed for subsets, the dev slice and training.", at_least=0, at_most=2**32 - 1)
+    seed: int = setting(DEFAULT_SEED, "Seed for subsets, the dev slice and training.", at_least=0, at_most=MAX_SEED)
     text_column: str | None = setting(None, "The column of reviews (default: the first of text, review, content, ... found).")
     label_column: str | None = setting(None, "The column of ratings (default: the first of label, stars, rating, ... found).")
     label_scale: str = setting("auto", "What a rating means: 0-4 or 1-5 (the lowest is one star), value=stars pairs "
