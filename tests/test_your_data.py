@@ -293,6 +293,27 @@ def test_a_label_column_that_is_never_0_must_say_its_scale_rather_than_move_ever
     assert sorted(set(load_data(str(path), columns=Columns(scale="0-4"))["train"]["label"])) == [1, 2, 3, 4]
 
 
+def test_a_small_label_file_that_is_never_0_is_refused_from_20_rows_and_warned_of_below(tmp_path, monkeypatch):
+    """49 such rows were read as 0-4, every star moved up one, with no word (the refusal began at 50)."""
+    from reviewstars.data import arrow
+
+    rows = synthetic_reviews(200, seed=5)
+    rows = rows[rows["label"] < 4].assign(label=lambda f: f["label"] + 1).reset_index(drop=True)
+    rows.head(arrow.SCALE_EVIDENCE_ROWS).to_csv(tmp_path / "twenty.csv", index=False)
+    with pytest.raises(DataError, match=r"twenty\.csv: label runs 1\.\.4 and is never 0: say which rating is one star"):
+        load_data(str(tmp_path / "twenty.csv"))
+    warned = []
+    monkeypatch.setattr(arrow, "warn", warned.append)
+    few = rows.head(12)
+    few.to_csv(tmp_path / "twelve.csv", index=False)
+    assert load_data(str(tmp_path / "twelve.csv"))["train"]["label"] == few["label"].tolist()  # read as 0-4, as it says
+    load_data(str(tmp_path / "twelve.csv"))  # the same file again: said once
+    assert len(warned) == 1 and f"twelve.csv: label runs {few['label'].min()}..{few['label'].max()} in 12 rows, never 0: " \
+        "read as 0-4 (0 is one star, as in yelp_review_full); if 1 is one star, give --label-scale 1-5" in warned[0]
+    assert load_data(str(tmp_path / "twelve.csv"), columns=Columns(scale="1-5"))["train"]["label"] == (few["label"] - 1).tolist()
+    assert len(warned) == 1
+
+
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
 def test_a_null_review_is_rated_and_flagged_empty_as_an_empty_csv_cell_is(linear_model, tmp_path, suffix):
     rows = pd.DataFrame({"text": ["great food", None, "awful service"]})

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from ..errors import DataError
+from ..progress import warn
 from .files import Columns, _label_column, _RowChecker, features, text_column_of
 from .formats import LABEL_COLUMNS, first_line, local_path, open_records
 
@@ -33,9 +34,12 @@ if TYPE_CHECKING:
 #: Rows read (and checked) at a time: bounds the Python objects alive at once.
 BATCH_ROWS = 8192
 UNUSABLE = -1  # a rating that is no star: found (and reported with its row) only if its row is chosen
-#: Ratings in a `label` column, none of them 0, that make it more likely 1-5 than 0-4: a 0-4
-#: file with even 5% one-star reviews has a 0 among 50 rows 92% of the time (a balanced one: all but 1 in 70,000).
-SCALE_EVIDENCE_ROWS = 50
+#: Ratings in a `label` column, none of them 0, from which the file must say its scale: a balanced
+#: 0-4 file has a 0 among 20 rows 99% of the time, so 1..4 there is more likely 1-5 without its 5s.
+#: (A 0-4 file with 5% one-star reviews lacks one 36% of the time: its user gives --label-scale
+#: once, where a silent guess would move every rating of a 1-5 file up a star.) Fewer: a warning.
+SCALE_EVIDENCE_ROWS = 20
+_warned_scale: set[Path] = set()  # a file read twice (its labels, then its rows) warns once
 
 
 class LabelledFile:
@@ -112,10 +116,16 @@ class LabelledFile:
         if self.columns.scale != "auto" or self.columns.stars_of(self.label_column) != 0:
             return
         found = classes[classes != UNUSABLE]
-        if len(found) >= SCALE_EVIDENCE_ROWS and found.min() > 0:
+        if not len(found) or found.min() == 0:
+            return
+        if len(found) >= SCALE_EVIDENCE_ROWS:
             raise DataError(self.path, f"{self.label_column} runs {found.min()}..{found.max()} and is never 0: say which "
                                        f"rating is one star: --label-scale 1-5 (1 is one star) or --label-scale 0-4 "
                                        f"(0 is, as in yelp_review_full; a column named {self.label_column!r} is read so)")
+        if self.path not in _warned_scale:
+            _warned_scale.add(self.path)
+            warn(f"{self.path}: {self.label_column} runs {found.min()}..{found.max()} in {len(found)} rows, never 0: read as "
+                 f"0-4 (0 is one star, as in yelp_review_full); if 1 is one star, give --label-scale 1-5")
 
     def take(self, rows: np.ndarray) -> Dataset:
         """The rows at these positions (0-based, in this order), checked in file order."""
