@@ -703,3 +703,25 @@ def test_a_model_name_that_names_no_model_says_what_it_names(name, message, tmp_
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     with pytest.raises(ModelError, match=message):
         load_predictor(name)
+
+
+def test_an_eval_size_larger_than_the_reviews_there_says_so_and_records_no_sample(linear_model, tiny_data, tmp_path, monkeypatch):
+    """`--eval-size 5000` on 2,000 validation reviews said nothing, and its JSON read "sample": 5000
+    beside "n": 2000; train held out 200 of an asked 300 without a word."""
+    import importlib
+
+    evaluate_module = importlib.import_module("reviewstars.jobs.evaluate")  # (the package's `evaluate` is the function)
+    said = []
+    monkeypatch.setattr(evaluate_module, "note", said.append)
+    scores = evaluate_module.evaluate(linear_model, tiny_data, split="validation", n=1000, output=tmp_path / "scores.json")
+    written = json.loads((tmp_path / "scores.json").read_text())
+    assert scores.n == written["n"] == 150 and written["sample"] is None
+    assert said == ["--eval-size 1,000, but validation has 150 reviews: each of them is scored"]
+    evaluate_module.evaluate(linear_model, tiny_data, split="validation", n=100, output=tmp_path / "sample.json")
+    assert json.loads((tmp_path / "sample.json").read_text())["sample"] == 100 and len(said) == 1  # a real sample: as before
+
+    assert "--eval-size 1,000, but validation has 150 reviews: each of them is scored" in \
+        training_splits(DataSettings(str(tiny_data), eval_size=1000)).notes
+    assert "--eval-size 300, but 200 reviews are held out of train.parquet to score (at most half of it)" in \
+        training_splits(DataSettings(str(tiny_data / "train.parquet"), eval_size=300, dev_size=50)).notes
+    assert not [n for n in training_splits(DataSettings(str(tiny_data), eval_size=100)).notes if "--eval-size" in n]

@@ -312,6 +312,10 @@ def training_splits(data: DataSettings, at_most: int | None = None, why: str = "
         less = f" ({dev_copies:,} of its {dev_read:,} left out as copies)" if dev_copies else ""
         notes.append(f"the dev slice holds {len(dev):,} reviews{less}, not {asked} {data.dev_size:,}: the training data has "
                      f"{available + dev_read:,} ({why_short})")
+    if data.eval_size is not None and held_out is not None and len(held_out) + held_repeats < data.eval_size:
+        where = (f"{len(held_rows):,} reviews are held out of {source.name} to score (at most half of it)" if held_out_name == HELD_OUT
+                 else f"{held_out_name} has {len(held_out):,} reviews: each of them is scored")
+        notes.append(f"--eval-size {data.eval_size:,}, but {where}")
     if data.train_size is not None and available < data.train_size:
         notes.append(f"--train-size {data.train_size:,}, but the data has {available:,} reviews to train on beside the dev slice")
     read = len(train_with_copies) + dev_read + len(held_rows)

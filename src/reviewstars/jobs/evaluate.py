@@ -12,6 +12,7 @@ import numpy as np
 from ..artifacts import check_output_file, json_with_keys, plot_beside, write_json, written_together
 from ..data import DEFAULT_DATASET, DEFAULT_SEED, HELD_OUT, Columns, DataSettings, parse_label_scale, subset
 from ..models import load_predictor
+from ..progress import note
 from ..errors import DataError, ModelError, ReviewstarsError
 from ..scoring.evaluation import evaluate_predictor, load_scores, note_seen, save_scores, scores_key, trained_not_among
 from ..scoring.scores import Scores
@@ -56,6 +57,9 @@ def evaluate(model: str | Path, data: str | Path | None = None, *, split: str | 
         texts, labels = rows["text"], rows["label"]
         if asked is None and Path(str(data)).is_file():  # one file: named as itself, not "train" (read as a training score)
             split = Path(str(data)).name
+    if n is not None and len(texts) < n:  # the whole split, not a sample of the size asked (the JSON said "sample": 5000 of 2,000)
+        note(f"--eval-size {n:,}, but {split} has {len(texts):,} reviews: each of them is scored")
+        n = None
     scores, _ = evaluate_predictor(predictor, texts, labels, decision=decision)
     scores.context.update(model=str(model), data=str(data), split=split, seed=seed, sample=n)
     if Path(str(model)).is_dir():
