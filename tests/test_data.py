@@ -148,6 +148,7 @@ def write(tmp_path, name, content: str | bytes):
         ("a.jsonl", '{"text": "ok", "label": 1}\n[1, 2]\n', "a.jsonl: row 2: expected a JSON object, got list"),
         ("a.jsonl", '{"text": 5, "label": 1}\n', "a.jsonl: row 1: text must be a string, got int 5"),
         ("a.jsonl", '{"text": "ok", "label": true}\n', "a.jsonl: row 1: label True is not a number (expected 0..4"),
+        ("a.jsonl", '{"text": "ok", "stars": 3.0000001}\n', "a.jsonl: row 1: stars 3.0000001 is not a whole number"),  # was "3"
         ("a.jsonl", "\n", "a.jsonl: file is empty"),
         ("a.parquet", b"PAR1 this is not parquet", "a.parquet: not a readable Parquet file"),
         ("a.txt", "text,label\n", "a.txt: unknown format '.txt': use one of .parquet, .csv, .jsonl"),
@@ -167,6 +168,23 @@ def test_bad_parquet_rows(tmp_path):
     assert error_of(path).endswith("a.parquet: row 2: label 9 is out of range 0..4 (a wider scale (1-10, 0-100, ...): map its values to stars with --label-scale, e.g. 1=1,2=1,3=2,...,10=5)")
     pd.DataFrame({"text": [], "label": []}).to_parquet(path)
     assert error_of(path).endswith("a.parquet: file has no rows")
+
+
+def test_a_decimal_rating_column_reads_as_its_numbers(tmp_path):
+    """A SQL export's decimal(5,2) ratings were "rating Decimal('3.00') is not a number"."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "a.parquet"
+    ratings = [decimal.Decimal(value) for value in ("1.00", "5.00", "3.00")]
+    pq.write_table(pa.table({"review": ["awful", "superb", "fine"], "rating": pa.array(ratings, pa.decimal128(5, 2))}), path)
+    assert load_data(str(path))["train"]["label"] == [0, 4, 2]
+    pq.write_table(pa.table({"review": ["awful", "fine"], "rating": pa.array([ratings[0], decimal.Decimal("2.50")],
+                                                                               pa.decimal128(5, 2))}), path)
+    assert error_of(path).endswith("a.parquet: row 2: rating 2.5 is not a whole number of stars: map each value to stars "
+                                   "with --label-scale (e.g. 1=1,1.5=2,...,4.5=5,5=5)")
 
 
 def test_missing_path_and_empty_folder(tmp_path):

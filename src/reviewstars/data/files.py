@@ -215,7 +215,7 @@ class _RowChecker:
             raise self.fail(row, f"{column} {shown} is not a number (expected {low}..{low + NUM_CLASSES - 1}; for words, "
                                  "map them: --label-scale negative=1,positive=5)", line)
         if number != int(number):
-            raise self.fail(row, f"{column} {number:g} is not a whole number of stars: map each value to stars with "
+            raise self.fail(row, f"{column} {number!r} is not a whole number of stars: map each value to stars with "
                                  f"--label-scale (e.g. 1=1,1.5=2,...,4.5=5,5=5)", line)
         if not low <= number <= low + NUM_CLASSES - 1:
             other = 1 - low  # the other numeric scale's lowest value

@@ -8,8 +8,10 @@ names its file, row and line. The original `yelp_review_full_csv` files (no head
 from __future__ import annotations
 
 import csv
+import decimal
 import json
 import math
+import numbers
 import os
 import re
 from collections import Counter
@@ -126,8 +128,12 @@ def open_records(path: str | Path, wanted: Sequence[str] = (), span: Span | None
 def as_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return None if isinstance(value, float) and not math.isfinite(value) else float(value)
+    if isinstance(value, (numbers.Real, decimal.Decimal)):  # numpy's numbers too, and a SQL export's decimal(5,2)
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):  # a signalling NaN, an int past a float's range
+            return None
+        return number if math.isfinite(number) else None
     if isinstance(value, str):
         try:
             number = float(value.strip())
