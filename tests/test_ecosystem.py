@@ -48,6 +48,20 @@ def test_predict_reads_reviews_from_standard_input(linear_model):
     assert "skipped 1 blank line of standard input" in done.stderr  # 3 lines in, 2 answers out: said
 
 
+def test_standard_input_is_read_as_utf_8_as_a_data_file_is(linear_model):
+    """Latin-1 text and random bytes piped in were rated (as "caf\ufffd"), and a byte order mark came back in the text."""
+    import json
+
+    done = run_cli("predict", "--model", linear_model, "--json", input="\ufeffgreat food\r\nawful, rude staff")
+    assert done.returncode == 0, done.stderr
+    assert [row["text"] for row in json.loads(done.stdout)] == ["great food", "awful, rude staff"]
+    for raw, where in ((b"good\ncaf\xe9 great\n", "line 2: undecodable bytes at byte 8"), (bytes(range(128, 256)), "line 1")):
+        done = run_cli("predict", "--model", linear_model, "--json", input=raw)
+        assert done.returncode == 2 and not done.stdout and "Traceback" not in done.stderr
+        assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith(
+            f"error: standard input: {where}") and "(the text must be UTF-8" in done.stderr, done.stderr
+
+
 def test_the_minilm_alias_is_checked_against_its_pinned_sums(tmp_path, monkeypatch):
     """The offline MiniLM comes from a third-party package: its files must be all-MiniLM-L6-v2's."""
     import shutil

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -111,10 +112,27 @@ def _check_batch_size(batch_size: Optional[int]) -> None:
         raise ReviewstarsError(f"--batch-size must be at least 1, got {batch_size}")
 
 
+def _stdin_lines() -> list[str]:
+    """Standard input's lines, read as a data file is: UTF-8 (a byte order mark dropped), or one
+    line naming where it is not (Latin-1 text, a binary file piped by mistake were rated)."""
+    raw = getattr(sys.stdin, "buffer", None)
+    if raw is None:  # a text stream with no bytes beneath (a test's, an embedding's)
+        return [line.rstrip("\r\n") for line in sys.stdin]
+    data = raw.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ReviewstarsError(f"standard input: line {line:,}: undecodable bytes at byte {error.start:,} (the text must be "
+                               "UTF-8: e.g. iconv -f latin1 -t utf-8 FILE | reviewstars ...)") from None
+    lines = re.split(r"\r\n|\r|\n", text)
+    return lines[:-1] if lines and not lines[-1] else lines  # (the newline that ends the last line opens no other)
+
+
 def _texts_given(texts: Optional[List[str]], none_given: str) -> list[str]:
     """The reviews given as arguments, or with `-` (or none, with input piped in) one a line of standard input."""
     if texts == ["-"] or (not texts and not sys.stdin.isatty()):
-        lines = [line.rstrip("\r\n") for line in sys.stdin]
+        lines = _stdin_lines()
         texts = [line for line in lines if line.strip()]
         if not texts:
             raise ReviewstarsError("no reviews on standard input: give one a line, or as arguments")
