@@ -50,6 +50,11 @@ def test_a_model_that_gives_most_reviews_one_rating_is_warned_of_in_words_that_r
                         (np.full(20, 3), "predicts 3 stars for 100% of the reviews")):
         scores = score_predictions(np.eye(5)[stars - 1], labels)
         assert any(line.startswith(said) for line in result_warnings(scores, labels, stars))
+    # not of one review (100% of anything), nor of reviews that are mostly that star themselves (a probe's n=1 was warned of)
+    quiet = [(np.array([2]), np.array([3])), (np.array([4] * 18 + [3, 2]), np.full(20, 5)), (labels[:19], np.full(19, 3))]
+    for true, stars in quiet:
+        warned = result_warnings(score_predictions(np.eye(5)[stars - 1], true), true, stars)
+        assert not [line for line in warned if "learned little" in line], (true, warned)
 
 
 def test_accuracy_below_a_constant_guess_and_a_handful_of_reviews_are_said_as_what_they_are():

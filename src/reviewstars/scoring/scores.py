@@ -203,18 +203,23 @@ def defined(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
-#: Past this share of the reviews on one star, a model says little more than that star.
+#: Past this share of the reviews on one star, a model says little more than that star...
 ONE_STAR_SHARE = 0.8
+#: ...when there are this many reviews at least (one review is always 100% of one star).
+ONE_STAR_MIN_REVIEWS = 20
 
 
 def result_warnings(scores: Scores, labels: np.ndarray, stars: np.ndarray) -> list[str]:
-    """What a result does not say by itself: a model that gives one star to most reviews, or
+    """What a result does not say by itself: a model that gives one star to most reviews (of
+    twenty or more, not mostly of that star themselves), or
     whose accuracy is within noise of a constant guess (the share of the commonest true
     star: 0.20 on balanced reviews)."""
     found = []
     counts = np.bincount(np.asarray(stars, dtype=int), minlength=len(STARS) + 1)[1:]
-    if len(stars) and counts.max() >= ONE_STAR_SHARE * len(stars):
-        star = int(counts.argmax()) + 1
+    star = int(counts.argmax()) + 1
+    truly = float(np.mean(np.asarray(labels) + 1 == star)) if len(labels) else 0.0
+    if len(stars) >= ONE_STAR_MIN_REVIEWS and counts.max() >= ONE_STAR_SHARE * len(stars) and truly < ONE_STAR_SHARE:
+        # (reviews that are mostly that star, rightly rated so, are no fault of the model's)
         found.append(f"predicts {star} star{'s' if star > 1 else ''} for {counts.max() / len(stars):.0%} of the reviews: it has "
                      "learned little more than that")
     present, had = stars_present(labels, stars), sorted(set((np.asarray(labels) + 1).tolist()))
