@@ -111,8 +111,11 @@ def check_complete_set(shards: Sequence[Shard]) -> None:
     for shard in shards[1:]:
         for what, same in (("input", same_content), ("model", dict.__eq__)):
             if not same(shard.record[what], first.record[what]):
-                raise ReviewstarsError(f"{shard.path}: made from another {what} ({shard.record[what].get('name')}) "
-                                       f"than {first.path} ({first.record[what].get('name')})")
+                theirs, ours = shard.record[what].get("name"), first.record[what].get("name")
+                if theirs == ours:  # two files of one name in two folders, or one file changed between the shards
+                    raise ReviewstarsError(f"{shard.path}: made from another {what} than {first.path}: both named {theirs}, "
+                                           "with other contents (another folder's, or changed between the shards)")
+                raise ReviewstarsError(f"{shard.path}: made from another {what} ({theirs}) than {first.path} ({ours})")
         if shard.record.get("columns") != first.record.get("columns"):
             raise ReviewstarsError(f"{shard.path}: has other columns than {first.path} ({described(shard)} against "
                                    f"{described(first)}): rate every shard with the same options (--keep-columns, --column)")
