@@ -189,7 +189,20 @@ def test_a_decimal_rating_column_reads_as_its_numbers(tmp_path):
 
 def test_missing_path_and_empty_folder(tmp_path):
     assert error_of(tmp_path / "nope.csv").endswith("nope.csv: no such file or folder")
-    assert "no split files" in error_of(tmp_path)
+    assert error_of(tmp_path).endswith(": no split files: expected train.*, validation.* or test.* with suffix .parquet, .csv, "
+                                       ".jsonl (it holds nothing)")
+    (tmp_path / "reviews.json").write_text("[]")
+    (tmp_path / "old").mkdir()
+    assert error_of(tmp_path).endswith("(it holds old/, reviews.json)")  # what it saw, not only what it wanted
+
+
+def test_split_files_are_named_in_any_case(tmp_path):
+    """Train.csv and VALIDATION.CSV were "no split files", while --data UP.CSV was read."""
+    write(tmp_path, "Train.csv", "text,label\ngreat,4\nbad,0\n")
+    write(tmp_path, "VALIDATION.CSV", "text,label\nfine,2\n")
+    assert {name: len(split) for name, split in load_data(str(tmp_path)).items()} == {"train": 2, "validation": 1}
+    write(tmp_path, "train.jsonl", '{"text": "ok", "label": 2}\n')
+    assert error_of(tmp_path).endswith(": two files for split 'train': Train.csv and train.jsonl")
 
 
 def test_hub_unreachable_names_the_data_flag(monkeypatch):

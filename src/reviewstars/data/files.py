@@ -74,24 +74,26 @@ def features() -> Features:
 
 
 def split_of(path: Path) -> str:
-    """A file named `train.*`, `validation.*` or `test.*` is that split; any other is `train`."""
-    return path.stem if path.stem in SPLITS else "train"
+    """A file named `train.*`, `validation.*` or `test.*` (in any case: `Train.CSV`) is that
+    split; any other is `train`."""
+    return path.stem.lower() if path.stem.lower() in SPLITS else "train"
 
 
 def split_files(folder: Path) -> dict[str, Path]:
-    """A folder's files by split: train.*, validation.*, test.* (one each), in that order."""
+    """A folder's files by split: train.*, validation.*, test.* (one each, names in any case), in that order."""
     found: dict[str, Path] = {}
-    for file in sorted(folder.iterdir()):
-        if file.is_file() and file.stem in SPLITS and file.suffix.lower() in FILE_FORMATS:
-            if file.stem in found:
-                raise DataError(folder, f"two files for split '{file.stem}': {found[file.stem].name} and {file.name}")
-            found[file.stem] = file
+    entries = sorted(folder.iterdir())
+    for file in entries:
+        split = file.stem.lower()
+        if file.is_file() and split in SPLITS and file.suffix.lower() in FILE_FORMATS:
+            if split in found:
+                raise DataError(folder, f"two files for split '{split}': {found[split].name} and {file.name}")
+            found[split] = file
     if not found:
-        raise DataError(
-            folder,
-            "no split files: expected train.*, validation.* or test.* with suffix "
-            + ", ".join(FILE_FORMATS),
-        )
+        seen = [entry.name + ("/" if entry.is_dir() else "") for entry in entries if not entry.name.startswith(".")]
+        shown = ", ".join(seen[:8]) + (f" and {len(seen) - 8:,} more" if len(seen) > 8 else "") if seen else "nothing"
+        raise DataError(folder, "no split files: expected train.*, validation.* or test.* with suffix "
+                                + ", ".join(FILE_FORMATS) + f" (it holds {shown})")
     return {name: found[name] for name in SPLITS if name in found}
 
 
