@@ -96,3 +96,22 @@ def test_circles_prints_one_labelled_line_per_start(tmp_path):
     lines = [line.strip() for line in printed.splitlines() if "epochs" in line]
     labelled = re.compile(r"(network, sgd|network, adam|linear)  start \d: 50 epochs, loss \d\.\d{4}, accuracy \d\.\d{3}")
     assert len(lines) == 2 + 2 + 1 and all(labelled.fullmatch(line) for line in lines), lines
+
+
+def test_a_bar_that_never_moved_goes_with_the_error_that_stopped_it(monkeypatch):
+    """`predict --file` of a column of numbers left "⠋ predicting 0/400" above its one-line error."""
+    import io
+
+    from rich.console import Console
+
+    from reviewstars import progress
+
+    monkeypatch.delenv("REVIEWSTARS_QUIET", raising=False)
+    for moved, shown in ((0, False), (10, True)):
+        screen = io.StringIO()
+        monkeypatch.setattr(progress, "console", Console(file=screen, width=100))
+        with pytest.raises(ValueError):
+            with progress.progress_bar("predicting", 400) as advance:
+                advance(moved)
+                raise ValueError("row 1: review must be a string")
+        assert (f"{moved}/400" in screen.getvalue()) is shown, screen.getvalue()  # a bar that moved says how far it got

@@ -49,7 +49,12 @@ def progress_bar(description: str, total: int | None) -> Iterator:
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(escape(description), total=total)
-        yield lambda n=1: progress.advance(task, n)
+        try:
+            yield lambda n=1: progress.advance(task, n)
+        except BaseException:
+            if not progress.tasks[0].completed:  # a bar at 0 says nothing the error after it does not: it goes
+                progress.live.transient = True
+            raise
 
 
 @contextmanager
