@@ -210,3 +210,16 @@ def test_hub_unreachable_names_the_data_flag(monkeypatch):
     message = error_of("yelp_review_full")
     assert message.startswith("yelp_review_full: could not load from the Hugging Face Hub")
     assert "--data PATH" in message
+
+
+def test_an_empty_column_name_is_refused_not_taken_for_the_default(tmp_path):
+    """`--column ''` (an unset shell variable) rated the default column without a word."""
+    from reviewstars.data import Columns
+    from reviewstars.data.files import text_column_in
+
+    path = write(tmp_path, "a.csv", "review,rating\ngreat,5\n")
+    with pytest.raises(DataError, match=r"a\.csv: --column is empty: name a column \('review', 'rating'\), or leave the option out$"):
+        text_column_in(path, "")
+    for columns, option in ((Columns(text=" "), "--text-column"), (Columns(label=""), "--label-column")):
+        with pytest.raises(DataError, match=f"{option} is empty"):
+            load_data(str(path), columns=columns)

@@ -250,6 +250,8 @@ def _label_column(path: Path, columns: Sequence[str], given: str | None) -> str:
 def _column_of(path: Path, columns: Sequence[str], given: str | None, option: str, usual: Sequence[str],
                none_found: str, hint: str) -> str:
     """The column named by `option` (it must exist), else the first of the `usual` names found."""
+    if given is not None and not given.strip():  # `--column ''` (an unset shell variable): was the default, silently
+        raise DataError(path, f"{option} is empty: name a column ({_listed(columns)}), or leave the option out")
     if given:
         found = find_column(given, columns)
         if found is None:
