@@ -164,6 +164,10 @@ def test_bad_parquet_rows(tmp_path):
     path = tmp_path / "a.parquet"
     pd.DataFrame({"text": ["fine", None], "label": [1, 2]}).to_parquet(path)
     assert error_of(path).endswith("a.parquet: row 2: text is missing")
+    pd.DataFrame({"text": ["fine", None, " ", "ok", ""], "label": [1, 2, 3, 4, 0]}).to_parquet(path)  # all counted, as a CSV's
+    assert error_of(path).endswith("a.parquet: row 2: text is missing (and 2 more bad rows: 3, 5)")
+    pd.DataFrame({"text": ["fine", None, " "], "label": [1, 2, 3]}).to_parquet(path)
+    assert error_of(path).endswith("a.parquet: row 2: text is missing (and 1 more bad row: 3)")
     pd.DataFrame({"text": ["fine", "ok"], "label": [1, 9]}).to_parquet(path)
     assert error_of(path).endswith("a.parquet: row 2: label 9 is out of range 0..4 (a wider scale (1-10, 0-100, ...): map its values to stars with --label-scale, e.g. 1=1,2=1,3=2,...,10=5)")
     pd.DataFrame({"text": [], "label": []}).to_parquet(path)

@@ -196,12 +196,17 @@ class LabelledFile:
                 readers.parquet = self._parquet_file()
             return self._group_rows(readers.parquet, group, starts, wanted)
 
+        faults = _Faults()  # every bad row counted, as a CSV's are: a file is fixed in one go
         with ThreadPoolExecutor(workers) as pool:
             for chosen_rows, chosen in itertools.chain.from_iterable(pool.map(rows_of, groups)):
                 texts, ratings = chosen.column(0).to_pylist(), chosen.column(1).to_pylist()
                 for number, text, rating in zip(chosen_rows.tolist(), texts, ratings):
-                    labels.append(checker.check(number + 1, text, rating)[1])
+                    try:
+                        labels.append(checker.check(number + 1, text, rating)[1])
+                    except DataError as fault:
+                        faults.add(fault)
                 pieces.append(chosen.column(0))
+        faults.raise_any()
         return pa.chunked_array([piece.cast(pa.string()) for piece in pieces], type=pa.string()), labels  # chunks: no 2 GB limit
 
     def _group_rows(self, parquet, group: int, starts: np.ndarray, wanted: np.ndarray) -> list[tuple[np.ndarray, Any]]:
@@ -279,7 +284,7 @@ class _Faults:
             raise self.first
         rest = ", ".join(map(str, self.more)) + (", ..." if self.count - 1 > len(self.more) else "")
         first = self.first
-        raise DataError(first.source, f"{first.fault} (and {self.count - 1:,} more bad rows: {rest})", row=first.row, line=first.line)
+        raise DataError(first.source, f"{first.fault} (and {self.count - 1:,} more bad row{'s' if self.count > 2 else ''}: {rest})", row=first.row, line=first.line)
 
 
 def _dataset(texts, labels: array, order: np.ndarray | None = None) -> Dataset:
