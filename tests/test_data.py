@@ -142,6 +142,9 @@ def write(tmp_path, name, content: str | bytes):
         ("a.csv", b"text,label\nnice,1\ncaf\xe9,2\n", "a.csv: line 3: undecodable bytes at byte 21 (the file must be UTF-8)"),
         ("a.csv", "hello,world,again\n", "a.csv: its first line ('hello', 'world', 'again') names no column of reviews (text, review, "
                   "review_text, reviews, ...) and it is not the yelp_review_full_csv format"),
+        ("a.csv", '"great tacos","3"\n', "a.csv: its first line ('great tacos', '3') names no column of reviews (text, review, "
+                  'review_text, reviews, ...) and it is not the yelp_review_full_csv format (no header, "class","text"): it reads '
+                  "as a row of reviews, not a header: put a header line first"),  # --text-column had nothing to name
         ("a.csv", '"5","good"\n"6","too many stars"\n', "a.csv: row 2: stars 6 is out of range 1..5"),
         ("a.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": 1\n', "a.jsonl: row 2: not valid JSON (Expecting ',' delimiter at character 26)"),
         ("a.jsonl", '{"text": "ok", "label": 1}\n{"label": 1}\n', "a.jsonl: row 2: no 'text' field"),

@@ -267,12 +267,14 @@ def _csv_records(path: Path, wanted: Sequence[str] = (), span: Span | None = Non
     if len(first) == 2 and as_number(first[0]) is not None:
         head = [] if span is not None else [(first_at, first)]
         return _Records(["stars", "text"], _yelp_csv_rows(path, head, lines, span.first_row if span else 0), delimiter=delimiter)
-    raise DataError(
-        path,
-        f"its first line ({', '.join(repr(cell[:30]) for cell in first[:6])}{', ...' if len(first) > 6 else ''}) names no column "
-        f"of reviews ({', '.join(TEXT_COLUMNS[:4])}, ...) and it is not the yelp_review_full_csv format (no header, "
-        '"class","text"): name the reviews\' column (--text-column; --column for predict) and the ratings\' (--label-column)',
-    )
+    shown = f"{', '.join(repr(cell[:30]) for cell in first[:6])}{', ...' if len(first) > 6 else ''}"
+    if any(as_number(cell) is not None for cell in first):  # a row, not names: --text-column has nothing to name
+        hint = ("it reads as a row of reviews, not a header: put a header line first, naming the columns in their order "
+                "(e.g. text,stars)")
+    else:
+        hint = "name the reviews' column (--text-column; --column for predict) and the ratings' (--label-column)"
+    raise DataError(path, f"its first line ({shown}) names no column of reviews ({', '.join(TEXT_COLUMNS[:4])}, ...) and it is "
+                          f'not the yelp_review_full_csv format (no header, "class","text"): {hint}')
 
 
 def _csv_lines(path: Path, text_lines: Iterable[str], line_offset: int = 0, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
