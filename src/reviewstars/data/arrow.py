@@ -284,7 +284,8 @@ class _Faults:
             raise self.first
         rest = ", ".join(map(str, self.more)) + (", ..." if self.count - 1 > len(self.more) else "")
         first = self.first
-        raise DataError(first.source, f"{first.fault} (and {self.count - 1:,} more bad row{'s' if self.count > 2 else ''}: {rest})", row=first.row, line=first.line)
+        more = f"{self.count - 1:,} more bad row{'s' if self.count > 2 else ''}"
+        raise DataError(first.source, f"{first.fault} (and {more}: {rest})", row=first.row, line=first.line)
 
 
 def _dataset(texts, labels: array, order: np.ndarray | None = None) -> Dataset:
