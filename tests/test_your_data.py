@@ -725,3 +725,20 @@ def test_an_eval_size_larger_than_the_reviews_there_says_so_and_records_no_sampl
     assert "--eval-size 300, but 200 reviews are held out of train.parquet to score (at most half of it)" in \
         training_splits(DataSettings(str(tiny_data / "train.parquet"), eval_size=300, dev_size=50)).notes
     assert not [n for n in training_splits(DataSettings(str(tiny_data), eval_size=100)).notes if "--eval-size" in n]
+
+
+def test_a_predictions_file_is_not_taken_for_labelled_reviews(linear_model, tiny_data, tmp_path):
+    """`evaluate --data PREDICTIONS.csv` read the model's own `stars` as the ratings: accuracy 1.0000, no word."""
+    from reviewstars.jobs import evaluate
+
+    reviews = tmp_path / "reviews.csv"
+    pd.read_parquet(tiny_data / "validation.parquet").to_csv(reviews, index=False)
+    predict_file(linear_model, reviews, tmp_path / "stars.csv")
+    with pytest.raises(DataError, match=r"stars\.csv: holds predictions \(stars beside p_1\.\.p_5 and expected_stars, as "
+                                        r"`predict` writes them\): its stars are a model's"):
+        evaluate(linear_model, tmp_path / "stars.csv")
+    truth = evaluate(linear_model, reviews).accuracy
+    assert truth < 1
+    predict_file(linear_model, reviews, tmp_path / "kept.csv", keep_columns=True)  # the true label kept beside: read first
+    assert evaluate(linear_model, tmp_path / "kept.csv").accuracy == pytest.approx(truth)
+    assert evaluate(linear_model, tmp_path / "stars.csv", columns=Columns(label="stars")).accuracy == 1  # named: as asked

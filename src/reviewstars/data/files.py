@@ -240,11 +240,21 @@ def text_column_of(path: Path, columns: Sequence[str], given: str | None, option
                       f"no column of reviews among the usual names ({', '.join(TEXT_COLUMNS)})", f"name it with {option}")
 
 
+#: The columns `predict` writes beside its `stars`: a file that has them holds a model's ratings, not true ones.
+PREDICTION_COLUMNS = frozenset({"p_1", "p_2", "p_3", "p_4", "p_5", "expected_stars"})
+
+
 def _label_column(path: Path, columns: Sequence[str], given: str | None) -> str:
-    """The column of ratings: the one named, else the first of the usual names found."""
-    return _column_of(path, columns, given, "--label-column", LABEL_COLUMNS,
-                      "no column of ratings among the usual names (label 0..4, stars or rating 1..5)",
-                      "name it with --label-column (and its scale with --label-scale)")
+    """The column of ratings: the one named, else the first of the usual names found (never a
+    predictions file's `stars`: scored against itself, a model read 1.0000)."""
+    found = _column_of(path, columns, given, "--label-column", LABEL_COLUMNS,
+                       "no column of ratings among the usual names (label 0..4, stars or rating 1..5)",
+                       "name it with --label-column (and its scale with --label-scale)")
+    if not given and found.lower() == "stars" and PREDICTION_COLUMNS <= {str(name).lower() for name in columns}:
+        raise DataError(path, "holds predictions (stars beside p_1..p_5 and expected_stars, as `predict` writes them): its "
+                              "stars are a model's, not the reviews' own ratings; score the reviews' file, or name its true "
+                              "ratings with --label-column (predict --keep-columns keeps them)")
+    return found
 
 
 def _column_of(path: Path, columns: Sequence[str], given: str | None, option: str, usual: Sequence[str],
