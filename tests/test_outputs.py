@@ -862,3 +862,29 @@ def test_the_scores_and_their_plot_are_replaced_together_or_not_at_all(linear_mo
         evaluate(linear_model, tiny_data, split="validation", output=output)
     assert (output.read_bytes(), output.with_suffix(".confusion.png").read_bytes()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.confusion.png", "scores.json"]
+
+
+def test_a_new_model_replaces_what_the_old_ones_mark_lists_not_every_name_of_ours(tmp_path):
+    """Re-exporting an ONNX folder took the user's metrics.json there: a name of ours, which an export never writes."""
+    from reviewstars.artifacts import mark_ours
+    from reviewstars.models.folder import replace_model_folder
+
+    def folder(name: str, files: dict[str, str], listed: bool) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        for file, text in files.items():
+            (path / file).write_text(text)
+        mark_ours(path, "model", files=listed)
+        return path
+
+    exported = {"config.json": "{}", "model.onnx": "old"}
+    output = folder("onnx", exported, listed=True)
+    (output / "metrics.json").write_text('{"my_own_scores": [1, 2, 3]}')  # the user's, written after the export
+    (output / "compare_scores.json").write_text("{}")  # ours, kept beside the model after its mark: goes with the model
+    replace_model_folder(folder("stage", {**exported, "model.onnx": "new"}, listed=False), output)
+    assert (output / "model.onnx").read_text() == "new" and not (output / "compare_scores.json").exists()
+    assert (output / "metrics.json").read_text() == '{"my_own_scores": [1, 2, 3]}'
+
+    legacy = folder("legacy", {**exported, "metrics.json": "{}"}, listed=False)  # a mark that lists nothing: ours by name
+    replace_model_folder(folder("stage2", exported, listed=False), legacy)
+    assert not (legacy / "metrics.json").exists()

@@ -103,10 +103,20 @@ def is_our_file(name: str) -> bool:
     return name in OUR_FILES or bool(WEIGHT_SHARD.match(name))
 
 
+#: What our commands write into a model folder after its mark listed the folder's files (the
+#: scores `train` and `compare` keep beside it): a new model replaces them too.
+ADDED_AFTER_THE_MARK = frozenset({"compare_scores.json", "compare_scores.npz", "dev_scores.json", "dev_scores.npz"})
+
+
 def ours_in(folder: Path) -> Callable[[str], bool]:
-    """Which names of `folder` a new model there replaces: ours by name, or listed by its mark."""
+    """Which names of `folder` a new model there replaces: those its mark lists (and the scores
+    kept beside it since), or, where the mark lists none (a folder from before the lists, a run
+    killed before its first save), ours by name. (By name alone, re-exporting an ONNX folder took
+    a user's metrics.json, a name of ours that an export never writes.)"""
     listed = files_of_ours(folder) if Path(folder).is_dir() else set()
-    return lambda name: is_our_file(name) or name in listed
+    if listed:
+        return lambda name: name in listed or name in ADDED_AFTER_THE_MARK
+    return is_our_file
 
 
 def replace_model_folder(stage: Path, output: Path) -> None:
