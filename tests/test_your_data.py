@@ -207,6 +207,22 @@ def test_compare_refuses_before_any_training_what_it_would_refuse_after(reviews_
         compare_module.compare(data, tmp_path / "out", ["linear", "bag"], ["ensemble"])
     assert compare_module._check_names(["linear", "bag"], ["ensemble"], ensemble=False)
     assert not (tmp_path / "out" / "models").exists()
+    shutil.rmtree(tmp_path / "ensemble")  # typed as a kind, with no folder of that name: nothing to rename
+    with pytest.raises(ModelError, match=r"--models ensemble: not a kind of model to train: compare adds an ensemble of the "
+                                         r"models it trains by itself"):
+        compare_module.compare(data, tmp_path / "out", ["linear", "ensemble"])
+
+
+def test_a_comma_in_a_model_folders_name_is_part_of_it(tmp_path, monkeypatch):
+    """`--evaluate-only runs/sc,1` was split into the folder `runs/sc` and a Hub id `1`."""
+    from reviewstars.cli.app import _names
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "sc,1").mkdir(parents=True)
+    (tmp_path / " spaced").mkdir()
+    assert _names("linear, scratch") == ["linear", "scratch"]
+    assert _names("runs/sc,1") == ["runs/sc,1"] and _names("linear,runs/sc,1, minilm") == ["linear", "runs/sc,1", "minilm"]
+    assert _names(" spaced,linear") == [" spaced", "linear"] and _names(",,") == []
 
 
 def test_scores_kept_beside_a_model_are_its_weights_own(linear_model, tmp_path):

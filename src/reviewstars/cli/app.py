@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from pathlib import Path
 
 import typer
 import typer.core
@@ -154,4 +155,16 @@ def _print_metrics(scores, title: str) -> None:
 
 
 def _names(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
+    """A comma-separated list of models. A run of items that together name an existing path is
+    one item (a folder `runs/a,b` was split into `runs/a` and a Hub id `b`), and spaces are
+    trimmed only from a name that is no path as written."""
+    pieces, names, start = (text or "").split(","), [], 0
+    while start < len(pieces):
+        end = next((end for end in range(len(pieces), start + 1, -1) if Path(",".join(pieces[start:end])).expanduser().exists()),
+                   start + 1)
+        name = ",".join(pieces[start:end])
+        name = name if Path(name).expanduser().exists() else name.strip()
+        if name:
+            names.append(name)
+        start = end
+    return names

@@ -103,6 +103,9 @@ def _check_names(models: Sequence[str], evaluate_only: Sequence[str], ensemble: 
     if ensemble:  # the row and the folder of the ensemble compare adds: a model of that name would be overwritten by it
         for model, option in [*((m, "--models") for m in models), *((m, "--evaluate-only") for m in evaluate_only)]:
             if model == ENSEMBLE_NAME or (option == "--models" and _folder_name(model) == ENSEMBLE_NAME):
+                if not Path(model).expanduser().exists():  # a kind typed, not a folder: there is none to rename
+                    raise ModelError(f"{option} {model}: not a kind of model to train: compare adds an ensemble of the models "
+                                     "it trains by itself (--no-ensemble leaves it out; `reviewstars ensemble` builds one)")
                 instead = (f"give its path as ./{model}" if option == "--evaluate-only"
                            else "rename the folder")
                 raise ModelError(f"{option} {model}: '{ENSEMBLE_NAME}' names the ensemble compare adds to the table: "
