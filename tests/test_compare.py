@@ -299,3 +299,25 @@ def test_a_folder_to_evaluate_is_loaded_once_on_the_cpu(tiny_data, tmp_path, mon
     page = (tmp_path / "out" / "report.html").read_text()
     assert page.count('src="data:image/png;base64,') == 2 and "Learning curves" not in page
     assert not (tmp_path / "out" / "learning_curves.png").exists() and "accuracy_vs_time" not in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_resume_with_other_settings_is_refused_before_any_model_retrains(tiny_data, tmp_path, monkeypatch):
+    """A probe's `compare --resume` with another --train-size retrained linear first, then said scratch's run
+    had other settings; its advice ("drop --resume") was then refused as an interrupted run's."""
+    from reviewstars.artifacts import mark_ours
+    from reviewstars.errors import ReviewstarsError
+    from reviewstars.jobs import compare as compare_module
+    from reviewstars.jobs.guard import run_record, start_run
+
+    output = tmp_path / "out"
+    stopped = output / "models" / "scratch"
+    started = DataSettings(str(tiny_data), dev_size=50, train_size=300)
+    start_run(stopped, run_record({"model": "scratch", "data": started, "transformer": fast(seed=started.seed),
+                                   "kind_settings": {"scratch": tiny_scratch()}}))
+    mark_ours(output, compare_module.COMPARISON)
+    monkeypatch.setattr(compare_module, "train", lambda *args, **kwargs: pytest.fail("a model was trained"))
+    with pytest.raises(ReviewstarsError, match=rf"--resume: the run in {stopped} was started with other settings "
+                                               rf"\(--train-size 300, not 200\); give the same ones to continue it, or "
+                                               rf"remove {stopped / 'checkpoints'} to start afresh"):
+        compare(DataSettings(str(tiny_data), dev_size=50, train_size=200), output, ["linear", "scratch"],
+                transformer=fast(resume=True), scratch=tiny_scratch())

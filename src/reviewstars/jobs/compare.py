@@ -28,7 +28,7 @@ from ..errors import Interrupted, ModelError, Terminated, TrainingInterrupted
 from ..kinds import KINDS, check_model_name
 from ..models import load_predictor, looks_like_a_path
 from ..models.ensemble import KIND as ENSEMBLE
-from ..models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, calibration_notes, recipe_of
+from ..models.folder import CHECKPOINTS, CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, calibration_notes, recipe_of
 from ..models.pretrained import ALIASES, check_hub_model
 from ..models.probabilities import combine, star_decision
 from ..progress import note, warn
@@ -40,7 +40,7 @@ from ..scoring.significance import rank_with_ties
 from .context import RunContext
 from .ensemble import weigh_members
 from .evaluate import scores_of
-from .guard import NOT_THE_RUN, run_state
+from .guard import NOT_THE_RUN, check_resume, run_record, run_state
 from .train import train
 
 DEFAULT_MODELS = ("linear", "scratch", "minilm")
@@ -164,6 +164,13 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     for line in context.splits().notes:  # said once for the run: each model's training does not repeat them
         warn(line)
         context.said.add(line)
+    if transformer.resume:  # each stopped run goes on with its own settings: one line now, not after the models before it retrained
+        for model, kind in kinds.items():
+            folder = output / "models" / _folder_name(model)
+            if kind.uses_torch and (folder / CHECKPOINTS).is_dir() and run_state(folder)[0] == "interrupted":
+                own = owns[kind]
+                check_resume(folder, run_record({"model": model, "data": data, "transformer": replace(transformer, resume=True),
+                                                 "kind_settings": {kind.name: own} if own is not None else {}}), True)
     data_digest = _data_digest(context)  # a model trained on other reviews under the same path is not reused
     output.mkdir(parents=True, exist_ok=True)
     mark_ours(output, COMPARISON)

@@ -214,13 +214,13 @@ def check_resume(output: Path, record: dict | None, resume: bool) -> None:
     changed = _differences(started, record)
     if changed:
         raise ReviewstarsError(f"--resume: the run in {output} was started with other settings ({'; '.join(changed[:4])}); "
-                               "give the same ones to continue it, or drop --resume to start afresh")
+                               f"give the same ones to continue it, or remove {output / CHECKPOINTS} to start afresh")
     if "data_files" in started and started["data_files"] != record.get("data_files"):  # (a run from before it was recorded: not checked)
         was, now = started["data_files"] or {}, record.get("data_files") or {}
         edited = sorted(name for name in {*was, *now} if was.get(name) != now.get(name))
         raise ReviewstarsError(f"--resume: {', '.join(edited) or 'the data'} changed since the run in {output} started "
                                f"(other contents under the same name): resuming would train on other reviews; "
-                               "drop --resume to start afresh on the data as it is now")
+                               f"remove {output / CHECKPOINTS} to start afresh on the data as it is now")
 
 
 def _differences(started: dict, now: dict) -> list[str]:
