@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..data import DEFAULT_SEED, MAX_SEED
+from ..data import DEFAULT_SEED, DataSettings
 from ..errors import ReviewstarsError
 from .app import DataOption, app, out
 
@@ -18,9 +18,12 @@ SeedOption = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the random data 
 
 
 def check_seed(seed: int) -> None:
-    """As `train` checks it: numpy took -1 or 2**64 with a traceback."""
-    if not 0 <= seed <= MAX_SEED:
-        raise ReviewstarsError(f"--seed must be {'at least 0' if seed < 0 else f'at most {MAX_SEED}'}, got {seed}")
+    """By `DataSettings.seed`'s own bounds, as `train` checks it: numpy took -1 or 2**64 with a traceback."""
+    from dataclasses import fields
+
+    from ..settings.fields import check_value
+
+    check_value(next(item for item in fields(DataSettings) if item.name == "seed"), seed, "--seed")
 
 
 def check_plot_output(output: Path, numbers_ours, inputs: tuple = ()) -> None:

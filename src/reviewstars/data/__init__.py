@@ -36,7 +36,7 @@ DEFAULT_SEED = 42
 #: numpy's and torch's generators take a seed of 32 bits at most.
 MAX_SEED = 2**32 - 1
 
-__all__ = ["DEFAULT_DATASET", "DEFAULT_SEED", "MAX_SEED", "Columns", "DataSettings", "FILE_FORMATS", "HELD_OUT", "SPLITS", "TrainingSplits",
+__all__ = ["DEFAULT_DATASET", "DEFAULT_SEED", "Columns", "DataSettings", "FILE_FORMATS", "HELD_OUT", "SPLITS", "TrainingSplits",
            "carve_dev", "carve_rows", "count_rows", "training_splits", "open_splits", "shuffled",
            "eval_split_name", "iter_text_chunks", "text_column_in", "lesson_texts", "load_data", "pick_split", "read_file", "read_texts", "subset"]
 

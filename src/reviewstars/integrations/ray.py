@@ -39,7 +39,7 @@ from ..data.pieces import index_rows, iter_span_texts
 from ..errors import DataError, Interrupted, ReviewstarsError, Terminated
 from ..jobs.guard import terminate_cleanly
 from ..jobs.partial import PartialOutput, input_identity, write_part
-from ..jobs.predict import OUTPUT_COLUMNS, beside_predictions, check_replaces_predictions, prediction_frame
+from ..jobs.predict import OUTPUT_COLUMNS, beside_predictions, holds_predictions, prediction_frame
 from ..jobs.shards import model_identity
 from ..progress import progress_bar, warn
 
@@ -263,8 +263,7 @@ def predict_with_ray(
         raise ReviewstarsError(f"--output {output}: {len(files)} input files rate into a folder of parts: give a folder")
     inputs = (*files, model)
     if as_file:
-        check_output_file(output, inputs=inputs)
-        check_replaces_predictions(output)  # a file of the user's own under the name is never lost
+        check_output_file(output, inputs=inputs, ours=holds_predictions, what="predictions")  # never a file of the user's
     else:
         _check_output_folder(output, inputs)
     load_predictor(model, device=device)  # a bad folder or device: one line here, not a worker's traceback

@@ -28,7 +28,7 @@ from ..errors import Interrupted, ModelError, Terminated, TrainingInterrupted
 from ..kinds import KINDS, check_model_name
 from ..models import load_predictor, looks_like_a_path
 from ..models.ensemble import KIND as ENSEMBLE
-from ..models.folder import CHECKPOINTS, CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, calibration_notes, recipe_of
+from ..models.folder import CONFIG_FILE, LEARNING_CURVE_JSON, METRICS_FILE, calibration_notes, recipe_of
 from ..models.pretrained import ALIASES, check_hub_model
 from ..models.probabilities import combine, star_decision
 from ..progress import note, warn
@@ -164,13 +164,15 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
     for line in context.splits().notes:  # said once for the run: each model's training does not repeat them
         warn(line)
         context.said.add(line)
-    if transformer.resume:  # each stopped run goes on with its own settings: one line now, not after the models before it retrained
-        for model, kind in kinds.items():
-            folder = output / "models" / _folder_name(model)
-            if kind.uses_torch and (folder / CHECKPOINTS).is_dir() and run_state(folder)[0] == "interrupted":
-                own = owns[kind]
-                check_resume(folder, run_record({"model": model, "data": data, "transformer": replace(transformer, resume=True),
-                                                 "kind_settings": {kind.name: own} if own is not None else {}}), True)
+    # --resume continues the runs a stopped compare left (the others start), each with its own
+    # settings: checked now, not after the models before it retrained
+    resuming = {model for model, kind in kinds.items() if transformer.resume and kind.uses_torch
+                and run_state(output / "models" / _folder_name(model))[0] == "interrupted"}
+    for model in resuming:
+        kind, own = kinds[model], owns[kinds[model]]
+        record = run_record({"model": model, "data": data, "transformer": replace(transformer, resume=True),
+                             "kind_settings": {kind.name: own} if own is not None else {}})
+        check_resume(output / "models" / _folder_name(model), record, resume=True)
     data_digest = _data_digest(context)  # a model trained on other reviews under the same path is not reused
     output.mkdir(parents=True, exist_ok=True)
     mark_ours(output, COMPARISON)
@@ -193,9 +195,7 @@ def compare(data: DataSettings | str | Path, output: str | Path = "runs/compare"
                 if recorded is None:
                     note(f"training {model} -> {folder}")
                     changing.append((model, folder, _model_state(folder)))
-                    # --resume continues the runs a stopped compare left; the others start
-                    resume = transformer.resume and kind.uses_torch and run_state(folder)[0] == "interrupted"
-                    result = train(model, data, folder, transformer=replace(transformer, resume=resume), context=context,
+                    result = train(model, data, folder, transformer=replace(transformer, resume=model in resuming), context=context,
                                    **{kind.name: own} if own is not None else {})
                     recorded = {"train_seconds": result.train_seconds, "train_examples_seen": result.train_examples_seen,
                                 "parameters": result.parameters, "budget_share_in_steps": result.budget_share_in_steps,
